@@ -1,0 +1,1 @@
+"""agenttree: trees of LLM agents on Trio."""
