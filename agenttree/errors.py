@@ -1,0 +1,47 @@
+"""The exceptions agenttree raises, and which of them are the user's to fix."""
+
+from __future__ import annotations
+
+
+class AgentTreeError(Exception):
+    """Base class for every error agenttree raises on purpose."""
+
+
+class UserError(AgentTreeError):
+    """Bad input from a person (a plan, a flag, a command).
+
+    The CLI prints it as one line and exits with status 2; never a traceback.
+    """
+
+
+class PlanError(UserError):
+    """A plan that does not validate, located as precisely as the parser allows."""
+
+    def __init__(self, message: str, *, source: str = "<plan>", line: int | None = None,
+                 key: str | None = None) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        what = f"{self.key}: " if self.key else ""
+        return f"{where}: {what}{self.message}"
+
+
+class ToolError(AgentTreeError):
+    """A tool call that cannot be carried out; the message goes back to the model."""
+
+
+class WorkspaceError(ToolError):
+    """A path that is malformed or resolves outside the run's workspace."""
+
+
+class SandboxUnavailable(UserError):
+    """The plan requires an OS sandbox for `sh` and this machine has none."""
+
+
+class LogCorrupt(AgentTreeError):
+    """An event log line that fails its checks somewhere other than the torn tail."""

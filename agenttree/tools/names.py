@@ -1,0 +1,7 @@
+"""The names of the built-in tools, as plans and models spell them."""
+
+TOOL_NAMES = frozenset({
+    "read-file", "write-file", "list-dir", "sh",
+    "spawn", "message", "report-state", "wait", "finish",
+    "bridge", "bridge-close", "grant",
+})
