@@ -17,3 +17,92 @@ class Budget:
     tokens: int | None = None
     retries: int | None = None
     cost: float | None = None
+
+COUNTED = ("tool_calls", "tokens", "retries", "cost")
+"""Budget kinds that are spent (wall time is a deadline, not a count)."""
+
+
+class BudgetExhausted(Exception):
+    """Raised inside an agent when a charge goes over one of its limits."""
+
+    def __init__(self, kind: str, used: float, limit: float) -> None:
+        self.kind, self.used, self.limit = kind, used, limit
+        super().__init__(f"{kind} budget exhausted ({used:g} of {limit:g})")
+
+
+def budget_to_dict(budget: Budget) -> dict[str, float]:
+    """The limits that are set, keyed by kind."""
+    return {k: v for k in KINDS if (v := getattr(budget, k)) is not None}
+
+
+class Meter:
+    """An agent's envelope: its limits, what it (and its finished children) used, what it lent.
+
+    Owned by the agent's task; children get their envelopes carved out of :meth:`remaining`,
+    and what they do not use comes back when they finish (:meth:`settle`). So a whole tree can
+    never spend more than the root was given.
+    """
+
+    __slots__ = ("lent", "limits", "used")
+
+    def __init__(self, limits: dict[str, float]) -> None:
+        self.limits = {k: v for k, v in limits.items() if k in COUNTED}
+        self.used = dict.fromkeys(self.limits, 0)
+        self.lent = dict.fromkeys(self.limits, 0)
+
+    def remaining(self, kind: str) -> float | None:
+        """What is left of ``kind`` (``None``: unlimited)."""
+        limit = self.limits.get(kind)
+        if limit is None:
+            return None
+        return limit - self.used[kind] - self.lent[kind]
+
+    def check(self, kind: str, amount: float = 1) -> None:
+        """Raise :class:`BudgetExhausted` if spending ``amount`` of ``kind`` would go over."""
+        left = self.remaining(kind)
+        if left is not None and amount > left:
+            raise BudgetExhausted(kind, self.used[kind] + self.lent[kind], self.limits[kind])
+
+    def charge(self, kind: str, amount: float) -> float:
+        """Record spending; returns the new total used of ``kind``."""
+        if kind not in self.used:
+            self.used[kind] = 0
+        self.used[kind] += amount
+        return self.used[kind]
+
+    def over(self, kind: str) -> bool:
+        """Whether ``kind`` is spent past its limit (after a charge that could not be checked)."""
+        left = self.remaining(kind)
+        return left is not None and left < 0
+
+    def carve(self, wanted: dict[str, float], share: int = 2) -> dict[str, float]:
+        """Lend a child its envelope out of what is left.
+
+        A kind the child asks for gets ``min(asked, remaining)``; a kind it does not ask for
+        gets ``remaining // share`` (the parent keeps a share for itself and later children).
+        """
+        child: dict[str, float] = {}
+        for kind in self.limits:
+            left = max(0, self.remaining(kind) or 0)
+            asked = wanted.get(kind)
+            amount = min(asked, left) if asked is not None else left / share
+            if kind != "cost":
+                amount = int(amount)
+            child[kind] = amount
+            self.lent[kind] += amount
+        for kind, amount in wanted.items():
+            if kind not in self.limits and kind in COUNTED:
+                child[kind] = amount  # the parent has no limit of this kind: nothing to carve
+        return child
+
+    def settle(self, lent: dict[str, float], used: dict[str, float]) -> None:
+        """A child finished: take back its envelope and count what it used as ours."""
+        for kind in self.limits:
+            self.lent[kind] -= lent.get(kind, 0)
+            self.used[kind] += used.get(kind, 0)
+
+    def grant(self, extra: dict[str, float]) -> None:
+        """Raise the limits (an ancestor gave more from its own)."""
+        for kind, amount in extra.items():
+            if kind in self.limits:
+                self.limits[kind] += amount

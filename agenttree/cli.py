@@ -1,0 +1,145 @@
+"""The ``agenttree`` command.
+
+Exit status: 0 when the root task is done, 1 when it failed or was cancelled, 2 for bad input
+(one clear line, no traceback), 130 when interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+import trio
+from rich.console import Console
+from rich.live import Live
+
+from . import __version__
+from .console import print_summary, progress_line, render_live
+from .errors import LogCorrupt, UserError
+from .events import Entry
+from .log import DURABILITY, LogReader
+from .plan import load_plan
+from .runtime.engine import Engine, new_run_dir
+from .state import fold, state_to_json
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+REFRESH_S = 0.25
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agenttree", description="Run trees of LLM agents on Trio.")
+    parser.add_argument("--version", action="version", version=f"agenttree {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a plan headless")
+    run.add_argument("plan", help="the plan (EDN file)")
+    run.add_argument("--run-dir", help="run directory (default runs/<plan>-<UTC time>)")
+    run.add_argument("--model", help="use this model for every agent (e.g. scripted)")
+    run.add_argument("--seed", type=int, default=0, help="seed for any randomness (default 0)")
+    run.add_argument("--durability", choices=DURABILITY, default="batch",
+                     help="when events are fsynced (default batch: within 50 ms)")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.set_defaults(func=cmd_run)
+
+    replay = sub.add_parser("replay", help="print a run's state from its event log")
+    replay.add_argument("run_dir", help="a run directory (or its events.jsonl)")
+    replay.add_argument("--until", type=int, metavar="SEQ", help="state as of this event")
+    replay.add_argument("--json", action="store_true", help="print the state as JSON")
+    replay.set_defaults(func=cmd_replay)
+
+    plan = sub.add_parser("plan", help="plan tools")
+    plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
+    check = plan_sub.add_parser("check", help="validate a plan and say what it would run")
+    check.add_argument("plan")
+    check.set_defaults(func=cmd_plan_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``agenttree`` console script."""
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (UserError, LogCorrupt) as exc:
+        print(f"agenttree: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``agenttree run PLAN``."""
+    plan = load_plan(args.plan)
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
+    if (run_dir / "events.jsonl").exists():
+        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
+                    model_override=args.model, handle_signals=True)
+    console = Console(highlight=False)
+    status = trio.run(_run_with_view, engine, console, args.quiet)
+    print_summary(console, engine.state, str(run_dir))
+    if engine.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if status == "done" else EXIT_FAILED
+
+
+async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:
+    if quiet:
+        return await engine.run()
+    if not console.is_terminal:
+
+        def print_progress(entry: Entry) -> None:  # a line per notable event, as written
+            line = progress_line(entry)
+            if line is not None:
+                console.print(line)
+
+        engine.on_event = print_progress
+        return await engine.run()
+    with Live(render_live(engine.state), console=console, auto_refresh=False,
+              transient=True) as live:
+        async with trio.open_nursery() as nursery:
+
+            async def refresh() -> None:
+                while True:
+                    live.update(render_live(engine.state), refresh=True)
+                    await trio.sleep(REFRESH_S)
+
+            nursery.start_soon(refresh)
+            status = await engine.run()
+            nursery.cancel_scope.cancel()
+    return status
+
+
+def _events_path(run_dir: str) -> Path:
+    path = Path(run_dir)
+    return path if path.is_file() else path / "events.jsonl"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``agenttree replay RUN_DIR``: fold the log and print the state."""
+    reader = LogReader(_events_path(args.run_dir))
+    state = fold(reader, until=args.until)
+    if reader.torn is not None:
+        print(f"agenttree: warning: {reader.torn}", file=sys.stderr)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(state_to_json(state), option=orjson.OPT_INDENT_2))
+        sys.stdout.write("\n")
+        return EXIT_OK
+    console = Console(highlight=False)
+    print_summary(console, state, str(Path(args.run_dir)))
+    return EXIT_OK
+
+
+def cmd_plan_check(args: argparse.Namespace) -> int:
+    """``agenttree plan check PLAN``: validation only."""
+    plan = load_plan(args.plan)
+    tasks = list(plan.walk())
+    depth = max(d for _, _, d in tasks)
+    print(f"{args.plan}: ok — plan {plan.name!r}, {len(tasks)} tasks, depth {depth}")
+    return EXIT_OK
+

@@ -1,0 +1,144 @@
+"""Terminal output for headless runs: a live tree of agents, and the end-of-run summary.
+
+Everything here reads a :class:`~agenttree.state.RunState` (the folded log), never the engine's
+objects, so ``run`` and ``replay`` print the same thing.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from . import events as ev
+from .state import AgentView, RunState
+
+STYLE = {
+    "pending": ("·", "dim"), "running": ("▶", "cyan"), "thinking": ("…", "cyan"),
+    "tool": ("⚙", "cyan"), "waiting": ("◷", "yellow"), "acceptance": ("✔?", "magenta"),
+    "done": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "bright_black"),
+    "budget-exhausted": ("$", "red"),
+}
+"""Status -> (glyph, colour). Colours are ANSI names so light and dark terminals both work."""
+
+
+def status_text(status: str) -> Text:
+    """A status as glyph and word, coloured."""
+    glyph, style = STYLE.get(status, ("?", "white"))
+    return Text(f"{glyph} {status}", style=style)
+
+
+def _agent_line(agent: AgentView, now_t: int) -> Text:
+    line = Text.assemble(status_text(agent.status), " ", (agent.id, "bold"),
+                         (f"  {agent.model}", "dim"))
+    if agent.detail:
+        line.append(f"  {agent.detail}", style="italic")
+    line.append(f"  tools {agent.tool_calls}  tok {agent.tokens}  {agent.wall_s(now_t):.1f}s",
+                style="dim")
+    if agent.reason and agent.finished and agent.status != "done":
+        line.append(f"  — {agent.reason.splitlines()[0][:80]}", style=STYLE[agent.status][1])
+    return line
+
+
+MAX_TREE_ROWS = 60
+"""Rows the live tree shows before it folds the rest into a count."""
+
+
+def render_tree(state: RunState) -> Tree | Text:
+    """The agent tree as it stands (large trees are cut to :data:`MAX_TREE_ROWS` rows)."""
+    if state.root is None:
+        return Text("starting…", style="dim")
+    now_t = state.t
+    root = Tree(_agent_line(state.agents[state.root], now_t))
+    shown, hidden = 1, 0
+    stack = [(root, cid) for cid in reversed(state.agents[state.root].children)]
+    while stack:
+        node, agent_id = stack.pop()
+        if shown >= MAX_TREE_ROWS:
+            hidden += 1
+            continue
+        agent = state.agents[agent_id]
+        branch = node.add(_agent_line(agent, now_t))
+        shown += 1
+        stack.extend((branch, cid) for cid in reversed(agent.children))
+    if hidden:
+        root.add(Text(f"… {hidden} more agents", style="dim"))
+    return root
+
+
+def render_counts(state: RunState) -> Text:
+    """One line: agents per status."""
+    counts = state.counts()
+    parts = [Text(f"run {state.run}  ", style="bold")]
+    for status, n in sorted(counts.items()):
+        parts.append(status_text(status))
+        parts.append(Text(f" {n}  "))
+    return Text.assemble(*parts)
+
+
+def render_live(state: RunState) -> Group:
+    """The live view: counts, then the tree."""
+    return Group(render_counts(state), render_tree(state))
+
+
+def _acceptance_cell(agent: AgentView) -> Text:
+    if not agent.acceptance:
+        return Text("—", style="dim")
+    last_attempt = agent.acceptance[-1]["attempt"]
+    last = [a for a in agent.acceptance if a["attempt"] == last_attempt]
+    passed = sum(1 for a in last if a["ok"])
+    style = "green" if passed == len(last) else "red"
+    tries = f" (try {last_attempt})" if last_attempt > 1 else ""
+    return Text(f"{passed}/{len(last)} passed{tries}", style=style)
+
+
+def summary_table(state: RunState) -> Table:
+    """Each agent: task, status, acceptance, tool calls, tokens, wall time."""
+    table = Table(title=f"{state.plan_name}: {state.status}", title_justify="left")
+    for column in ("agent", "task", "status", "acceptance", "tools", "tokens", "wall"):
+        table.add_column(column, justify="right" if column in ("tools", "tokens", "wall")
+                         else "left")
+    order = state.subtree(state.root) if state.root else []
+    for agent_id in order:
+        agent = state.agents[agent_id]
+        table.add_row(agent.id, agent.task, status_text(agent.status), _acceptance_cell(agent),
+                      str(agent.tool_calls), str(agent.tokens), f"{agent.wall_s():.2f}s")
+    return table
+
+
+def print_summary(console: Console, state: RunState, run_dir: str) -> None:
+    """The end-of-run report: the table, why things failed, and where the run lives."""
+    console.print(summary_table(state))
+    for agent_id in state.subtree(state.root) if state.root else []:
+        agent = state.agents[agent_id]
+        if agent.status not in ("done", "running") and agent.reason:
+            console.print(Text.assemble(status_text(agent.status), f" {agent.id}: ",
+                                        agent.reason.strip().splitlines()[0][:200]))
+    total_tools = sum(a.tool_calls for a in state.agents.values())
+    total_tokens = sum(a.tokens for a in state.agents.values())
+    console.print(f"{len(state.agents)} agents, {total_tools} tool calls, {total_tokens} tokens, "
+                  f"{state.seq} events")
+    console.print(Text.assemble("run directory: ", (run_dir, "bold")))
+
+
+PROGRESS_TYPES = (ev.AgentSpawned, ev.AgentFinished, ev.AcceptanceResult, ev.BudgetExhausted,
+                  ev.RunFinished)
+
+
+def progress_line(entry: ev.Entry) -> Text | None:
+    """A one-line account of a notable event (for logs without a live terminal)."""
+    e = entry.event
+    if isinstance(e, ev.AgentSpawned):
+        return Text.assemble(status_text("running"), f" {e.agent} started ({e.model})")
+    if isinstance(e, ev.AgentFinished):
+        why = f": {e.reason.splitlines()[0][:120]}" if e.reason else ""
+        return Text.assemble(status_text(e.status), f" {e.agent}{why}")
+    if isinstance(e, ev.AcceptanceResult):
+        mark = ("passed", "green") if e.ok else (f"failed (exit {e.exit_code})", "red")
+        return Text.assemble(f"  {e.agent} acceptance `{e.cmd}` ", mark)
+    if isinstance(e, ev.BudgetExhausted):
+        return Text(f"  {e.agent} ran out of {e.kind} ({e.used:g} of {e.limit:g})", style="red")
+    if isinstance(e, ev.RunFinished):
+        return Text.assemble("run finished: ", status_text(e.status))
+    return None

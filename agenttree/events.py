@@ -1,0 +1,364 @@
+"""Event records: every state change of a run, and the one place that knows the wire format.
+
+Each event type is a frozen attrs record with a ``TYPE`` tag. On the wire (one JSON object per
+line of ``events.jsonl``) an event is wrapped in an envelope::
+
+    {"seq": 7, "t": 1764050000123, "run": "demo-20261125-064500", "type": "agent/spawned", ...fields}
+
+``seq`` counts 1, 2, 3… with no gaps; ``t`` is wall-clock epoch milliseconds. The log adds a CRC
+(see :mod:`agenttree.log`). Field values are plain JSON data (str, int, float, bool, None, list,
+dict), so one cattrs converter with per-class hooks (resolved once per class) does the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+#: Version of the log format; a resume refuses logs written with another major version.
+FORMAT = 1
+
+ENVELOPE = ("seq", "t", "run", "type")
+
+Json = Any
+"""A plain JSON value."""
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every event record."""
+
+    TYPE: ClassVar[str] = ""
+
+
+REGISTRY: dict[str, type[Event]] = {}
+
+
+def event(cls: type[Event]) -> type[Event]:
+    """Class decorator: register an event type under its ``TYPE`` tag."""
+    if cls.TYPE in REGISTRY:
+        raise TypeError(f"event type {cls.TYPE!r} registered twice")
+    REGISTRY[cls.TYPE] = cls
+    return cls
+
+
+# --- run -----------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class RunStarted(Event):
+    """The engine started (or resumed) a run."""
+
+    TYPE: ClassVar[str] = "run/started"
+    plan_name: str
+    plan_path: str
+    run_dir: str
+    seed: int
+    durability: str
+    format: int = FORMAT
+    version: str = ""
+    pid: int = 0
+
+
+@event
+@attrs.frozen(kw_only=True)
+class RunFinished(Event):
+    """The run ended; ``status`` is the root task's status."""
+
+    TYPE: ClassVar[str] = "run/finished"
+    status: str
+    reason: str = ""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class PlanLoaded(Event):
+    """The plan the run follows, as EDN text (so a reader can rebuild it)."""
+
+    TYPE: ClassVar[str] = "plan/loaded"
+    name: str
+    source: str
+    tasks: int
+    edn: str
+
+
+# --- agents --------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class AgentSpawned(Event):
+    """An agent started for a task, with the policy and budget it was given."""
+
+    TYPE: ClassVar[str] = "agent/spawned"
+    agent: str
+    parent: str | None
+    task: str
+    goal: str
+    depth: int
+    model: str
+    models: list[str]
+    tools: list[str]
+    budget: dict[str, Json]
+    cwd: str = "."
+    dynamic: bool = False
+    attempt: int = 1
+
+
+@event
+@attrs.frozen(kw_only=True)
+class AgentMessage(Event):
+    """A message delivered from one agent (or ``human``) to another's inbox."""
+
+    TYPE: ClassVar[str] = "agent/message"
+    sender: str
+    to: str
+    kind: str  # "chat" | "state"
+    text: str = ""
+    data: dict[str, Json] | None = None
+    bridge: str | None = None
+
+
+@event
+@attrs.frozen(kw_only=True)
+class AgentState(Event):
+    """An agent's activity changed, or it reported state facts (``report-state``)."""
+
+    TYPE: ClassVar[str] = "agent/state"
+    agent: str
+    status: str
+    detail: str = ""
+    facts: dict[str, Json] | None = None
+
+
+@event
+@attrs.frozen(kw_only=True)
+class AgentFinished(Event):
+    """An agent ended: ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``."""
+
+    TYPE: ClassVar[str] = "agent/finished"
+    agent: str
+    status: str
+    reason: str = ""
+    result: str = ""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class TaskStateChanged(Event):
+    """A task's status changed (it ran to an end, was re-opened, or never started)."""
+
+    TYPE: ClassVar[str] = "task/state-changed"
+    task: str
+    agent: str
+    status: str
+    prev: str = ""
+
+
+# --- model and tools -----------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ModelRequested(Event):
+    """An agent asked its model for turn ``turn``, with ``messages`` messages of context."""
+
+    TYPE: ClassVar[str] = "model/requested"
+    agent: str
+    model: str
+    turn: int
+    messages: int
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ModelResponded(Event):
+    """The model's complete answer: text and tool calls. Replay feeds these back."""
+
+    TYPE: ClassVar[str] = "model/responded"
+    agent: str
+    model: str
+    turn: int
+    text: str
+    calls: list[dict[str, Json]]
+    usage: dict[str, Json]
+    latency_ms: float = 0.0
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ToolRequested(Event):
+    """An agent is about to run a tool call."""
+
+    TYPE: ClassVar[str] = "tool/requested"
+    agent: str
+    call: str
+    tool: str
+    args: dict[str, Json]
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ToolResult(Event):
+    """The outcome of a tool call; ``ok`` false means ``output`` is the error shown to the model."""
+
+    TYPE: ClassVar[str] = "tool/result"
+    agent: str
+    call: str
+    tool: str
+    ok: bool
+    output: str
+    duration_ms: float = 0.0
+
+
+@event
+@attrs.frozen(kw_only=True)
+class AcceptanceResult(Event):
+    """One acceptance command ran for an agent."""
+
+    TYPE: ClassVar[str] = "acceptance/result"
+    agent: str
+    cmd: str
+    ok: bool
+    exit_code: int | None
+    output: str
+    attempt: int = 1
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ProcessStarted(Event):
+    """A subprocess group started for an agent (so a resume can kill leftovers)."""
+
+    TYPE: ClassVar[str] = "process/started"
+    agent: str
+    pgid: int
+    cmd: str
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class BridgeOpened(Event):
+    """A lowest common ancestor let two agents in its subtree talk."""
+
+    TYPE: ClassVar[str] = "bridge/opened"
+    bridge: str
+    by: str
+    a: str
+    b: str
+
+
+@event
+@attrs.frozen(kw_only=True)
+class BridgeClosed(Event):
+    """A bridge thread was closed by the agent that opened it."""
+
+    TYPE: ClassVar[str] = "bridge/closed"
+    bridge: str
+    by: str
+
+
+# --- budgets -------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class BudgetCharged(Event):
+    """Something was spent against an agent's budget."""
+
+    TYPE: ClassVar[str] = "budget/charged"
+    agent: str
+    kind: str
+    amount: float
+    used: float
+    limit: float | None = None
+
+
+@event
+@attrs.frozen(kw_only=True)
+class BudgetExhausted(Event):
+    """An agent reached a limit; it ends ``budget-exhausted``."""
+
+    TYPE: ClassVar[str] = "budget/exhausted"
+    agent: str
+    kind: str
+    used: float
+    limit: float
+
+
+@event
+@attrs.frozen(kw_only=True)
+class BudgetGranted(Event):
+    """An ancestor gave an agent more budget out of its own."""
+
+    TYPE: ClassVar[str] = "budget/granted"
+    agent: str
+    by: str
+    budget: dict[str, Json]
+
+
+# --- the envelope and the converter ----------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Entry:
+    """One line of the log: an event with its sequence number, time stamp and run id."""
+
+    seq: int
+    t: int
+    run: str
+    event: Event
+
+
+@attrs.frozen(kw_only=True)
+class UnknownEvent(Event):
+    """An event type this version does not know (kept, shown, otherwise ignored)."""
+
+    TYPE: ClassVar[str] = "unknown"
+    type: str
+    fields: dict[str, Json]
+
+
+converter = cattrs.Converter()
+"""The one converter: events <-> plain dicts (without the envelope)."""
+
+for _cls in REGISTRY.values():
+    converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(_cls, converter))
+    converter.register_structure_hook(
+        _cls, make_dict_structure_fn(_cls, converter, _cattrs_detailed_validation=False)
+    )
+
+_unstructure_hooks = {cls: converter.get_unstructure_hook(cls) for cls in REGISTRY.values()}
+_structure_hooks = {tag: (cls, converter.get_structure_hook(cls)) for tag, cls in REGISTRY.items()}
+
+
+def to_wire(entry_seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
+    """The wire dict of an event: envelope keys first, then the event's fields."""
+    wire = {"seq": entry_seq, "t": t, "run": run, "type": ev.TYPE}
+    if type(ev) is UnknownEvent:
+        wire["type"] = ev.type
+        wire.update(ev.fields)
+    else:
+        wire.update(_unstructure_hooks[type(ev)](ev))
+    return wire
+
+
+def from_wire(wire: dict[str, Json]) -> Entry:
+    """Build an :class:`Entry` from a wire dict (the CRC already checked and removed).
+
+    Raises:
+        KeyError, TypeError, ValueError: the dict is not a well-formed event.
+    """
+    seq, t, run, tag = wire.pop("seq"), wire.pop("t"), wire.pop("run"), wire.pop("type")
+    found = _structure_hooks.get(tag)
+    if found is None:
+        return Entry(seq, t, run, UnknownEvent(type=tag, fields=wire))
+    cls, hook = found
+    return Entry(seq, t, run, hook(wire, cls))

@@ -1,0 +1,358 @@
+"""The event log: one writer task appending framed JSON lines, a reader, and a tailer.
+
+Framing: each line is the event's compact JSON object with a last key ``"crc"``, the CRC32
+(zlib) of the line's bytes without that key (i.e. of ``line[:crc_pos] + b"}"``). So every line
+is plain JSON for ``jq``, and a bit flip anywhere in it is detected. A line longer than
+:data:`MAX_LINE` bytes is never written and never accepted.
+
+Torn tail vs corruption: a crash can cut the last write short, so a bad *last* line is dropped
+and reported (:class:`TornTail`); a bad line with good lines after it cannot come from a crash,
+so it is a hard :class:`~agenttree.errors.LogCorrupt` error naming the line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from .errors import LogCorrupt, UserError
+from .events import Entry, Event, UnknownEvent, from_wire, to_wire
+
+MAX_LINE = 1 << 20
+"""Bound on one record's length in bytes (newline included)."""
+
+DURABILITY = ("none", "batch", "every")
+BATCH_FSYNC_S = 0.05
+"""In ``batch`` mode an event is fsynced at most this long after it is written."""
+
+_CRC_KEY = b',"crc":'
+
+
+def encode(seq: int, t: int, run: str, ev: Event) -> bytes:
+    """Serialise one event as a framed line (ending in a newline)."""
+    body = orjson.dumps(to_wire(seq, t, run, ev))
+    return b"%b%b%d}\n" % (body[:-1], _CRC_KEY, zlib.crc32(body))
+
+
+def decode(line: bytes) -> Entry:
+    """Parse and check one framed line (without its newline).
+
+    Raises:
+        ValueError: the line is too long, has no or a wrong CRC, or is not an event.
+    """
+    if len(line) >= MAX_LINE:
+        raise ValueError(f"record of {len(line)} bytes exceeds the {MAX_LINE}-byte bound")
+    pos = line.rfind(_CRC_KEY)
+    if pos < 0 or not line.endswith(b"}"):
+        raise ValueError("no CRC")
+    try:
+        crc = int(line[pos + len(_CRC_KEY) : -1])
+    except ValueError:
+        raise ValueError("malformed CRC") from None
+    body = line[:pos] + b"}"
+    if zlib.crc32(body) != crc:
+        raise ValueError("CRC mismatch")
+    try:
+        return from_wire(orjson.loads(body))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not an event: {exc}") from None
+
+
+@attrs.frozen(kw_only=True)
+class TornTail:
+    """A last line cut short by a crash: dropped, and reported."""
+
+    line: int
+    offset: int
+    length: int
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"dropped a torn last record at line {self.line} "
+                f"(byte {self.offset}, {self.length} bytes): {self.reason}")
+
+
+class LogReader:
+    """Reads a whole log, checking framing and ``seq`` continuity.
+
+    Iterate it for :class:`Entry` objects. After iteration, :attr:`torn` says whether a torn last
+    line was dropped, and :attr:`end` is the byte offset after the last good line (where a
+    resumed writer must truncate to).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.torn: TornTail | None = None
+        self.end = 0
+        self.last_seq = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"{self.path}: no such event log") from None
+        yield from self._entries(data)
+
+    def _entries(self, data: bytes) -> Iterator[Entry]:
+        offset, line_no, expected = 0, 0, 1
+        size = len(data)
+        while offset < size:
+            line_no += 1
+            nl = data.find(b"\n", offset)
+            stop = size if nl < 0 else nl
+            try:
+                if nl < 0:
+                    raise ValueError("no newline at the end (write cut short)")
+                entry = decode(data[offset:stop])
+                if entry.seq != expected:
+                    raise ValueError(f"seq {entry.seq} where {expected} was expected")
+            except ValueError as exc:
+                if nl < 0 or nl + 1 == size:  # the last line: a crash may have cut it
+                    self.torn = TornTail(line=line_no, offset=offset,
+                                         length=size - offset, reason=str(exc))
+                    return
+                raise LogCorrupt(
+                    f"{self.path}:{line_no}: corrupt event record (byte {offset}): {exc}; "
+                    "records after it are intact, so this is not a torn write"
+                ) from None
+            expected += 1
+            offset = stop + 1
+            self.end = offset
+            self.last_seq = entry.seq
+            yield entry
+
+
+def read_events(path: str | os.PathLike[str],
+                on_torn: Callable[[TornTail], None] | None = None) -> Iterator[Entry]:
+    """Yield every entry of a log; a torn last line is dropped and passed to ``on_torn``."""
+    reader = LogReader(path)
+    yield from reader
+    if reader.torn is not None and on_torn is not None:
+        on_torn(reader.torn)
+
+
+class Tailer:
+    """Follows a growing log: each :meth:`poll` returns the complete new entries.
+
+    Synchronous and cheap, so a UI thread can call it; :func:`follow` wraps it for Trio. A
+    partial last line is kept back until its newline arrives.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._pending = b""
+        self._line = 0
+        self._expected = 1
+        self._start_seq = start_seq
+
+    def poll(self) -> list[Entry]:
+        """Read what was appended since the last call; raises LogCorrupt on a bad line."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._pending + chunk
+        cut = data.rfind(b"\n") + 1
+        self._pending = data[cut:]
+        out = []
+        for raw in data[:cut].splitlines():
+            self._line += 1
+            try:
+                entry = decode(raw)
+            except ValueError as exc:
+                raise LogCorrupt(f"{self.path}:{self._line}: corrupt event record: {exc}") from None
+            if entry.seq != self._expected:
+                raise LogCorrupt(f"{self.path}:{self._line}: seq {entry.seq} where "
+                                 f"{self._expected} was expected")
+            self._expected += 1
+            if entry.seq >= self._start_seq:
+                out.append(entry)
+        return out
+
+
+async def follow(path: str | os.PathLike[str], *, poll_s: float = 0.05,
+                 start_seq: int = 1) -> Any:
+    """Async generator of entries from ``path``: what is there, then live appends (polled)."""
+    tailer = Tailer(path, start_seq=start_seq)
+    while True:
+        for entry in tailer.poll():
+            yield entry
+        await trio.sleep(poll_s)
+
+
+# --- the writer ------------------------------------------------------------------------------
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable (after creating a file in ``path``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class EventLog:
+    """The single writer of ``events.jsonl``.
+
+    :meth:`emit` is a plain function (never blocks): it stamps the event with the next ``seq``
+    and the wall-clock time and queues it, in order, for the writer task, which drains the queue
+    in batches (one ``write`` per batch). Durability:
+
+    * ``none``: written to the OS per batch, never fsynced;
+    * ``batch`` (default): written per batch, fsynced at most :data:`BATCH_FSYNC_S` later;
+    * ``every``: fsynced after every write, before any later event is written (group commit).
+
+    Every written entry is passed to ``on_write`` (the engine folds its state there), in order.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, run: str, durability: str = "batch",
+                 wall_clock: Callable[[], float] = time.time, next_seq: int = 1,
+                 on_write: Callable[[Entry], None] | None = None) -> None:
+        if durability not in DURABILITY:
+            raise UserError(f"--durability must be one of {', '.join(DURABILITY)}")
+        self.path = Path(path)
+        self.run_id = run
+        self.durability = durability
+        self._wall_clock = wall_clock
+        self._next_seq = next_seq
+        self._on_write = on_write
+        self._send, self._recv = trio.open_memory_channel[Any](math.inf)
+        self.written_seq = next_seq - 1
+        self.synced_seq = next_seq - 1
+        self._closed = False
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event emitted (written or not)."""
+        return self._next_seq - 1
+
+    def emit(self, ev: Event) -> int:
+        """Queue ``ev`` for writing; returns its ``seq``. Never blocks."""
+        if self._closed:
+            raise RuntimeError(f"event log closed; cannot emit {ev.TYPE}")
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        self._send.send_nowait((seq, int(self._wall_clock() * 1000), ev))
+        return seq
+
+    async def flush(self) -> None:
+        """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
+        done = trio.Event()
+        self._send.send_nowait(done)
+        await done.wait()
+
+    def close(self) -> None:
+        """No more events; the writer drains what is queued and returns."""
+        self._closed = True
+        self._send.close()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer task: runs until :meth:`close`, then writes the rest and fsyncs."""
+        new = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if new:
+                os.fsync(fd)
+                fsync_dir(self.path.parent)
+            task_status.started()
+            await self._serve(fd)
+            if self.durability != "none":
+                os.fsync(fd)
+                self.synced_seq = self.written_seq
+        finally:
+            os.close(fd)
+
+    async def _serve(self, fd: int) -> None:
+        recv = self._recv
+        sync_due = math.inf
+        while True:
+            with trio.move_on_at(sync_due):
+                try:
+                    first = await recv.receive()
+                except trio.EndOfChannel:
+                    return
+                batch = [first]
+                while len(batch) < 8192:
+                    try:
+                        batch.append(recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                waiters = self._write_batch(fd, batch)
+                if self.durability == "every" or (waiters and self.durability == "batch"):
+                    await self._fsync(fd)
+                    sync_due = math.inf
+                elif self.durability == "batch" and sync_due == math.inf:
+                    sync_due = trio.current_time() + BATCH_FSYNC_S
+                for waiter in waiters:
+                    waiter.set()
+                continue
+            await self._fsync(fd)
+            sync_due = math.inf
+
+    def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
+        lines, entries, waiters = [], [], []
+        for item in batch:
+            if type(item) is trio.Event:
+                waiters.append(item)
+                continue
+            seq, t, ev = item
+            line = encode(seq, t, self.run_id, ev)
+            if len(line) > MAX_LINE:
+                ev = _oversize(ev, len(line))
+                line = encode(seq, t, self.run_id, ev)
+            lines.append(line)
+            entries.append(Entry(seq, t, self.run_id, ev))
+        if lines:
+            data = b"".join(lines)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            self.written_seq = entries[-1].seq
+            if self._on_write is not None:
+                for entry in entries:
+                    self._on_write(entry)
+        return waiters
+
+    async def _fsync(self, fd: int) -> None:
+        target = self.written_seq
+        if target > self.synced_seq:
+            await trio.to_thread.run_sync(os.fsync, fd)
+            self.synced_seq = target
+
+
+def _oversize(ev: Event, size: int) -> Event:
+    """Replace an event too large to frame with a marker saying what was dropped."""
+    return UnknownEvent(type="log/oversize",
+                        fields={"dropped": ev.TYPE, "bytes": size, "limit": MAX_LINE})
+
+
+@asynccontextmanager
+async def open_event_log(path: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Run an :class:`EventLog` writer for the body of the ``async with``.
+
+    On exit (also on cancel) the log is closed and everything queued is written, shielded.
+    """
+    log = EventLog(path, **kwargs)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        try:
+            yield log
+        finally:
+            log.close()
+            # The writer must drain even when the body was cancelled.
+            nursery.cancel_scope.shield = True

@@ -1,0 +1,70 @@
+"""The model protocol: what an agent sends to a model and what comes back."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class ToolCall:
+    """One tool call the model asked for."""
+
+    id: str
+    tool: str
+    args: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Tokens a call used; ``estimated`` when the provider did not say."""
+
+    prompt: int = 0
+    completion: int = 0
+    estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt + self.completion
+
+
+@attrs.frozen(kw_only=True)
+class ModelRequest:
+    """A chat request: the transcript so far (OpenAI-style messages) and the tools offered."""
+
+    agent: str
+    turn: int
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    max_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ModelResponse:
+    """The model's answer. No calls means a final answer."""
+
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage()
+
+
+class ModelError(Exception):
+    """The model could not answer (after retries); the agent fails with this message."""
+
+
+class ModelClient(Protocol):
+    """Anything that answers a :class:`ModelRequest`.
+
+    ``complete`` is a checkpoint and cancellable: cancelling the agent abandons the call.
+    """
+
+    name: str
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for providers that do not say."""
+    return max(1, len(text) // 4)

@@ -1,0 +1,60 @@
+"""The scripted model: deterministic turns from the plan, so runs need no network and no key.
+
+A task's ``:script`` lists one entry per model turn (see docs/plans.md). When the script runs
+out, or a task has none, the model answers from a default script that inspects the goal: it
+looks around the working directory, writes a notes file for the task, tells its parent, and
+finishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import trio
+
+from .base import ModelRequest, ModelResponse, ToolCall, Usage, estimate_tokens
+
+
+def default_script(task_id: str, goal: str, has_parent: bool) -> list[dict[str, Any]]:
+    """The turns an agent without a script takes."""
+    note = f"# {task_id}\n\nGoal: {goal}\n"
+    turns: list[dict[str, Any]] = [
+        {"calls": [{"tool": "list-dir", "args": {"path": "."}}]},
+        {"calls": [{"tool": "write-file", "args": {"path": f"{task_id}.md", "content": note}}]},
+    ]
+    if has_parent:
+        turns.append({"calls": [{"tool": "message",
+                                 "args": {"to": "parent", "text": f"{task_id}: notes written"}}]})
+    turns.append({"say": f"{task_id}: {goal or 'done'}"})
+    return turns
+
+
+class ScriptedModel:
+    """Plays back a list of turns; after the last one it only ever says it is done."""
+
+    def __init__(self, turns: list[dict[str, Any]], *, name: str = "scripted") -> None:
+        self.name = name
+        self._turns = turns
+        self._next = 0
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Return the next scripted turn (after its ``delay_ms``, a checkpoint either way)."""
+        if self._next < len(self._turns):
+            turn = self._turns[self._next]
+            self._next += 1
+        else:
+            turn = {"say": "done"}
+        delay = turn.get("delay_ms") or 0
+        await trio.sleep(delay / 1000)
+        calls = tuple(
+            ToolCall(id=f"{request.agent}#{request.turn}.{i}", tool=c["tool"],
+                     args=dict(c.get("args") or {}))
+            for i, c in enumerate(turn.get("calls") or ())
+        )
+        text = turn.get("say") or ""
+        completion = turn.get("tokens") or estimate_tokens(
+            text + "".join(orjson.dumps(c.args).decode() for c in calls))
+        prompt = sum(len(str(m.get("content") or "")) for m in request.messages) // 4
+        return ModelResponse(text=text, calls=calls,
+                             usage=Usage(prompt=prompt, completion=completion, estimated=True))

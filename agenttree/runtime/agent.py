@@ -1,0 +1,490 @@
+"""An agent: one task of the plan, run as a Trio task inside its parent's nursery.
+
+Life of an agent (see docs/architecture.md):
+
+1. ``agent/spawned``; the plan's children start in a nursery the agent owns (opened only when it
+   has children or may spawn them), each with a policy and budget narrowed from its own.
+2. The conversation: ask the model, run the tool calls it returns, until it answers without
+   calls (or calls ``finish``). Between turns the inbox is drained into the transcript.
+3. When it is done talking but children still run, it sleeps on its inbox: woken by a child's
+   message or end, or by the watchdog tick. News that arrives goes back to the model.
+4. Acceptance commands; on failure the output goes back to the model, within ``:retries``.
+5. ``agent/finished`` with ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``; cleanup
+   (shielded, bounded) leaves the router, returns the unspent budget to the parent and wakes it.
+
+Cancelling an agent cancels its scope, hence its whole subtree.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from .. import events as ev
+from ..budget import BudgetExhausted, Meter
+from ..errors import AgentTreeError, ToolError
+from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
+from ..plan import Task
+from ..policy import Policy, derive
+from ..tools.base import REGISTRY, check_args
+from .router import Mail, parent_of
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+INBOX_SIZE = 256
+CLEANUP_S = 5.0
+"""Bound on an agent's shielded cleanup."""
+WATCHDOG_S = 30.0
+"""A waiting agent wakes at least this often, even when nothing arrives."""
+NEWS_LINES = 50
+"""At most this many news lines go to the model at once; the rest are counted."""
+
+
+@attrs.frozen(kw_only=True)
+class AgentSpec:
+    """Everything a parent decides when it starts a child."""
+
+    id: str
+    task: Task
+    depth: int
+    policy: Policy
+    model: str
+    budget: dict[str, float]
+    deadline: float
+    dynamic: bool = False
+    attempt: int = 1
+    note: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ChildDone:
+    """A child ended (sent by the child's cleanup into its parent's inbox)."""
+
+    agent: str
+    status: str
+    reason: str
+    result: str
+    lent: dict[str, float]
+    used: dict[str, float]
+
+
+@attrs.frozen(kw_only=True)
+class Grant:
+    """More budget for a running agent, carved out of an ancestor's."""
+
+    by: str
+    budget: dict[str, float]
+
+
+def _system_prompt(spec: AgentSpec, tools: list[str]) -> str:
+    lines = [
+        f"You are agent {spec.id}, working on task {spec.task.id!r} in a tree of agents.",
+        f"Your working directory is {spec.task.cwd!r} inside the shared workspace.",
+        f"Tools: {', '.join(tools) or 'none'}.",
+        "Work with tool calls; answer without a tool call (or call finish) when you are done.",
+    ]
+    if spec.task.acceptance:
+        checks = "; ".join(a.cmd for a in spec.task.acceptance)
+        lines.append(f"Your work is accepted when these commands succeed: {checks}")
+    return "\n".join(lines)
+
+
+class Agent:
+    """A running agent. Created and run by :func:`run_agent`; tools receive it as context."""
+
+    def __init__(self, engine: Engine, spec: AgentSpec) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.id = spec.id
+        self.task = spec.task
+        self.parent = parent_of(spec.id)
+        self.meter = Meter(spec.budget)
+        self.model: ModelClient | None = None
+        self._mail, self.inbox = trio.open_memory_channel[Any](INBOX_SIZE)
+        self.scope: trio.CancelScope | None = None
+        self.nursery: trio.Nursery | None = None
+        self.running: dict[str, dict[str, float]] = {}
+        self.ended: dict[str, ChildDone] = {}
+        self.child_tasks: dict[str, Task] = {}
+        self.transcript: list[dict[str, Any]] = []
+        self.result: str | None = None
+        self.cancel_reason: str | None = None
+        self.turn = 0
+        self._next_child = 1
+
+    # --- the life ------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Run the agent to its end; returns its final status. Only cancellation escapes."""
+        engine, spec = self.engine, self.spec
+        engine.router.register(self.id, self._mail)
+        engine.agents[self.id] = self
+        engine.emit(ev.AgentSpawned(
+            agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
+            depth=spec.depth, model=spec.model, models=list(spec.policy.models),
+            tools=sorted(spec.policy.tools), budget=dict(spec.budget), cwd=self.task.cwd,
+            dynamic=spec.dynamic, attempt=spec.attempt))
+        outcome: tuple[str, str, str] | None = None
+        try:
+            with trio.CancelScope(deadline=spec.deadline) as scope:
+                self.scope = scope
+                outcome = await self._live()
+            if scope.cancelled_caught:
+                outcome = self._why_cancelled(scope)
+        finally:
+            if outcome is None:
+                outcome = ("cancelled", self.cancel_reason or "an ancestor was cancelled", "")
+            with trio.move_on_after(CLEANUP_S, shield=True):
+                await self._end(*outcome)
+        return outcome[0]
+
+    def _why_cancelled(self, scope: trio.CancelScope) -> tuple[str, str, str]:
+        if self.cancel_reason is None and trio.current_time() >= scope.deadline:
+            limit = self.spec.budget.get("wall_s") or 0
+            self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="wall_s", used=limit,
+                                                limit=limit))
+            return "budget-exhausted", "wall_s budget exhausted (deadline passed)", ""
+        return "cancelled", self.cancel_reason or "cancelled", ""
+
+    @property
+    def needs_nursery(self) -> bool:
+        """An agent opens a nursery only when it has children or may spawn them."""
+        return bool(self.task.children) or "spawn" in self.spec.policy.tools
+
+    async def _live(self) -> tuple[str, str, str]:
+        if not self.needs_nursery:
+            return await self._guarded_work()
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            children = self.task.children
+            for i, child in enumerate(children):
+                # Equal shares: child i gets remaining / (children left + the parent's own).
+                self.start_child(child, share=len(children) - i + 1)
+            outcome = await self._guarded_work()
+            if self.running:
+                self._cancel_children(f"parent {self.id} ended {outcome[0]}")
+        return outcome
+
+    async def _guarded_work(self) -> tuple[str, str, str]:
+        try:
+            return await self._work()
+        except BudgetExhausted as exc:
+            self.engine.emit(ev.BudgetExhausted(agent=self.id, kind=exc.kind, used=exc.used,
+                                                limit=exc.limit))
+            return "budget-exhausted", str(exc), self.result or ""
+        except (ModelError, AgentTreeError) as exc:
+            return "failed", str(exc), ""
+        except Exception as exc:  # a bug must end this agent, not the whole tree
+            self.engine.report_crash(self.id, traceback.format_exc())
+            return "failed", f"internal error: {exc!r}", ""
+
+    async def _work(self) -> tuple[str, str, str]:
+        self.model = self.engine.model_for(self.spec)
+        tools = sorted(self.spec.policy.tools)
+        first = self.task.goal or f"Carry out task {self.task.id}."
+        if self.spec.note:
+            first += "\n\n" + self.spec.note
+        self.transcript = [{"role": "system", "content": _system_prompt(self.spec, tools)},
+                           {"role": "user", "content": first}]
+        attempt = 1
+        while True:
+            final = await self._converse()
+            if not self.task.acceptance:
+                return "done", "", final
+            ok, report = await self._accept(attempt)
+            if ok:
+                return "done", "", final
+            left = self.meter.remaining("retries")
+            if left is not None and left < 1:
+                used = self.meter.used.get("retries", 0)
+                self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="retries", used=used,
+                                                    limit=self.meter.limits["retries"]))
+                return "failed", f"acceptance failed with no retries left:\n{report}", final
+            self.charge("retries", 1)
+            attempt += 1
+            self.result = None
+            self.transcript.append({"role": "user", "content":
+                                    f"Acceptance checks failed:\n{report}\nFix this, then finish."})
+
+    async def _converse(self) -> str:
+        """Model turns until a final answer, then wait for children (more turns if news came)."""
+        while True:
+            self._take_news(self._drain())
+            response = await self._ask_model()
+            if response.calls:
+                await self._run_calls(response.calls)
+                if self.result is None:
+                    continue
+                final, finished = self.result, True
+            else:
+                final, finished = response.text, False
+            news = await self._wait_children()
+            if news and not finished:
+                self._take_news(news)
+                continue
+            self._take_news(news)
+            return final
+
+    # --- the model and tools ---------------------------------------------------------------
+
+    def charge(self, kind: str, amount: float) -> None:
+        """Spend from this agent's budget, logged."""
+        used = self.meter.charge(kind, amount)
+        self.engine.emit(ev.BudgetCharged(agent=self.id, kind=kind, amount=amount, used=used,
+                                          limit=self.meter.limits.get(kind)))
+
+    async def _ask_model(self) -> ModelResponse:
+        self.meter.check("tokens", 1)
+        assert self.model is not None
+        self.turn += 1
+        emit = self.engine.emit
+        emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
+                               messages=len(self.transcript)))
+        started = trio.current_time()
+        response = await self.model.complete(ModelRequest(
+            agent=self.id, turn=self.turn, messages=self.transcript,
+            tools=self.engine.tool_schemas(self.spec.policy.tools),
+            max_tokens=_int_or_none(self.meter.remaining("tokens"))))
+        calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
+        usage = response.usage
+        emit(ev.ModelResponded(
+            agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
+            calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
+                                "estimated": usage.estimated},
+            latency_ms=round((trio.current_time() - started) * 1000, 3)))
+        message: dict[str, Any] = {"role": "assistant", "content": response.text}
+        if calls:
+            message["tool_calls"] = calls
+        self.transcript.append(message)
+        self.charge("tokens", usage.total)
+        if self.meter.over("tokens"):
+            raise BudgetExhausted("tokens", self.meter.used["tokens"], self.meter.limits["tokens"])
+        return response
+
+    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:
+        for call in calls:
+            if self.result is not None:
+                output, ok = "skipped: the agent already called finish", False
+            else:
+                self.meter.check("tool_calls", 1)
+                self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
+                                                  args=call.args))
+                self.charge("tool_calls", 1)
+                started = trio.current_time()
+                ok, output = await self._run_tool(call)
+                self.engine.emit(ev.ToolResult(
+                    agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
+                    duration_ms=round((trio.current_time() - started) * 1000, 3)))
+            self.transcript.append({"role": "tool", "tool_call_id": call.id,
+                                    "content": output if ok else f"ERROR: {output}"})
+
+    async def _run_tool(self, call: ToolCall) -> tuple[bool, str]:
+        tool = REGISTRY.get(call.tool)
+        try:
+            if tool is None or call.tool not in self.spec.policy.tools:
+                raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
+                                f"{', '.join(sorted(self.spec.policy.tools)) or 'none'}")
+            return True, await tool.run(self, check_args(tool, call.args))
+        except ToolError as exc:
+            return False, str(exc)
+
+    async def _accept(self, attempt: int) -> tuple[bool, str]:
+        self.set_status("acceptance", f"attempt {attempt}")
+        failures = []
+        for check in self.task.acceptance:
+            result = await self.engine.run_command(self, check.cmd, timeout_s=check.timeout_s)
+            ok = result.exit_code == 0
+            tail = result.output[-4000:]
+            self.engine.emit(ev.AcceptanceResult(agent=self.id, cmd=check.cmd, ok=ok,
+                                                 exit_code=result.exit_code, output=tail,
+                                                 attempt=attempt))
+            if not ok:
+                why = "timed out" if result.timed_out else f"exit {result.exit_code}"
+                failures.append(f"$ {check.cmd}\n({why})\n{tail}")
+        return not failures, "\n".join(failures)
+
+    # --- inbox and children -----------------------------------------------------------------
+
+    def set_status(self, status: str, detail: str = "") -> None:
+        """Log a change of activity (shown in views)."""
+        self.engine.emit(ev.AgentState(agent=self.id, status=status, detail=detail))
+
+    def _drain(self) -> list[str]:
+        news: list[str] = []
+        while True:
+            try:
+                item = self.inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return news
+            self._handle(item, news)
+
+    async def wait_for_news(self, timeout_s: float = WATCHDOG_S) -> list[str]:
+        """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.
+
+        Returns at once when nothing is buffered and no child is running.
+        """
+        news = self._drain()
+        if news or not self.running:
+            return news
+        with trio.move_on_after(timeout_s):
+            self._handle(await self.inbox.receive(), news)
+        news.extend(self._drain())
+        return news
+
+    async def _wait_children(self) -> list[str]:
+        news = self._drain()
+        if not self.running:
+            return news
+        self.set_status("waiting", f"{len(self.running)} children running")
+        while self.running:
+            with trio.move_on_after(WATCHDOG_S):
+                self._handle(await self.inbox.receive(), news)
+                continue
+            self.set_status("waiting", f"watchdog: {len(self.running)} children still running")
+        news.extend(self._drain())
+        return news
+
+    def _handle(self, item: Any, news: list[str]) -> None:
+        if isinstance(item, Mail):
+            via = f" via {item.bridge}" if item.bridge else ""
+            news.append(f"[{item.kind} from {item.sender}{via}] {item.text}".rstrip())
+        elif isinstance(item, ChildDone):
+            lent = self.running.pop(item.agent, item.lent)
+            self.meter.settle(lent, item.used)
+            self.ended[item.agent] = item
+            detail = item.reason or item.result
+            news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
+        elif isinstance(item, Grant):
+            self.meter.grant(item.budget)
+            self.engine.emit(ev.BudgetGranted(agent=self.id, by=item.by, budget=item.budget))
+            news.append(f"[budget from {item.by}] {item.budget}")
+
+    def _take_news(self, news: list[str]) -> None:
+        if not news:
+            return
+        shown = news[:NEWS_LINES]
+        if len(news) > NEWS_LINES:
+            shown.append(f"... and {len(news) - NEWS_LINES} more")
+        self.transcript.append({"role": "user", "content": "\n".join(shown)})
+
+    def start_child(self, task: Task, *, key: str | None = None, dynamic: bool = False,
+                    attempt: int = 1, extra: dict[str, float] | None = None, share: int = 2,
+                    note: str = "") -> str:
+        """Start a child for ``task`` in this agent's nursery; returns its agent id.
+
+        Its envelope is carved out of this agent's remaining budget: what the task or its tier
+        asks for (plus ``extra``), capped by what is left; a kind it does not ask for gets
+        ``remaining / share``.
+        """
+        if self.nursery is None:
+            raise ToolError(f"{self.id} cannot start children")
+        child_id = f"{self.id}.{key or task.id}"
+        depth = self.spec.depth + 1
+        plan = self.engine.plan
+        policy = derive(self.spec.policy, plan, task, depth, self.engine.model_override)
+        tier = plan.tier_for(depth)
+        wanted = self.engine.budget_wanted(task, tier)
+        if extra:
+            for kind, amount in extra.items():
+                wanted[kind] = wanted.get(kind, 0) + amount
+        envelope = self.meter.carve(wanted, share=share)
+        wall = wanted.get("wall_s")
+        deadline = self.spec.deadline
+        if wall is not None:
+            deadline = min(deadline, trio.current_time() + wall)
+            envelope["wall_s"] = wall
+        spec = AgentSpec(id=child_id, task=task, depth=depth, policy=policy,
+                         model=policy.choose_model(task), budget=envelope, deadline=deadline,
+                         dynamic=dynamic, attempt=attempt, note=note)
+        self.running[child_id] = envelope
+        self.child_tasks[child_id] = task
+        self.nursery.start_soon(run_agent, self.engine, spec, name=child_id)
+        return child_id
+
+    def next_child_key(self) -> tuple[str, str]:
+        """A fresh (agent id key, task id) for a dynamically spawned child."""
+        while True:
+            n = self._next_child
+            self._next_child += 1
+            task_id = f"{self.task.id}-{n}"
+            if task_id not in self.engine.task_ids and f"{self.id}.{n}" not in self.running:
+                self.engine.task_ids.add(task_id)
+                return str(n), task_id
+
+    async def grant(self, child_id: str, budget: dict[str, float]) -> str:
+        """Give a child more budget from this agent's own; restart it if it ran out."""
+        if child_id not in self.child_tasks:
+            raise ToolError(f"{child_id} is not a child of {self.id}")
+        budget = {k: v for k, v in budget.items() if k != "wall_s"}
+        for kind, amount in budget.items():
+            left = self.meter.remaining(kind)
+            if left is not None and amount > left:
+                raise ToolError(f"cannot grant {amount:g} {kind}: only {left:g} left")
+        if child_id in self.running:
+            inbox = self.engine.router.inbox(child_id)
+            if inbox is None:
+                raise ToolError(f"{child_id} is ending")
+            envelope = self.running[child_id]
+            for kind, amount in budget.items():
+                if kind in self.meter.lent:
+                    self.meter.lent[kind] += amount
+                envelope[kind] = envelope.get(kind, 0) + amount
+            await inbox.send(Grant(by=self.id, budget=budget))
+            return f"granted {budget} to {child_id}"
+        done = self.ended.get(child_id)
+        if done is None or done.status != "budget-exhausted":
+            status = done.status if done else "unknown"
+            raise ToolError(f"{child_id} ended {status}; only a running child or one that ran "
+                            "out of budget can be granted more")
+        del self.ended[child_id]
+        key = child_id.rpartition(".")[2]
+        self.start_child(self.child_tasks[child_id], key=key, extra=budget,
+                         attempt=self.engine.state.tasks[self.child_tasks[child_id].id].attempts
+                         + 1, note=f"Your previous attempt ran out of budget ({done.reason}); "
+                         "you have been given more. Finish the task.")
+        return f"restarted {child_id} with {budget} more"
+
+    def _cancel_children(self, reason: str) -> None:
+        for child_id in list(self.running):
+            child = self.engine.agents.get(child_id)
+            if child is not None:
+                child.cancel(reason)
+
+    def cancel(self, reason: str) -> None:
+        """Cancel this agent and its subtree (it ends ``cancelled`` with ``reason``)."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+    async def _end(self, status: str, reason: str, result: str) -> None:
+        engine = self.engine
+        engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=reason, result=result))
+        engine.emit(ev.TaskStateChanged(task=self.task.id, agent=self.id, status=status,
+                                        prev="running"))
+        engine.router.unregister(self.id)
+        engine.agents.pop(self.id, None)
+        engine.outcomes[self.id] = status
+        self._mail.close()
+        self.inbox.close()
+        parent_inbox = engine.router.inbox(self.parent) if self.parent else None
+        if parent_inbox is not None:
+            done = ChildDone(agent=self.id, status=status, reason=reason, result=result,
+                             lent=self.spec.budget, used=dict(self.meter.used))
+            try:
+                await parent_inbox.send(done)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the parent is ending too
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+async def run_agent(engine: Engine, spec: AgentSpec) -> str:
+    """Run one agent to its end (the task a parent starts in its nursery)."""
+    return await Agent(engine, spec).run()

@@ -1,0 +1,220 @@
+"""The engine: a run directory, the event log writer, the router and the root agent.
+
+Structure (each line a nursery or scope inside the one above)::
+
+    Engine.run
+      open_event_log            the writer task; outlives every agent so all ends are logged
+        signal watcher          Ctrl-C cancels the root agent (the tree ends cleanly)
+        root agent              its children run in its own nursery, and so on down
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .. import __version__
+from .. import events as ev
+from ..budget import Budget, budget_to_dict
+from ..log import open_event_log
+from ..models.base import ModelClient, ModelError
+from ..models.scripted import ScriptedModel, default_script
+from ..plan import Plan, Task, Tier, plan_to_edn
+from ..policy import is_scripted, root_policy
+from ..state import RunState, apply
+from ..tools import REGISTRY
+from ..tools.procs import CommandResult, detect_sandbox, run_command
+from ..tools.workspace import Workspace
+from .agent import AgentSpec, run_agent
+from .router import Router
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+OUTPUT_CAP = 64_000
+"""Bytes of a command's output kept (head and tail)."""
+
+
+def new_run_dir(plan: Plan, base: str | os.PathLike[str] = "runs") -> Path:
+    """``runs/<plan-name>-<UTC yyyymmdd-hhmmss>``, with a suffix if that exists already."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{plan.name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"{plan.name}-{stamp}-{n}"
+    return path
+
+
+class Engine:
+    """Runs one plan in one run directory.
+
+    Args:
+        plan: the validated plan.
+        run_dir: where ``plan.edn``, ``events.jsonl``, ``control.jsonl`` and ``workspace/`` go.
+        seed: recorded in the log; seeds any randomness.
+        durability: ``none``, ``batch`` or ``every`` (see :class:`~agenttree.log.EventLog`).
+        model_override: one model spec for every agent (``--model``).
+        wall_clock: the source of event time stamps (injectable for tests).
+        handle_signals: let Ctrl-C (SIGINT) and SIGTERM cancel the tree cleanly.
+    """
+
+    def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
+                 durability: str = "batch", model_override: str | None = None,
+                 wall_clock: Any = time.time, handle_signals: bool = False) -> None:
+        self.plan = plan
+        self.run_dir = Path(run_dir)
+        self.seed = seed
+        self.durability = durability
+        self.model_override = model_override
+        self.wall_clock = wall_clock
+        self.handle_signals = handle_signals
+        self.state = RunState()
+        self.agents: dict[str, Agent] = {}
+        self.outcomes: dict[str, str] = {}
+        self.task_ids = {task.id for task, _, _ in plan.walk()}
+        self.interrupted = False
+        self.on_event: Callable[[ev.Entry], None] | None = None
+        """Called with every entry once it is written (after the engine's state has it)."""
+        self.sandbox = detect_sandbox(plan.sandbox)
+        self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self.workspace: Workspace
+        self.router: Router
+        self.emit: Any = None
+        bin_dir = os.path.dirname(sys.executable)
+        self.env = {
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "TZ": "UTC", "PYTHONHASHSEED": "0", "TERM": "dumb",
+        }
+
+    # --- running ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the run directory: the plan, an empty control file and the workspace."""
+        (self.run_dir / "workspace").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "plan.edn").write_text(plan_to_edn(self.plan))
+        (self.run_dir / "control.jsonl").touch()
+
+    async def run(self) -> str:
+        """Run the plan to its end; returns the root task's status.
+
+        Cancelling this call cancels the whole tree; every agent's end is still logged.
+        """
+        self.prepare()
+        with Workspace(self.run_dir / "workspace") as workspace:
+            self.workspace = workspace
+            async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
+                                      durability=self.durability, wall_clock=self.wall_clock,
+                                      on_write=self._on_write) as log:
+                self.emit = log.emit
+                self.router = Router(log.emit, self.plan.talk)
+                status = await self._run_logged(log)
+            return status
+
+    async def _run_logged(self, log: Any) -> str:
+        plan = self.plan
+        self.emit(ev.RunStarted(plan_name=plan.name, plan_path=plan.source,
+                                run_dir=str(self.run_dir), seed=self.seed,
+                                durability=self.durability, version=__version__,
+                                pid=os.getpid()))
+        self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
+                                tasks=len(self.task_ids), edn=plan_to_edn(plan)))
+        status = "cancelled"
+        try:
+            async with trio.open_nursery() as nursery:
+                if self.handle_signals:
+                    nursery.start_soon(self._watch_signals)
+                status = await run_agent(self, self.root_spec())
+                nursery.cancel_scope.cancel()
+        finally:
+            reason = "interrupted" if self.interrupted else ""
+            self.emit(ev.RunFinished(status=status, reason=reason))
+        return status
+
+    def root_spec(self) -> AgentSpec:
+        """The root agent's spec: tier 0's policy and budget."""
+        plan = self.plan
+        policy = root_policy(plan, self.model_override)
+        budget = self.budget_wanted(plan.root, plan.tier_for(0))
+        wall = budget.get("wall_s")
+        deadline = math.inf if wall is None else trio.current_time() + wall
+        return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
+                         model=policy.choose_model(plan.root), budget=budget, deadline=deadline)
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                if self.interrupted:
+                    os._exit(130)  # a second Ctrl-C: the user wants out now
+                self.interrupted = True
+                self.cancel(self.plan.root.id, "interrupted by the user")
+
+    def cancel(self, agent_id: str, reason: str) -> bool:
+        """Cancel a running agent and its subtree; ``False`` if it is not running."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return False
+        agent.cancel(reason)
+        return True
+
+    def _on_write(self, entry: ev.Entry) -> None:
+        apply(self.state, entry)
+        if self.on_event is not None:
+            self.on_event(entry)
+
+    # --- services for agents and tools --------------------------------------------------------
+
+    def model_for(self, spec: AgentSpec) -> ModelClient:
+        """The model client for an agent (the scripted one plays the task's script)."""
+        if is_scripted(spec.model):
+            task = spec.task
+            turns = (list(task.script) if task.script is not None
+                     else default_script(task.id, task.goal, has_parent=spec.depth > 0))
+            return ScriptedModel(turns, name=spec.model)
+        raise ModelError(f"no provider for model {spec.model!r} in this version of agenttree; "
+                         "run with --model scripted to try the plan offline")
+
+    def budget_wanted(self, task: Task, tier: Tier) -> dict[str, float]:
+        """What a task asks for: its own ``:budget``, else its tier's (at that tier's depth)."""
+        budget = task.budget
+        if budget is None and tier.budget is not None:
+            budget = tier.budget
+        return budget_to_dict(budget or Budget())
+
+    def tool_schemas(self, tools: frozenset[str]) -> list[dict[str, Any]]:
+        """The model-facing schemas of a tool set (cached: many agents share a set)."""
+        schemas = self._schemas.get(tools)
+        if schemas is None:
+            schemas = self._schemas[tools] = [REGISTRY[n].schema() for n in sorted(tools)
+                                              if n in REGISTRY]
+        return schemas
+
+    async def run_command(self, agent: Agent, cmd: str, *,
+                          timeout_s: float | None) -> CommandResult:
+        """Run a shell command in the agent's working directory, in the sandbox if any."""
+        cwd = await trio.to_thread.run_sync(
+            lambda: self.workspace.resolve_dir(agent.task.cwd, create=True))
+        env = dict(self.env, AGENTTREE_AGENT=agent.id)
+
+        def started(pgid: int) -> None:
+            self.emit(ev.ProcessStarted(agent=agent.id, pgid=pgid, cmd=cmd))
+
+        return await run_command(cmd, cwd=cwd, env=env, timeout_s=timeout_s,
+                                 output_cap=OUTPUT_CAP, sandbox=self.sandbox,
+                                 workspace=self.workspace.root, on_start=started)
+
+    def report_crash(self, agent_id: str, text: str) -> None:
+        """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""
+        with open(self.run_dir / "crash.log", "a") as f:
+            f.write(f"--- {agent_id}\n{text}\n")
+

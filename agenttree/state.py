@@ -1,0 +1,310 @@
+"""RunState: the state of a run, as a fold over its events.
+
+``state = fold(entries)`` is how every reader (the engine at the end, ``replay``, the TUI, the
+web view, resume) knows what happened. :func:`apply` depends only on the state and the entry
+(no clock, no I/O, no randomness), so folding the same log always gives the same state. It
+updates the state in place for speed (a million events fold in seconds, not minutes); use
+:meth:`RunState.copy` to keep a snapshot.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import cattrs
+
+from . import events as ev
+from .events import Entry
+
+FINISHED = frozenset({"done", "failed", "cancelled", "budget-exhausted"})
+"""Statuses an agent or task ends in."""
+
+
+@attrs.define(kw_only=True)
+class AgentView:
+    """One agent as the log tells it."""
+
+    id: str
+    parent: str | None
+    task: str
+    goal: str
+    depth: int
+    model: str
+    models: list[str]
+    tools: list[str]
+    cwd: str = "."
+    dynamic: bool = False
+    attempt: int = 1
+    status: str = "running"
+    detail: str = ""
+    facts: dict[str, Any] | None = None
+    reason: str = ""
+    result: str = ""
+    children: list[str] = attrs.Factory(list)
+    limits: dict[str, Any] = attrs.Factory(dict)
+    used: dict[str, float] = attrs.Factory(dict)
+    exhausted: str | None = None
+    tool_calls: int = 0
+    turns: int = 0
+    tokens: int = 0
+    started_t: int = 0
+    finished_t: int | None = None
+    acceptance: list[dict[str, Any]] = attrs.Factory(list)
+    conversation: list[dict[str, Any]] = attrs.Factory(list)
+    open_calls: dict[str, int] = attrs.Factory(dict)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the agent has ended."""
+        return self.status in FINISHED
+
+    def wall_s(self, now_t: int | None = None) -> float:
+        """Seconds from spawn to finish (or to ``now_t`` while it runs)."""
+        end = self.finished_t if self.finished_t is not None else now_t
+        return 0.0 if end is None else max(0, end - self.started_t) / 1000
+
+
+@attrs.define(kw_only=True)
+class TaskView:
+    """A task of the plan (or spawned at run time) and the agent currently on it."""
+
+    id: str
+    agent: str
+    status: str = "pending"
+    attempts: int = 0
+
+
+@attrs.define(kw_only=True)
+class RunState:
+    """Everything a reader needs to draw or resume a run."""
+
+    run: str = ""
+    plan_name: str = ""
+    plan_source: str = ""
+    plan_edn: str = ""
+    seed: int = 0
+    format: int = ev.FORMAT
+    status: str = "pending"
+    reason: str = ""
+    seq: int = 0
+    t: int = 0
+    started_t: int = 0
+    finished_t: int | None = None
+    root: str | None = None
+    agents: dict[str, AgentView] = attrs.Factory(dict)
+    tasks: dict[str, TaskView] = attrs.Factory(dict)
+    bridges: dict[str, dict[str, str]] = attrs.Factory(dict)
+    processes: dict[int, str] = attrs.Factory(dict)
+    unknown: int = 0
+
+    def copy(self) -> RunState:
+        """A deep copy, for snapshots (time travel)."""
+        return copy.deepcopy(self)
+
+    def subtree(self, agent_id: str) -> list[str]:
+        """``agent_id`` and all its descendants, pre-order."""
+        out, stack = [], [agent_id]
+        while stack:
+            current = stack.pop()
+            out.append(current)
+            stack.extend(reversed(self.agents[current].children))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Number of agents per status."""
+        counts: dict[str, int] = {}
+        for agent in self.agents.values():
+            counts[agent.status] = counts.get(agent.status, 0) + 1
+        return counts
+
+
+# --- the fold --------------------------------------------------------------------------------
+
+
+def _run_started(s: RunState, e: ev.RunStarted, t: int) -> None:
+    s.plan_name, s.plan_source, s.seed, s.format = e.plan_name, e.plan_path, e.seed, e.format
+    s.status = "running"
+    if not s.started_t:
+        s.started_t = t
+    s.finished_t = None
+
+
+def _run_finished(s: RunState, e: ev.RunFinished, t: int) -> None:
+    s.status, s.reason, s.finished_t = e.status, e.reason, t
+
+
+def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
+    s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, e.edn
+
+
+def _agent_spawned(s: RunState, e: ev.AgentSpawned, t: int) -> None:
+    s.agents[e.agent] = AgentView(
+        id=e.agent, parent=e.parent, task=e.task, goal=e.goal, depth=e.depth, model=e.model,
+        models=e.models, tools=e.tools, cwd=e.cwd, dynamic=e.dynamic, attempt=e.attempt,
+        limits=dict(e.budget), started_t=t,
+    )
+    if e.parent is None:
+        s.root = e.agent
+    else:
+        siblings = s.agents[e.parent].children
+        if e.agent not in siblings:
+            siblings.append(e.agent)
+    task = s.tasks.get(e.task)
+    if task is None:
+        task = s.tasks[e.task] = TaskView(id=e.task, agent=e.agent)
+    task.agent, task.status, task.attempts = e.agent, "running", task.attempts + 1
+
+
+def _agent_message(s: RunState, e: ev.AgentMessage, t: int) -> None:
+    item = {"kind": e.kind, "from": e.sender, "to": e.to, "text": e.text, "seq": s.seq}
+    if e.data is not None:
+        item["data"] = e.data
+    if e.bridge is not None:
+        item["bridge"] = e.bridge
+    for party in (e.sender, e.to):
+        agent = s.agents.get(party)
+        if agent is not None:
+            agent.conversation.append(item)
+
+
+def _agent_state(s: RunState, e: ev.AgentState, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.status, agent.detail = e.status, e.detail
+    if e.facts is not None:
+        agent.facts = e.facts
+
+
+def _agent_finished(s: RunState, e: ev.AgentFinished, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.status, agent.reason, agent.result, agent.finished_t = e.status, e.reason, e.result, t
+    agent.detail = ""
+
+
+def _task_state(s: RunState, e: ev.TaskStateChanged, t: int) -> None:
+    task = s.tasks.get(e.task)
+    if task is None:
+        task = s.tasks[e.task] = TaskView(id=e.task, agent=e.agent)
+    task.status, task.agent = e.status, e.agent
+
+
+def _model_requested(s: RunState, e: ev.ModelRequested, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.status, agent.detail = "thinking", f"turn {e.turn}"
+
+
+def _model_responded(s: RunState, e: ev.ModelResponded, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.turns += 1
+    agent.tokens += int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+    agent.status, agent.detail = "running", ""
+    agent.conversation.append(
+        {"kind": "model", "turn": e.turn, "text": e.text, "calls": e.calls, "seq": s.seq})
+
+
+def _tool_requested(s: RunState, e: ev.ToolRequested, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.tool_calls += 1
+    agent.status, agent.detail = "tool", e.tool
+    agent.open_calls[e.call] = len(agent.conversation)
+    agent.conversation.append(
+        {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq})
+
+
+def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
+    agent = s.agents[e.agent]
+    index = agent.open_calls.pop(e.call, None)
+    if index is None:
+        agent.conversation.append({"kind": "tool", "call": e.call, "tool": e.tool, "args": {},
+                                   "seq": s.seq})
+        index = len(agent.conversation) - 1
+    agent.conversation[index].update(ok=e.ok, output=e.output)
+    if agent.status == "tool":
+        agent.status, agent.detail = "running", ""
+
+
+def _acceptance(s: RunState, e: ev.AcceptanceResult, t: int) -> None:
+    s.agents[e.agent].acceptance.append(
+        {"cmd": e.cmd, "ok": e.ok, "exit_code": e.exit_code, "attempt": e.attempt})
+
+
+def _process_started(s: RunState, e: ev.ProcessStarted, t: int) -> None:
+    s.processes[e.pgid] = e.agent
+
+
+def _bridge_opened(s: RunState, e: ev.BridgeOpened, t: int) -> None:
+    s.bridges[e.bridge] = {"by": e.by, "a": e.a, "b": e.b}
+
+
+def _bridge_closed(s: RunState, e: ev.BridgeClosed, t: int) -> None:
+    s.bridges.pop(e.bridge, None)
+
+
+def _budget_charged(s: RunState, e: ev.BudgetCharged, t: int) -> None:
+    s.agents[e.agent].used[e.kind] = e.used
+
+
+def _budget_exhausted(s: RunState, e: ev.BudgetExhausted, t: int) -> None:
+    s.agents[e.agent].exhausted = e.kind
+
+
+def _budget_granted(s: RunState, e: ev.BudgetGranted, t: int) -> None:
+    limits = s.agents[e.agent].limits
+    for kind, amount in e.budget.items():
+        if limits.get(kind) is not None:
+            limits[kind] += amount
+
+
+def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
+    s.unknown += 1
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
+    ev.RunStarted: _run_started, ev.RunFinished: _run_finished, ev.PlanLoaded: _plan_loaded,
+    ev.AgentSpawned: _agent_spawned, ev.AgentMessage: _agent_message,
+    ev.AgentState: _agent_state, ev.AgentFinished: _agent_finished,
+    ev.TaskStateChanged: _task_state, ev.ModelRequested: _model_requested,
+    ev.ModelResponded: _model_responded, ev.ToolRequested: _tool_requested,
+    ev.ToolResult: _tool_result, ev.AcceptanceResult: _acceptance,
+    ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
+    ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
+    ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
+    ev.UnknownEvent: _unknown,
+}
+
+missing = set(ev.REGISTRY.values()) - set(_HANDLERS)
+assert not missing, f"event types without a fold handler: {missing}"
+
+
+def apply(state: RunState, entry: Entry) -> RunState:
+    """Fold one entry into ``state`` (in place) and return it."""
+    state.seq, state.t = entry.seq, entry.t
+    if not state.run:
+        state.run = entry.run
+    _HANDLERS[type(entry.event)](state, entry.event, entry.t)
+    return state
+
+
+def fold(entries: Iterable[Entry], state: RunState | None = None,
+         until: int | None = None) -> RunState:
+    """Fold ``entries`` (up to and including seq ``until``) into a state."""
+    state = RunState() if state is None else state
+    for entry in entries:
+        if until is not None and entry.seq > until:
+            break
+        apply(state, entry)
+    return state
+
+
+_json = cattrs.Converter()
+
+
+def state_to_json(state: RunState) -> dict[str, Any]:
+    """The state as plain JSON data (for ``replay --json`` and the web view)."""
+    data = _json.unstructure(state)
+    for agent in data["agents"].values():
+        agent.pop("open_calls", None)
+    data["processes"] = {str(k): v for k, v in data["processes"].items()}
+    return data

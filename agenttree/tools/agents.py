@@ -1,0 +1,155 @@
+"""Tools for working in the tree: spawn, message, report-state, wait, finish, bridges, grant."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .. import events as ev
+from ..budget import COUNTED
+from ..errors import ToolError
+from ..plan import Task
+from .base import Param, tool
+from .names import TOOL_NAMES
+
+if TYPE_CHECKING:
+    from ..runtime.agent import Agent
+
+
+def parse_budget(raw: dict[str, Any]) -> dict[str, float]:
+    """A budget object from a model (``tool_calls`` or ``tool-calls`` spellings)."""
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        kind = key.replace("-", "_")
+        if kind not in COUNTED and kind != "wall_s":
+            raise ToolError(f"unknown budget kind {key!r}; kinds: {', '.join(COUNTED)}, wall_s")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ToolError(f"budget {key!r} must be a non-negative number")
+        out[kind] = value
+    return out
+
+
+def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
+    """Scripted-model turns given to ``spawn`` (the plan's shape, JSON-spelled)."""
+    turns = []
+    for i, turn in enumerate(raw):
+        if not isinstance(turn, dict):
+            raise ToolError(f"script turn {i} must be an object")
+        calls = list(turn.get("calls") or [])
+        if "call" in turn:
+            calls.insert(0, {"tool": turn["call"], "args": turn.get("args") or {}})
+        norm = []
+        for call in calls:
+            name = call.get("tool") or call.get("call") if isinstance(call, dict) else None
+            if name not in TOOL_NAMES:
+                raise ToolError(f"script turn {i}: unknown tool {name!r}")
+            args = call.get("args") or {}
+            if not isinstance(args, dict):
+                raise ToolError(f"script turn {i}: args of {name} must be an object")
+            norm.append({"tool": name, "args": args})
+        turns.append({"calls": norm, "say": turn.get("say"),
+                      "delay_ms": int(turn.get("delay_ms") or 0), "tokens": turn.get("tokens")})
+    return tuple(turns)
+
+
+@tool("spawn", "Start a child agent for a new sub-task; it reports back to you.",
+      goal=Param(type="string", description="what the child must achieve"),
+      cwd=Param(type="string", description="its working directory in the workspace",
+                required=False),
+      model=Param(type="string", description="a model you are allowed to use", required=False),
+      budget=Param(type="object", description="limits carved out of yours, e.g. "
+                   '{"tool_calls": 20, "tokens": 50000}', required=False),
+      tools=Param(type="array", description="tool names, a subset of yours", required=False),
+      script=Param(type="array", description="scripted-model turns (offline runs)",
+                   required=False))
+async def spawn(agent: Agent, args: dict[str, Any]) -> str:
+    model = args.get("model")
+    if model is not None and not agent.spec.policy.allows_model(model):
+        raise ToolError(f"model {model!r} is not yours to give; you may use "
+                        f"{', '.join(agent.spec.policy.models)}")
+    tools = args.get("tools")
+    if tools is not None:
+        extra = set(tools) - agent.spec.policy.tools
+        if extra:
+            raise ToolError(f"tools {sorted(extra)} are not yours to give")
+    cwd = posixpath.normpath(posixpath.join(agent.task.cwd, args.get("cwd") or "."))
+    if cwd.startswith("..") or cwd.startswith("/") or "\x00" in cwd:
+        raise ToolError(f"cwd {args.get('cwd')!r} leaves the workspace")
+    key, task_id = agent.next_child_key()
+    task = Task(id=task_id, goal=args["goal"], cwd=cwd, model=model,
+                tools=tuple(tools) if tools is not None else None,
+                script=parse_script(args["script"]) if args.get("script") is not None else None)
+    child = agent.start_child(task, key=key, dynamic=True,
+                              extra=parse_budget(args.get("budget") or {}))
+    return f"started {child} (task {task_id})"
+
+
+@tool("message", "Send a chat message to your parent, a child, or an agent you are bridged to.",
+      to=Param(type="string", description='an agent id, or "parent"'),
+      text=Param(type="string", description="the message"))
+async def message(agent: Agent, args: dict[str, Any]) -> str:
+    to = args["to"]
+    if to == "parent":
+        if agent.parent is None:
+            raise ToolError("the root agent has no parent")
+        to = agent.parent
+    await agent.engine.router.send(agent.id, to, "chat", args["text"])
+    return f"sent to {to}"
+
+
+@tool("report-state", "Tell your parent structured facts about your progress.",
+      facts=Param(type="object", description='e.g. {"progress": {"done": 2, "total": 5}}'),
+      status=Param(type="string", description="a one-word status, e.g. blocked",
+                   required=False))
+async def report_state(agent: Agent, args: dict[str, Any]) -> str:
+    facts = args["facts"]
+    status = args.get("status") or "running"
+    agent.engine.emit(ev.AgentState(agent=agent.id, status=status, facts=facts))
+    if agent.parent is not None:
+        text = orjson.dumps(facts).decode()
+        await agent.engine.router.send(agent.id, agent.parent, "state", text, data=facts)
+    return "reported"
+
+
+@tool("wait", "Sleep until a message arrives or a child finishes; returns what arrived.",
+      timeout_s=Param(type="number", description="give up after this many seconds (default 30)",
+                      required=False))
+async def wait(agent: Agent, args: dict[str, Any]) -> str:
+    timeout = args.get("timeout_s")
+    news = await agent.wait_for_news(30.0 if timeout is None else max(0.0, float(timeout)))
+    if news:
+        return "\n".join(news)
+    return "nothing arrived" + ("" if agent.running else " (no children are running)")
+
+
+@tool("finish", "Declare your task done with a final result (acceptance checks run next).",
+      result=Param(type="string", description="a short summary of what you did",
+                   required=False))
+async def finish(agent: Agent, args: dict[str, Any]) -> str:
+    agent.result = args.get("result") or "done"
+    return "finishing"
+
+
+@tool("bridge", "Let two agents below you talk directly (you must be their lowest common "
+      "ancestor).",
+      a=Param(type="string", description="agent id"),
+      b=Param(type="string", description="agent id"))
+async def bridge(agent: Agent, args: dict[str, Any]) -> str:
+    bridge_id = agent.engine.router.open_bridge(agent.id, args["a"], args["b"])
+    return f"opened {bridge_id}"
+
+
+@tool("bridge-close", "Close a bridge you opened.",
+      bridge=Param(type="string", description="the bridge id"))
+async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
+    agent.engine.router.close_bridge(agent.id, args["bridge"])
+    return f"closed {args['bridge']}"
+
+
+@tool("grant", "Give a child more budget out of yours; a child that ran out is restarted.",
+      agent=Param(type="string", description="the child's agent id"),
+      budget=Param(type="object", description='e.g. {"tool_calls": 10}'))
+async def grant(agent: Agent, args: dict[str, Any]) -> str:
+    return await agent.grant(args["agent"], parse_budget(args["budget"]))

@@ -1,0 +1,97 @@
+"""The tool protocol: a named async function with typed parameters, and argument checking.
+
+Arguments come from a model, so they are untrusted input: :func:`check_args` refuses unknown or
+missing arguments and wrong types with a message the model can act on, never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import ToolError
+
+if TYPE_CHECKING:
+    from ..runtime.agent import Agent
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "object": (dict,), "array": (list,),
+}
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    """One parameter: a JSON type, whether it is required, and what it means."""
+
+    type: str
+    description: str
+    required: bool = True
+
+
+ToolFn = Callable[["Agent", dict[str, Any]], Awaitable[str]]
+
+
+@attrs.frozen(kw_only=True)
+class Tool:
+    """A tool: ``run(agent, args)`` returns the text the model sees."""
+
+    name: str
+    description: str
+    params: dict[str, Param]
+    run: ToolFn
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry for this tool."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description,
+            "parameters": {
+                "type": "object",
+                "properties": {k: {"type": p.type, "description": p.description}
+                               for k, p in self.params.items()},
+                "required": [k for k, p in self.params.items() if p.required],
+                "additionalProperties": False,
+            }}}
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def tool(name: str, description: str, **params: Param) -> Callable[[ToolFn], ToolFn]:
+    """Register an async function as the tool ``name``."""
+
+    def register(fn: ToolFn) -> ToolFn:
+        if name in REGISTRY:
+            raise TypeError(f"tool {name!r} registered twice")
+        REGISTRY[name] = Tool(name=name, description=description, params=params, run=fn)
+        return fn
+
+    return register
+
+
+def check_args(t: Tool, args: Any) -> dict[str, Any]:
+    """Validate a model's arguments for ``t``; raises :class:`ToolError` saying what is wrong."""
+    if not isinstance(args, dict):
+        raise ToolError(f"{t.name}: arguments must be an object, got {type(args).__name__}")
+    for key in args:
+        if key not in t.params:
+            near = difflib.get_close_matches(str(key), list(t.params), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ToolError(f"{t.name}: unknown argument {key!r}{hint}; "
+                            f"it takes {', '.join(t.params) or 'no arguments'}")
+    for key, p in t.params.items():
+        if key not in args or args[key] is None:
+            if p.required:
+                raise ToolError(f"{t.name}: missing required argument {key!r} ({p.description})")
+            continue
+        value = args[key]
+        ok = isinstance(value, _PY_TYPES[p.type])
+        if p.type in ("integer", "number") and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ToolError(f"{t.name}: argument {key!r} must be {p.type}, "
+                            f"got {type(value).__name__}")
+    return args
