@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 #: Version of the log format; a resume refuses logs written with another major version.
 FORMAT = 1
@@ -329,11 +329,24 @@ class UnknownEvent(Event):
 converter = cattrs.Converter()
 """The one converter: events <-> plain dicts (without the envelope)."""
 
+
+
+def _as_is(value: Any, *_: Any) -> Any:
+    return value
+
+
+def _register(cls: type[Event]) -> None:
+    # Field values are JSON already: pass them through (no per-element walk, no copies).
+    # That keeps one generated function per class and no dispatch at run time.
+    fields = {f.name: override(unstruct_hook=_as_is, struct_hook=_as_is)
+              for f in attrs.fields(cls)}
+    converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **fields))
+    converter.register_structure_hook(cls, make_dict_structure_fn(
+        cls, converter, _cattrs_detailed_validation=False, **fields))
+
+
 for _cls in REGISTRY.values():
-    converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(_cls, converter))
-    converter.register_structure_hook(
-        _cls, make_dict_structure_fn(_cls, converter, _cattrs_detailed_validation=False)
-    )
+    _register(_cls)
 
 _unstructure_hooks = {cls: converter.get_unstructure_hook(cls) for cls in REGISTRY.values()}
 _structure_hooks = {tag: (cls, converter.get_structure_hook(cls)) for tag, cls in REGISTRY.items()}

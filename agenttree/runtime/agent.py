@@ -325,10 +325,10 @@ class Agent:
     async def wait_for_news(self, timeout_s: float = WATCHDOG_S) -> list[str]:
         """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.
 
-        Returns at once when nothing is buffered and no child is running.
+        Returns at once when something is already buffered.
         """
         news = self._drain()
-        if news or not self.running:
+        if news:
             return news
         with trio.move_on_after(timeout_s):
             self._handle(await self.inbox.receive(), news)

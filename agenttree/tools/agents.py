@@ -121,7 +121,7 @@ async def wait(agent: Agent, args: dict[str, Any]) -> str:
     news = await agent.wait_for_news(30.0 if timeout is None else max(0.0, float(timeout)))
     if news:
         return "\n".join(news)
-    return "nothing arrived" + ("" if agent.running else " (no children are running)")
+    return f"nothing arrived in {timeout if timeout is not None else 30:g}s"
 
 
 @tool("finish", "Declare your task done with a final result (acceptance checks run next).",
