@@ -1,0 +1,252 @@
+"""`make bench`: measure agenttree beside raw baselines in the same run; write bench/results.md.
+
+Each figure is the median of RUNS runs. Fan-out runs each trial in a fresh subprocess so its
+RSS is its own. Usage: ``python -m bench.run [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import trio
+
+from agenttree import events as ev
+from agenttree.log import EventLog, LogReader, encode
+from agenttree.runtime.router import Router
+from agenttree.state import fold
+
+from . import baselines
+
+RUNS = 5
+HERE = Path(__file__).parent
+
+
+def median_of(runs: int, fn: Callable[[], float]) -> float:
+    """Median of ``runs`` calls of ``fn`` (each returns one measurement)."""
+    return statistics.median(fn() for _ in range(runs))
+
+
+def _trial(kind: str, n: int, gc_mode: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.fanout", kind, str(n), gc_mode],
+        check=True, capture_output=True, text=True, cwd=HERE.parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_fanout(n: int, runs: int) -> list[tuple[str, str, str]]:
+    rows = []
+    raw = [_trial("raw", n, "default") for _ in range(runs)]
+    raw_s = statistics.median(r["wall_s"] for r in raw)
+    raw_kb = statistics.median(r["rss_kb"] for r in raw) / n
+    rows.append((f"raw Trio: {n:,} tasks sleep 10 ms + message root",
+                 f"{raw_s:.3f} s, {raw_kb:.1f} KB/task", "baseline"))
+    for gc_mode in ("default", "tuned"):
+        got = [_trial("engine", n, gc_mode) for _ in range(runs)]
+        wall = statistics.median(r["wall_s"] for r in got)
+        kb = statistics.median(r["rss_kb"] for r in got) / n
+        events = got[0]["events"]
+        rows.append((f"agenttree: {n:,} agents, 10 ms model call + message root, GC {gc_mode}",
+                     f"{wall:.3f} s ({wall / raw_s:.2f}x raw), {kb:.1f} KB/agent, "
+                     f"{events:,.0f} events", "<= 2x raw, <= 10 KB/agent"))
+    return rows
+
+
+async def _routed_round_trips(n: int, path: Path) -> None:
+    log = EventLog(path, run="bench", durability="batch")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        router = Router(log.emit, frozenset({"parent", "children"}))
+        to_parent, parent_in = trio.open_memory_channel(256)
+        to_child, child_in = trio.open_memory_channel(256)
+        router.register("root", to_parent)
+        router.register("root.c", to_child)
+
+        async def child() -> None:
+            async for mail in child_in:
+                await router.send("root.c", "root", "chat", mail.text)
+
+        nursery.start_soon(child)
+        for i in range(n):
+            await router.send("root", "root.c", "chat", str(i))
+            await parent_in.receive()
+        to_child.close()
+        log.close()
+
+
+def bench_messaging(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
+    def raw() -> float:
+        t0 = time.perf_counter()
+        trio.run(baselines.raw_round_trips, n)
+        return n / (time.perf_counter() - t0)
+
+    def routed() -> float:
+        t0 = time.perf_counter()
+        trio.run(_routed_round_trips, n, tmp / "msg.jsonl")
+        rate = n / (time.perf_counter() - t0)
+        (tmp / "msg.jsonl").unlink()
+        return rate
+
+    raw_rate = median_of(runs, raw)
+    ours = median_of(runs, routed)
+    return [("raw Trio memory-channel round trips", f"{raw_rate:,.0f} /s", "baseline"),
+            ("agenttree routed + logged round trips (2 events each)",
+             f"{ours:,.0f} /s ({ours / raw_rate:.2f}x raw)", ">= 0.5x raw")]
+
+
+def bench_cancel(runs: int) -> list[tuple[str, str, str]]:
+    raw = median_of(runs, lambda: trio.run(baselines.raw_cancel_tree, 3, 10))
+    got = [_trial("cancel", 0, "default") for _ in range(runs)]
+    ours = statistics.median(r["wall_s"] for r in got)
+    agents = got[0]["agents"]
+    return [("raw Trio: cancel a 1,111-task tree (depth 3, fan-out 10)", f"{raw * 1000:.1f} ms",
+             "baseline"),
+            (f"agenttree: cancel a {agents:,.0f}-agent tree, every agent/finished logged",
+             f"{ours * 1000:.1f} ms ({ours / raw:.2f}x raw)", "<= 3x raw")]
+
+
+def _log_rate(mode: str, n: int, path: Path) -> float:
+    async def main() -> float:
+        log = EventLog(path, run="bench", durability=mode)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(log.run)
+            t0 = time.perf_counter()
+            for i in range(n):
+                log.emit(ev.AgentState(agent=f"root.{i % 100}", status="running"))
+                if i % 512 == 0:
+                    await trio.sleep(0)  # let the writer run, as agents would
+            log.close()
+        return n / (time.perf_counter() - t0)
+
+    rate = trio.run(main)
+    path.unlink()
+    return rate
+
+
+def bench_log(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
+    naive = median_of(runs, lambda: baselines.naive_write_flush(str(tmp / "naive"), n))
+    rows = [("naive write + flush per JSON event", f"{naive:,.0f} events/s", "baseline")]
+    for mode in ("none", "batch", "every"):
+        rate = median_of(runs, lambda m=mode: _log_rate(m, n, tmp / f"{m}.jsonl"))
+        target = ">= 2.5x naive" if mode == "batch" else ""
+        rows.append((f"EventLog --durability {mode} (CRC framed)",
+                     f"{rate:,.0f} events/s ({rate / naive:.2f}x naive)", target))
+    return rows
+
+
+def make_replay_log(path: Path, n: int) -> None:
+    """A realistic mix: 1,000 agents, then model, tool, budget and state events."""
+    lines = []
+    seq = 0
+
+    def add(e: ev.Event) -> None:
+        nonlocal seq
+        seq += 1
+        lines.append(encode(seq, 1_700_000_000_000 + seq, "bench", e))
+
+    add(ev.RunStarted(plan_name="bench", plan_path="-", run_dir="-", seed=0, durability="none"))
+    add(ev.AgentSpawned(agent="root", parent=None, task="root", goal="g", depth=0, model="m",
+                        models=["m"], tools=["sh"], budget={}))
+    for i in range(999):
+        add(ev.AgentSpawned(agent=f"root.a{i}", parent="root", task=f"a{i}", goal="g", depth=1,
+                            model="m", models=["m"], tools=["sh"], budget={"tool_calls": 9}))
+    i = 0
+    while seq < n:
+        agent = f"root.a{i % 999}"
+        call = f"{agent}#{i}"
+        add(ev.ModelRequested(agent=agent, model="m", turn=i, messages=4))
+        add(ev.ModelResponded(agent=agent, model="m", turn=i, text="ok",
+                              calls=[{"id": call, "tool": "sh", "args": {"cmd": "ls"}}],
+                              usage={"prompt": 10, "completion": 5, "estimated": True}))
+        add(ev.BudgetCharged(agent=agent, kind="tokens", amount=15, used=15 * i, limit=None))
+        add(ev.ToolRequested(agent=agent, call=call, tool="sh", args={"cmd": "ls"}))
+        add(ev.ToolResult(agent=agent, call=call, tool="sh", ok=True, output="a\nb"))
+        add(ev.AgentState(agent=agent, status="running"))
+        i += 1
+    path.write_bytes(b"".join(lines[:n]))
+
+
+def bench_replay(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
+    path = tmp / "replay.jsonl"
+    make_replay_log(path, n)
+    bare = median_of(runs, lambda: baselines.bare_parse(str(path)))
+
+    def ours() -> float:
+        t0 = time.perf_counter()
+        state = fold(LogReader(path))
+        assert state.seq == n
+        return n / (time.perf_counter() - t0)
+
+    rate = median_of(runs, ours)
+    path.unlink()
+    return [(f"bare orjson parse + dispatch, {n:,} events", f"{bare:,.0f} events/s", "baseline"),
+            (f"agenttree replay (CRC check + fold into RunState), {n:,} events",
+             f"{rate:,.0f} events/s ({rate / bare:.2f}x bare)", ">= 300,000 events/s")]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, trio {trio.__version__}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 run (smoke test)")
+    args = parser.parse_args()
+    runs = 1 if args.quick else RUNS
+    scale = 10 if args.quick else 1
+    sections = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for title, fn in [
+            ("Fan-out", lambda: bench_fanout(10_000 // scale, runs)),
+            ("Messaging", lambda: bench_messaging(50_000 // scale, runs, tmp)),
+            ("Cancel cascade", lambda: bench_cancel(runs)),
+            ("Event log", lambda: bench_log(200_000 // scale, runs, tmp)),
+            ("Replay", lambda: bench_replay(1_000_000 // scale, runs, tmp)),
+        ]:
+            print(f"== {title}", flush=True)
+            rows = fn()
+            for row in rows:
+                print("   ", " | ".join(row), flush=True)
+            sections.append((title, rows))
+    write_results(sections, runs)
+
+
+def write_results(sections: list[tuple[str, list[tuple[str, str, str]]]], runs: int) -> None:
+    out = ["# Benchmark results", "",
+           f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.", "",
+           f"Command: `make bench` (`python -m bench.run`). Each figure is the median of {runs} "
+           "runs; every agenttree figure sits beside its baseline measured in the same run.", ""]
+    for title, rows in sections:
+        out += [f"## {title}", "", "| what | measured | target |", "|---|---|---|"]
+        out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        out.append("")
+    notes = HERE / "notes.md"
+    if notes.exists():
+        out.append(notes.read_text())
+    (HERE / "results.md").write_text("\n".join(out))
+    print(f"wrote {HERE / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()
