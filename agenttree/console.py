@@ -29,6 +29,11 @@ def status_text(status: str) -> Text:
     return Text(f"{glyph} {status}", style=style)
 
 
+def _glyph(status: str) -> Text:
+    glyph, style = STYLE.get(status, ("?", "white"))
+    return Text(glyph, style=style)
+
+
 def _agent_line(agent: AgentView, now_t: int) -> Text:
     line = Text.assemble(status_text(agent.status), " ", (agent.id, "bold"),
                          (f"  {agent.model}", "dim"))
@@ -130,10 +135,12 @@ def progress_line(entry: ev.Entry) -> Text | None:
     """A one-line account of a notable event (for logs without a live terminal)."""
     e = entry.event
     if isinstance(e, ev.AgentSpawned):
-        return Text.assemble(status_text("running"), f" {e.agent} started ({e.model})")
+        again = f", attempt {e.attempt}" if e.attempt > 1 else ""
+        return Text.assemble(_glyph("running"), f" {e.agent} started ({e.model}{again})")
     if isinstance(e, ev.AgentFinished):
         why = f": {e.reason.splitlines()[0][:120]}" if e.reason else ""
-        return Text.assemble(status_text(e.status), f" {e.agent}{why}")
+        return Text.assemble(_glyph(e.status), f" {e.agent} ", (e.status, STYLE[e.status][1]),
+                             why)
     if isinstance(e, ev.AcceptanceResult):
         mark = ("passed", "green") if e.ok else (f"failed (exit {e.exit_code})", "red")
         return Text.assemble(f"  {e.agent} acceptance `{e.cmd}` ", mark)

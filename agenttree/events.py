@@ -3,7 +3,7 @@
 Each event type is a frozen attrs record with a ``TYPE`` tag. On the wire (one JSON object per
 line of ``events.jsonl``) an event is wrapped in an envelope::
 
-    {"seq": 7, "t": 1764050000123, "run": "demo-20261125-064500", "type": "agent/spawned", ...fields}
+    {"seq": 7, "t": 1764050000123, "run": "demo-2026…", "type": "agent/spawned", ...}
 
 ``seq`` counts 1, 2, 3… with no gaps; ``t`` is wall-clock epoch milliseconds. The log adds a CRC
 (see :mod:`agenttree.log`). Field values are plain JSON data (str, int, float, bool, None, list,

@@ -8,11 +8,6 @@ from .plan import Plan, Task
 from .tools.names import TOOL_NAMES
 
 
-def is_scripted(model: str) -> bool:
-    """The offline scripted model is allowed everywhere (it costs nothing and reaches nothing)."""
-    return model == "scripted" or model.startswith("scripted:")
-
-
 @attrs.frozen(kw_only=True)
 class Policy:
     """What one agent may use. ``models[0]`` is its default model."""

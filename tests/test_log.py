@@ -13,7 +13,13 @@ from agenttree import events as ev
 from agenttree import log as logmod
 from agenttree.errors import LogCorrupt
 from agenttree.log import (
-    MAX_LINE, EventLog, LogReader, Tailer, encode, open_event_log, read_events,
+    MAX_LINE,
+    EventLog,
+    LogReader,
+    Tailer,
+    encode,
+    open_event_log,
+    read_events,
 )
 
 

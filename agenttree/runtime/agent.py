@@ -94,7 +94,10 @@ def _system_prompt(spec: AgentSpec, tools: list[str]) -> str:
 
 
 class Agent:
-    """A running agent. Created and run by :func:`run_agent`; tools receive it as context."""
+    """A running agent, opened and run by its parent (the engine, for the root).
+
+    Tools receive it as their context.
+    """
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
         self.engine = engine
@@ -118,8 +121,10 @@ class Agent:
 
     # --- the life ------------------------------------------------------------------------
 
-    async def run(self) -> str:
-        """Run the agent to its end; returns its final status. Only cancellation escapes."""
+    def open(self) -> None:
+        """Make the agent reachable and log ``agent/spawned`` (in the parent's task, so the
+        log's order of siblings is the plan's and a message sent right after a spawn arrives).
+        """
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self._mail)
         engine.agents[self.id] = self
@@ -128,6 +133,11 @@ class Agent:
             depth=spec.depth, model=spec.model, models=list(spec.policy.models),
             tools=sorted(spec.policy.tools), budget=dict(spec.budget), cwd=self.task.cwd,
             dynamic=spec.dynamic, attempt=spec.attempt))
+
+    async def run(self) -> str:
+        """Run the opened agent to its end; returns its final status. Only cancellation
+        escapes."""
+        spec = self.spec
         outcome: tuple[str, str, str] | None = None
         try:
             with trio.CancelScope(deadline=spec.deadline) as scope:
@@ -203,7 +213,7 @@ class Agent:
                 used = self.meter.used.get("retries", 0)
                 self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="retries", used=used,
                                                     limit=self.meter.limits["retries"]))
-                return "failed", f"acceptance failed with no retries left:\n{report}", final
+                return "failed", f"acceptance failed, no retries left: {report}", final
             self.charge("retries", 1)
             attempt += 1
             self.result = None
@@ -304,8 +314,10 @@ class Agent:
                                                  attempt=attempt))
             if not ok:
                 why = "timed out" if result.timed_out else f"exit {result.exit_code}"
-                failures.append(f"$ {check.cmd}\n({why})\n{tail}")
-        return not failures, "\n".join(failures)
+                failures.append((f"`{check.cmd}` ({why})", tail))
+        summary = "; ".join(head for head, _ in failures)
+        details = "\n".join(f"$ {head}\n{tail}" for head, tail in failures)
+        return not failures, f"{summary}\n{details}" if failures else ""
 
     # --- inbox and children -----------------------------------------------------------------
 
@@ -402,7 +414,9 @@ class Agent:
                          dynamic=dynamic, attempt=attempt, note=note)
         self.running[child_id] = envelope
         self.child_tasks[child_id] = task
-        self.nursery.start_soon(run_agent, self.engine, spec, name=child_id)
+        child = Agent(self.engine, spec)
+        child.open()
+        self.nursery.start_soon(child.run, name=child_id)
         return child_id
 
     def next_child_key(self) -> tuple[str, str]:
@@ -484,7 +498,3 @@ class Agent:
 def _int_or_none(value: float | None) -> int | None:
     return None if value is None else int(value)
 
-
-async def run_agent(engine: Engine, spec: AgentSpec) -> str:
-    """Run one agent to its end (the task a parent starts in its nursery)."""
-    return await Agent(engine, spec).run()

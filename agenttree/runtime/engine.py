@@ -16,10 +16,10 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -29,17 +29,14 @@ from ..budget import Budget, budget_to_dict
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.scripted import ScriptedModel, default_script
-from ..plan import Plan, Task, Tier, plan_to_edn
-from ..policy import is_scripted, root_policy
+from ..plan import Plan, Task, Tier, is_scripted, plan_to_edn
+from ..policy import root_policy
 from ..state import RunState, apply
-from ..tools import REGISTRY
+from ..tools.builtin import REGISTRY
 from ..tools.procs import CommandResult, detect_sandbox, run_command
 from ..tools.workspace import Workspace
-from .agent import AgentSpec, run_agent
+from .agent import Agent, AgentSpec
 from .router import Router
-
-if TYPE_CHECKING:
-    from .agent import Agent
 
 OUTPUT_CAP = 64_000
 """Bytes of a command's output kept (head and tail)."""
@@ -147,7 +144,9 @@ class Engine:
             async with trio.open_nursery() as nursery:
                 if self.handle_signals:
                     nursery.start_soon(self._watch_signals)
-                status = await run_agent(self, self.root_spec())
+                root = Agent(self, self.root_spec())
+                root.open()
+                status = await root.run()
                 nursery.cancel_scope.cancel()
         finally:
             reason = "interrupted" if self.interrupted else ""

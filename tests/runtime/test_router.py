@@ -8,7 +8,12 @@ import trio
 from agenttree import events as ev
 from agenttree.errors import ToolError
 from agenttree.runtime.router import (
-    HUMAN, Mail, Router, is_ancestor, lowest_common_ancestor, parent_of,
+    HUMAN,
+    Mail,
+    Router,
+    is_ancestor,
+    lowest_common_ancestor,
+    parent_of,
 )
 
 
@@ -92,7 +97,7 @@ async def test_human_may_message_anyone() -> None:
 async def test_message_to_finished_agent_is_refused() -> None:
     net = Net()
     net.router.unregister("root.a")
-    with pytest.raises(ToolError, match="root.a is not running"):
+    with pytest.raises(ToolError, match=r"root\.a is not running"):
         await net.router.send("root", "root.a", "chat", "hello?")
 
 

@@ -1,0 +1,670 @@
+"""Plans: EDN files parsed into attrs records, validated with errors that say where.
+
+A plan is a tree of tasks plus the policy around it (model classes, tiers by depth, who may
+talk to whom). :func:`load_plan` / :func:`parse_plan` turn EDN into a :class:`Plan` or raise
+:class:`~agenttree.errors.PlanError` naming file, line and key; :func:`plan_to_edn` writes a plan
+back as EDN that parses to an equal plan. The format is documented in docs/plans.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import edn_format
+from edn_format import ImmutableList, Keyword, Symbol
+
+from .budget import Budget
+from .errors import PlanError
+from .tools.names import TOOL_NAMES
+
+DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
+"""The root's budget when the plan gives none."""
+DEFAULT_TALK = frozenset({"parent", "children"})
+TALK_VALUES = frozenset({"parent", "children", "siblings"})
+SANDBOX_VALUES = ("auto", "required", "off")
+LOCKS_VALUES = ("advisory", "required")
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+VECTOR = (ImmutableList, list, tuple)
+"""EDN vectors and lists (a list is a tuple)."""
+
+
+def is_scripted(model: str) -> bool:
+    """The offline scripted model may be used at any depth."""
+    return model == "scripted" or model.startswith("scripted:")
+
+
+@attrs.frozen(kw_only=True)
+class Acceptance:
+    """One acceptance command, run by ``/bin/sh -c`` in the task's working directory."""
+
+    cmd: str
+    timeout_s: float = 600.0
+    line: int | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Task:
+    """A node of the plan: what to do, where, how it is checked, and its children."""
+
+    id: str
+    goal: str = ""
+    cwd: str = "."
+    acceptance: tuple[Acceptance, ...] = ()
+    children: tuple[Task, ...] = ()
+    model: str | None = None
+    budget: Budget | None = None
+    tools: tuple[str, ...] | None = None
+    script: tuple[dict[str, Any], ...] | None = None
+    line: int | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Tier:
+    """Policy for agents at ``depth`` (and deeper, until the next tier).
+
+    ``models`` is the allowed set, default first; ``tools`` ``None`` means every tool.
+    """
+
+    depth: int
+    models: tuple[str, ...]
+    tools: tuple[str, ...] | None = None
+    budget: Budget | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """A validated plan."""
+
+    name: str
+    models: dict[str, tuple[str, ...]] = attrs.Factory(dict)
+    tiers: tuple[Tier, ...]
+    talk: frozenset[str] = DEFAULT_TALK
+    sandbox: str = "auto"
+    locks: str = "advisory"
+    root: Task
+    source: str = attrs.field(default="<plan>", eq=False)
+
+    def tier_for(self, depth: int) -> Tier:
+        """The tier with the greatest ``depth`` not above ``depth``."""
+        found = self.tiers[0]
+        for tier in self.tiers:
+            if tier.depth <= depth:
+                found = tier
+        return found
+
+    def walk(self) -> Iterator[tuple[Task, Task | None, int]]:
+        """Every task with its parent and depth, pre-order."""
+        stack: list[tuple[Task, Task | None, int]] = [(self.root, None, 0)]
+        while stack:
+            task, parent, depth = stack.pop()
+            yield task, parent, depth
+            stack.extend((c, task, depth + 1) for c in reversed(task.children))
+
+    def find(self, task_id: str) -> Task | None:
+        """The task with this id, if any."""
+        return next((t for t, _, _ in self.walk() if t.id == task_id), None)
+
+
+# --- locating things in the source ----------------------------------------------------------
+
+
+class _Locator:
+    """Finds lines in EDN source (edn_format reports no positions)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = [_strip_comment(line) for line in text.splitlines()]
+
+    def task_line(self, task_id: str) -> int | None:
+        pattern = re.compile(r':task/id\s+(?:"' + re.escape(task_id) + r'"|:'
+                             + re.escape(task_id) + r'(?![\w/.-]))')
+        return self._search(pattern, 1)
+
+    def key_line(self, key: str, after: int | None) -> int | None:
+        pattern = re.compile(r"(?<![\w/.-]):" + re.escape(key) + r"(?![\w/.*+!?-])")
+        return self._search(pattern, after or 1) or after
+
+    def _search(self, pattern: re.Pattern[str], start: int) -> int | None:
+        for number in range(start, len(self.lines) + 1):
+            if pattern.search(self.lines[number - 1]):
+                return number
+        return None
+
+    def offset_line(self, offset: int) -> int:
+        seen = 0
+        for number, line in enumerate(self.lines, 1):
+            seen += len(line) + 1
+            if seen > offset:
+                return number
+        return len(self.lines)
+
+
+def _strip_comment(line: str) -> str:
+    in_string = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = in_string
+        elif ch == '"':
+            in_string = not in_string
+        elif ch == ";" and not in_string:
+            return line[:i]
+    return line
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def _name(value: Any) -> str:
+    return value.name if isinstance(value, Keyword) else str(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value).lower().replace("none", "nil")
+    if isinstance(value, Keyword):
+        return f"keyword :{value.name}"
+    if isinstance(value, str):
+        return f'string "{value[:40]}"'
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, Mapping):
+        return "a map"
+    if isinstance(value, frozenset):
+        return "a set"
+    if isinstance(value, tuple):
+        return "a list"
+    if isinstance(value, ImmutableList | list):
+        return "a vector"
+    return type(value).__name__
+
+
+def plain(value: Any) -> Any:
+    """EDN data as plain JSON-able data: keywords become their names, sets sorted lists."""
+    if isinstance(value, Keyword):
+        return value.name
+    if isinstance(value, Symbol):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_name(k): plain(v) for k, v in value.items()}
+    if isinstance(value, frozenset):
+        return sorted((plain(v) for v in value), key=str)
+    if isinstance(value, VECTOR):
+        return [plain(v) for v in value]
+    return value
+
+
+@attrs.define
+class _Ctx:
+    """What error messages need: the source name, the locator, the current anchor line."""
+
+    source: str
+    locate: _Locator
+    anchor: int | None = None
+
+    def fail(self, message: str, key: str | None = None, line: int | None = None) -> PlanError:
+        if line is None:
+            line = self.locate.key_line(key, self.anchor) if key else self.anchor
+        return PlanError(message, source=self.source, line=line,
+                         key=f":{key}" if key else None)
+
+
+def _check_keys(ctx: _Ctx, mapping: Mapping[Any, Any], allowed: set[str], what: str) -> None:
+    for raw in mapping:
+        key = _name(raw)
+        if not isinstance(raw, Keyword):
+            raise ctx.fail(f"{what} keys must be keywords, got {_kind(raw)}")
+        if key not in allowed:
+            near = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean :{near[0]}?)" if near else ""
+            raise ctx.fail(f"unknown key in {what}{hint}; allowed: "
+                           f"{' '.join(':' + k for k in sorted(allowed))}", key)
+
+
+def _get(mapping: Mapping[Any, Any], key: str, default: Any = None) -> Any:
+    return mapping.get(Keyword(key), default)
+
+
+def _expect(ctx: _Ctx, value: Any, types: type | tuple[type, ...], expected: str,
+            key: str) -> Any:
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ctx.fail(f"expected {expected}, got {_kind(value)}", key)
+    if not isinstance(value, types):
+        raise ctx.fail(f"expected {expected}, got {_kind(value)}", key)
+    return value
+
+
+_BUDGET_KEYS = {"tool-calls": int, "wall-s": float, "tokens": int, "retries": int, "cost": float}
+
+
+def _budget(ctx: _Ctx, raw: Any, key: str = "budget") -> Budget:
+    _expect(ctx, raw, Mapping, "a map like {:tool-calls 20 :tokens 50000}", key)
+    _check_keys(ctx, raw, set(_BUDGET_KEYS), ":budget")
+    values: dict[str, Any] = {}
+    for k, v in raw.items():
+        name = _name(k)
+        want = _BUDGET_KEYS[name]
+        types = (int,) if want is int else (int, float)
+        _expect(ctx, v, types, "a whole number" if want is int else "a number", name)
+        if v < 0:
+            raise ctx.fail(f"must not be negative, got {v}", name)
+        values[name.replace("-", "_")] = v
+    return Budget(**values)
+
+
+def _cwd(ctx: _Ctx, raw: Any) -> str:
+    _expect(ctx, raw, str, "a string (a directory inside the workspace)", "cwd")
+    if "\x00" in raw:
+        raise ctx.fail("contains a NUL byte", "cwd")
+    if raw.startswith("/"):
+        raise ctx.fail(f'"{raw}" is absolute; :cwd is relative to the workspace', "cwd")
+    norm = posixpath.normpath(raw) if raw else "."
+    if norm == ".." or norm.startswith("../"):
+        raise ctx.fail(f'"{raw}" leaves the workspace', "cwd")
+    return norm
+
+
+def _acceptance(ctx: _Ctx, raw: Any) -> tuple[Acceptance, ...]:
+    _expect(ctx, raw, VECTOR, 'a vector of (sh "command") forms', "acceptance")
+    line = ctx.locate.key_line("acceptance", ctx.anchor)
+    out = []
+    for item in raw:
+        if isinstance(item, tuple) and len(item) == 2 and item[0] == Symbol("sh") \
+                and isinstance(item[1], str):
+            out.append(Acceptance(cmd=item[1], line=line))
+        elif isinstance(item, Mapping):
+            _check_keys(ctx, item, {"sh", "timeout-s"}, "an acceptance map")
+            cmd = _expect(ctx, _get(item, "sh"), str, 'a command string', "sh")
+            timeout = _get(item, "timeout-s", 600.0)
+            _expect(ctx, timeout, int | float, "a number of seconds", "timeout-s")
+            if timeout <= 0:
+                raise ctx.fail("must be positive", "timeout-s")
+            out.append(Acceptance(cmd=cmd, timeout_s=float(timeout), line=line))
+        else:
+            raise ctx.fail(f'each check must be (sh "command") or {{:sh "command" :timeout-s '
+                           f'60}}, got {_kind(item)}', "acceptance")
+    return tuple(out)
+
+
+def _tool_names(ctx: _Ctx, raw: Any, key: str) -> tuple[str, ...] | None:
+    if raw == Keyword("all"):
+        return None
+    _expect(ctx, raw, VECTOR, "a vector of tool keywords, or :all", key)
+    names = []
+    for item in raw:
+        name = _name(item)
+        if name not in TOOL_NAMES:
+            near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
+            hint = f" (did you mean :{near[0]}?)" if near else ""
+            raise ctx.fail(f"unknown tool :{name}{hint}", key)
+        names.append(name)
+    return tuple(names)
+
+
+_TURN_KEYS = {"say", "call", "args", "calls", "delay-ms", "tokens"}
+
+
+def _call(ctx: _Ctx, raw: Any) -> dict[str, Any]:
+    _expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
+    _check_keys(ctx, raw, {"call", "args"}, "a script call")
+    name = _name(_get(raw, "call"))
+    if name not in TOOL_NAMES:
+        near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
+        hint = f" (did you mean :{near[0]}?)" if near else ""
+        raise ctx.fail(f"unknown tool :{name}{hint}", "call")
+    args = _get(raw, "args", {})
+    _expect(ctx, args, Mapping, "a map of arguments", "args")
+    return {"tool": name, "args": plain(args)}
+
+
+def _script(ctx: _Ctx, raw: Any) -> tuple[dict[str, Any], ...]:
+    _expect(ctx, raw, VECTOR, "a vector of turns", "script")
+    turns = []
+    for turn in raw:
+        _expect(ctx, turn, Mapping, 'a map like {:say "done"} or {:call :sh :args {...}}', "script")
+        _check_keys(ctx, turn, _TURN_KEYS, "a script turn")
+        calls = []
+        if _get(turn, "call") is not None:
+            calls.append(_call(ctx, {Keyword("call"): _get(turn, "call"),
+                                     Keyword("args"): _get(turn, "args", {})}))
+        elif _get(turn, "args") is not None:
+            raise ctx.fail(":args without :call", "args")
+        extra = _get(turn, "calls", [])
+        _expect(ctx, extra, VECTOR, "a vector of calls", "calls")
+        calls.extend(_call(ctx, c) for c in extra)
+        say = _get(turn, "say")
+        if say is not None:
+            _expect(ctx, say, str, "a string", "say")
+        delay = _get(turn, "delay-ms", 0)
+        _expect(ctx, delay, int, "a whole number of milliseconds", "delay-ms")
+        tokens = _get(turn, "tokens")
+        if tokens is not None:
+            _expect(ctx, tokens, int, "a whole number", "tokens")
+        if not calls and say is None:
+            raise ctx.fail("a turn needs :say or :call/:calls", "script")
+        turns.append({"calls": calls, "say": say, "delay_ms": delay, "tokens": tokens})
+    return tuple(turns)
+
+
+_TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budget", "tools",
+              "script"}
+
+
+def _task(ctx: _Ctx, raw: Any, seen: dict[str, int | None]) -> Task:
+    _expect(ctx, raw, Mapping, "a task map with :task/id", "children")
+    raw_id = _get(raw, "task/id")
+    if raw_id is None:
+        raise ctx.fail("a task without :task/id", "children" if seen else "task")
+    task_id = _name(raw_id) if isinstance(raw_id, Keyword | str) else None
+    if task_id is None or not TASK_ID.match(task_id):
+        raise ctx.fail(f"{_kind(raw_id)} is not a task id: use letters, digits, - and _ "
+                       "(dots separate agent paths)", "task/id")
+    line = ctx.locate.task_line(task_id)
+    if task_id in seen:
+        first = seen[task_id]
+        raise PlanError(f'duplicate task id "{task_id}" (first at line {first})',
+                        source=ctx.source, line=_nth_task_line(ctx, task_id) or line,
+                        key=":task/id")
+    seen[task_id] = line
+    outer, ctx.anchor = ctx.anchor, line
+    try:
+        _check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
+        goal = _expect(ctx, _get(raw, "goal", ""), str, "a string", "goal")
+        model = _get(raw, "model")
+        if model is not None:
+            _expect(ctx, model, str, 'a model name string like "scripted"', "model")
+        fields: dict[str, Any] = {
+            "id": task_id, "goal": goal, "model": model, "line": line,
+            "cwd": _cwd(ctx, _get(raw, "cwd", ".")),
+            "acceptance": _acceptance(ctx, _get(raw, "acceptance", [])),
+        }
+        if _get(raw, "budget") is not None:
+            fields["budget"] = _budget(ctx, _get(raw, "budget"))
+        if _get(raw, "tools") is not None:
+            fields["tools"] = _tool_names(ctx, _get(raw, "tools"), "tools")
+        if _get(raw, "script") is not None:
+            fields["script"] = _script(ctx, _get(raw, "script"))
+        children = _get(raw, "children", [])
+        _expect(ctx, children, VECTOR, "a vector of task maps", "children")
+        fields["children"] = tuple(_task(ctx, c, seen) for c in children)
+        return Task(**fields)
+    finally:
+        ctx.anchor = outer
+
+
+def _nth_task_line(ctx: _Ctx, task_id: str) -> int | None:
+    first = ctx.locate.task_line(task_id)
+    if first is None:
+        return None
+    pattern = re.compile(r':task/id\s+(?:"' + re.escape(task_id) + r'"|:' + re.escape(task_id)
+                         + r'(?![\w/.-]))')
+    return ctx.locate._search(pattern, first + 1)
+
+
+def _models(ctx: _Ctx, raw: Any) -> dict[str, tuple[str, ...]]:
+    _expect(ctx, raw, Mapping, 'a map of model classes like {:large ["gpt-5.2"]}', "models")
+    out = {}
+    for k, v in raw.items():
+        _expect(ctx, k, Keyword, "keyword class names like :large", "models")
+        _expect(ctx, v, VECTOR, "a vector of model name strings", "models")
+        for m in v:
+            _expect(ctx, m, str, "model name strings", "models")
+        out[k.name] = tuple(v)
+    return out
+
+
+def _allowed(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    if isinstance(raw, Keyword):
+        if raw.name not in models:
+            near = difflib.get_close_matches(raw.name, list(models), n=1)
+            hint = f" (did you mean :{near[0]}?)" if near else ""
+            raise ctx.fail(f"no model class :{raw.name} in :models{hint}", "models")
+        classes = list(models)
+        names: list[str] = []
+        for cls in classes[classes.index(raw.name):]:
+            names.extend(m for m in models[cls] if m not in names)
+        return tuple(names)
+    _expect(ctx, raw, VECTOR, "a model class keyword or a vector of model names",
+            "models")
+    for m in raw:
+        _expect(ctx, m, str, "model name strings", "models")
+    return tuple(dict.fromkeys(raw))
+
+
+_TIER_KEYS = {"depth", "models", "tools", "budget"}
+
+
+def _tiers(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
+    everything = tuple(dict.fromkeys(m for ms in models.values() for m in ms)) or ("scripted",)
+    if raw is None:
+        return (Tier(depth=0, models=everything, tools=None, budget=DEFAULT_BUDGET),)
+    _expect(ctx, raw, VECTOR, "a vector of tier maps", "tiers")
+    if not raw:
+        raise ctx.fail("needs at least one tier (depth 0)", "tiers")
+    tiers: list[Tier] = []
+    ctx.anchor = ctx.locate.key_line("tiers", 1)
+    for item in raw:
+        _expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
+        _check_keys(ctx, item, _TIER_KEYS, "a tier")
+        depth = _expect(ctx, _get(item, "depth"), int, "a whole number >= 0", "depth")
+        expected_first = not tiers and depth != 0
+        if depth < 0 or expected_first or (tiers and depth <= tiers[-1].depth):
+            raise ctx.fail("tier depths start at 0 and increase", "depth")
+        allowed = _allowed(ctx, _get(item, "models"), models) if _get(item, "models") is not None \
+            else (tiers[-1].models if tiers else everything)
+        tools = _tool_names(ctx, _get(item, "tools", Keyword("all")), "tools")
+        budget = _budget(ctx, _get(item, "budget")) if _get(item, "budget") is not None else None
+        if tiers:
+            above = tiers[-1]
+            for m in allowed:
+                if m not in above.models and not is_scripted(m):
+                    raise ctx.fail(f'tier depth {depth} asks for model "{m}" that tier depth '
+                                   f"{above.depth} lacks", "models")
+            if above.tools is not None:
+                extra = [t for t in (tools or sorted(TOOL_NAMES)) if t not in above.tools]
+                if extra:
+                    raise ctx.fail(f"tier depth {depth} asks for tool :{extra[0]} that tier "
+                                   f"depth {above.depth} lacks", "tools")
+        elif budget is None:
+            budget = DEFAULT_BUDGET
+        tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget))
+    return tuple(tiers)
+
+
+def _enum(ctx: _Ctx, raw: Any, key: str, values: tuple[str, ...]) -> str:
+    choices = " ".join(":" + v for v in values)
+    if not isinstance(raw, Keyword) or raw.name not in values:
+        raise ctx.fail(f"must be one of {choices}, got {_kind(raw)}", key)
+    return raw.name
+
+
+def _talk(ctx: _Ctx, raw: Any) -> frozenset[str]:
+    _expect(ctx, raw, frozenset | VECTOR, "a set like #{:parent :children}", "talk")
+    names = set()
+    for item in raw:
+        if not isinstance(item, Keyword) or item.name not in TALK_VALUES:
+            raise ctx.fail(f"{_kind(item)} is not one of :parent :children :siblings", "talk")
+        names.add(item.name)
+    return frozenset(names)
+
+
+_PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "task"}
+
+
+def _check_task_policy(ctx: _Ctx, plan: Plan) -> None:
+    for task, _, depth in plan.walk():
+        tier = plan.tier_for(depth)
+        ctx.anchor = task.line
+        if task.model is not None and task.model not in tier.models \
+                and not is_scripted(task.model):
+            raise ctx.fail(f'model "{task.model}" is not allowed at depth {depth}; allowed: '
+                           f"{', '.join(tier.models)}", "model")
+        if task.tools is not None and tier.tools is not None:
+            extra = [t for t in task.tools if t not in tier.tools]
+            if extra:
+                raise ctx.fail(f"tool :{extra[0]} is not allowed at depth {depth}", "tools")
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Parse and validate EDN plan text.
+
+    Raises:
+        PlanError: the first problem found, with file, line and key.
+    """
+    ctx = _Ctx(source=source, locate=_Locator(text))
+    try:
+        data = edn_format.loads(text)
+    except edn_format.EDNDecodeError as exc:
+        raise _syntax_error(ctx, str(exc)) from None
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        raise ctx.fail(f"not valid EDN: {exc}", line=None) from None
+    if not isinstance(data, Mapping):
+        raise ctx.fail(f"a plan must be a map, got {_kind(data)}", line=1)
+    name = Path(source).stem if source != "<plan>" else "plan"
+    if _get(data, "task/id") is not None and _get(data, "task") is None:
+        data = {Keyword("task"): data}
+    _check_keys(ctx, data, _PLAN_KEYS, "the plan")
+    if _get(data, "task") is None:
+        raise ctx.fail("a plan needs :task (the root task map)", line=1)
+    run_name = _get(data, "run/name", name)
+    _expect(ctx, run_name, str, "a string", "run/name")
+    models = _models(ctx, _get(data, "models")) if _get(data, "models") is not None else {}
+    tiers = _tiers(ctx, _get(data, "tiers"), models)
+    ctx.anchor = None
+    talk = _talk(ctx, _get(data, "talk")) if _get(data, "talk") is not None else DEFAULT_TALK
+    sandbox = _enum(ctx, _get(data, "sandbox", Keyword("auto")), "sandbox", SANDBOX_VALUES)
+    locks = _enum(ctx, _get(data, "locks", Keyword("advisory")), "locks", LOCKS_VALUES)
+    root = _task(ctx, _get(data, "task"), {})
+    plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
+                locks=locks, root=root, source=source)
+    _check_task_policy(ctx, plan)
+    return plan
+
+
+def _syntax_error(ctx: _Ctx, message: str) -> PlanError:
+    line = None
+    if m := re.search(r"lexpos (\d+)", message):
+        line = ctx.locate.offset_line(int(m.group(1)))
+    elif m := re.search(r"LexToken\([^,]+,'(.*?)',(\d+),(\d+)\)", message):
+        line = ctx.locate.offset_line(int(m.group(3)))
+        message = f"unexpected {m.group(1)!r}"
+    elif "EOF" in message:
+        line = len(ctx.locate.lines)
+        message = "the file ends inside an unclosed ( [ { or string"
+    return PlanError(f"EDN syntax error: {message}", source=ctx.source, line=line)
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file (its name defaults to the file's stem)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PlanError("no such file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read: {exc}", source=str(path)) from None
+    return parse_plan(text, source=str(path))
+
+
+# --- writing EDN ---------------------------------------------------------------------------
+
+
+def _edn(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                   .replace("\t", "\\t").replace("\r", "\\r"))
+        return f'"{escaped}"'
+    if isinstance(value, dict):
+        return "{" + " ".join(f"{_key(k)} {_edn(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, VECTOR):
+        return "[" + " ".join(_edn(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as EDN")
+
+
+_KEYWORD = re.compile(r"^[A-Za-z*+!_?-][\w*+!?<>=/.-]*$")
+
+
+def _key(key: str) -> str:
+    return f":{key}" if _KEYWORD.match(key) and not key.endswith("/") else _edn(key)
+
+
+def _budget_edn(budget: Budget) -> str:
+    parts = [f":{k.replace('_', '-')} {_edn(v)}" for k, v in attrs.asdict(budget).items()
+             if v is not None]
+    return "{" + " ".join(parts) + "}"
+
+
+def _turn_edn(turn: dict[str, Any]) -> str:
+    parts = []
+    if turn.get("calls"):
+        calls = " ".join("{:call :" + c["tool"] + " :args " + _edn(c["args"]) + "}"
+                         for c in turn["calls"])
+        parts.append(f":calls [{calls}]")
+    if turn.get("say") is not None:
+        parts.append(f":say {_edn(turn['say'])}")
+    if turn.get("delay_ms"):
+        parts.append(f":delay-ms {turn['delay_ms']}")
+    if turn.get("tokens") is not None:
+        parts.append(f":tokens {turn['tokens']}")
+    return "{" + " ".join(parts) + "}"
+
+
+def _task_edn(task: Task, indent: str) -> str:
+    inner = indent + " "
+    lines = [f":task/id {_edn(task.id)}"]
+    if task.goal:
+        lines.append(f":goal {_edn(task.goal)}")
+    if task.cwd != ".":
+        lines.append(f":cwd {_edn(task.cwd)}")
+    if task.model is not None:
+        lines.append(f":model {_edn(task.model)}")
+    if task.budget is not None:
+        lines.append(f":budget {_budget_edn(task.budget)}")
+    if task.tools is not None:
+        lines.append(":tools [" + " ".join(":" + t for t in task.tools) + "]")
+    if task.acceptance:
+        checks = " ".join(f"(sh {_edn(a.cmd)})" if a.timeout_s == 600.0 else
+                          f"{{:sh {_edn(a.cmd)} :timeout-s {a.timeout_s!r}}}"
+                          for a in task.acceptance)
+        lines.append(f":acceptance [{checks}]")
+    if task.script is not None:
+        turns = f"\n{inner} ".join(_turn_edn(t) for t in task.script)
+        lines.append(f":script [{turns}]")
+    if task.children:
+        kids = f"\n{inner} ".join(_task_edn(c, inner + " ") for c in task.children)
+        lines.append(f":children [{kids}]")
+    return "{" + f"\n{inner}".join(lines) + "}"
+
+
+def plan_to_edn(plan: Plan) -> str:
+    """The plan as readable EDN that :func:`parse_plan` turns back into an equal plan."""
+    out = [f"{{:run/name {_edn(plan.name)}"]
+    if plan.models:
+        classes = " ".join(f":{k} {_edn(list(v))}" for k, v in plan.models.items())
+        out.append(f" :models {{{classes}}}")
+    tiers = []
+    for tier in plan.tiers:
+        parts = [f":depth {tier.depth}", f":models {_edn(list(tier.models))}",
+                 ":tools " + (":all" if tier.tools is None else
+                              "[" + " ".join(":" + t for t in tier.tools) + "]")]
+        if tier.budget is not None:
+            parts.append(f":budget {_budget_edn(tier.budget)}")
+        tiers.append("{" + " ".join(parts) + "}")
+    out.append(" :tiers [" + "\n         ".join(tiers) + "]")
+    out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")
+    out.append(f" :sandbox :{plan.sandbox}")
+    out.append(f" :locks :{plan.locks}")
+    out.append(" :task " + _task_edn(plan.root, "       ") + "}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,10 @@
+"""Importing this module registers every built-in tool in :data:`REGISTRY`."""
+
+from . import agents, fs, sh
+from .base import REGISTRY
+from .names import TOOL_NAMES
+
+__all__ = ["REGISTRY", "agents", "fs", "sh"]
+
+if set(REGISTRY) != TOOL_NAMES:
+    raise ImportError(f"built-in tools and TOOL_NAMES differ: {set(REGISTRY) ^ TOOL_NAMES}")

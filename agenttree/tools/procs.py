@@ -1,0 +1,193 @@
+"""Shell commands as their own process group, killed as a whole; and the OS sandbox for them.
+
+Plain ``trio.run_process`` cancellation kills only the direct child, so ``sh -c 'server &
+tests'`` would orphan the server. Here every command starts a new session (its own process
+group); on cancel or timeout the whole group gets SIGTERM, a grace period, then SIGKILL; and
+after the leader exits the group is SIGKILLed anyway, so background leftovers never outlive the
+command. See docs/sh.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+
+import attrs
+import trio
+
+from ..errors import SandboxUnavailable
+
+READ_CHUNK = 65536
+
+
+@attrs.frozen(kw_only=True)
+class CommandResult:
+    """What a command did. ``exit_code`` is ``None`` when we killed it (timeout)."""
+
+    exit_code: int | None
+    output: str
+    truncated: bool
+    timed_out: bool
+    duration_s: float
+    pgid: int
+    sandboxed: bool
+
+
+@attrs.frozen(kw_only=True)
+class Sandbox:
+    """How commands are confined: ``bwrap`` (bubblewrap) or ``none``."""
+
+    kind: str
+
+    def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
+             cwd: str | os.PathLike[str]) -> list[str]:
+        """``argv`` wrapped so it can write only the workspace and reach no network."""
+        if self.kind != "bwrap":
+            return argv
+        ws = os.fspath(workspace)
+        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-all", "--die-with-parent",
+                "--new-session", "--chdir", os.fspath(cwd), "--", *argv]
+
+
+@functools.cache
+def _bwrap_works() -> bool:
+    if shutil.which("bwrap") is None:
+        return False
+    probe = Sandbox(kind="bwrap").wrap(["/bin/true"], workspace="/tmp", cwd="/")
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def detect_sandbox(mode: str = "auto") -> Sandbox:
+    """The sandbox for a plan's ``:sandbox`` mode: ``auto``, ``required`` or ``off``.
+
+    Raises:
+        SandboxUnavailable: ``required`` and no working bubblewrap here.
+    """
+    if mode == "off":
+        return Sandbox(kind="none")
+    if _bwrap_works():
+        return Sandbox(kind="bwrap")
+    if mode == "required":
+        raise SandboxUnavailable(
+            "this plan requires an OS sandbox for sh (:sandbox :required) but bubblewrap is "
+            "not available here: apt-get install bubblewrap")
+    return Sandbox(kind="none")
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _Output:
+    """Keeps the head and the tail of a stream within ``cap`` bytes."""
+
+    def __init__(self, cap: int) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.cap = cap
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.cap // 2 - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - self.cap // 2)]
+
+    def text(self) -> tuple[str, bool]:
+        kept = len(self.head) + len(self.tail)
+        if kept >= self.total:
+            return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace"), False
+        marker = f"\n[... {self.total - kept} bytes cut ...]\n".encode()
+        return (bytes(self.head) + marker + bytes(self.tail)).decode("utf-8", "replace"), True
+
+
+async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+    """SIGTERM the group, wait up to ``grace_s`` for the leader, then SIGKILL the group."""
+    _killpg(pgid, signal.SIGTERM)
+    with trio.move_on_after(grace_s):
+        await process.wait()
+    _killpg(pgid, signal.SIGKILL)
+    await process.wait()
+
+
+async def run_command(command: str, *, cwd: str | os.PathLike[str],
+                      env: Mapping[str, str] | None = None, timeout_s: float | None = None,
+                      output_cap: int = 64_000, grace_s: float = 2.0,
+                      sandbox: Sandbox | None = None,
+                      workspace: str | os.PathLike[str] | None = None,
+                      on_start: Callable[[int], None] | None = None) -> CommandResult:
+    """Run ``/bin/sh -c command`` in its own process group and collect its output.
+
+    Cancellation or ``timeout_s`` kill the whole group (SIGTERM, ``grace_s``, SIGKILL); the
+    cleanup is shielded and bounded, and ``Cancelled`` is re-raised. ``on_start(pgid)`` is
+    called once the process exists.
+    """
+    argv = ["/bin/sh", "-c", command]
+    sandboxed = sandbox is not None and sandbox.kind != "none"
+    if sandboxed:
+        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd)
+    started = trio.current_time()
+    process = await trio.lowlevel.open_process(
+        argv, cwd=os.fspath(cwd), env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    pgid = process.pid  # a new session: the leader's pid is the group id
+    if on_start is not None:
+        on_start(pgid)
+    output = _Output(output_cap)
+    timed_out = False
+    try:
+        with trio.move_on_after(_or_inf(timeout_s)) as timer:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_read_all, process, output)
+                await process.wait()
+                # The leader is gone; leftovers in its group (and their hold on the pipe) go too.
+                _killpg(pgid, signal.SIGKILL)
+                # A process that left the group could hold the pipe open: read on only briefly.
+                nursery.cancel_scope.deadline = trio.current_time() + 1
+        timed_out = timer.cancelled_caught
+    finally:
+        with trio.move_on_after(grace_s + 1, shield=True):
+            if process.returncode is None or timed_out:
+                await _kill_group(process, pgid, grace_s)
+            _killpg(pgid, signal.SIGKILL)
+        if process.stdout is not None:
+            await _close_quietly(process.stdout)
+    text, truncated = output.text()
+    return CommandResult(exit_code=None if timed_out else process.returncode, output=text,
+                         truncated=truncated, timed_out=timed_out,
+                         duration_s=trio.current_time() - started, pgid=pgid,
+                         sandboxed=sandboxed)
+
+
+def _or_inf(timeout_s: float | None) -> float:
+    return float("inf") if timeout_s is None else timeout_s
+
+
+async def _read_all(process: trio.Process, output: _Output) -> None:
+    assert process.stdout is not None
+    try:
+        while chunk := await process.stdout.receive_some(READ_CHUNK):
+            output.add(chunk)
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        pass
+
+
+async def _close_quietly(stream: trio.abc.AsyncResource) -> None:
+    with trio.CancelScope(shield=True):
+        await stream.aclose()
