@@ -25,9 +25,10 @@ COUNTED = ("tool_calls", "tokens", "retries", "cost")
 class BudgetExhausted(Exception):
     """Raised inside an agent when a charge goes over one of its limits."""
 
-    def __init__(self, kind: str, used: float, limit: float) -> None:
+    def __init__(self, kind: str, used: float, limit: float, lent: float = 0) -> None:
         self.kind, self.used, self.limit = kind, used, limit
-        super().__init__(f"{kind} budget exhausted ({used:g} of {limit:g})")
+        held = f", {lent:g} of it lent to running children" if lent else ""
+        super().__init__(f"{kind} budget exhausted ({used:g} of {limit:g}{held})")
 
 
 def budget_to_dict(budget: Budget) -> dict[str, float]:
@@ -61,7 +62,8 @@ class Meter:
         """Raise :class:`BudgetExhausted` if spending ``amount`` of ``kind`` would go over."""
         left = self.remaining(kind)
         if left is not None and amount > left:
-            raise BudgetExhausted(kind, self.used[kind] + self.lent[kind], self.limits[kind])
+            raise BudgetExhausted(kind, self.used[kind] + self.lent[kind], self.limits[kind],
+                                  self.lent[kind])
 
     def charge(self, kind: str, amount: float) -> float:
         """Record spending; returns the new total used of ``kind``."""

@@ -262,7 +262,11 @@ class EventLog:
         self._send.close()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The writer task: runs until :meth:`close`, then writes the rest and fsyncs."""
+        """The writer task: runs until :meth:`close`, then writes the rest and fsyncs.
+
+        It is shielded from cancellation: the writer must outlive every agent so their ends are
+        logged; it stops only when the log is closed.
+        """
         new = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -270,7 +274,8 @@ class EventLog:
                 os.fsync(fd)
                 fsync_dir(self.path.parent)
             task_status.started()
-            await self._serve(fd)
+            with trio.CancelScope(shield=True):
+                await self._serve(fd)
             if self.durability != "none":
                 os.fsync(fd)
                 self.synced_seq = self.written_seq
@@ -345,7 +350,7 @@ def _oversize(ev: Event, size: int) -> Event:
 async def open_event_log(path: str | os.PathLike[str], **kwargs: Any) -> Any:
     """Run an :class:`EventLog` writer for the body of the ``async with``.
 
-    On exit (also on cancel) the log is closed and everything queued is written, shielded.
+    On exit (also on cancel) the log is closed and the writer writes everything queued.
     """
     log = EventLog(path, **kwargs)
     async with trio.open_nursery() as nursery:
@@ -354,5 +359,3 @@ async def open_event_log(path: str | os.PathLike[str], **kwargs: Any) -> Any:
             yield log
         finally:
             log.close()
-            # The writer must drain even when the body was cancelled.
-            nursery.cancel_scope.shield = True

@@ -398,8 +398,7 @@ class Agent:
         depth = self.spec.depth + 1
         plan = self.engine.plan
         policy = derive(self.spec.policy, plan, task, depth, self.engine.model_override)
-        tier = plan.tier_for(depth)
-        wanted = self.engine.budget_wanted(task, tier)
+        wanted = self.engine.budget_wanted(task, depth)
         if extra:
             for kind, amount in extra.items():
                 wanted[kind] = wanted.get(kind, 0) + amount

@@ -29,7 +29,7 @@ from ..budget import Budget, budget_to_dict
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.scripted import ScriptedModel, default_script
-from ..plan import Plan, Task, Tier, is_scripted, plan_to_edn
+from ..plan import Plan, Task, is_scripted, plan_to_edn
 from ..policy import root_policy
 from ..state import RunState, apply
 from ..tools.builtin import REGISTRY
@@ -157,7 +157,7 @@ class Engine:
         """The root agent's spec: tier 0's policy and budget."""
         plan = self.plan
         policy = root_policy(plan, self.model_override)
-        budget = self.budget_wanted(plan.root, plan.tier_for(0))
+        budget = self.budget_wanted(plan.root, 0)
         wall = budget.get("wall_s")
         deadline = math.inf if wall is None else trio.current_time() + wall
         return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
@@ -196,10 +196,13 @@ class Engine:
         raise ModelError(f"no provider for model {spec.model!r} in this version of agenttree; "
                          "run with --model scripted to try the plan offline")
 
-    def budget_wanted(self, task: Task, tier: Tier) -> dict[str, float]:
-        """What a task asks for: its own ``:budget``, else its tier's (at that tier's depth)."""
+    def budget_wanted(self, task: Task, depth: int) -> dict[str, float]:
+        """What a task asks for: its own ``:budget``, else its tier's if the tier is declared
+        for exactly this depth (a tier's budget is per agent at its depth; deeper agents without
+        a tier of their own get shares of their parent's)."""
+        tier = self.plan.tier_for(depth)
         budget = task.budget
-        if budget is None and tier.budget is not None:
+        if budget is None and tier.depth == depth:
             budget = tier.budget
         return budget_to_dict(budget or Budget())
 
