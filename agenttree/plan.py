@@ -123,13 +123,14 @@ class _Locator:
     def task_line(self, task_id: str) -> int | None:
         pattern = re.compile(r':task/id\s+(?:"' + re.escape(task_id) + r'"|:'
                              + re.escape(task_id) + r'(?![\w/.-]))')
-        return self._search(pattern, 1)
+        return self.search(pattern, 1)
 
     def key_line(self, key: str, after: int | None) -> int | None:
         pattern = re.compile(r"(?<![\w/.-]):" + re.escape(key) + r"(?![\w/.*+!?-])")
-        return self._search(pattern, after or 1) or after
+        return self.search(pattern, after or 1) or after
 
-    def _search(self, pattern: re.Pattern[str], start: int) -> int | None:
+    def search(self, pattern: re.Pattern[str], start: int) -> int | None:
+        """The first line at or after ``start`` matching ``pattern``."""
         for number in range(start, len(self.lines) + 1):
             if pattern.search(self.lines[number - 1]):
                 return number
@@ -404,7 +405,7 @@ def _nth_task_line(ctx: _Ctx, task_id: str) -> int | None:
         return None
     pattern = re.compile(r':task/id\s+(?:"' + re.escape(task_id) + r'"|:' + re.escape(task_id)
                          + r'(?![\w/.-]))')
-    return ctx.locate._search(pattern, first + 1)
+    return ctx.locate.search(pattern, first + 1)
 
 
 def _models(ctx: _Ctx, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -448,11 +449,13 @@ def _tiers(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tie
     if not raw:
         raise ctx.fail("needs at least one tier (depth 0)", "tiers")
     tiers: list[Tier] = []
-    ctx.anchor = ctx.locate.key_line("tiers", 1)
+    tiers_line = ctx.anchor = ctx.locate.key_line("tiers", 1)
     for item in raw:
         _expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
         _check_keys(ctx, item, _TIER_KEYS, "a tier")
         depth = _expect(ctx, _get(item, "depth"), int, "a whole number >= 0", "depth")
+        ctx.anchor = ctx.locate.search(re.compile(rf":depth\s+{depth}(?!\d)"), tiers_line or 1) \
+            or tiers_line
         expected_first = not tiers and depth != 0
         if depth < 0 or expected_first or (tiers and depth <= tiers[-1].depth):
             raise ctx.fail("tier depths start at 0 and increase", "depth")
@@ -485,7 +488,7 @@ def _enum(ctx: _Ctx, raw: Any, key: str, values: tuple[str, ...]) -> str:
 
 
 def _talk(ctx: _Ctx, raw: Any) -> frozenset[str]:
-    _expect(ctx, raw, frozenset | VECTOR, "a set like #{:parent :children}", "talk")
+    _expect(ctx, raw, (frozenset, *VECTOR), "a set like #{:parent :children}", "talk")
     names = set()
     for item in raw:
         if not isinstance(item, Keyword) or item.name not in TALK_VALUES:

@@ -1,0 +1,201 @@
+"""Plans: parsing into records, every validation error (message, line, key), EDN round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agenttree.budget import Budget
+from agenttree.errors import PlanError
+from agenttree.plan import (
+    DEFAULT_BUDGET, Acceptance, Plan, Task, Tier, load_plan, parse_plan, plan_to_edn,
+)
+
+DESIGN_EXAMPLE = """\
+{:run/name "web-chat"
+ :models {:large ["gpt-5.2" "qwen3:70b"] :mid ["qwen3:32b"] :small ["qwen3:14b"]}
+ :tiers [{:depth 0 :models :large :tools :all :budget {:tool-calls 200 :wall-s 3600 :tokens 2000000 :retries 3}}
+         {:depth 1 :models :mid :tools [:read-file :write-file :sh :message]}
+         {:depth 2 :models :small :tools [:read-file :message]}]
+ :talk #{:parent :children}
+ :task {:task/id "root"
+        :goal "create and integrate a full stack web chat"
+        :children [{:task/id "frontend" :goal "frontend websocket chat UI" :cwd "frontend"
+                    :acceptance [(sh "npm test") (sh "npm run typecheck")]}
+                   {:task/id "backend" :goal "websocket chat server" :cwd "backend"
+                    :acceptance [(sh "python -m pytest")]}]}}
+"""
+
+
+def test_design_example_parses_into_records() -> None:
+    plan = parse_plan(DESIGN_EXAMPLE, source="web.edn")
+    assert plan.name == "web-chat"
+    assert list(plan.models) == ["large", "mid", "small"]
+    assert plan.tiers[0] == Tier(
+        depth=0, models=("gpt-5.2", "qwen3:70b", "qwen3:32b", "qwen3:14b"), tools=None,
+        budget=Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3))
+    assert plan.tiers[1].models == ("qwen3:32b", "qwen3:14b")
+    assert plan.tiers[2].tools == ("read-file", "message")
+    assert plan.talk == frozenset({"parent", "children"})
+    frontend = plan.root.children[0]
+    assert frontend == Task(id="frontend", goal="frontend websocket chat UI", cwd="frontend",
+                            acceptance=(Acceptance(cmd="npm test"),
+                                        Acceptance(cmd="npm run typecheck")))
+    assert frontend.line == 9
+    assert [(t.id, d) for t, _, d in plan.walk()] == [("root", 0), ("frontend", 1),
+                                                       ("backend", 1)]
+    assert plan.tier_for(7).depth == 2
+
+
+def test_bare_task_map_is_a_plan_with_defaults() -> None:
+    plan = parse_plan('{:task/id "solo" :goal "g"}', source="solo.edn")
+    assert plan.name == "solo"
+    assert plan.root == Task(id="solo", goal="g")
+    assert plan.tiers == (Tier(depth=0, models=("scripted",), tools=None,
+                               budget=DEFAULT_BUDGET),)
+    assert plan.sandbox == "auto" and plan.locks == "advisory"
+
+
+def test_script_is_normalised_to_plain_data() -> None:
+    plan = parse_plan("""{:task/id "r" :script [{:call :write-file :args {:path "a" :n 1}}
+        {:calls [{:call :sh :args {:cmd "ls"}} {:call :message :args {:to :parent :text "t"}}]
+         :say "both" :delay-ms 5 :tokens 9}
+        {:say "done"}]}""")
+    assert plan.root.script == (
+        {"calls": [{"tool": "write-file", "args": {"path": "a", "n": 1}}], "say": None,
+         "delay_ms": 0, "tokens": None},
+        {"calls": [{"tool": "sh", "args": {"cmd": "ls"}},
+                   {"tool": "message", "args": {"to": "parent", "text": "t"}}],
+         "say": "both", "delay_ms": 5, "tokens": 9},
+        {"calls": [], "say": "done", "delay_ms": 0, "tokens": None},
+    )
+
+
+@pytest.mark.parametrize("cwd,norm", [("a/./b/", "a/b"), ("", "."), ("a/../b", "b"),
+                                      ("./x", "x")])
+def test_cwd_is_normalised(cwd: str, norm: str) -> None:
+    assert parse_plan(f'{{:task/id "r" :cwd "{cwd}"}}').root.cwd == norm
+
+
+def _error(text: str) -> PlanError:
+    with pytest.raises(PlanError) as info:
+        parse_plan(text, source="p.edn")
+    return info.value
+
+
+@pytest.mark.parametrize("text,line,key,fragment", [
+    ('{:task/id "r"\n :gaol "x"}', 2, ":gaol", "unknown key in task \"r\" (did you mean :goal?)"),
+    ('{:task {:task/id "r"}\n :tierz []}', 2, ":tierz", "did you mean :tiers?"),
+    ('{:task/id "r"\n :goal 42}', 2, ":goal", "expected a string, got number 42"),
+    ('{:task/id "r" :children [{:task/id "a"}\n {:task/id "a"}]}', 2, ":task/id",
+     'duplicate task id "a" (first at line 1)'),
+    ('{:task/id "a.b"}', 1, ":task/id", "is not a task id"),
+    ('{:task/id "r"\n :cwd "../up"}', 2, ":cwd", '"../up" leaves the workspace'),
+    ('{:task/id "r" :cwd "a/../../x"}', 1, ":cwd", "leaves the workspace"),
+    ('{:task/id "r" :cwd "/etc"}', 1, ":cwd", "is absolute"),
+    ('{:task/id "r"\n :acceptance ["npm test"]}', 2, ":acceptance",
+     'each check must be (sh "command")'),
+    ('{:task/id "r"\n :acceptance [(sh 1)]}', 2, ":acceptance", "each check must be"),
+    ('{:task/id "r" :script [{:call :shh}]}', 1, ":call", "unknown tool :shh (did you mean :sh?)"),
+    ('{:task/id "r" :script [{:call :sh :args "ls"}]}', 1, ":args", "expected a map"),
+    ('{:task/id "r" :script [{:delay-ms 3}]}', 1, ":script", "needs :say or :call"),
+    ('{:task/id "r"\n :budget {:tool-calls -1}}', 2, ":tool-calls", "must not be negative"),
+    ('{:task/id "r" :budget {:tool-calls 1.5}}', 1, ":tool-calls", "expected a whole number"),
+    ('{:task/id "r" :budget {:tokenz 1}}', 1, ":tokenz", "did you mean :tokens?"),
+    ('{:task/id "r" :tools [:sh :teleport]}', 1, ":tools", "unknown tool :teleport"),
+    ('{:goal "x"}', 1, ":goal", "unknown key in the plan"),
+    ('{:run/name "x"}', 1, None, "a plan needs :task"),
+    ('[1 2]', 1, None, "a plan must be a map, got a vector"),
+    ('{:task {:goal "no id"}}', 1, ":task", "a task without :task/id"),
+    ('{:task/id "r" :model 5}', 1, ":model", "expected a model name string"),
+    ('{:talk #{:everyone} :task {:task/id "r"}}', 1, ":talk", "is not one of :parent"),
+    ('{:sandbox :maybe :task {:task/id "r"}}', 1, ":sandbox", "must be one of :auto :required"),
+    ('{:models {:big ["b"] :small ["s"]}\n :tiers [{:depth 0 :models :small}\n'
+     '  {:depth 1 :models :big}]\n :task {:task/id "r"}}', 3, ":models",
+     'tier depth 1 asks for model "b" that tier depth 0 lacks'),
+    ('{:tiers [{:depth 0 :tools [:sh]} {:depth 1 :tools [:sh :message]}]\n'
+     ' :task {:task/id "r"}}', 1, ":tools", "tier depth 1 asks for tool :message"),
+    ('{:tiers [{:depth 1}] :task {:task/id "r"}}', 1, ":depth", "start at 0"),
+    ('{:tiers [{:depth 0 :models :huge}] :models {:big ["b"]} :task {:task/id "r"}}', 1,
+     ":models", "no model class :huge"),
+    ('{:models {:big ["b"] :small ["s"]} :tiers [{:depth 0 :models :big}\n'
+     ' {:depth 1 :models :small}]\n :task {:task/id "r" :children [{:task/id "c"\n'
+     ' :model "b"}]}}', 4, ":model", 'model "b" is not allowed at depth 1; allowed: s'),
+])
+def test_validation_errors_name_line_and_key(text: str, line: int, key: str | None,
+                                             fragment: str) -> None:
+    error = _error(text)
+    assert fragment in error.message
+    assert error.line == line
+    assert error.key == key
+    assert str(error).startswith(f"p.edn:{line}: ")
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('{:task/id "r"', "the file ends inside an unclosed"),
+    ('{:task/id "r" :goal}', "Even number of terms"),
+    ('{:task/id "r"}\n)', "unexpected ')'"),
+    ('{:task/id "r" :goal #foo 1}', "not valid EDN"),
+])
+def test_edn_syntax_errors(text: str, fragment: str) -> None:
+    error = _error(text)
+    assert "EDN" in str(error) and fragment in str(error)
+
+
+def test_missing_file_is_a_plan_error(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="no such file"):
+        load_plan(tmp_path / "nope.edn")
+
+
+def test_comments_do_not_mislead_the_locator() -> None:
+    error = _error('{:task/id "r" ; :gaol is mentioned here\n :goal "x"\n :gaol 1}')
+    assert error.line == 3
+
+
+def test_demo_and_example_plans_validate() -> None:
+    for path in sorted(Path(__file__).parent.parent.joinpath("plans").glob("*.edn")):
+        load_plan(path)
+
+
+_ids = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
+_budgets = st.none() | st.builds(Budget, tool_calls=st.none() | st.integers(0, 999),
+                                 wall_s=st.none() | st.floats(0, 1e4, allow_nan=False),
+                                 tokens=st.none() | st.integers(0, 10**7))
+_args = st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,5}", fullmatch=True),
+                        st.none() | st.integers(-5, 5) | _text | st.booleans(), max_size=3)
+_turns = st.builds(
+    lambda calls, say, delay: {"calls": calls, "say": say if (say or not calls) else None,
+                               "delay_ms": delay, "tokens": None},
+    st.lists(st.builds(lambda t, a: {"tool": t, "args": a},
+                       st.sampled_from(["sh", "message", "write-file"]), _args), max_size=2),
+    _text.filter(bool), st.integers(0, 50))
+
+
+@st.composite
+def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
+    task_id = draw(_ids.filter(lambda i: i not in ids))
+    ids.add(task_id)
+    children = ()
+    if depth < 2:
+        n = draw(st.integers(0, 2))
+        children = tuple(draw(_tasks(ids, depth + 1)) for _ in range(n))
+    return Task(id=task_id, goal=draw(_text), cwd=draw(st.sampled_from([".", "a", "a/b"])),
+                acceptance=tuple(Acceptance(cmd=c) for c in draw(st.lists(_text, max_size=2))),
+                children=children, budget=draw(_budgets),
+                script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_plan_to_edn_round_trips(data) -> None:
+    root = data.draw(_tasks(set()))
+    plan = Plan(name=data.draw(_text), tiers=(Tier(depth=0, models=("scripted",),
+                                                    budget=DEFAULT_BUDGET),),
+                talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
+                               .map(frozenset)), root=root)
+    assert parse_plan(plan_to_edn(plan)) == plan
