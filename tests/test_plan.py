@@ -11,13 +11,21 @@ from hypothesis import strategies as st
 from agenttree.budget import Budget
 from agenttree.errors import PlanError
 from agenttree.plan import (
-    DEFAULT_BUDGET, Acceptance, Plan, Task, Tier, load_plan, parse_plan, plan_to_edn,
+    DEFAULT_BUDGET,
+    Acceptance,
+    Plan,
+    Task,
+    Tier,
+    load_plan,
+    parse_plan,
+    plan_to_edn,
 )
 
 DESIGN_EXAMPLE = """\
 {:run/name "web-chat"
  :models {:large ["gpt-5.2" "qwen3:70b"] :mid ["qwen3:32b"] :small ["qwen3:14b"]}
- :tiers [{:depth 0 :models :large :tools :all :budget {:tool-calls 200 :wall-s 3600 :tokens 2000000 :retries 3}}
+ :tiers [{:depth 0 :models :large :tools :all
+          :budget {:tool-calls 200 :wall-s 3600 :tokens 2000000 :retries 3}}
          {:depth 1 :models :mid :tools [:read-file :write-file :sh :message]}
          {:depth 2 :models :small :tools [:read-file :message]}]
  :talk #{:parent :children}
@@ -44,7 +52,7 @@ def test_design_example_parses_into_records() -> None:
     assert frontend == Task(id="frontend", goal="frontend websocket chat UI", cwd="frontend",
                             acceptance=(Acceptance(cmd="npm test"),
                                         Acceptance(cmd="npm run typecheck")))
-    assert frontend.line == 9
+    assert frontend.line == 10
     assert [(t.id, d) for t, _, d in plan.walk()] == [("root", 0), ("frontend", 1),
                                                        ("backend", 1)]
     assert plan.tier_for(7).depth == 2

@@ -115,8 +115,9 @@ def test_plan_check_summarises(tmp_path: Path) -> None:
 
 SLOW = """
 {:task {:task/id "root" :script [{:say "wait for kids"}]
-        :children [{:task/id "a" :script [{:call :sh :args {:cmd "sleep 987.321 & sleep 987.321; wait"
-                                                            :timeout_s 1000}}]}
+        :children [{:task/id "a"
+                    :script [{:call :sh :args {:cmd "sleep 987.321 & sleep 987.321; wait"
+                                               :timeout_s 1000}}]}
                    {:task/id "b" :script [{:call :wait :args {:timeout_s 1000}}]}]}}
 """
 

@@ -211,7 +211,7 @@ async def test_router_refusal_is_a_tool_error_not_a_crash(tmp_path: Path) -> Non
 """
     engine = make_engine(tmp_path, text)
     assert await engine.run() == "done"
-    refusal = [r for r in events_of(engine, ev.ToolResult) if r.tool == "message"][0]
+    refusal = next(r for r in events_of(engine, ev.ToolResult) if r.tool == "message")
     assert not refusal.ok
     assert "root.a may not message root.b" in refusal.output
     assert not [m for m in events_of(engine, ev.AgentMessage) if m.to == "root.b"]

@@ -72,7 +72,7 @@ def test_messages_say_why(layout: Path, use_openat2: bool) -> None:
             ws.read_bytes("/etc/passwd")
         with pytest.raises(WorkspaceError, match="NUL byte"):
             ws.read_bytes("a\x00b")
-        with pytest.raises(WorkspaceError, match='"missing.txt" does not exist'):
+        with pytest.raises(WorkspaceError, match=r'"missing\.txt" does not exist'):
             ws.read_bytes("missing.txt")
         with pytest.raises(WorkspaceError, match='"sub" is a directory'):
             ws.read_bytes("sub")
