@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 
 from . import __version__
-from .console import print_summary, progress_line, render_live
+from .console import make_console, print_summary, progress_line, render_live
 from .errors import LogCorrupt, UserError
 from .events import Entry
 from .log import DURABILITY, LogReader
@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
     engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
                     model_override=args.model, handle_signals=True)
-    console = Console(highlight=False)
+    console = make_console()
     status = trio.run(_run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:
@@ -96,7 +96,7 @@ async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:
         def print_progress(entry: Entry) -> None:  # a line per notable event, as written
             line = progress_line(entry)
             if line is not None:
-                console.print(line)
+                console.print(line, soft_wrap=True)
 
         engine.on_event = print_progress
         return await engine.run()
@@ -130,7 +130,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(state_to_json(state), option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")
         return EXIT_OK
-    console = Console(highlight=False)
+    console = make_console()
     print_summary(console, state, str(Path(args.run_dir)))
     return EXIT_OK
 

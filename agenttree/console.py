@@ -102,8 +102,9 @@ def summary_table(state: RunState) -> Table:
     """Each agent: task, status, acceptance, tool calls, tokens, wall time."""
     table = Table(title=f"{state.plan_name}: {state.status}", title_justify="left")
     for column in ("agent", "task", "status", "acceptance", "tools", "tokens", "wall"):
-        table.add_column(column, justify="right" if column in ("tools", "tokens", "wall")
-                         else "left")
+        # ids are never cut short: they fold onto a second line if they must
+        table.add_column(column, overflow="fold",
+                         justify="right" if column in ("tools", "tokens", "wall") else "left")
     order = state.subtree(state.root) if state.root else []
     for agent_id in order:
         agent = state.agents[agent_id]
@@ -149,3 +150,11 @@ def progress_line(entry: ev.Entry) -> Text | None:
     if isinstance(e, ev.RunFinished):
         return Text.assemble("run finished: ", status_text(e.status))
     return None
+
+
+def make_console() -> Console:
+    """A console for run output; logs (no terminal) get 120 columns rather than 80."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=120)
+    return console
