@@ -22,6 +22,14 @@ READ_LIMIT = 200_000
 """Bytes of a file returned to the model at most."""
 
 
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run a blocking workspace call in a worker thread; OS errors become tool errors."""
+    try:
+        return await trio.to_thread.run_sync(fn, *args)
+    except OSError as exc:
+        raise ToolError(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from None
+
+
 def agent_path(agent: Agent, path: str) -> str:
     """``path`` relative to the agent's working directory (checked later by the workspace)."""
     if "\x00" in path:
@@ -36,7 +44,7 @@ def agent_path(agent: Agent, path: str) -> str:
 async def read_file(agent: Agent, args: dict[str, Any]) -> str:
     path = agent_path(agent, args["path"])
     workspace = agent.engine.workspace
-    data, truncated = await trio.to_thread.run_sync(workspace.read_bytes, path, READ_LIMIT)
+    data, truncated = await _in_thread(workspace.read_bytes, path, READ_LIMIT)
     text = data.decode("utf-8", errors="replace")
     return text + (f"\n[... truncated at {READ_LIMIT} bytes]" if truncated else "")
 
@@ -48,7 +56,7 @@ async def write_file(agent: Agent, args: dict[str, Any]) -> str:
     path = agent_path(agent, args["path"])
     data = args["content"].encode()
     workspace = agent.engine.workspace
-    written = await trio.to_thread.run_sync(workspace.write_bytes, path, data)
+    written = await _in_thread(workspace.write_bytes, path, data)
     return f"wrote {written} bytes to {path}"
 
 
@@ -58,9 +66,9 @@ async def write_file(agent: Agent, args: dict[str, Any]) -> str:
 async def list_dir(agent: Agent, args: dict[str, Any]) -> str:
     path = agent_path(agent, args.get("path") or ".")
     workspace = agent.engine.workspace
-    if path == agent.task.cwd and not await trio.to_thread.run_sync(workspace.exists, path):
+    if path == agent.task.cwd and not await _in_thread(workspace.exists, path):
         return f"{path}/ is empty"
-    entries = await trio.to_thread.run_sync(workspace.list_dir, path)
+    entries = await _in_thread(workspace.list_dir, path)
     if not entries:
         return f"{path}/ is empty"
     return "\n".join(

@@ -49,9 +49,12 @@ class Sandbox:
         if self.kind != "bwrap":
             return argv
         ws = os.fspath(workspace)
+        # No --new-session: the command already runs in a session of its own without a
+        # controlling terminal, and staying in our process group is what lets one killpg
+        # reach everything inside.
         return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-all", "--die-with-parent",
-                "--new-session", "--chdir", os.fspath(cwd), "--", *argv]
+                "--chdir", os.fspath(cwd), "--", *argv]
 
 
 @functools.cache
@@ -116,6 +119,39 @@ class _Output:
         return (bytes(self.head) + marker + bytes(self.tail)).decode("utf-8", "replace"), True
 
 
+def live_members(pgids: set[int]) -> list[int]:
+    """Processes (not zombies) whose process group is one of ``pgids``, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+async def _wait_group_gone(pgid: int, limit_s: float) -> None:
+    """Wait (bounded) until a SIGKILLed group has no live member: delivery is asynchronous.
+
+    Orphaned members are reaped by init, which may be slow or absent in a container, so
+    zombies do not count.
+    """
+    with trio.move_on_after(limit_s):
+        while True:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            if not live_members({pgid}):
+                return
+            await trio.sleep(0.002)
+
+
 async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s`` for the leader, then SIGKILL the group."""
     _killpg(pgid, signal.SIGTERM)
@@ -166,6 +202,7 @@ async def run_command(command: str, *, cwd: str | os.PathLike[str],
             if process.returncode is None or timed_out:
                 await _kill_group(process, pgid, grace_s)
             _killpg(pgid, signal.SIGKILL)
+            await _wait_group_gone(pgid, 0.5)
         if process.stdout is not None:
             await _close_quietly(process.stdout)
     text, truncated = output.text()

@@ -250,7 +250,10 @@ class Workspace:
             entries = []
             with os.scandir(fd) as it:
                 for entry in it:
-                    st = entry.stat(follow_symlinks=False)
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # gone since it was listed (e.g. another writer's temp file)
                     kind = ("symlink" if stat.S_ISLNK(st.st_mode) else
                             "dir" if stat.S_ISDIR(st.st_mode) else
                             "file" if stat.S_ISREG(st.st_mode) else "other")

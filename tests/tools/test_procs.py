@@ -10,26 +10,12 @@ import trio
 
 from agenttree.errors import SandboxUnavailable
 from agenttree.tools import procs
-from agenttree.tools.procs import Sandbox, detect_sandbox, run_command
+from agenttree.tools.procs import Sandbox, detect_sandbox, live_members, run_command
 
 GRACE = 0.5
 
 
-def alive_in_groups(pgids: set[int]) -> list[int]:
-    """Live (non-zombie) processes whose process group is one of ``pgids``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp in pgids and state != "Z":
-            found.append(int(entry))
-    return found
+alive_in_groups = live_members
 
 
 async def test_output_exit_code_cwd_and_env(tmp_path: Path) -> None:

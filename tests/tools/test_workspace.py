@@ -131,3 +131,28 @@ def test_failed_write_leaves_no_temp_file(layout: Path) -> None:
     with Workspace(layout) as ws, pytest.raises(TypeError):
         ws.write_bytes("sub/g.txt", "not bytes")  # type: ignore[arg-type]
     assert sorted(p.name for p in (layout / "sub").iterdir()) == ["f.txt"]
+
+
+def test_list_dir_skips_entries_that_vanish(layout: Path, monkeypatch) -> None:
+    """Another agent's temp file can disappear between listing and stat."""
+    real_scandir = os.scandir
+
+    class Vanishing:
+        name = ".f.txt.tmp-1234"
+
+        def stat(self, follow_symlinks: bool = True):
+            raise FileNotFoundError(2, "No such file or directory")
+
+    class Listing:
+        def __init__(self, fd: int) -> None:
+            self.inner = real_scandir(fd)
+
+        def __enter__(self):
+            return [Vanishing(), *self.inner]
+
+        def __exit__(self, *exc: object) -> None:
+            self.inner.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    with Workspace(layout) as ws:
+        assert [e.name for e in ws.list_dir("sub")] == ["f.txt"]
