@@ -22,7 +22,7 @@ from .errors import LogCorrupt, UserError
 from .events import Entry
 from .log import DURABILITY, LogReader
 from .plan import load_plan
-from .runtime.engine import Engine, new_run_dir
+from .runtime.engine import Engine, new_run_dir, tune_gc
 from .state import fold, state_to_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
                     model_override=args.model, handle_signals=True)
     console = make_console()
+    tune_gc()
     status = trio.run(_run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:

@@ -12,11 +12,11 @@ dict), so one cattrs converter with per-class hooks (resolved once per class) do
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
 #: Version of the log format; a resume refuses logs written with another major version.
 FORMAT = 1
@@ -307,9 +307,11 @@ class BudgetGranted(Event):
 # --- the envelope and the converter ----------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class Entry:
-    """One line of the log: an event with its sequence number, time stamp and run id."""
+class Entry(NamedTuple):
+    """One line of the log: an event with its sequence number, time stamp and run id.
+
+    A named tuple rather than an attrs record: one is made per event on every read and write.
+    """
 
     seq: int
     t: int
@@ -335,32 +337,50 @@ def _as_is(value: Any, *_: Any) -> Any:
     return value
 
 
+def _structure(data: dict[str, Any], cls: type[Event]) -> Event:
+    return cls(**data)
+
+
 def _register(cls: type[Event]) -> None:
-    # Field values are JSON already: pass them through (no per-element walk, no copies).
-    # That keeps one generated function per class and no dispatch at run time.
-    fields = {f.name: override(unstruct_hook=_as_is, struct_hook=_as_is)
-              for f in attrs.fields(cls)}
+    # Field values are JSON already: pass them through (no per-element walk, no copies), and
+    # build records with one keyword call (attrs applies the defaults). This is the hot path
+    # of replay, so no per-field hook calls either way.
+    fields = {f.name: override(unstruct_hook=_as_is) for f in attrs.fields(cls)}
     converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **fields))
-    converter.register_structure_hook(cls, make_dict_structure_fn(
-        cls, converter, _cattrs_detailed_validation=False, **fields))
+    converter.register_structure_hook(cls, _structure)
 
 
 for _cls in REGISTRY.values():
     _register(_cls)
 
-_unstructure_hooks = {cls: converter.get_unstructure_hook(cls) for cls in REGISTRY.values()}
 _structure_hooks = {tag: (cls, converter.get_structure_hook(cls)) for tag, cls in REGISTRY.items()}
 
 
-def to_wire(entry_seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
+def _wire_encoder(cls: type[Event]) -> Any:
+    """A function (seq, t, run, event) -> wire dict for ``cls``: the envelope and the fields,
+    built in one dict display. It must agree with the converter's unstructuring (a test checks
+    every type); it exists because this runs for every event written."""
+    fields = "".join(f", {f.name!r}: ev.{f.name}" for f in attrs.fields(cls))
+    source = (f"def encode(seq, t, run, ev):\n"
+              f"    return {{'seq': seq, 't': t, 'run': run, 'type': {cls.TYPE!r}{fields}}}\n")
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    return namespace["encode"]
+
+
+_wire_encoders = {cls: _wire_encoder(cls) for cls in REGISTRY.values()}
+
+
+def to_wire(seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
     """The wire dict of an event: envelope keys first, then the event's fields."""
-    wire = {"seq": entry_seq, "t": t, "run": run, "type": ev.TYPE}
+    encoder = _wire_encoders.get(type(ev))
+    if encoder is not None:
+        return encoder(seq, t, run, ev)
     if type(ev) is UnknownEvent:
-        wire["type"] = ev.type
+        wire = {"seq": seq, "t": t, "run": run, "type": ev.type}
         wire.update(ev.fields)
-    else:
-        wire.update(_unstructure_hooks[type(ev)](ev))
-    return wire
+        return wire
+    raise TypeError(f"{type(ev).__name__} is not a registered event type")
 
 
 def from_wire(wire: dict[str, Json]) -> Entry:

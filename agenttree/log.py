@@ -16,6 +16,7 @@ import math
 import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,18 +54,18 @@ def decode(line: bytes) -> Entry:
     if len(line) >= MAX_LINE:
         raise ValueError(f"record of {len(line)} bytes exceeds the {MAX_LINE}-byte bound")
     pos = line.rfind(_CRC_KEY)
-    if pos < 0 or not line.endswith(b"}"):
+    if pos < 0:
         raise ValueError("no CRC")
     try:
-        crc = int(line[pos + len(_CRC_KEY) : -1])
-    except ValueError:
-        raise ValueError("malformed CRC") from None
-    body = line[:pos] + b"}"
-    if zlib.crc32(body) != crc:
+        wire = orjson.loads(line)  # the whole line is JSON, CRC key included
+    except orjson.JSONDecodeError:
+        raise ValueError("not JSON") from None
+    crc = wire.pop("crc", None) if type(wire) is dict else None
+    if type(crc) is not int or zlib.crc32(b"}", zlib.crc32(memoryview(line)[:pos])) != crc:
         raise ValueError("CRC mismatch")
     try:
-        return from_wire(orjson.loads(body))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        return from_wire(wire)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"not an event: {exc}") from None
 
 
@@ -231,7 +232,10 @@ class EventLog:
         self._wall_clock = wall_clock
         self._next_seq = next_seq
         self._on_write = on_write
-        self._send, self._recv = trio.open_memory_channel[Any](math.inf)
+        # A deque and a parking lot rather than a memory channel: one consumer, and emit()
+        # must cost as little as possible (it runs for every event).
+        self._queue: deque[Any] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
         self._closed = False
@@ -247,19 +251,23 @@ class EventLog:
             raise RuntimeError(f"event log closed; cannot emit {ev.TYPE}")
         seq = self._next_seq
         self._next_seq = seq + 1
-        self._send.send_nowait((seq, int(self._wall_clock() * 1000), ev))
+        self._queue.append((seq, int(self._wall_clock() * 1000), ev))
+        if self._lot:
+            self._lot.unpark()
         return seq
 
     async def flush(self) -> None:
         """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
         done = trio.Event()
-        self._send.send_nowait(done)
+        self._queue.append(done)
+        if self._lot:
+            self._lot.unpark()
         await done.wait()
 
     def close(self) -> None:
         """No more events; the writer drains what is queued and returns."""
         self._closed = True
-        self._send.close()
+        self._lot.unpark_all()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: runs until :meth:`close`, then writes the rest and fsyncs.
@@ -283,20 +291,16 @@ class EventLog:
             os.close(fd)
 
     async def _serve(self, fd: int) -> None:
-        recv = self._recv
+        queue = self._queue
         sync_due = math.inf
         while True:
             with trio.move_on_at(sync_due):
-                try:
-                    first = await recv.receive()
-                except trio.EndOfChannel:
-                    return
-                batch = [first]
-                while len(batch) < 8192:
-                    try:
-                        batch.append(recv.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+                while not queue:
+                    if self._closed:
+                        return
+                    await self._lot.park()
+                batch = list(queue)
+                queue.clear()
                 waiters = self._write_batch(fd, batch)
                 if self.durability == "every" or (waiters and self.durability == "batch"):
                     await self._fsync(fd)
@@ -305,6 +309,8 @@ class EventLog:
                     sync_due = trio.current_time() + BATCH_FSYNC_S
                 for waiter in waiters:
                     waiter.set()
+                # Let the emitters run between batches, so batches stay large and cheap.
+                await trio.lowlevel.checkpoint()
                 continue
             await self._fsync(fd)
             sync_due = math.inf

@@ -150,7 +150,7 @@ def _agent_spawned(s: RunState, e: ev.AgentSpawned, t: int) -> None:
         s.root = e.agent
     else:
         siblings = s.agents[e.parent].children
-        if e.agent not in siblings:
+        if e.attempt == 1 or e.agent not in siblings:  # a restart keeps its place
             siblings.append(e.agent)
     task = s.tasks.get(e.task)
     if task is None:

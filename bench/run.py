@@ -215,7 +215,8 @@ def main() -> None:
     runs = 1 if args.quick else RUNS
     scale = 10 if args.quick else 1
     sections = []
-    with tempfile.TemporaryDirectory() as tmp_name:
+    # Temporary files on the same file system as run directories (not a tmpfs).
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp_name:
         tmp = Path(tmp_name)
         for title, fn in [
             ("Fan-out", lambda: bench_fanout(10_000 // scale, runs)),

@@ -64,3 +64,12 @@ def test_every_type_is_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "events.md").read_text()
     missing = [t for t in ev.REGISTRY if f"`{t}`" not in doc]
     assert not missing, f"docs/events.md lacks {missing}"
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_wire_form_is_the_converters_unstructuring_plus_envelope(cls) -> None:
+    event = sample(cls)
+    expected = {"seq": 1, "t": 2, "run": "r", "type": cls.TYPE, **ev.converter.unstructure(event)}
+    assert ev.to_wire(1, 2, "r", event) == expected
+    assert list(ev.to_wire(1, 2, "r", event)) == list(expected)  # key order too

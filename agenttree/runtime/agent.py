@@ -28,7 +28,7 @@ from ..budget import BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..plan import Task
-from ..policy import Policy, derive
+from ..policy import Policy
 from ..tools.base import REGISTRY, check_args
 from .router import Mail, parent_of
 
@@ -98,6 +98,10 @@ class Agent:
 
     Tools receive it as their context.
     """
+
+    __slots__ = ("_mail", "_next_child", "cancel_reason", "child_tasks", "ended", "engine",
+                 "id", "inbox", "meter", "model", "nursery", "parent", "result", "running",
+                 "scope", "spec", "task", "transcript", "turn")
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
         self.engine = engine
@@ -353,10 +357,14 @@ class Agent:
             return news
         self.set_status("waiting", f"{len(self.running)} children running")
         while self.running:
-            with trio.move_on_after(WATCHDOG_S):
-                self._handle(await self.inbox.receive(), news)
-                continue
-            self.set_status("waiting", f"watchdog: {len(self.running)} children still running")
+            # One scope for a whole stream of messages; the tick fires after WATCHDOG_S quiet.
+            with trio.move_on_after(WATCHDOG_S) as tick:
+                while self.running:
+                    self._handle(await self.inbox.receive(), news)
+                    tick.deadline = trio.current_time() + WATCHDOG_S
+            if tick.cancelled_caught:
+                self.set_status("waiting",
+                                f"watchdog: {len(self.running)} children still running")
         news.extend(self._drain())
         return news
 
@@ -396,8 +404,7 @@ class Agent:
             raise ToolError(f"{self.id} cannot start children")
         child_id = f"{self.id}.{key or task.id}"
         depth = self.spec.depth + 1
-        plan = self.engine.plan
-        policy = derive(self.spec.policy, plan, task, depth, self.engine.model_override)
+        policy = self.engine.child_policy(self.spec.policy, task, depth)
         wanted = self.engine.budget_wanted(task, depth)
         if extra:
             for kind, amount in extra.items():
@@ -489,9 +496,14 @@ class Agent:
             done = ChildDone(agent=self.id, status=status, reason=reason, result=result,
                              lent=self.spec.budget, used=dict(self.meter.used))
             try:
-                await parent_inbox.send(done)
+                parent_inbox.send_nowait(done)
+            except trio.WouldBlock:
+                try:
+                    await parent_inbox.send(done)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the parent is ending too
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the parent is ending too
+                pass
 
 
 def _int_or_none(value: float | None) -> int | None:

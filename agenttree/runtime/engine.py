@@ -30,7 +30,7 @@ from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.scripted import ScriptedModel, default_script
 from ..plan import Plan, Task, is_scripted, plan_to_edn
-from ..policy import root_policy
+from ..policy import Policy, derive, root_policy
 from ..state import RunState, apply
 from ..tools.builtin import REGISTRY
 from ..tools.procs import CommandResult, detect_sandbox, run_command
@@ -92,11 +92,13 @@ class Engine:
         self.agents: dict[str, Agent] = {}
         self.outcomes: dict[str, str] = {}
         self.task_ids = {task.id for task, _, _ in plan.walk()}
+        self.plan_edn = plan_to_edn(plan)
         self.interrupted = False
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
         self.sandbox = detect_sandbox(plan.sandbox)
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self._policies: dict[tuple[Any, ...], Policy] = {}
         self.workspace: Workspace
         self.router: Router
         self.emit: Any = None
@@ -112,7 +114,7 @@ class Engine:
     def prepare(self) -> None:
         """Create the run directory: the plan, an empty control file and the workspace."""
         (self.run_dir / "workspace").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "plan.edn").write_text(plan_to_edn(self.plan))
+        (self.run_dir / "plan.edn").write_text(self.plan_edn)
         (self.run_dir / "control.jsonl").touch()
 
     async def run(self) -> str:
@@ -138,7 +140,7 @@ class Engine:
                                 durability=self.durability, version=__version__,
                                 pid=os.getpid()))
         self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
-                                tasks=len(self.task_ids), edn=plan_to_edn(plan)))
+                                tasks=len(self.task_ids), edn=self.plan_edn))
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:
@@ -195,6 +197,15 @@ class Engine:
             return ScriptedModel(turns, name=spec.model)
         raise ModelError(f"no provider for model {spec.model!r} in this version of agenttree; "
                          "run with --model scripted to try the plan offline")
+
+    def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
+        """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""
+        key = (parent, depth, task.tools, task.model)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = derive(parent, self.plan, task, depth,
+                                                  self.model_override)
+        return policy
 
     def budget_wanted(self, task: Task, depth: int) -> dict[str, float]:
         """What a task asks for: its own ``:budget``, else its tier's if the tier is declared
