@@ -304,6 +304,31 @@ class BudgetGranted(Event):
     budget: dict[str, Json]
 
 
+# --- control ---------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ControlApplied(Event):
+    """A line of ``control.jsonl`` was carried out."""
+
+    TYPE: ClassVar[str] = "control/applied"
+    line: int
+    cmd: str
+    detail: str = ""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ControlRejected(Event):
+    """A line of ``control.jsonl`` was refused (malformed, unknown, or not applicable)."""
+
+    TYPE: ClassVar[str] = "control/rejected"
+    line: int
+    cmd: str
+    reason: str
+
+
 # --- the envelope and the converter ----------------------------------------------------------
 
 

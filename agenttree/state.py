@@ -98,6 +98,7 @@ class RunState:
     tasks: dict[str, TaskView] = attrs.Factory(dict)
     bridges: dict[str, dict[str, str]] = attrs.Factory(dict)
     processes: dict[int, str] = attrs.Factory(dict)
+    control: list[dict[str, Any]] = attrs.Factory(list)
     unknown: int = 0
 
     def copy(self) -> RunState:
@@ -257,6 +258,12 @@ def _budget_granted(s: RunState, e: ev.BudgetGranted, t: int) -> None:
             limits[kind] += amount
 
 
+def _control(s: RunState, e: ev.ControlApplied | ev.ControlRejected, t: int) -> None:
+    applied = isinstance(e, ev.ControlApplied)
+    s.control.append({"line": e.line, "cmd": e.cmd, "applied": applied,
+                      "detail": e.detail if applied else e.reason})
+
+
 def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
     s.unknown += 1
 
@@ -271,7 +278,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
-    ev.UnknownEvent: _unknown,
+    ev.ControlApplied: _control, ev.ControlRejected: _control, ev.UnknownEvent: _unknown,
 }
 
 missing = set(ev.REGISTRY.values()) - set(_HANDLERS)

@@ -5,6 +5,7 @@ Structure (each line a nursery or scope inside the one above)::
     Engine.run
       open_event_log            the writer task; outlives every agent so all ends are logged
         signal watcher          Ctrl-C cancels the root agent (the tree ends cleanly)
+        control tail            applies commands appended to control.jsonl
         root agent              its children run in its own nursery, and so on down
 """
 
@@ -36,6 +37,7 @@ from ..tools.builtin import REGISTRY
 from ..tools.procs import CommandResult, detect_sandbox, run_command
 from ..tools.workspace import Workspace
 from .agent import Agent, AgentSpec
+from .control import ControlTail
 from .router import Router
 
 OUTPUT_CAP = 64_000
@@ -146,6 +148,7 @@ class Engine:
             async with trio.open_nursery() as nursery:
                 if self.handle_signals:
                     nursery.start_soon(self._watch_signals)
+                nursery.start_soon(ControlTail(self, self.run_dir / "control.jsonl").run)
                 root = Agent(self, self.root_spec())
                 root.open()
                 status = await root.run()

@@ -154,3 +154,41 @@ def test_engine_never_imports_the_ui() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_cancel_and_say_from_another_process(tmp_path: Path) -> None:
+    plan = tmp_path / "waiting.edn"
+    plan.write_text("""
+{:task {:task/id "root" :script [{:say "waiting"}]
+        :children [{:task/id "a" :script [{:call :wait :args {:timeout_s 1000}}]}
+                   {:task/id "b" :script [{:call :wait :args {:timeout_s 1000}}
+                                          {:call :wait :args {:timeout_s 1000}}]}]}}
+""")
+    run_dir = tmp_path / "r"
+    engine = subprocess.Popen([sys.executable, "-m", "agenttree", "run", str(plan),
+                               "--run-dir", str(run_dir), "--quiet"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not (run_dir / "events.jsonl").exists() or \
+                b'"tool":"wait"' not in (run_dir / "events.jsonl").read_bytes():
+            assert engine.poll() is None, engine.communicate()
+        said = agenttree("say", str(run_dir), "root.b", "please stop waiting", cwd=tmp_path)
+        assert said.returncode == 0 and "delivered to root.b" in said.stdout
+        bad = agenttree("cancel", str(run_dir), "root.nobody", cwd=tmp_path)
+        assert bad.returncode == 1 and "no running agent 'root.nobody'" in bad.stderr
+        for agent in ("root.a", "root.b"):
+            done = agenttree("cancel", str(run_dir), agent, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+        out, err = engine.communicate(timeout=30)
+    finally:
+        engine.kill()
+    assert engine.returncode == 0, out + err  # root finished on its own once its kids ended
+    state = fold(read_events(run_dir / "events.jsonl"))
+    assert state.agents["root.a"].status == state.agents["root.b"].status == "cancelled"
+    assert any(m.get("text") == "please stop waiting" for m in
+               state.agents["root.b"].conversation)
+
+
+def test_control_commands_need_a_run_dir(tmp_path: Path) -> None:
+    result = agenttree("cancel", str(tmp_path), "root", cwd=tmp_path)
+    assert result.returncode == 2 and "not a run directory" in result.stderr

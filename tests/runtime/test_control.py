@@ -1,0 +1,86 @@
+"""The control tail: commands appended to control.jsonl while the engine runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from agenttree import events as ev
+from agenttree.runtime.control import POLL_S, append_command
+
+from .test_engine import WAITERS, events_of, finished, make_engine
+
+
+async def _run_with_commands(tmp_path: Path, lines: list[bytes]):
+    engine = make_engine(tmp_path, WAITERS)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.testing.wait_all_tasks_blocked()
+        with open(engine.run_dir / "control.jsonl", "ab") as f:
+            f.write(b"".join(lines))
+        await trio.sleep(POLL_S * 2)
+        engine.cancel("root", "test over")
+    return engine
+
+
+async def test_cancel_and_message_are_applied(tmp_path: Path, autojump_clock) -> None:
+    engine = await _run_with_commands(tmp_path, [
+        b'{"cmd": "message", "agent": "root.side", "text": "hello from a person"}\n',
+        b'{"cmd": "cancel", "agent": "root.mid"}\n',
+    ])
+    applied = events_of(engine, ev.ControlApplied)
+    assert [(a.line, a.cmd) for a in applied] == [(1, "message"), (2, "cancel")]
+    reasons = {e.agent: e.reason for e in events_of(engine, ev.AgentFinished)}
+    assert reasons["root.mid"] == "cancelled by a control command"
+    note = [m for m in events_of(engine, ev.AgentMessage) if m.to == "root.side"]
+    assert [(m.sender, m.text) for m in note] == [("human", "hello from a person")]
+    assert engine.state.control[1] == {"line": 2, "cmd": "cancel", "applied": True,
+                                       "detail": "cancelling root.mid and its subtree"}
+
+
+async def test_malformed_commands_are_rejected_and_the_run_goes_on(tmp_path: Path,
+                                                                   autojump_clock) -> None:
+    engine = await _run_with_commands(tmp_path, [
+        b"this is not json\n",
+        b"[1, 2]\n",
+        b'{"cmd": "fly"}\n',
+        b'{"cmd": "cancel"}\n',
+        b'{"cmd": "cancel", "agent": "root.nobody"}\n',
+        b'{"cmd": "message", "agent": "root.side", "text": ""}\n',
+        b"\n",
+        b'{"cmd": "cancel", "agent": "root.side"}\n',
+    ])
+    rejected = {r.line: r for r in events_of(engine, ev.ControlRejected)}
+    assert "not JSON" in rejected[1].reason
+    assert "a command is a JSON object, got list" in rejected[2].reason
+    assert "unknown command 'fly'" in rejected[3].reason and rejected[3].cmd == "fly"
+    assert "'cancel' needs 'agent'" in rejected[4].reason
+    assert "no running agent 'root.nobody'" in rejected[5].reason
+    assert "needs 'text'" in rejected[6].reason
+    assert [a.line for a in events_of(engine, ev.ControlApplied)] == [8]
+    assert finished(engine)["root.side"] == "cancelled"
+
+
+async def test_a_partial_line_waits_for_its_newline(tmp_path: Path, autojump_clock) -> None:
+    engine = make_engine(tmp_path, WAITERS)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.testing.wait_all_tasks_blocked()
+        path = engine.run_dir / "control.jsonl"
+        with open(path, "ab") as f:
+            f.write(b'{"cmd": "cancel", ')
+        await trio.sleep(POLL_S * 3)
+        assert not events_of(engine, ev.ControlApplied) and "root.mid" in engine.agents
+        with open(path, "ab") as f:
+            f.write(b'"agent": "root.mid"}\n')
+        await trio.sleep(POLL_S * 3)
+        engine.cancel("root", "test over")
+    assert [a.line for a in events_of(engine, ev.ControlApplied)] == [1]
+
+
+def test_append_command_returns_its_line(tmp_path: Path) -> None:
+    assert append_command(tmp_path, {"cmd": "cancel", "agent": "a"}) == 1
+    assert append_command(tmp_path, {"cmd": "cancel", "agent": "b"}) == 2
+    assert (tmp_path / "control.jsonl").read_text().count("\n") == 2
