@@ -1,0 +1,50 @@
+"""Policy derivation only ever narrows: a child never gets a model or tool its parent lacks."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agenttree.plan import Plan, Task, Tier
+from agenttree.policy import Policy, derive, root_policy
+from agenttree.tools.names import TOOL_NAMES
+
+MODELS = ["m1", "m2", "m3", "m4", "scripted"]
+tool_sets = st.none() | st.lists(st.sampled_from(sorted(TOOL_NAMES)), unique=True).map(tuple)
+model_sets = st.lists(st.sampled_from(MODELS), min_size=1, unique=True).map(tuple)
+
+
+@st.composite
+def plans(draw) -> Plan:
+    tiers = [Tier(depth=d, models=draw(model_sets), tools=draw(tool_sets))
+             for d in range(draw(st.integers(1, 4)))]
+    return Plan(name="p", tiers=tuple(tiers), root=Task(id="root"))
+
+
+@given(plans(), st.lists(st.tuples(tool_sets, st.none() | st.sampled_from(MODELS)),
+                         min_size=1, max_size=6))
+def test_every_step_down_narrows(plan: Plan, chain) -> None:
+    policy = root_policy(plan)
+    for depth, (task_tools, task_model) in enumerate(chain, start=1):
+        task = Task(id=f"t{depth}", tools=task_tools, model=task_model)
+        child = derive(policy, plan, task, depth)
+        assert set(child.models) <= set(policy.models)
+        assert child.tools <= policy.tools
+        assert child.models, "a child always has a model to use"
+        assert child.choose_model(task) in child.models
+        if task_tools is not None:
+            assert child.tools <= set(task_tools)
+        policy = child
+
+
+def test_a_task_cannot_pick_a_model_its_policy_lacks() -> None:
+    policy = Policy(models=("small",), tools=frozenset(), talk=frozenset())
+    assert policy.choose_model(Task(id="t", model="huge")) == "small"
+
+
+def test_model_override_applies_everywhere_and_still_narrows() -> None:
+    plan = Plan(name="p", tiers=(Tier(depth=0, models=("a",)), Tier(depth=1, models=("b",))),
+                root=Task(id="root"))
+    root = root_policy(plan, model_override="scripted")
+    assert root.models == ("scripted",)
+    assert derive(root, plan, Task(id="c"), 1, model_override="scripted").models == ("scripted",)
