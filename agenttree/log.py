@@ -142,23 +142,18 @@ def read_events(path: str | os.PathLike[str],
         on_torn(reader.torn)
 
 
-class Tailer:
-    """Follows a growing log: each :meth:`poll` returns the complete new entries.
+class LineFollower:
+    """Follows a growing file: each :meth:`new_lines` returns the complete lines appended since
+    the last call (a partial last line is kept back until its newline arrives)."""
 
-    Synchronous and cheap, so a UI thread can call it; :func:`follow` wraps it for Trio. A
-    partial last line is kept back until its newline arrives.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.lines_read = 0
         self._offset = 0
         self._pending = b""
-        self._line = 0
-        self._expected = 1
-        self._start_seq = start_seq
 
-    def poll(self) -> list[Entry]:
-        """Read what was appended since the last call; raises LogCorrupt on a bad line."""
+    def new_lines(self) -> list[tuple[int, bytes]]:
+        """The new complete lines as (1-based line number, bytes without the newline)."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
@@ -169,15 +164,34 @@ class Tailer:
         data = self._pending + chunk
         cut = data.rfind(b"\n") + 1
         self._pending = data[cut:]
+        lines = data[:cut].splitlines()
+        first = self.lines_read + 1
+        self.lines_read += len(lines)
+        return list(enumerate(lines, start=first))
+
+
+class Tailer:
+    """Follows a growing log: each :meth:`poll` returns the complete new entries.
+
+    Synchronous and cheap, so a UI thread can call it; :func:`follow` wraps it for Trio.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1) -> None:
+        self.path = Path(path)
+        self._lines = LineFollower(path)
+        self._expected = 1
+        self._start_seq = start_seq
+
+    def poll(self) -> list[Entry]:
+        """Read what was appended since the last call; raises LogCorrupt on a bad line."""
         out = []
-        for raw in data[:cut].splitlines():
-            self._line += 1
+        for number, raw in self._lines.new_lines():
             try:
                 entry = decode(raw)
             except ValueError as exc:
-                raise LogCorrupt(f"{self.path}:{self._line}: corrupt event record: {exc}") from None
+                raise LogCorrupt(f"{self.path}:{number}: corrupt event record: {exc}") from None
             if entry.seq != self._expected:
-                raise LogCorrupt(f"{self.path}:{self._line}: seq {entry.seq} where "
+                raise LogCorrupt(f"{self.path}:{number}: seq {entry.seq} where "
                                  f"{self._expected} was expected")
             self._expected += 1
             if entry.seq >= self._start_seq:

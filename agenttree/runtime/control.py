@@ -19,6 +19,7 @@ import trio
 
 from .. import events as ev
 from ..errors import ToolError
+from ..log import LineFollower
 from .router import HUMAN
 
 if TYPE_CHECKING:
@@ -67,33 +68,16 @@ class ControlTail:
 
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
-        self.path = path
-        self._offset = 0
-        self._pending = b""
-        self._line = 0
-
-    def _new_lines(self) -> list[bytes]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return []
-        self._offset += len(chunk)
-        data = self._pending + chunk
-        cut = data.rfind(b"\n") + 1
-        self._pending = data[cut:]
-        return data[:cut].splitlines()
+        self._lines = LineFollower(path)
 
     async def run(self) -> None:
         """Poll the file and apply commands until cancelled."""
         while True:
-            for raw in self._new_lines():
-                self._line += 1
-                await self._apply(raw)
+            for number, raw in self._lines.new_lines():
+                await self._apply(number, raw)
             await trio.sleep(POLL_S)
 
-    async def _apply(self, raw: bytes) -> None:
+    async def _apply(self, line: int, raw: bytes) -> None:
         emit = self.engine.emit
         if not raw.strip():
             return
@@ -108,9 +92,9 @@ class ControlTail:
             detail = await apply_command(self.engine, command)
         except ControlError as exc:
             cmd = command.get("cmd") if isinstance(command, dict) else None
-            emit(ev.ControlRejected(line=self._line, cmd=str(cmd or ""), reason=str(exc)))
+            emit(ev.ControlRejected(line=line, cmd=str(cmd or ""), reason=str(exc)))
             return
-        emit(ev.ControlApplied(line=self._line, cmd=command["cmd"], detail=detail))
+        emit(ev.ControlApplied(line=line, cmd=command["cmd"], detail=detail))
 
 
 def append_command(run_dir: str | os.PathLike[str], command: dict[str, Any]) -> int:
