@@ -22,7 +22,7 @@ from .console import make_console, print_summary, progress_line, render_live
 from .errors import LogCorrupt, UserError
 from .events import ControlApplied, ControlRejected, Entry
 from .log import DURABILITY, LogReader, Tailer
-from .plan import load_plan
+from .plan import Plan, is_scripted, load_plan
 from .runtime.control import append_command
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .state import fold, state_to_json
@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``agenttree run PLAN``."""
     plan = load_plan(args.plan)
+    check_models(plan, args.model)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
     if (run_dir / "events.jsonl").exists():
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
@@ -100,6 +101,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if engine.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if status == "done" else EXIT_FAILED
+
+
+def check_models(plan: Plan, override: str | None) -> None:
+    """Refuse, before anything starts, models this version cannot reach."""
+    if override is not None:
+        if not is_scripted(override):
+            raise UserError(f"--model {override}: this version of agenttree runs only the "
+                            "offline model ('scripted' or 'scripted:NAME')")
+        return
+    wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
+    wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
+    unreachable = sorted(m for m in wanted if not is_scripted(m))
+    if unreachable:
+        raise UserError(f"{plan.source}: the plan uses {', '.join(unreachable)}, but this "
+                        "version of agenttree runs only the offline model; try it with "
+                        "--model scripted")
 
 
 async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:

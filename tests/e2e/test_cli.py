@@ -94,6 +94,8 @@ def test_bad_plans_exit_2_with_one_line(tmp_path: Path, content: str, fragment: 
     (["run", str(DEMO), "--seed", "x"], "invalid int value"),
     (["replay", "nowhere"], "no such event log"),
     (["frobnicate"], "invalid choice"),
+    (["run", str(DEMO), "--model", "openai:gpt-5.2"], "runs only the offline model"),
+    (["run", str(ROOT / "tests" / "plans" / "real-models.edn")], "uses gpt-x, small-y"),
 ])
 def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
     result = agenttree(*args, cwd=tmp_path)
