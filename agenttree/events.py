@@ -304,6 +304,132 @@ class BudgetGranted(Event):
     budget: dict[str, Json]
 
 
+# --- locks -----------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockRequested(Event):
+    """An agent asked for a lock."""
+
+    TYPE: ClassVar[str] = "lock/requested"
+    agent: str
+    path: str
+    mode: str
+    ttl_ms: int
+    wait_ms: int
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockAcquired(Event):
+    """A lock was granted, with its fencing token."""
+
+    TYPE: ClassVar[str] = "lock/acquired"
+    agent: str
+    path: str
+    mode: str
+    token: int
+    ttl_ms: int
+    waited_ms: float = 0.0
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockReleased(Event):
+    """A lock was given back (``reason``: ``released``, or ``agent ended``)."""
+
+    TYPE: ClassVar[str] = "lock/released"
+    agent: str
+    path: str
+    token: int
+    reason: str = "released"
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockExpired(Event):
+    """A hold was not renewed within its TTL; its token is dead and the path in lock-delay."""
+
+    TYPE: ClassVar[str] = "lock/expired"
+    agent: str
+    path: str
+    token: int
+    delay_ms: int
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockConflict(Event):
+    """A request must wait: the path is held (or queued for) by others."""
+
+    TYPE: ClassVar[str] = "lock/conflict"
+    agent: str
+    path: str
+    mode: str
+    holders: list[str]
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockWaitEnded(Event):
+    """A queued request left the queue without a grant (``timed out`` or ``withdrawn``)."""
+
+    TYPE: ClassVar[str] = "lock/wait-ended"
+    agent: str
+    path: str
+    reason: str
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockDeadlock(Event):
+    """Waiting would have closed a cycle; the youngest request (``agent``'s) was refused."""
+
+    TYPE: ClassVar[str] = "lock/deadlock"
+    agent: str
+    path: str
+    cycle: list[str]
+
+
+@event
+@attrs.frozen(kw_only=True)
+class LockUnheldWrite(Event):
+    """An advisory-mode write to a path another agent holds a lock on (allowed, logged)."""
+
+    TYPE: ClassVar[str] = "lock/unheld-write"
+    agent: str
+    path: str
+    holders: list[str]
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ConflictOpened(Event):
+    """A conflict thread: requester, owners and their lowest common ancestor, who decides."""
+
+    TYPE: ClassVar[str] = "conflict/opened"
+    conflict: str
+    path: str
+    requester: str
+    owners: list[str]
+    lca: str
+    kind: str = "wait"  # or "deadlock"
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ConflictResolved(Event):
+    """How a conflict ended: ``sequence``, ``ask-release``, ``fork``, ``cancel``, or
+    ``granted`` / ``timed out`` / ``withdrawn`` / ``refuse-youngest`` when it resolved itself."""
+
+    TYPE: ClassVar[str] = "conflict/resolved"
+    conflict: str
+    decision: str
+    by: str
+    detail: str = ""
+
+
 # --- control ---------------------------------------------------------------------------------
 
 

@@ -40,6 +40,22 @@ def is_scripted(model: str) -> bool:
 
 
 @attrs.frozen(kw_only=True)
+class LockPolicy:
+    """How file locks behave in a run (plan key ``:locks``)."""
+
+    mode: str = "advisory"  # "required": write-file refuses a path without a write lock
+    ttl_ms: int = 30_000
+    max_ttl_ms: int = 600_000
+    wait_ms: int = 60_000
+    delay_ms: int = 1_000
+    escalate_after_ms: int = 10_000
+
+
+_LOCK_KEYS = {"mode": str, "ttl-ms": int, "max-ttl-ms": int, "wait-ms": int, "delay-ms": int,
+              "escalate-after-ms": int}
+
+
+@attrs.frozen(kw_only=True)
 class Acceptance:
     """One acceptance command, run by ``/bin/sh -c`` in the task's working directory."""
 
@@ -86,7 +102,7 @@ class Plan:
     tiers: tuple[Tier, ...]
     talk: frozenset[str] = DEFAULT_TALK
     sandbox: str = "auto"
-    locks: str = "advisory"
+    locks: LockPolicy = LockPolicy()
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
 
@@ -497,6 +513,30 @@ def _talk(ctx: _Ctx, raw: Any) -> frozenset[str]:
     return frozenset(names)
 
 
+def _lock_policy(ctx: _Ctx, raw: Any) -> LockPolicy:
+    if isinstance(raw, Keyword):
+        return LockPolicy(mode=_enum(ctx, raw, "locks", LOCKS_VALUES))
+    _expect(ctx, raw, Mapping, "a mode (:advisory or :required) or a map of lock settings",
+            "locks")
+    _check_keys(ctx, raw, set(_LOCK_KEYS), ":locks")
+    values: dict[str, Any] = {}
+    for k, v in raw.items():
+        name = k.name
+        if name == "mode":
+            values["mode"] = _enum(ctx, v, "mode", LOCKS_VALUES)
+            continue
+        _expect(ctx, v, int, "a whole number of milliseconds", name)
+        if v < 0 or (v == 0 and name in ("ttl-ms", "max-ttl-ms")):
+            raise ctx.fail("must be positive" if name.endswith("ttl-ms") else
+                           "must not be negative", name)
+        values[name.replace("-", "_")] = v
+    policy = LockPolicy(**values)
+    if policy.ttl_ms > policy.max_ttl_ms:
+        raise ctx.fail(f"ttl-ms {policy.ttl_ms} exceeds max-ttl-ms {policy.max_ttl_ms}",
+                       "ttl-ms")
+    return policy
+
+
 _PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "task"}
 
 
@@ -542,7 +582,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     ctx.anchor = None
     talk = _talk(ctx, _get(data, "talk")) if _get(data, "talk") is not None else DEFAULT_TALK
     sandbox = _enum(ctx, _get(data, "sandbox", Keyword("auto")), "sandbox", SANDBOX_VALUES)
-    locks = _enum(ctx, _get(data, "locks", Keyword("advisory")), "locks", LOCKS_VALUES)
+    locks = _lock_policy(ctx, _get(data, "locks", Keyword("advisory")))
     root = _task(ctx, _get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, root=root, source=source)
@@ -668,6 +708,10 @@ def plan_to_edn(plan: Plan) -> str:
     out.append(" :tiers [" + "\n         ".join(tiers) + "]")
     out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")
     out.append(f" :sandbox :{plan.sandbox}")
-    out.append(f" :locks :{plan.locks}")
+    lock_fields = attrs.asdict(plan.locks)
+    lock_fields["mode"] = Keyword(lock_fields["mode"])
+    out.append(" :locks {" + " ".join(
+        f":{k.replace('_', '-')} " + (f":{v.name}" if isinstance(v, Keyword) else str(v))
+        for k, v in lock_fields.items()) + "}")
     out.append(" :task " + _task_edn(plan.root, "       ") + "}")
     return "\n".join(out) + "\n"

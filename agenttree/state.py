@@ -99,6 +99,8 @@ class RunState:
     bridges: dict[str, dict[str, str]] = attrs.Factory(dict)
     processes: dict[int, str] = attrs.Factory(dict)
     control: list[dict[str, Any]] = attrs.Factory(list)
+    locks: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    conflicts: dict[str, dict[str, Any]] = attrs.Factory(dict)
     unknown: int = 0
 
     def copy(self) -> RunState:
@@ -264,6 +266,60 @@ def _control(s: RunState, e: ev.ControlApplied | ev.ControlRejected, t: int) -> 
                       "detail": e.detail if applied else e.reason})
 
 
+def _lock_entry(s: RunState, path: str) -> dict[str, Any]:
+    entry = s.locks.get(path)
+    if entry is None:
+        entry = s.locks[path] = {"holders": {}, "waiters": []}
+    return entry
+
+
+def _lock_prune(s: RunState, path: str) -> None:
+    entry = s.locks.get(path)
+    if entry is not None and not entry["holders"] and not entry["waiters"]:
+        del s.locks[path]
+
+
+def _lock_acquired(s: RunState, e: ev.LockAcquired, t: int) -> None:
+    entry = _lock_entry(s, e.path)
+    entry["holders"][e.agent] = {"mode": e.mode, "token": e.token, "since": t,
+                                 "ttl_ms": e.ttl_ms}
+    if e.agent in entry["waiters"]:
+        entry["waiters"].remove(e.agent)
+
+
+def _lock_gone(s: RunState, e: ev.LockReleased | ev.LockExpired, t: int) -> None:
+    entry = s.locks.get(e.path)
+    if entry is not None and entry["holders"].get(e.agent, {}).get("token") == e.token:
+        del entry["holders"][e.agent]
+        _lock_prune(s, e.path)
+
+
+def _lock_conflict(s: RunState, e: ev.LockConflict, t: int) -> None:
+    _lock_entry(s, e.path)["waiters"].append(e.agent)
+
+
+def _lock_wait_ended(s: RunState, e: ev.LockWaitEnded, t: int) -> None:
+    entry = s.locks.get(e.path)
+    if entry is not None and e.agent in entry["waiters"]:
+        entry["waiters"].remove(e.agent)
+        _lock_prune(s, e.path)
+
+
+def _conflict_opened(s: RunState, e: ev.ConflictOpened, t: int) -> None:
+    s.conflicts[e.conflict] = {"path": e.path, "requester": e.requester, "owners": e.owners,
+                               "lca": e.lca, "kind": e.kind, "status": "open"}
+
+
+def _conflict_resolved(s: RunState, e: ev.ConflictResolved, t: int) -> None:
+    conflict = s.conflicts.get(e.conflict)
+    if conflict is not None:
+        conflict.update(status=e.decision, by=e.by, detail=e.detail)
+
+
+def _nothing(s: RunState, e: ev.Event, t: int) -> None:
+    """Events that are history only (the views show them from the log)."""
+
+
 def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
     s.unknown += 1
 
@@ -278,6 +334,10 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
+    ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
+    ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
+    ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,
+    ev.ConflictOpened: _conflict_opened, ev.ConflictResolved: _conflict_resolved,
     ev.ControlApplied: _control, ev.ControlRejected: _control, ev.UnknownEvent: _unknown,
 }
 

@@ -64,7 +64,7 @@ def test_bare_task_map_is_a_plan_with_defaults() -> None:
     assert plan.root == Task(id="solo", goal="g")
     assert plan.tiers == (Tier(depth=0, models=("scripted",), tools=None,
                                budget=DEFAULT_BUDGET),)
-    assert plan.sandbox == "auto" and plan.locks == "advisory"
+    assert plan.sandbox == "auto" and plan.locks.mode == "advisory"
 
 
 def test_script_is_normalised_to_plain_data() -> None:
@@ -207,3 +207,22 @@ def test_plan_to_edn_round_trips(data) -> None:
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)), root=root)
     assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_lock_policy_keyword_or_map() -> None:
+    assert parse_plan('{:locks :required :task {:task/id "r"}}').locks.mode == "required"
+    plan = parse_plan('{:locks {:mode :required :ttl-ms 500 :escalate-after-ms 0}'
+                      ' :task {:task/id "r"}}')
+    assert (plan.locks.mode, plan.locks.ttl_ms, plan.locks.escalate_after_ms) == \
+        ("required", 500, 0)
+    assert parse_plan(plan_to_edn(plan)) == plan
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('{:locks {:ttl-ms 0} :task {:task/id "r"}}', "must be positive"),
+    ('{:locks {:ttl-ms 9000 :max-ttl-ms 10} :task {:task/id "r"}}', "exceeds max-ttl-ms"),
+    ('{:locks {:tll-ms 5} :task {:task/id "r"}}', "did you mean :ttl-ms?"),
+    ('{:locks :sometimes :task {:task/id "r"}}', "must be one of :advisory :required"),
+])
+def test_lock_policy_errors(text: str, fragment: str) -> None:
+    assert fragment in str(_error(text))

@@ -101,7 +101,7 @@ class Agent:
 
     __slots__ = ("_mail", "_next_child", "cancel_reason", "child_tasks", "ended", "engine",
                  "id", "inbox", "meter", "model", "nursery", "parent", "result", "running",
-                 "scope", "spec", "task", "transcript", "turn")
+                 "scope", "spec", "task", "transcript", "turn", "uses_locks")
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
         self.engine = engine
@@ -121,6 +121,7 @@ class Agent:
         self.result: str | None = None
         self.cancel_reason: str | None = None
         self.turn = 0
+        self.uses_locks = False
         self._next_child = 1
 
     # --- the life ------------------------------------------------------------------------
@@ -251,7 +252,22 @@ class Agent:
         self.engine.emit(ev.BudgetCharged(agent=self.id, kind=kind, amount=amount, used=used,
                                           limit=self.meter.limits.get(kind)))
 
+    def heartbeat(self) -> None:
+        """Renew this agent's locks: called whenever it makes progress (a stuck agent stops
+        renewing, and its locks expire after their TTL)."""
+        if self.uses_locks:
+            self.engine.locks.heartbeat_nowait(self.id)
+
+    @property
+    def tick_s(self) -> float:
+        """How long a waiting agent sleeps before its watchdog tick (shorter than any lock
+        TTL while it holds locks, so waiting keeps them)."""
+        if self.uses_locks:
+            return min(WATCHDOG_S, self.engine.plan.locks.ttl_ms / 3000)
+        return WATCHDOG_S
+
     async def _ask_model(self) -> ModelResponse:
+        self.heartbeat()
         self.meter.check("tokens", 1)
         assert self.model is not None
         self.turn += 1
@@ -284,6 +300,7 @@ class Agent:
             if self.result is not None:
                 output, ok = "skipped: the agent already called finish", False
             else:
+                self.heartbeat()
                 self.meter.check("tool_calls", 1)
                 self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
                                                   args=call.args))
@@ -346,8 +363,11 @@ class Agent:
         news = self._drain()
         if news:
             return news
-        with trio.move_on_after(timeout_s):
-            self._handle(await self.inbox.receive(), news)
+        deadline = trio.current_time() + timeout_s
+        while not news and trio.current_time() < deadline:
+            with trio.move_on_at(min(deadline, trio.current_time() + self.tick_s)):
+                self._handle(await self.inbox.receive(), news)
+            self.heartbeat()
         news.extend(self._drain())
         return news
 
@@ -358,11 +378,13 @@ class Agent:
         self.set_status("waiting", f"{len(self.running)} children running")
         while self.running:
             # One scope for a whole stream of messages; the tick fires after WATCHDOG_S quiet.
-            with trio.move_on_after(WATCHDOG_S) as tick:
+            with trio.move_on_after(self.tick_s) as tick:
                 while self.running:
                     self._handle(await self.inbox.receive(), news)
-                    tick.deadline = trio.current_time() + WATCHDOG_S
-            if tick.cancelled_caught:
+                    self.heartbeat()
+                    tick.deadline = trio.current_time() + self.tick_s
+            self.heartbeat()
+            if tick.cancelled_caught and not self.uses_locks:
                 self.set_status("waiting",
                                 f"watchdog: {len(self.running)} children still running")
         news.extend(self._drain())
@@ -488,6 +510,8 @@ class Agent:
                                         prev="running"))
         engine.router.unregister(self.id)
         engine.agents.pop(self.id, None)
+        if self.uses_locks:
+            engine.locks.release_all_nowait(self.id)
         engine.outcomes[self.id] = status
         self._mail.close()
         self.inbox.close()

@@ -6,6 +6,7 @@ Structure (each line a nursery or scope inside the one above)::
       open_event_log            the writer task; outlives every agent so all ends are logged
         signal watcher          Ctrl-C cancels the root agent (the tree ends cleanly)
         control tail            applies commands appended to control.jsonl
+        lock service            owns the file-lock table
         root agent              its children run in its own nursery, and so on down
 """
 
@@ -38,6 +39,7 @@ from ..tools.procs import CommandResult, detect_sandbox, run_command
 from ..tools.workspace import Workspace
 from .agent import Agent, AgentSpec
 from .control import ControlTail
+from .locks import SERVICE, LockService
 from .router import Router
 
 OUTPUT_CAP = 64_000
@@ -103,6 +105,7 @@ class Engine:
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self.workspace: Workspace
         self.router: Router
+        self.locks: LockService
         self.emit: Any = None
         bin_dir = os.path.dirname(sys.executable)
         self.env = {
@@ -132,6 +135,11 @@ class Engine:
                                       on_write=self._on_write) as log:
                 self.emit = log.emit
                 self.router = Router(log.emit, self.plan.talk)
+                self.locks = LockService(
+                    log.emit, self.plan.locks,
+                    deliver=lambda to, kind, text, data: self.router.deliver(
+                        SERVICE, to, kind, text, data),
+                    cancel=self.cancel)
                 status = await self._run_logged(log)
             return status
 
@@ -149,6 +157,7 @@ class Engine:
                 if self.handle_signals:
                     nursery.start_soon(self._watch_signals)
                 nursery.start_soon(ControlTail(self, self.run_dir / "control.jsonl").run)
+                await nursery.start(self.locks.run)
                 root = Agent(self, self.root_spec())
                 root.open()
                 status = await root.run()

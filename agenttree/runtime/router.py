@@ -124,6 +124,20 @@ class Router:
             return
         raise ToolError(f"{to}'s inbox stayed full for {SEND_TIMEOUT_S:g}s; try again later")
 
+    def deliver(self, sender: str, to: str, kind: str, text: str,
+                data: dict[str, Any] | None = None) -> bool:
+        """Log and deliver a message from the system (e.g. a conflict thread), without the
+        conversation-graph check and without waiting; ``False`` if it could not be delivered."""
+        inbox = self._inboxes.get(to)
+        if inbox is None:
+            return False
+        try:
+            inbox.send_nowait(Mail(sender=sender, kind=kind, text=text, data=data))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data))
+        return True
+
     def open_bridge(self, by: str, a: str, b: str) -> str:
         """Let ``a`` and ``b`` talk; only their lowest common ancestor may do this."""
         if a == b:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import ToolError
+from ..runtime.lock_table import LockError
 from .base import Param, tool
 
 if TYPE_CHECKING:
@@ -51,11 +52,20 @@ async def read_file(agent: Agent, args: dict[str, Any]) -> str:
 
 @tool("write-file", "Create or replace a text file in the workspace (parents are created).",
       path=Param(type="string", description="file path, relative to your working directory"),
-      content=Param(type="string", description="the whole new content of the file"))
+      content=Param(type="string", description="the whole new content of the file"),
+      token=Param(type="integer", description="fencing token of your write lock on the path",
+                  required=False))
 async def write_file(agent: Agent, args: dict[str, Any]) -> str:
     path = agent_path(agent, args["path"])
     data = args["content"].encode()
     workspace = agent.engine.workspace
+    required = agent.engine.plan.locks.mode == "required"
+    try:
+        await agent.engine.locks.check_write(agent.id, workspace.normalise(path),
+                                             args.get("token"), required=required)
+    except LockError as exc:
+        why = " (this plan requires a write lock: call lock first)" if required else ""
+        raise ToolError(f"write-file refused: {exc}{why}") from None
     written = await _in_thread(workspace.write_bytes, path, data)
     return f"wrote {written} bytes to {path}"
 

@@ -4,4 +4,5 @@ TOOL_NAMES = frozenset({
     "read-file", "write-file", "list-dir", "sh",
     "spawn", "message", "report-state", "wait", "finish",
     "bridge", "bridge-close", "grant",
+    "lock", "unlock", "locks", "who-holds", "resolve-conflict",
 })
