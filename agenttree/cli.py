@@ -18,7 +18,14 @@ from rich.console import Console
 from rich.live import Live
 
 from . import __version__
-from .console import make_console, print_summary, progress_line, render_live
+from .console import (
+    conflict_table,
+    lock_table,
+    make_console,
+    print_summary,
+    progress_line,
+    render_live,
+)
 from .errors import LogCorrupt, UserError
 from .events import ControlApplied, ControlRejected, Entry
 from .log import DURABILITY, LogReader, Tailer
@@ -52,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", type=int, metavar="SEQ", help="state as of this event")
     replay.add_argument("--json", action="store_true", help="print the state as JSON")
     replay.set_defaults(func=cmd_replay)
+
+    locks = sub.add_parser("locks", help="print a run's lock table and conflicts")
+    locks.add_argument("run_dir")
+    locks.add_argument("--until", type=int, metavar="SEQ", help="as of this event")
+    locks.set_defaults(func=cmd_locks)
 
     cancel = sub.add_parser("cancel", help="cancel an agent (and its subtree) of a running run")
     cancel.add_argument("run_dir")
@@ -163,6 +175,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     console = make_console()
     print_summary(console, state, str(Path(args.run_dir)))
+    return EXIT_OK
+
+
+def cmd_locks(args: argparse.Namespace) -> int:
+    """``agenttree locks RUN_DIR``: the lock table (holders, waiters) and conflict threads."""
+    state = fold(LogReader(_events_path(args.run_dir)), until=args.until)
+    console = make_console()
+    console.print(lock_table(state))
+    if state.conflicts:
+        console.print(conflict_table(state))
     return EXIT_OK
 
 

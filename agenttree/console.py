@@ -158,3 +158,33 @@ def make_console() -> Console:
     if not console.is_terminal:
         console = Console(highlight=False, width=120)
     return console
+
+
+def lock_table(state: RunState) -> Table | Text:
+    """Locks as of the state: path, mode, holder, token, since, TTL, waiters."""
+    if not state.locks:
+        return Text(f"no locks held or awaited (as of event {state.seq})", style="dim")
+    table = Table(title=f"locks as of event {state.seq}", title_justify="left")
+    for column in ("path", "mode", "holder", "token", "held for", "ttl", "waiting"):
+        table.add_column(column, overflow="fold")
+    for path, entry in sorted(state.locks.items()):
+        waiting = ", ".join(entry["waiters"]) or "—"
+        holders = entry["holders"] or {"—": {}}
+        for agent, hold in holders.items():
+            since = hold.get("since")
+            held = f"{(state.t - since) / 1000:.1f}s" if since is not None else "—"
+            table.add_row(path, hold.get("mode", "—"), agent, str(hold.get("token", "—")),
+                          held, f"{hold['ttl_ms'] / 1000:g}s" if hold else "—", waiting)
+    return table
+
+
+def conflict_table(state: RunState) -> Table:
+    """Conflict threads: who wanted what, who decided, and how."""
+    table = Table(title="conflicts", title_justify="left")
+    for column in ("id", "path", "requester", "owners", "decides", "outcome"):
+        table.add_column(column, overflow="fold")
+    for cid, c in state.conflicts.items():
+        outcome = c["status"] + (f" by {c['by']}" if c.get("by") else "")
+        table.add_row(cid, c["path"], c["requester"], ", ".join(c["owners"]), c["lca"],
+                      outcome)
+    return table

@@ -97,3 +97,13 @@ def bare_parse(path: str) -> float:
             counts[d["type"]] = counts.get(d["type"], 0) + 1
             n += 1
     return n / (time.perf_counter() - t0)
+
+
+async def trio_lock_pairs(n: int) -> float:
+    """acquire+release pairs/s of an uncontended trio.Lock."""
+    lock = trio.Lock()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await lock.acquire()
+        lock.release()
+    return n / (time.perf_counter() - t0)

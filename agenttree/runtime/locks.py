@@ -14,7 +14,7 @@ side is cancelled). Without a decision within ``:escalate-after-ms``, ``sequence
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -146,7 +146,14 @@ class LockService:
         self._deliver = deliver
         self._cancel = cancel
         self.table = LockTable(lock_delay_s=policy.delay_ms / 1000)
-        self._send, self._recv = trio.open_memory_channel[_Call](math.inf)
+        # A deque and a parking lot, not a memory channel: this is every lock operation's path.
+        self._inbox: deque[_Call] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._handlers: dict[type, Callable[[_Call, Any, float], Any]] = {
+            _Acquire: self._on_acquire, _Release: self._on_release,
+            _ReleaseAll: self._on_releaseall, _Heartbeat: self._on_heartbeat,
+            _Withdraw: self._on_withdraw, _CheckWrite: self._on_checkwrite,
+            _WhoHolds: self._on_whoholds, _Resolve: self._on_resolve}
         self._calls: dict[int, _Call] = {}  # waiter id -> the acquire waiting on it
         self._waiters: dict[int, Waiter] = {}  # id(call) -> its waiter
         self._conflicts: dict[str, _Conflict] = {}
@@ -154,9 +161,14 @@ class LockService:
 
     # --- the client side (called from agents' tasks) -------------------------------------------
 
+    def _post(self, call: _Call) -> None:
+        self._inbox.append(call)
+        if self._lot:
+            self._lot.unpark()
+
     async def _call(self, request: Any) -> Any:
         call = _Call(request)
-        self._send.send_nowait(call)
+        self._post(call)
         return await call.result()
 
     async def acquire(self, agent: str, path: str, mode: str = WRITE, *,
@@ -173,11 +185,11 @@ class LockService:
         request = _Acquire(agent, path, mode, ttl, self.policy.wait_ms if wait_ms is None
                            else wait_ms)
         call = _Call(request)
-        self._send.send_nowait(call)
+        self._post(call)
         try:
             return await call.result()
         except trio.Cancelled:
-            self._send.send_nowait(_Call(_Withdraw(call)))
+            self._post(_Call(_Withdraw(call)))
             raise
 
     async def release(self, agent: str, path: str) -> None:
@@ -186,11 +198,11 @@ class LockService:
 
     def release_all_nowait(self, agent: str) -> None:
         """An agent is ending: release its locks and leave queues (never blocks)."""
-        self._send.send_nowait(_Call(_ReleaseAll(agent)))
+        self._post(_Call(_ReleaseAll(agent)))
 
     def heartbeat_nowait(self, agent: str) -> None:
         """Renew all of an agent's locks (never blocks)."""
-        self._send.send_nowait(_Call(_Heartbeat(agent)))
+        self._post(_Call(_Heartbeat(agent)))
 
     async def check_write(self, agent: str, path: str, token: int | None, *,
                           required: bool) -> None:
@@ -215,15 +227,13 @@ class LockService:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve requests and run the timers until cancelled."""
         task_status.started()
+        inbox = self._inbox
         while True:
             with trio.move_on_at(self._next_deadline()):
-                call = await self._recv.receive()
-                self._serve(call)
-                while True:  # drain what is queued before looking at the clock again
-                    try:
-                        self._serve(self._recv.receive_nowait())
-                    except trio.WouldBlock:
-                        break
+                while not inbox:
+                    await self._lot.park()
+            while inbox:  # everything queued, before looking at the clock again
+                self._serve(inbox.popleft())
             now = trio.current_time()
             if now >= self.table.next_deadline():
                 self._apply(self.table.advance(now), now)
@@ -237,9 +247,8 @@ class LockService:
 
     def _serve(self, call: _Call) -> None:
         request = call.request
-        handler = getattr(self, f"_on_{type(request).__name__.lstrip('_').lower()}")
         try:
-            value = handler(call, request, trio.current_time())
+            value = self._handlers[type(request)](call, request, trio.current_time())
         except _Pending:
             return  # queued: the reply comes when the waiter is granted or leaves the queue
         except LockError as exc:

@@ -194,3 +194,21 @@ def test_cancel_and_say_from_another_process(tmp_path: Path) -> None:
 def test_control_commands_need_a_run_dir(tmp_path: Path) -> None:
     result = agenttree("cancel", str(tmp_path), "root", cwd=tmp_path)
     assert result.returncode == 2 and "not a run directory" in result.stderr
+
+
+def test_conflict_demo_and_the_lock_table(tmp_path: Path) -> None:
+    run_dir = tmp_path / "c"
+    result = agenttree("run", str(ROOT / "plans" / "conflict.edn"), "--run-dir", str(run_dir),
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = agenttree("locks", str(run_dir), cwd=tmp_path)
+    assert table.returncode == 0
+    assert "no locks held" in table.stdout and "fork by editor" in table.stdout
+    state = fold(read_events(run_dir / "events.jsonl"))
+    opened = next(e.seq for e in read_events(run_dir / "events.jsonl")
+                  if e.event.TYPE == "conflict/opened")
+    mid = agenttree("locks", str(run_dir), "--until", str(opened), cwd=tmp_path)
+    assert "editor.writer-a" in mid.stdout and "editor.writer-b" in mid.stdout
+    assert state.conflicts["c1"]["status"] == "fork"
+    notes = (run_dir / "workspace" / "shared" / "notes.md").read_text()
+    assert "writer-a" in notes and "writer-b" in notes
