@@ -139,7 +139,7 @@ class Engine:
                     log.emit, self.plan.locks,
                     deliver=lambda to, kind, text, data: self.router.deliver(
                         SERVICE, to, kind, text, data),
-                    cancel=self.cancel)
+                    cancel=self.cancel, is_running=self.agents.__contains__)
                 status = await self._run_logged(log)
             return status
 

@@ -136,12 +136,16 @@ class LockService:
             (``deliver(agent, kind, text, data) -> bool``), bypassing the conversation graph:
             the conflict thread itself is the permission.
         cancel: cancel an agent (``cancel(agent, reason) -> bool``).
+        is_running: whether an agent id names a running agent (requests from others are
+            refused).
     """
 
     def __init__(self, emit: Callable[[ev.Event], int], policy: LockPolicy, *,
                  deliver: Callable[[str, str, str, dict[str, Any]], bool],
-                 cancel: Callable[[str, str], bool]) -> None:
+                 cancel: Callable[[str, str], bool],
+                 is_running: Callable[[str], bool] = lambda agent: True) -> None:
         self._emit = emit
+        self._is_running = is_running
         self.policy = policy
         self._deliver = deliver
         self._cancel = cancel
@@ -257,6 +261,8 @@ class LockService:
         call.reply(value)
 
     def _on_acquire(self, call: _Call, r: _Acquire, now: float) -> Any:
+        if not self._is_running(r.agent):
+            raise LockError(f"unknown agent {r.agent!r} (not running)")
         self._emit(ev.LockRequested(agent=r.agent, path=r.path, mode=r.mode, ttl_ms=r.ttl_ms,
                                     wait_ms=r.wait_ms))
         try:

@@ -259,3 +259,24 @@ async def test_advisory_write_to_a_locked_path_is_logged(tmp_path: Path, io_cloc
     assert await engine.run() == "done"
     assert [(w.agent, w.holders) for w in events_of(engine, ev.LockUnheldWrite)] == [
         ("root.b", ["root.a"])]
+
+
+async def test_service_refuses_unknown_agents_and_keeps_serving(autojump_clock) -> None:
+    from agenttree.plan import LockPolicy
+    from agenttree.runtime.lock_table import LockError
+    from agenttree.runtime.locks import LockService
+
+    running = {"root.a"}
+    service = LockService(lambda e: 0, LockPolicy(), deliver=lambda *a: True,
+                          cancel=lambda *a: True, is_running=running.__contains__)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        with pytest.raises(LockError, match="unknown agent 'root.ghost'"):
+            await service.acquire("root.ghost", "f")
+        with pytest.raises(LockError, match="ttl must be between"):
+            await service.acquire("root.a", "f", ttl_ms=-1)
+        with pytest.raises(LockError, match="does not hold f"):
+            await service.release("root.a", "f")
+        hold = await service.acquire("root.a", "f")
+        assert hold.token == 1  # still serving after every refusal
+        nursery.cancel_scope.cancel()
