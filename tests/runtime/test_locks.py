@@ -271,7 +271,7 @@ async def test_service_refuses_unknown_agents_and_keeps_serving(autojump_clock) 
                           cancel=lambda *a: True, is_running=running.__contains__)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
-        with pytest.raises(LockError, match="unknown agent 'root.ghost'"):
+        with pytest.raises(LockError, match=r"unknown agent 'root\.ghost'"):
             await service.acquire("root.ghost", "f")
         with pytest.raises(LockError, match="ttl must be between"):
             await service.acquire("root.a", "f", ttl_ms=-1)
