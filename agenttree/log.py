@@ -34,7 +34,8 @@ MAX_LINE = 1 << 20
 
 DURABILITY = ("none", "batch", "every")
 BATCH_FSYNC_S = 0.05
-"""In ``batch`` mode an event is fsynced at most this long after it is written."""
+"""In ``batch`` mode an event is fsynced at most this long after it is written (in practice as
+soon as the previous fsync is done)."""
 
 _CRC_KEY = b',"crc":'
 
@@ -229,7 +230,8 @@ class EventLog:
     in batches (one ``write`` per batch). Durability:
 
     * ``none``: written to the OS per batch, never fsynced;
-    * ``batch`` (default): written per batch, fsynced at most :data:`BATCH_FSYNC_S` later;
+    * ``batch`` (default): written per batch, fsynced at most :data:`BATCH_FSYNC_S` later by a
+      syncer task (the writer never waits for the disk);
     * ``every``: fsynced after every write, before any later event is written (group commit).
 
     Every written entry is passed to ``on_write`` (the engine folds its state there), in order.
@@ -253,6 +255,9 @@ class EventLog:
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
         self._closed = False
+        self._writer_done = False
+        self._dirty = trio.Event()
+        self._sync_waiters: list[tuple[int, trio.Event]] = []
 
     @property
     def last_seq(self) -> int:
@@ -297,37 +302,50 @@ class EventLog:
                 fsync_dir(self.path.parent)
             task_status.started()
             with trio.CancelScope(shield=True):
-                await self._serve(fd)
-            if self.durability != "none":
-                os.fsync(fd)
-                self.synced_seq = self.written_seq
+                async with trio.open_nursery() as nursery:
+                    if self.durability == "batch":
+                        nursery.start_soon(self._syncer, fd)
+                    await self._serve(fd)
+                    self._writer_done = True
+                    self._dirty.set()
         finally:
             os.close(fd)
 
     async def _serve(self, fd: int) -> None:
         queue = self._queue
-        sync_due = math.inf
         while True:
-            with trio.move_on_at(sync_due):
-                while not queue:
-                    if self._closed:
-                        return
-                    await self._lot.park()
-                batch = list(queue)
-                queue.clear()
-                waiters = self._write_batch(fd, batch)
-                if self.durability == "every" or (waiters and self.durability == "batch"):
-                    await self._fsync(fd)
-                    sync_due = math.inf
-                elif self.durability == "batch" and sync_due == math.inf:
-                    sync_due = trio.current_time() + BATCH_FSYNC_S
+            while not queue:
+                if self._closed:
+                    return
+                await self._lot.park()
+            batch = list(queue)
+            queue.clear()
+            waiters = self._write_batch(fd, batch)
+            if self.durability == "every":
+                await self._fsync(fd)
+            if self.durability == "batch":
+                # The syncer fsyncs (and answers flushes) while we go on writing.
+                self._sync_waiters.extend((self.written_seq, w) for w in waiters)
+                self._dirty.set()
+            else:
                 for waiter in waiters:
                     waiter.set()
-                # Let the emitters run between batches, so batches stay large and cheap.
-                await trio.lowlevel.checkpoint()
-                continue
+            # Let the emitters run between batches, so batches stay large and cheap.
+            await trio.lowlevel.checkpoint()
+
+    async def _syncer(self, fd: int) -> None:
+        """``batch`` mode: fsync whatever was written, one fsync at a time (group commit), so
+        an event is durable a few milliseconds after its write and the writer never waits."""
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
             await self._fsync(fd)
-            sync_due = math.inf
+            done = [w for w in self._sync_waiters if w[0] <= self.synced_seq]
+            self._sync_waiters = [w for w in self._sync_waiters if w[0] > self.synced_seq]
+            for _, waiter in done:
+                waiter.set()
+            if self._writer_done and self.synced_seq >= self.written_seq:
+                return
 
     def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
         lines, entries, waiters = [], [], []
