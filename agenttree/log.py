@@ -12,7 +12,6 @@ so it is a hard :class:`~agenttree.errors.LogCorrupt` error naming the line.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import zlib
