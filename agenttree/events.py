@@ -21,8 +21,6 @@ from cattrs.gen import make_dict_unstructure_fn, override
 #: Version of the log format; a resume refuses logs written with another major version.
 FORMAT = 1
 
-ENVELOPE = ("seq", "t", "run", "type")
-
 Json = Any
 """A plain JSON value."""
 

@@ -173,7 +173,7 @@ class LineFollower:
 class Tailer:
     """Follows a growing log: each :meth:`poll` returns the complete new entries.
 
-    Synchronous and cheap, so a UI thread can call it; :func:`follow` wraps it for Trio.
+    Synchronous and cheap, so a UI thread or a CLI loop can call it.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1) -> None:
@@ -197,16 +197,6 @@ class Tailer:
             if entry.seq >= self._start_seq:
                 out.append(entry)
         return out
-
-
-async def follow(path: str | os.PathLike[str], *, poll_s: float = 0.05,
-                 start_seq: int = 1) -> Any:
-    """Async generator of entries from ``path``: what is there, then live appends (polled)."""
-    tailer = Tailer(path, start_seq=start_seq)
-    while True:
-        for entry in tailer.poll():
-            yield entry
-        await trio.sleep(poll_s)
 
 
 # --- the writer ------------------------------------------------------------------------------

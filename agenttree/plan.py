@@ -122,9 +122,6 @@ class Plan:
             yield task, parent, depth
             stack.extend((c, task, depth + 1) for c in reversed(task.children))
 
-    def find(self, task_id: str) -> Task | None:
-        """The task with this id, if any."""
-        return next((t for t, _, _ in self.walk() if t.id == task_id), None)
 
 
 # --- locating things in the source ----------------------------------------------------------

@@ -3,13 +3,12 @@
 ``state = fold(entries)`` is how every reader (the engine at the end, ``replay``, the TUI, the
 web view, resume) knows what happened. :func:`apply` depends only on the state and the entry
 (no clock, no I/O, no randomness), so folding the same log always gives the same state. It
-updates the state in place for speed (a million events fold in seconds, not minutes); use
-:meth:`RunState.copy` to keep a snapshot.
+updates the state in place for speed (a million events fold in seconds, not minutes); a reader
+that wants snapshots deep-copies the state.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -102,10 +101,6 @@ class RunState:
     locks: dict[str, dict[str, Any]] = attrs.Factory(dict)
     conflicts: dict[str, dict[str, Any]] = attrs.Factory(dict)
     unknown: int = 0
-
-    def copy(self) -> RunState:
-        """A deep copy, for snapshots (time travel)."""
-        return copy.deepcopy(self)
 
     def subtree(self, agent_id: str) -> list[str]:
         """``agent_id`` and all its descendants, pre-order."""

@@ -262,10 +262,6 @@ class Workspace:
         finally:
             os.close(fd)
 
-    def make_dir(self, path: str) -> None:
-        """``mkdir -p`` inside the workspace."""
-        os.close(self._open_dir(path, create=True))
-
     def resolve_dir(self, path: str, *, create: bool = False) -> Path:
         """Check that ``path`` is a directory inside (creating it if asked); its absolute path.
 
