@@ -29,6 +29,9 @@ from .console import (
 from .errors import LogCorrupt, UserError
 from .events import ControlApplied, ControlRejected, Entry
 from .log import DURABILITY, LogReader, Tailer
+from .models.base import ModelError
+from .models.openai import api_key_for
+from .models.spec import parse_model_spec
 from .plan import Plan, is_scripted, load_plan
 from .runtime.control import append_command
 from .runtime.engine import Engine, new_run_dir, tune_gc
@@ -116,19 +119,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def check_models(plan: Plan, override: str | None) -> None:
-    """Refuse, before anything starts, models this version cannot reach."""
+    """Refuse, before anything starts, model specs that cannot work (bad syntax, no key)."""
     if override is not None:
-        if not is_scripted(override):
-            raise UserError(f"--model {override}: this version of agenttree runs only the "
-                            "offline model ('scripted' or 'scripted:NAME')")
-        return
-    wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
-    wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
-    unreachable = sorted(m for m in wanted if not is_scripted(m))
-    if unreachable:
-        raise UserError(f"{plan.source}: the plan uses {', '.join(unreachable)}, but this "
-                        "version of agenttree runs only the offline model; try it with "
-                        "--model scripted")
+        wanted = {override}
+    else:
+        wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
+        wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
+    for name in sorted(wanted):
+        if is_scripted(name):
+            continue
+        where = "--model" if override else plan.source
+        try:
+            api_key_for(parse_model_spec(name))
+        except (UserError, ModelError) as exc:
+            raise UserError(f"{where}: {exc}") from None
 
 
 async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:

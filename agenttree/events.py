@@ -189,6 +189,31 @@ class ModelResponded(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class ModelDelta(Event):
+    """Streamed text as it arrives (coalesced: at most every 100 ms per agent)."""
+
+    TYPE: ClassVar[str] = "model/delta"
+    agent: str
+    turn: int
+    text: str
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ModelRetry(Event):
+    """A model call failed in a way worth retrying (429, 5xx, transport); it is retried after
+    ``delay_s``, and one ``retries`` is charged."""
+
+    TYPE: ClassVar[str] = "model/retry"
+    agent: str
+    turn: int
+    attempt: int
+    reason: str
+    delay_s: float
+
+
+@event
+@attrs.frozen(kw_only=True)
 class ToolRequested(Event):
     """An agent is about to run a tool call."""
 

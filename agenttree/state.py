@@ -329,6 +329,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
+    ev.ModelDelta: _nothing, ev.ModelRetry: _nothing,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,

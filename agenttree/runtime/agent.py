@@ -27,6 +27,7 @@ from .. import events as ev
 from ..budget import BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
+from ..models.openai import Retry
 from ..plan import Task
 from ..policy import Policy
 from ..tools.base import REGISTRY, check_args
@@ -198,7 +199,7 @@ class Agent:
             return "failed", f"internal error: {exc!r}", ""
 
     async def _work(self) -> tuple[str, str, str]:
-        self.model = self.engine.model_for(self.spec)
+        self.model = self.engine.model_for(self)
         tools = sorted(self.spec.policy.tools)
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
@@ -251,6 +252,16 @@ class Agent:
         used = self.meter.charge(kind, amount)
         self.engine.emit(ev.BudgetCharged(agent=self.id, kind=kind, amount=amount, used=used,
                                           limit=self.meter.limits.get(kind)))
+
+    def model_retry(self, retry: Retry) -> None:
+        """The model client is about to retry: charge it to ``retries`` and log it."""
+        self.charge("retries", 1)
+        self.engine.emit(ev.ModelRetry(agent=self.id, turn=self.turn, attempt=retry.attempt,
+                                       reason=retry.reason, delay_s=round(retry.delay_s, 3)))
+
+    def model_delta(self, text: str) -> None:
+        """Streamed model text, for views that show an agent typing."""
+        self.engine.emit(ev.ModelDelta(agent=self.id, turn=self.turn, text=text))
 
     def heartbeat(self) -> None:
         """Renew this agent's locks: called whenever it makes progress (a stuck agent stops

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import random
 import signal
 import sys
 import time
@@ -23,14 +24,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from .. import __version__
 from .. import events as ev
 from ..budget import Budget, budget_to_dict
+from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
+from ..models.openai import OpenAIClient, api_key_for
 from ..models.scripted import ScriptedModel, default_script
+from ..models.spec import parse_model_spec
 from ..plan import Plan, Task, is_scripted, plan_to_edn
 from ..policy import Policy, derive, root_policy
 from ..state import RunState, apply
@@ -42,6 +47,9 @@ from .control import ControlTail
 from .locks import SERVICE, LockService
 from .router import Router
 
+PROVIDER_CONCURRENCY = 8
+"""Requests in flight at once per provider base URL, for the whole tree."""
+MODEL_TIMEOUT_S = 300.0
 OUTPUT_CAP = 64_000
 """Bytes of a command's output kept (head and tail)."""
 
@@ -103,6 +111,9 @@ class Engine:
         self.sandbox = detect_sandbox(plan.sandbox)
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
+        self._limiters: dict[str, trio.CapacityLimiter] = {}
+        self.rng = random.Random(seed)
+        self.http: httpx.AsyncClient
         self.workspace: Workspace
         self.router: Router
         self.locks: LockService
@@ -130,6 +141,8 @@ class Engine:
         self.prepare()
         with Workspace(self.run_dir / "workspace") as workspace:
             self.workspace = workspace
+            self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
+                                          limits=httpx.Limits(max_connections=64))
             async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
                                       durability=self.durability, wall_clock=self.wall_clock,
                                       on_write=self._on_write) as log:
@@ -140,7 +153,11 @@ class Engine:
                     deliver=lambda to, kind, text, data: self.router.deliver(
                         SERVICE, to, kind, text, data),
                     cancel=self.cancel, is_running=self.agents.__contains__)
-                status = await self._run_logged(log)
+                try:
+                    status = await self._run_logged(log)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.http.aclose()
             return status
 
     async def _run_logged(self, log: Any) -> str:
@@ -200,15 +217,26 @@ class Engine:
 
     # --- services for agents and tools --------------------------------------------------------
 
-    def model_for(self, spec: AgentSpec) -> ModelClient:
+    def model_for(self, agent: Agent) -> ModelClient:
         """The model client for an agent (the scripted one plays the task's script)."""
+        spec = agent.spec
         if is_scripted(spec.model):
             task = spec.task
             turns = (list(task.script) if task.script is not None
                      else default_script(task.id, task.goal, has_parent=spec.depth > 0))
             return ScriptedModel(turns, name=spec.model)
-        raise ModelError(f"no provider for model {spec.model!r} in this version of agenttree; "
-                         "run with --model scripted to try the plan offline")
+        try:
+            model = parse_model_spec(spec.model)
+        except UserError as exc:
+            raise ModelError(str(exc)) from None
+        limiter = self._limiters.get(model.base_url or "")
+        if limiter is None:
+            limiter = self._limiters[model.base_url or ""] = trio.CapacityLimiter(
+                PROVIDER_CONCURRENCY)
+        return OpenAIClient(
+            model, self.http, api_key=api_key_for(model), limiter=limiter, rng=self.rng,
+            retries_left=lambda: agent.meter.remaining("retries"), on_retry=agent.model_retry,
+            on_delta=agent.model_delta)
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
         """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""

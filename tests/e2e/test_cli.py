@@ -94,11 +94,14 @@ def test_bad_plans_exit_2_with_one_line(tmp_path: Path, content: str, fragment: 
     (["run", str(DEMO), "--seed", "x"], "invalid int value"),
     (["replay", "nowhere"], "no such event log"),
     (["frobnicate"], "invalid choice"),
-    (["run", str(DEMO), "--model", "openai:gpt-5.2"], "runs only the offline model"),
-    (["run", str(ROOT / "tests" / "plans" / "real-models.edn")], "uses gpt-x, small-y"),
+    (["run", str(DEMO), "--model", "openai:gpt-5.2"], "set OPENAI_API_KEY"),
+    (["run", str(DEMO), "--model", "claude:x"], "write provider:model"),
+    (["run", str(DEMO), "--model", "openai:m@ftp://x"], "must be an http(s) URL"),
+    (["run", str(ROOT / "tests" / "plans" / "real-models.edn")], "model 'gpt-x'"),
 ])
 def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
-    result = agenttree(*args, cwd=tmp_path)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENAI_API_KEY"}
+    result = agenttree(*args, cwd=tmp_path, env=env)
     assert result.returncode == 2 and fragment in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -272,4 +272,4 @@ async def test_unknown_model_fails_the_agent_clearly(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, text)
     assert await engine.run() == "failed"
     reason = events_of(engine, ev.AgentFinished)[0].reason
-    assert "no provider for model 'gpt-x'" in reason and "--model scripted" in reason
+    assert "model 'gpt-x': write provider:model" in reason

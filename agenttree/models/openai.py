@@ -1,0 +1,268 @@
+"""OpenAI-compatible chat completions over httpx: tools, streaming, retries, concurrency caps.
+
+Works with OpenAI's API and with local servers that speak the same protocol (vLLM, llama.cpp
+server, Ollama). One :class:`httpx.AsyncClient` is shared by the whole engine; cancelling an
+agent cancels its request at once (the connection is closed, the server sees the disconnect).
+The API key is sent as a Bearer token and never appears in the log or in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx
+import orjson
+import trio
+
+from .base import ModelError, ModelRequest, ModelResponse, ToolCall, Usage, estimate_tokens
+from .spec import OPENAI_URL, ModelSpec
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+DELTA_EVERY_S = 0.1
+"""Streamed text reaches the log at most this often per agent (coalesced deltas)."""
+
+
+@attrs.frozen(kw_only=True)
+class Retry:
+    """What the client tells its agent before it retries (the agent charges and logs it)."""
+
+    attempt: int
+    reason: str
+    delay_s: float
+
+
+def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agent's transcript in the wire format (tool calls as functions with JSON args)."""
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            out.append({"role": "assistant", "content": m.get("content") or None,
+                        "tool_calls": [{"id": c["id"], "type": "function",
+                                        "function": {"name": c["tool"],
+                                                     "arguments": _args_json(c["args"])}}
+                                       for c in m["tool_calls"]]})
+        else:
+            out.append({k: v for k, v in m.items() if k in ("role", "content", "tool_call_id")})
+    return out
+
+
+def _args_json(args: Any) -> str:
+    return args if isinstance(args, str) else orjson.dumps(args).decode()
+
+
+def _parse_args(raw: Any) -> Any:
+    """Tool arguments as the model sent them: an object when it is valid JSON, else the raw
+    text (the agent's argument check then tells the model what is wrong)."""
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return orjson.loads(raw or "{}")
+    except (orjson.JSONDecodeError, TypeError):
+        return raw
+
+
+class OpenAIClient:
+    """A :class:`~agenttree.models.base.ModelClient` for one OpenAI-compatible model.
+
+    Args:
+        spec: provider, model and base URL.
+        http: the engine's shared client.
+        api_key: sent as ``Authorization: Bearer``; ``None`` for servers that need none.
+        limiter: caps concurrent requests to this provider (shared by the tree).
+        rng: seeded randomness for backoff jitter.
+        retries_left: how many retries the agent may still spend (asked before each one).
+        on_retry: told about each retry before it happens.
+        on_delta: gets coalesced streamed text (``None``: do not stream).
+    """
+
+    def __init__(self, spec: ModelSpec, http: httpx.AsyncClient, *, api_key: str | None,
+                 limiter: trio.CapacityLimiter, rng: random.Random,
+                 retries_left: Callable[[], float | None],
+                 on_retry: Callable[[Retry], None],
+                 on_delta: Callable[[str], None] | None = None) -> None:
+        self.name = spec.text
+        self.spec = spec
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._limiter = limiter
+        self._rng = rng
+        self._retries_left = retries_left
+        self._on_retry = on_retry
+        self._on_delta = on_delta
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """One chat completion, retried on 429/5xx/transport errors within the budget."""
+        body: dict[str, Any] = {"model": self.spec.model,
+                                "messages": to_openai_messages(request.messages)}
+        if request.tools:
+            body["tools"] = request.tools
+        if request.max_tokens is not None:
+            body["max_tokens"] = max(1, request.max_tokens)
+        stream = self._on_delta is not None
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._limiter:
+                    if stream:
+                        return await self._streamed(body, request)
+                    return await self._plain(body, request)
+            except _Retryable as exc:
+                left = self._retries_left()
+                if left is not None and left < 1:
+                    raise ModelError(f"{self.name}: {exc.reason}; no retries left") from None
+                delay = exc.retry_after if exc.retry_after is not None else min(
+                    BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * (0.5 + self._rng.random())
+                self._on_retry(Retry(attempt=attempt, reason=exc.reason, delay_s=delay))
+                await trio.sleep(delay)
+
+    async def _plain(self, body: dict[str, Any], request: ModelRequest) -> ModelResponse:
+        response = await self._post(body)
+        try:
+            data = orjson.loads(response.content)
+            message = data["choices"][0]["message"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise ModelError(f"{self.name}: the server's answer is not a chat completion: "
+                             f"{response.content[:200]!r}") from None
+        calls = tuple(ToolCall(id=c.get("id") or f"{request.agent}#{request.turn}.{i}",
+                               tool=c["function"]["name"],
+                               args=_parse_args(c["function"].get("arguments")))
+                      for i, c in enumerate(message.get("tool_calls") or ()))
+        return ModelResponse(text=message.get("content") or "", calls=calls,
+                             usage=self._usage(data.get("usage"), request, message))
+
+    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+        try:
+            response = await self._http.post(f"{self.spec.base_url}/chat/completions",
+                                             content=orjson.dumps(body),
+                                             headers={**self._headers,
+                                                      "Content-Type": "application/json"})
+        except httpx.TransportError as exc:
+            raise _Retryable(f"cannot reach {self.spec.base_url}: {type(exc).__name__}") \
+                from None
+        self._check_status(response.status_code, response.headers, response.content)
+        return response
+
+    def _check_status(self, status: int, headers: httpx.Headers, content: bytes) -> None:
+        if status < 400:
+            return
+        message = _server_message(content)
+        if status in RETRY_STATUSES:
+            raise _Retryable(f"HTTP {status} {message}".strip(),
+                             _retry_after(headers.get("retry-after")))
+        raise ModelError(f"{self.name}: HTTP {status} from {self.spec.base_url}: {message}")
+
+    async def _streamed(self, body: dict[str, Any], request: ModelRequest) -> ModelResponse:
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage: dict[str, Any] | None = None
+        pending: list[str] = []
+        last_flush = trio.current_time()
+        try:
+            async with self._http.stream(
+                    "POST", f"{self.spec.base_url}/chat/completions", content=orjson.dumps(body),
+                    headers={**self._headers, "Content-Type": "application/json"}) as response:
+                if response.status_code >= 400:
+                    self._check_status(response.status_code, response.headers,
+                                       await response.aread())
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    try:
+                        chunk = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        raise ModelError(f"{self.name}: malformed stream chunk "
+                                         f"{payload[:120]!r}") from None
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if delta.get("content"):
+                            text.append(delta["content"])
+                            pending.append(delta["content"])
+                        for c in delta.get("tool_calls") or ():
+                            slot = calls.setdefault(c.get("index", 0), {"id": None, "name": "",
+                                                                        "arguments": ""})
+                            slot["id"] = c.get("id") or slot["id"]
+                            fn = c.get("function") or {}
+                            slot["name"] += fn.get("name") or ""
+                            slot["arguments"] += fn.get("arguments") or ""
+                    if pending and trio.current_time() - last_flush >= DELTA_EVERY_S:
+                        self._flush(pending)
+                        last_flush = trio.current_time()
+        except httpx.TransportError as exc:
+            raise _Retryable(f"the stream from {self.spec.base_url} broke: "
+                             f"{type(exc).__name__}") from None
+        self._flush(pending)
+        tool_calls = tuple(ToolCall(id=s["id"] or f"{request.agent}#{request.turn}.{i}",
+                                    tool=s["name"], args=_parse_args(s["arguments"]))
+                           for i, s in sorted(calls.items()))
+        message = {"content": "".join(text)}
+        return ModelResponse(text="".join(text), calls=tool_calls,
+                             usage=self._usage(usage, request, message))
+
+    def _flush(self, pending: list[str]) -> None:
+        if pending and self._on_delta is not None:
+            self._on_delta("".join(pending))
+            pending.clear()
+
+    @staticmethod
+    def _usage(raw: dict[str, Any] | None, request: ModelRequest,
+               message: dict[str, Any]) -> Usage:
+        if raw and "prompt_tokens" in raw:
+            return Usage(prompt=int(raw["prompt_tokens"]),
+                         completion=int(raw.get("completion_tokens") or 0))
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
+        return Usage(prompt=prompt, completion=estimate_tokens(str(message.get("content") or "")),
+                     estimated=True)
+
+
+def api_key_for(spec: ModelSpec) -> str | None:
+    """The key for a provider: ``$OPENAI_API_KEY`` for OpenAI's own API; none for local
+    servers (a key is never sent to a URL it was not meant for).
+
+    Raises:
+        ModelError: OpenAI's API without ``$OPENAI_API_KEY`` set.
+    """
+    if spec.provider == "openai" and spec.base_url == OPENAI_URL:
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ModelError(f"{spec.text}: set OPENAI_API_KEY to use OpenAI's API")
+        return key
+    return None
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _server_message(content: bytes) -> str:
+    try:
+        data = orjson.loads(content)
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("message") or error)[:300]
+        return str(error or data)[:300]
+    except orjson.JSONDecodeError:
+        return content[:300].decode("utf-8", "replace")

@@ -1,0 +1,58 @@
+"""Model spec strings: which provider, which model, where.
+
+    scripted | scripted:NAME                     the offline model (plays task scripts)
+    openai:MODEL                                 OpenAI's API (key from $OPENAI_API_KEY)
+    openai:MODEL@http://127.0.0.1:8000/v1        any OpenAI-compatible server (vLLM, llama.cpp)
+    ollama:MODEL                                 Ollama's OpenAI-compatible endpoint
+
+Model names may contain ``:`` (``qwen3:32b``); the base URL follows the last ``@``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ..errors import UserError
+
+OPENAI_URL = "https://api.openai.com/v1"
+OLLAMA_URL = "http://127.0.0.1:11434/v1"
+PROVIDERS = ("scripted", "openai", "ollama")
+
+
+@attrs.frozen(kw_only=True)
+class ModelSpec:
+    """A parsed model spec."""
+
+    provider: str
+    model: str
+    base_url: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The spec as written."""
+        if self.provider == "scripted":
+            return "scripted" + (f":{self.model}" if self.model else "")
+        at = f"@{self.base_url}" if self.base_url and self._custom_url else ""
+        return f"{self.provider}:{self.model}{at}"
+
+    @property
+    def _custom_url(self) -> bool:
+        return self.base_url not in (OPENAI_URL, OLLAMA_URL)
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """Parse a spec string; raises :class:`UserError` saying what is wrong."""
+    if text == "scripted" or text.startswith("scripted:"):
+        return ModelSpec(provider="scripted", model=text[len("scripted:"):])
+    provider, colon, rest = text.partition(":")
+    if not colon or provider not in PROVIDERS:
+        raise UserError(f"model {text!r}: write provider:model, with provider one of "
+                        f"{', '.join(PROVIDERS)} (e.g. openai:gpt-5.2, ollama:qwen3:14b, "
+                        "openai:qwen3:32b@http://127.0.0.1:8000/v1)")
+    model, at, url = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    if not model:
+        raise UserError(f"model {text!r}: no model name after {provider}:")
+    if at and not url.startswith(("http://", "https://")):
+        raise UserError(f"model {text!r}: the part after @ must be an http(s) URL")
+    default = OPENAI_URL if provider == "openai" else OLLAMA_URL
+    return ModelSpec(provider=provider, model=model, base_url=(url or default).rstrip("/"))
