@@ -127,12 +127,15 @@ class OpenAIClient:
 
     async def _plain(self, body: dict[str, Any], request: ModelRequest) -> ModelResponse:
         response = await self._post(body)
+        return self._parse_plain(response.content, request)
+
+    def _parse_plain(self, content: bytes, request: ModelRequest) -> ModelResponse:
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(content)
             message = data["choices"][0]["message"]
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
             raise ModelError(f"{self.name}: the server's answer is not a chat completion: "
-                             f"{response.content[:200]!r}") from None
+                             f"{content[:200]!r}") from None
         calls = tuple(ToolCall(id=c.get("id") or f"{request.agent}#{request.turn}.{i}",
                                tool=c["function"]["name"],
                                args=_parse_args(c["function"].get("arguments")))
@@ -162,10 +165,7 @@ class OpenAIClient:
         raise ModelError(f"{self.name}: HTTP {status} from {self.spec.base_url}: {message}")
 
     async def _streamed(self, body: dict[str, Any], request: ModelRequest) -> ModelResponse:
-        text: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
-        usage: dict[str, Any] | None = None
-        pending: list[str] = []
+        answer = _StreamedAnswer()
         last_flush = trio.current_time()
         try:
             async with self._http.stream(
@@ -174,43 +174,28 @@ class OpenAIClient:
                 if response.status_code >= 400:
                     self._check_status(response.status_code, response.headers,
                                        await response.aread())
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    # A server that does not stream answers with one JSON completion.
+                    return self._parse_plain(await response.aread(), request)
+                # Read to the very end (no break at [DONE]): leaving httpx's chain of async
+                # generators half-consumed leaks them until garbage collection.
                 async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    try:
-                        chunk = orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        raise ModelError(f"{self.name}: malformed stream chunk "
-                                         f"{payload[:120]!r}") from None
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        if delta.get("content"):
-                            text.append(delta["content"])
-                            pending.append(delta["content"])
-                        for c in delta.get("tool_calls") or ():
-                            slot = calls.setdefault(c.get("index", 0), {"id": None, "name": "",
-                                                                        "arguments": ""})
-                            slot["id"] = c.get("id") or slot["id"]
-                            fn = c.get("function") or {}
-                            slot["name"] += fn.get("name") or ""
-                            slot["arguments"] += fn.get("arguments") or ""
-                    if pending and trio.current_time() - last_flush >= DELTA_EVERY_S:
-                        self._flush(pending)
+                    answer.absorb(line, self.name)
+                    if answer.pending and trio.current_time() - last_flush >= DELTA_EVERY_S:
+                        self._flush(answer.pending)
                         last_flush = trio.current_time()
         except httpx.TransportError as exc:
             raise _Retryable(f"the stream from {self.spec.base_url} broke: "
                              f"{type(exc).__name__}") from None
-        self._flush(pending)
-        tool_calls = tuple(ToolCall(id=s["id"] or f"{request.agent}#{request.turn}.{i}",
-                                    tool=s["name"], args=_parse_args(s["arguments"]))
-                           for i, s in sorted(calls.items()))
-        message = {"content": "".join(text)}
-        return ModelResponse(text="".join(text), calls=tool_calls,
-                             usage=self._usage(usage, request, message))
+        if answer.error is not None:
+            raise ModelError(answer.error)
+        self._flush(answer.pending)
+        text = "".join(answer.text)
+        tool_calls = tuple(ToolCall(id=c["id"] or f"{request.agent}#{request.turn}.{i}",
+                                    tool=c["name"], args=_parse_args(c["arguments"]))
+                           for i, c in sorted(answer.calls.items()))
+        return ModelResponse(text=text, calls=tool_calls,
+                             usage=self._usage(answer.usage, request, {"content": text}))
 
     def _flush(self, pending: list[str]) -> None:
         if pending and self._on_delta is not None:
@@ -241,6 +226,46 @@ def api_key_for(spec: ModelSpec) -> str | None:
             raise ModelError(f"{spec.text}: set OPENAI_API_KEY to use OpenAI's API")
         return key
     return None
+
+
+class _StreamedAnswer:
+    """Accumulates an SSE chat-completion stream: text, tool-call fragments, usage."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.pending: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+        self.error: str | None = None
+
+    def absorb(self, line: str, name: str) -> None:
+        """Take one SSE line (``data: [DONE]`` and anything after it are ignored)."""
+        if self.done or not line.startswith("data:"):
+            return
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self.error = f"{name}: malformed stream chunk {payload[:120]!r}"
+            self.done = True  # raised once the stream is drained (see _streamed)
+            return
+        self.usage = chunk.get("usage") or self.usage
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.text.append(delta["content"])
+                self.pending.append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(call.get("index", 0),
+                                             {"id": None, "name": "", "arguments": ""})
+                slot["id"] = call.get("id") or slot["id"]
+                function = call.get("function") or {}
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
 
 
 class _Retryable(Exception):

@@ -1,0 +1,141 @@
+"""An OpenAI-compatible chat-completions server for tests: real HTTP (h11) on 127.0.0.1.
+
+Each request takes the next :class:`Reply` (or the last one, repeated): a JSON completion, an
+SSE stream, an error status with headers, raw bytes, a delay, or a connection dropped mid-stream.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+import h11
+import orjson
+import trio
+
+
+@attrs.define(kw_only=True)
+class Reply:
+    status: int = 200
+    json: Any = None
+    chunks: list[dict[str, Any] | bytes] | None = None  # bytes are sent as they are
+    headers: dict[str, str] = attrs.Factory(dict)
+    raw: bytes | None = None
+    delay_s: float = 0.0
+    drop_after: int | None = None
+
+
+def completion(text: str = "", calls: list[tuple[str, dict[str, Any]]] = (),
+               usage: tuple[int, int] | None = (11, 7)) -> Reply:
+    """A non-streamed completion with optional tool calls."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        message["tool_calls"] = [{"id": f"call_{i}", "type": "function",
+                                  "function": {"name": name, "arguments": orjson.dumps(args)
+                                               .decode()}}
+                                 for i, (name, args) in enumerate(calls)]
+    body: dict[str, Any] = {"choices": [{"index": 0, "message": message}]}
+    if usage:
+        body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1]}
+    return Reply(json=body)
+
+
+def stream(pieces: list[str], usage: tuple[int, int] = (20, 9), **kwargs: Any) -> Reply:
+    """A streamed completion: one chunk per piece of text, then usage."""
+    chunks = [{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
+    chunks.append({"choices": [], "usage": {"prompt_tokens": usage[0],
+                                            "completion_tokens": usage[1]}})
+    return Reply(chunks=chunks, **kwargs)
+
+
+class FakeOpenAI:
+    """Serve scripted replies; record requests, disconnects and concurrency."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.base_url = ""
+
+    async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) \
+            -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, self._connection, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            self.base_url = f"http://127.0.0.1:{port}/v1"
+            task_status.started(self.base_url)
+
+    def _next_reply(self) -> Reply:
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._event(conn, stream)
+                if not isinstance(request, h11.Request):
+                    return
+                body = b""
+                while not isinstance(event := await self._event(conn, stream),
+                                     h11.EndOfMessage):
+                    body += event.data
+                self.requests.append({"path": request.target.decode(),
+                                      "headers": {k.decode(): v.decode()
+                                                  for k, v in request.headers},
+                                      "body": orjson.loads(body)})
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    if not await self._respond(conn, stream, self._next_reply()):
+                        return
+                finally:
+                    self.in_flight -= 1
+                if conn.our_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
+            self.disconnects += 1
+        finally:
+            await stream.aclose()
+
+    async def _event(self, conn: h11.Connection, stream: trio.SocketStream) -> Any:
+        while (event := conn.next_event()) is h11.NEED_DATA:
+            conn.receive_data(await stream.receive_some(65536))
+        return event
+
+    async def _respond(self, conn: h11.Connection, stream: trio.SocketStream,
+                       reply: Reply) -> bool:
+        if reply.delay_s:
+            with trio.move_on_after(reply.delay_s):
+                if await stream.receive_some(1) == b"":  # the client went away
+                    self.disconnects += 1
+                    return False
+
+        async def send(event: Any) -> None:
+            await stream.send_all(conn.send(event) or b"")
+
+        headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
+        if reply.chunks is not None:
+            await send(h11.Response(status_code=reply.status,
+                                    headers=[(b"content-type", b"text/event-stream"),
+                                             *headers]))
+            for i, chunk in enumerate(reply.chunks):
+                if reply.drop_after is not None and i == reply.drop_after:
+                    await stream.aclose()
+                    return False
+                raw = chunk if isinstance(chunk, bytes) else orjson.dumps(chunk)
+                await send(h11.Data(data=b"data: " + raw + b"\n\n"))
+            await send(h11.Data(data=b"data: [DONE]\n\n"))
+        else:
+            body = reply.raw if reply.raw is not None else orjson.dumps(reply.json)
+            await send(h11.Response(status_code=reply.status,
+                                    headers=[(b"content-type", b"application/json"),
+                                             (b"content-length", str(len(body)).encode()),
+                                             *headers]))
+            await send(h11.Data(data=body))
+        await send(h11.EndOfMessage())
+        return True

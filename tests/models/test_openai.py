@@ -1,0 +1,185 @@
+"""The OpenAI-compatible provider against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from agenttree import events as ev
+from agenttree.errors import UserError
+from agenttree.models.base import ModelError
+from agenttree.models.openai import api_key_for
+from agenttree.models.spec import OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
+from agenttree.runtime.engine import PROVIDER_CONCURRENCY
+
+from ..runtime.test_engine import events_of, finished, make_engine
+from .fake_openai import FakeOpenAI, Reply, completion, stream
+
+
+async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, children: int = 0,
+                      budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}"):
+    server = FakeOpenAI(replies)
+    async with trio.open_nursery() as nursery:
+        base = await nursery.start(server.serve)
+        kids = " ".join(f'{{:task/id "c{i}" :goal "say hi"}}' for i in range(children))
+        text = f"""
+{{:tiers [{{:depth 0 :models ["openai:test-model@{base}"] :budget {budget}}}]
+ :task {{:task/id "root" {task} :children [{kids}]}}}}
+"""
+        engine = make_engine(tmp_path, text)
+        with trio.fail_after(30):
+            status = await engine.run()
+        nursery.cancel_scope.cancel()
+    return engine, server, status
+
+
+async def test_full_agent_loop_with_tool_calls(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-never-sent-to-local-servers")
+    engine, server, status = await run_against(tmp_path, [
+        Reply(json=completion("writing", [("write-file", {"path": "a.txt",
+                                                          "content": "hi"})]).json),
+        completion("all done"),
+    ], ':goal "write a.txt"')
+    assert status == "done"
+    assert (engine.run_dir / "workspace" / "a.txt").read_text() == "hi"
+    first, second = server.requests
+    assert first["path"] == "/v1/chat/completions" and first["body"]["model"] == "test-model"
+    assert any(t["function"]["name"] == "write-file" for t in first["body"]["tools"])
+    assert first["body"]["stream"] is True
+    assert "authorization" not in first["headers"]  # the key never goes to another server
+    tool_msg = second["body"]["messages"][-1]
+    assert tool_msg == {"role": "tool", "tool_call_id": "call_0",
+                        "content": "wrote 2 bytes to a.txt"}
+    responded = events_of(engine, ev.ModelResponded)
+    assert responded[0].calls == [{"id": "call_0", "tool": "write-file",
+                                   "args": {"path": "a.txt", "content": "hi"}}]
+    assert responded[0].usage == {"prompt": 11, "completion": 7, "estimated": False}
+    log = (engine.run_dir / "events.jsonl").read_text()
+    assert "sk-secret" not in log
+
+
+async def test_streaming_deltas_are_coalesced(tmp_path: Path) -> None:
+    pieces = [f"word{i} " for i in range(200)]
+    engine, _, status = await run_against(tmp_path, [stream(pieces)], ':goal "talk"')
+    assert status == "done"
+    deltas = events_of(engine, ev.ModelDelta)
+    assert 1 <= len(deltas) < 20
+    assert "".join(d.text for d in deltas) == "".join(pieces)
+    responded = events_of(engine, ev.ModelResponded)[0]
+    assert responded.text == "".join(pieces)
+    assert responded.usage == {"prompt": 20, "completion": 9, "estimated": False}
+
+
+async def test_retry_after_is_honoured_and_charged(tmp_path: Path) -> None:
+    engine, server, status = await run_against(tmp_path, [
+        Reply(status=429, json={"error": {"message": "slow down"}},
+              headers={"retry-after": "0.05"}),
+        Reply(status=503, json={"error": {"message": "overloaded"}}),
+        completion("fine"),
+    ], ':goal "x"')
+    assert status == "done" and len(server.requests) == 3
+    retries = events_of(engine, ev.ModelRetry)
+    assert (retries[0].attempt, retries[0].delay_s) == (1, 0.05)
+    assert "HTTP 429 slow down" in retries[0].reason
+    assert "HTTP 503 overloaded" in retries[1].reason and 0.25 <= retries[1].delay_s <= 1.5
+    charged = [c for c in events_of(engine, ev.BudgetCharged) if c.kind == "retries"]
+    assert [c.used for c in charged] == [1, 2]
+
+
+async def test_retries_budget_runs_out(tmp_path: Path) -> None:
+    engine, server, status = await run_against(
+        tmp_path, [Reply(status=500, json={"error": "boom"}, headers={"retry-after": "0"})],
+        ':goal "x"', budget="{:tokens 100000 :retries 2}")
+    assert status == "failed" and len(server.requests) == 3
+    reason = events_of(engine, ev.AgentFinished)[0].reason
+    assert "HTTP 500" in reason and "no retries left" in reason
+
+
+async def test_client_errors_fail_at_once_with_the_servers_message(tmp_path: Path) -> None:
+    engine, server, status = await run_against(
+        tmp_path, [Reply(status=400, json={"error": {"message": "unknown model test-model"}})],
+        ':goal "x"')
+    assert status == "failed" and len(server.requests) == 1
+    assert "HTTP 400" in events_of(engine, ev.AgentFinished)[0].reason
+    assert "unknown model test-model" in events_of(engine, ev.AgentFinished)[0].reason
+
+
+@pytest.mark.parametrize("reply,fragment", [
+    (Reply(raw=b"<html>not json</html>"), "not a chat completion"),
+    (Reply(json={"choices": []}), "not a chat completion"),
+    (Reply(chunks=[b"{not json"]), "malformed stream chunk"),
+])
+async def test_malformed_answers_fail_the_agent_not_the_engine(tmp_path: Path, reply: Reply,
+                                                               fragment: str) -> None:
+    engine, _, status = await run_against(tmp_path, [reply], ':goal "x"')
+    assert status == "failed"
+    assert fragment in events_of(engine, ev.AgentFinished)[0].reason
+    assert events_of(engine, ev.RunFinished)[0].status == "failed"  # the engine ended cleanly
+
+
+async def test_a_stream_cut_short_is_retried(tmp_path: Path) -> None:
+    engine, server, status = await run_against(tmp_path, [
+        stream(["a", "b", "c"], drop_after=2), stream(["whole ", "answer"])], ':goal "x"')
+    assert status == "done" and len(server.requests) == 2
+    assert "broke" in events_of(engine, ev.ModelRetry)[0].reason
+    assert events_of(engine, ev.ModelResponded)[0].text == "whole answer"
+
+
+async def test_non_streaming_server_is_understood(tmp_path: Path) -> None:
+    engine, _, status = await run_against(tmp_path, [completion("plain answer")], ':goal "x"')
+    assert status == "done"
+    assert events_of(engine, ev.ModelResponded)[0].text == "plain answer"
+
+
+async def test_cancelling_an_agent_aborts_its_request(tmp_path: Path) -> None:
+    server = FakeOpenAI([Reply(json=completion("late").json, delay_s=60)])
+    async with trio.open_nursery() as nursery:
+        base = await nursery.start(server.serve)
+        engine = make_engine(tmp_path, f'{{:task {{:task/id "root" '
+                                       f':model "openai:m@{base}"}} '
+                                       f':tiers [{{:depth 0 :models ["openai:m@{base}"]}}]}}')
+        with trio.fail_after(10):
+            async with trio.open_nursery() as run:
+                run.start_soon(engine.run)
+                while not server.requests:
+                    await trio.sleep(0.01)
+                engine.cancel("root", "stop")
+            while not server.disconnects:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert finished(engine)["root"] == "cancelled"
+    assert server.disconnects == 1
+
+
+async def test_concurrency_cap_holds_with_200_agents(tmp_path: Path) -> None:
+    _, server, status = await run_against(
+        tmp_path, [Reply(json=completion("hi").json, delay_s=0.01)], ':goal "fan out"',
+        children=200, budget="{:tool-calls 5000 :tokens 100000000 :retries 10}")
+    assert status == "done"
+    assert len(server.requests) >= 201
+    assert server.max_in_flight == PROVIDER_CONCURRENCY
+
+
+def test_model_specs() -> None:
+    assert parse_model_spec("openai:gpt-5.2") == ModelSpec(provider="openai", model="gpt-5.2",
+                                                           base_url=OPENAI_URL)
+    assert parse_model_spec("openai:qwen3:32b@http://127.0.0.1:8000/v1/") == ModelSpec(
+        provider="openai", model="qwen3:32b", base_url="http://127.0.0.1:8000/v1")
+    assert parse_model_spec("ollama:qwen3:14b").base_url == OLLAMA_URL
+    assert parse_model_spec("scripted:x").provider == "scripted"
+    for bad in ("gpt-5.2", "openai:", "openai:m@localhost", "anthropic:x"):
+        with pytest.raises(UserError):
+            parse_model_spec(bad)
+
+
+def test_keys_go_only_to_openai(monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelError, match="set OPENAI_API_KEY") as info:
+        api_key_for(parse_model_spec("openai:gpt-5.2"))
+    assert "sk-" not in str(info.value)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert api_key_for(parse_model_spec("openai:gpt-5.2")) == "sk-test"
+    assert api_key_for(parse_model_spec("openai:m@http://127.0.0.1:1/v1")) is None
+    assert api_key_for(parse_model_spec("ollama:m")) is None
