@@ -48,7 +48,7 @@ class Meter:
 
     def __init__(self, limits: dict[str, float]) -> None:
         self.limits = {k: v for k, v in limits.items() if k in COUNTED}
-        self.used = dict.fromkeys(self.limits, 0)
+        self.used: dict[str, float] = dict.fromkeys(COUNTED, 0)
         self.lent = dict.fromkeys(self.limits, 0)
 
     def remaining(self, kind: str) -> float | None:
@@ -67,8 +67,6 @@ class Meter:
 
     def charge(self, kind: str, amount: float) -> float:
         """Record spending; returns the new total used of ``kind``."""
-        if kind not in self.used:
-            self.used[kind] = 0
         self.used[kind] += amount
         return self.used[kind]
 
@@ -98,9 +96,11 @@ class Meter:
         return child
 
     def settle(self, lent: dict[str, float], used: dict[str, float]) -> None:
-        """A child finished: take back its envelope and count what it used as ours."""
-        for kind in self.limits:
+        """A child finished: take back its envelope and count what it used as ours (every
+        kind, limited or not, so spending rolls up the tree)."""
+        for kind in self.lent:
             self.lent[kind] -= lent.get(kind, 0)
+        for kind in COUNTED:
             self.used[kind] += used.get(kind, 0)
 
     def grant(self, extra: dict[str, float]) -> None:

@@ -130,7 +130,8 @@ def check_models(plan: Plan, override: str | None) -> None:
             continue
         where = "--model" if override else plan.source
         try:
-            api_key_for(parse_model_spec(name))
+            spec = parse_model_spec(name)
+            api_key_for(spec, plan.provider(spec.base_url, spec.provider).api_key_env)
         except (UserError, ModelError) as exc:
             raise UserError(f"{where}: {exc}") from None
 

@@ -56,6 +56,28 @@ _LOCK_KEYS = {"mode": str, "ttl-ms": int, "max-ttl-ms": int, "wait-ms": int, "de
 
 
 @attrs.frozen(kw_only=True)
+class Provider:
+    """Settings for one provider (key ``:providers``), by provider name or base URL."""
+
+    api_key_env: str | None = None
+    concurrency: int = 8
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """Dollars per million prompt and completion tokens (key ``:prices``)."""
+
+    prompt: float = 0.0
+    completion: float = 0.0
+
+
+_PROVIDER_KEYS = {"api-key-env": str, "concurrency": int, "requests-per-minute": int,
+                  "tokens-per-minute": int}
+
+
+@attrs.frozen(kw_only=True)
 class Acceptance:
     """One acceptance command, run by ``/bin/sh -c`` in the task's working directory."""
 
@@ -103,6 +125,8 @@ class Plan:
     talk: frozenset[str] = DEFAULT_TALK
     sandbox: str = "auto"
     locks: LockPolicy = LockPolicy()
+    providers: dict[str, Provider] = attrs.Factory(dict)
+    prices: dict[str, Price] = attrs.Factory(dict)
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
 
@@ -113,6 +137,10 @@ class Plan:
             if tier.depth <= depth:
                 found = tier
         return found
+
+    def provider(self, base_url: str | None, name: str) -> Provider:
+        """Settings for a provider: by base URL, else by provider name, else defaults."""
+        return self.providers.get(base_url or "") or self.providers.get(name) or Provider()
 
     def walk(self) -> Iterator[tuple[Task, Task | None, int]]:
         """Every task with its parent and depth, pre-order."""
@@ -534,7 +562,44 @@ def _lock_policy(ctx: _Ctx, raw: Any) -> LockPolicy:
     return policy
 
 
-_PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "task"}
+def _providers(ctx: _Ctx, raw: Any) -> dict[str, Provider]:
+    _expect(ctx, raw, Mapping, 'a map like {"openai" {:api-key-env "MY_KEY"}}', "providers")
+    out = {}
+    for name, settings in raw.items():
+        _expect(ctx, name, str, "provider names or base URLs as strings", "providers")
+        _expect(ctx, settings, Mapping, "a map of provider settings", "providers")
+        _check_keys(ctx, settings, set(_PROVIDER_KEYS), f'provider "{name}"')
+        values: dict[str, Any] = {}
+        for k, v in settings.items():
+            want = _PROVIDER_KEYS[k.name]
+            _expect(ctx, v, want, "a string" if want is str else "a whole number", k.name)
+            if want is int and v < 1:
+                raise ctx.fail("must be at least 1", k.name)
+            values[k.name.replace("-", "_")] = v
+        out[name] = Provider(**values)
+    return out
+
+
+def _prices(ctx: _Ctx, raw: Any) -> dict[str, Price]:
+    _expect(ctx, raw, Mapping, 'a map like {"gpt-5.2" {:prompt 1.25 :completion 10.0}}',
+            "prices")
+    out = {}
+    for model, price in raw.items():
+        _expect(ctx, model, str, "model names as strings", "prices")
+        _expect(ctx, price, Mapping, "a map with :prompt and :completion", "prices")
+        _check_keys(ctx, price, {"prompt", "completion"}, f'price of "{model}"')
+        values = {}
+        for k, v in price.items():
+            _expect(ctx, v, (int, float), "dollars per million tokens", k.name)
+            if v < 0:
+                raise ctx.fail("must not be negative", k.name)
+            values[k.name] = float(v)
+        out[model] = Price(**values)
+    return out
+
+
+_PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "providers", "prices",
+              "task"}
 
 
 def _check_task_policy(ctx: _Ctx, plan: Plan) -> None:
@@ -580,9 +645,11 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     talk = _talk(ctx, _get(data, "talk")) if _get(data, "talk") is not None else DEFAULT_TALK
     sandbox = _enum(ctx, _get(data, "sandbox", Keyword("auto")), "sandbox", SANDBOX_VALUES)
     locks = _lock_policy(ctx, _get(data, "locks", Keyword("advisory")))
+    providers = _providers(ctx, _get(data, "providers", {}))
+    prices = _prices(ctx, _get(data, "prices", {}))
     root = _task(ctx, _get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
-                locks=locks, root=root, source=source)
+                locks=locks, providers=providers, prices=prices, root=root, source=source)
     _check_task_policy(ctx, plan)
     return plan
 
@@ -710,5 +777,14 @@ def plan_to_edn(plan: Plan) -> str:
     out.append(" :locks {" + " ".join(
         f":{k.replace('_', '-')} " + (f":{v.name}" if isinstance(v, Keyword) else str(v))
         for k, v in lock_fields.items()) + "}")
+    if plan.providers:
+        out.append(" :providers {" + " ".join(
+            f"{_edn(name)} {{" + " ".join(f":{k.replace('_', '-')} {_edn(v)}"
+                                          for k, v in attrs.asdict(p).items() if v is not None)
+            + "}" for name, p in plan.providers.items()) + "}")
+    if plan.prices:
+        out.append(" :prices {" + " ".join(
+            f"{_edn(m)} {{:prompt {p.prompt!r} :completion {p.completion!r}}}"
+            for m, p in plan.prices.items()) + "}")
     out.append(" :task " + _task_edn(plan.root, "       ") + "}")
     return "\n".join(out) + "\n"

@@ -226,3 +226,21 @@ def test_lock_policy_keyword_or_map() -> None:
 ])
 def test_lock_policy_errors(text: str, fragment: str) -> None:
     assert fragment in str(_error(text))
+
+
+def test_providers_and_prices() -> None:
+    plan = parse_plan('{:providers {"http://127.0.0.1:8000/v1" {:api-key-env "VLLM_KEY"'
+                      ' :concurrency 4 :requests-per-minute 600}}'
+                      ' :prices {"gpt-5.2" {:prompt 1.25 :completion 10}}'
+                      ' :task {:task/id "r"}}')
+    local = plan.providers["http://127.0.0.1:8000/v1"]
+    assert (local.api_key_env, local.concurrency, local.requests_per_minute) == \
+        ("VLLM_KEY", 4, 600)
+    assert (plan.prices["gpt-5.2"].prompt, plan.prices["gpt-5.2"].completion) == (1.25, 10.0)
+    assert parse_plan(plan_to_edn(plan)) == plan
+    assert "must be at least 1" in str(_error(
+        '{:providers {"openai" {:concurrency 0}} :task {:task/id "r"}}'))
+    assert "did you mean :api-key-env?" in str(_error(
+        '{:providers {"openai" {:api-key "X"}} :task {:task/id "r"}}'))
+    assert "must not be negative" in str(_error(
+        '{:prices {"m" {:prompt -1}} :task {:task/id "r"}}'))

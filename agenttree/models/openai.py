@@ -19,6 +19,7 @@ import orjson
 import trio
 
 from .base import ModelError, ModelRequest, ModelResponse, ToolCall, Usage, estimate_tokens
+from .ratelimit import RateLimiter
 from .spec import OPENAI_URL, ModelSpec
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -82,7 +83,7 @@ class OpenAIClient:
     """
 
     def __init__(self, spec: ModelSpec, http: httpx.AsyncClient, *, api_key: str | None,
-                 limiter: trio.CapacityLimiter, rng: random.Random,
+                 limiter: trio.CapacityLimiter, rate: RateLimiter, rng: random.Random,
                  retries_left: Callable[[], float | None],
                  on_retry: Callable[[Retry], None],
                  on_delta: Callable[[str], None] | None = None) -> None:
@@ -91,6 +92,7 @@ class OpenAIClient:
         self._http = http
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._limiter = limiter
+        self._rate = rate
         self._rng = rng
         self._retries_left = retries_left
         self._on_retry = on_retry
@@ -108,14 +110,20 @@ class OpenAIClient:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        prompt_estimate = sum(estimate_tokens(str(m.get("content") or ""))
+                              for m in request.messages)
         attempt = 0
         while True:
             attempt += 1
             try:
+                await self._rate.acquire(prompt_estimate)
                 async with self._limiter:
                     if stream:
-                        return await self._streamed(body, request)
-                    return await self._plain(body, request)
+                        response = await self._streamed(body, request)
+                    else:
+                        response = await self._plain(body, request)
+                self._rate.spend(response.usage.completion)
+                return response
             except _Retryable as exc:
                 left = self._retries_left()
                 if left is not None and left < 1:
@@ -213,19 +221,22 @@ class OpenAIClient:
                      estimated=True)
 
 
-def api_key_for(spec: ModelSpec) -> str | None:
-    """The key for a provider: ``$OPENAI_API_KEY`` for OpenAI's own API; none for local
-    servers (a key is never sent to a URL it was not meant for).
+def api_key_for(spec: ModelSpec, key_env: str | None = None) -> str | None:
+    """The key for a provider, from the environment variable the plan names (``key_env``),
+    else ``$OPENAI_API_KEY`` for OpenAI's own API; none for other servers: a key is never
+    sent to a URL it was not configured for.
 
     Raises:
-        ModelError: OpenAI's API without ``$OPENAI_API_KEY`` set.
+        ModelError: the variable that should hold the key is not set.
     """
-    if spec.provider == "openai" and spec.base_url == OPENAI_URL:
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ModelError(f"{spec.text}: set OPENAI_API_KEY to use OpenAI's API")
-        return key
-    return None
+    if key_env is None and spec.provider == "openai" and spec.base_url == OPENAI_URL:
+        key_env = "OPENAI_API_KEY"
+    if key_env is None:
+        return None
+    key = os.environ.get(key_env)
+    if not key:
+        raise ModelError(f"{spec.text}: set the environment variable {key_env} to its API key")
+    return key
 
 
 class _StreamedAnswer:

@@ -302,8 +302,12 @@ class Agent:
             message["tool_calls"] = calls
         self.transcript.append(message)
         self.charge("tokens", usage.total)
-        if self.meter.over("tokens"):
-            raise BudgetExhausted("tokens", self.meter.used["tokens"], self.meter.limits["tokens"])
+        cost = self.engine.cost_of(self.model.name, usage.prompt, usage.completion)
+        if cost:
+            self.charge("cost", round(cost, 9))
+        for kind in ("tokens", "cost"):
+            if self.meter.over(kind):
+                raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
 
     async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:

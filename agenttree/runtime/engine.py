@@ -34,6 +34,7 @@ from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.openai import OpenAIClient, api_key_for
+from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
 from ..models.spec import parse_model_spec
 from ..plan import Plan, Task, is_scripted, plan_to_edn
@@ -47,8 +48,6 @@ from .control import ControlTail
 from .locks import SERVICE, LockService
 from .router import Router
 
-PROVIDER_CONCURRENCY = 8
-"""Requests in flight at once per provider base URL, for the whole tree."""
 MODEL_TIMEOUT_S = 300.0
 OUTPUT_CAP = 64_000
 """Bytes of a command's output kept (head and tail)."""
@@ -111,7 +110,7 @@ class Engine:
         self.sandbox = detect_sandbox(plan.sandbox)
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
-        self._limiters: dict[str, trio.CapacityLimiter] = {}
+        self._limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]] = {}
         self.rng = random.Random(seed)
         self.http: httpx.AsyncClient
         self.workspace: Workspace
@@ -229,14 +228,27 @@ class Engine:
             model = parse_model_spec(spec.model)
         except UserError as exc:
             raise ModelError(str(exc)) from None
-        limiter = self._limiters.get(model.base_url or "")
-        if limiter is None:
-            limiter = self._limiters[model.base_url or ""] = trio.CapacityLimiter(
-                PROVIDER_CONCURRENCY)
+        settings = self.plan.provider(model.base_url, model.provider)
+        key = model.base_url or ""
+        if key not in self._limiters:
+            self._limiters[key] = (trio.CapacityLimiter(settings.concurrency),
+                                   RateLimiter(settings.requests_per_minute,
+                                               settings.tokens_per_minute))
+        limiter, rate = self._limiters[key]
         return OpenAIClient(
-            model, self.http, api_key=api_key_for(model), limiter=limiter, rng=self.rng,
-            retries_left=lambda: agent.meter.remaining("retries"), on_retry=agent.model_retry,
-            on_delta=agent.model_delta)
+            model, self.http, api_key=api_key_for(model, settings.api_key_env), limiter=limiter,
+            rate=rate, rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
+            on_retry=agent.model_retry, on_delta=agent.model_delta)
+
+    def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
+        """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
+        prices = self.plan.prices
+        price = prices.get(model_name)
+        if price is None and ":" in model_name:
+            price = prices.get(parse_model_spec(model_name).model)
+        if price is None:
+            return 0.0
+        return (prompt * price.prompt + completion * price.completion) / 1_000_000
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
         """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""

@@ -94,7 +94,7 @@ def test_bad_plans_exit_2_with_one_line(tmp_path: Path, content: str, fragment: 
     (["run", str(DEMO), "--seed", "x"], "invalid int value"),
     (["replay", "nowhere"], "no such event log"),
     (["frobnicate"], "invalid choice"),
-    (["run", str(DEMO), "--model", "openai:gpt-5.2"], "set OPENAI_API_KEY"),
+    (["run", str(DEMO), "--model", "openai:gpt-5.2"], "environment variable OPENAI_API_KEY"),
     (["run", str(DEMO), "--model", "claude:x"], "write provider:model"),
     (["run", str(DEMO), "--model", "openai:m@ftp://x"], "must be an http(s) URL"),
     (["run", str(ROOT / "tests" / "plans" / "real-models.edn")], "model 'gpt-x'"),

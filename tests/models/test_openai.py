@@ -11,21 +11,24 @@ from agenttree import events as ev
 from agenttree.errors import UserError
 from agenttree.models.base import ModelError
 from agenttree.models.openai import api_key_for
+from agenttree.models.ratelimit import RateLimiter
 from agenttree.models.spec import OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
-from agenttree.runtime.engine import PROVIDER_CONCURRENCY
+from agenttree.plan import Provider
 
 from ..runtime.test_engine import events_of, finished, make_engine
 from .fake_openai import FakeOpenAI, Reply, completion, stream
 
 
 async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, children: int = 0,
-                      budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}"):
+                      budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}",
+                      extra: str = ""):
     server = FakeOpenAI(replies)
     async with trio.open_nursery() as nursery:
         base = await nursery.start(server.serve)
         kids = " ".join(f'{{:task/id "c{i}" :goal "say hi"}}' for i in range(children))
         text = f"""
 {{:tiers [{{:depth 0 :models ["openai:test-model@{base}"] :budget {budget}}}]
+ {extra.replace("BASE", base)}
  :task {{:task/id "root" {task} :children [{kids}]}}}}
 """
         engine = make_engine(tmp_path, text)
@@ -159,7 +162,7 @@ async def test_concurrency_cap_holds_with_200_agents(tmp_path: Path) -> None:
         children=200, budget="{:tool-calls 5000 :tokens 100000000 :retries 10}")
     assert status == "done"
     assert len(server.requests) >= 201
-    assert server.max_in_flight == PROVIDER_CONCURRENCY
+    assert server.max_in_flight == Provider().concurrency
 
 
 def test_model_specs() -> None:
@@ -176,10 +179,64 @@ def test_model_specs() -> None:
 
 def test_keys_go_only_to_openai(monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(ModelError, match="set OPENAI_API_KEY") as info:
+    with pytest.raises(ModelError, match="set the environment variable OPENAI_API_KEY") as info:
         api_key_for(parse_model_spec("openai:gpt-5.2"))
     assert "sk-" not in str(info.value)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert api_key_for(parse_model_spec("openai:gpt-5.2")) == "sk-test"
     assert api_key_for(parse_model_spec("openai:m@http://127.0.0.1:1/v1")) is None
     assert api_key_for(parse_model_spec("ollama:m")) is None
+
+
+PROVIDERS = ':providers {"BASE" {:api-key-env "TEST_VLLM_KEY" :concurrency 3}}'
+PRICES = ':prices {"test-model" {:prompt 2.0 :completion 10.0}}'
+
+
+async def test_configured_key_concurrency_and_cost(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_VLLM_KEY", "sk-configured")
+    engine, server, status = await run_against(
+        tmp_path, [Reply(json=completion("hi", usage=(1000, 500)).json, delay_s=0.01)],
+        ':goal "fan out"', children=20,
+        budget="{:tool-calls 500 :tokens 10000000 :retries 5}", extra=PROVIDERS + " " + PRICES)
+    assert status == "done"
+    assert server.max_in_flight == 3
+    assert {r["headers"]["authorization"] for r in server.requests} == {"Bearer sk-configured"}
+    assert "sk-configured" not in (engine.run_dir / "events.jsonl").read_text()
+    per_call = (1000 * 2.0 + 500 * 10.0) / 1_000_000
+    costs = [c for c in events_of(engine, ev.BudgetCharged) if c.kind == "cost"]
+    assert costs and all(c.amount == pytest.approx(per_call) for c in costs)
+    child = engine.state.agents["root.c0"]
+    assert child.used["cost"] == pytest.approx(per_call * child.turns)
+
+
+async def test_cost_budget_runs_out(tmp_path: Path) -> None:
+    engine, _, status = await run_against(
+        tmp_path, [completion("more", [("report-state", {"facts": {}})], usage=(1000, 1000))],
+        ':goal "spend"', budget="{:tool-calls 50 :tokens 10000000 :cost 0.05}",
+        extra=':prices {"test-model" {:prompt 10.0 :completion 10.0}}')
+    assert status == "budget-exhausted"
+    assert [e.kind for e in events_of(engine, ev.BudgetExhausted)] == ["cost"]
+
+
+async def test_missing_configured_key_fails_clearly(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    engine, server, status = await run_against(
+        tmp_path, [completion("x")], ':goal "x"',
+        extra=':providers {"openai" {:api-key-env "NOPE_KEY"}}')
+    assert status == "failed" and not server.requests
+    reason = events_of(engine, ev.AgentFinished)[0].reason
+    assert "set the environment variable NOPE_KEY" in reason
+
+
+async def test_rate_limiter_paces_requests_and_tokens(autojump_clock) -> None:
+    limiter = RateLimiter(requests_per_minute=2, tokens_per_minute=None)
+    start = trio.current_time()
+    for _ in range(4):
+        await limiter.acquire()
+    assert trio.current_time() - start == pytest.approx(60)  # 2 at once, then one per 30 s
+    tokens = RateLimiter(requests_per_minute=None, tokens_per_minute=600)
+    start = trio.current_time()
+    await tokens.acquire(600)
+    tokens.spend(300)  # the completion, learned afterwards
+    await tokens.acquire(300)
+    assert trio.current_time() - start == pytest.approx(60)  # 600 back in the bucket
