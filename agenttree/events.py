@@ -327,6 +327,19 @@ class BudgetGranted(Event):
     budget: dict[str, Json]
 
 
+@event
+@attrs.frozen(kw_only=True)
+class PolicyGranted(Event):
+    """A parent gave a running child models or tools out of its own policy."""
+
+    TYPE: ClassVar[str] = "policy/granted"
+    agent: str
+    by: str
+    models: list[str]
+    tools: list[str]
+    model: str
+
+
 # --- locks -----------------------------------------------------------------------------------
 
 

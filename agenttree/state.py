@@ -311,6 +311,13 @@ def _conflict_resolved(s: RunState, e: ev.ConflictResolved, t: int) -> None:
         conflict.update(status=e.decision, by=e.by, detail=e.detail)
 
 
+def _policy_granted(s: RunState, e: ev.PolicyGranted, t: int) -> None:
+    agent = s.agents[e.agent]
+    agent.models = list(dict.fromkeys([*e.models, *agent.models]))
+    agent.tools = sorted(set(agent.tools) | set(e.tools))
+    agent.model = e.model
+
+
 def _nothing(s: RunState, e: ev.Event, t: int) -> None:
     """Events that are history only (the views show them from the log)."""
 
@@ -329,7 +336,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
-    ev.ModelDelta: _nothing, ev.ModelRetry: _nothing,
+    ev.ModelDelta: _nothing, ev.ModelRetry: _nothing, ev.PolicyGranted: _policy_granted,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,

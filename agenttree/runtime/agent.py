@@ -28,7 +28,7 @@ from ..budget import BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..models.openai import Retry
-from ..plan import Task
+from ..plan import Task, is_scripted
 from ..policy import Policy
 from ..tools.base import REGISTRY, check_args
 from .router import Mail, parent_of
@@ -75,10 +75,12 @@ class ChildDone:
 
 @attrs.frozen(kw_only=True)
 class Grant:
-    """More budget for a running agent, carved out of an ancestor's."""
+    """More budget, models or tools for a running agent, out of its parent's own."""
 
     by: str
-    budget: dict[str, float]
+    budget: dict[str, float] = attrs.Factory(dict)
+    models: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
 
 
 def _system_prompt(spec: AgentSpec, tools: list[str]) -> str:
@@ -100,9 +102,30 @@ class Agent:
     Tools receive it as their context.
     """
 
-    __slots__ = ("_mail", "_next_child", "cancel_reason", "child_tasks", "ended", "engine",
-                 "id", "inbox", "meter", "model", "nursery", "parent", "result", "running",
-                 "scope", "spec", "task", "transcript", "turn", "uses_locks")
+    __slots__ = (
+        "_mail",
+        "_next_child",
+        "cancel_reason",
+        "child_tasks",
+        "ended",
+        "engine",
+        "id",
+        "inbox",
+        "meter",
+        "model",
+        "model_name",
+        "nursery",
+        "parent",
+        "policy",
+        "result",
+        "running",
+        "scope",
+        "spec",
+        "task",
+        "transcript",
+        "turn",
+        "uses_locks",
+    )
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
         self.engine = engine
@@ -111,6 +134,8 @@ class Agent:
         self.task = spec.task
         self.parent = parent_of(spec.id)
         self.meter = Meter(spec.budget)
+        self.policy = spec.policy  # widened only by an ancestor's grant
+        self.model_name = spec.model
         self.model: ModelClient | None = None
         self._mail, self.inbox = trio.open_memory_channel[Any](INBOX_SIZE)
         self.scope: trio.CancelScope | None = None
@@ -169,7 +194,7 @@ class Agent:
     @property
     def needs_nursery(self) -> bool:
         """An agent opens a nursery only when it has children or may spawn them."""
-        return bool(self.task.children) or "spawn" in self.spec.policy.tools
+        return bool(self.task.children) or "spawn" in self.policy.tools
 
     async def _live(self) -> tuple[str, str, str]:
         if not self.needs_nursery:
@@ -200,7 +225,7 @@ class Agent:
 
     async def _work(self) -> tuple[str, str, str]:
         self.model = self.engine.model_for(self)
-        tools = sorted(self.spec.policy.tools)
+        tools = sorted(self.policy.tools)
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
             first += "\n\n" + self.spec.note
@@ -288,7 +313,7 @@ class Agent:
         started = trio.current_time()
         response = await self.model.complete(ModelRequest(
             agent=self.id, turn=self.turn, messages=self.transcript,
-            tools=self.engine.tool_schemas(self.spec.policy.tools),
+            tools=self.engine.tool_schemas(self.policy.tools),
             max_tokens=_int_or_none(self.meter.remaining("tokens"))))
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
@@ -331,9 +356,9 @@ class Agent:
     async def _run_tool(self, call: ToolCall) -> tuple[bool, str]:
         tool = REGISTRY.get(call.tool)
         try:
-            if tool is None or call.tool not in self.spec.policy.tools:
+            if tool is None or call.tool not in self.policy.tools:
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
-                                f"{', '.join(sorted(self.spec.policy.tools)) or 'none'}")
+                                f"{', '.join(sorted(self.policy.tools)) or 'none'}")
             return True, await tool.run(self, check_args(tool, call.args))
         except ToolError as exc:
             return False, str(exc)
@@ -416,9 +441,29 @@ class Agent:
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
         elif isinstance(item, Grant):
-            self.meter.grant(item.budget)
-            self.engine.emit(ev.BudgetGranted(agent=self.id, by=item.by, budget=item.budget))
-            news.append(f"[budget from {item.by}] {item.budget}")
+            if item.budget:
+                self.meter.grant(item.budget)
+                self.engine.emit(ev.BudgetGranted(agent=self.id, by=item.by,
+                                                  budget=item.budget))
+                news.append(f"[budget from {item.by}] {item.budget}")
+            if item.models or item.tools:
+                self._widen(item)
+                news.append(f"[granted by {item.by}] models {list(item.models)} tools "
+                            f"{list(item.tools)}; you now use {self.model_name}")
+
+    def _widen(self, grant: Grant) -> None:
+        models = tuple(dict.fromkeys((*grant.models, *self.policy.models)))
+        self.policy = attrs.evolve(self.policy, models=models,
+                                   tools=self.policy.tools | frozenset(grant.tools))
+        if grant.models:
+            self.model_name = grant.models[0]
+            if self.model is not None and is_scripted(self.model_name):
+                self.model.name = self.model_name  # the offline model keeps its script
+            else:
+                self.model = self.engine.model_for(self)
+        self.engine.emit(ev.PolicyGranted(agent=self.id, by=grant.by,
+                                          models=list(grant.models), tools=list(grant.tools),
+                                          model=self.model_name))
 
     def _take_news(self, news: list[str]) -> None:
         if not news:
@@ -441,7 +486,7 @@ class Agent:
             raise ToolError(f"{self.id} cannot start children")
         child_id = f"{self.id}.{key or task.id}"
         depth = self.spec.depth + 1
-        policy = self.engine.child_policy(self.spec.policy, task, depth)
+        policy = self.engine.child_policy(self.policy, task, depth)
         wanted = self.engine.budget_wanted(task, depth)
         if extra:
             for kind, amount in extra.items():
@@ -471,6 +516,21 @@ class Agent:
             if task_id not in self.engine.task_ids and f"{self.id}.{n}" not in self.running:
                 self.engine.task_ids.add(task_id)
                 return str(n), task_id
+
+    async def grant_policy(self, child_id: str, models: tuple[str, ...],
+                           tools: tuple[str, ...]) -> str:
+        """Give a running child models or tools out of this agent's own policy."""
+        if child_id not in self.running:
+            raise ToolError(f"{child_id} is not a running child of {self.id}")
+        lacking = [m for m in models if not self.policy.allows_model(m)]
+        lacking += [t for t in tools if t not in self.policy.tools]
+        if lacking:
+            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself")
+        inbox = self.engine.router.inbox(child_id)
+        if inbox is None:
+            raise ToolError(f"{child_id} is ending")
+        await inbox.send(Grant(by=self.id, models=models, tools=tools))
+        return f"granted {list(models) + list(tools)} to {child_id}"
 
     async def grant(self, child_id: str, budget: dict[str, float]) -> str:
         """Give a child more budget from this agent's own; restart it if it ran out."""

@@ -219,13 +219,13 @@ class Engine:
     def model_for(self, agent: Agent) -> ModelClient:
         """The model client for an agent (the scripted one plays the task's script)."""
         spec = agent.spec
-        if is_scripted(spec.model):
+        if is_scripted(agent.model_name):
             task = spec.task
             turns = (list(task.script) if task.script is not None
                      else default_script(task.id, task.goal, has_parent=spec.depth > 0))
-            return ScriptedModel(turns, name=spec.model)
+            return ScriptedModel(turns, name=agent.model_name)
         try:
-            model = parse_model_spec(spec.model)
+            model = parse_model_spec(agent.model_name)
         except UserError as exc:
             raise ModelError(str(exc)) from None
         settings = self.plan.provider(model.base_url, model.provider)

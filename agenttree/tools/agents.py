@@ -66,12 +66,12 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
                    required=False))
 async def spawn(agent: Agent, args: dict[str, Any]) -> str:
     model = args.get("model")
-    if model is not None and not agent.spec.policy.allows_model(model):
+    if model is not None and not agent.policy.allows_model(model):
         raise ToolError(f"model {model!r} is not yours to give; you may use "
-                        f"{', '.join(agent.spec.policy.models)}")
+                        f"{', '.join(agent.policy.models)}")
     tools = args.get("tools")
     if tools is not None:
-        extra = set(tools) - agent.spec.policy.tools
+        extra = set(tools) - agent.policy.tools
         if extra:
             raise ToolError(f"tools {sorted(extra)} are not yours to give")
     cwd = posixpath.normpath(posixpath.join(agent.task.cwd, args.get("cwd") or "."))
@@ -148,8 +148,40 @@ async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
     return f"closed {args['bridge']}"
 
 
-@tool("grant", "Give a child more budget out of yours; a child that ran out is restarted.",
+@tool("grant", "Give a child more budget, or models and tools, out of yours; a child that ran "
+      "out of budget is restarted.",
       agent=Param(type="string", description="the child's agent id"),
-      budget=Param(type="object", description='e.g. {"tool_calls": 10}'))
+      budget=Param(type="object", description='e.g. {"tool_calls": 10}', required=False),
+      model=Param(type="string", description="a model of yours it may use from now on",
+                  required=False),
+      tools=Param(type="array", description="tools of yours it may use", required=False))
 async def grant(agent: Agent, args: dict[str, Any]) -> str:
-    return await agent.grant(args["agent"], parse_budget(args["budget"]))
+    if not any(args.get(k) for k in ("budget", "model", "tools")):
+        raise ToolError("grant: give at least one of budget, model, tools")
+    done = []
+    if args.get("model") or args.get("tools"):
+        models = (args["model"],) if args.get("model") else ()
+        done.append(await agent.grant_policy(args["agent"], models,
+                                             tuple(args.get("tools") or ())))
+    if args.get("budget"):
+        done.append(await agent.grant(args["agent"], parse_budget(args["budget"])))
+    return "; ".join(done)
+
+
+@tool("request-upgrade", "Ask your parent for a model or tools you lack; its answer arrives "
+      "in your inbox (use wait).",
+      reason=Param(type="string", description="why you need it"),
+      model=Param(type="string", description="the model you want", required=False),
+      tools=Param(type="array", description="the tools you want", required=False))
+async def request_upgrade(agent: Agent, args: dict[str, Any]) -> str:
+    if agent.parent is None:
+        raise ToolError("the root has no parent to ask; its policy is the plan's tier 0")
+    wanted = {"model": args.get("model"), "tools": list(args.get("tools") or ())}
+    if not wanted["model"] and not wanted["tools"]:
+        raise ToolError("request-upgrade: ask for a model or tools")
+    text = (f"{agent.id} asks for " + " and ".join(
+        x for x in (f"model {wanted['model']}" if wanted["model"] else "",
+                    f"tools {wanted['tools']}" if wanted["tools"] else "") if x)
+        + f": {args['reason']} (answer with grant, or message to refuse)")
+    await agent.engine.router.send(agent.id, agent.parent, "upgrade", text, data=wanted)
+    return f"asked {agent.parent}; wait for the answer"

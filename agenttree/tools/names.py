@@ -3,6 +3,6 @@
 TOOL_NAMES = frozenset({
     "read-file", "write-file", "list-dir", "sh",
     "spawn", "message", "report-state", "wait", "finish",
-    "bridge", "bridge-close", "grant",
+    "bridge", "bridge-close", "grant", "request-upgrade",
     "lock", "unlock", "locks", "who-holds", "resolve-conflict",
 })

@@ -273,3 +273,37 @@ async def test_unknown_model_fails_the_agent_clearly(tmp_path: Path) -> None:
     assert await engine.run() == "failed"
     reason = events_of(engine, ev.AgentFinished)[0].reason
     assert "model 'gpt-x': write provider:model" in reason
+
+
+UPGRADE = """
+{:tiers [{:depth 0 :models ["scripted:big" "scripted:small"]}
+         {:depth 1 :models ["scripted:small"]}]
+ :task {:task/id "root"
+        :script [{:call :wait :args {:timeout_s 50}}
+                 {:call :grant :args {:agent "root.c" :model "scripted:huge"}}
+                 {:call :grant :args {:agent "root.c" :model "scripted:big" :tools ["sh"]}}
+                 {:say "granted"}]
+        :children [{:task/id "c" :tools [:request-upgrade :wait :finish]
+                    :script [{:call :request-upgrade
+                              :args {:model "scripted:big" :reason "the task is hard"}}
+                             {:call :wait :args {:timeout_s 50}}
+                             {:say "done with the big model"}]}]}}
+"""
+
+
+async def test_upgrade_request_and_grant(tmp_path: Path, autojump_clock) -> None:
+    engine = make_engine(tmp_path, UPGRADE)
+    assert await engine.run() == "done"
+    asks = [m for m in events_of(engine, ev.AgentMessage) if m.kind == "upgrade"]
+    assert [(m.sender, m.to, m.data["model"]) for m in asks] == [
+        ("root.c", "root", "scripted:big")]
+    grants = [r for r in events_of(engine, ev.ToolResult) if r.tool == "grant"]
+    assert not grants[0].ok and "does not have them itself" in grants[0].output
+    assert grants[1].ok
+    granted = events_of(engine, ev.PolicyGranted)
+    assert [(g.agent, g.by, g.model, g.tools) for g in granted] == [
+        ("root.c", "root", "scripted:big", ["sh"])]
+    models = [r.model for r in events_of(engine, ev.ModelRequested) if r.agent == "root.c"]
+    assert models[0] == "scripted:small" and models[-1] == "scripted:big"
+    child = engine.state.agents["root.c"]
+    assert child.model == "scripted:big" and "sh" in child.tools
