@@ -207,6 +207,10 @@ async def test_configured_key_concurrency_and_cost(tmp_path: Path, monkeypatch) 
     assert costs and all(c.amount == pytest.approx(per_call) for c in costs)
     child = engine.state.agents["root.c0"]
     assert child.used["cost"] == pytest.approx(per_call * child.turns)
+    # the root's last charge comes after every child finished: it includes theirs (roll-up)
+    root_charges = [c for c in costs if c.agent == "root"]
+    all_turns = sum(a.turns for a in engine.state.agents.values())
+    assert root_charges[-1].used == pytest.approx(per_call * all_turns)
 
 
 async def test_cost_budget_runs_out(tmp_path: Path) -> None:
