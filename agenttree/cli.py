@@ -154,7 +154,8 @@ async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:
 
             async def refresh() -> None:
                 while True:
-                    live.update(render_live(engine.state), refresh=True)
+                    now_t = int(engine.wall_clock() * 1000)
+                    live.update(render_live(engine.state, now_t), refresh=True)
                     await trio.sleep(REFRESH_S)
 
             nursery.start_soon(refresh)

@@ -50,11 +50,14 @@ MAX_TREE_ROWS = 60
 """Rows the live tree shows before it folds the rest into a count."""
 
 
-def render_tree(state: RunState) -> Tree | Text:
-    """The agent tree as it stands (large trees are cut to :data:`MAX_TREE_ROWS` rows)."""
+def render_tree(state: RunState, now_t: int | None = None) -> Tree | Text:
+    """The agent tree as it stands (large trees are cut to :data:`MAX_TREE_ROWS` rows).
+
+    Running agents' elapsed time runs to ``now_t`` (epoch ms; default: the last event's time).
+    """
     if state.root is None:
         return Text("starting…", style="dim")
-    now_t = state.t
+    now_t = state.t if now_t is None else now_t
     root = Tree(_agent_line(state.agents[state.root], now_t))
     shown, hidden = 1, 0
     stack = [(root, cid) for cid in reversed(state.agents[state.root].children)]
@@ -82,9 +85,9 @@ def render_counts(state: RunState) -> Text:
     return Text.assemble(*parts)
 
 
-def render_live(state: RunState) -> Group:
+def render_live(state: RunState, now_t: int | None = None) -> Group:
     """The live view: counts, then the tree."""
-    return Group(render_counts(state), render_tree(state))
+    return Group(render_counts(state), render_tree(state, now_t))
 
 
 def _acceptance_cell(agent: AgentView) -> Text:
