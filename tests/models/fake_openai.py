@@ -59,6 +59,8 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self.base_url = ""
+        self.got_request = trio.Event()
+        self.saw_disconnect = trio.Event()
 
     async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) \
             -> None:
@@ -87,6 +89,7 @@ class FakeOpenAI:
                                       "headers": {k.decode(): v.decode()
                                                   for k, v in request.headers},
                                       "body": orjson.loads(body)})
+                self.got_request.set()
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
@@ -113,6 +116,7 @@ class FakeOpenAI:
             with trio.move_on_after(reply.delay_s):
                 if await stream.receive_some(1) == b"":  # the client went away
                     self.disconnects += 1
+                    self.saw_disconnect.set()
                     return False
 
         async def send(event: Any) -> None:

@@ -146,11 +146,9 @@ async def test_cancelling_an_agent_aborts_its_request(tmp_path: Path) -> None:
         with trio.fail_after(10):
             async with trio.open_nursery() as run:
                 run.start_soon(engine.run)
-                while not server.requests:
-                    await trio.sleep(0.01)
+                await server.got_request.wait()
                 engine.cancel("root", "stop")
-            while not server.disconnects:
-                await trio.sleep(0.01)
+            await server.saw_disconnect.wait()
         nursery.cancel_scope.cancel()
     assert finished(engine)["root"] == "cancelled"
     assert server.disconnects == 1
