@@ -344,8 +344,9 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ControlApplied: _control, ev.ControlRejected: _control, ev.UnknownEvent: _unknown,
 }
 
-missing = set(ev.REGISTRY.values()) - set(_HANDLERS)
-assert not missing, f"event types without a fold handler: {missing}"
+_missing = set(ev.REGISTRY.values()) - set(_HANDLERS)
+if _missing:
+    raise ImportError(f"event types without a fold handler: {_missing}")
 
 
 def apply(state: RunState, entry: Entry) -> RunState:

@@ -243,6 +243,8 @@ class Engine:
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
         """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
         prices = self.plan.prices
+        if not prices:
+            return 0.0
         price = prices.get(model_name)
         if price is None and ":" in model_name:
             price = prices.get(parse_model_spec(model_name).model)
