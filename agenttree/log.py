@@ -36,6 +36,9 @@ BATCH_FSYNC_S = 0.05
 """In ``batch`` mode an event is fsynced at most this long after it is written (in practice as
 soon as the previous fsync is done)."""
 
+LINGER_S = 0.001
+"""After the writer wakes, it waits this long for more events before writing a batch."""
+
 _CRC_KEY = b',"crc":'
 
 
@@ -241,6 +244,7 @@ class EventLog:
         # must cost as little as possible (it runs for every event).
         self._queue: deque[Any] = deque()
         self._lot = trio.lowlevel.ParkingLot()
+        self._linger = trio.CancelScope()
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
         self._closed = False
@@ -270,12 +274,14 @@ class EventLog:
         self._queue.append(done)
         if self._lot:
             self._lot.unpark()
+        self._linger.cancel()
         await done.wait()
 
     def close(self) -> None:
         """No more events; the writer drains what is queued and returns."""
         self._closed = True
         self._lot.unpark_all()
+        self._linger.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: runs until :meth:`close`, then writes the rest and fsyncs.
@@ -303,10 +309,16 @@ class EventLog:
     async def _serve(self, fd: int) -> None:
         queue = self._queue
         while True:
-            while not queue:
+            if not queue:
                 if self._closed:
                     return
                 await self._lot.park()
+                # Woken by a first event: let more arrive before writing, so a busy run pays
+                # for one writer wake-up per LINGER_S rather than one per event. A flush or
+                # close cuts the wait short.
+                with trio.move_on_after(LINGER_S) as self._linger:
+                    await trio.sleep_forever()
+                continue
             batch = list(queue)
             queue.clear()
             waiters = self._write_batch(fd, batch)
