@@ -30,7 +30,7 @@ from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, 
 from ..models.openai import Retry
 from ..plan import Task, is_scripted
 from ..policy import Policy
-from ..tools.base import REGISTRY, check_args
+from ..tools.base import check_args
 from .router import Mail, parent_of
 
 if TYPE_CHECKING:
@@ -354,7 +354,7 @@ class Agent:
                                     "content": output if ok else f"ERROR: {output}"})
 
     async def _run_tool(self, call: ToolCall) -> tuple[bool, str]:
-        tool = REGISTRY.get(call.tool)
+        tool = self.engine.tool(call.tool)
         try:
             if tool is None or call.tool not in self.policy.tools:
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "

@@ -40,6 +40,7 @@ from ..models.spec import parse_model_spec
 from ..plan import Plan, Task, is_scripted, plan_to_edn
 from ..policy import Policy, derive, root_policy
 from ..state import RunState, apply
+from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
 from ..tools.procs import CommandResult, detect_sandbox, run_command
 from ..tools.workspace import Workspace
@@ -278,6 +279,11 @@ class Engine:
             schemas = self._schemas[tools] = [REGISTRY[n].schema() for n in sorted(tools)
                                               if n in REGISTRY]
         return schemas
+
+    def tool(self, name: str) -> Tool | None:
+        """The tool an agent's call names (a subclass may offer tools beyond the built-ins;
+        the agent's policy still decides whether it may use one)."""
+        return REGISTRY.get(name)
 
     async def run_command(self, agent: Agent, cmd: str, *,
                           timeout_s: float | None) -> CommandResult:
