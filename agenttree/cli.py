@@ -36,6 +36,7 @@ from .plan import Plan, is_scripted, load_plan
 from .runtime.control import append_command
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .state import fold, state_to_json
+from .web import cli as web_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REFRESH_S = 0.25
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     check = plan_sub.add_parser("check", help="validate a plan and say what it would run")
     check.add_argument("plan")
     check.set_defaults(func=cmd_plan_check)
+    web_cli.register(sub)
     return parser
 
 

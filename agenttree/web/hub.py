@@ -1,0 +1,225 @@
+"""One tailer per run directory, fanned out to every websocket client.
+
+The hub's task polls ``events.jsonl`` (:class:`~agenttree.log.Tailer`), folds each new entry into
+its :class:`~agenttree.state.RunState` and pushes the entry's log line into every subscriber's
+bounded buffer (a trio memory channel) with ``send_nowait``: the hub never waits for a client, so
+a slow client can slow neither the others nor the engine (which only ever writes a file). A
+client whose buffer is full is dropped: its channel is closed, and it is told, in the websocket
+close reason, the seq to resume from.
+
+A subscriber that starts at an older seq first gets the lines before its live start straight
+from the file (seq ``n`` is line ``n`` of the log), then its live buffer: every seq exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .. import events as ev
+from ..errors import LogCorrupt
+from ..log import Tailer, encode
+from ..runtime.control import append_command
+from ..state import FINISHED, RunState, apply
+
+POLL_S = 0.05
+"""How often the log is checked for new lines."""
+BUFFER = 10_000
+"""Events a client may fall behind by before it is dropped."""
+ACK_WAIT_S = 10.0
+"""How long a control request waits for the engine's answer."""
+_CHUNK = 256 << 10
+
+
+class BadRequest(Exception):
+    """A request the hub refuses; the message says why, for the client."""
+
+
+class Subscriber:
+    """One client's view of the stream: history lines up to ``live_from - 1``, then its buffer.
+
+    Attributes:
+        start: the first seq this client wants.
+        live_from: the first seq that comes through the buffer (earlier ones come from the file).
+        dropped: why the hub dropped this client (None while it keeps up).
+    """
+
+    def __init__(self, start: int, live_from: int, limit: int) -> None:
+        self.start = start
+        self.live_from = live_from
+        self.dropped: str | None = None
+        self.sent = start - 1
+        self._send, self.receive = trio.open_memory_channel[tuple[int, bytes]](limit)
+
+    def push(self, seq: int, line: bytes) -> bool:
+        """Queue a live line; False (and the client is dropped) if its buffer is full."""
+        try:
+            self._send.send_nowait((seq, line))
+        except trio.WouldBlock:
+            self.drop(f"fell more than {self._send.statistics().max_buffer_size} events behind")
+            return False
+        except trio.ClosedResourceError:
+            return False
+        return True
+
+    def drop(self, reason: str) -> None:
+        """End this client's stream; it is told ``reason``."""
+        if self.dropped is None:
+            self.dropped = reason
+        self._send.close()
+
+
+class Hub:
+    """The live view of one run directory: its folded state and its event stream.
+
+    Start it with ``await nursery.start(hub.run)``; it is then current as of its last poll.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, buffer: int = BUFFER,
+                 poll_s: float = POLL_S) -> None:
+        self.run_dir = Path(run_dir)
+        self.log_path = self.run_dir / "events.jsonl"
+        self.state = RunState()
+        self.error: str | None = None
+        self.buffer = buffer
+        self.poll_s = poll_s
+        self._tailer = Tailer(self.log_path)
+        self._subscribers: set[Subscriber] = set()
+        self._acks: dict[int, tuple[trio.Event, dict[str, Any]]] = {}
+
+    @property
+    def seq(self) -> int:
+        """The last seq folded."""
+        return self.state.seq
+
+    @property
+    def clients(self) -> int:
+        """How many subscribers are attached."""
+        return len(self._subscribers)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the log until cancelled (after a first read of what is there)."""
+        self.poll()
+        task_status.started()
+        while True:
+            await trio.sleep(self.poll_s)
+            self.poll()
+
+    def poll(self) -> None:
+        """Fold and fan out what was appended since the last poll."""
+        if self.error is not None:
+            return
+        try:
+            entries = self._tailer.poll()
+        except LogCorrupt as exc:
+            self.error = str(exc)
+            for sub in list(self._subscribers):
+                sub.drop(f"the event log is corrupt: {exc}")
+            self._subscribers.clear()
+            return
+        for entry in entries:
+            apply(self.state, entry)
+            line = encode(entry.seq, entry.t, entry.run, entry.event)
+            for sub in list(self._subscribers):
+                if not sub.push(entry.seq, line):
+                    self._subscribers.discard(sub)
+            self._answer(entry.event)
+
+    def subscribe(self, start: int) -> Subscriber:
+        """Attach a client that wants every event from seq ``start`` on.
+
+        Raises:
+            BadRequest: ``start`` is below 1 or beyond the next seq to come.
+        """
+        if start < 1:
+            raise BadRequest(f"from={start}: seqs start at 1")
+        if start > self.seq + 1:
+            raise BadRequest(f"from={start} is past the end of the log (last seq {self.seq})")
+        if self.error is not None:
+            raise BadRequest(f"the event log is corrupt: {self.error}")
+        sub = Subscriber(start, self.seq + 1, self.buffer)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Detach a client (it went away)."""
+        self._subscribers.discard(sub)
+        sub.drop("closed")
+
+    def history(self, sub: Subscriber) -> Iterator[bytes]:
+        """The log lines (with newlines) from ``sub.start`` to before its live start.
+
+        Plain reads in 256 KiB chunks; the caller checkpoints between chunks it sends.
+        """
+        first, last = sub.start, sub.live_from - 1
+        if first > last:
+            return
+        line_no, pending = 0, b""
+        with open(self.log_path, "rb") as f:
+            while line_no < last:
+                chunk = f.read(_CHUNK)
+                if not chunk:
+                    return
+                data = pending + chunk
+                start = 0
+                out = []
+                while line_no < last:
+                    nl = data.find(b"\n", start)
+                    if nl < 0:
+                        break
+                    line_no += 1
+                    if line_no >= first:
+                        out.append(data[start:nl + 1])
+                    start = nl + 1
+                pending = data[start:]
+                if out:
+                    yield b"".join(out)
+
+    # --- control -----------------------------------------------------------------------------
+
+    async def control(self, command: Any) -> dict[str, Any]:
+        """Append a command to ``control.jsonl`` and wait for the engine's answer.
+
+        Returns ``{"line", "status": "applied"|"rejected"|"pending", "detail"}``; ``pending`` when
+        no answer came within :data:`ACK_WAIT_S` (the engine is busy or gone).
+
+        Raises:
+            BadRequest: not a JSON object with a string ``cmd``, or the run has finished.
+        """
+        if not isinstance(command, dict):
+            raise BadRequest(f"a command is a JSON object, got {type(command).__name__}")
+        if not isinstance(command.get("cmd"), str) or not command["cmd"]:
+            raise BadRequest('a command needs "cmd" (a non-empty string)')
+        if self.state.status in FINISHED:
+            raise BadRequest(f"the run has finished ({self.state.status}); nothing to control")
+        if not self.log_path.is_file():
+            raise BadRequest(f"{self.run_dir} has no events.jsonl: no engine is running there")
+        line = append_command(self.run_dir, command)
+        done = trio.Event()
+        answer: dict[str, Any] = {"line": line, "status": "pending",
+                                  "detail": f"queued as line {line}; no engine answered within "
+                                            f"{ACK_WAIT_S:g}s"}
+        self._acks[line] = (done, answer)
+        try:
+            with trio.move_on_after(ACK_WAIT_S):
+                await done.wait()
+        finally:
+            self._acks.pop(line, None)
+        return answer
+
+    def _answer(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.ControlApplied | ev.ControlRejected):
+            return
+        waiter = self._acks.get(event.line)
+        if waiter is None:
+            return
+        done, answer = waiter
+        if isinstance(event, ev.ControlApplied):
+            answer.update(status="applied", detail=event.detail)
+        else:
+            answer.update(status="rejected", detail=event.reason)
+        done.set()

@@ -1,0 +1,96 @@
+"""Benchmark reports for the page: each ``REPORTS/<suite>/run-*/`` with its progress and summary.
+
+A report directory holds ``events.jsonl`` (written as the bench runs: ``run/start``,
+``case/start``, ``case/end``, …) and, once finished, ``summary.json``. Progress is counted from
+the ``case/start`` and ``case/end`` lines, read incrementally (each file is followed from where
+the last scan stopped), so polling a 10,000-case report costs only its new lines.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from ..log import LineFollower
+
+MAX_SUMMARY = 4 << 20
+"""A ``summary.json`` larger than this is reported, not sent."""
+
+
+@attrs.define
+class _Progress:
+    follower: LineFollower
+    started: int = 0
+    ended: int = 0
+    passed: int = 0
+    total: int | None = None
+    finished: bool = False
+
+    def update(self) -> None:
+        for _, raw in self.follower.new_lines():
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            kind = record.get("type")
+            if kind == "case/start":
+                self.started += 1
+            elif kind == "case/end":
+                self.ended += 1
+                if record.get("pass") is True or record.get("ok") is True:
+                    self.passed += 1
+            elif kind == "run/start":
+                cases = record.get("cases", record.get("total"))
+                if isinstance(cases, int):
+                    self.total = cases
+                elif isinstance(cases, list):
+                    self.total = len(cases)
+            elif kind == "run/end":
+                self.finished = True
+
+
+class ReportScanner:
+    """Lists the reports under one directory; call :meth:`scan` for a fresh listing.
+
+    Only directories two levels down (``suite/run-*``) are looked at, and only their
+    ``events.jsonl`` and ``summary.json``: nothing else under the directory is ever read.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None) -> None:
+        self.root = Path(root) if root is not None else None
+        self._progress: dict[Path, _Progress] = {}
+
+    def scan(self) -> list[dict[str, Any]]:
+        """Every report, newest run first within each suite (plain reads; cheap after the first)."""
+        if self.root is None or not self.root.is_dir():
+            return []
+        out = []
+        for suite in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            runs = sorted((p for p in suite.glob("run-*") if p.is_dir()), reverse=True)
+            out.extend(self._report(suite.name, run) for run in runs)
+        return out
+
+    def _report(self, suite: str, run: Path) -> dict[str, Any]:
+        progress = self._progress.get(run)
+        if progress is None:
+            progress = self._progress[run] = _Progress(LineFollower(run / "events.jsonl"))
+        progress.update()
+        summary, summary_error = None, None
+        path = run / "summary.json"
+        if path.is_file():
+            try:
+                if path.stat().st_size > MAX_SUMMARY:
+                    raise ValueError(f"larger than {MAX_SUMMARY} bytes")
+                summary = orjson.loads(path.read_bytes())
+            except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+                summary_error = f"summary.json unreadable: {exc}"
+        return {"suite": suite, "run": run.name, "started": progress.started,
+                "ended": progress.ended, "passed": progress.passed, "total": progress.total,
+                "finished": progress.finished or summary is not None, "summary": summary,
+                "summary_error": summary_error}

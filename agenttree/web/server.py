@@ -1,0 +1,273 @@
+"""The web view's ASGI app, served by hypercorn in trio mode.
+
+Routes (see ``docs/web.md``)::
+
+    GET  /                  the page (static; it reads the token from its own URL)
+    GET  /static/NAME       the page's scripts and style (a fixed list, loaded at start)
+    GET  /api/state?seq=N   the folded state as JSON (now, or as of seq N)
+    GET  /api/reports       benchmark reports with progress and summaries
+    POST /api/control       a control.jsonl command; token in a header; answers applied/rejected
+    WS   /ws/events?from=S  every event from seq S on, then live
+
+No route maps a request path to a file: the static files are a dict built at start from the
+package, and the API reads only ``events.jsonl`` and ``control.jsonl`` of the run directory
+(and the reports' own files), so no request can reach anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from ..errors import LogCorrupt, UserError
+from ..log import LogReader
+from ..runtime.control import MAX_COMMAND
+from ..state import fold, state_to_json
+from .auth import Guard, query_params, same_origin
+from .hub import BadRequest, Hub, Subscriber
+from .reports import ReportScanner
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CLOSE_POLICY = 1008
+"""Websocket close code for a refused token or Origin."""
+CLOSE_BEHIND = 1013
+"""Websocket close code ("try again later") for a client that fell too far behind."""
+CLOSE_GRACE_S = 5.0
+"""How long a dropped client gets to take its close frame."""
+MAX_BATCH = 256 << 10
+"""Bytes of log lines sent in one websocket message, at most."""
+
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8"}
+_SECURITY = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy",
+     b"default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+]
+
+
+def _static_files() -> dict[str, tuple[bytes, bytes]]:
+    folder = resources.files(__package__) / "static"
+    return {item.name: (item.read_bytes(), _TYPES[Path(item.name).suffix].encode())
+            for item in folder.iterdir() if Path(item.name).suffix in _TYPES}
+
+
+class WebApp:
+    """The ASGI application for one run directory (the hub must be running)."""
+
+    def __init__(self, hub: Hub, guard: Guard, reports: ReportScanner) -> None:
+        self.hub = hub
+        self.guard = guard
+        self.reports = reports
+        self.static = _static_files()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == "/" or path.startswith("/static/"):
+            name = "index.html" if path == "/" else path[len("/static/"):]
+            if name not in self.static:
+                return await _respond(send, 404, {"error": f"no such page: {path}"})
+            if method not in ("GET", "HEAD"):
+                return await _respond(send, 405, {"error": f"{method} {path}: use GET"})
+            body, content_type = self.static[name]
+            return await _respond_bytes(send, 200, body, content_type)
+        routes = {"/api/state": ("GET", self._state), "/api/reports": ("GET", self._reports),
+                  "/api/control": ("POST", self._control)}
+        if path not in routes:
+            return await _respond(send, 404, {"error": f"no such page: {path}"})
+        wanted, handler = routes[path]
+        if method != wanted:
+            return await _respond(send, 405, {"error": f"{method} {path}: use {wanted}"})
+        query = query_params(scope["query_string"])
+        if not self.guard.any_token(scope["headers"], query):
+            return await _respond(send, 401, {"error": "missing or wrong token; use the URL "
+                                                       "that `agenttree serve` printed"})
+        status, data = await handler(scope, receive, query)
+        await _respond(send, status, data)
+
+    async def _state(self, scope: Scope, receive: Receive,
+                     query: dict[str, str]) -> tuple[int, Any]:
+        raw = query.get("seq")
+        if raw is None:
+            data = state_to_json(self.hub.state)
+        else:
+            try:
+                seq = int(raw)
+            except ValueError:
+                return 400, {"error": f"seq={raw!r}: not a whole number"}
+            if not 0 <= seq <= self.hub.seq:
+                return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
+                                      f"{self.hub.seq}; 0 is the empty state)"}
+            try:
+                data = state_to_json(fold(LogReader(self.hub.log_path), until=seq))
+            except (LogCorrupt, UserError) as exc:
+                return 500, {"error": str(exc)}
+        data["server"] = {"seq": self.hub.seq, "clients": self.hub.clients,
+                          "error": self.hub.error}
+        return 200, data
+
+    async def _reports(self, scope: Scope, receive: Receive,
+                       query: dict[str, str]) -> tuple[int, Any]:
+        return 200, {"reports": self.reports.scan()}
+
+    async def _control(self, scope: Scope, receive: Receive,
+                       query: dict[str, str]) -> tuple[int, Any]:
+        if not self.guard.header_token(scope["headers"]):
+            return 401, {"error": "control needs the token in a header "
+                                  "(Authorization: Bearer TOKEN or X-Agenttree-Token: TOKEN)"}
+        body = await _read_body(receive, MAX_COMMAND)
+        if body is None:
+            return 413, {"error": f"a command is at most {MAX_COMMAND} bytes"}
+        try:
+            command = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return 400, {"error": f"the body is not JSON: {exc}"}
+        try:
+            answer = await self.hub.control(command)
+        except BadRequest as exc:
+            return 400, {"error": str(exc)}
+        status = {"applied": 200, "rejected": 422, "pending": 504}[answer["status"]]
+        return status, answer
+
+    # --- websocket ---------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        query = query_params(scope["query_string"])
+        if not same_origin(scope["headers"]):
+            return await _close(send, CLOSE_POLICY, "cross-site websocket refused (Origin)")
+        if not self.guard.any_token(scope["headers"], query):
+            return await _close(send, CLOSE_POLICY, "missing or wrong token")
+        if scope["path"] != "/ws/events":
+            return await _close(send, CLOSE_POLICY, f"no such websocket: {scope['path']}")
+        raw = query.get("from", "1")
+        try:
+            sub = self.hub.subscribe(int(raw))
+        except ValueError:
+            return await _close(send, CLOSE_POLICY, f"from={raw!r}: not a whole number")
+        except BadRequest as exc:
+            return await _close(send, CLOSE_POLICY, str(exc))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_until_disconnect, receive, nursery.cancel_scope)
+                await _stream(self.hub, sub, send)
+                reason = f"{sub.dropped}; resume with from={sub.sent + 1}"
+                with trio.move_on_after(CLOSE_GRACE_S):
+                    await _close(send, CLOSE_BEHIND, reason[:120])
+                nursery.cancel_scope.cancel()
+        finally:
+            self.hub.unsubscribe(sub)
+
+
+async def _stream(hub: Hub, sub: Subscriber, send: Send) -> None:
+    """Send ``sub``'s history, then its live lines, batched, until the hub drops it."""
+    for chunk in hub.history(sub):
+        await send({"type": "websocket.send", "text": chunk.decode()})
+    sub.sent = sub.live_from - 1
+    async with sub.receive:
+        async for seq, line in sub.receive:
+            batch, size = [line], len(line)
+            while size < MAX_BATCH:
+                try:
+                    seq, line = sub.receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                batch.append(line)
+                size += len(line)
+            await send({"type": "websocket.send", "text": b"".join(batch).decode()})
+            sub.sent = seq
+
+
+async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
+    while (await receive())["type"] != "websocket.disconnect":
+        pass  # the event stream ignores what clients send
+    scope.cancel()
+
+
+async def _close(send: Send, code: int, reason: str) -> None:
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit``."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, data: Any) -> None:
+    await _respond_bytes(send, status, orjson.dumps(data), b"application/json")
+
+
+async def _respond_bytes(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+               *_SECURITY]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def server_config(host: str, port: int) -> Config:
+    """Hypercorn settings: one bind, no access log (URLs carry the token), quiet errors."""
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("agenttree.web")
+    config.graceful_timeout = 1.0
+    return config
+
+
+async def serve(run_dir: str | os.PathLike[str], token: str, *, host: str = "127.0.0.1",
+                port: int = 0, reports: str | os.PathLike[str] | None = None,
+                buffer: int | None = None,
+                task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the web view of ``run_dir`` until cancelled.
+
+    ``task_status.started`` gets the base URL (``http://127.0.0.1:PORT``) once the socket is
+    listening. Cancelling stops the server (open connections get about a second to finish).
+    """
+    hub = Hub(run_dir) if buffer is None else Hub(run_dir, buffer=buffer)
+    app = WebApp(hub, Guard(token), ReportScanner(reports))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        binds = await nursery.start(
+            partial(hypercorn_serve, app, server_config(host, port), mode="asgi"))
+        task_status.started(binds[0])

@@ -1,0 +1,86 @@
+"""``agenttree tail URL``: the live event stream of a served run, one line per event.
+
+The URL is the one ``agenttree serve`` printed (``http://HOST:PORT/?token=…``) or a websocket
+URL (``ws://HOST:PORT/ws/events?token=…&from=SEQ``). When the server drops the client for
+falling behind, it reconnects from the next seq, so nothing is missed and nothing doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import orjson
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+from ..errors import UserError
+from .server import CLOSE_BEHIND, CLOSE_POLICY
+
+MAX_MESSAGE = 64 << 20
+"""Largest websocket message accepted (a history batch can hold many events)."""
+_ENVELOPE = ("seq", "t", "run", "type", "crc")
+
+
+def events_url(url: str, start: int | None) -> str:
+    """The ``ws://…/ws/events`` URL for ``url`` (an ``http``/``ws`` URL with ``?token=``)."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise UserError(f"{url!r}: give the URL `agenttree serve` printed "
+                        "(http://HOST:PORT/?token=…) or a ws:// URL")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if "token" not in query:
+        raise UserError(f"{url!r} has no ?token=…; copy the whole URL `agenttree serve` printed")
+    if start is not None:
+        query["from"] = str(start)
+    return urlunsplit((scheme, parts.netloc, "/ws/events", urlencode(query), ""))
+
+
+def format_line(line: bytes) -> str:
+    """One event as a terminal line: seq, type, then the fields as compact JSON."""
+    try:
+        wire = orjson.loads(line)
+        fields = {k: v for k, v in wire.items() if k not in _ENVELOPE}
+        return f"{wire['seq']:>7} {wire['type']:<22} {orjson.dumps(fields).decode()}"
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return line.decode("utf-8", "replace")
+
+
+async def tail(url: str, start: int = 1, *, raw: bool = False,
+               out: Callable[[str], None] = print) -> None:
+    """Print every event from seq ``start`` on, then live ones, until the server goes away.
+
+    Raises:
+        UserError: the server cannot be reached or refused the token.
+    """
+    next_seq = start
+    while True:
+        target = events_url(url, next_seq)
+        try:
+            async with open_websocket_url(target, max_message_size=MAX_MESSAGE) as ws:
+                while True:
+                    for line in (await ws.get_message()).splitlines():
+                        if line:
+                            out(line if raw else format_line(line.encode()))
+                            next_seq += 1
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            if reason is not None and reason.code == CLOSE_BEHIND:
+                continue  # dropped for lagging: resume where we are
+            if reason is not None and reason.code == CLOSE_POLICY:
+                raise UserError(f"the server refused: {reason.reason}") from None
+            return
+        except BrokenPipeError:  # our reader (e.g. `| head`) went away
+            return
+        except (OSError, HandshakeError) as exc:
+            raise UserError(f"cannot connect to {urlsplit(target).netloc}: {exc}") from None
+
+
+def run_tail(url: str, start: int, raw: bool) -> None:
+    """Blocking entry point for the CLI."""
+    trio.run(partial(tail, url, start, raw=raw))
+
+
+__all__ = ["events_url", "format_line", "run_tail", "tail"]
