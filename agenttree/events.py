@@ -466,6 +466,59 @@ class ConflictResolved(Event):
     detail: str = ""
 
 
+# --- containers (agenttree.sandbox) -----------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ContainerStarted(Event):
+    """A sandbox backend started container ``name`` for ``case`` (``ref``: pid, id or pod)."""
+
+    TYPE: ClassVar[str] = "container/started"
+    case: str
+    name: str
+    backend: str
+    ref: str = ""
+    image: str = ""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ContainerHealthy(Event):
+    """Its health check passed after ``checks`` tries."""
+
+    TYPE: ClassVar[str] = "container/healthy"
+    case: str
+    name: str
+    checks: int = 1
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ContainerExited(Event):
+    """It ended: ``exited`` by itself, ``stopped`` at teardown, ``unhealthy``, or ``failed``
+    to start. ``exit_code`` is ``None`` when unknown; negative for a signal."""
+
+    TYPE: ClassVar[str] = "container/exited"
+    case: str
+    name: str
+    exit_code: int | None = None
+    reason: str = "exited"
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ContainerLogs(Event):
+    """Where its output was saved (``path``, ``bytes`` long) and the last lines of it."""
+
+    TYPE: ClassVar[str] = "container/logs"
+    case: str
+    name: str
+    path: str
+    bytes: int = 0
+    tail: str = ""
+
+
 # --- control ---------------------------------------------------------------------------------
 
 

@@ -100,6 +100,8 @@ class RunState:
     control: list[dict[str, Any]] = attrs.Factory(list)
     locks: dict[str, dict[str, Any]] = attrs.Factory(dict)
     conflicts: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    containers: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """Sandbox containers by ``"case/name"``: backend, ref, status, exit code, log."""
     unknown: int = 0
 
     def subtree(self, agent_id: str) -> list[str]:
@@ -318,6 +320,28 @@ def _policy_granted(s: RunState, e: ev.PolicyGranted, t: int) -> None:
     agent.model = e.model
 
 
+def _container(s: RunState, case: str, name: str) -> dict[str, Any]:
+    return s.containers.setdefault(f"{case}/{name}", {"case": case, "name": name})
+
+
+def _container_started(s: RunState, e: ev.ContainerStarted, t: int) -> None:
+    _container(s, e.case, e.name).update(backend=e.backend, ref=e.ref, image=e.image,
+                                         status="started", started_t=t)
+
+
+def _container_healthy(s: RunState, e: ev.ContainerHealthy, t: int) -> None:
+    _container(s, e.case, e.name).update(status="healthy", checks=e.checks)
+
+
+def _container_exited(s: RunState, e: ev.ContainerExited, t: int) -> None:
+    _container(s, e.case, e.name).update(status=e.reason, exit_code=e.exit_code,
+                                         finished_t=t)
+
+
+def _container_logs(s: RunState, e: ev.ContainerLogs, t: int) -> None:
+    _container(s, e.case, e.name).update(log=e.path, log_bytes=e.bytes, log_tail=e.tail)
+
+
 def _nothing(s: RunState, e: ev.Event, t: int) -> None:
     """Events that are history only (the views show them from the log)."""
 
@@ -341,6 +365,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,
     ev.ConflictOpened: _conflict_opened, ev.ConflictResolved: _conflict_resolved,
+    ev.ContainerStarted: _container_started, ev.ContainerHealthy: _container_healthy,
+    ev.ContainerExited: _container_exited, ev.ContainerLogs: _container_logs,
     ev.ControlApplied: _control, ev.ControlRejected: _control, ev.UnknownEvent: _unknown,
 }
 

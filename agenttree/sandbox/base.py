@@ -1,0 +1,238 @@
+"""The Sandbox protocol: where commands run, whatever runs them.
+
+A :class:`SandboxBackend` turns a validated :class:`~agenttree.sandbox.spec.ContainerSpec` into
+running containers for one *case*::
+
+    backend = open_backend("local", run_dir=run_dir, project=".")
+    async with backend.open(spec, case="case-7", limits=Limits(start_s=60)) as env:
+        result = await env.sandbox().exec(["python", "-m", "pytest"], timeout=600)
+        status = await env.wait()          # the SUT's own :cmd, if it has one
+
+``render(spec)`` is pure (what would be created, as plain data); ``open`` creates, waits for
+health checks, yields an :class:`Environment`, and tears everything down in ``finally`` --
+shielded and bounded -- on success, error and cancellation alike. A failure to start raises
+:class:`SandboxError` (one case's problem: the caller records it and goes on with other cases).
+Names are deterministic (:func:`sandbox_name`) so a retried create finds, and replaces, what an
+earlier attempt left behind. See docs/sandboxes.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+import attrs
+import trio
+
+from .. import events as ev
+from ..errors import AgentTreeError
+from ..tools.procs import READ_CHUNK, _kill_group, _killpg, _wait_group_gone
+from .spec import ContainerSpec
+
+Emit = Callable[[ev.Event], object]
+"""Where container events go (``EventLog.emit`` in a run)."""
+
+
+class SandboxError(AgentTreeError):
+    """A sandbox could not be created, started or made healthy (message says which and why)."""
+
+
+@attrs.frozen(kw_only=True)
+class ExecResult:
+    """What a command in a sandbox did. ``exit_code`` is ``None`` when it was killed (timeout)."""
+
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+    truncated: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Exited 0."""
+        return self.exit_code == 0
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Per-case limits: start-up time (all containers healthy), output kept, kill grace."""
+
+    start_s: float = 300.0
+    output_cap: int = 64_000
+    grace_s: float = 2.0
+    teardown_s: float = 30.0
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class OutputStream:
+    """Chunks of a running command's output (stdout and stderr together), then its exit code.
+
+    ``async for chunk in stream`` yields bytes as they arrive; afterwards ``await
+    stream.wait()`` gives the exit code.
+    """
+
+    def __init__(self, process: trio.Process) -> None:
+        self._process = process
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        assert self._process.stdout is not None
+        try:
+            while chunk := await self._process.stdout.receive_some(READ_CHUNK):
+                yield chunk
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return
+
+    async def wait(self) -> int:
+        """Wait for the command to exit; its exit code."""
+        return await self._process.wait()
+
+
+@asynccontextmanager
+async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
+                         env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+                         grace_s: float = 2.0) -> AsyncIterator[OutputStream]:
+    """Run ``argv`` in its own process group and stream its output.
+
+    Leaving the block (normally, on error or on cancel) kills the whole group: SIGTERM,
+    ``grace_s``, SIGKILL -- shielded and bounded -- as :mod:`agenttree.tools.procs` does.
+    """
+    process = await trio.lowlevel.open_process(
+        list(argv), cwd=None if cwd is None else os.fspath(cwd),
+        env=None if env is None else dict(env),
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    pgid = process.pid
+    try:
+        if stdin is not None:
+            assert process.stdin is not None
+            async with process.stdin:
+                await process.stdin.send_all(stdin)
+        yield OutputStream(process)
+    finally:
+        with trio.move_on_after(grace_s + 1, shield=True):
+            if process.returncode is None:
+                await _kill_group(process, pgid, grace_s)
+            _killpg(pgid, 9)
+            await _wait_group_gone(pgid, 0.5)
+            if process.stdout is not None:
+                await process.stdout.aclose()
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """One container of an open environment: run commands in it, move files in and out."""
+
+    name: str
+
+    async def exec(self, argv: Sequence[str], *, cwd: str | None = None,
+                   env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+                   timeout: float | None = None) -> ExecResult:
+        """Run ``argv`` (no shell) and collect its output; on ``timeout`` the process (group)
+        is killed and ``timed_out`` set. ``cwd`` is a container path (default its workdir);
+        ``env`` is added to the container's environment. Cancellation kills it too."""
+        ...
+
+    def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,
+                    env: Mapping[str, str] | None = None,
+                    stdin: bytes | None = None) -> AbstractAsyncContextManager[OutputStream]:
+        """Like :meth:`exec`, but ``async with ... as out: async for chunk in out`` yields output
+        as it comes; leaving the block kills the command if it still runs."""
+        ...
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Write ``data`` to the container path ``path`` (parents created)."""
+        ...
+
+    async def read_file(self, path: str) -> bytes:
+        """The bytes of the container path ``path``.
+
+        Raises:
+            SandboxError: no such file.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Stop this container (idempotent; the environment's teardown calls it too)."""
+        ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """The containers of one spec, started for one case (what ``backend.open`` yields)."""
+
+    spec: ContainerSpec
+    case: str
+    name: str
+
+    def sandbox(self, name: str | None = None) -> Sandbox:
+        """The container ``name`` (default: the spec's SUT)."""
+        ...
+
+    async def wait(self, name: str | None = None) -> ExecResult:
+        """Wait until the container's ``:cmd`` exits: its exit code and the tail of its log."""
+        ...
+
+    async def logs(self, name: str | None = None) -> str:
+        """The container's log so far (its ``:cmd``'s stdout and stderr)."""
+        ...
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """Creates environments from specs. ``render`` is pure; ``open`` does the work."""
+
+    name: str
+
+    def render(self, spec: ContainerSpec, case: str = "case") -> object:
+        """What ``open`` would create, as plain data (no I/O)."""
+        ...
+
+    def open(self, spec: ContainerSpec, *, case: str = "case",
+             limits: Limits = DEFAULT_LIMITS) -> AbstractAsyncContextManager[Environment]:
+        """Create and start the spec's containers for ``case``; tear them down on exit.
+
+        Raises:
+            SandboxError: a container failed to start or become healthy within
+                ``limits.start_s`` (everything already started is torn down first).
+        """
+        ...
+
+
+def sandbox_name(spec: ContainerSpec, case: str) -> str:
+    """A deterministic DNS-label name for ``spec`` run on ``case``: retries reuse it."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", case.lower()).strip("-")[:20] or "case"
+    digest = hashlib.sha256(f"{spec.name}\0{case}".encode()).hexdigest()[:8]
+    return f"at-{spec.name[:28].strip('-')}-{slug}-{digest}"
+
+
+def open_backend(name: str, **options: object) -> SandboxBackend:
+    """The backend called ``name`` (``local``, ``docker`` or ``kubernetes``).
+
+    ``options`` go to its constructor (``run_dir``, ``project``, ``emit``, ...).
+
+    Raises:
+        SandboxError: unknown backend name.
+    """
+    if name == "local":
+        from .local import LocalBackend
+        return LocalBackend(**options)  # type: ignore[arg-type]
+    if name == "docker":
+        from .docker import DockerBackend
+        return DockerBackend(**options)  # type: ignore[arg-type]
+    if name == "kubernetes":
+        from .kubernetes import KubernetesBackend
+        return KubernetesBackend(**options)  # type: ignore[arg-type]
+    raise SandboxError(f"unknown sandbox backend {name!r} (local, docker or kubernetes)")
+
+
+BACKENDS = ("local", "docker", "kubernetes")

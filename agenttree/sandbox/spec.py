@@ -1,0 +1,422 @@
+"""Container specs: an EDN file describing a system under test and its dependencies.
+
+:func:`load_spec` / :func:`parse_spec` turn EDN like this into a :class:`ContainerSpec`::
+
+    {:containers
+     [{:name "sut" :image "python:3.11" :workdir "/work" :mounts [{:host "." :container "/work"}]
+       :cmd ["bash" "-lc" "python -m pytest"] :env {"CI" "1"} :depends-on ["redis"]
+       :resources {:cpus 2 :memory "2Gi"} :network :none}
+      {:name "redis" :image "redis:7" :ports [{:container 6379 :host 6379}]
+       :health {:cmd ["redis-cli" "ping"] :interval-ms 500 :retries 20}}]}
+
+or raise :class:`SpecError` naming the file, line and key (unknown keys, bad ports, dependency
+cycles, mounts outside the project, bad health checks...). The backends (local, docker, compose,
+kubernetes) all read the same validated record. The format is documented in docs/sandboxes.md.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import edn_format
+from edn_format import Keyword
+
+from ..errors import PlanError
+from ..plan import (
+    VECTOR,
+    _check_keys,
+    _Ctx,
+    _expect,
+    _get,
+    _kind,
+    _Locator,
+    _name,
+    _syntax_error,
+)
+
+PINNED_ENV = {"TZ": "UTC", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+"""Set in every container (a spec's ``:env`` may override them) so runs are reproducible."""
+NETWORKS = ("none", "internet")
+"""``:none`` (default): only the spec's own containers are reachable; ``:internet``: egress too."""
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A DNS label: what docker, compose and Kubernetes all accept as a name."""
+MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_TIMEOUT_S = 3600
+
+
+class SpecError(PlanError):
+    """A container spec that does not validate (file, line and key in the message)."""
+
+
+@attrs.frozen(kw_only=True)
+class Port:
+    """A port the container listens on, and the host port it is published on (if any)."""
+
+    container: int
+    host: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Mount:
+    """A project directory (``host``, relative to the project) seen at ``container``."""
+
+    host: str
+    container: str
+    read_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Health:
+    """A readiness check: ``cmd`` run inside the container until it exits 0."""
+
+    cmd: tuple[str, ...]
+    interval_ms: int = 500
+    retries: int = 20
+    timeout_ms: int = 5000
+    start_period_ms: int = 0
+
+    @property
+    def budget_s(self) -> float:
+        """The longest a container may take to become healthy."""
+        return (self.start_period_ms + self.retries * (self.interval_ms + self.timeout_ms)) / 1000
+
+
+@attrs.frozen(kw_only=True)
+class Resources:
+    """CPU (cores) and memory (a Kubernetes quantity like ``"2Gi"``) for one container."""
+
+    cpus: float | None = None
+    memory: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Container:
+    """One container of a spec."""
+
+    name: str
+    image: str = ""
+    workdir: str | None = None
+    cmd: tuple[str, ...] | None = None
+    env: Mapping[str, str] = attrs.Factory(dict)
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[Port, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    resources: Resources = Resources()
+    network: str = "none"
+    health: Health | None = None
+    line: int | None = attrs.field(default=None, eq=False)
+
+    def environment(self) -> dict[str, str]:
+        """The container's environment: the pinned variables, then its own ``:env``."""
+        return {**PINNED_ENV, **self.env}
+
+
+@attrs.frozen(kw_only=True)
+class ContainerSpec:
+    """A validated spec: containers in dependency order (dependencies first), and the SUT."""
+
+    name: str
+    sut: str
+    containers: tuple[Container, ...]
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    source: str = attrs.field(default="<spec>", eq=False)
+
+    def container(self, name: str) -> Container:
+        """The container called ``name`` (KeyError if none)."""
+        for container in self.containers:
+            if container.name == name:
+                return container
+        raise KeyError(name)
+
+    @property
+    def dependencies(self) -> tuple[Container, ...]:
+        """Every container but the SUT, dependencies first."""
+        return tuple(c for c in self.containers if c.name != self.sut)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+_SPEC_KEYS = {"name", "sut", "containers", "timeout-s"}
+_CONTAINER_KEYS = {"name", "image", "workdir", "cmd", "env", "mounts", "ports", "depends-on",
+                   "resources", "network", "health"}
+_HEALTH_KEYS = {"cmd", "interval-ms", "retries", "timeout-ms", "start-period-ms"}
+
+
+def _strings(ctx: _Ctx, raw: Any, key: str, *, empty: bool = False) -> tuple[str, ...]:
+    _expect(ctx, raw, VECTOR, 'a vector of strings like ["python" "-m" "pytest"]', key)
+    if not raw and not empty:
+        raise ctx.fail("must not be empty", key)
+    for item in raw:
+        _expect(ctx, item, str, "strings only", key)
+    return tuple(raw)
+
+
+def _positive(ctx: _Ctx, raw: Any, key: str, *, zero: bool = False) -> int:
+    _expect(ctx, raw, int, "a whole number", key)
+    if raw < 0 or (raw == 0 and not zero):
+        raise ctx.fail(f"must be {'at least 0' if zero else 'positive'}, got {raw}", key)
+    return raw
+
+
+def _abs_path(ctx: _Ctx, raw: Any, key: str) -> str:
+    _expect(ctx, raw, str, 'an absolute path like "/work"', key)
+    if not raw.startswith("/") or "\0" in raw:
+        raise ctx.fail(f'must be an absolute path in the container, got "{raw}"', key)
+    return posixpath.normpath(raw)
+
+
+def _port_number(ctx: _Ctx, raw: Any, key: str) -> int:
+    _expect(ctx, raw, int, "a port number", key)
+    if not 1 <= raw <= 65535:
+        raise ctx.fail(f"port must be 1-65535, got {raw}", key)
+    return raw
+
+
+def _ports(ctx: _Ctx, raw: Any) -> tuple[Port, ...]:
+    _expect(ctx, raw, VECTOR, "a vector of {:container N :host M} maps", "ports")
+    ports, seen = [], set()
+    for item in raw:
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = {Keyword("container"): item}
+        _expect(ctx, item, Mapping, "a map like {:container 6379 :host 6379}", "ports")
+        _check_keys(ctx, item, {"container", "host"}, "a port")
+        if _get(item, "container") is None:
+            raise ctx.fail("each port needs :container", "ports")
+        port = Port(container=_port_number(ctx, _get(item, "container"), "container"),
+                    host=(None if _get(item, "host") is None
+                          else _port_number(ctx, _get(item, "host"), "host")))
+        if port.container in seen:
+            raise ctx.fail(f"container port {port.container} listed twice", "ports")
+        seen.add(port.container)
+        ports.append(port)
+    return tuple(ports)
+
+
+def _mounts(ctx: _Ctx, raw: Any) -> tuple[Mount, ...]:
+    _expect(ctx, raw, VECTOR, 'a vector of {:host "." :container "/work"} maps', "mounts")
+    mounts = []
+    for item in raw:
+        _expect(ctx, item, Mapping, 'a map like {:host "." :container "/work"}', "mounts")
+        _check_keys(ctx, item, {"host", "container", "read-only"}, "a mount")
+        host = _get(item, "host")
+        _expect(ctx, host, str, 'a path relative to the project like "."', "host")
+        normal = posixpath.normpath(host)
+        if host.startswith("/") or normal == ".." or normal.startswith("../") or "\0" in host:
+            raise ctx.fail(f'mount "{host}" is outside the project (use a path inside it, '
+                           'relative to the project directory)', "host")
+        read_only = _get(item, "read-only", False)
+        _expect(ctx, read_only, bool, "true or false", "read-only")
+        mounts.append(Mount(host=normal, container=_abs_path(ctx, _get(item, "container"),
+                                                             "container"),
+                            read_only=read_only))
+    return tuple(mounts)
+
+
+def _health(ctx: _Ctx, raw: Any) -> Health:
+    _expect(ctx, raw, Mapping, 'a map like {:cmd ["redis-cli" "ping"] :retries 20}', "health")
+    _check_keys(ctx, raw, _HEALTH_KEYS, ":health")
+    if _get(raw, "cmd") is None:
+        raise ctx.fail("a health check needs :cmd", "health")
+    values: dict[str, Any] = {"cmd": _strings(ctx, _get(raw, "cmd"), "cmd")}
+    for key in ("interval-ms", "retries", "timeout-ms", "start-period-ms"):
+        if _get(raw, key) is not None:
+            values[key.replace("-", "_")] = _positive(ctx, _get(raw, key), key,
+                                                      zero=key == "start-period-ms")
+    return Health(**values)
+
+
+def _resources(ctx: _Ctx, raw: Any) -> Resources:
+    _expect(ctx, raw, Mapping, 'a map like {:cpus 2 :memory "2Gi"}', "resources")
+    _check_keys(ctx, raw, {"cpus", "memory"}, ":resources")
+    cpus, memory = _get(raw, "cpus"), _get(raw, "memory")
+    if cpus is not None:
+        _expect(ctx, cpus, (int, float), "a number of cores", "cpus")
+        if cpus <= 0:
+            raise ctx.fail(f"must be positive, got {cpus}", "cpus")
+    if memory is not None:
+        _expect(ctx, memory, str, 'a quantity like "512Mi" or "2Gi"', "memory")
+        if not MEMORY.match(memory) or float(re.sub(r"[A-Za-z]+$", "", memory)) <= 0:
+            raise ctx.fail(f'expected a quantity like "512Mi" or "2Gi", got "{memory}"',
+                           "memory")
+    return Resources(cpus=cpus, memory=memory)
+
+
+def _env(ctx: _Ctx, raw: Any) -> dict[str, str]:
+    _expect(ctx, raw, Mapping, 'a map of strings like {"CI" "1"}', "env")
+    env = {}
+    for k, v in raw.items():
+        name = _name(k)
+        if not ENV_NAME.match(name):
+            raise ctx.fail(f'"{name}" is not a valid environment variable name', "env")
+        _expect(ctx, v, str, f"a string value for {name}", "env")
+        env[name] = v
+    return env
+
+
+def _container(ctx: _Ctx, raw: Any, index: int) -> Container:
+    _expect(ctx, raw, Mapping, "a map per container", "containers")
+    name = _get(raw, "name")
+    if name is None:
+        raise ctx.fail(f"container {index + 1} needs :name", "containers")
+    _expect(ctx, name, str, 'a string like "redis"', "name")
+    ctx.anchor = (ctx.locate.search(re.compile(r':name\s+"' + re.escape(name) + '"'),
+                                    ctx.anchor or 1) or ctx.anchor)
+    if not NAME.match(name):
+        raise ctx.fail(f'"{name}" is not a valid container name (lower-case letters, digits '
+                       'and "-", at most 63)', "name")
+    _check_keys(ctx, raw, _CONTAINER_KEYS, "a container")
+    image = _get(raw, "image", "")
+    _expect(ctx, image, str, 'an image like "redis:7"', "image")
+    network = _get(raw, "network", Keyword("none"))
+    if not isinstance(network, Keyword) or network.name not in NETWORKS:
+        raise ctx.fail(f"expected one of {' '.join(':' + n for n in NETWORKS)}, got "
+                       f"{_kind(network)}", "network")
+    depends = _strings(ctx, _get(raw, "depends-on", []), "depends-on", empty=True)
+    if len(set(depends)) != len(depends):
+        raise ctx.fail("a dependency is listed twice", "depends-on")
+    return Container(
+        name=name, image=image, network=network.name, depends_on=depends, line=ctx.anchor,
+        workdir=(None if _get(raw, "workdir") is None
+                 else _abs_path(ctx, _get(raw, "workdir"), "workdir")),
+        cmd=None if _get(raw, "cmd") is None else _strings(ctx, _get(raw, "cmd"), "cmd"),
+        env=_env(ctx, _get(raw, "env", {})),
+        mounts=_mounts(ctx, _get(raw, "mounts", [])),
+        ports=_ports(ctx, _get(raw, "ports", [])),
+        resources=_resources(ctx, _get(raw, "resources", {})),
+        health=None if _get(raw, "health") is None else _health(ctx, _get(raw, "health")))
+
+
+def _dependency_order(ctx: _Ctx, containers: list[Container]) -> tuple[Container, ...]:
+    """Containers with every dependency before its dependants (stable); cycles are errors."""
+    by_name = {c.name: c for c in containers}
+    for c in containers:
+        ctx.anchor = c.line
+        for dep in c.depends_on:
+            if dep == c.name:
+                raise ctx.fail(f'"{c.name}" depends on itself', "depends-on")
+            if dep not in by_name:
+                raise ctx.fail(f'"{c.name}" depends on "{dep}", which is not a container of '
+                               f"this spec", "depends-on")
+    order: list[Container] = []
+    state: dict[str, str] = {}
+
+    def visit(c: Container, path: list[str]) -> None:
+        if state.get(c.name) == "done":
+            return
+        if state.get(c.name) == "visiting":
+            cycle = [*path[path.index(c.name):], c.name]
+            ctx.anchor = c.line
+            raise ctx.fail(f"dependency cycle: {' -> '.join(cycle)}", "depends-on")
+        state[c.name] = "visiting"
+        for dep in c.depends_on:
+            visit(by_name[dep], [*path, c.name])
+        state[c.name] = "done"
+        order.append(c)
+
+    for c in containers:
+        visit(c, [])
+    return tuple(order)
+
+
+def parse_spec(text: str, source: str = "<spec>") -> ContainerSpec:
+    """Parse and validate EDN container-spec text.
+
+    Raises:
+        SpecError: the first problem found, with file, line and key.
+    """
+    ctx = _Ctx(source=source, locate=_Locator(text))
+    try:
+        try:
+            data = edn_format.loads(text)
+        except edn_format.EDNDecodeError as exc:
+            raise _syntax_error(ctx, str(exc)) from None
+        except (NotImplementedError, ValueError, TypeError, IndexError) as exc:
+            raise ctx.fail(f"not valid EDN: {exc}", line=None) from None
+        return _spec(ctx, data, source)
+    except SpecError:
+        raise
+    except PlanError as exc:  # the shared helpers raise PlanError: same message, our type
+        raise SpecError(exc.message, source=exc.source, line=exc.line, key=exc.key) from None
+
+
+def _spec(ctx: _Ctx, data: Any, source: str) -> ContainerSpec:
+    if not isinstance(data, Mapping):
+        raise ctx.fail(f"a container spec must be a map, got {_kind(data)}", line=1)
+    _check_keys(ctx, data, _SPEC_KEYS, "the spec")
+    name = _get(data, "name", Path(source).stem if source != "<spec>" else "spec")
+    _expect(ctx, name, str, "a string", "name")
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40] or "spec"
+    timeout = _get(data, "timeout-s", DEFAULT_TIMEOUT_S)
+    _expect(ctx, timeout, (int, float), "a number of seconds", "timeout-s")
+    if timeout <= 0:
+        raise ctx.fail(f"must be positive, got {timeout}", "timeout-s")
+    raw = _get(data, "containers")
+    if raw is None:
+        raise ctx.fail("a spec needs :containers (a vector of container maps)", line=1)
+    _expect(ctx, raw, VECTOR, "a vector of container maps", "containers")
+    if not raw:
+        raise ctx.fail("needs at least one container", "containers")
+    containers: list[Container] = []
+    for index, item in enumerate(raw):
+        ctx.anchor = containers[-1].line if containers else None
+        container = _container(ctx, item, index)
+        if any(c.name == container.name for c in containers):
+            raise ctx.fail(f'duplicate container name "{container.name}"', "name")
+        containers.append(container)
+    _check_host_ports(ctx, containers)
+    ctx.anchor = None
+    sut = _get(data, "sut", containers[0].name)
+    _expect(ctx, sut, str, "the name of a container", "sut")
+    if sut not in {c.name for c in containers}:
+        raise ctx.fail(f'"{sut}" is not a container of this spec', "sut")
+    return ContainerSpec(name=slug, sut=sut, containers=_dependency_order(ctx, containers),
+                         timeout_s=timeout, source=source)
+
+
+def _check_host_ports(ctx: _Ctx, containers: list[Container]) -> None:
+    owner: dict[int, str] = {}
+    for c in containers:
+        for port in c.ports:
+            if port.host is None:
+                continue
+            if port.host in owner:
+                ctx.anchor = c.line
+                raise ctx.fail(f"host port {port.host} is published by both "
+                               f'"{owner[port.host]}" and "{c.name}"', "ports")
+            owner[port.host] = c.name
+
+
+def load_spec(path: str | Path) -> ContainerSpec:
+    """Read and validate a spec file (its name defaults to the file's stem).
+
+    Raises:
+        SpecError: unreadable or invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError("no such file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read: {exc}", source=str(path)) from None
+    return parse_spec(text, source=str(path))
+
+
+def resolve_mount(project: Path, mount: Mount) -> Path:
+    """The host directory of ``mount`` under ``project``, symlinks resolved.
+
+    Raises:
+        SpecError: it resolves outside the project (through a symlink).
+    """
+    root = project.resolve()
+    path = (root / mount.host).resolve()
+    if path != root and root not in path.parents:
+        raise SpecError(f'mount "{mount.host}" resolves outside the project ({path})',
+                        source=str(project), key=":host")
+    return path
