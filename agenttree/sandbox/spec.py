@@ -51,7 +51,13 @@ DEFAULT_TIMEOUT_S = 3600
 
 
 class SpecError(PlanError):
-    """A container spec that does not validate (file, line and key in the message)."""
+    """A container spec that does not validate (file, line and key in the message).
+
+    The message is kept to one line even when it quotes a value with line breaks in it.
+    """
+
+    def __init__(self, message: str, **where: Any) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"), **where)
 
 
 @attrs.frozen(kw_only=True)
@@ -265,8 +271,9 @@ def _container(ctx: _Ctx, raw: Any, index: int) -> Container:
     if name is None:
         raise ctx.fail(f"container {index + 1} needs :name", "containers")
     _expect(ctx, name, str, 'a string like "redis"', "name")
+    # The previous container's line is the anchor: this one starts after it (or on it).
     ctx.anchor = (ctx.locate.search(re.compile(r':name\s+"' + re.escape(name) + '"'),
-                                    ctx.anchor or 1) or ctx.anchor)
+                                    (ctx.anchor or 0) + 1) or ctx.anchor)
     if not NAME.match(name):
         raise ctx.fail(f'"{name}" is not a valid container name (lower-case letters, digits '
                        'and "-", at most 63)', "name")
