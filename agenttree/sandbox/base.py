@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 import trio
+import yaml
 
 from .. import events as ev
 from ..errors import AgentTreeError
@@ -213,6 +214,33 @@ def sandbox_name(spec: ContainerSpec, case: str) -> str:
     slug = re.sub(r"[^a-z0-9-]+", "-", case.lower()).strip("-")[:20] or "case"
     digest = hashlib.sha256(f"{spec.name}\0{case}".encode()).hexdigest()[:8]
     return f"at-{spec.name[:28].strip('-')}-{slug}-{digest}"
+
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SANDBOX_LABEL = "agenttree.io/sandbox"
+
+
+def labels(spec: ContainerSpec, name: str) -> dict[str, str]:
+    """Labels put on everything a backend creates, so teardown can find it all by name."""
+    return {MANAGED_BY: "agenttree", SANDBOX_LABEL: name, "agenttree.io/spec": spec.name}
+
+
+def duration(ms: int) -> str:
+    """Milliseconds as a docker duration (``"500ms"``, ``"5s"``)."""
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a value shared by two places twice rather than as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def dump_yaml(*documents: object) -> str:
+    """Rendered objects as YAML (several documents separated by ``---``), keys as built."""
+    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False,
+                         default_flow_style=False, width=100)
 
 
 def open_backend(name: str, **options: object) -> SandboxBackend:

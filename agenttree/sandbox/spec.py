@@ -399,6 +399,29 @@ def _check_host_ports(ctx: _Ctx, containers: list[Container]) -> None:
             owner[port.host] = c.name
 
 
+_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+          "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A validated memory quantity (``"512Mi"``, ``"2G"``) in bytes."""
+    number = re.match(r"[0-9.]+", quantity)
+    assert number is not None
+    return int(float(number.group()) * _UNITS[quantity[number.end():]])
+
+
+def require_images(spec: ContainerSpec, backend: str) -> None:
+    """Check every container names an image (the local backend alone does without).
+
+    Raises:
+        SpecError: the first container without ``:image``.
+    """
+    for c in spec.containers:
+        if not c.image:
+            raise SpecError(f'container "{c.name}" has no :image (the {backend} backend needs '
+                            "one)", source=spec.source, line=c.line, key=":image")
+
+
 def load_spec(path: str | Path) -> ContainerSpec:
     """Read and validate a spec file (its name defaults to the file's stem).
 
