@@ -1,0 +1,9 @@
+"""The benchmark runner: suites of cases, each case an agent tree run by the real engine.
+
+``agenttree bench SUITE`` runs a suite (``suites/tool_calling``, ``suites/coding``) against one
+or more models and writes a report directory (streamed ``events.jsonl``, ``summary.json``); see
+docs/bench.md. Modules: :mod:`.suites` (loading suite files), :mod:`.toolcalls` and
+:mod:`.coding` (the two kinds of suite), :mod:`.scoring` (call matching, pass@k),
+:mod:`.engine` (the engine subclass a case runs on), :mod:`.runner` (order, concurrency,
+resume), :mod:`.report` (the report log and summary), :mod:`.compare`, :mod:`.cli`.
+"""

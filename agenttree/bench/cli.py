@@ -1,0 +1,133 @@
+"""``agenttree bench SUITE …`` and ``agenttree bench compare RUN…`` (docs/bench.md)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import trio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..console import make_console
+from ..errors import UserError
+from ..models.base import ModelError
+from ..models.openai import api_key_for
+from ..models.spec import parse_model_spec
+from ..plan import is_scripted
+from . import compare
+from .runner import Options, Runner, new_report_dir, read_recorded, resume_options
+from .suites import Suite, load_suite
+
+BACKENDS = ("local", "docker", "kubernetes")
+
+
+def register(sub: Any) -> None:
+    """Add the ``bench`` command to the ``agenttree`` subparsers."""
+    bench = sub.add_parser(
+        "bench", help="run a benchmark suite (or: bench compare RUN...)",
+        description="Run SUITE (a directory such as suites/tool_calling) against models, or "
+                    "'agenttree bench compare RUN RUN...' to compare finished runs.")
+    bench.add_argument("suite", help="suite directory, or 'compare'")
+    bench.add_argument("runs", nargs="*", help="with compare: report directories")
+    bench.add_argument("--model", action="append", dest="models", metavar="SPEC",
+                       help="model to run (repeatable; default scripted:reference)")
+    bench.add_argument("--cases", metavar="GLOB", help="only cases whose id matches")
+    bench.add_argument("--concurrency", type=int, default=None, metavar="N",
+                       help="case runs at once (default 1)")
+    bench.add_argument("--epochs", type=int, metavar="K", help="runs of each case (default 1)")
+    bench.add_argument("--seed", type=int, metavar="S", help="case order and decoys (default 0)")
+    bench.add_argument("--resume", metavar="RUN", help="continue the report directory RUN")
+    bench.add_argument("--reports", default="reports", metavar="DIR",
+                       help="where new reports go (default reports/)")
+    bench.add_argument("--backend", choices=BACKENDS, default="local",
+                       help="where systems under test run (default local processes)")
+    bench.add_argument("--max-sandboxes", type=int, metavar="N",
+                       help="systems under test at once (default: --concurrency)")
+    bench.add_argument("--max-procs", type=int, metavar="N",
+                       help="helper subprocesses at once (default: --concurrency)")
+    bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Dispatch ``bench compare`` or a suite run."""
+    console = make_console()
+    if args.suite == "compare":
+        return _compare(args, console)
+    if args.runs:
+        raise UserError(f"unexpected arguments after the suite: {' '.join(args.runs)}")
+    for name in ("concurrency", "epochs", "max_sandboxes", "max_procs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    suite = load_suite(args.suite)
+    if args.resume:
+        report = Path(args.resume)
+        recorded = read_recorded(report)
+        if recorded.start.get("suite") != suite.name:
+            raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
+                            f"not {suite.name!r}")
+        opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
+                                         "epochs": args.epochs, "cases": args.cases})
+    else:
+        report, recorded = new_report_dir(Path(args.reports), suite), None
+        opts = Options(models=tuple(args.models or ["scripted:reference"]),
+                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
+    opts = Options(models=opts.models, cases=opts.cases, epochs=opts.epochs, seed=opts.seed,
+                   concurrency=args.concurrency or opts.concurrency,
+                   sandboxes=args.max_sandboxes, subprocesses=args.max_procs,
+                   backend=args.backend)
+    check_models(suite, opts.models)
+    runner = Runner(suite, opts, report, recorded=recorded)
+    summary = _run_with_progress(runner, console, args.quiet)
+    console.print(compare.table([str(report)]))
+    totals = summary["totals"]
+    console.print(f"report: {report}  ({totals['passed']} passed, {totals['failed']} failed, "
+                  f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)")
+    return 0
+
+
+def check_models(suite: Suite, models: tuple[str, ...]) -> None:
+    """Refuse, before anything runs, models the suite cannot play or that cannot work."""
+    for model in models:
+        suite.check_model(model)
+        if not is_scripted(model):
+            try:
+                api_key_for(parse_model_spec(model), None)
+            except ModelError as exc:
+                raise UserError(str(exc)) from None
+
+
+def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console,
+                  disable=quiet or not console.is_terminal) as progress:
+        task = progress.add_task(_counts(counts), total=len(runner.work),
+                                 completed=runner.done)
+
+        def update(status: str, done: int, total: int) -> None:
+            counts[status] += 1
+            progress.update(task, completed=done, description=_counts(counts))
+
+        runner.progress = update
+        return trio.run(runner.run)
+
+
+def _counts(counts: Counter[str]) -> str:
+    return (f"[green]pass {counts['pass']}[/] [red]fail {counts['fail']}[/] "
+            f"[yellow]infra {counts['infra-error']}[/] skipped {counts['skipped']}")
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    if not args.runs:
+        raise UserError("bench compare needs at least one report directory")
+    console.print(compare.table(args.runs))
+    if args.markdown:
+        Path(args.markdown).write_text(compare.markdown(args.runs))
+        console.print(f"wrote {args.markdown}")
+    return 0

@@ -1,0 +1,185 @@
+"""The report directory: ``events.jsonl`` written as the run goes, ``summary.json`` and
+``timing.json`` at the end.
+
+Report events are one JSON object a line: ``seq``, ``t`` (Unix ms), ``type`` and the event's
+fields. Types: ``run/start``, ``case/start``, ``tool/call``, ``tool/result``, ``case/end``,
+``run/end``. A torn last line (the process was killed mid-write) is ignored by the reader.
+
+``summary.json`` holds only what a deterministic model reproduces exactly (statuses, scores,
+failures, tokens...), so two runs with the scripted model and one seed, or a run resumed after a
+crash and one that never stopped, give byte-identical summaries. Wall times go to
+``timing.json``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ..errors import UserError
+from .scoring import pass_at_k, pass_hat_k
+
+EVENTS = "events.jsonl"
+SUMMARY = "summary.json"
+TIMING = "timing.json"
+SCORED = ("pass", "fail")
+"""Statuses that count in pass rates (``infra-error`` and ``skipped`` do not)."""
+SUMMED = ("tool_calls", "tokens", "retries", "cost")
+"""Metrics summed per model; other numeric metrics are averaged."""
+
+
+class ReportLog:
+    """Appends report events to ``events.jsonl``; each line is flushed as it is written.
+
+    Writing is a plain call (a few microseconds): the bench's tasks all run on one Trio thread,
+    so lines never interleave.
+    """
+
+    def __init__(self, path: Path, next_seq: int = 1) -> None:
+        self.path = path
+        self._seq = next_seq
+        self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
+
+    def write(self, type_: str, **fields: Any) -> None:
+        """Append one event."""
+        record = {"seq": self._seq, "t": int(time.time() * 1000), "type": type_, **fields}
+        self._file.write(orjson.dumps(record) + b"\n")
+        self._file.flush()
+        self._seq += 1
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a report log, skipping a torn last line; :class:`UserError` when a line in
+    the middle is corrupt (that is not a crash, it is damage)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the report log: {exc.strerror}") from None
+    lines = data.split(b"\n")
+    torn = lines.pop()  # after the last newline: empty, or a line the writer never finished
+    del torn
+    for number, line in enumerate(lines, 1):
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if number == len(lines):
+                return
+            raise UserError(f"{path}:{number}: corrupt report line") from None
+
+
+def _mean_spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "stdev": 0.0}
+    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.fmean(values), 6), "stdev": round(spread, 6)}
+
+
+def _rate(passed: int, scored: int) -> float:
+    return round(passed / scored, 6) if scored else 0.0
+
+
+def summarize(start: dict[str, Any], ends: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The summary of a run from its ``run/start`` and the last ``case/end`` of each case run."""
+    epochs = int(start["epochs"])
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    cases: dict[str, dict[str, Any]] = defaultdict(dict)
+    for end in sorted(ends, key=lambda e: (e["case"], e["model"], e["epoch"])):
+        by_model[end["model"]].append(end)
+        per = cases[end["case"]].setdefault(end["model"], {"runs": []})
+        per["runs"].append({"epoch": end["epoch"], "status": end["status"],
+                            "score": end["score"], "failures": end["failures"]})
+    for per_model in cases.values():
+        for per in per_model.values():
+            scored = [r for r in per["runs"] if r["status"] in SCORED]
+            per["passed"] = sum(r["status"] == "pass" for r in scored)
+            per["scored"] = len(scored)
+            per["mean_score"] = _mean_spread([r["score"] for r in scored])["mean"]
+    models = {m: _model_summary(by_model.get(m, []), epochs) for m in start["models"]}
+    totals = Counter(e["status"] for runs in by_model.values() for e in runs)
+    return {
+        "suite": start["suite"], "version": start["version"], "seed": start["seed"],
+        "epochs": epochs, "models": models, "cases": dict(sorted(cases.items())),
+        "totals": {"runs": sum(totals.values()), "passed": totals["pass"],
+                   "failed": totals["fail"], "infra_errors": totals["infra-error"],
+                   "skipped": totals["skipped"]},
+    }
+
+
+def _model_summary(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    scored = [r for r in runs if r["status"] in SCORED]
+    passed = sum(r["status"] == "pass" for r in scored)
+    rates, scores = [], []
+    for epoch in range(1, epochs + 1):
+        those = [r for r in scored if r["epoch"] == epoch]
+        if those:
+            rates.append(passed_of(those) / len(those))
+            scores.append(statistics.fmean(r["score"] for r in those))
+    per_case: dict[str, list[bool]] = defaultdict(list)
+    for r in scored:
+        per_case[r["case"]].append(r["status"] == "pass")
+    at_k = [pass_at_k(len(v), sum(v), min(epochs, len(v))) for v in per_case.values()]
+    hat_k = [pass_hat_k(len(v), sum(v), min(epochs, len(v))) for v in per_case.values()]
+    categories: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in scored:
+        categories[r["metrics"].get("category", "all")].append(r)
+    numeric: dict[str, list[float]] = defaultdict(list)
+    for r in scored:
+        for k, v in r["metrics"].items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                numeric[k].append(v)
+    return {
+        "runs": len(runs), "scored": len(scored), "passed": passed,
+        "failed": len(scored) - passed,
+        "infra_errors": sum(r["status"] == "infra-error" for r in runs),
+        "skipped": sum(r["status"] == "skipped" for r in runs),
+        "pass_rate": _rate(passed, len(scored)),
+        "mean_score": _mean_spread([r["score"] for r in scored])["mean"],
+        "pass_rate_over_epochs": _mean_spread(rates),
+        "score_over_epochs": _mean_spread(scores),
+        "pass@1": round(statistics.fmean(pass_at_k(len(v), sum(v), 1)
+                                         for v in per_case.values()), 6) if per_case else 0.0,
+        f"pass@{epochs}": round(statistics.fmean(at_k), 6) if at_k else 0.0,
+        f"pass^{epochs}": round(statistics.fmean(hat_k), 6) if hat_k else 0.0,
+        "by_category": {c: {"scored": len(rs), "passed": passed_of(rs),
+                            "accuracy": _rate(passed_of(rs), len(rs)),
+                            "mean_score": _mean_spread([r["score"] for r in rs])["mean"]}
+                        for c, rs in sorted(categories.items())},
+        "failures": dict(sorted(Counter(f for r in scored for f in r["failures"]).items())),
+        "totals": {k: round(sum(v), 6) for k, v in sorted(numeric.items()) if k in SUMMED},
+        "means": {k: round(statistics.fmean(v), 6) for k, v in sorted(numeric.items())
+                  if k not in SUMMED},
+    }
+
+
+def passed_of(runs: list[dict[str, Any]]) -> int:
+    """How many of ``runs`` passed."""
+    return sum(r["status"] == "pass" for r in runs)
+
+
+def timing(ends: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Wall times per model (total and mean case) and per case run."""
+    per_model: dict[str, list[float]] = defaultdict(list)
+    cases = {}
+    for end in ends:
+        wall = end["timing"].get("wall_s", 0.0)
+        per_model[end["model"]].append(wall)
+        cases[end["key"]] = end["timing"]
+    return {"models": {m: {"wall_s": round(sum(v), 3), "mean_case_s": round(statistics.fmean(v), 3)}
+                       for m, v in sorted(per_model.items())},
+            "cases": dict(sorted(cases.items()))}
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as indented JSON with sorted keys (so equal values are equal bytes)."""
+    path.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                     + b"\n")

@@ -1,0 +1,279 @@
+"""The bench runner: which case runs (case, model and epoch) there are, in what order, how many
+at once, and how a killed run resumes.
+
+Each case run gets a fingerprint (suite version, case spec hash, model, seed, decoy set). A
+resumed run skips every case run that has a ``case/end``, reruns an interrupted one as a new
+attempt in a new directory (the old attempt's files stay), and refuses, naming the case and what
+changed, when a recorded fingerprint no longer matches the suite on disk.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import re
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from ..errors import UserError
+from .case import CaseRun, Limiters, Outcome
+from .report import (
+    EVENTS,
+    SUMMARY,
+    TIMING,
+    ReportLog,
+    read_events,
+    summarize,
+    timing,
+    write_json,
+)
+from .suites import Case, Suite
+
+PARAMS = ("suite", "version", "models", "seed", "epochs", "cases")
+"""The run/start fields a resumed run must keep."""
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    """What ``agenttree bench`` was asked for."""
+
+    models: tuple[str, ...]
+    cases: str = "*"
+    epochs: int = 1
+    seed: int = 0
+    concurrency: int = 1
+    sandboxes: int | None = None
+    subprocesses: int | None = None
+    backend: str = "local"
+
+
+@attrs.frozen(kw_only=True)
+class Work:
+    """One case run to do."""
+
+    case: Case
+    model: str
+    epoch: int
+    decoys: tuple[str, ...]
+    fingerprint: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Identifies the case run within the report."""
+        return f"{self.case.id}|{self.model}|e{self.epoch}"
+
+
+def fingerprint(suite: Suite, case: Case, model: str, seed: int,
+                decoys: tuple[str, ...]) -> dict[str, Any]:
+    """What a recorded case result depends on."""
+    return {"suite_version": suite.version, "spec": case.hash, "model": model, "seed": seed,
+            "decoys": list(decoys)}
+
+
+def plan_work(suite: Suite, opts: Options) -> list[Work]:
+    """Every case run, in the order ``--seed`` fixes (epoch by epoch; cases shuffled)."""
+    cases = [c for c in suite.cases if fnmatch.fnmatchcase(c.id, opts.cases)]
+    if not cases:
+        raise UserError(f"no case of suite {suite.name} matches --cases {opts.cases!r}")
+    order = sorted(cases, key=lambda c: c.id)
+    random.Random(opts.seed).shuffle(order)
+    work = []
+    for epoch in range(1, opts.epochs + 1):
+        for case in order:
+            decoys = suite.decoys(case, opts.seed)
+            for model in opts.models:
+                work.append(Work(case=case, model=model, epoch=epoch, decoys=decoys,
+                                 fingerprint=fingerprint(suite, case, model, opts.seed, decoys)))
+    return work
+
+
+def new_report_dir(base: Path, suite: Suite) -> Path:
+    """``BASE/<suite>/run-<UTC yyyymmdd-hhmmss>`` (with a suffix if taken)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = base / suite.name / f"run-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / suite.name / f"run-{stamp}-{n}"
+    return path
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+@attrs.define
+class Recorded:
+    """What an existing report says: its parameters, finished runs and attempts so far."""
+
+    start: dict[str, Any]
+    fingerprints: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    ended: set[str] = attrs.Factory(set)
+    attempts: dict[str, int] = attrs.Factory(dict)
+    last_seq: int = 0
+
+
+def read_recorded(report: Path) -> Recorded:
+    """Scan a report log for resuming."""
+    path = report / EVENTS
+    if not path.is_file():
+        raise UserError(f"{report}: not a bench report (no {EVENTS})")
+    recorded: Recorded | None = None
+    for e in read_events(path):
+        kind = e.get("type")
+        if kind == "run/start" and recorded is None:
+            recorded = Recorded(start=e)
+        elif recorded is None:
+            raise UserError(f"{path}: does not begin with run/start")
+        elif kind == "case/start":
+            recorded.fingerprints[e["key"]] = e["fingerprint"]
+            recorded.attempts[e["key"]] = e["attempt"]
+        elif kind == "case/end":
+            recorded.ended.add(e["key"])
+        if recorded is not None:
+            recorded.last_seq = e.get("seq", recorded.last_seq)
+    if recorded is None:
+        raise UserError(f"{path}: empty report log")
+    return recorded
+
+
+def check_resumable(recorded: Recorded, work: list[Work], report: Path) -> None:
+    """Refuse to resume when a recorded case run's fingerprint differs from today's."""
+    current = {w.key: w for w in work}
+    for key, old in recorded.fingerprints.items():
+        w = current.get(key)
+        if w is None:
+            raise UserError(f"cannot resume {report}: case run {key} is no longer in the suite")
+        if old != w.fingerprint:
+            changed = ", ".join(k for k in w.fingerprint if old.get(k) != w.fingerprint[k])
+            raise UserError(f"cannot resume {report}: case {w.case.id} ({w.model}, epoch "
+                            f"{w.epoch}) no longer matches its fingerprint ({changed} changed); "
+                            "start a new run")
+
+
+ProgressFn = Callable[[str, int, int], None]
+"""Called after each case run with its status, the number done and the total."""
+
+
+class Runner:
+    """Runs a suite into a report directory (new, or an existing one to resume)."""
+
+    def __init__(self, suite: Suite, opts: Options, report: Path, *,
+                 recorded: Recorded | None = None,
+                 progress: ProgressFn | None = None) -> None:
+        self.suite = suite
+        self.opts = opts
+        self.report = report
+        self.recorded = recorded
+        self.progress = progress
+        self.work = plan_work(suite, opts)
+        if recorded is not None:
+            check_resumable(recorded, self.work, report)
+        self.todo = [w for w in self.work
+                     if recorded is None or w.key not in recorded.ended]
+        self.done = len(self.work) - len(self.todo)
+
+    def params(self) -> dict[str, Any]:
+        """The run/start fields."""
+        o = self.opts
+        return {"suite": self.suite.name, "version": self.suite.version,
+                "kind": self.suite.kind, "suite_path": str(self.suite.root),
+                "models": list(o.models), "seed": o.seed, "epochs": o.epochs, "cases": o.cases,
+                "concurrency": o.concurrency, "total": len(self.work)}
+
+    async def run(self) -> dict[str, Any]:
+        """Run what is left; write summary.json and timing.json; return the summary."""
+        self.report.mkdir(parents=True, exist_ok=True)
+        next_seq = self.recorded.last_seq + 1 if self.recorded else 1
+        log = ReportLog(self.report / EVENTS, next_seq)
+        try:
+            log.write("run/start", **self.params(), resumed=self.recorded is not None,
+                      skipped=self.done)
+            n = self.opts.concurrency
+            limiters = Limiters(
+                model_connections=n,
+                sandboxes=trio.CapacityLimiter(self.opts.sandboxes or n),
+                subprocesses=trio.CapacityLimiter(self.opts.subprocesses or n))
+            cases = trio.CapacityLimiter(n)
+            async with trio.open_nursery() as nursery:
+                for w in self.todo:
+                    await cases.acquire_on_behalf_of(w.key)
+                    nursery.start_soon(self._one, w, log, limiters, cases)
+            summary = self._finish()
+            log.write("run/end", totals=summary["totals"])
+        finally:
+            log.close()
+        return summary
+
+    async def _one(self, w: Work, log: ReportLog, limiters: Limiters,
+                   cases: trio.CapacityLimiter) -> None:
+        try:
+            outcome = await self._attempt(w, log, limiters)
+        finally:
+            cases.release_on_behalf_of(w.key)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(outcome.status, self.done, len(self.work))
+
+    async def _attempt(self, w: Work, log: ReportLog,
+                       limiters: Limiters) -> Outcome:
+        attempts = self.recorded.attempts if self.recorded else {}
+        attempt = attempts.get(w.key, 0) + 1
+        case_dir = (self.report / "cases"
+                    / f"{w.case.id}-{_safe(w.model)}-e{w.epoch}-a{attempt}")
+        log.write("case/start", key=w.key, case=w.case.id, model=w.model, epoch=w.epoch,
+                  attempt=attempt, fingerprint=w.fingerprint,
+                  dir=str(case_dir.relative_to(self.report)))
+        run = CaseRun(case=w.case, model=w.model, seed=self.opts.seed, epoch=w.epoch,
+                      attempt=attempt, case_dir=case_dir, decoys=w.decoys, limiters=limiters,
+                      backend=self.opts.backend,
+                      on_event=lambda type_, fields: log.write(type_, key=w.key, **fields))
+        started = time.monotonic()
+        try:
+            outcome = await self.suite.run_case(run)
+        except Exception as exc:  # the harness broke, not the model: record it, go on
+            case_dir.mkdir(parents=True, exist_ok=True)
+            (case_dir / "crash.log").write_text(traceback.format_exc())
+            outcome = Outcome(status="infra-error", score=0.0,
+                              reason=f"harness error: {exc!r}")
+        wall = round(time.monotonic() - started, 3)
+        log.write("case/end", key=w.key, case=w.case.id, model=w.model, epoch=w.epoch,
+                  attempt=attempt, fingerprint=w.fingerprint, status=outcome.status,
+                  score=outcome.score, metrics=outcome.metrics, failures=list(outcome.failures),
+                  reason=outcome.reason, timing={**outcome.timing, "wall_s": wall})
+        return outcome
+
+    def _finish(self) -> dict[str, Any]:
+        ends: dict[str, dict[str, Any]] = {}
+        for e in read_events(self.report / EVENTS):
+            if e["type"] == "case/end":
+                ends[e["key"]] = e
+        start = {**self.params()}
+        summary = summarize(start, ends.values())
+        write_json(self.report / SUMMARY, summary)
+        write_json(self.report / TIMING, timing(ends.values()))
+        return summary
+
+
+def resume_options(recorded: Recorded, given: dict[str, Any]) -> Options:
+    """The options of the run being resumed; a flag given now must agree with it."""
+    start = recorded.start
+    for name, value in given.items():
+        if value is None:
+            continue
+        was = start.get(name)
+        if name == "models":
+            value = list(value)
+        if value != was:
+            raise UserError(f"--{name} {orjson.dumps(value).decode()} differs from the run "
+                            f"being resumed ({orjson.dumps(was).decode()}); leave it out")
+    return Options(models=tuple(start["models"]), cases=start["cases"], epochs=start["epochs"],
+                   seed=start["seed"], concurrency=start.get("concurrency", 1))

@@ -1,0 +1,150 @@
+"""Suites on disk: ``SUITE_DIR/suite.edn`` names the suite, its version and its kind; the kind's
+module (:mod:`.toolcalls` or :mod:`.coding`) reads the cases. Every mistake in a suite file is a
+:class:`SuiteError`: one line naming the file and what is wrong (exit status 2 from the CLI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import edn_format
+import orjson
+from edn_format import ImmutableList, Keyword, Symbol
+
+from ..errors import UserError
+from .scoring import AnyOf
+
+if TYPE_CHECKING:
+    from .case import CaseRun, Outcome
+
+SUITE_FILE = "suite.edn"
+
+
+class SuiteError(UserError):
+    """A suite or case file is malformed."""
+
+
+@attrs.frozen(kw_only=True)
+class Case:
+    """One case: its id, its data (plain Python) and a hash of that data."""
+
+    id: str
+    spec: dict[str, Any]
+    hash: str
+
+
+class Suite(Protocol):
+    """What the runner needs from a suite of any kind."""
+
+    name: str
+    version: str
+    kind: str
+    root: Path
+    cases: tuple[Case, ...]
+
+    def decoys(self, case: Case, seed: int) -> tuple[str, ...]:
+        """The decoy tools this case is offered under ``seed`` (part of its fingerprint)."""
+        ...
+
+    def check_model(self, model: str) -> None:
+        """Raise :class:`SuiteError` when this suite cannot run ``model`` (an unknown
+        ``scripted:NAME``)."""
+        ...
+
+    async def run_case(self, run: CaseRun) -> Outcome:
+        """Run one case (an agent tree in ``run.case_dir``) and score it."""
+        ...
+
+
+def data(value: Any) -> Any:
+    """EDN as plain data: keywords become their names, sets :class:`AnyOf` alternatives."""
+    if isinstance(value, Keyword):
+        return value.name
+    if isinstance(value, Symbol):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {data(k): data(v) for k, v in value.items()}
+    if isinstance(value, frozenset):
+        return AnyOf(tuple(sorted((data(v) for v in value), key=repr)))
+    if isinstance(value, ImmutableList | list | tuple):
+        return [data(v) for v in value]
+    return value
+
+
+def read_edn(path: Path) -> Any:
+    """Parse an EDN file into plain data; :class:`SuiteError` if it is missing or malformed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not UTF-8 text") from None
+    try:
+        return data(edn_format.loads(text))
+    except Exception as exc:  # edn_format raises assorted errors for bad syntax
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SuiteError(f"{path}: not valid EDN: {first}") from None
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, AnyOf):
+        return {"any-of": [_hashable(v) for v in value.options]}
+    if isinstance(value, dict):
+        return {k: _hashable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hashable(v) for v in value]
+    return value
+
+
+def spec_hash(value: Any) -> str:
+    """A stable hash of case data (keys sorted), for fingerprints."""
+    blob = orjson.dumps(_hashable(value), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def require(where: str, mapping: Any, key: str, kind: type | tuple[type, ...],
+            what: str) -> Any:
+    """``mapping[key]`` checked to be a ``kind``; a one-line :class:`SuiteError` otherwise."""
+    if not isinstance(mapping, dict):
+        raise SuiteError(f"{where}: expected a map, got {type(mapping).__name__}")
+    if key not in mapping:
+        raise SuiteError(f"{where}: missing :{key} ({what})")
+    value = mapping[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise SuiteError(f"{where}: :{key} must be {what}, got {value!r}")
+    if not isinstance(value, kind):
+        raise SuiteError(f"{where}: :{key} must be {what}, got {value!r}")
+    return value
+
+
+def check_keys(where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse keys outside ``allowed`` (a typo would otherwise be silently ignored)."""
+    extra = sorted(set(mapping) - allowed)
+    if extra:
+        raise SuiteError(f"{where}: unknown key :{extra[0]}; allowed: "
+                         + " ".join(f":{k}" for k in sorted(allowed)))
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load the suite in directory ``path`` (or the suite.edn file itself)."""
+    root = Path(path)
+    if root.name == SUITE_FILE:
+        root = root.parent
+    if not (root / SUITE_FILE).is_file():
+        raise SuiteError(f"{root}: not a suite (no {SUITE_FILE} in it)")
+    where = str(root / SUITE_FILE)
+    info = read_edn(root / SUITE_FILE)
+    name = require(where, info, "name", str, "the suite's name, a string")
+    version = require(where, info, "version", str | int, "a version string")
+    kind = require(where, info, "kind", str, ":tool-calling or :coding")
+    if kind == "tool-calling":
+        from .toolcalls import ToolCallingSuite
+        return ToolCallingSuite.load(root, info, name=name, version=str(version))
+    if kind == "coding":
+        from .coding import CodingSuite
+        return CodingSuite.load(root, info, name=name, version=str(version))
+    raise SuiteError(f"{where}: unknown :kind {kind!r}; use :tool-calling or :coding")
