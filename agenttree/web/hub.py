@@ -57,6 +57,8 @@ class Subscriber:
 
     def push(self, seq: int, line: bytes) -> bool:
         """Queue a live line; False (and the client is dropped) if its buffer is full."""
+        if seq < self.start:  # it asked for a seq beyond what the hub had seen
+            return True
         try:
             self._send.send_nowait((seq, line))
         except trio.WouldBlock:
@@ -132,13 +134,17 @@ class Hub:
     def subscribe(self, start: int) -> Subscriber:
         """Attach a client that wants every event from seq ``start`` on.
 
+        A ``start`` beyond the last seq seen waits for it (the client may have read the log
+        before the hub's last poll), unless the run has finished.
+
         Raises:
-            BadRequest: ``start`` is below 1 or beyond the next seq to come.
+            BadRequest: ``start`` is below 1, or beyond the end of a finished run's log.
         """
         if start < 1:
             raise BadRequest(f"from={start}: seqs start at 1")
-        if start > self.seq + 1:
-            raise BadRequest(f"from={start} is past the end of the log (last seq {self.seq})")
+        if start > self.seq + 1 and self.state.status in FINISHED:
+            raise BadRequest(f"from={start} is past the end of the log (last seq {self.seq}) "
+                             "and the run has finished")
         if self.error is not None:
             raise BadRequest(f"the event log is corrupt: {self.error}")
         sub = Subscriber(start, self.seq + 1, self.buffer)

@@ -4,7 +4,8 @@ Routes (see ``docs/web.md``)::
 
     GET  /                  the page (static; it reads the token from its own URL)
     GET  /static/NAME       the page's scripts and style (a fixed list, loaded at start)
-    GET  /api/state?seq=N   the folded state as JSON (now, or as of seq N)
+    GET  /api/state?seq=N   the folded state as JSON (now, or as of seq N); &agent=ID keeps
+                            only that agent in "agents" (the page's detail panels)
     GET  /api/reports       benchmark reports with progress and summaries
     POST /api/control       a control.jsonl command; token in a header; answers applied/rejected
     WS   /ws/events?from=S  every event from seq S on, then live
@@ -130,6 +131,9 @@ class WebApp:
                 data = state_to_json(fold(LogReader(self.hub.log_path), until=seq))
             except (LogCorrupt, UserError) as exc:
                 return 500, {"error": str(exc)}
+        if "agent" in query:  # the page's panels: run-level parts and one agent at most
+            wanted = query["agent"]
+            data["agents"] = {k: v for k, v in data["agents"].items() if k == wanted}
         data["server"] = {"seq": self.hub.seq, "clients": self.hub.clients,
                           "error": self.hub.error}
         return 200, data

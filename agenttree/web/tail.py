@@ -7,13 +7,20 @@ falling behind, it reconnects from the next seq, so nothing is missed and nothin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    wrap_client_stream,
+)
 
 from ..errors import UserError
 from .server import CLOSE_BEHIND, CLOSE_POLICY
@@ -26,7 +33,7 @@ _ENVELOPE = ("seq", "t", "run", "type", "crc")
 def events_url(url: str, start: int | None) -> str:
     """The ``ws://…/ws/events`` URL for ``url`` (an ``http``/``ws`` URL with ``?token=``)."""
     parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    scheme = {"http": "ws", "ws": "ws"}.get(parts.scheme)
     if scheme is None or not parts.netloc:
         raise UserError(f"{url!r}: give the URL `agenttree serve` printed "
                         "(http://HOST:PORT/?token=…) or a ws:// URL")
@@ -48,6 +55,32 @@ def format_line(line: bytes) -> str:
         return line.decode("utf-8", "replace")
 
 
+@asynccontextmanager
+async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
+    """Like trio-websocket's ``open_websocket_url`` for ``ws://`` URLs, but this side owns the
+    TCP stream and always closes it (trio-websocket's client leaves its socket open when the
+    server closes first, as ours does to refuse or drop a client). ``kwargs`` go to
+    ``wrap_client_stream``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        raise UserError(f"{url!r}: expected a ws://HOST:PORT/… URL")
+    resource = parts.path + (f"?{parts.query}" if parts.query else "")
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port or 80)
+    async with stream:
+        try:
+            async with trio.open_nursery() as nursery:
+                ws = await wrap_client_stream(nursery, stream, parts.netloc, resource, **kwargs)
+                try:
+                    yield ws
+                finally:
+                    await ws.aclose()
+        except BaseExceptionGroup as group:  # one error (the caller's, usually): raise it bare
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+
+
 async def tail(url: str, start: int = 1, *, raw: bool = False,
                out: Callable[[str], None] = print) -> None:
     """Print every event from seq ``start`` on, then live ones, until the server goes away.
@@ -59,7 +92,7 @@ async def tail(url: str, start: int = 1, *, raw: bool = False,
     while True:
         target = events_url(url, next_seq)
         try:
-            async with open_websocket_url(target, max_message_size=MAX_MESSAGE) as ws:
+            async with connect(target, max_message_size=MAX_MESSAGE) as ws:
                 while True:
                     for line in (await ws.get_message()).splitlines():
                         if line:
@@ -83,4 +116,3 @@ def run_tail(url: str, start: int, raw: bool) -> None:
     trio.run(partial(tail, url, start, raw=raw))
 
 
-__all__ = ["events_url", "format_line", "run_tail", "tail"]

@@ -1,0 +1,228 @@
+// The page: wires the stream, the tree and the panels together.
+
+import { Api, takeToken } from "./api.js";
+import { Model } from "./model.js";
+import { VirtualTree } from "./tree.js";
+
+const EVENTS_SHOWN = 200;
+const DETAIL_EVERY_MS = 1000;
+const REPORTS_EVERY_MS = 3000;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
+}
+
+function fillTable(table, head, rows) {
+  table.replaceChildren();
+  if (!rows.length) {
+    table.append(el("caption", "none", "hint"));
+    return;
+  }
+  const tr = el("tr");
+  for (const h of head) tr.append(el("th", h));
+  table.append(tr);
+  for (const r of rows) {
+    const row = el("tr");
+    for (const cell of r) row.append(el("td", cell));
+    table.append(row);
+  }
+}
+
+const short = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+class Page {
+  constructor(api, state) {
+    this.api = api;
+    this.model = new Model(state);
+    this.events = [];
+    this.selected = null;
+    this.dirty = false;
+    this.detailDue = true;
+    this.tree = new VirtualTree($("tree"), {
+      onSelect: (id) => this.select(id),
+      onCancel: (id) => this.cancel(id),
+    });
+    this.showDetail(state);
+    this.redraw();
+  }
+
+  start() {
+    this.api.stream(this.model.seq + 1, (events) => this.onEvents(events), (text) => {
+      this.connection = text;
+      this.schedule();
+    });
+    setInterval(() => this.refreshDetail(), DETAIL_EVERY_MS);
+    this.refreshReports();
+    setInterval(() => this.refreshReports(), REPORTS_EVERY_MS);
+  }
+
+  onEvents(events) {
+    for (const e of events) this.model.apply(e);
+    this.events.push(...events);
+    if (this.events.length > EVENTS_SHOWN) this.events.splice(0, this.events.length - EVENTS_SHOWN);
+    this.detailDue = true;
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.dirty) return;
+    this.dirty = true;
+    requestAnimationFrame(() => {
+      this.dirty = false;
+      this.redraw();
+    });
+  }
+
+  redraw() {
+    const m = this.model;
+    if (m.structureChanged) this.rows = m.flatten();
+    this.tree.setRows(this.rows);
+    $("run-name").textContent = m.run.name || "";
+    const conn = this.connection ? ` · ${this.connection}` : "";
+    $("run-status").textContent = `run ${m.run.status}${m.run.reason ? ` (${m.run.reason})` : ""}${conn}`;
+    $("run-status").dataset.status = m.run.status;
+    $("agent-total").textContent = `(${m.agents.size})`;
+    $("counts").textContent = Object.entries(m.counts()).map(([k, v]) => `${k} ${v}`).join(" · ");
+    $("seq").textContent = `(seq ${m.seq})`;
+    const list = $("events");
+    list.replaceChildren(...this.events.slice(-EVENTS_SHOWN).reverse().map((e) => {
+      const li = el("li");
+      li.append(el("span", String(e.seq), "seq"), el("span", e.type, "type"),
+        el("span", e.agent || e.sender || "", "who"));
+      return li;
+    }));
+  }
+
+  select(id) {
+    this.selected = id;
+    this.tree.select(id);
+    this.detailDue = true;
+    this.refreshDetail();
+  }
+
+  async cancel(id) {
+    $("control-result").textContent = `cancelling ${id}…`;
+    const answer = await this.api.control({ cmd: "cancel", agent: id });
+    $("control-result").textContent = `cancel ${id}: ${answer.status} — ${answer.detail}`;
+  }
+
+  async refreshDetail() {
+    if (!this.detailDue) return;
+    this.detailDue = false;
+    try {
+      const q = this.selected ? `?agent=${encodeURIComponent(this.selected)}` : "?agent=";
+      this.showDetail(await this.api.get(`/api/state${q}`));
+    } catch (err) {
+      $("control-result").textContent = String(err.message || err);
+    }
+  }
+
+  showDetail(state) {
+    const locks = [];
+    for (const [path, entry] of Object.entries(state.locks || {})) {
+      for (const [agent, h] of Object.entries(entry.holders)) locks.push([path, h.mode, agent, String(h.token), entry.waiters.join(", ")]);
+      if (!Object.keys(entry.holders).length) locks.push([path, "", "", "", entry.waiters.join(", ")]);
+    }
+    fillTable($("locks"), ["path", "mode", "holder", "token", "waiting"], locks);
+    const containers = Object.entries(state.containers || {}).map(([name, c]) => [
+      name, short(c.status ?? c.state ?? ""), short(c.image ?? ""), short(c.agent ?? c.owner ?? "")]);
+    fillTable($("containers"), ["name", "status", "image", "agent"], containers);
+    const a = this.selected ? state.agents?.[this.selected] : null;
+    const detail = $("agent-detail");
+    if (!a) {
+      detail.replaceChildren(el("p", "Select an agent in the tree.", "hint"));
+      fillTable($("budget"), [], []);
+      $("conversation").replaceChildren();
+      return;
+    }
+    $("agent-title").textContent = `Agent ${a.id}`;
+    const dl = el("dl");
+    for (const [k, v] of [["status", `${a.status}${a.reason ? ` — ${a.reason}` : ""}`], ["goal", a.goal],
+      ["model", a.model], ["task", `${a.task} (attempt ${a.attempt})`], ["cwd", a.cwd],
+      ["result", a.result]]) {
+      if (!v) continue;
+      dl.append(el("dt", k), el("dd", v));
+    }
+    detail.replaceChildren(dl);
+    const kinds = new Set([...Object.keys(a.limits || {}), ...Object.keys(a.used || {})]);
+    fillTable($("budget"), ["budget", "used", "limit"], [...kinds].map((k) => [
+      k, String(a.used?.[k] ?? 0), a.limits?.[k] == null ? "∞" : String(a.limits[k])]));
+    $("conversation").replaceChildren(...a.conversation.slice(-100).map((item) => {
+      const li = el("li", undefined, `msg ${item.kind}`);
+      let head = item.kind;
+      let body = item.text || "";
+      if (item.kind === "tool") {
+        head = `tool ${item.tool}${item.ok === false ? " (failed)" : ""}`;
+        body = `${JSON.stringify(item.args)}${item.output !== undefined ? `\n→ ${short(item.output)}` : ""}`;
+      } else if (item.kind === "model") {
+        head = `model, turn ${item.turn}`;
+        if (item.calls?.length) body += `${body ? "\n" : ""}calls ${item.calls.map((c) => c.tool || c.name).join(", ")}`;
+      } else if (item.from) {
+        head = `${item.kind} ${item.from} → ${item.to}`;
+      }
+      li.append(el("strong", head), el("pre", body.slice(0, 4000)));
+      return li;
+    }));
+  }
+
+  async refreshReports() {
+    let reports;
+    try {
+      ({ reports } = await this.api.get("/api/reports"));
+    } catch {
+      return;
+    }
+    const box = $("reports");
+    if (!reports.length) {
+      box.replaceChildren(el("p", "No reports.", "hint"));
+      return;
+    }
+    box.replaceChildren(...reports.map((r) => {
+      const card = el("article", undefined, "report");
+      card.setAttribute("aria-label", `${r.suite} ${r.run}`);
+      card.append(el("h3", `${r.suite} / ${r.run}`));
+      const total = r.total ?? r.started;
+      const bar = el("progress");
+      bar.max = Math.max(total, 1);
+      bar.value = r.ended;
+      bar.setAttribute("aria-label", `${r.suite} ${r.run} progress`);
+      card.append(bar, el("p", `${r.ended} of ${total} cases done, ${r.passed} passed${r.finished ? " · finished" : " · running"}`));
+      if (r.summary_error) card.append(el("p", r.summary_error, "error"));
+      if (r.summary) {
+        const dl = el("dl");
+        for (const [k, v] of Object.entries(r.summary)) {
+          if (v !== null && typeof v === "object") continue;
+          dl.append(el("dt", k), el("dd", short(v)));
+        }
+        card.append(dl);
+      }
+      return card;
+    }));
+  }
+}
+
+async function main() {
+  const token = takeToken();
+  if (!token) {
+    $("run-status").textContent = "No token: open the URL that `agenttree serve` printed.";
+    return;
+  }
+  const api = new Api(token);
+  let state;
+  try {
+    state = await api.get("/api/state");
+  } catch (err) {
+    $("run-status").textContent = String(err.message || err);
+    return;
+  }
+  const page = new Page(api, state);
+  window.agenttreePage = page; // for debugging from the console
+  page.start();
+}
+
+main();

@@ -1,0 +1,113 @@
+// A virtualised tree: only the rows in view exist in the DOM (plus a few either side), and all
+// changes are drawn at most once per animation frame, so 10,000 agents scroll and update smoothly.
+
+import { FINISHED } from "./model.js";
+
+const ROW = 26; // px, fixed row height (matches .tree-row in style.css)
+const OVERSCAN = 8;
+
+export class VirtualTree {
+  /**
+   * @param {HTMLElement} el the scrolling container (holds a .spacer child)
+   * @param {{onSelect: (id) => void, onCancel: (id) => void}} actions
+   */
+  constructor(el, actions) {
+    this.el = el;
+    this.spacer = el.querySelector(".spacer");
+    this.actions = actions;
+    this.rows = [];
+    this.selected = null;
+    this.pool = new Map(); // agent id -> row element, for the rows in view
+    this.pending = false;
+    el.addEventListener("scroll", () => this.schedule());
+    el.addEventListener("click", (ev) => this.onClick(ev));
+    new ResizeObserver(() => this.schedule()).observe(el);
+  }
+
+  /** New rows (tree order); drawn on the next frame. */
+  setRows(rows) {
+    this.rows = rows;
+    this.spacer.style.height = `${rows.length * ROW}px`;
+    this.schedule();
+  }
+
+  select(id) {
+    this.selected = id;
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => {
+      this.pending = false;
+      this.draw();
+    });
+  }
+
+  draw() {
+    const first = Math.max(0, Math.floor(this.el.scrollTop / ROW) - OVERSCAN);
+    const last = Math.min(this.rows.length, Math.ceil((this.el.scrollTop + this.el.clientHeight) / ROW) + OVERSCAN);
+    const keep = new Set();
+    for (let i = first; i < last; i++) {
+      const a = this.rows[i];
+      keep.add(a.id);
+      let li = this.pool.get(a.id);
+      if (!li) {
+        li = makeRow(a.id);
+        this.pool.set(a.id, li);
+        this.spacer.appendChild(li);
+      }
+      fill(li, a, i, this.selected === a.id);
+    }
+    for (const [id, li] of this.pool) {
+      if (!keep.has(id)) {
+        li.remove();
+        this.pool.delete(id);
+      }
+    }
+  }
+
+  onClick(ev) {
+    const button = ev.target.closest("button");
+    if (!button) return;
+    const id = button.closest("[data-agent]").dataset.agent;
+    if (button.classList.contains("cancel")) this.actions.onCancel(id);
+    else this.actions.onSelect(id);
+  }
+}
+
+function makeRow(id) {
+  const li = document.createElement("div");
+  li.className = "tree-row";
+  li.setAttribute("role", "treeitem");
+  li.dataset.agent = id;
+  const name = document.createElement("button");
+  name.className = "name";
+  name.type = "button";
+  const status = document.createElement("span");
+  status.className = "status";
+  const detail = document.createElement("span");
+  detail.className = "detail";
+  const cancel = document.createElement("button");
+  cancel.className = "cancel";
+  cancel.type = "button";
+  cancel.textContent = "Cancel";
+  cancel.setAttribute("aria-label", `Cancel ${id}`);
+  li.append(name, status, detail, cancel);
+  return li;
+}
+
+function fill(li, a, index, selected) {
+  li.style.transform = `translateY(${index * ROW}px)`;
+  li.setAttribute("aria-level", String(a.depth + 1));
+  li.setAttribute("aria-selected", selected ? "true" : "false");
+  li.setAttribute("aria-label", `${a.id} ${a.status}`);
+  li.dataset.status = a.status;
+  const [name, status, detail, cancel] = li.children;
+  name.style.paddingLeft = `${a.depth * 14 + 4}px`;
+  if (name.textContent !== a.id) name.textContent = a.id;
+  if (status.textContent !== a.status) status.textContent = a.status;
+  if (detail.textContent !== a.detail) detail.textContent = a.detail;
+  cancel.disabled = FINISHED.has(a.status);
+}

@@ -1,0 +1,300 @@
+"""The web server over real sockets: the state API, the event stream, the token and Origin
+rules, control, path traversal. trio-websocket and httpx are the clients; the server runs
+in-process on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import trio
+from trio_websocket import ConnectionClosed
+
+from agenttree import events as ev
+from agenttree.log import LogReader
+from agenttree.state import fold, state_to_json
+from agenttree.web.tail import connect as open_websocket_url
+
+from .conftest import TOKEN, RunLog, Served, start_events, start_server
+
+WAIT_S = 20
+
+
+async def receive_lines(ws, count: int) -> list[bytes]:
+    """Exactly ``count`` event lines from the stream (they arrive batched)."""
+    lines: list[bytes] = []
+    with trio.fail_after(WAIT_S):
+        while len(lines) < count:
+            lines.extend((await ws.get_message()).encode().splitlines(keepends=True))
+    assert len(lines) == count, "received more events than were written"
+    return lines
+
+
+def seqs(lines: list[bytes]) -> list[int]:
+    return [orjson.loads(line)["seq"] for line in lines]
+
+
+# --- the state API -------------------------------------------------------------------------
+
+
+async def test_state_needs_the_token(served: Served, http: httpx.AsyncClient) -> None:
+    for headers, query in [({}, ""), ({}, "?token=wrong"), ({"X-Agenttree-Token": "nope"}, ""),
+                           ({"Authorization": "Bearer " + TOKEN[:-1]}, "")]:
+        r = await http.get(f"{served.base}/api/state{query}", headers=headers)
+        assert r.status_code == 401, (headers, query)
+        assert "token" in r.json()["error"] and TOKEN not in r.text
+    for headers, query in [({}, f"?token={TOKEN}"), ({"X-Agenttree-Token": TOKEN}, ""),
+                           ({"Authorization": f"Bearer {TOKEN}"}, "")]:
+        r = await http.get(f"{served.base}/api/state{query}", headers=headers)
+        assert r.status_code == 200
+        assert sorted(r.json()["agents"]) == ["root", "root.a", "root.b"]
+
+
+async def test_state_as_of_a_seq_is_the_fold(served: Served, http: httpx.AsyncClient) -> None:
+    served.log.write([ev.AgentFinished(agent="root.a", status="done")])
+    await wait_for_seq(http, served, 5)
+    for seq in (0, 2, 4, 5):
+        r = await http.get(f"{served.base}/api/state?seq={seq}&token={TOKEN}")
+        want = state_to_json(fold(LogReader(served.log.path), until=seq))
+        got = r.json()
+        assert got.pop("server")["seq"] == 5
+        assert got == orjson.loads(orjson.dumps(want))
+    assert got["agents"]["root.a"]["status"] == "done"
+    r = await http.get(f"{served.base}/api/state?agent=root.a&seq=5&token={TOKEN}")
+    assert list(r.json()["agents"]) == ["root.a"] and r.json()["root"] == "root"
+    r = await http.get(f"{served.base}/api/state?agent=&token={TOKEN}")
+    assert r.json()["agents"] == {}
+
+
+@pytest.mark.parametrize(("seq", "message"), [
+    ("abc", "seq='abc': not a whole number"), ("-1", "seq=-1: out of range"),
+    ("6", "seq=6: out of range (this log has seqs 1 to 4"), ("1.5", "not a whole number"),
+])
+async def test_a_bad_seq_is_a_400_saying_why(served: Served, http: httpx.AsyncClient,
+                                            seq: str, message: str) -> None:
+    r = await http.get(f"{served.base}/api/state?seq={seq}&token={TOKEN}")
+    assert r.status_code == 400
+    assert message in r.json()["error"]
+
+
+async def wait_for_seq(http: httpx.AsyncClient, served: Served, seq: int) -> None:
+    with trio.fail_after(WAIT_S):
+        while (await http.get(f"{served.base}/api/state?token={TOKEN}")).json()["seq"] < seq:
+            await trio.sleep(0.02)
+
+
+# --- the event stream ----------------------------------------------------------------------
+
+
+async def test_resume_from_seq_misses_nothing_and_doubles_nothing(served: Served) -> None:
+    async with open_websocket_url(served.events_url(1)) as ws:
+        first = await receive_lines(ws, 4)
+        served.log.notes(6)
+        first += await receive_lines(ws, 6)
+    assert seqs(first) == list(range(1, 11))
+    served.log.notes(5)  # written while nobody listens
+    async with open_websocket_url(served.events_url(11)) as ws:
+        second = await receive_lines(ws, 5)  # from the file
+        served.log.notes(3)
+        second += await receive_lines(ws, 3)  # live
+    assert seqs(second) == list(range(11, 19))
+    assert b"".join(first + second) == served.log.path.read_bytes()  # the log's own lines
+
+
+async def test_a_client_joining_mid_stream_gets_history_then_live(
+        served: Served, http: httpx.AsyncClient) -> None:
+    served.log.notes(300, size=2000)  # ~600 KB: history comes in several chunks
+    await wait_for_seq(http, served, 304)
+    async with open_websocket_url(served.events_url(100)) as ws:
+        served.log.notes(20)
+        lines = await receive_lines(ws, 304 - 99 + 20)
+    assert seqs(lines) == list(range(100, 325))
+
+
+async def test_two_hundred_clients_each_get_every_event_once(served: Served) -> None:
+    clients = 200
+    results: dict[int, list[int]] = {}
+    connected = trio.Semaphore(0)
+
+    async def client(n: int) -> None:
+        async with open_websocket_url(served.events_url(1)) as ws:
+            head = await receive_lines(ws, 4)
+            connected.release()
+            results[n] = seqs(head + await receive_lines(ws, 50))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(clients):
+            nursery.start_soon(client, n)
+        with trio.fail_after(WAIT_S):
+            for _ in range(clients):
+                await connected.acquire()
+        for _ in range(5):
+            served.log.notes(10)
+            await trio.sleep(0.01)
+    assert len(results) == clients
+    assert all(got == list(range(1, 55)) for got in results.values())
+
+
+async def test_a_slow_client_is_dropped_with_a_reason_and_blocks_nobody(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base = await start_server(nursery, log.run_dir, buffer=50)
+    url = f"ws{base[4:]}/ws/events?token={TOKEN}&from=1"
+    bursts, burst, size = 60, 10, 20_000  # 12 MB: more than the socket buffers between us hold
+    async with open_websocket_url(url) as slow, open_websocket_url(url) as fast:
+        await receive_lines(slow, 4)
+        await receive_lines(fast, 4)
+        everything = []
+        for _ in range(bursts):  # the slow client reads nothing meanwhile
+            log.notes(burst, size=size)
+            everything += await receive_lines(fast, burst)
+        events = bursts * burst
+        assert seqs(everything) == list(range(5, events + 5))  # the fast one got it all
+        got: list[bytes] = []
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(WAIT_S):
+            while True:
+                got.extend((await slow.get_message()).encode().splitlines(keepends=True))
+    # the slow one got an unbroken prefix, then a close saying where to resume
+    assert seqs(got) == list(range(5, 5 + len(got)))
+    assert len(got) < events
+    reason = closed.value.reason
+    assert reason.code == 1013
+    assert "fell more than 50 events behind" in reason.reason
+    assert f"resume with from={5 + len(got)}" in reason.reason
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+async def refused(url: str, **kwargs) -> str:
+    """The close reason of a websocket the server refuses (code 1008)."""
+    with trio.fail_after(WAIT_S), pytest.raises(ConnectionClosed) as closed:
+        async with open_websocket_url(url, **kwargs) as ws:
+            await ws.get_message()
+    assert closed.value.reason.code == 1008
+    return closed.value.reason.reason
+
+
+async def test_websocket_without_the_right_token_is_closed_1008(served: Served) -> None:
+    ws = f"ws{served.base[4:]}/ws/events"
+    assert await refused(f"{ws}?from=1") == "missing or wrong token"
+    assert await refused(f"{ws}?token=wrong") == "missing or wrong token"
+    assert await refused(f"{ws}?token={TOKEN}x") == "missing or wrong token"
+    assert "no such websocket" in await refused(f"ws{served.base[4:]}/ws/other?token={TOKEN}")
+
+
+async def test_cross_site_websocket_is_refused(served: Served) -> None:
+    host = served.base.removeprefix("http://")
+    for origin in ["http://evil.example", f"http://{host}.evil.example", "null",
+                   f"file://{host}", "http://127.0.0.1:1"]:
+        headers = [(b"Origin", origin.encode())]
+        reason = await refused(served.events_url(), extra_headers=headers)
+        assert "Origin" in reason
+    async with open_websocket_url(served.events_url(),
+                                  extra_headers=[(b"Origin", f"http://{host}".encode())]) as ws:
+        assert len(await receive_lines(ws, 4)) == 4
+
+
+@pytest.mark.parametrize(("start", "message"), [
+    ("abc", "from='abc': not a whole number"), ("0", "from=0: seqs start at 1"),
+    ("-3", "from=-3: seqs start at 1"),
+])
+async def test_a_bad_from_seq_is_refused_with_a_reason(served: Served, start: str,
+                                                      message: str) -> None:
+    url = f"ws{served.base[4:]}/ws/events?token={TOKEN}&from={start}"
+    assert await refused(url) == message
+
+
+async def test_a_seq_beyond_the_end_waits_for_it_until_the_run_has_finished(
+        served: Served, http: httpx.AsyncClient) -> None:
+    async with open_websocket_url(served.events_url(7)) as ws:
+        served.log.notes(4)
+        assert seqs(await receive_lines(ws, 2)) == [7, 8]
+    served.log.write([ev.RunFinished(status="done")])
+    await wait_for_seq(http, served, 9)
+    assert await refused(served.events_url(11)) == (
+        "from=11 is past the end of the log (last seq 9) and the run has finished")
+    async with open_websocket_url(served.events_url(10)) as ws:  # the next one: fine
+        served.log.notes(1)  # (a resumed run may append more)
+        assert seqs(await receive_lines(ws, 1)) == [10]
+
+
+RAW_PATHS = [
+    "/events.jsonl", "/plan.edn", "/control.jsonl", "/workspace/secret.txt",
+    "/static/../events.jsonl", "/static/..%2fevents.jsonl", "/static/%2e%2e/plan.edn",
+    "/static/..%2F..%2Fworkspace%2Fsecret.txt", "/static/../../../../etc/passwd",
+    "/../workspace/secret.txt", "//etc/passwd", "/static//etc/passwd", "/static/",
+    "/static/%00index.html", "/api/../workspace/secret.txt", "/api/state/../../plan.edn",
+]
+
+
+@pytest.mark.parametrize("path", RAW_PATHS)
+async def test_no_path_reaches_the_run_directory(served: Served, path: str) -> None:
+    secret = served.log.run_dir / "workspace" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("SECRET-MARKER")
+    (served.log.run_dir / "plan.edn").write_text("{:task {:task/id \"SECRET-MARKER\"}}")
+    host, port = served.base.removeprefix("http://").rsplit(":", 1)
+    with trio.fail_after(WAIT_S):
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:  # the path exactly as written, no client-side normalising
+            await stream.send_all(f"GET {path}?token={TOKEN} HTTP/1.1\r\nHost: {host}\r\n"
+                                  "Connection: close\r\n\r\n".encode())
+            response = b""
+            while chunk := await stream.receive_some():
+                response += chunk
+    status = response.split(b" ", 2)[1]
+    assert status in (b"400", b"404"), response[:200]
+    assert b"SECRET-MARKER" not in response and b'"seq"' not in response
+
+
+async def test_unknown_routes_and_methods(served: Served, http: httpx.AsyncClient) -> None:
+    r = await http.get(f"{served.base}/api/nothing?token={TOKEN}")
+    assert r.status_code == 404
+    r = await http.post(f"{served.base}/api/state?token={TOKEN}")
+    assert (r.status_code, r.json()["error"]) == (405, "POST /api/state: use GET")
+    r = await http.get(f"{served.base}/api/control?token={TOKEN}")
+    assert r.status_code == 405
+
+
+async def test_the_page_and_its_files_are_served_with_safe_headers(
+        served: Served, http: httpx.AsyncClient) -> None:
+    r = await http.get(f"{served.base}/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    for name in ["app.js", "api.js", "model.js", "tree.js", "style.css"]:
+        r = await http.get(f"{served.base}/static/{name}")
+        assert r.status_code == 200, name
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+async def test_reports_show_progress_and_summaries(served: Served, http: httpx.AsyncClient,
+                                                   tmp_path: Path) -> None:
+    running = tmp_path / "reports" / "tool_calling" / "run-20261206-120000"
+    done = tmp_path / "reports" / "tool_calling" / "run-20261205-120000"
+    for d in (running, done):
+        d.mkdir(parents=True)
+    lines = [{"type": "run/start", "cases": 4}, {"type": "case/start", "case": "a"},
+             {"type": "case/end", "case": "a", "pass": True}, {"type": "case/start", "case": "b"}]
+    running.joinpath("events.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n"
+                                                          for x in lines) + b"not json\n")
+    done.joinpath("events.jsonl").write_bytes(b"")
+    done.joinpath("summary.json").write_bytes(orjson.dumps({"pass_rate": 0.5}))
+    (tmp_path / "reports" / "stray-file").write_text("ignored")
+    r = await http.get(f"{served.base}/api/reports")
+    assert r.status_code == 401
+    r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
+    first, second = r.json()["reports"]
+    assert (first["run"], first["total"], first["started"], first["ended"], first["passed"],
+            first["finished"]) == ("run-20261206-120000", 4, 2, 1, 1, False)
+    assert second["summary"] == {"pass_rate": 0.5} and second["finished"]
+    with open(running / "events.jsonl", "ab") as f:  # progress is followed as it grows
+        f.write(orjson.dumps({"type": "case/end", "case": "b", "pass": False}) + b"\n")
+    r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
+    assert r.json()["reports"][0]["ended"] == 2

@@ -1,0 +1,74 @@
+"""``agenttree tail`` and the CLI's refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from agenttree.cli import main
+from agenttree.errors import UserError
+from agenttree.web.tail import events_url, format_line, tail
+
+from .conftest import TOKEN, Served
+
+
+async def test_tail_prints_one_line_per_event_from_a_seq(served: Served) -> None:
+    lines: list[str] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: tail(f"{served.base}/?token={TOKEN}", 2, out=lines.append))
+        with trio.fail_after(10):
+            while len(lines) < 3:
+                await trio.sleep(0.01)
+            served.log.notes(2)
+            while len(lines) < 5:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert [line.split()[:2] for line in lines] == [
+        ["2", "agent/spawned"], ["3", "agent/spawned"], ["4", "agent/spawned"],
+        ["5", "agent/message"], ["6", "agent/message"]]
+    assert '"agent":"root"' in lines[0] and '"crc"' not in lines[0]
+
+
+async def test_tail_with_a_wrong_token_says_so(served: Served) -> None:
+    with pytest.raises(UserError, match="the server refused: missing or wrong token"):
+        await tail(f"{served.base}/?token=wrong")
+
+
+async def test_tail_to_nowhere_says_so(tmp_path: Path) -> None:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    await listener.aclose()  # a port nobody listens on
+    with pytest.raises(UserError, match=f"cannot connect to 127.0.0.1:{port}"):
+        await tail(f"http://127.0.0.1:{port}/?token=x")
+
+
+def test_urls_and_lines() -> None:
+    assert events_url("http://127.0.0.1:8765/?token=abc", 7) == \
+        "ws://127.0.0.1:8765/ws/events?token=abc&from=7"
+    assert events_url("ws://h:1/ws/events?token=abc&from=3", None) == \
+        "ws://h:1/ws/events?token=abc&from=3"
+    with pytest.raises(UserError, match="has no"):
+        events_url("http://127.0.0.1:8765/", 1)
+    with pytest.raises(UserError, match="give the URL"):
+        events_url("ftp://x/?token=a", 1)
+    assert format_line(b"garbage") == "garbage"
+    assert format_line(b'{"seq":3,"t":1,"run":"r","type":"x/y","a":1,"crc":5}').split() == \
+        ["3", "x/y", '{"a":1}']
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["serve", "/nonexistent/run"], "no such run directory"),
+    (["serve", "RUN", "--host", "0.0.0.0"], "add --allow-remote if you mean it"),
+    (["serve", "RUN", "--port", "70000"], "must be 0 to 65535"),
+    (["serve", "RUN", "--reports", "/nonexistent/reports"], "no such directory"),
+    (["tail", "not a url"], "give the URL"),
+    (["tail", "http://127.0.0.1:1/?token=x", "--from", "0"], "seqs start at 1"),
+])
+def test_cli_refuses_bad_input_with_one_line(tmp_path: Path, capsys, argv: list[str],
+                                            message: str) -> None:
+    argv = [str(tmp_path) if a == "RUN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
