@@ -22,8 +22,9 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -33,10 +34,36 @@ import yaml
 from .. import events as ev
 from ..errors import AgentTreeError
 from ..tools.procs import READ_CHUNK, _kill_group, _killpg, _wait_group_gone
-from .spec import ContainerSpec
+from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
 """Where container events go (``EventLog.emit`` in a run)."""
+
+
+LOG_TAIL = 2000
+"""Characters of a log's end carried in ``container/logs`` and error messages."""
+
+
+def tail_text(path: Path, limit: int = LOG_TAIL) -> str:
+    """The last ``limit`` characters of a file (empty if it does not exist)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+class Events:
+    """Container events for one case, sent to an optional ``emit`` callback."""
+
+    def __init__(self, emit: Emit | None, case: str) -> None:
+        self.emit, self.case = emit, case
+
+    def send(self, cls: type[ev.Event], **fields: object) -> None:
+        """Emit ``cls(case=..., **fields)`` if there is somewhere to send it."""
+        if self.emit is not None:
+            self.emit(cls(case=self.case, **fields))
 
 
 class SandboxError(AgentTreeError):
@@ -207,6 +234,35 @@ class SandboxBackend(Protocol):
                 ``limits.start_s`` (everything already started is torn down first).
         """
         ...
+
+
+async def wait_healthy(box: Sandbox, container: Container, events: Events,
+                       dead: Callable[[], Awaitable[str | None]]) -> None:
+    """Run ``container``'s health check in ``box`` until it passes (no check: return at once).
+
+    ``dead()`` says why the container can no longer become healthy (it exited), or ``None``.
+
+    Raises:
+        SandboxError: it died first, or every try failed.
+    """
+    health = container.health
+    if health is None:
+        return
+    await trio.sleep(health.start_period_ms / 1000)
+    last = None
+    for attempt in range(1, health.retries + 1):
+        if (why := await dead()) is not None:
+            raise SandboxError(f"{why} before it was healthy")
+        last = await box.exec(health.cmd, timeout=health.timeout_ms / 1000)
+        if last.ok:
+            events.send(ev.ContainerHealthy, name=container.name, checks=attempt)
+            return
+        await trio.sleep(health.interval_ms / 1000)
+    assert last is not None
+    status = "timed out" if last.timed_out else f"exit {last.exit_code}"
+    raise SandboxError(
+        f"container {container.name!r} not healthy after {health.retries} checks every "
+        f"{health.interval_ms} ms (last: {status}: {last.output[-300:]!r})")
 
 
 def sandbox_name(spec: ContainerSpec, case: str) -> str:

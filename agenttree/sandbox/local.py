@@ -30,39 +30,17 @@ from .base import (
     DEFAULT_LIMITS,
     Emit,
     Environment,
+    Events,
     ExecResult,
     Limits,
     OutputStream,
     SandboxError,
     sandbox_name,
     stream_process,
+    tail_text,
+    wait_healthy,
 )
 from .spec import Container, ContainerSpec, resolve_mount
-
-LOG_TAIL = 2000
-"""Characters of a log's end carried in ``container/logs`` and error messages."""
-
-
-def tail_text(path: Path, limit: int = LOG_TAIL) -> str:
-    """The last ``limit`` characters of a file (empty if it does not exist)."""
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
-            return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-
-
-class Events:
-    """Container events for one case, sent to an optional ``emit`` callback."""
-
-    def __init__(self, emit: Emit | None, case: str) -> None:
-        self.emit, self.case = emit, case
-
-    def send(self, cls: type[ev.Event], **fields: object) -> None:
-        """Emit ``cls(case=..., **fields)`` if there is somewhere to send it."""
-        if self.emit is not None:
-            self.emit(cls(case=self.case, **fields))
 
 
 @attrs.define
@@ -164,32 +142,19 @@ class LocalSandbox:
         events.send(ev.ContainerExited, name=self.name, exit_code=code, reason=reason)
 
     async def wait_healthy(self, events: Events) -> None:
-        """Run the health check until it passes.
+        """Run the health check until it passes (see :func:`~.base.wait_healthy`)."""
+        try:
+            await wait_healthy(self, self.container, events, self.dead)
+        except SandboxError:
+            self.stop_reason = self.stop_reason or "unhealthy"
+            raise
 
-        Raises:
-            SandboxError: the process exited first, or every try failed.
-        """
-        health = self.container.health
-        if health is None:
-            return
-        await trio.sleep(health.start_period_ms / 1000)
-        last = None
-        for attempt in range(1, health.retries + 1):
-            if self.exited.is_set():
-                raise SandboxError(
-                    f"container {self.name!r} exited with code {self.exit_code} before it was "
-                    f"healthy; its log ends: {tail_text(self.log_path, 400)!r}")
-            last = await self.exec(health.cmd, timeout=health.timeout_ms / 1000)
-            if last.ok:
-                events.send(ev.ContainerHealthy, name=self.name, checks=attempt)
-                return
-            await trio.sleep(health.interval_ms / 1000)
-        self.stop_reason = "unhealthy"
-        status = "timed out" if last is not None and last.timed_out else \
-            f"exit {last.exit_code if last else None}"
-        raise SandboxError(
-            f"container {self.name!r} not healthy after {health.retries} checks every "
-            f"{health.interval_ms} ms (last: {status}: {(last.output if last else '')[-300:]!r})")
+    async def dead(self) -> str | None:
+        """Why the container cannot become healthy any more (``None`` while it runs)."""
+        if not self.exited.is_set():
+            return None
+        return (f"container {self.name!r} exited with code {self.exit_code}; its log ends: "
+                f"{tail_text(self.log_path, 400)!r}")
 
     async def aclose(self, events: Events | None = None) -> None:
         """Kill the process group (SIGTERM, grace, SIGKILL); shielded and bounded."""

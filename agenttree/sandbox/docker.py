@@ -1,0 +1,369 @@
+"""The docker backend: the ``docker`` command line, one ``docker run`` per container.
+
+``open`` removes whatever an earlier attempt left under the same deterministic name (found by
+label), creates an ``--internal`` network (plus an egress network when a container has
+``:network :internet``), runs the containers in dependency order with the container name as
+network alias, waits on each health check with ``docker exec``, and in ``finally`` -- shielded
+and bounded, also on cancel -- saves every container's log into the run directory and removes
+every container and network carrying the sandbox's label. Every docker command has a timeout
+and is retried (with backoff) when it fails; creates are safe to retry because a ``docker run``
+is always preceded by ``docker rm -f`` of the same name. A command run with :meth:`exec` is
+killed inside the container when it times out or is cancelled, not just its ``docker exec``
+client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shlex
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import attrs
+import trio
+
+from .. import events as ev
+from ..tools.procs import run_command
+from .base import (
+    DEFAULT_LIMITS,
+    SANDBOX_LABEL,
+    Emit,
+    Environment,
+    Events,
+    ExecResult,
+    Limits,
+    OutputStream,
+    SandboxError,
+    labels,
+    sandbox_name,
+    stream_process,
+    wait_healthy,
+)
+from .spec import Container, ContainerSpec, memory_bytes, require_images, resolve_mount
+
+_exec_ids = itertools.count(1)
+
+
+@attrs.frozen(kw_only=True)
+class DockerCli:
+    """Runs ``docker`` commands with a timeout and retries."""
+
+    docker: str = "docker"
+    timeout_s: float = 120.0
+    retries: int = 2
+    backoff_s: float = 0.5
+
+    async def run(self, *args: str, stdin_file: Path | None = None, check: bool = True,
+                  retry: bool = True, timeout_s: float | None = None) -> ExecResult:
+        """``docker *args``; retried on failure (unless ``retry`` is false).
+
+        Raises:
+            SandboxError: it failed on every try and ``check`` is set.
+        """
+        command = shlex.join([self.docker, *args])
+        if stdin_file is not None:
+            command += f" < {shlex.quote(str(stdin_file))}"
+        tries = self.retries + 1 if retry else 1
+        for attempt in range(tries):
+            done = await run_command(command, cwd=".", timeout_s=timeout_s or self.timeout_s)
+            result = ExecResult(exit_code=done.exit_code, output=done.output,
+                                timed_out=done.timed_out, truncated=done.truncated,
+                                duration_s=done.duration_s)
+            if result.ok:
+                return result
+            if attempt + 1 < tries:
+                await trio.sleep(self.backoff_s * 2**attempt)
+        if check:
+            what = "timed out" if result.timed_out else f"exit {result.exit_code}"
+            raise SandboxError(f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed "
+                               f"({what}, {tries} tries): {result.output.strip()[-300:]}")
+        return result
+
+
+def run_argv(spec: ContainerSpec, c: Container, name: str, project: Path) -> list[str]:
+    """The ``docker run`` arguments (without ``docker``) for container ``c``."""
+    argv = ["run", "-d", "--name", f"{name}-{c.name}", "--network", f"{name}-net",
+            "--network-alias", c.name]
+    for key, value in labels(spec, name).items():
+        argv += ["--label", f"{key}={value}"]
+    for key, value in c.environment().items():
+        argv += ["-e", f"{key}={value}"]
+    if c.workdir is not None:
+        argv += ["-w", c.workdir]
+    for m in c.mounts:
+        source = project / m.host if m.host != "." else project
+        argv += ["-v", f"{source}:{m.container}{':ro' if m.read_only else ''}"]
+    for p in c.ports:
+        argv += ["-p", f"127.0.0.1:{p.host}:{p.container}" if p.host else str(p.container)]
+    if c.resources.cpus is not None:
+        argv += ["--cpus", str(c.resources.cpus)]
+    if c.resources.memory is not None:
+        argv += ["--memory", str(memory_bytes(c.resources.memory))]
+    argv.append(c.image)
+    if c.cmd is not None:
+        argv += list(c.cmd)
+    return argv
+
+
+@attrs.define
+class DockerSandbox:
+    """One running container, reached with ``docker exec``."""
+
+    name: str
+    ref: str
+    container: Container
+    cli: DockerCli
+    scratch: Path
+    output_cap: int
+
+    def _exec_argv(self, argv: Sequence[str], cwd: str | None, env: Mapping[str, str] | None,
+                   pidfile: str, interactive: bool) -> list[str]:
+        args = ["exec", *(["-i"] if interactive else [])]
+        if cwd or self.container.workdir:
+            args += ["-w", cwd or self.container.workdir or "/"]
+        for key, value in (env or {}).items():
+            args += ["-e", f"{key}={value}"]
+        # Record the command's pid in the container, so a timeout can kill it there.
+        return [self.cli.docker, *args, self.ref, "sh", "-c",
+                f'echo $$ > {pidfile}; exec "$@"', "sh", *argv]
+
+    async def _kill(self, pidfile: str) -> None:
+        with trio.move_on_after(10, shield=True):
+            await self.cli.run("exec", self.ref, "sh", "-c",
+                               f"kill -9 $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}",
+                               check=False, retry=False)
+
+    async def exec(self, argv: Sequence[str], *, cwd: str | None = None,
+                   env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+                   timeout: float | None = None) -> ExecResult:
+        """Run ``argv`` in the container; on timeout or cancel it is killed there too."""
+        pidfile = f"/tmp/.agenttree-exec-{os.getpid()}-{next(_exec_ids)}"
+        command = shlex.join(self._exec_argv(argv, cwd, env, pidfile, stdin is not None))
+        if stdin is not None:
+            feed = self.scratch / f"{pidfile.rsplit('/', 1)[1]}.stdin"
+            feed.write_bytes(stdin)
+            command += f" < {shlex.quote(str(feed))}"
+        try:
+            done = await run_command(command, cwd=".", timeout_s=timeout,
+                                     output_cap=self.output_cap)
+        except BaseException:
+            await self._kill(pidfile)
+            raise
+        if done.timed_out:
+            await self._kill(pidfile)
+        return ExecResult(exit_code=done.exit_code, output=done.output, timed_out=done.timed_out,
+                          truncated=done.truncated, duration_s=done.duration_s)
+
+    @asynccontextmanager
+    async def _stream(self, argv: Sequence[str], cwd: str | None,
+                      env: Mapping[str, str] | None,
+                      stdin: bytes | None) -> AsyncIterator[OutputStream]:
+        pidfile = f"/tmp/.agenttree-exec-{os.getpid()}-{next(_exec_ids)}"
+        try:
+            async with stream_process(self._exec_argv(argv, cwd, env, pidfile,
+                                                      stdin is not None), stdin=stdin) as out:
+                yield out
+        finally:
+            await self._kill(pidfile)
+
+    def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,
+                    env: Mapping[str, str] | None = None,
+                    stdin: bytes | None = None) -> AbstractAsyncContextManager[OutputStream]:
+        """Run ``argv`` in the container and stream its output."""
+        return self._stream(argv, cwd, env, stdin)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Write a file in the container (``sh`` and ``cat`` must exist there)."""
+        result = await self.exec(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"',
+                                  "sh", path], stdin=data)
+        if not result.ok:
+            raise SandboxError(f"{self.name}: cannot write {path}: {result.output.strip()}")
+
+    async def read_file(self, path: str) -> bytes:
+        """Read a file from the container, byte for byte."""
+        chunks = []
+        async with self.exec_stream(["cat", path]) as out:
+            async for chunk in out:
+                chunks.append(chunk)
+            code = await out.wait()
+        if code != 0:
+            raise SandboxError(f"{self.name}: no such file {path}")
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Remove the container."""
+        with trio.move_on_after(30, shield=True):
+            await self.cli.run("rm", "-f", self.ref, check=False)
+
+    async def dead(self) -> str | None:
+        """Why the container cannot become healthy any more (``None`` while it runs)."""
+        status, code = await self.state()
+        if status in ("running", "created", "restarting"):
+            return None
+        return f"container {self.name!r} is {status} (exit code {code})"
+
+    async def state(self) -> tuple[str, int | None]:
+        """The container's status (``running``, ``exited``...) and exit code."""
+        result = await self.cli.run("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                                    self.ref, check=False)
+        parts = result.output.split()
+        if not result.ok or len(parts) != 2:
+            return "gone", None
+        return parts[0], int(parts[1]) if parts[1].lstrip("-").isdigit() else None
+
+
+@attrs.define
+class DockerEnvironment:
+    """The containers of a spec running under docker for one case."""
+
+    spec: ContainerSpec
+    case: str
+    name: str
+    directory: Path
+    sandboxes: dict[str, DockerSandbox]
+
+    def sandbox(self, name: str | None = None) -> DockerSandbox:
+        """The container ``name`` (default: the SUT)."""
+        try:
+            return self.sandboxes[name or self.spec.sut]
+        except KeyError:
+            raise SandboxError(f"no container {name!r} in this spec") from None
+
+    async def wait(self, name: str | None = None) -> ExecResult:
+        """``docker wait`` for the container: its exit code and the end of its log."""
+        box = self.sandbox(name)
+        started = trio.current_time()
+        result = await box.cli.run("wait", box.ref, timeout_s=float("inf"), retry=False)
+        code = int(result.output.split()[-1]) if result.output.split() else None
+        return ExecResult(exit_code=code, output=await self.logs(name),
+                          duration_s=trio.current_time() - started)
+
+    async def logs(self, name: str | None = None) -> str:
+        """``docker logs`` of the container."""
+        box = self.sandbox(name)
+        result = await box.cli.run("logs", box.ref, check=False)
+        return result.output
+
+
+class DockerBackend:
+    """Runs specs with the docker command line.
+
+    Args:
+        run_dir: where logs go (``run_dir/containers/<name>/<container>.log``).
+        project: the directory mounts are relative to.
+        emit: where ``container/*`` events go.
+        max_creates: how many environments may be starting at once.
+        docker: the docker executable; command timeout and retries via ``cli``.
+    """
+
+    name = "docker"
+
+    def __init__(self, run_dir: str | os.PathLike[str] = ".",
+                 project: str | os.PathLike[str] = ".", emit: Emit | None = None,
+                 max_creates: int = 4, cli: DockerCli | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.project = Path(project)
+        self.emit = emit
+        self.cli = cli or DockerCli()
+        self.creates = trio.CapacityLimiter(max_creates)
+
+    def render(self, spec: ContainerSpec, case: str = "case") -> list[list[str]]:
+        """The docker commands ``open`` runs to create ``case`` (pure; mounts not resolved)."""
+        require_images(spec, "docker")
+        name = sandbox_name(spec, case)
+        project = self.project.absolute()
+        commands = [self._network_argv(spec, name, "net", internal=True)]
+        if any(c.network == "internet" for c in spec.containers):
+            commands.append(self._network_argv(spec, name, "egress", internal=False))
+        for c in spec.containers:
+            commands.append(run_argv(spec, c, name, project))
+            if c.network == "internet":
+                commands.append(["network", "connect", f"{name}-egress", f"{name}-{c.name}"])
+        return commands
+
+    @staticmethod
+    def _network_argv(spec: ContainerSpec, name: str, kind: str, internal: bool) -> list[str]:
+        argv = ["network", "create", *(["--internal"] if internal else [])]
+        for key, value in labels(spec, name).items():
+            argv += ["--label", f"{key}={value}"]
+        return [*argv, f"{name}-{kind}"]
+
+    async def down(self, name: str) -> None:
+        """Remove every container and network labelled with sandbox ``name``."""
+        found = await self.cli.run("ps", "-aq", "--filter", f"label={SANDBOX_LABEL}={name}")
+        if ids := found.output.split():
+            await self.cli.run("rm", "-f", *ids, check=False)
+        networks = await self.cli.run("network", "ls", "-q", "--filter",
+                                      f"label={SANDBOX_LABEL}={name}")
+        if ids := networks.output.split():
+            await self.cli.run("network", "rm", *ids, check=False)
+
+    @asynccontextmanager
+    async def open(self, spec: ContainerSpec, *, case: str = "case",
+                   limits: Limits = DEFAULT_LIMITS) -> AsyncIterator[Environment]:
+        """Create the case's network and containers; yield; remove them all (see module doc).
+
+        Raises:
+            SandboxError: a docker command failed, or a container was not healthy in time.
+        """
+        commands = self.render(spec, case)
+        for c in spec.containers:
+            for m in c.mounts:
+                resolve_mount(self.project, m)
+        name = sandbox_name(spec, case)
+        events = Events(self.emit, case)
+        directory = self.run_dir / "containers" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        boxes = {c.name: DockerSandbox(name=c.name, ref=f"{name}-{c.name}", container=c,
+                                       cli=self.cli, scratch=directory,
+                                       output_cap=limits.output_cap)
+                 for c in spec.containers}
+        env = DockerEnvironment(spec=spec, case=case, name=name, directory=directory,
+                                sandboxes=boxes)
+        started: list[DockerSandbox] = []
+        try:
+            async with self.creates:
+                try:
+                    with trio.fail_after(limits.start_s):
+                        await self.down(name)  # leftovers of an earlier attempt
+                        await self._create(commands, spec, boxes, started, events)
+                except trio.TooSlowError:
+                    raise SandboxError(f"{spec.name}: containers not started and healthy "
+                                       f"within {limits.start_s:g} s") from None
+            yield env
+        finally:
+            with trio.move_on_after(limits.teardown_s, shield=True):
+                await self._teardown(name, started, events, directory)
+
+    async def _create(self, commands: list[list[str]], spec: ContainerSpec,
+                      boxes: dict[str, DockerSandbox], started: list[DockerSandbox],
+                      events: Events) -> None:
+        for argv in commands:
+            if argv[0] == "run":
+                box = boxes[argv[argv.index("--network-alias") + 1]]
+                await self.cli.run("rm", "-f", box.ref, check=False, retry=False)
+                started.append(box)
+                await self.cli.run(*argv)
+                events.send(ev.ContainerStarted, name=box.name, backend="docker", ref=box.ref,
+                            image=box.container.image)
+                await wait_healthy(box, box.container, events, box.dead)
+            else:
+                result = await self.cli.run(*argv, check=False)
+                if not result.ok and "already exists" not in result.output:
+                    raise SandboxError(f"docker {' '.join(argv[:2])} failed: "
+                                       f"{result.output.strip()[-300:]}")
+
+    async def _teardown(self, name: str, started: list[DockerSandbox], events: Events,
+                        directory: Path) -> None:
+        for box in started:
+            status, code = await box.state()
+            log = await box.cli.run("logs", box.ref, check=False, retry=False)
+            path = directory / f"{box.name}.log"
+            path.write_text(log.output)
+            events.send(ev.ContainerExited, name=box.name, exit_code=code,
+                        reason="exited" if status == "exited" else "stopped")
+            events.send(ev.ContainerLogs, name=box.name, path=str(path),
+                        bytes=len(log.output.encode()), tail=log.output[-2000:])
+        await self.down(name)
