@@ -52,7 +52,9 @@ class Page {
   }
 
   start() {
-    this.api.stream(this.model.seq + 1, (events) => this.onEvents(events), (text) => {
+    // Start a little before the state's seq, so the event list is not empty on load.
+    const from = Math.max(1, this.model.seq - EVENTS_SHOWN + 1);
+    this.api.stream(from, (events) => this.onEvents(events), (text) => {
       this.connection = text;
       this.schedule();
     });
@@ -62,7 +64,7 @@ class Page {
   }
 
   onEvents(events) {
-    for (const e of events) this.model.apply(e);
+    for (const e of events) if (e.seq > this.model.seq) this.model.apply(e);
     this.events.push(...events);
     if (this.events.length > EVENTS_SHOWN) this.events.splice(0, this.events.length - EVENTS_SHOWN);
     this.detailDue = true;

@@ -1,0 +1,158 @@
+"""The page in a real browser: Debian's chromium, headless, driven by Playwright's sync API.
+
+These are plain sync tests (Playwright's sync API cannot run inside a trio test): the engine
+and the server run as ``agenttree`` subprocesses. Skipped, saying why, where chromium or
+Playwright is missing (``.ci/run`` installs chromium; Playwright's browsers are never
+downloaded).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agenttree import events as ev
+
+from .conftest import RunLog, spawned
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install playwright)")
+expect = sync_api.expect
+
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+WAIT_MS = 20_000
+
+WAITING_PLAN = """
+{:run/name "browser"
+ :tiers [{:depth 0 :models ["scripted"] :budget {:tool-calls 100 :tokens 100000}}]
+ :task {:task/id "root" :goal "wait for the children" :script [{:say "waiting"}]
+        :children [{:task/id "a" :script [{:call :wait :args {:timeout_s 300}}]}
+                   {:task/id "b" :script [{:call :wait :args {:timeout_s 300}}]
+                    :children [{:task/id "b1" :script [{:call :wait :args {:timeout_s 300}}]}]}]}}
+"""
+
+
+def agenttree(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "agenttree", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+@pytest.fixture
+def serve_dir() -> Iterator:
+    """Starts ``agenttree serve DIR --port 0`` and gives the URL it printed."""
+    procs = []
+
+    def start(run_dir: Path) -> str:
+        proc = agenttree("serve", str(run_dir), "--port", "0")
+        procs.append(proc)
+        line = proc.stdout.readline()
+        assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
+        return line.rsplit(" at ", 1)[1].strip()
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def row(page, agent: str):
+    return page.locator(f'[role="treeitem"][data-agent="{agent}"]')
+
+
+def test_the_tree_updates_live_and_cancel_works(tmp_path: Path, serve_dir, page) -> None:
+    plan = tmp_path / "wait.edn"
+    plan.write_text(WAITING_PLAN)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    url = serve_dir(run_dir)  # serving before the run starts: everything arrives live
+    page.goto(url)
+    expect(page.get_by_role("status").first).to_contain_text("live", timeout=WAIT_MS)
+    assert "token=" not in page.url  # taken out of the address bar
+    assert row(page, "root").count() == 0
+    run = agenttree("run", str(plan), "--run-dir", str(run_dir), "--quiet")
+    try:
+        for agent in ["root", "root.a", "root.b", "root.b.b1"]:
+            expect(row(page, agent)).to_be_visible(timeout=WAIT_MS)
+        expect(row(page, "root.a")).to_have_attribute("data-status", "tool", timeout=WAIT_MS)
+        page.get_by_role("button", name="root.b", exact=True).click()
+        expect(page.get_by_role("heading", name="Agent root.b")).to_be_visible()
+        expect(page.get_by_label("Conversation")).to_contain_text("tool wait", timeout=WAIT_MS)
+
+        page.get_by_role("button", name="Cancel root.a").click()
+        expect(row(page, "root.a")).to_have_attribute("data-status", "cancelled",
+                                                      timeout=WAIT_MS)
+        expect(page.locator("#control-result")).to_contain_text(
+            "cancel root.a: applied — cancelling root.a and its subtree")
+        expect(page.get_by_role("button", name="Cancel root.a")).to_be_disabled()
+        expect(row(page, "root.b")).not_to_have_attribute("data-status", "cancelled")
+
+        page.get_by_role("button", name="Cancel root", exact=True).click()
+        expect(page.locator("#run-status")).to_contain_text("run cancelled", timeout=WAIT_MS)
+        for agent in ["root", "root.b", "root.b.b1"]:
+            expect(row(page, agent)).to_have_attribute("data-status", "cancelled")
+        assert run.wait(timeout=30) == 1  # cancelled
+    finally:
+        stop(run)
+
+
+def test_ten_thousand_agents_render_only_the_rows_in_view(tmp_path: Path, serve_dir,
+                                                          page) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write([ev.RunStarted(plan_name="big", plan_path="big.edn", run_dir="r", seed=0,
+                             durability="none"), spawned("root")])
+    parents = [f"root.g{i}" for i in range(100)]
+    log.write(spawned(p, "root") for p in parents)
+    log.write(spawned(f"{p}.w{j}", p) for p in parents for j in range(99))
+    total = 1 + 100 + 100 * 99
+    page.goto(serve_dir(log.run_dir))
+    expect(page.locator("#agent-total")).to_have_text(f"({total})", timeout=WAIT_MS)
+    rows = page.get_by_role("treeitem")
+    expect(rows.first).to_be_visible()
+    assert rows.count() < 80  # ~27 rows in view + overscan, not 10,000
+    page.locator("#tree").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    last = "root.g99.w98"
+    expect(row(page, last)).to_be_visible(timeout=WAIT_MS)
+    assert rows.count() < 80
+    log.write([ev.AgentFinished(agent=last, status="done")])  # a live change, in view
+    expect(row(page, last)).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+    page.get_by_role("button", name=last, exact=True).click()
+    expect(page.get_by_role("heading", name=f"Agent {last}")).to_be_visible()
