@@ -163,6 +163,11 @@ def test_any_mutation_parses_or_is_a_spec_error(container: int, key: Keyword, va
             value if isinstance(value, str) else ""}
 
 
+def test_edn_reader_errors_are_spec_errors() -> None:
+    with pytest.raises(SpecError, match="not valid EDN: ZeroDivisionError"):
+        parse_spec("{:containers 0/0}", "z.edn")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=60))
 def test_arbitrary_text_never_crashes(text: str) -> None:
