@@ -1,0 +1,101 @@
+"""One behaviour for every backend: the Sandbox protocol, run against each available backend.
+
+``local`` always runs; ``docker-fake`` runs the docker backend against the fake ``docker`` on
+PATH; ``docker`` runs against a real engine and is skipped (saying why) when none answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+
+from agenttree.sandbox import Sandbox, SandboxError, open_backend, parse_spec
+from agenttree.sandbox.docker import DockerCli
+
+SPEC = parse_spec('{:containers [{:name "box" :image "busybox:1.36" :env {"GREETING" "hi"}'
+                  ' :cmd ["sleep" "3600"]}]}')
+
+
+@functools.cache
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.fixture(params=["local", "docker-fake", "docker"])
+def backend(request, tmp_path: Path):
+    run_dir, project = tmp_path / "run", tmp_path / "project"
+    project.mkdir()
+    if request.param == "local":
+        return open_backend("local", run_dir=run_dir, project=project)
+    if request.param == "docker":
+        if not _docker_answers():
+            pytest.skip("no docker engine answers `docker info` here")
+        return open_backend("docker", run_dir=run_dir, project=project)
+    request.getfixturevalue("fake_docker")
+    return open_backend("docker", run_dir=run_dir, project=project,
+                        cli=DockerCli(timeout_s=10, retries=0))
+
+
+async def test_exec_exit_code_output_and_env(backend) -> None:
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env:
+            box = env.sandbox()
+            assert isinstance(box, Sandbox)
+            result = await box.exec(["sh", "-c", 'echo "$GREETING $TZ $EXTRA"; exit 4'],
+                                    env={"EXTRA": "x"})
+            assert result.exit_code == 4 and not result.ok
+            assert result.output.strip() == "hi UTC x"
+
+
+async def test_exec_with_stdin(backend) -> None:
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env:
+            result = await env.sandbox().exec(["cat"], stdin=b"fed through stdin")
+            assert result.ok and result.output == "fed through stdin"
+
+
+async def test_exec_timeout_kills(backend) -> None:
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env:
+            result = await env.sandbox().exec(["sleep", "30"], timeout=0.3)
+            assert result.timed_out and result.exit_code is None
+
+
+async def test_exec_stream_yields_output_as_it_comes(backend) -> None:
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env:
+            chunks = []
+            async with env.sandbox().exec_stream(
+                    ["sh", "-c", "echo one; read x; echo two"], stdin=b"go\n") as out:
+                async for chunk in out:
+                    chunks.append(chunk)
+                assert await out.wait() == 0
+            assert b"".join(chunks) == b"one\ntwo\n"
+
+
+async def test_files_round_trip_byte_for_byte(backend, tmp_path) -> None:
+    data = bytes(range(256)) * 8
+    path = str(tmp_path / "inside" / "deep" / "blob.bin")
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env:
+            box = env.sandbox()
+            await box.write_file(path, data)
+            assert await box.read_file(path) == data
+            with pytest.raises(SandboxError, match="no such file"):
+                await box.read_file(path + ".missing")
+
+
+async def test_unknown_container_name(backend) -> None:
+    async with backend.open(SPEC, case="conf") as env:
+        with pytest.raises(SandboxError, match="no container 'nope'"):
+            env.sandbox("nope")
