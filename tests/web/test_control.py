@@ -11,6 +11,7 @@ import trio
 from agenttree.plan import parse_plan
 from agenttree.runtime.control import MAX_COMMAND
 from agenttree.runtime.engine import Engine
+from agenttree.web import hub
 
 from .conftest import TOKEN, start_server
 
@@ -113,3 +114,14 @@ async def test_a_finished_run_takes_no_commands(engine_served, http: httpx.Async
     r = await post(http, base, b'{"cmd": "cancel", "agent": "root.a"}')
     assert r.status_code == 400
     assert r.json()["error"] == "the run has finished (cancelled); nothing to control"
+
+
+async def test_no_answer_in_time_says_the_command_is_queued(
+        served, http: httpx.AsyncClient, monkeypatch) -> None:
+    monkeypatch.setattr(hub, "ACK_WAIT_S", 0.2)  # no engine runs behind this log
+    r = await post(http, served.base, b'{"cmd": "cancel", "agent": "root.a"}')
+    assert r.status_code == 504
+    assert r.json() == {"line": 1, "status": "pending",
+                        "detail": "queued as line 1; no engine answered within 0.2s"}
+    assert (served.log.run_dir / "control.jsonl").read_bytes() == \
+        b'{"cmd":"cancel","agent":"root.a"}\n'

@@ -11,7 +11,7 @@ from agenttree.cli import main
 from agenttree.errors import UserError
 from agenttree.web.tail import events_url, format_line, tail
 
-from .conftest import TOKEN, Served
+from .conftest import TOKEN, RunLog, Served, start_events, start_server
 
 
 async def test_tail_prints_one_line_per_event_from_a_seq(served: Served) -> None:
@@ -72,3 +72,21 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path: Path, capsys, argv: list[
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_tail_dropped_for_lagging_resumes_without_gaps_or_doubles(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base = await start_server(nursery, log.run_dir, buffer=3)
+    lines: list[str] = []
+    async with trio.open_nursery() as inner:
+        inner.start_soon(lambda: tail(f"{base}/?token={TOKEN}", out=lines.append))
+        with trio.fail_after(10):
+            while len(lines) < 4:
+                await trio.sleep(0.01)
+            log.notes(50)  # one burst the hub sees in one poll: more than the client's buffer
+            while len(lines) < 54:
+                await trio.sleep(0.01)
+        inner.cancel_scope.cancel()
+    assert [int(line.split()[0]) for line in lines] == list(range(1, 55))
