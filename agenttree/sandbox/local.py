@@ -60,6 +60,11 @@ class LocalSandbox:
     exited: trio.Event = attrs.Factory(trio.Event)
     stop_reason: str | None = None
 
+    @property
+    def pid_path(self) -> Path:
+        """Where the running process group is recorded (``pgid start-time``)."""
+        return self.log_path.with_suffix(".pid")
+
     def host_path(self, path: str) -> Path:
         """The host path for a container path."""
         path = posixpath.normpath(posixpath.join(self.container.workdir or "/", path))
@@ -125,6 +130,8 @@ class LocalSandbox:
                 events.send(ev.ContainerExited, name=self.name, reason="failed")
                 raise SandboxError(f"container {self.name!r} could not start "
                                    f"{self.container.cmd[0]!r}: {exc.strerror}") from None
+        # So `containers down` (or a retried open) can stop it should this process die first.
+        self.pid_path.write_text(f"{self.process.pid} {_start_time(self.process.pid)}\n")
         events.send(ev.ContainerStarted, name=self.name, backend="local",
                     ref=str(self.process.pid), image=self.container.image)
 
@@ -168,8 +175,32 @@ class LocalSandbox:
                 await _kill_group(process, process.pid, self.grace_s)
             _killpg(process.pid, 9)
             await _wait_group_gone(process.pid, 0.5)
+        self.pid_path.unlink(missing_ok=True)
         if events is not None and process.returncode is not None:
             self._record_exit(events, process.returncode, self.stop_reason or "exited")
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (clock ticks since boot): tells a pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+async def stop_leftovers(directory: Path) -> list[int]:
+    """Kill the process groups recorded in ``directory/*.pid`` that are still the same
+    processes (same start time); the process groups killed."""
+    killed = []
+    for pid_file in sorted(directory.glob("*.pid")):
+        pid, _, started = pid_file.read_text().strip().partition(" ")
+        if pid.isdigit() and started and _start_time(int(pid)) == started:
+            _killpg(int(pid), 9)
+            await _wait_group_gone(int(pid), 1.0)
+            killed.append(int(pid))
+        pid_file.unlink(missing_ok=True)
+    return killed
 
 
 def _write(target: Path, data: bytes) -> None:
@@ -239,6 +270,10 @@ class LocalBackend:
         self.emit = emit
         self.creates = trio.CapacityLimiter(max_creates)
 
+    async def down(self, name: str) -> list[int]:
+        """Stop whatever sandbox ``name`` left running (its process groups killed)."""
+        return await stop_leftovers(self.run_dir / "containers" / name)
+
     def render(self, spec: ContainerSpec, case: str = "case") -> dict[str, object]:
         """The processes ``open`` would start: per container its argv, cwd and env."""
         name = sandbox_name(spec, case)
@@ -274,6 +309,7 @@ class LocalBackend:
         env = LocalEnvironment(spec=spec, case=case, name=name,
                                directory=self.run_dir / "containers" / name, sandboxes=boxes)
         env.directory.mkdir(parents=True, exist_ok=True)
+        await stop_leftovers(env.directory)  # an earlier attempt that died without teardown
         started: list[LocalSandbox] = []
         try:
             async with trio.open_nursery() as nursery:

@@ -202,3 +202,42 @@ def test_render_is_pure(backend, tmp_path) -> None:
     assert [c["name"] for c in rendered["containers"]] == ["db", "sut"]
     assert rendered["containers"][1]["cwd"] == str((tmp_path / "project").resolve())
     assert not (tmp_path / "run").exists()
+
+
+CRASHING_OWNER = """
+import sys, trio
+from agenttree.sandbox import open_backend, parse_spec
+
+async def main():
+    backend = open_backend("local", run_dir=sys.argv[1])
+    async with backend.open(parse_spec(sys.argv[2]), case="crash"):
+        print("up", flush=True)
+        await trio.sleep_forever()
+
+trio.run(main)
+"""
+
+
+async def test_down_stops_what_a_killed_owner_left_running(tmp_path) -> None:
+    import signal
+    import subprocess
+
+    from agenttree.sandbox import sandbox_name
+    from agenttree.sandbox.local import LocalBackend
+
+    spec_text = f'{{:containers [{{:name "db" :cmd {py("import time; time.sleep(600)")}}}]}}'
+    run_dir = tmp_path / "run"
+    with trio.fail_after(30):
+        owner = await trio.lowlevel.open_process(
+            [PY, "-c", CRASHING_OWNER, str(run_dir), spec_text], stdout=subprocess.PIPE)
+        assert owner.stdout is not None
+        assert (await owner.stdout.receive_some(10)).startswith(b"up")
+        owner.send_signal(signal.SIGKILL)  # no teardown runs: the container outlives it
+        await owner.wait()
+        name = sandbox_name(parse_spec(spec_text), "crash")
+        pid_files = list((run_dir / "containers" / name).glob("*.pid"))
+        pgids = {int(p.read_text().split()[0]) for p in pid_files}
+        assert len(pgids) == 1 and live_members(pgids)
+        assert await LocalBackend(run_dir=run_dir).down(name) == sorted(pgids)
+        assert not live_members(pgids)
+        assert await LocalBackend(run_dir=run_dir).down(name) == []  # idempotent
