@@ -36,6 +36,7 @@ from .models.spec import parse_model_spec
 from .plan import Plan, is_scripted, load_plan
 from .runtime.control import append_command
 from .runtime.engine import Engine, new_run_dir, tune_gc
+from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
 from .web import cli as web_cli
 
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_plan_check)
     web_cli.register(sub)
     bench_cli.register(sub)
+    sandbox_cli.register(sub)
     return parser
 
 

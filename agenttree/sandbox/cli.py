@@ -1,0 +1,176 @@
+"""``agenttree containers up|down|logs|compose|k8s SPEC``: container specs from the command line.
+
+``compose`` and ``k8s`` print what the spec renders to (nothing is started). ``up`` starts the
+containers with a backend (default ``local``), logs ``container/*`` events to
+``RUN_DIR/events.jsonl`` and prints them, waits for the SUT's ``:cmd`` to exit (or for Ctrl-C
+when it has none) and tears everything down; its exit status is 0 when the SUT exited 0.
+``down`` removes what a crashed ``up`` left behind; ``logs`` prints the saved logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import trio
+
+from .. import events as ev
+from ..errors import UserError
+from ..log import open_event_log
+from . import compose, kubernetes
+from .base import Limits, SandboxError, dump_yaml, open_backend, sandbox_name
+from .spec import ContainerSpec, load_spec, resolve_mount
+
+UP_BACKENDS = ("local", "docker")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``containers`` and its subcommands to the ``agenttree`` parser."""
+    containers = sub.add_parser("containers", help="container specs: up, down, logs, compose, k8s")
+    verbs = containers.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = verbs.add_parser(name, help=help_text)
+        parser.add_argument("spec", help="the container spec (EDN file)")
+        parser.add_argument("--case", default="case", help="case name (default: case)")
+        return parser
+
+    for name, help_text in (("up", "start the containers, wait for the SUT, tear down"),
+                            ("down", "remove what an interrupted `up` left behind"),
+                            ("logs", "print the containers' saved logs")):
+        parser = verb(name, help_text)
+        parser.add_argument("--backend", choices=UP_BACKENDS, default="local",
+                            help="where the containers run (default: local processes)")
+        parser.add_argument("--run-dir", help="run directory (default "
+                            "runs/containers-<spec>-<UTC time> for up; required otherwise)")
+        parser.add_argument("--project", default=".",
+                            help="directory the spec's mounts are relative to (default .)")
+        parser.set_defaults(func=globals()[f"cmd_{name}"])
+    up = verbs.choices["up"]
+    up.add_argument("--start-s", type=float, default=300.0,
+                    help="seconds for every container to start and be healthy (default 300)")
+    verbs.choices["logs"].add_argument("--container", help="only this container's log")
+
+    parser = verb("compose", "print the spec as a docker compose file")
+    parser.add_argument("--project", default=".",
+                        help="directory the spec's mounts are relative to (default .)")
+    parser.set_defaults(func=cmd_compose)
+    parser = verb("k8s", "print the spec as Kubernetes objects (a Job per case)")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--ttl-s", type=int, default=kubernetes.DEFAULT_TTL_S,
+                        help="seconds a finished Job is kept (ttlSecondsAfterFinished)")
+    parser.add_argument("--project-claim", default=kubernetes.PROJECT_CLAIM,
+                        help="PersistentVolumeClaim holding the project, for mounts")
+    parser.set_defaults(func=cmd_k8s)
+
+
+def _spec(args: argparse.Namespace) -> ContainerSpec:
+    spec = load_spec(args.spec)
+    project = Path(getattr(args, "project", "."))
+    if not project.is_dir():
+        raise UserError(f"--project {project}: not a directory")
+    for c in spec.containers:
+        for m in c.mounts:
+            resolve_mount(project, m)
+    return spec
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    """Print the compose file."""
+    spec = _spec(args)
+    project = str(Path(args.project).resolve())
+    sys.stdout.write(dump_yaml(compose.render(spec, case=args.case, project=project)))
+    return 0
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    """Print the Kubernetes objects."""
+    if args.ttl_s < 0:
+        raise UserError(f"--ttl-s must not be negative, got {args.ttl_s}")
+    spec = _spec(args)
+    sys.stdout.write(dump_yaml(*kubernetes.render(
+        spec, case=args.case, namespace=args.namespace, ttl_s=args.ttl_s,
+        project_claim=args.project_claim)))
+    return 0
+
+
+def _run_dir(args: argparse.Namespace, spec: ContainerSpec) -> Path:
+    if args.run_dir:
+        return Path(args.run_dir)
+    if args.verb != "up":
+        raise UserError(f"containers {args.verb} needs --run-dir (the directory `up` used)")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"containers-{spec.name}-{stamp}"
+
+
+def _line(event: ev.Event) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in ev.converter.unstructure(event).items()
+                      if k not in ("case", "name", "tail") and v not in ("", None))
+    return f"{event.TYPE} {getattr(event, 'name', '')} {fields}".rstrip()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start, wait, tear down; exit 0 when the SUT exited 0."""
+    spec = _spec(args)
+    if args.start_s <= 0:
+        raise UserError(f"--start-s must be positive, got {args.start_s}")
+    run_dir = _run_dir(args, spec)
+    if (run_dir / "events.jsonl").exists():
+        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    code = trio.run(_up, args, spec, run_dir)
+    print(f"run directory: {run_dir}")
+    return 0 if code == 0 else 1
+
+
+async def _up(args: argparse.Namespace, spec: ContainerSpec, run_dir: Path) -> int | None:
+    """The SUT's exit code (``None``: it did not get to run)."""
+    async with open_event_log(run_dir / "events.jsonl", run=run_dir.name) as log:
+        def emit(event: ev.Event) -> None:
+            log.emit(event)
+            print(_line(event), flush=True)
+
+        backend = open_backend(args.backend, run_dir=run_dir, project=args.project, emit=emit)
+        limits = Limits(start_s=args.start_s)
+        try:
+            async with backend.open(spec, case=args.case, limits=limits) as env:
+                if spec.container(spec.sut).cmd is None:
+                    print(f"up: {env.name} (no :cmd for {spec.sut}; Ctrl-C to stop)",
+                          flush=True)
+                    await trio.sleep_forever()
+                result = await env.wait()
+                print(f"{spec.sut} exited with code {result.exit_code}", flush=True)
+                return result.exit_code
+        except SandboxError as exc:
+            print(f"agenttree: containers: {exc}", file=sys.stderr)
+            return None
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Remove leftovers of the sandbox named by SPEC and --case."""
+    spec = _spec(args)
+    name = sandbox_name(spec, args.case)
+    backend = open_backend(args.backend, run_dir=_run_dir(args, spec), project=args.project)
+    trio.run(backend.down, name)  # type: ignore[attr-defined]
+    print(f"down: {name}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Print the logs saved under RUN_DIR/containers/<name>/."""
+    spec = _spec(args)
+    directory = _run_dir(args, spec) / "containers" / sandbox_name(spec, args.case)
+    names = [args.container] if args.container else [c.name for c in spec.containers]
+    for name in names:
+        if name not in {c.name for c in spec.containers}:
+            raise UserError(f"--container {name}: not a container of {args.spec}")
+        path = directory / f"{name}.log"
+        if not path.exists():
+            raise UserError(f"no log for {name} in {directory} (was `up` run with this "
+                            "--run-dir and --case?)")
+        if len(names) > 1:
+            print(f"==> {name} <==")
+        sys.stdout.write(path.read_text(errors="replace"))
+    return 0
