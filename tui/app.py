@@ -1,0 +1,625 @@
+"""The agenttree terminal UI: a live view of one run, drawn from its event log.
+
+The app never shares memory with the engine. A thread worker tails ``events.jsonl`` and posts
+batches of entries; a timer folds what arrived every :data:`FLUSH_S` into a
+:class:`~tui.timeline.Timeline` and redraws inside one ``batch_update`` (no flicker, however fast
+events come). Commands (cancel, grant, reassign, message, reconcile) are lines appended to
+``control.jsonl``; their outcome is read back from the log like everything else, so what the
+screen shows is always the folded log, never a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from agenttree import events as ev
+from agenttree.errors import LogCorrupt, PlanError
+from agenttree.events import Entry
+from agenttree.plan import Task, parse_plan
+from agenttree.runtime.control import append_command
+from agenttree.state import RunState
+
+from .engine_proc import EngineProcess
+from .look import event_type, vars_of
+from .messages import CaughtUp, EventsRead, TailFailed
+from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
+from .screens.confirm import ConfirmScreen, affected_text
+from .screens.info import InfoScreen, QuitScreen
+from .screens.plan_editor import PlanEditorScreen
+from .tailer import LogTail
+from .timeline import SNAPSHOT_EVERY, Timeline
+from .widgets.agent_tree import AgentTree
+from .widgets.budgets_view import BudgetsView
+from .widgets.conversation import ConversationView
+from .widgets.event_list import EventList
+from .widgets.events_strip import EventsStrip
+from .widgets.locks_view import LocksView
+from .widgets.plan_view import PlanView
+from .widgets.run_header import RunHeader
+from .widgets.scrubber import Scrubber
+
+FLUSH_S = 0.15
+"""How often arrived events are folded and drawn."""
+MAX_PER_FLUSH = 25_000
+"""Events folded per flush while catching up, so the screen stays responsive."""
+POLL_S = 0.1
+"""How often the tail looks for new lines once it has caught up."""
+BACKLOG = 100_000
+"""Entries waiting to be folded before the tail thread pauses reading."""
+TABS = ("conversation", "locks", "budgets", "events", "plan")
+STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile"})
+"""Actions that change the run (refused read-only and while viewing the past)."""
+MAIN_ONLY = STEERING | {"edit_plan", "travel", "live", "tab", "filter", "follow", "quit_tui"}
+"""Actions of the main screen (inactive while a dialog is open)."""
+
+
+class AgentTreeApp(App[str]):
+    """``agenttree tui``: one run's agents, conversations, locks, budgets, events and plan.
+
+    ``exit`` result: ``"stop"`` (the user chose to stop the run), ``"leave"`` (leave it running
+    headless) or ``"quit"`` (nothing was running, or read-only).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "agenttree"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_tui", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("colon", "command_palette", "Commands", show=False, id="palette"),
+        *(Binding(str(i), f"tab('{name}')", name.title(), show=False, id=f"tab-{name}")
+          for i, name in enumerate(TABS, start=1)),
+        Binding("x", "cancel_agent", "Cancel", id="cancel"),
+        Binding("g", "grant", "Grant", id="grant"),
+        Binding("r", "reassign", "Reassign", show=False, id="reassign"),
+        Binding("m", "message", "Message", id="message"),
+        Binding("e", "edit_plan", "Edit plan", id="edit-plan"),
+        Binding("R", "reconcile", "Reconcile", show=False, id="reconcile"),
+        Binding("left_square_bracket", "travel(-1)", "Back", id="back"),
+        Binding("right_square_bracket", "travel(1)", "Fwd", id="forward"),
+        Binding("left_curly_bracket", "travel(-10)", "Back 10", show=False, id="back-10"),
+        Binding("right_curly_bracket", "travel(10)", "Fwd 10", show=False, id="forward-10"),
+        Binding("L", "live", "Live", show=False, id="live"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("f", "follow", "Follow", show=False, id="follow"),
+    ]
+
+    def __init__(self, run_dir: Path, *, engine: EngineProcess | None = None,
+                 readonly: bool = False, keymap: dict[str, str] | None = None,
+                 theme: str | None = None, snapshot_every: int = SNAPSHOT_EVERY,
+                 clock: Any = time.time) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.engine = engine
+        self.readonly = readonly
+        self.timeline = Timeline(every=snapshot_every)
+        self.view_seq: int | None = None
+        """The seq being viewed; None means LIVE."""
+        self.plan_draft: str | None = None
+        """A checked plan from the editor that ``R`` has not applied yet."""
+        self.metrics: dict[str, float] = {}
+        """Seconds from start to ``first_paint`` and to ``caught_up`` (for the benchmark)."""
+        self._keymap = dict(keymap or {})
+        self._theme_name = theme
+        self._clock = clock
+        self._pending: list[Entry] = []
+        self._travel: RunState | None = None
+        self._selected: str | None = None
+        self._commands: dict[int, str] = {}
+        self._caught_up = False
+        self._stop = threading.Event()
+        self._t0 = time.perf_counter()
+        self._plan_status = self._check_plan_file()
+        self._engine_gone = False
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="body"):
+            yield AgentTree(id="tree")
+            with TabbedContent(id="tabs", initial="conversation"):
+                with TabPane("1 Chat", id="conversation"):
+                    yield ConversationView(id="conversation-view")
+                with TabPane("2 Locks", id="locks"):
+                    yield LocksView(id="locks-view")
+                with TabPane("3 Budget", id="budgets"):
+                    yield BudgetsView(id="budgets-view")
+                with TabPane("4 Events", id="events"):
+                    yield EventList(id="agent-events")
+                with TabPane("5 Plan", id="plan"):
+                    yield PlanView(id="plan-view")
+        yield Scrubber(id="scrubber")
+        yield EventsStrip(id="strip")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._theme_name:
+            self.theme = self._theme_name
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.query_one("#strip", EventsStrip).border_title = "events"
+        self.query_one("#tree", AgentTree).focus()
+        self._render_view(None)
+        self.set_interval(FLUSH_S, self._flush)
+        self._tail()
+
+    # --- reading the log ------------------------------------------------------------------
+
+    @property
+    def events_path(self) -> Path:
+        """The log being followed."""
+        return self.run_dir / "events.jsonl"
+
+    @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
+    def _tail(self) -> None:
+        """Read the log in chunks and post them; then follow it. Runs in a thread."""
+        worker = get_current_worker()
+        tail = LogTail(self.events_path)
+        caught_up = False
+        try:
+            while not worker.is_cancelled and not self._stop.is_set():
+                if len(self._pending) > BACKLOG:  # the UI is behind: let it fold first
+                    self._stop.wait(FLUSH_S)
+                    continue
+                try:
+                    entries = tail.read()
+                except LogCorrupt as exc:
+                    self.post_message(TailFailed(str(exc)))
+                    return
+                if entries:
+                    self.post_message(EventsRead(entries))
+                    continue
+                if not caught_up:
+                    caught_up = True
+                    self.post_message(CaughtUp())
+                self._stop.wait(POLL_S)
+        finally:
+            tail.close()
+
+    @on(EventsRead)
+    def _arrived(self, message: EventsRead) -> None:
+        self._pending.extend(message.entries)
+
+    @on(CaughtUp)
+    def _reached_end(self) -> None:
+        self._caught_up = True
+
+    @on(TailFailed)
+    def _tail_failed(self, message: TailFailed) -> None:
+        self.notify(f"The log cannot be read further: {message.error}", title="log corrupt",
+                    severity="error", timeout=30)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, message: Worker.StateChanged) -> None:
+        if message.state == WorkerState.ERROR:
+            self.notify(f"{message.worker.name} failed: {message.worker.error}",
+                        severity="error", timeout=30)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    def _flush(self) -> None:
+        """Fold what arrived and redraw (every :data:`FLUSH_S`)."""
+        self._watch_engine()
+        if not self._pending:
+            if self._caught_up and "caught_up" not in self.metrics:
+                self.metrics["caught_up"] = time.perf_counter() - self._t0
+            return
+        batch = self._pending[:MAX_PER_FLUSH]
+        del self._pending[:MAX_PER_FLUSH]
+        timeline = self.timeline
+        first = not timeline.entries
+        timeline.extend(batch)
+        if first:
+            self._set_start_t(timeline.entries[0].t)
+        self._answers(batch)
+        if self.view_seq is None:
+            with self.batch_update():
+                self._render_view(timeline.touched(batch), batch)
+        else:
+            self._show_header(self._travel or timeline.live)
+        if "first_paint" not in self.metrics:
+            self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.metrics.setdefault("first_paint", time.perf_counter() - self._t0)
+
+    def _set_start_t(self, t: int) -> None:
+        for events in self.query(EventList):
+            events.start_t = t
+
+    def _watch_engine(self) -> None:
+        engine = self.engine
+        if engine is None or self._engine_gone or engine.running():
+            return
+        self._engine_gone = True
+        if self.timeline.live.status in ("pending", "running"):
+            self.notify(f"The engine exited (status {engine.proc.returncode}) before the run "
+                        f"finished; see {self.run_dir / 'engine.log'}", severity="error",
+                        timeout=30)
+
+    def _answers(self, batch: Iterable[Entry]) -> None:
+        """Tell the user how the engine answered this UI's commands."""
+        for entry in batch:
+            event = entry.event
+            if isinstance(event, ev.ControlApplied | ev.ControlRejected):
+                what = self._commands.pop(event.line, None)
+                if what is None:
+                    continue
+                if isinstance(event, ev.ControlApplied):
+                    self.notify(event.detail, title=f"{what}: done")
+                else:
+                    self.notify(event.reason, title=f"{what}: refused", severity="error",
+                                timeout=15)
+            elif event_type(event) == "plan/reconciled":
+                fields = event.fields if isinstance(event, ev.UnknownEvent) else vars_of(event)
+                self.push_screen(InfoScreen("The plan was reconciled: what changed",
+                                            reconciled_text(fields)))
+
+    # --- drawing --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RunState:
+        """The state on screen: live, or as of the viewed seq."""
+        if self.view_seq is None or self._travel is None:
+            return self.timeline.live
+        return self._travel
+
+    def _now_t(self, state: RunState) -> int:
+        if self.view_seq is None and state.status == "running":
+            return int(self._clock() * 1000)
+        return state.t
+
+    def _show_header(self, state: RunState) -> None:
+        plan = self._plan_status
+        if self.plan_draft is not None:
+            plan = "✓ edited (R applies)"
+        self.query_one("#header", RunHeader).show(
+            state, viewing=self.view_seq, last_seq=self.timeline.last_seq, plan=plan,
+            readonly=self.readonly)
+        self.query_one("#scrubber", Scrubber).show(self.view_seq, self.timeline.last_seq)
+
+    def _render_view(self, touched: set[str] | None, batch: list[Entry] | None = None) -> None:
+        """Redraw from :attr:`state`; ``touched`` None means anything may have changed."""
+        state = self.state
+        self._show_header(state)
+        tree = self.query_one("#tree", AgentTree)
+        tree.sync(state, touched)
+        if tree.cursor_line < 0 and state.root is not None:
+            tree.move_cursor(tree.root)
+        strip = self.query_one("#strip", EventsStrip).events
+        agent_events = self.query_one("#agent-events", EventList)
+        if batch is not None:
+            strip.add_entries(batch)
+            agent_events.add_entries(batch)
+        else:
+            strip.show_until(self.timeline.entries, self._seq)
+            self._refill_agent_events()
+        self._show_details(state, touched)
+
+    @property
+    def _seq(self) -> int:
+        return self.timeline.last_seq if self.view_seq is None else self.view_seq
+
+    def _refill_agent_events(self) -> None:
+        from .event_filter import EventFilter
+
+        agent_events = self.query_one("#agent-events", EventList)
+        agent_events.filter = EventFilter(agent=self._selected or "")
+        agent_events.show_until(self.timeline.entries, self._seq)
+
+    def _show_details(self, state: RunState, touched: set[str] | None) -> None:
+        selected = self.query_one("#tree", AgentTree).selected_agent
+        if selected != self._selected:
+            self._selected = selected
+            self._refill_agent_events()
+            touched = None
+        tab = self.query_one("#tabs", TabbedContent).active
+        agent = state.agents.get(selected) if selected else None
+        if tab == "conversation" and (touched is None or selected in touched):
+            streaming = self.timeline.streaming.get(selected or "", "") \
+                if self.view_seq is None else ""
+            self.query_one("#conversation-view", ConversationView).show(agent, streaming)
+        elif tab == "locks":
+            self.query_one("#locks-view", LocksView).show(state, self._now_t(state))
+        elif tab == "budgets":
+            self.query_one("#budgets-view", BudgetsView).show(state, selected)
+        elif tab == "plan":
+            self.query_one("#plan-view", PlanView).show(self._plan_text(state))
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _highlighted(self) -> None:
+        self._show_details(self.state, None)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_changed(self) -> None:
+        self._show_details(self.state, None)
+
+    @on(EventsStrip.FilterChanged)
+    def _filter_changed(self) -> None:
+        self.query_one("#strip", EventsStrip).events.show_until(self.timeline.entries, self._seq)
+
+    # --- time travel ----------------------------------------------------------------------
+
+    def action_travel(self, step: int) -> None:
+        """Move the view ``step`` events back (negative) or forward; past the end is LIVE."""
+        last = self.timeline.last_seq
+        base = last if self.view_seq is None else self.view_seq
+        target = base + step
+        self.goto(None if target >= last else max(0, target))
+
+    def action_live(self) -> None:
+        """Back to the live state."""
+        self.goto(None)
+
+    def goto(self, seq: int | None) -> None:
+        """Show the state as of ``seq`` (None: live). Everything on screen follows."""
+        if seq == self.view_seq:
+            return
+        self.view_seq = seq
+        self._travel = None if seq is None else self.timeline.state_at(seq)
+        with self.batch_update():
+            self._render_view(None)
+
+    # --- steering the run -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Main-screen keys do nothing while a dialog is open."""
+        return action not in MAIN_ONLY or self.screen is self.screen_stack[0]
+
+    def _steerable(self) -> bool:
+        if self.readonly:
+            self.notify("Read-only: this view cannot change the run.", severity="warning")
+            return False
+        if self.view_seq is not None:
+            self.notify("You are viewing the past: press L to go live first.",
+                        severity="warning")
+            return False
+        return True
+
+    def _selected_running(self, verb: str) -> str | None:
+        agent_id = self.query_one("#tree", AgentTree).selected_agent
+        agent = self.state.agents.get(agent_id) if agent_id else None
+        if agent is None:
+            self.notify("Select an agent first.", severity="warning")
+            return None
+        if agent.finished and verb != "grant":
+            self.notify(f"{agent_id} has finished ({agent.status}); nothing to {verb}.",
+                        severity="warning")
+            return None
+        return agent.id
+
+    def send(self, command: dict[str, Any], what: str) -> int:
+        """Append a command to ``control.jsonl``; the engine's answer is shown when it comes."""
+        line = append_command(self.run_dir, command)
+        self._commands[line] = what
+        self.notify(f"{what} (control line {line})", title="sent")
+        return line
+
+    def action_cancel_agent(self) -> None:
+        """``x``: cancel the selected agent's subtree, after a confirmation."""
+        if not self._steerable() or (agent_id := self._selected_running("cancel")) is None:
+            return
+        state = self.state
+        affected = [a for a in state.subtree(agent_id) if not state.agents[a].finished]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send({"cmd": "cancel", "agent": agent_id}, f"cancel {agent_id}")
+
+        self.push_screen(ConfirmScreen(f"Cancel {agent_id} and its subtree?",
+                                       f"This stops {affected_text(affected)}.",
+                                       yes="Cancel them"), answered)
+
+    def action_grant(self) -> None:
+        """``g``: give the selected agent more budget out of its parent's."""
+        if not self._steerable() or (agent_id := self._selected_running("grant")) is None:
+            return
+
+        def confirmed(budget: dict[str, float], yes: bool | None) -> None:
+            if yes:
+                self.send({"cmd": "grant", "agent": agent_id, "budget": budget},
+                          f"grant {agent_id}")
+
+        def filled(budget: dict[str, float] | None) -> None:
+            if budget:
+                what = ", ".join(f"{k} {v:g}" for k, v in budget.items())
+                self.push_screen(
+                    ConfirmScreen(f"Grant {what} to {agent_id}?",
+                                  f"Affects {affected_text([agent_id])}; it comes out of "
+                                  f"{self.state.agents[agent_id].parent or 'nobody'}'s budget.",
+                                  yes="Grant"),
+                    lambda yes: confirmed(budget, yes))
+
+        self.push_screen(GrantScreen(agent_id, [agent_id]), filled)
+
+    def action_reassign(self) -> None:
+        """``r``: restart the selected agent's task with another model or under another parent."""
+        if not self._steerable() or (agent_id := self._selected_running("reassign")) is None:
+            return
+        state = self.state
+        agent = state.agents[agent_id]
+        models = list(dict.fromkeys([agent.model, *agent.models]))
+        inside = set(state.subtree(agent_id))
+        parents = [(a, state.agents[a].task) for a in state.agents
+                   if a not in inside and not state.agents[a].finished]
+        parent = state.agents[agent.parent].task if agent.parent else None
+
+        def chosen(choice: dict[str, str] | None) -> None:
+            if choice:
+                self.send({"cmd": "reassign", "task": agent.task, **choice},
+                          f"reassign {agent.task}")
+
+        self.push_screen(ReassignScreen(agent_id, models, agent.model, parents, parent), chosen)
+
+    def action_message(self) -> None:
+        """``m``: put a note into the selected agent's inbox."""
+        if not self._steerable() or (agent_id := self._selected_running("message")) is None:
+            return
+
+        def typed(text: str | None) -> None:
+            if text:
+                self.send({"cmd": "message", "agent": agent_id, "text": text},
+                          f"message to {agent_id}")
+
+        self.push_screen(MessageScreen(agent_id), typed)
+
+    # --- the plan -------------------------------------------------------------------------
+
+    @property
+    def plan_path(self) -> Path:
+        """The plan file the run follows (what ``reconcile`` re-reads)."""
+        return self.run_dir / "plan.edn"
+
+    def _check_plan_file(self) -> str:
+        try:
+            parse_plan(self.plan_path.read_text(), source=str(self.plan_path))
+        except FileNotFoundError:
+            return "?"
+        except (OSError, UnicodeDecodeError, PlanError) as exc:
+            line = getattr(exc, "line", None)
+            return f"✗ line {line}" if line else "✗"
+        return "✓"
+
+    def _plan_text(self, state: RunState) -> str:
+        if self.view_seq is None and self.plan_path.is_file():
+            return self.plan_path.read_text()
+        return state.plan_edn
+
+    def action_edit_plan(self) -> None:
+        """``e``: edit the plan; saving checks it, ``R`` applies it."""
+        text = self.plan_draft if self.plan_draft is not None else \
+            self._plan_text(self.timeline.live)
+
+        def saved(new: str | None) -> None:
+            if new is not None:
+                self.plan_draft = new
+                self.notify("The plan is valid. Press R to apply it to the run.",
+                            title="plan checked")
+                self._show_header(self.state)
+
+        self.push_screen(PlanEditorScreen(text, str(self.plan_path)), saved)
+
+    def action_reconcile(self) -> None:
+        """``R``: write the edited plan to RUN_DIR/plan.edn and ask the engine to follow it."""
+        if not self._steerable():
+            return
+        draft = self.plan_draft
+        if draft is None:
+            body = f"No edit pending: the engine re-reads {self.plan_path} as it is on disk."
+        else:
+            body = plan_change(self._plan_text(self.timeline.live), draft, str(self.plan_path))
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            if draft is not None:
+                self.plan_path.write_text(draft)
+                self.plan_draft = None
+                self._plan_status = self._check_plan_file()
+            self.send({"cmd": "reconcile"}, "reconcile")
+            self._show_details(self.state, None)
+            self._show_header(self.state)
+
+        self.push_screen(ConfirmScreen("Apply the plan to the running tree?", body,
+                                       yes="Reconcile"), answered)
+
+    # --- the rest of the keys -------------------------------------------------------------
+
+    def action_tab(self, name: str) -> None:
+        """``1``-``5``: show a detail tab."""
+        self.query_one("#tabs", TabbedContent).active = name
+
+    def action_filter(self) -> None:
+        """``/``: filter the events strip."""
+        self.query_one("#strip", EventsStrip).open_filter()
+
+    def action_follow(self) -> None:
+        """``f``: follow the end of the events strip, or stop following."""
+        events = self.query_one("#strip", EventsStrip).events
+        events.follow = not events.follow
+        self.notify(f"events strip: follow {'on' if events.follow else 'off'}")
+
+    def action_help(self) -> None:
+        """``?``: the keys of the focused panel and the app (again to hide)."""
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_quit_tui(self) -> None:
+        """``q``: quit; if the run is still going, ask whether to stop it or leave it."""
+        going = self.timeline.live.status in ("pending", "running") and (
+            (self.engine is not None and self.engine.running())
+            or (self.engine is None and self.timeline.live.status == "running"))
+        if self.readonly or not going:
+            self.exit("quit")
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice in ("stop", "leave"):
+                self.exit(choice)
+
+        self.push_screen(QuitScreen(str(self.run_dir)), answered)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette (``:``): every action, by name."""
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in (
+            ("Cancel agent", "Cancel the selected agent and its subtree", "cancel_agent"),
+            ("Grant budget", "Give the selected agent more budget", "grant"),
+            ("Reassign", "Another model or parent for the selected task", "reassign"),
+            ("Message agent", "Put a note into the selected agent's inbox", "message"),
+            ("Edit plan", "Open the plan editor", "edit_plan"),
+            ("Reconcile", "Apply the edited plan to the run", "reconcile"),
+            ("Go live", "Leave time travel", "live"),
+            ("Filter events", "Filter the events strip", "filter"),
+            ("Follow events", "Toggle following the events strip", "follow"),
+        ):
+            yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+
+
+def reconciled_text(fields: dict[str, Any]) -> str:
+    """The diff of a ``plan/reconciled`` event, a line per kind of change."""
+    diff = fields.get("diff") or {}
+    lines = [f"by: {fields.get('by', '?')}"]
+    for key in ("added", "removed", "changed", "moved"):
+        value = diff.get(key) or []
+        lines.append(f"{key}: {', '.join(map(str, value)) if value else 'none'}")
+    if diff.get("settings"):
+        lines.append(f"plan-wide settings: {diff['settings']}")
+    return "\n".join(lines)
+
+
+def plan_change(old: str, new: str, source: str) -> str:
+    """What applying ``new`` over ``old`` would do to the tasks (by ``:task/id``)."""
+    def specs(text: str) -> dict[str, Task]:
+        return {t.id: attrs.evolve(t, children=()) for t, _, _ in
+                parse_plan(text, source=source).walk()}
+
+    try:
+        before = specs(old)
+    except PlanError:
+        before = {}
+    after = specs(new)
+    changed = [i for i in after if i in before and after[i] != before[i]]
+    lines = [f"new tasks (spawned): {', '.join(sorted(after.keys() - before.keys())) or 'none'}",
+             f"removed tasks (cancelled): "
+             f"{', '.join(sorted(before.keys() - after.keys())) or 'none'}",
+             f"changed tasks (restarted): {', '.join(sorted(changed)) or 'none'}",
+             "Unchanged tasks are untouched."]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""Messages the log tail thread posts to the app (``post_message`` is thread-safe)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from agenttree.events import Entry
+
+
+class EventsRead(Message):
+    """A batch of new log entries, in ``seq`` order."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+
+class CaughtUp(Message):
+    """The tail reached the end of the log for the first time (the rest is live)."""
+
+
+class TailFailed(Message):
+    """The log could not be read any further (corruption); the message says where."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

@@ -1,0 +1,125 @@
+"""One agent's conversation: messages, model turns (Markdown), tool calls (collapsible).
+
+Only what changed is redrawn: items already shown stay mounted, so a long conversation does not
+flicker as a turn arrives. Follow mode: new items scroll the view to the end only while it was
+already at the end, so reading an earlier turn is never yanked away.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static
+
+from agenttree.state import AgentView
+
+MAX_ITEMS = 300
+"""Items drawn; older ones are summarised in one line (the Events tab has them all)."""
+
+
+def _signature(item: dict[str, Any]) -> tuple[Any, ...]:
+    return (item.get("seq"), "output" in item)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1) if value else ""
+
+
+def item_widget(agent_id: str, item: dict[str, Any]) -> Widget:
+    """The widget for one conversation item."""
+    kind = item.get("kind")
+    if kind == "model":
+        parts: list[Any] = [Text(f"model · turn {item.get('turn')}", style="bold cyan")]
+        if item.get("text"):
+            parts.append(Markdown(item["text"]))
+        calls = ", ".join(c.get("tool", "?") for c in item.get("calls", []))
+        if calls:
+            parts.append(Text(f"→ calls {calls}", style="bright_black"))
+        return Static(_group(parts), classes="turn model")
+    if kind == "tool":
+        done = "output" in item
+        mark = "…" if not done else "✓" if item.get("ok") else "✗"
+        args = json.dumps(item.get("args", {}), ensure_ascii=False)
+        title = f"{mark} {item.get('tool')} {args[:60]}"
+        body = Text(_json(item.get("args")) + "\n")
+        if done:
+            body.append(str(item.get("output", "")), style="" if item.get("ok") else "red")
+        return Collapsible(Static(body), title=title, collapsed=True,
+                           classes="turn tool" + ("" if item.get("ok", True) else " failed"))
+    sender, to = item.get("from", "?"), item.get("to", "?")
+    arrow = "→" if sender == agent_id else "←"
+    other = to if sender == agent_id else sender
+    head = Text(f"{arrow} {other} ({kind})", style="bold yellow" if kind == "chat" else "bold")
+    text = Text(item.get("text", ""))
+    if item.get("data"):
+        text.append("\n" + _json(item["data"]), style="bright_black")
+    return Static(_group([head, text]), classes=f"turn {kind}")
+
+
+def _group(parts: list[Any]) -> Group:
+    return Group(*parts)
+
+
+class ConversationView(VerticalScroll):
+    """The conversation of one agent as of one state."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.agent_id: str | None = None
+        self._shown: list[tuple[Any, ...]] = []
+        self._stream = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Select an agent in the tree.", id="conv-head", classes="hint")
+        yield Static(id="conv-stream")
+
+    @property
+    def at_end(self) -> bool:
+        """Whether the view is scrolled to its end (follow mode is on)."""
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def show(self, agent: AgentView | None, streaming: str = "") -> None:
+        """Show ``agent``'s conversation (None: nothing selected), plus text still streaming."""
+        follow = self.at_end
+        head = self.query_one("#conv-head", Static)
+        stream = self.query_one("#conv-stream", Static)
+        new_id = None if agent is None else agent.id
+        if new_id != self.agent_id:
+            self.agent_id = new_id
+            self._shown = []
+            self._stream = ""
+            self.query_children(".turn").remove()
+            follow = True
+        if agent is None:
+            head.update("Select an agent in the tree.")
+            stream.display = False
+            return
+        items = agent.conversation[-MAX_ITEMS:]
+        wanted = [_signature(i) for i in items]
+        if wanted == self._shown and streaming == self._stream:
+            return
+        keep = 0
+        while keep < min(len(wanted), len(self._shown)) and wanted[keep] == self._shown[keep]:
+            keep += 1
+        for child in list(self.query_children(".turn"))[keep:]:
+            child.remove()
+        skipped = len(agent.conversation) - len(items)
+        head.update(f"… {skipped} earlier items (the Events tab has them all)" if skipped
+                    else f"{agent.id} — {agent.goal}")
+        if items[keep:]:
+            self.mount_all([item_widget(agent.id, i) for i in items[keep:]], before=stream)
+        stream.display = bool(streaming)
+        if streaming:
+            stream.update(_group([Text("model · streaming…", style="bold cyan"),
+                                  Markdown(streaming)]))
+        self._shown = wanted
+        self._stream = streaming
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)

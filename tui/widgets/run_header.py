@@ -1,0 +1,63 @@
+"""The header: run name, LIVE or the time being viewed, counts per status, spend against the
+root's budget, locks and conflicts, and whether the plan file is valid."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from agenttree.state import RunState
+
+from ..look import STATUS_LOOK, amount, clock, main_budget, status_counts
+
+SHOWN = ("running", "waiting", "blocked", "needs-you", "failed")
+
+
+def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: str,
+                readonly: bool) -> Text:
+    """Two lines: what run and when; then counts, spend, locks and the plan."""
+    name = state.plan_name or state.run or "agenttree"
+    top = Text.assemble(("agenttree ", "bold"), (name, "bold cyan"), "  ")
+    if viewing is None:
+        top.append(" LIVE ", style="reverse green" if state.status == "running" else "reverse")
+        top.append(f" seq {last_seq}")
+    else:
+        top.append(" VIEWING ", style="reverse yellow")
+        top.append(f" seq {viewing}/{last_seq} at {clock(state.t)}" if state.t else
+                   f" seq {viewing}/{last_seq}")
+        top.append("  (] forward · L live)", style="bright_black")
+    run_status = state.status if state.status != "pending" else "starting"
+    top.append(f"  run {run_status}", style="bold")
+    if readonly:
+        top.append("  read-only", style="yellow")
+    counts = status_counts(state)
+    line = Text()
+    for status in SHOWN:
+        glyph, style = STATUS_LOOK[status]
+        n = counts.get(status, 0)
+        line.append(f"{glyph} {status} {n}", style=style if n else "bright_black")
+        line.append("  ")
+    done = counts.get("done", 0)
+    line.append(f"✓ {done}/{len(state.agents)}", style="green" if done else "bright_black")
+    root = state.agents.get(state.root) if state.root else None
+    budget = main_budget(root) if root else None
+    if budget is not None:
+        kind, used, limit = budget
+        line.append(f"  spend {amount(kind, used)}/{amount(kind, limit)} "
+                    f"{kind.replace('_', ' ')}")
+    open_conflicts = sum(1 for c in state.conflicts.values() if c["status"] == "open")
+    line.append(f"  locks {len(state.locks)}")
+    line.append(f" conflicts {open_conflicts}", style="bold red" if open_conflicts else "")
+    line.append("  plan ")
+    line.append(plan, style="green" if plan == "✓" else "red")
+    return Text("\n").join([top, line])
+
+
+class RunHeader(Static):
+    """Two lines at the top of the screen."""
+
+    def show(self, state: RunState, *, viewing: int | None, last_seq: int, plan: str,
+             readonly: bool) -> None:
+        """Redraw from ``state``."""
+        self.update(header_text(state, viewing=viewing, last_seq=last_seq, plan=plan,
+                                readonly=readonly))
