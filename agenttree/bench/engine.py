@@ -6,6 +6,7 @@ crashed tool) apart from the agent's own mistakes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
 from ..state import RunState
 from ..tools.base import Tool
+from ..tools.procs import Sandbox
 from .case import Limiters
 
 
@@ -56,6 +58,22 @@ def guarded(t: Tool, note: Callable[[str], None]) -> Tool:
     return attrs.evolve(t, run=run)
 
 
+@attrs.frozen(kw_only=True)
+class HidingSandbox(Sandbox):
+    """Bubblewrap that also lays an empty directory over ``hidden`` paths (a suite's hidden
+    tests), so ``sh`` cannot read them either."""
+
+    hidden: tuple[str, ...]
+
+    def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
+             cwd: str | os.PathLike[str]) -> list[str]:
+        """The bubblewrap command with ``--tmpfs PATH`` for each hidden path."""
+        wrapped = super().wrap(argv, workspace=workspace, cwd=cwd)
+        cut = wrapped.index("--")
+        extra = [arg for path in self.hidden for arg in ("--tmpfs", path)]
+        return [*wrapped[:cut], *extra, *wrapped[cut:]]
+
+
 class BenchEngine(Engine):
     """An :class:`Engine` for one case.
 
@@ -64,12 +82,17 @@ class BenchEngine(Engine):
             its tier allows.
         script: the turns a ``scripted:NAME`` model plays (``None``: the engine's default).
         limiters: shared across the run's cases (provider limiters live in it).
+        hidden: paths ``sh`` must not see (under bubblewrap; the file tools never leave the
+            workspace anyway).
     """
 
     def __init__(self, plan: Plan, run_dir: Path, *, tools: Sequence[Tool] = (),
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
-                 **kwargs: Any) -> None:
+                 hidden: Sequence[Path] = (), **kwargs: Any) -> None:
         super().__init__(plan, run_dir, **kwargs)
+        if self.sandbox.kind == "bwrap" and hidden:
+            self.sandbox = HidingSandbox(kind="bwrap",
+                                         hidden=tuple(str(p.resolve()) for p in hidden))
         self.infra: list[str] = []
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
@@ -111,12 +134,12 @@ class TreeResult:
 
 async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
-                   limiters: Limiters,
-                   on_event: Callable[[str, dict[str, Any]], None]) -> TreeResult:
+                   limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
+                   hidden: Sequence[Path] = ()) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
     replay`` and the TUI open it), reporting tool calls and results through ``on_event``."""
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
-                         seed=seed, model_override=model)
+                         hidden=hidden, seed=seed, model_override=model)
     turns: list[list[dict[str, Any]]] = []
 
     def watch(entry: ev.Entry) -> None:

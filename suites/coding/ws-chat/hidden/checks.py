@@ -1,0 +1,38 @@
+"""Hidden tests of the ws-chat case: two real websocket clients."""
+
+import json
+
+import trio
+from trio_websocket import open_websocket_url
+
+
+def _connect(sut):
+    return open_websocket_url(f"ws://127.0.0.1:{sut.port}/chat", connect_timeout=2,
+                              disconnect_timeout=2)
+
+
+async def _receive(ws):
+    with trio.fail_after(5):
+        return json.loads(await ws.get_message())
+
+
+async def test_message_is_broadcast_to_both_clients(sut):
+    async with _connect(sut) as alice, _connect(sut) as bob:
+        await trio.sleep(0.2)  # let the server register both before the first message
+        await alice.send_message(json.dumps({"user": "alice", "text": "hi bob"}))
+        got_bob = await _receive(bob)
+        got_alice = await _receive(alice)
+    for got in (got_bob, got_alice):
+        assert got["user"] == "alice" and got["text"] == "hi bob", got
+        assert isinstance(got["seq"], int), got
+
+
+async def test_seq_counts_and_bad_messages_are_ignored(sut):
+    async with _connect(sut) as ws:
+        await ws.send_message(json.dumps({"user": "c", "text": "one"}))
+        first = await _receive(ws)
+        await ws.send_message("this is not json")
+        await ws.send_message(json.dumps({"user": "c", "text": "two"}))
+        second = await _receive(ws)
+    assert second["text"] == "two", second
+    assert second["seq"] == first["seq"] + 1, (first, second)
