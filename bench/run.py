@@ -29,6 +29,7 @@ from agenttree.runtime.router import Router
 from agenttree.state import fold
 
 from . import baselines
+from .web_stream import bench_web
 
 RUNS = 5
 HERE = Path(__file__).parent
@@ -330,6 +331,7 @@ def main() -> None:
             ("Replay", lambda: bench_replay(1_000_000 // scale, runs, tmp)),
             ("Locks", lambda: bench_locks(50_000 // scale, runs)),
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
+            ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
         ]:
             print(f"== {title}", flush=True)
             rows = fn()

@@ -62,13 +62,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         reports = "reports"
     elif reports is not None and not Path(reports).is_dir():
         raise UserError(f"--reports {reports}: no such directory")
+    from .hub import Hub
     from .server import serve  # hypercorn is imported only by the commands that need it
 
     token = new_token()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            base = await nursery.start(partial(serve, run_dir, token, host=args.host,
+            base = await nursery.start(partial(serve, Hub(run_dir), token, host=args.host,
                                                port=args.port, reports=reports))
             print(f"agenttree: serving {run_dir} at {base}/?token={token}", flush=True)
 

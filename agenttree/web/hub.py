@@ -1,11 +1,13 @@
 """One tailer per run directory, fanned out to every websocket client.
 
 The hub's task polls ``events.jsonl`` (:class:`~agenttree.log.Tailer`), folds each new entry into
-its :class:`~agenttree.state.RunState` and pushes the entry's log line into every subscriber's
-bounded buffer (a trio memory channel) with ``send_nowait``: the hub never waits for a client, so
-a slow client can slow neither the others nor the engine (which only ever writes a file). A
-client whose buffer is full is dropped: its channel is closed, and it is told, in the websocket
-close reason, the seq to resume from.
+its :class:`~agenttree.state.RunState`, encodes the new lines once as shared chunks and queues
+them in every subscriber's buffer (a trio memory channel) with ``send_nowait``: the hub never
+waits for a client, so a slow client can slow neither the others nor the engine (which only
+ever writes a file). A client with more than its bound of events still queued from earlier
+polls is dropped: its channel is closed, and it is told, in the websocket close reason, the seq
+to resume from. (The bound is checked per poll, not per event, so one large burst, say a
+resumed run's, never drops a client that keeps up.)
 
 A subscriber that starts at an older seq first gets the lines before its live start straight
 from the file (seq ``n`` is line ``n`` of the log), then its live buffer: every seq exactly once.
@@ -13,11 +15,13 @@ from the file (seq ``n`` is line ``n`` of the log), then its live buffer: every 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from .. import events as ev
@@ -32,41 +36,73 @@ BUFFER = 10_000
 """Events a client may fall behind by before it is dropped."""
 ACK_WAIT_S = 10.0
 """How long a control request waits for the engine's answer."""
-_CHUNK = 256 << 10
+CHUNK_BYTES = 256 << 10
+"""About the most log text sent in one websocket message."""
 
 
 class BadRequest(Exception):
     """A request the hub refuses; the message says why, for the client."""
 
 
+@attrs.frozen
+class Chunk:
+    """Consecutive log lines (seqs ``first``…``last``), newline-terminated, as one text: built
+    once per poll and shared by every client."""
+
+    first: int
+    last: int
+    text: str
+
+    def since(self, seq: int) -> Chunk:
+        """The part of this chunk from ``seq`` on (``seq`` within it)."""
+        lines = self.text.splitlines(keepends=True)[seq - self.first:]
+        return Chunk(seq, self.last, "".join(lines))
+
+
 class Subscriber:
     """One client's view of the stream: history lines up to ``live_from - 1``, then its buffer.
+
+    The hub never blocks on a subscriber: each poll's chunks are queued whole (one poll holds
+    what the log grew by in one interval), and a client is dropped when, at a poll, more than
+    ``limit`` events from earlier polls are still waiting to be sent to it.
 
     Attributes:
         start: the first seq this client wants.
         live_from: the first seq that comes through the buffer (earlier ones come from the file).
+        queued: events in the buffer, not yet taken by the client's task.
         dropped: why the hub dropped this client (None while it keeps up).
     """
 
     def __init__(self, start: int, live_from: int, limit: int) -> None:
         self.start = start
         self.live_from = live_from
+        self.limit = limit
+        self.queued = 0
         self.dropped: str | None = None
         self.sent = start - 1
-        self._send, self.receive = trio.open_memory_channel[tuple[int, bytes]](limit)
+        self._send, self.receive = trio.open_memory_channel[Chunk](math.inf)
 
-    def push(self, seq: int, line: bytes) -> bool:
-        """Queue a live line; False (and the client is dropped) if its buffer is full."""
-        if seq < self.start:  # it asked for a seq beyond what the hub had seen
-            return True
+    def lagging(self) -> bool:
+        """Whether the client fell too far behind (checked before each poll's chunks)."""
+        if self.queued > self.limit:
+            self.drop(f"fell more than {self.limit} events behind")
+        return self.dropped is not None
+
+    def push(self, chunk: Chunk) -> None:
+        """Queue a chunk (never blocks; the buffer is bounded by :meth:`lagging`)."""
+        if chunk.last < self.start:  # it asked for a seq beyond what the hub had seen
+            return
+        if chunk.first < self.start:
+            chunk = chunk.since(self.start)
         try:
-            self._send.send_nowait((seq, line))
-        except trio.WouldBlock:
-            self.drop(f"fell more than {self._send.statistics().max_buffer_size} events behind")
-            return False
+            self._send.send_nowait(chunk)
         except trio.ClosedResourceError:
-            return False
-        return True
+            return
+        self.queued += chunk.last - chunk.first + 1
+
+    def took(self, chunk: Chunk) -> None:
+        """The client's task took ``chunk`` from the buffer."""
+        self.queued -= chunk.last - chunk.first + 1
 
     def drop(self, reason: str) -> None:
         """End this client's stream; it is told ``reason``."""
@@ -119,17 +155,22 @@ class Hub:
             entries = self._tailer.poll()
         except LogCorrupt as exc:
             self.error = str(exc)
-            for sub in list(self._subscribers):
-                sub.drop(f"the event log is corrupt: {exc}")
-            self._subscribers.clear()
+            self.drop_all(f"the event log is corrupt: {exc}")
             return
+        if not entries:
+            return
+        lines = []
         for entry in entries:
             apply(self.state, entry)
-            line = encode(entry.seq, entry.t, entry.run, entry.event)
-            for sub in list(self._subscribers):
-                if not sub.push(entry.seq, line):
-                    self._subscribers.discard(sub)
+            lines.append(encode(entry.seq, entry.t, entry.run, entry.event))
             self._answer(entry.event)
+        chunks = list(_chunks(entries[0].seq, lines))
+        for sub in list(self._subscribers):
+            if sub.lagging():
+                self._subscribers.discard(sub)
+                continue
+            for chunk in chunks:
+                sub.push(chunk)
 
     def subscribe(self, start: int) -> Subscriber:
         """Attach a client that wants every event from seq ``start`` on.
@@ -151,6 +192,12 @@ class Hub:
         self._subscribers.add(sub)
         return sub
 
+    def drop_all(self, reason: str) -> None:
+        """Drop every client, telling each ``reason`` and where to resume."""
+        for sub in self._subscribers:
+            sub.drop(reason)
+        self._subscribers.clear()
+
     def unsubscribe(self, sub: Subscriber) -> None:
         """Detach a client (it went away)."""
         self._subscribers.discard(sub)
@@ -167,7 +214,7 @@ class Hub:
         line_no, pending = 0, b""
         with open(self.log_path, "rb") as f:
             while line_no < last:
-                chunk = f.read(_CHUNK)
+                chunk = f.read(CHUNK_BYTES)
                 if not chunk:
                     return
                 data = pending + chunk
@@ -229,3 +276,13 @@ class Hub:
         else:
             answer.update(status="rejected", detail=event.reason)
         done.set()
+
+
+def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
+    """``lines`` (seqs from ``first``) as chunks of at most about :data:`CHUNK_BYTES`."""
+    start, size = 0, 0
+    for i, line in enumerate(lines):
+        size += len(line)
+        if size >= CHUNK_BYTES or i == len(lines) - 1:
+            yield Chunk(first + start, first + i, b"".join(lines[start:i + 1]).decode())
+            start, size = i + 1, 0

@@ -35,7 +35,7 @@ from ..log import LogReader
 from ..runtime.control import MAX_COMMAND
 from ..state import fold, state_to_json
 from .auth import Guard, query_params, same_origin
-from .hub import BadRequest, Hub, Subscriber
+from .hub import CHUNK_BYTES, BadRequest, Hub, Subscriber
 from .reports import ReportScanner
 
 Scope = dict[str, Any]
@@ -48,8 +48,6 @@ CLOSE_BEHIND = 1013
 """Websocket close code ("try again later") for a client that fell too far behind."""
 CLOSE_GRACE_S = 5.0
 """How long a dropped client gets to take its close frame."""
-MAX_BATCH = 256 << 10
-"""Bytes of log lines sent in one websocket message, at most."""
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8"}
@@ -194,22 +192,25 @@ class WebApp:
 
 
 async def _stream(hub: Hub, sub: Subscriber, send: Send) -> None:
-    """Send ``sub``'s history, then its live lines, batched, until the hub drops it."""
-    for chunk in hub.history(sub):
-        await send({"type": "websocket.send", "text": chunk.decode()})
+    """Send ``sub``'s history, then its live chunks (small ones joined), until it is dropped."""
+    for text in hub.history(sub):
+        await send({"type": "websocket.send", "text": text.decode()})
     sub.sent = sub.live_from - 1
     async with sub.receive:
-        async for seq, line in sub.receive:
-            batch, size = [line], len(line)
-            while size < MAX_BATCH:
+        async for chunk in sub.receive:
+            sub.took(chunk)
+            texts, size, last = [chunk.text], len(chunk.text), chunk.last
+            while size < CHUNK_BYTES:
                 try:
-                    seq, line = sub.receive.receive_nowait()
+                    more = sub.receive.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
-                batch.append(line)
-                size += len(line)
-            await send({"type": "websocket.send", "text": b"".join(batch).decode()})
-            sub.sent = seq
+                sub.took(more)
+                texts.append(more.text)
+                size += len(more.text)
+                last = more.last
+            await send({"type": "websocket.send", "text": "".join(texts)})
+            sub.sent = last
 
 
 async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
@@ -259,16 +260,14 @@ def server_config(host: str, port: int) -> Config:
     return config
 
 
-async def serve(run_dir: str | os.PathLike[str], token: str, *, host: str = "127.0.0.1",
-                port: int = 0, reports: str | os.PathLike[str] | None = None,
-                buffer: int | None = None,
+async def serve(hub: Hub, token: str, *, host: str = "127.0.0.1", port: int = 0,
+                reports: str | os.PathLike[str] | None = None,
                 task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the web view of ``run_dir`` until cancelled.
+    """Serve the web view of ``hub``'s run directory until cancelled (runs the hub too).
 
     ``task_status.started`` gets the base URL (``http://127.0.0.1:PORT``) once the socket is
     listening. Cancelling stops the server (open connections get about a second to finish).
     """
-    hub = Hub(run_dir) if buffer is None else Hub(run_dir, buffer=buffer)
     app = WebApp(hub, Guard(token), ReportScanner(reports))
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)

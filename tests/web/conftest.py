@@ -12,6 +12,7 @@ import trio
 
 from agenttree import events as ev
 from agenttree.log import encode
+from agenttree.web.hub import Hub
 from agenttree.web.server import serve
 
 TOKEN = "test-token-" + "x" * 32
@@ -73,14 +74,18 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def start_server(nursery: trio.Nursery, run_dir: Path, **kwargs) -> str:
-    return await nursery.start(lambda task_status: serve(
-        run_dir, TOKEN, port=0, task_status=task_status, **kwargs))
+async def start_server(nursery: trio.Nursery, run_dir: Path, reports: Path | None = None,
+                       **hub_options) -> tuple[str, Hub]:
+    """``serve`` in ``nursery`` on port 0: its base URL and its hub."""
+    hub = Hub(run_dir, **hub_options)
+    base = await nursery.start(lambda task_status: serve(
+        hub, TOKEN, port=0, reports=reports, task_status=task_status))
+    return base, hub
 
 
 @pytest.fixture
 async def served(tmp_path: Path, nursery: trio.Nursery) -> Served:
     log = RunLog(tmp_path / "run")
     log.write(start_events())
-    base = await start_server(nursery, log.run_dir, reports=tmp_path / "reports")
+    base, _ = await start_server(nursery, log.run_dir, reports=tmp_path / "reports")
     return Served(base, log)

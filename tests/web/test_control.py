@@ -31,7 +31,7 @@ async def engine_served(tmp_path: Path, nursery: trio.Nursery) -> tuple[Engine, 
     with trio.fail_after(10):
         while "root.b" not in engine.state.agents:
             await trio.sleep(0.01)
-    base = await start_server(nursery, engine.run_dir)
+    base, _ = await start_server(nursery, engine.run_dir)
     return engine, base
 
 

@@ -141,7 +141,7 @@ async def test_a_slow_client_is_dropped_with_a_reason_and_blocks_nobody(
         tmp_path: Path, nursery: trio.Nursery) -> None:
     log = RunLog(tmp_path / "run")
     log.write(start_events())
-    base = await start_server(nursery, log.run_dir, buffer=50)
+    base, _ = await start_server(nursery, log.run_dir, buffer=50)
     url = f"ws{base[4:]}/ws/events?token={TOKEN}&from=1"
     bursts, burst, size = 60, 10, 20_000  # 12 MB: more than the socket buffers between us hold
     async with open_websocket_url(url) as slow, open_websocket_url(url) as fast:
@@ -164,6 +164,19 @@ async def test_a_slow_client_is_dropped_with_a_reason_and_blocks_nobody(
     assert reason.code == 1013
     assert "fell more than 50 events behind" in reason.reason
     assert f"resume with from={5 + len(got)}" in reason.reason
+
+
+async def test_one_burst_bigger_than_the_buffer_drops_nobody(tmp_path: Path,
+                                                             nursery: trio.Nursery) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base, _ = await start_server(nursery, log.run_dir, buffer=5)
+    async with open_websocket_url(f"ws{base[4:]}/ws/events?token={TOKEN}&from=1") as ws:
+        await receive_lines(ws, 4)
+        log.notes(3000)  # one write: the hub takes it in one poll
+        assert seqs(await receive_lines(ws, 3000)) == list(range(5, 3005))
+        log.notes(1)
+        assert seqs(await receive_lines(ws, 1)) == [3005]
 
 
 # --- refusals --------------------------------------------------------------------------------

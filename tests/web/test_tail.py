@@ -74,19 +74,26 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path: Path, capsys, argv: list[
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-async def test_tail_dropped_for_lagging_resumes_without_gaps_or_doubles(
+async def test_tail_dropped_by_the_server_resumes_without_gaps_or_doubles(
         tmp_path: Path, nursery: trio.Nursery) -> None:
     log = RunLog(tmp_path / "run")
     log.write(start_events())
-    base = await start_server(nursery, log.run_dir, buffer=3)
+    base, hub = await start_server(nursery, log.run_dir)
     lines: list[str] = []
+
+    async def wait_for(count: int) -> None:
+        with trio.fail_after(10):
+            while len(lines) < count:
+                await trio.sleep(0.01)
+
     async with trio.open_nursery() as inner:
         inner.start_soon(lambda: tail(f"{base}/?token={TOKEN}", out=lines.append))
-        with trio.fail_after(10):
-            while len(lines) < 4:
-                await trio.sleep(0.01)
-            log.notes(50)  # one burst the hub sees in one poll: more than the client's buffer
-            while len(lines) < 54:
-                await trio.sleep(0.01)
+        await wait_for(4)
+        for round_ in range(3):
+            log.notes(10)
+            await wait_for(4 + 10 * round_ + 5)  # mid-way, or just after, a burst
+            hub.drop_all("dropped by the test")
+        log.notes(5)
+        await wait_for(39)
         inner.cancel_scope.cancel()
-    assert [int(line.split()[0]) for line in lines] == list(range(1, 55))
+    assert [int(line.split()[0]) for line in lines] == list(range(1, 40))

@@ -1,0 +1,133 @@
+"""The web view's event stream: events written to a log reaching many websocket clients.
+
+Figures, in one process on 127.0.0.1 (clients and server share the CPU):
+
+* baseline: a bare trio-websocket server sending the same log lines, in the same batches, to
+  the same number of clients (no file, no fold, no HTTP stack): the transport's floor;
+* live: ``agenttree serve``'s app (hypercorn, the hub's tailer and fold, per-client buffers)
+  while a writer appends the events to ``events.jsonl``, clients attached from the start;
+* catch-up: the same clients connecting with ``from=1`` to the finished log (history from file).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+from trio_websocket import serve_websocket
+
+from agenttree import events as ev
+from agenttree.log import encode
+from agenttree.web.hub import Hub
+from agenttree.web.server import serve
+from agenttree.web.tail import connect
+
+TOKEN = "bench"
+BATCH = 500
+
+
+def _lines(n: int) -> list[bytes]:
+    note = ev.AgentMessage(sender="human", to="root", kind="chat", text="x" * 100)
+    return [encode(seq, seq, "bench", note) for seq in range(1, n + 1)]
+
+
+async def _drain(url: str, n: int, ready: trio.Semaphore | None = None) -> None:
+    got = 0
+    async with connect(url, max_message_size=64 << 20) as ws:
+        if ready is not None:
+            ready.release()
+        while got < n:
+            got += (await ws.get_message()).count("\n")
+
+
+async def _clients(urls: list[str], n: int, produce) -> float:
+    """Seconds from the first event produced to the last client holding all ``n``."""
+    ready = trio.Semaphore(0)
+    async with trio.open_nursery() as nursery:
+        for url in urls:
+            nursery.start_soon(_drain, url, n, ready)
+        for _ in urls:
+            await ready.acquire()
+        start = time.perf_counter()
+        await produce()
+    return time.perf_counter() - start
+
+
+async def _baseline(lines: list[bytes], clients: int) -> float:
+    batches = [b"".join(lines[i:i + BATCH]).decode() for i in range(0, len(lines), BATCH)]
+    go = trio.Event()
+
+    async def handler(request) -> None:
+        ws = await request.accept()
+        await go.wait()
+        for batch in batches:
+            await ws.send_message(batch)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+        url = f"ws://127.0.0.1:{server.port}/"
+
+        async def produce() -> None:
+            go.set()
+
+        took = await _clients([url] * clients, len(lines), produce)
+        nursery.cancel_scope.cancel()
+    return took
+
+
+async def _served(lines: list[bytes], clients: int, tmp: Path) -> tuple[float, float]:
+    run_dir = tmp / "run"
+    run_dir.mkdir()
+    log = run_dir / "events.jsonl"
+    log.touch()
+    async with trio.open_nursery() as nursery:
+        base = await nursery.start(
+            lambda task_status: serve(Hub(run_dir), TOKEN, port=0, task_status=task_status))
+        url = f"ws{base[4:]}/ws/events?token={TOKEN}&from=1"
+
+        async def write() -> None:
+            with open(log, "ab") as f:
+                for i in range(0, len(lines), BATCH):
+                    f.write(b"".join(lines[i:i + BATCH]))
+                    f.flush()
+                    await trio.sleep(0)
+
+        async def nothing() -> None:
+            pass
+
+        live = await _clients([url] * clients, len(lines), write)
+        catch_up = await _clients([url] * clients, len(lines), nothing)
+        nursery.cancel_scope.cancel()
+    return live, catch_up
+
+
+def bench_web(events: int, clients: int, runs: int) -> list[tuple[str, str, str]]:
+    """Rows for bench/results.md."""
+    lines = _lines(events)
+    base, live, catch_up = [], [], []
+    for _ in range(runs):
+        base.append(trio.run(_baseline, lines, clients))
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b = trio.run(_served, lines, clients, Path(tmp))
+        live.append(a)
+        catch_up.append(b)
+    b, lv, cu = (statistics.median(x) for x in (base, live, catch_up))
+    total = events * clients
+    return [
+        (f"bare trio-websocket: {events:,} events to {clients} clients",
+         f"{b:.3f} s ({total / b:,.0f} events/s delivered)", "baseline"),
+        (f"agenttree serve, live: {events:,} events appended, {clients} clients",
+         f"{lv:.3f} s ({total / lv:,.0f} events/s, {lv / b:.2f}x bare)",
+         "same order as bare + 50 ms poll"),
+        (f"agenttree serve, catch-up: {clients} clients from=1 on {events:,} events",
+         f"{cu:.3f} s ({total / cu:,.0f} events/s, {cu / b:.2f}x bare)", "same order as bare"),
+    ]
+
+
+if __name__ == "__main__":
+    for row in bench_web(2_000, 10, 1):
+        print(" | ".join(row))
