@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import orjson
@@ -90,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     web_cli.register(sub)
     bench_cli.register(sub)
     sandbox_cli.register(sub)
+    for plugin in entry_points(group="agenttree.commands"):  # `tui` (see pyproject.toml)
+        try:
+            register = plugin.load()
+        except ImportError as exc:  # the engine works without its plugins
+            print(f"agenttree: warning: no {plugin.name!r} command: {exc}", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 
