@@ -2,7 +2,7 @@
 
 import { Api, takeToken } from "./api.js";
 import { Model } from "./model.js";
-import { VirtualTree } from "./tree.js";
+import { perFrame, VirtualTree } from "./tree.js";
 
 const EVENTS_SHOWN = 200;
 const DETAIL_EVERY_MS = 1000;
@@ -41,7 +41,7 @@ class Page {
     this.model = new Model(state);
     this.events = [];
     this.selected = null;
-    this.dirty = false;
+    this.schedule = perFrame(() => this.redraw());
     this.detailDue = true;
     this.tree = new VirtualTree($("tree"), {
       onSelect: (id) => this.select(id),
@@ -69,15 +69,6 @@ class Page {
     if (this.events.length > EVENTS_SHOWN) this.events.splice(0, this.events.length - EVENTS_SHOWN);
     this.detailDue = true;
     this.schedule();
-  }
-
-  schedule() {
-    if (this.dirty) return;
-    this.dirty = true;
-    requestAnimationFrame(() => {
-      this.dirty = false;
-      this.redraw();
-    });
   }
 
   redraw() {

@@ -6,6 +6,19 @@ import { FINISHED } from "./model.js";
 const ROW = 26; // px, fixed row height (matches .tree-row in style.css)
 const OVERSCAN = 8;
 
+/** A function that asks for `draw` on the next animation frame; calls before then coalesce. */
+export function perFrame(draw) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      draw();
+    });
+  };
+}
+
 export class VirtualTree {
   /**
    * @param {HTMLElement} el the scrolling container (holds a .spacer child)
@@ -18,7 +31,7 @@ export class VirtualTree {
     this.rows = [];
     this.selected = null;
     this.pool = new Map(); // agent id -> row element, for the rows in view
-    this.pending = false;
+    this.schedule = perFrame(() => this.draw());
     el.addEventListener("scroll", () => this.schedule());
     el.addEventListener("click", (ev) => this.onClick(ev));
     new ResizeObserver(() => this.schedule()).observe(el);
@@ -34,15 +47,6 @@ export class VirtualTree {
   select(id) {
     this.selected = id;
     this.schedule();
-  }
-
-  schedule() {
-    if (this.pending) return;
-    this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
-      this.draw();
-    });
   }
 
   draw() {
