@@ -58,8 +58,8 @@ class _Progress:
 class ReportScanner:
     """Lists the reports under one directory; call :meth:`scan` for a fresh listing.
 
-    Only directories two levels down (``suite/run-*``) are looked at, and only their
-    ``events.jsonl`` and ``summary.json``: nothing else under the directory is ever read.
+    Only directories two levels down (``suite/run-*``, symlinks skipped) are looked at, and only
+    their ``events.jsonl`` and ``summary.json``: nothing else under the directory is ever read.
     """
 
     def __init__(self, root: str | os.PathLike[str] | None) -> None:
@@ -71,8 +71,8 @@ class ReportScanner:
         if self.root is None or not self.root.is_dir():
             return []
         out = []
-        for suite in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            runs = sorted((p for p in suite.glob("run-*") if p.is_dir()), reverse=True)
+        for suite in sorted(p for p in self.root.iterdir() if _real_dir(p)):
+            runs = sorted((p for p in suite.glob("run-*") if _real_dir(p)), reverse=True)
             out.extend(self._report(suite.name, run) for run in runs)
         return out
 
@@ -94,3 +94,8 @@ class ReportScanner:
                 "ended": progress.ended, "passed": progress.passed, "total": progress.total,
                 "finished": progress.finished or summary is not None, "summary": summary,
                 "summary_error": summary_error}
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory that is not a symlink (a link could point the scan anywhere)."""
+    return path.is_dir() and not path.is_symlink()

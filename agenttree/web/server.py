@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import trio
 from hypercorn.config import Config
@@ -116,7 +117,7 @@ class WebApp:
                      query: dict[str, str]) -> tuple[int, Any]:
         raw = query.get("seq")
         if raw is None:
-            data = state_to_json(self.hub.state)
+            state = self.hub.state
         else:
             try:
                 seq = int(raw)
@@ -126,12 +127,13 @@ class WebApp:
                 return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
                                       f"{self.hub.seq}; 0 is the empty state)"}
             try:
-                data = state_to_json(fold(LogReader(self.hub.log_path), until=seq))
+                state = fold(LogReader(self.hub.log_path), until=seq)
             except (LogCorrupt, UserError) as exc:
                 return 500, {"error": str(exc)}
         if "agent" in query:  # the page's panels: run-level parts and one agent at most
-            wanted = query["agent"]
-            data["agents"] = {k: v for k, v in data["agents"].items() if k == wanted}
+            one = state.agents.get(query["agent"])
+            state = attrs.evolve(state, agents={} if one is None else {one.id: one})
+        data = state_to_json(state)
         data["server"] = {"seq": self.hub.seq, "clients": self.hub.clients,
                           "error": self.hub.error}
         return 200, data

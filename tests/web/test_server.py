@@ -300,10 +300,15 @@ async def test_reports_show_progress_and_summaries(served: Served, http: httpx.A
     done.joinpath("events.jsonl").write_bytes(b"")
     done.joinpath("summary.json").write_bytes(orjson.dumps({"pass_rate": 0.5}))
     (tmp_path / "reports" / "stray-file").write_text("ignored")
+    elsewhere = tmp_path / "elsewhere" / "run-1"
+    elsewhere.mkdir(parents=True)
+    elsewhere.joinpath("summary.json").write_text('{"secret": 1}')
+    (tmp_path / "reports" / "linked").symlink_to(tmp_path / "elsewhere")
+    (done.parent / "run-linked").symlink_to(elsewhere)
     r = await http.get(f"{served.base}/api/reports")
     assert r.status_code == 401
     r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
-    first, second = r.json()["reports"]
+    first, second = r.json()["reports"]  # the symlinked suite and run are not listed
     assert (first["run"], first["total"], first["started"], first["ended"], first["passed"],
             first["finished"]) == ("run-20261206-120000", 4, 2, 1, 1, False)
     assert second["summary"] == {"pass_rate": 0.5} and second["finished"]
