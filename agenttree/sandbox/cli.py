@@ -23,7 +23,7 @@ from . import compose, kubernetes
 from .base import Limits, SandboxError, dump_yaml, open_backend, sandbox_name
 from .spec import ContainerSpec, load_spec, resolve_mount
 
-UP_BACKENDS = ("local", "docker")
+UP_BACKENDS = ("local", "docker", "kubernetes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
