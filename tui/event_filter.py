@@ -17,7 +17,7 @@ import attrs
 
 from agenttree.events import Entry
 
-from .look import event_type, is_failure
+from .look import event_agent, event_type, is_failure
 
 
 @attrs.frozen(kw_only=True)
@@ -63,7 +63,7 @@ class EventFilter:
         if self.types and not event_type(event).startswith(self.types):
             return False
         if self.agent is not None or self.under is not None:
-            who = getattr(event, "agent", None) or ""
+            who = event_agent(event)
             if self.agent is not None and who != self.agent:
                 return False
             if self.under is not None and who != self.under \

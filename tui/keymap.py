@@ -45,7 +45,9 @@ def load_keymap(path: Path | None, known: Iterable[str]) -> dict[str, str]:
         raise UserError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
-    table = data.get("keys", data) if isinstance(data.get("keys"), dict) else data
+    table = dict(data)
+    if isinstance(table.get("keys"), dict):  # a [keys] table, if any, joins the top level
+        table.update(table.pop("keys"))
     ids = set(known)
     keymap: dict[str, str] = {}
     for binding_id, keys in table.items():

@@ -186,10 +186,19 @@ def is_failure(event: ev.Event) -> bool:
     return False
 
 
+def event_agent(event: ev.Event) -> str:
+    """The agent an event is about (the sender of a message, the requester of a conflict)."""
+    for name in ("agent", "sender", "requester"):
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
 def event_line(entry: Entry, start_t: int) -> str:
     """One line of the events strip: seq, time since the run started, type, agent, summary."""
     event = entry.event
-    agent = getattr(event, "agent", None) or ""
+    agent = event_agent(event)
     since = max(0, entry.t - start_t) / 1000 if start_t else 0.0
     mark = "✗" if is_failure(event) else " "
     return (f"{entry.seq:>6} {since:>8.3f}s {mark} {event_type(event):<18} "

@@ -72,6 +72,12 @@ class LogTail:
         self.offset += cut
         return out
 
+    def __enter__(self) -> LogTail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release the file."""
         if self._file is not None:

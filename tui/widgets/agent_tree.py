@@ -22,14 +22,16 @@ AUTO_EXPAND = 200
 """Runs with at most this many agents open every subtree as it appears."""
 
 
-def agent_label(state: RunState, agent: AgentView, collapsed: bool, lca_of: set[str]) -> Text:
+def agent_label(state: RunState, agent: AgentView, collapsed: bool, lca_of: set[str],
+                with_model: bool = True) -> Text:
     """``✓ lib  scripted ▰▰▱▱▱ 5/12`` (+ counts per status when collapsed, ⚖ when the agent
     decides an open lock conflict)."""
     name = agent.id.rsplit(".", 1)[-1]
     label = Text.assemble(glyph(display_status(state, agent)), " ", (name, "bold"))
     if agent.attempt > 1:
         label.append(f" #{agent.attempt}", style="bright_black")
-    label.append(f"  {agent.model[:14]}", style="bright_black")
+    if with_model:
+        label.append(f"  {agent.model[:14]}", style="bright_black")
     budget = main_budget(agent)
     if budget is not None:
         kind, used, limit = budget
@@ -144,7 +146,8 @@ class AgentTree(Tree[str]):
         if agent.children and agent_id not in self._filled and len(state.agents) <= AUTO_EXPAND:
             self._fill(agent_id)
             node.expand()
-        node.set_label(agent_label(state, agent, not node.is_expanded, self._lca_of))
+        node.set_label(agent_label(state, agent, not node.is_expanded, self._lca_of,
+                                   with_model=self.size.width >= 40))
 
     def _add(self, state: RunState, agent: AgentView) -> None:
         parent = self.nodes[agent.parent]  # type: ignore[index]
@@ -161,6 +164,11 @@ class AgentTree(Tree[str]):
                 self._add(state, state.agents[child])
         for child in state.agents[agent_id].children:
             self._relabel(state, child)
+
+    def on_resize(self) -> None:
+        """Labels drop the model name on a narrow tree: redraw them for the new width."""
+        for agent_id in list(self.nodes):
+            self._relabel(self._state, agent_id)
 
     @on(Tree.NodeExpanded)
     def _opened(self, message: Tree.NodeExpanded[str]) -> None:

@@ -50,8 +50,8 @@ class BudgetsView(DataTable[str | Text]):
         for i, row_id in enumerate([agent_id, *agent.children]):
             row = state.agents[row_id]
             totals = rolled_up(state, row_id)
-            name = Text.assemble(glyph(display_status(state, row)), " ",
-                                 (row_id if i == 0 else "  " + row_id.rsplit(".", 1)[-1]))
+            name = Text.assemble("" if i == 0 else "  ", glyph(display_status(state, row)),
+                                 " ", row_id if i == 0 else row_id.rsplit(".", 1)[-1])
             size = len(state.subtree(row_id))
             self.add_row(name, str(size), *(_cell(k, totals.get(k, 0.0), row.limits.get(k))
                                             for k in KINDS))

@@ -58,8 +58,8 @@ def item_widget(agent_id: str, item: dict[str, Any]) -> Widget:
     other = to if sender == agent_id else sender
     head = Text(f"{arrow} {other} ({kind})", style="bold yellow" if kind == "chat" else "bold")
     text = Text(item.get("text", ""))
-    if item.get("data"):
-        text.append("\n" + _json(item["data"]), style="bright_black")
+    if item.get("data") and not item.get("text"):
+        text.append(_json(item["data"]), style="bright_black")
     return Static(_group([head, text]), classes=f"turn {kind}")
 
 

@@ -14,8 +14,9 @@ SHOWN = ("running", "waiting", "blocked", "needs-you", "failed")
 
 
 def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: str,
-                readonly: bool) -> Text:
-    """Two lines: what run and when; then counts, spend, locks and the plan."""
+                readonly: bool, wide: bool = True) -> Text:
+    """Two lines: what run and when; then counts, spend, locks and the plan (``wide``: with
+    the status names spelled out)."""
     name = state.plan_name or state.run or "agenttree"
     top = Text.assemble(("agenttree ", "bold"), (name, "bold cyan"), "  ")
     if viewing is None:
@@ -35,19 +36,22 @@ def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: st
     for status in SHOWN:
         glyph, style = STATUS_LOOK[status]
         n = counts.get(status, 0)
-        line.append(f"{glyph} {status} {n}", style=style if n else "bright_black")
-        line.append("  ")
+        word = f" {status} " if wide else ""
+        line.append(f"{glyph}{word}{n}", style=style if n else "bright_black")
+        line.append("  " if wide else " ")
     done = counts.get("done", 0)
     line.append(f"✓ {done}/{len(state.agents)}", style="green" if done else "bright_black")
     root = state.agents.get(state.root) if state.root else None
     budget = main_budget(root) if root else None
     if budget is not None:
         kind, used, limit = budget
-        line.append(f"  spend {amount(kind, used)}/{amount(kind, limit)} "
-                    f"{kind.replace('_', ' ')}")
+        unit = kind.replace("_", " ") if wide else {"tool_calls": "calls"}.get(kind, kind)
+        line.append(f"  {'spend ' if wide else ''}{amount(kind, used)}/{amount(kind, limit)} "
+                    f"{unit}")
     open_conflicts = sum(1 for c in state.conflicts.values() if c["status"] == "open")
     line.append(f"  locks {len(state.locks)}")
-    line.append(f" conflicts {open_conflicts}", style="bold red" if open_conflicts else "")
+    line.append(f" conflicts {open_conflicts}" if wide else f" ⚖{open_conflicts}",
+                style="bold red" if open_conflicts else "")
     line.append("  plan ")
     line.append(plan, style="green" if plan == "✓" else "red")
     return Text("\n").join([top, line])
@@ -60,4 +64,4 @@ class RunHeader(Static):
              readonly: bool) -> None:
         """Redraw from ``state``."""
         self.update(header_text(state, viewing=viewing, last_seq=last_seq, plan=plan,
-                                readonly=readonly))
+                                readonly=readonly, wide=self.size.width >= 110))

@@ -1,0 +1,128 @@
+"""The UI's parts without a screen: the chunked log tail, the timeline, the filter, the key map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agenttree.errors import LogCorrupt, UserError
+from agenttree.log import LogReader
+from agenttree.state import fold, state_to_json
+from tui.event_filter import EventFilter
+from tui.keymap import load_keymap
+from tui.keys import binding_ids
+from tui.look import event_agent, event_line
+from tui.tailer import LogTail
+from tui.timeline import Timeline
+
+
+def test_tail_reads_in_chunks_and_holds_back_a_half_written_line(recorded_run: Path) -> None:
+    log = recorded_run / "events.jsonl"
+    data = log.read_bytes()
+    lines = data.splitlines(keepends=True)
+    half = len(lines[5]) // 2
+    partial = recorded_run / "growing.jsonl"
+    partial.write_bytes(b"".join(lines[:5]) + lines[5][:half])
+    got = []
+    with LogTail(partial, chunk=300) as tail:
+        while batch := tail.read():
+            got += batch
+        assert [e.seq for e in got] == [1, 2, 3, 4, 5]  # line 6 is not finished yet
+        with open(partial, "ab") as f:
+            f.write(lines[5][half:] + b"".join(lines[6:]))
+        while batch := tail.read():
+            got += batch
+    assert [e.seq for e in got] == list(range(1, len(lines) + 1))
+    assert got == list(LogReader(log))
+
+
+def test_tail_reads_a_line_longer_than_its_chunk(recorded_run: Path) -> None:
+    got = []
+    with LogTail(recorded_run / "events.jsonl", chunk=16) as tail:
+        while batch := tail.read():
+            got += batch
+    assert got == list(LogReader(recorded_run / "events.jsonl"))
+
+
+def test_tail_stops_at_a_corrupt_line_naming_it(recorded_run: Path) -> None:
+    log = recorded_run / "events.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"root"', b'"r00t"', 1)
+    log.write_bytes(b"".join(lines))
+    with LogTail(log, chunk=1 << 16) as tail, \
+            pytest.raises(LogCorrupt, match=r"events.jsonl:3: corrupt event record: CRC mismatch"):
+        tail.read()
+
+
+def test_missing_log_is_not_an_error_yet(tmp_path: Path) -> None:
+    assert LogTail(tmp_path / "events.jsonl").read() == []
+
+
+@pytest.mark.parametrize("every", [1, 3, 1000])
+def test_timeline_state_at_equals_the_fold(demo_run: Path, every: int) -> None:
+    entries = list(LogReader(demo_run / "events.jsonl"))
+    timeline = Timeline(every=every)
+    timeline.extend(entries[:100])
+    timeline.extend(entries[100:])
+    assert state_to_json(timeline.live) == state_to_json(fold(entries))
+    for seq in (0, 1, 7, 50, 99, 100, 101, len(entries) - 1, len(entries)):
+        assert state_to_json(timeline.state_at(seq)) == state_to_json(fold(entries, until=seq))
+    assert timeline.state_at(len(entries)) is not timeline.live  # a copy: views cannot harm it
+
+
+def test_filter_words() -> None:
+    flt = EventFilter.parse("type:tool under:root.lib failures write")
+    assert flt == EventFilter(types=("tool",), under="root.lib", failures=True,
+                              words=("write",))
+    assert EventFilter.parse("").empty and not flt.empty
+
+
+def test_filter_matches(demo_run: Path) -> None:
+    entries = list(LogReader(demo_run / "events.jsonl"))
+    start = entries[0].t
+
+    def picked(text: str) -> set[tuple[str, str]]:
+        flt = EventFilter.parse(text)
+        return {(e.event.TYPE, event_agent(e.event)) for e in entries
+                if flt.matches(e, event_line(e, start))}
+
+    assert {t for t, _ in picked("type:acceptance")} == {"acceptance/result"}
+    assert {a for _, a in picked("under:root.lib")} == {"root.lib", "root.lib.tests"}
+    assert {a for _, a in picked("agent:root.lib")} == {"root.lib"}
+    failures = picked("!")
+    assert ("acceptance/result", "root.lib") in failures  # lib's first attempt failed
+    assert ("agent/finished", "root.explorer") in failures  # budget-exhausted
+    assert all(a != "root.docs" for _, a in failures)
+
+
+def test_keymap_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text('cancel = "X"\n[keys]\nquit = "ctrl+q"\n')
+    assert load_keymap(path, binding_ids()) == {"cancel": "X", "quit": "ctrl+q"}
+    path.write_text('[keys]\nquit = "ctrl+q"\nback = "b, left"\n')
+    assert load_keymap(path, binding_ids()) == {"quit": "ctrl+q", "back": "b,left"}
+    path.write_text('cancel = "X"\n')
+    assert load_keymap(path, binding_ids()) == {"cancel": "X"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('nope = "x"', "unknown binding id 'nope'; known ids: "),
+    ("cancel = 3", 'cancel: the key must be a non-empty string, e.g. cancel = "ctrl+x"'),
+    ("cancel = ", "not valid TOML"),
+])
+def test_bad_keymap_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        load_keymap(path, binding_ids())
+
+
+def test_default_keymap_file_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert load_keymap(None, binding_ids()) == {}
+    (tmp_path / "agenttree").mkdir()
+    (tmp_path / "agenttree" / "keys.toml").write_text('grant = "G"\n')
+    assert load_keymap(None, binding_ids()) == {"grant": "G"}
+    with pytest.raises(UserError, match="no such key map file"):
+        load_keymap(tmp_path / "missing.toml", binding_ids())
