@@ -25,7 +25,6 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import run_command
 from .base import (
     DEFAULT_LIMITS,
     SANDBOX_LABEL,
@@ -37,6 +36,7 @@ from .base import (
     OutputStream,
     SandboxError,
     labels,
+    run_shell,
     sandbox_name,
     stream_process,
     wait_healthy,
@@ -55,22 +55,17 @@ class DockerCli:
     retries: int = 2
     backoff_s: float = 0.5
 
-    async def run(self, *args: str, stdin_file: Path | None = None, check: bool = True,
-                  retry: bool = True, timeout_s: float | None = None) -> ExecResult:
+    async def run(self, *args: str, check: bool = True, retry: bool = True,
+                  timeout_s: float | None = None) -> ExecResult:
         """``docker *args``; retried on failure (unless ``retry`` is false).
 
         Raises:
             SandboxError: it failed on every try and ``check`` is set.
         """
         command = shlex.join([self.docker, *args])
-        if stdin_file is not None:
-            command += f" < {shlex.quote(str(stdin_file))}"
         tries = self.retries + 1 if retry else 1
         for attempt in range(tries):
-            done = await run_command(command, cwd=".", timeout_s=timeout_s or self.timeout_s)
-            result = ExecResult(exit_code=done.exit_code, output=done.output,
-                                timed_out=done.timed_out, truncated=done.truncated,
-                                duration_s=done.duration_s)
+            result = await run_shell(command, cwd=".", timeout=timeout_s or self.timeout_s)
             if result.ok:
                 return result
             if attempt + 1 < tries:
@@ -141,20 +136,15 @@ class DockerSandbox:
         """Run ``argv`` in the container; on timeout or cancel it is killed there too."""
         pidfile = f"/tmp/.agenttree-exec-{os.getpid()}-{next(_exec_ids)}"
         command = shlex.join(self._exec_argv(argv, cwd, env, pidfile, stdin is not None))
-        if stdin is not None:
-            feed = self.scratch / f"{pidfile.rsplit('/', 1)[1]}.stdin"
-            feed.write_bytes(stdin)
-            command += f" < {shlex.quote(str(feed))}"
         try:
-            done = await run_command(command, cwd=".", timeout_s=timeout,
-                                     output_cap=self.output_cap)
+            done = await run_shell(command, cwd=".", stdin=stdin, scratch=self.scratch,
+                                   timeout=timeout, output_cap=self.output_cap)
         except BaseException:
             await self._kill(pidfile)
             raise
         if done.timed_out:
             await self._kill(pidfile)
-        return ExecResult(exit_code=done.exit_code, output=done.output, timed_out=done.timed_out,
-                          truncated=done.truncated, duration_s=done.duration_s)
+        return done
 
     @asynccontextmanager
     async def _stream(self, argv: Sequence[str], cwd: str | None,

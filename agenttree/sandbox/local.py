@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import _kill_group, _killpg, _wait_group_gone, run_command
+from ..tools.procs import _kill_group, _killpg, _wait_group_gone
 from .base import (
     DEFAULT_LIMITS,
     Emit,
@@ -35,6 +35,7 @@ from .base import (
     Limits,
     OutputStream,
     SandboxError,
+    run_shell,
     sandbox_name,
     stream_process,
     tail_text,
@@ -82,18 +83,10 @@ class LocalSandbox:
                    env: Mapping[str, str] | None = None, stdin: bytes | None = None,
                    timeout: float | None = None) -> ExecResult:
         """Run ``argv`` here (see :class:`~agenttree.sandbox.base.Sandbox`)."""
-        command = shlex.join(argv)
-        if stdin is not None:
-            # procs.run_command gives the command no stdin: feed it from a file instead.
-            feed = self.root.parent / f".{self.name}.stdin"
-            feed.write_bytes(stdin)
-            command = f"{command} < {shlex.quote(str(feed))}"
-        result = await run_command(command, cwd=self._cwd(cwd), env={**self.env, **(env or {})},
-                                   timeout_s=timeout, output_cap=self.output_cap,
-                                   grace_s=self.grace_s)
-        return ExecResult(exit_code=result.exit_code, output=result.output,
-                          timed_out=result.timed_out, truncated=result.truncated,
-                          duration_s=result.duration_s)
+        return await run_shell(shlex.join(argv), cwd=self._cwd(cwd),
+                               env={**self.env, **(env or {})}, stdin=stdin,
+                               scratch=self.root.parent, timeout=timeout,
+                               output_cap=self.output_cap, grace_s=self.grace_s)
 
     def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,
                     env: Mapping[str, str] | None = None,

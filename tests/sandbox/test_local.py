@@ -241,3 +241,19 @@ async def test_down_stops_what_a_killed_owner_left_running(tmp_path) -> None:
         assert await LocalBackend(run_dir=run_dir).down(name) == sorted(pgids)
         assert not live_members(pgids)
         assert await LocalBackend(run_dir=run_dir).down(name) == []  # idempotent
+
+
+async def test_concurrent_stdin_execs_in_a_mounted_workdir(backend) -> None:
+    spec = parse_spec('{:containers [{:name "box" :workdir "/w" '
+                      ':mounts [{:host "." :container "/w"}]}]}')
+    results = {}
+    async with backend.open(spec, case="c9") as env:
+        async def feed(i: int) -> None:
+            results[i] = await env.sandbox().exec(["cat"], stdin=f"input {i}".encode())
+
+        async with trio.open_nursery() as nursery:
+            for i in range(8):
+                nursery.start_soon(feed, i)
+        assert {i: r.output for i, r in results.items()} == {i: f"input {i}" for i in range(8)}
+        # the feed files are gone
+        assert not list(env.directory.rglob(".stdin-*"))
