@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import trio
@@ -215,6 +215,28 @@ class Environment(Protocol):
     async def logs(self, name: str | None = None) -> str:
         """The container's log so far (its ``:cmd``'s stdout and stderr)."""
         ...
+
+
+@attrs.define
+class ContainerEnvironment:
+    """What the local and docker environments share: their containers by name."""
+
+    spec: ContainerSpec
+    case: str
+    name: str
+    directory: Path
+    sandboxes: dict[str, Any]
+
+    def sandbox(self, name: str | None = None) -> Any:
+        """The container ``name`` (default: the SUT).
+
+        Raises:
+            SandboxError: no such container in the spec.
+        """
+        try:
+            return self.sandboxes[name or self.spec.sut]
+        except KeyError:
+            raise SandboxError(f"no container {name!r} in this spec") from None
 
 
 @runtime_checkable

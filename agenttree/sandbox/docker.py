@@ -28,6 +28,7 @@ from .. import events as ev
 from .base import (
     DEFAULT_LIMITS,
     SANDBOX_LABEL,
+    ContainerEnvironment,
     Emit,
     Environment,
     Events,
@@ -204,22 +205,10 @@ class DockerSandbox:
         return parts[0], int(parts[1]) if parts[1].lstrip("-").isdigit() else None
 
 
-@attrs.define
-class DockerEnvironment:
+class DockerEnvironment(ContainerEnvironment):
     """The containers of a spec running under docker for one case."""
 
-    spec: ContainerSpec
-    case: str
-    name: str
-    directory: Path
     sandboxes: dict[str, DockerSandbox]
-
-    def sandbox(self, name: str | None = None) -> DockerSandbox:
-        """The container ``name`` (default: the SUT)."""
-        try:
-            return self.sandboxes[name or self.spec.sut]
-        except KeyError:
-            raise SandboxError(f"no container {name!r} in this spec") from None
 
     async def wait(self, name: str | None = None) -> ExecResult:
         """``docker wait`` for the container: its exit code and the end of its log."""

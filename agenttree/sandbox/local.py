@@ -28,6 +28,7 @@ from .. import events as ev
 from ..tools.procs import _kill_group, _killpg, _wait_group_gone
 from .base import (
     DEFAULT_LIMITS,
+    ContainerEnvironment,
     Emit,
     Environment,
     Events,
@@ -211,22 +212,10 @@ def _check_port_free(name: str, port: int) -> None:
                 from None
 
 
-@attrs.define
-class LocalEnvironment:
+class LocalEnvironment(ContainerEnvironment):
     """The containers of a spec started locally for one case."""
 
-    spec: ContainerSpec
-    case: str
-    name: str
-    directory: Path
     sandboxes: dict[str, LocalSandbox]
-
-    def sandbox(self, name: str | None = None) -> LocalSandbox:
-        """The container ``name`` (default: the SUT)."""
-        try:
-            return self.sandboxes[name or self.spec.sut]
-        except KeyError:
-            raise SandboxError(f"no container {name!r} in this spec") from None
 
     async def wait(self, name: str | None = None) -> ExecResult:
         """Wait for the container's ``:cmd`` to exit: exit code and the end of its log."""
