@@ -4,12 +4,14 @@
 containers with a backend (default ``local``), logs ``container/*`` events to
 ``RUN_DIR/events.jsonl`` and prints them, waits for the SUT's ``:cmd`` to exit (or for Ctrl-C
 when it has none) and tears everything down; its exit status is 0 when the SUT exited 0.
-``down`` removes what a crashed ``up`` left behind; ``logs`` prints the saved logs.
+Ctrl-C or SIGTERM tear down too (exit 130). ``down`` removes what a killed ``up`` left
+behind; ``logs`` prints the saved logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from .base import Limits, SandboxError, dump_yaml, open_backend, sandbox_name
 from .spec import ContainerSpec, load_spec, resolve_mount
 
 UP_BACKENDS = ("local", "docker", "kubernetes")
+EXIT_INTERRUPTED = 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,10 +125,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     code = trio.run(_up, args, spec, run_dir)
     print(f"run directory: {run_dir}")
-    return 0 if code == 0 else 1
+    return code
 
 
-async def _up(args: argparse.Namespace, spec: ContainerSpec, run_dir: Path) -> int | None:
+async def _up(args: argparse.Namespace, spec: ContainerSpec, run_dir: Path) -> int:
+    """Run the containers until the SUT exits or a signal comes: the exit status."""
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, scope)
+            code = await _up_until_done(args, spec, run_dir)
+            nursery.cancel_scope.cancel()
+            return 0 if code == 0 else 1
+    print("interrupted: containers torn down", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+async def _cancel_on_signal(scope: trio.CancelScope) -> None:
+    """Ctrl-C or SIGTERM cancel ``scope``: ``up`` then tears down like on any cancel."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def _up_until_done(args: argparse.Namespace, spec: ContainerSpec,
+                         run_dir: Path) -> int | None:
     """The SUT's exit code (``None``: it did not get to run)."""
     async with open_event_log(run_dir / "events.jsonl", run=run_dir.name) as log:
         def emit(event: ev.Event) -> None:

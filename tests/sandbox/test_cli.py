@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import trio
 import yaml
 
 from agenttree.cli import main
 from agenttree.log import read_events
 from agenttree.state import fold, state_to_json
+from agenttree.tools.procs import live_members
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = str(ROOT / "plans" / "containers" / "redis-sut.edn")
@@ -102,3 +106,24 @@ def test_down_with_docker_removes_labelled_leftovers(tmp_path, fake_docker, caps
     assert main(["containers", "down", spec, "--backend", "docker",
                  "--run-dir", str(tmp_path)]) == 0
     assert [c[0] for c in fake_docker.calls()] == ["ps", "network"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_up_tears_down_on_sigterm_and_ctrl_c(sig, tmp_path) -> None:
+    spec = write_spec(tmp_path, '{:containers [{:name "sut"} {:name "db" '
+                                ':cmd ["sh" "-c" "sleep 600 & sleep 600"]}]}')
+    run_dir = tmp_path / "run"
+    with trio.fail_after(30):
+        up = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "agenttree", "containers", "up", spec,
+             "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert up.stdout is not None
+        seen = b""
+        while b"Ctrl-C to stop" not in seen:
+            seen += await up.stdout.receive_some(4096)
+        up.send_signal(sig)
+        assert await up.wait() == 130
+        await up.stdout.aclose()
+    state = fold(read_events(run_dir / "events.jsonl"))
+    assert state.containers["case/db"]["status"] == "stopped"
+    assert not live_members({int(state.containers["case/db"]["ref"])})
