@@ -1,0 +1,224 @@
+"""What a run recorded for each agent, and the cursors that feed it back.
+
+A :class:`Recording` is built from a log, one entry at a time: per agent *attempt* (an agent id
+and its ``attempt`` number) the model responses by turn, the tool results by call id, the calls
+that were requested, and the acceptance results. A :class:`Cursor` hands one attempt's record
+back to its restarted agent, which asks it before each model call, tool call and acceptance
+check. Two modes:
+
+* **resume** (``agenttree resume``): the model, tools and checks are all fed from the
+  record. The first request the record cannot answer puts the agent *live*, for good: from
+  then on it calls the model and runs tools as usual (``on_live`` is told once).
+* **strict** (``agenttree run --replay-from``): only the model is fed; tools and checks run
+  with today's code. A model turn the record does not have is a divergence (``on_diverge``).
+
+The record also decides whether the agent takes another turn (:meth:`Cursor.more_turns`): when
+the agent ran, that choice depended on when news arrived; on replay the record says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from .. import events as ev
+from ..models.base import ModelError, ModelResponse, ToolCall, Usage
+from ..plan import Task
+from ..tools.procs import CommandResult
+
+RERUN = frozenset({"finish"})
+"""Tools whose only effect is on the agent's own memory: replay runs them again (their result
+is recorded too), so the restarted agent knows it called them."""
+
+
+@attrs.define
+class AgentRecord:
+    """One agent attempt as the log recorded it."""
+
+    models: dict[int, tuple[ModelResponse, float]] = attrs.Factory(dict)
+    """By turn: the response and how long the model took (seconds)."""
+    tools: dict[str, tuple[bool, str]] = attrs.Factory(dict)
+    requested: set[str] = attrs.Factory(set)
+    checks: dict[tuple[int, int], tuple[bool, int | None, str]] = attrs.Factory(dict)
+    last_turn: int = 0
+    last_turn_seq: int = 0
+    """The seq of the last recorded model response (news after it was never seen)."""
+
+
+class Recording:
+    """Per-attempt records of a log; feed it every entry in order with :meth:`add`."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, int], AgentRecord] = {}
+        self.finished_seq: dict[str, int] = {}
+        """Each agent's last ``agent/finished`` seq."""
+        self.last_token = 0
+        """The highest fencing token the log shows."""
+        self._current: dict[str, AgentRecord] = {}
+        self._adders: dict[type[ev.Event], Callable[[Any, int], None]] = {
+            ev.AgentSpawned: self._spawned, ev.ModelResponded: self._responded,
+            ev.ToolRequested: self._requested, ev.ToolResult: self._result,
+            ev.AcceptanceResult: self._checked, ev.AgentFinished: self._finished,
+            ev.LockAcquired: self._locked,
+        }
+
+    def add(self, entry: ev.Entry) -> None:
+        """Take one log entry into the record."""
+        adder = self._adders.get(type(entry.event))
+        if adder is not None:
+            adder(entry.event, entry.seq)
+
+    def get(self, agent: str, attempt: int) -> AgentRecord | None:
+        """The record of one attempt of an agent, if the log has it."""
+        return self.records.get((agent, attempt))
+
+    def _record(self, agent: str) -> AgentRecord:
+        record = self._current.get(agent)
+        if record is None:  # an event before its agent's spawn: keep it apart
+            record = self._current[agent] = AgentRecord()
+        return record
+
+    def _spawned(self, e: ev.AgentSpawned, seq: int) -> None:
+        record = self.records[(e.agent, e.attempt)] = AgentRecord()
+        self._current[e.agent] = record
+
+    def _responded(self, e: ev.ModelResponded, seq: int) -> None:
+        record = self._record(e.agent)
+        calls = tuple(ToolCall(id=c["id"], tool=c["tool"], args=c.get("args") or {})
+                      for c in e.calls)
+        usage = e.usage
+        record.models[e.turn] = (ModelResponse(
+            text=e.text, calls=calls,
+            usage=Usage(prompt=int(usage.get("prompt", 0)),
+                        completion=int(usage.get("completion", 0)),
+                        estimated=bool(usage.get("estimated", False)))), e.latency_ms / 1000)
+        if e.turn > record.last_turn:
+            record.last_turn, record.last_turn_seq = e.turn, seq
+
+    def _requested(self, e: ev.ToolRequested, seq: int) -> None:
+        self._record(e.agent).requested.add(e.call)
+
+    def _result(self, e: ev.ToolResult, seq: int) -> None:
+        self._record(e.agent).tools[e.call] = (e.ok, e.output)
+
+    def _checked(self, e: ev.AcceptanceResult, seq: int) -> None:
+        checks = self._record(e.agent).checks
+        index = sum(1 for attempt, _ in checks if attempt == e.attempt)
+        checks[(e.attempt, index)] = (e.ok, e.exit_code, e.output)
+
+    def _finished(self, e: ev.AgentFinished, seq: int) -> None:
+        self.finished_seq[e.agent] = seq
+
+    def _locked(self, e: ev.LockAcquired, seq: int) -> None:
+        self.last_token = max(self.last_token, e.token)
+
+
+class ReplayDiverged(ModelError):
+    """Regression replay: today's code asked for something the recording does not have."""
+
+
+class Cursor:
+    """Feeds one agent attempt its recorded results (see the module docstring).
+
+    Args:
+        record: what the log holds for the attempt (``None``: nothing).
+        strict: regression replay rather than resume.
+        on_live: resume: called once, when the agent goes live.
+        on_diverge: strict: called with a report when the agent asks for an unrecorded turn.
+    """
+
+    def __init__(self, record: AgentRecord | None, *, strict: bool = False,
+                 on_live: Callable[[], None] | None = None,
+                 on_diverge: Callable[[str], None] | None = None,
+                 restore: Callable[[Any, list[Task]], list[Task]] | None = None) -> None:
+        self.record = record if record is not None else AgentRecord()
+        self.strict = strict
+        self.live = False
+        self._on_live = on_live
+        self._on_diverge = on_diverge
+        self._restore = restore
+        self._checks_taken: dict[int, int] = {}
+
+    def restore_children(self, agent: Any, children: list[Task]) -> list[Task]:
+        """Resume: bring back the agent's children as the log left them (running ones restart,
+        finished ones stay finished); returns the plan children still to start afresh."""
+        return children if self._restore is None else self._restore(agent, children)
+
+    def go_live(self) -> None:
+        """Resume: stop replaying (the agent's own events are logged again from here on)."""
+        if not self.live and not self.strict:
+            self.live = True
+            if self._on_live is not None:
+                self._on_live()
+
+    async def model(self, agent: str, turn: int) -> ModelResponse | None:
+        """The recorded response for ``turn``; ``None`` means: ask the model (live).
+
+        Strict mode takes as long as the model took (the timing of a turn can matter to the
+        tools that run after it). Resume returns at once, *without a checkpoint*: a restarted
+        agent replays to its live point in one step, before any other task hears from it.
+        """
+        if self.live:
+            return None
+        found = self.record.models.get(turn)
+        if found is not None:
+            response, latency_s = found
+            if self.strict:
+                await trio.sleep(latency_s)
+            return response
+        if self.strict:
+            report = (f"{agent} asked the model for turn {turn}; the recording has "
+                      f"{self.record.last_turn} turn(s) for it")
+            if self._on_diverge is not None:
+                self._on_diverge(report)
+            raise ReplayDiverged(report)
+        self.go_live()
+        return None
+
+    def tool(self, call: ToolCall) -> tuple[bool, str] | None:
+        """Resume: the recorded result of a call; ``None`` means: run the tool."""
+        if self.live or self.strict or call.tool in RERUN:
+            return None
+        found = self.record.tools.get(call.id)
+        if found is None:
+            self.go_live()
+        return found
+
+    def uncertain(self, call_id: str) -> bool:
+        """Whether a call was requested before the crash but has no recorded result (so the
+        tool that runs now may be running for the second time)."""
+        return (not self.strict and call_id in self.record.requested
+                and call_id not in self.record.tools)
+
+    def check(self, attempt: int) -> CommandResult | None:
+        """Resume: the recorded result of the agent's next acceptance command of ``attempt``;
+        ``None`` means: run it."""
+        if self.live or self.strict:
+            return None
+        index = self._checks_taken.get(attempt, 0)
+        found = self.record.checks.get((attempt, index))
+        if found is None:
+            self.go_live()
+            return None
+        self._checks_taken[attempt] = index + 1
+        _, exit_code, output = found
+        return CommandResult(exit_code=exit_code, output=output, truncated=False,
+                             timed_out=exit_code is None, duration_s=0.0, pgid=0,
+                             sandboxed=False)
+
+    def more_turns(self, turn: int) -> bool | None:
+        """After a turn without tool calls: ``True`` when the record has a later turn (take it
+        now), ``False`` when it has none but the agent must not go live yet (strict, or
+        acceptance results still to replay), ``None`` when the agent is live and decides as
+        usual."""
+        if self.live:
+            return None
+        if self.record.last_turn > turn:
+            return True
+        if self.strict or sum(self._checks_taken.values()) < len(self.record.checks):
+            return False  # no more turns; (resume) acceptance results are still to replay
+        self.go_live()
+        return None

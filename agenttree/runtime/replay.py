@@ -1,0 +1,154 @@
+"""Regression replay: ``agenttree run PLAN --replay-from RUN_DIR``.
+
+Today's code runs the plan again in a new run directory, with every model response taken from
+a recorded run (no model is called, no key is needed) while tools and acceptance checks run
+for real. Each event the new run writes is checked against the recording, like Temporal's
+non-determinism check: per agent, the sequence of *decisions* must be the same. The first
+event that differs stops the run with a report naming it and the recorded event it should have
+matched.
+
+What is compared (:func:`key_of`; time stamps, seqs, latencies, token counts, tool outputs and
+anything else that depends on timing are not): spawns (agent, parent, task, attempt), model
+turns asked for, tool calls (call id, tool, arguments) and whether they succeeded, acceptance
+checks and whether they passed, budget exhaustion, and how each agent finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import events as ev
+from ..errors import UserError
+from ..log import LogReader
+from .recording import Cursor, Recording
+from .resume import check_format
+
+if TYPE_CHECKING:
+    from .agent import Agent, AgentSpec
+    from .engine import Engine
+
+Key = tuple[Any, ...]
+
+
+def key_of(e: ev.Event) -> Key | None:
+    """The part of an event a replay must reproduce (``None``: not compared)."""
+    t = type(e)
+    if t is ev.AgentSpawned:
+        return ("agent/spawned", e.agent, e.parent, e.task, e.attempt)
+    if t is ev.ModelRequested:
+        return ("model/requested", e.agent, e.turn)
+    if t is ev.ToolRequested:
+        return ("tool/requested", e.agent, e.call, e.tool, e.args)
+    if t is ev.ToolResult:
+        return ("tool/result", e.agent, e.call, "ok" if e.ok else "error")
+    if t is ev.AcceptanceResult:
+        return ("acceptance/result", e.agent, e.cmd, "passed" if e.ok else "failed")
+    if t is ev.BudgetExhausted:
+        return ("budget/exhausted", e.agent, e.kind)
+    if t is ev.AgentFinished:
+        return ("agent/finished", e.agent, e.status)
+    return None
+
+
+def describe(key: Key) -> str:
+    """A key as a report shows it: ``tool/result root.docs root.docs#2.0 ok``."""
+    return " ".join(str(part) for part in key)
+
+
+class RegressionReplay:
+    """The engine's replayer for ``--replay-from``: feeds recorded model responses, checks
+    the events written, and stops the run at the first divergence."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        path = Path(run_dir)
+        path = path if path.is_file() else path / "events.jsonl"
+        if not path.is_file():
+            raise UserError(f"--replay-from {run_dir}: no events.jsonl there")
+        check_format(path)
+        self.source = path
+        self.recording = Recording()
+        self.expected: dict[str, list[tuple[int, Key]]] = {}
+        for entry in LogReader(path):
+            self.recording.add(entry)
+            key = key_of(entry.event)
+            if key is not None:
+                self.expected.setdefault(key[1], []).append((entry.seq, key))
+        self.seen: dict[str, int] = {}
+        self.checked = 0
+        self.divergence: str | None = None
+        self.engine: Engine | None = None
+
+    # --- engine hooks ------------------------------------------------------------------------
+
+    def attach(self, engine: Engine) -> None:
+        """Called by the engine once its log exists: watch every written event."""
+        self.engine = engine
+        previous = engine.on_event
+
+        def on_event(entry: ev.Entry) -> None:
+            self.check(entry)
+            if previous is not None:
+                previous(entry)
+
+        engine.on_event = on_event
+
+    def root_spec(self) -> AgentSpec | None:
+        """A regression replay starts the root as a new run does."""
+        return None
+
+    def cursor(self, agent: Agent) -> Cursor:
+        """Every agent replays its recorded model responses, strictly."""
+        return Cursor(self.recording.get(agent.id, agent.spec.attempt), strict=True,
+                      on_diverge=self.diverge)
+
+    # --- the check -----------------------------------------------------------------------------
+
+    def check(self, entry: ev.Entry) -> None:
+        """Compare one written event with the recording."""
+        key = key_of(entry.event)
+        if key is None or self.divergence is not None:
+            return
+        agent = key[1]
+        index = self.seen.get(agent, 0)
+        self.seen[agent] = index + 1
+        expected = self.expected.get(agent, ())
+        if index >= len(expected):
+            self.diverge(f"seq {entry.seq}: {describe(key)}; the recording has no more events "
+                         f"for {agent}")
+        elif expected[index][1] != key:
+            seq, want = expected[index]
+            self.diverge(f"seq {entry.seq}: {describe(key)}; the recording has "
+                         f"{describe(want)} (its seq {seq})")
+        else:
+            self.checked += 1
+
+    def diverge(self, report: str) -> None:
+        """Keep the first divergence and stop the run."""
+        if self.divergence is not None:
+            return
+        self.divergence = report
+        if self.engine is not None:
+            self.engine.cancel(self.engine.plan.root.id, "regression replay diverged")
+
+    def report(self, console: Any) -> int:
+        """Print the verdict; the exit status: 0 when the run matched, 1 at a divergence."""
+        divergence = self.verdict()
+        if divergence is None:
+            console.print(f"replay matched {self.source}: {self.checked} events checked")
+            return 0
+        console.print(f"[bold red]replay diverged from {self.source}[/]: {divergence}",
+                      soft_wrap=True)
+        return 1
+
+    def verdict(self) -> str | None:
+        """After the run: the first divergence, counting recorded events the run never
+        reached; ``None`` when the run matched the recording."""
+        if self.divergence is None:
+            missing = [expected[self.seen.get(agent, 0)]
+                       for agent, expected in self.expected.items()
+                       if self.seen.get(agent, 0) < len(expected)]
+            if missing:
+                seq, want = min(missing)
+                self.divergence = f"the run ended before {describe(want)} (recorded seq {seq})"
+        return self.divergence

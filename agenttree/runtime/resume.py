@@ -1,0 +1,388 @@
+"""``agenttree resume RUN_DIR``: take over a run whose engine died, from its log.
+
+Steps (see docs/resume.md):
+
+1. Hold the run directory's engine lock (:mod:`~agenttree.runtime.runlock`).
+2. Read the log: check its format version, fold it into a :class:`~agenttree.state.RunState`
+   and a :class:`~agenttree.runtime.recording.Recording`. A corrupt line in the middle stops
+   here (:class:`~agenttree.errors.LogCorrupt`, naming the line); a torn last line is cut off.
+3. Kill the process groups the dead engine left running (``process/started`` names them).
+4. Start an engine on the folded state: ``seq`` goes on from the log's last, ``run/resumed``
+   says what was restored, the lock table is rebuilt. Agents that were running restart under
+   their ids and replay their recorded results (a :class:`Restorer` gives each a cursor);
+   finished ones stay finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+import trio
+
+from .. import __version__
+from .. import events as ev
+from ..errors import UserError
+from ..log import LogReader, TornTail, open_event_log
+from ..plan import Plan, Task, load_plan, parse_plan
+from ..policy import root_policy
+from ..state import FINISHED, AgentView, RunState, apply
+from ..tools.agents import parse_script
+from .agent import Agent, AgentSpec, ChildDone
+from .engine import Engine, TaskRun, tune_gc
+from .recording import Cursor, Recording
+from .runlock import engine_lock
+
+if TYPE_CHECKING:
+    from .locks import LockService
+
+KILL_WAIT_S = 2.0
+"""How long resume waits for killed leftover processes to be gone."""
+
+
+@attrs.define
+class Found:
+    """A run's log, read for a resume."""
+
+    state: RunState
+    recording: Recording
+    torn: TornTail | None
+
+
+def check_format(path: Path) -> None:
+    """Refuse a log written in another format version, before parsing it all.
+
+    Raises:
+        UserError: the first record is not a ``run/started`` of this format.
+    """
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        wire = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        raise UserError(f"{path}:1: not an agenttree event log") from None
+    if not isinstance(wire, dict) or wire.get("type") != "run/started":
+        raise UserError(f"{path}:1: not an agenttree event log (no run/started first)")
+    found = wire.get("format", ev.FORMAT)
+    if found != ev.FORMAT:
+        raise UserError(f"{path} was written in log format {found} by agenttree "
+                        f"{wire.get('version') or '?'}; this agenttree ({__version__}) reads "
+                        f"format {ev.FORMAT}: resume it with the version that wrote it")
+
+
+def read_run(path: Path) -> tuple[Found, LogReader]:
+    """Fold and record a whole log in one pass (the torn tail, if any, is not cut yet)."""
+    check_format(path)
+    reader = LogReader(path)
+    state, recording = RunState(), Recording()
+    for entry in reader:
+        apply(state, entry)
+        recording.add(entry)
+    return Found(state=state, recording=recording, torn=reader.torn), reader
+
+
+def kill_leftovers(processes: dict[int, str]) -> list[int]:
+    """SIGKILL the process groups a dead engine left running; returns the groups killed.
+
+    A group is killed only if one of its live members still carries the environment the
+    engine gave it (``AGENTTREE_AGENT=<the agent>``): a recycled group id belongs to
+    someone else and is left alone.
+    """
+    if not processes:
+        return []
+    ours: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            pgid = int(fields[2])
+            if pgid not in processes or fields[0] == "Z":
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"AGENTTREE_AGENT={processes[pgid]}".encode() in environ:
+            ours.add(pgid)
+    for pgid in ours:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + KILL_WAIT_S
+    for pgid in ours:  # SIGKILL is asynchronous: wait (bounded) until each group is gone
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+    return sorted(ours)
+
+
+def restart_set(state: RunState) -> list[str]:
+    """Agents to restart: those running in the log whose ancestors all run too, pre-order."""
+    if state.root is None or state.agents[state.root].finished:
+        return []
+    out, stack = [], [state.root]
+    while stack:
+        agent_id = stack.pop()
+        out.append(agent_id)
+        stack.extend(c for c in reversed(state.agents[agent_id].children)
+                     if not state.agents[c].finished)
+    return out
+
+
+class Restorer:
+    """The engine's replayer on a resume: gives restarted agents their cursors, restores
+    their children, budgets and locks, and keeps their replayed events out of the log."""
+
+    def __init__(self, found: Found, killed: list[int]) -> None:
+        self.state = found.state
+        self.recording = found.recording
+        self.torn = found.torn
+        self.killed = killed
+        self.restart = restart_set(found.state)
+        self.replaying: set[str] = set()
+        """Restarted agents not yet live: their events are in the log already."""
+        self._restarted: set[str] = set()
+        self._root_given = False
+        self._tasks: dict[str, Task] = {}
+        self._lock_holders: set[str] = set()
+        self.engine: Engine
+
+    # --- engine hooks ------------------------------------------------------------------------
+
+    def attach(self, engine: Engine) -> None:
+        """Called by the engine once its log, router and lock service exist."""
+        self.engine = engine
+        self._tasks = {task.id: task for task, _, _ in engine.plan.walk()}
+        log_emit, replaying = engine.emit, self.replaying
+
+        def emit(event: ev.Event) -> int:
+            if getattr(event, "agent", None) in replaying:
+                return 0  # replayed: the log has it
+            return log_emit(event)
+
+        engine.emit = emit
+        state = self.state
+        restart = set(self.restart)
+        engine.task_ids |= set(state.tasks)
+        for task in state.tasks.values():
+            again = task.agent in restart  # its agent's open() counts the attempt again
+            engine.task_runs[task.id] = TaskRun(agent=task.agent, attempts=task.attempts - again,
+                                                status=task.status)
+        holds = {path: {a: h for a, h in entry["holders"].items() if a in restart}
+                 for path, entry in state.locks.items()}
+        self._lock_holders = {a for holders in holds.values() for a in holders}
+        restored = self._restore_locks(engine.locks, holds)
+        emit(ev.RunResumed(
+            from_seq=state.seq, pid=os.getpid(), version=__version__,
+            torn=str(self.torn) if self.torn else "", restarted=self.restart,
+            finished=sum(1 for t in state.tasks.values() if t.status in FINISHED),
+            locks=restored, last_token=engine.locks.table.last_token, killed=self.killed))
+
+    def _restore_locks(self, locks: LockService, holds: dict[str, Any]) -> int:
+        return locks.restore(holds, last_token=self.recording.last_token,
+                             conflicts=len(self.state.conflicts))
+
+    def root_spec(self) -> AgentSpec | None:
+        """The restarted root's spec (once; a later root attempt is a new agent)."""
+        if self._root_given or not self.restart:
+            return None
+        self._root_given = True
+        engine = self.engine
+        view = self.state.agents[self.restart[0]]
+        task = self._tasks.get(view.task, engine.plan.root)
+        return self._spec(view, task, root_policy(engine.plan, engine.model_override),
+                          parent_deadline=float("inf"))
+
+    def cursor(self, agent: Agent) -> Cursor | None:
+        """A restarted agent's cursor; ``None`` for agents started after the resume."""
+        view = self.state.agents.get(agent.id)
+        if (view is None or view.finished or agent.id in self._restarted
+                or agent.spec.attempt != view.attempt or agent.id not in self.restart):
+            return None
+        self._restarted.add(agent.id)
+        self.replaying.add(agent.id)
+        agent.uses_locks = agent.id in self._lock_holders
+        record = self.recording.get(agent.id, view.attempt)
+        news: list[ChildDone] = []
+
+        def restore(parent: Any, children: list[Task]) -> list[Task]:
+            return self._restore_children(parent, children, news)
+
+        return Cursor(record, on_live=lambda: self._go_live(agent, view, news), restore=restore)
+
+    # --- restoring an agent --------------------------------------------------------------------
+
+    def _spec(self, view: AgentView, task: Task, policy: Any, *,
+              parent_deadline: float) -> AgentSpec:
+        if tuple(view.models) != policy.models or frozenset(view.tools) != policy.tools:
+            policy = attrs.evolve(policy, models=tuple(view.models),
+                                  tools=frozenset(view.tools))  # widened by a grant
+        deadline = parent_deadline
+        wall = view.limits.get("wall_s")
+        if wall is not None:  # what was left of it when the engine died
+            spent = max(0, self.state.t - view.started_t) / 1000
+            deadline = min(deadline, trio.current_time() + max(0.0, wall - spent))
+        return AgentSpec(id=view.id, task=task, depth=view.depth, policy=policy,
+                         model=view.model, budget=dict(view.limits), deadline=deadline,
+                         dynamic=view.dynamic, attempt=view.attempt)
+
+    def _task_of(self, parent: AgentView, child: AgentView) -> Task:
+        task = self._tasks.get(child.task)
+        if task is not None and not child.dynamic:
+            return task
+        # A dynamic child: its task is what the parent's spawn call asked for.
+        args: dict[str, Any] = {}
+        for item in parent.conversation:
+            if (item.get("kind") == "tool" and item.get("tool") == "spawn"
+                    and str(item.get("output", "")).startswith(f"started {child.id} ")):
+                args = item.get("args") or {}
+        tools = args.get("tools")
+        script = args.get("script")
+        return Task(id=child.task, goal=child.goal, cwd=child.cwd, model=args.get("model"),
+                    tools=tuple(tools) if tools is not None else None,
+                    script=parse_script(script) if script is not None else None)
+
+    def _restore_children(self, agent: Agent, children: list[Task],
+                          news: list[ChildDone]) -> list[Task]:
+        """Children as the log left them: running ones restart (replaying), finished ones
+        are settled now and told to the parent when it goes live. Returns the plan
+        children the log never saw spawned (they start afresh)."""
+        engine, view = self.engine, self.state.agents[agent.id]
+        assert agent.nursery is not None
+        for child_id in view.children:
+            child = self.state.agents[child_id]
+            task = self._task_of(view, child)
+            envelope = dict(child.limits)
+            agent.child_tasks[child_id] = task
+            for kind, amount in envelope.items():
+                if kind in agent.meter.lent:
+                    agent.meter.lent[kind] += amount
+            if child.finished:
+                done = ChildDone(agent=child_id, status=child.status, reason=child.reason,
+                                 result=child.result, lent=envelope, used=dict(child.used))
+                agent.meter.settle(envelope, done.used)
+                agent.ended[child_id] = done
+                record = self.recording.get(agent.id, view.attempt)
+                seen = record.last_turn_seq if record is not None else 0
+                if self.recording.finished_seq.get(child_id, 0) > seen:
+                    news.append(attrs.evolve(done, lent={}, used={}))  # news only
+                continue
+            policy = engine.child_policy(agent.policy, task, child.depth)
+            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline)
+            agent.running[child_id] = envelope
+            restarted = Agent(engine, spec)
+            restarted.open()
+            agent.nursery.start_soon(restarted.run, name=child_id)
+        known = set(view.children)
+        return [c for c in children if f"{agent.id}.{c.id}" not in known]
+
+    def _go_live(self, agent: Agent, view: AgentView, news: list[ChildDone]) -> None:
+        """The agent's recording ran out: its events are logged from now on, its budget is
+        the log's (re-execution rebuilt its own charges; the log also counts children's),
+        and the ends of children it had not yet heard of reach its inbox."""
+        self.replaying.discard(agent.id)
+        meter = agent.meter
+        for kind, used in view.used.items():
+            if kind in meter.used:
+                meter.used[kind] = max(meter.used[kind], used)
+        inbox = self.engine.router.inbox(agent.id)
+        for done in news:
+            if inbox is not None:
+                try:
+                    inbox.send_nowait(done)
+                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                    pass  # the bookkeeping is done already; only the news line is lost
+        news.clear()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _plan_of(run_dir: Path, state: RunState) -> Plan:
+    path = run_dir / "plan.edn"
+    if path.exists():
+        return load_plan(path)
+    if not state.plan_edn:
+        raise UserError(f"{run_dir}: no plan.edn and no plan in the log")
+    return parse_plan(state.plan_edn, source=str(path))
+
+
+async def _finish_only(run_dir: Path, found: Found, status: str, durability: str) -> str:
+    """The root had ended but the run's end was never logged: log it, nothing else."""
+    state = found.state
+    async with open_event_log(run_dir / "events.jsonl", run=state.run, durability=durability,
+                              next_seq=state.seq + 1, on_write=lambda e: apply(state, e)) as log:
+        log.emit(ev.RunResumed(from_seq=state.seq, pid=os.getpid(), version=__version__,
+                               torn=str(found.torn) if found.torn else ""))
+        log.emit(ev.RunFinished(status=status))
+    return status
+
+
+def register(sub: Any) -> None:
+    """Add ``agenttree resume`` to the CLI's subcommands."""
+    resume = sub.add_parser("resume", help="take over a run whose engine died, from its log")
+    resume.add_argument("run_dir", help="the run directory")
+    resume.add_argument("--durability", choices=("none", "batch", "every"), default=None,
+                        help="when events are fsynced (default: as the run was started)")
+    resume.add_argument("--quiet", action="store_true", help="print only the summary")
+    resume.set_defaults(func=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``agenttree resume RUN_DIR``: exit 0 when the root ends done (or had), 1 otherwise."""
+    from ..cli import _run_with_view, check_models  # the CLI imports this module
+    from ..console import make_console, print_summary
+
+    run_dir = Path(args.run_dir)
+    path = run_dir / "events.jsonl"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
+    console = make_console()
+    with engine_lock(run_dir):
+        found, reader = read_run(path)
+        state = found.state
+        if state.status in FINISHED:
+            print(f"{run_dir}: the run already finished ({state.status}); nothing to resume")
+            return 0 if state.status == "done" else 1
+        torn = reader.cut_torn_tail()
+        if torn is not None:
+            print(f"agenttree: warning: {torn}", file=sys.stderr)
+        killed = kill_leftovers(state.processes)
+        durability = args.durability or _recorded_durability(path)
+        root = state.agents.get(state.root or "")
+        if root is not None and root.finished:
+            status = trio.run(_finish_only, run_dir, found, root.status, durability)
+        else:
+            plan = _plan_of(run_dir, state)
+            check_models(plan, state.model_override)
+            engine = Engine(plan, run_dir, seed=state.seed, durability=durability,
+                            model_override=state.model_override, handle_signals=True)
+            engine.state = state
+            engine.replayer = Restorer(found, killed)
+            tune_gc()
+            status = trio.run(_run_with_view, engine, console, args.quiet)
+            if engine.interrupted:
+                print_summary(console, engine.state, str(run_dir))
+                return 130
+    print_summary(console, state, str(run_dir))
+    return 0 if status == "done" else 1
+
+
+def _recorded_durability(path: Path) -> str:
+    with open(path, "rb") as f:
+        wire = orjson.loads(f.readline())
+    durability = wire.get("durability")
+    return durability if durability in ("none", "batch", "every") else "batch"
