@@ -185,7 +185,6 @@ class KubeEnvironment:
     name: str
     backend: KubernetesBackend
     client: Any
-    events: Events
 
     def sandbox(self, name: str | None = None) -> KubeSandbox:
         """The container ``name`` (default: the SUT)."""
@@ -394,16 +393,20 @@ class KubernetesBackend:
                         for obj in reversed(objects):  # the policy before the pod exists
                             await self._create(client, obj)
                             created = True
-                        events.send(ev.ContainerStarted, name=spec.sut, backend="kubernetes",
-                                    ref=f"job/{name}", image=spec.container(spec.sut).image)
+                        for c in spec.containers:
+                            events.send(ev.ContainerStarted, name=c.name, backend="kubernetes",
+                                        ref=f"job/{name}", image=c.image)
                         state = await self.wait_job(client, name, _running)
                 except trio.TooSlowError:
                     raise SandboxError(f"job {name}: pod not ready within "
                                        f"{limits.start_s:g} s") from None
             if state == "Ready":
-                events.send(ev.ContainerHealthy, name=spec.sut)
-            yield KubeEnvironment(spec=spec, case=case, name=name, backend=self, client=client,
-                                  events=events)
+                # The pod is ready only once every sidecar's startup probe passed and the SUT
+                # (started after them) is running.
+                for c in spec.containers:
+                    if c.health is not None or c.name == spec.sut:
+                        events.send(ev.ContainerHealthy, name=c.name)
+            yield KubeEnvironment(spec=spec, case=case, name=name, backend=self, client=client)
         finally:
             with trio.move_on_after(limits.teardown_s, shield=True):
                 if created:

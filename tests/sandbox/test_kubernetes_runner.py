@@ -66,7 +66,8 @@ async def test_a_case_runs_as_a_job_and_is_deleted(stub, backend, events, nurser
     assert deleted == [f"{JOBS}/{NAME}", f"{POLICIES}/{NAME}-isolated"]
     assert stub.objects == {}
     kinds = [(type(e).TYPE, e.name) for e in events]
-    assert kinds[:2] == [("container/started", "sut"), ("container/healthy", "sut")]
+    assert kinds[:4] == [("container/started", "redis"), ("container/started", "sut"),
+                         ("container/healthy", "redis"), ("container/healthy", "sut")]
     exited = next(e for e in events if isinstance(e, ev.ContainerExited))
     assert exited.exit_code == 3
     saved = tmp_path / "containers" / NAME / "sut.log"
