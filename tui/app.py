@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 from textual import on, work
@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -33,7 +34,8 @@ from agenttree.runtime.control import append_command
 from agenttree.state import RunState
 
 from .engine_proc import EngineProcess
-from .look import event_type, vars_of
+from .event_filter import EventFilter
+from .look import event_type, status_counts, vars_of
 from .messages import CaughtUp, EventsRead, TailFailed
 from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
@@ -44,12 +46,14 @@ from .timeline import SNAPSHOT_EVERY, Timeline
 from .widgets.agent_tree import AgentTree
 from .widgets.budgets_view import BudgetsView
 from .widgets.conversation import ConversationView
-from .widgets.event_list import EventList
+from .widgets.event_list import MAX_LINES, EventList
 from .widgets.events_strip import EventsStrip
 from .widgets.locks_view import LocksView
 from .widgets.plan_view import PlanView
 from .widgets.run_header import RunHeader
 from .widgets.scrubber import Scrubber
+
+W = TypeVar("W", bound=Widget)
 
 FLUSH_S = 0.15
 """How often arrived events are folded and drawn."""
@@ -57,6 +61,10 @@ MAX_PER_FLUSH = 25_000
 """Events folded per flush while catching up, so the screen stays responsive."""
 POLL_S = 0.1
 """How often the tail looks for new lines once it has caught up."""
+CATCH_UP_DRAW_S = 0.5
+"""While a long log is being read, the screen is redrawn this often (folding goes on)."""
+FIRST_PAINT_WAIT_S = 1.0
+"""At most this long the tail waits for the first screen before reading on."""
 BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
 TABS = ("conversation", "locks", "budgets", "events", "plan")
@@ -118,9 +126,14 @@ class AgentTreeApp(App[str]):
         self._pending: list[Entry] = []
         self._travel: RunState | None = None
         self._selected: str | None = None
+        self._tab = "conversation"
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
+        self._dirty: set[str] = set()
+        self._drawn_seq = 0
+        self._drawn_at = 0.0
+        self._painted_once = threading.Event()
         self._t0 = time.perf_counter()
         self._plan_status = self._check_plan_file()
         self._engine_gone = False
@@ -151,11 +164,15 @@ class AgentTreeApp(App[str]):
             self.theme = self._theme_name
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.query_one("#strip", EventsStrip).border_title = "events"
-        self.query_one("#tree", AgentTree).focus()
+        self._part("#strip", EventsStrip).border_title = "events"
+        self._part("#tree", AgentTree).focus()
         self._render_view(None)
-        self.set_interval(FLUSH_S, self._flush)
+        self.set_interval(FLUSH_S, self._apply_pending)
         self._tail()
+
+    def _part(self, selector: str, kind: type[W]) -> W:
+        """A widget of the main screen (``query_one`` would search a dialog while one is open)."""
+        return self.screen_stack[0].query_one(selector, kind)
 
     # --- reading the log ------------------------------------------------------------------
 
@@ -182,6 +199,9 @@ class AgentTreeApp(App[str]):
                     return
                 if entries:
                     self.post_message(EventsRead(entries))
+                    # Decoding competes with the UI thread for the GIL: let the first screen
+                    # be drawn before reading on.
+                    self._painted_once.wait(FIRST_PAINT_WAIT_S)
                     continue
                 if not caught_up:
                     caught_up = True
@@ -193,10 +213,13 @@ class AgentTreeApp(App[str]):
     @on(EventsRead)
     def _arrived(self, message: EventsRead) -> None:
         self._pending.extend(message.entries)
+        if not self.timeline.entries:  # the first screen need not wait for the timer
+            self._apply_pending()
 
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
+        self.metrics["read"] = time.perf_counter() - self._t0
 
     @on(TailFailed)
     def _tail_failed(self, message: TailFailed) -> None:
@@ -212,34 +235,45 @@ class AgentTreeApp(App[str]):
     def on_unmount(self) -> None:
         self._stop.set()
 
-    def _flush(self) -> None:
-        """Fold what arrived and redraw (every :data:`FLUSH_S`)."""
+    def _apply_pending(self) -> None:
+        """Fold what arrived and redraw (every :data:`FLUSH_S`; while a long log is still
+        being read, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`)."""
+        if not self.screen_stack or self._stop.is_set():  # closing down
+            return
         self._watch_engine()
-        if not self._pending:
+        timeline = self.timeline
+        if self._pending:
+            batch = self._pending[:MAX_PER_FLUSH]
+            del self._pending[:MAX_PER_FLUSH]
+            first = not timeline.entries
+            self._dirty |= timeline.extend(batch)
+            if first:
+                self._set_start_t(timeline.entries[0].t)
+            self._answers(batch)
+            if not self._caught_up and not first \
+                    and time.perf_counter() - self._drawn_at < CATCH_UP_DRAW_S:
+                return
+        elif self._drawn_seq == timeline.last_seq:
             if self._caught_up and "caught_up" not in self.metrics:
                 self.metrics["caught_up"] = time.perf_counter() - self._t0
             return
-        batch = self._pending[:MAX_PER_FLUSH]
-        del self._pending[:MAX_PER_FLUSH]
-        timeline = self.timeline
-        first = not timeline.entries
-        timeline.extend(batch)
-        if first:
-            self._set_start_t(timeline.entries[0].t)
-        self._answers(batch)
         if self.view_seq is None:
             with self.batch_update():
-                self._render_view(timeline.touched(batch), batch)
+                self._render_view(self._dirty, timeline.entries[self._drawn_seq:])
         else:
-            self._show_header(self._travel or timeline.live)
+            self._show_header(self.state)
+        self._dirty = set()
+        self._drawn_seq = timeline.last_seq
+        self._drawn_at = time.perf_counter()
         if "first_paint" not in self.metrics:
             self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:
         self.metrics.setdefault("first_paint", time.perf_counter() - self._t0)
+        self._painted_once.set()
 
     def _set_start_t(self, t: int) -> None:
-        for events in self.query(EventList):
+        for events in self.screen_stack[0].query(EventList):
             events.start_t = t
 
     def _watch_engine(self) -> None:
@@ -288,24 +322,26 @@ class AgentTreeApp(App[str]):
         plan = self._plan_status
         if self.plan_draft is not None:
             plan = "✓ edited (R applies)"
-        self.query_one("#header", RunHeader).show(
-            state, viewing=self.view_seq, last_seq=self.timeline.last_seq, plan=plan,
+        counts = self.timeline.counts if state is self.timeline.live else status_counts(state)
+        self._part("#header", RunHeader).show(
+            state, counts, viewing=self.view_seq, last_seq=self.timeline.last_seq, plan=plan,
             readonly=self.readonly)
-        self.query_one("#scrubber", Scrubber).show(self.view_seq, self.timeline.last_seq)
+        self._part("#scrubber", Scrubber).show(self.view_seq, self.timeline.last_seq)
 
     def _render_view(self, touched: set[str] | None, batch: list[Entry] | None = None) -> None:
         """Redraw from :attr:`state`; ``touched`` None means anything may have changed."""
         state = self.state
         self._show_header(state)
-        tree = self.query_one("#tree", AgentTree)
+        tree = self._part("#tree", AgentTree)
         tree.sync(state, touched)
         if tree.cursor_line < 0 and state.root is not None:
             tree.move_cursor(tree.root)
-        strip = self.query_one("#strip", EventsStrip).events
-        agent_events = self.query_one("#agent-events", EventList)
+        strip = self._part("#strip", EventsStrip).events
+        agent_events = self._part("#agent-events", EventList)
         if batch is not None:
             strip.add_entries(batch)
-            agent_events.add_entries(batch)
+            if self._part("#tabs", TabbedContent).active == "events":
+                agent_events.add_entries(batch)
         else:
             strip.show_until(self.timeline.entries, self._seq)
             self._refill_agent_events()
@@ -316,30 +352,35 @@ class AgentTreeApp(App[str]):
         return self.timeline.last_seq if self.view_seq is None else self.view_seq
 
     def _refill_agent_events(self) -> None:
-        from .event_filter import EventFilter
-
-        agent_events = self.query_one("#agent-events", EventList)
+        """The Events tab: the selected agent's events (drawn only while the tab is shown)."""
+        agent_events = self._part("#agent-events", EventList)
         agent_events.filter = EventFilter(agent=self._selected or "")
-        agent_events.show_until(self.timeline.entries, self._seq)
+        if self._part("#tabs", TabbedContent).active == "events":
+            agent_events.show_entries(self.timeline.agent_entries(
+                self._selected or "", self._seq, MAX_LINES))
 
     def _show_details(self, state: RunState, touched: set[str] | None) -> None:
-        selected = self.query_one("#tree", AgentTree).selected_agent
+        selected = self._part("#tree", AgentTree).selected_agent
         if selected != self._selected:
             self._selected = selected
             self._refill_agent_events()
             touched = None
-        tab = self.query_one("#tabs", TabbedContent).active
+        tab = self._part("#tabs", TabbedContent).active
+        if tab != self._tab:
+            self._tab = tab
+            self._refill_agent_events()
+            touched = None
         agent = state.agents.get(selected) if selected else None
         if tab == "conversation" and (touched is None or selected in touched):
             streaming = self.timeline.streaming.get(selected or "", "") \
                 if self.view_seq is None else ""
-            self.query_one("#conversation-view", ConversationView).show(agent, streaming)
+            self._part("#conversation-view", ConversationView).show(agent, streaming)
         elif tab == "locks":
-            self.query_one("#locks-view", LocksView).show(state, self._now_t(state))
+            self._part("#locks-view", LocksView).show(state, self._now_t(state))
         elif tab == "budgets":
-            self.query_one("#budgets-view", BudgetsView).show(state, selected)
+            self._part("#budgets-view", BudgetsView).show(state, selected)
         elif tab == "plan":
-            self.query_one("#plan-view", PlanView).show(self._plan_text(state))
+            self._part("#plan-view", PlanView).show(self._plan_text(state))
 
     @on(Tree.NodeHighlighted, "#tree")
     def _highlighted(self) -> None:
@@ -351,7 +392,7 @@ class AgentTreeApp(App[str]):
 
     @on(EventsStrip.FilterChanged)
     def _filter_changed(self) -> None:
-        self.query_one("#strip", EventsStrip).events.show_until(self.timeline.entries, self._seq)
+        self._part("#strip", EventsStrip).events.show_until(self.timeline.entries, self._seq)
 
     # --- time travel ----------------------------------------------------------------------
 
@@ -374,6 +415,8 @@ class AgentTreeApp(App[str]):
         self._travel = None if seq is None else self.timeline.state_at(seq)
         with self.batch_update():
             self._render_view(None)
+        self._dirty = set()
+        self._drawn_seq = self.timeline.last_seq
 
     # --- steering the run -----------------------------------------------------------------
 
@@ -392,7 +435,7 @@ class AgentTreeApp(App[str]):
         return True
 
     def _selected_running(self, verb: str) -> str | None:
-        agent_id = self.query_one("#tree", AgentTree).selected_agent
+        agent_id = self._part("#tree", AgentTree).selected_agent
         agent = self.state.agents.get(agent_id) if agent_id else None
         if agent is None:
             self.notify("Select an agent first.", severity="warning")
@@ -542,15 +585,15 @@ class AgentTreeApp(App[str]):
 
     def action_tab(self, name: str) -> None:
         """``1``-``5``: show a detail tab."""
-        self.query_one("#tabs", TabbedContent).active = name
+        self._part("#tabs", TabbedContent).active = name
 
     def action_filter(self) -> None:
         """``/``: filter the events strip."""
-        self.query_one("#strip", EventsStrip).open_filter()
+        self._part("#strip", EventsStrip).open_filter()
 
     def action_follow(self) -> None:
         """``f``: follow the end of the events strip, or stop following."""
-        events = self.query_one("#strip", EventsStrip).events
+        events = self._part("#strip", EventsStrip).events
         events.follow = not events.follow
         self.notify(f"events strip: follow {'on' if events.follow else 'off'}")
 

@@ -59,6 +59,15 @@ class EventFilter:
 
     def matches(self, entry: Entry, line: str) -> bool:
         """Whether ``entry`` (drawn as ``line``) passes."""
+        return self.matches_entry(entry) and self.matches_line(line)
+
+    def matches_line(self, line: str) -> bool:
+        """Whether a drawn line has all the words."""
+        lowered = line.lower()
+        return all(word in lowered for word in self.words)
+
+    def matches_entry(self, entry: Entry) -> bool:
+        """Whether ``entry`` passes everything but the words (cheap: nothing is drawn)."""
         event = entry.event
         if self.types and not event_type(event).startswith(self.types):
             return False
@@ -69,7 +78,4 @@ class EventFilter:
             if self.under is not None and who != self.under \
                     and not who.startswith(self.under + "."):
                 return False
-        if self.failures and not is_failure(event):
-            return False
-        lowered = line.lower()
-        return all(word in lowered for word in self.words)
+        return not self.failures or is_failure(event)

@@ -36,9 +36,16 @@ NEEDS_YOU = frozenset({"needs-you", "help", "blocked-on-human", "question"})
 _RUNNING = frozenset({"running", "thinking", "tool", "acceptance"})
 
 
-def display_status(state: RunState, agent: AgentView) -> str:
+def lock_waiters(state: RunState) -> frozenset[str]:
+    """The agents queued for a lock."""
+    return frozenset(w for lock in state.locks.values() for w in lock["waiters"])
+
+
+def display_status(state: RunState, agent: AgentView,
+                   waiters: frozenset[str] | None = None) -> str:
     """The status to draw: the folded status, with lock waits shown as ``blocked`` and a
-    root that ran out of budget (nobody above it can grant more) as ``needs-you``."""
+    root that ran out of budget (nobody above it can grant more) as ``needs-you``.
+    ``waiters`` (:func:`lock_waiters`) saves recomputing it for many agents."""
     status = agent.status
     if agent.finished:
         if status == "budget-exhausted" and agent.parent is None and state.status == "running":
@@ -46,7 +53,7 @@ def display_status(state: RunState, agent: AgentView) -> str:
         return status
     if status in NEEDS_YOU:
         return "needs-you"
-    if any(agent.id in lock["waiters"] for lock in state.locks.values()):
+    if agent.id in (lock_waiters(state) if waiters is None else waiters):
         return "blocked"
     if status in _RUNNING:
         return "running"
@@ -64,8 +71,9 @@ def glyph(status: str) -> Text:
 def status_counts(state: RunState, agents: list[str] | None = None) -> dict[str, int]:
     """Display status -> number of agents (of ``agents``, default all)."""
     counts: dict[str, int] = {}
+    waiters = lock_waiters(state)
     for agent_id in state.agents if agents is None else agents:
-        status = display_status(state, state.agents[agent_id])
+        status = display_status(state, state.agents[agent_id], waiters)
         counts[status] = counts.get(status, 0) + 1
     return counts
 

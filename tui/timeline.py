@@ -20,6 +20,8 @@ from agenttree import events as ev
 from agenttree.events import Entry
 from agenttree.state import RunState, apply
 
+from .look import display_status, event_agent, lock_waiters
+
 SNAPSHOT_EVERY = 2000
 """Fewest events between two snapshots."""
 PER_AGENT = 50
@@ -39,8 +41,14 @@ class Timeline:
         self.entries: list[Entry] = []
         self.live = RunState()
         """The state after the last entry (updated in place)."""
+        self.by_agent: dict[str, list[int]] = {}
+        """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`)."""
         self.streaming: dict[str, str] = {}
         """Text streamed so far (``model/delta``) of each agent's unfinished model turn."""
+        self.counts: dict[str, int] = {}
+        """Display status -> number of agents, in the live state."""
+        self._status_of: dict[str, str] = {}
+        self._next_snap = every
         self._snap_seqs: list[int] = [0]
         self._snaps: list[RunState] = [RunState()]
 
@@ -49,20 +57,61 @@ class Timeline:
         """The seq of the newest entry (0 before any)."""
         return len(self.entries)
 
-    def extend(self, entries: Iterable[Entry]) -> None:
-        """Fold new entries (in ``seq`` order, following the last one) into the live state."""
-        live, every = self.live, self.every
+    def extend(self, entries: Iterable[Entry]) -> set[str]:
+        """Fold new entries (in ``seq`` order, following the last one) into the live state.
+
+        Returns the agents whose row may look different now (the sender and the recipient of
+        a message, the agent of anything else); :attr:`counts` is brought up to date.
+        """
+        live, streaming, by_agent = self.live, self.streaming, self.by_agent
+        touched: set[str] = set()
+        recount = False
         for entry in entries:
             self.entries.append(entry)
             apply(live, entry)
             event = entry.event
-            if type(event) is ev.ModelDelta:
-                self.streaming[event.agent] = self.streaming.get(event.agent, "") + event.text
-            elif type(event) in (ev.ModelResponded, ev.AgentFinished):
-                self.streaming.pop(event.agent, None)
-            if entry.seq - self._snap_seqs[-1] >= max(every, PER_AGENT * len(live.agents)):
-                self._snap_seqs.append(entry.seq)
-                self._snaps.append(copy_state(live))
+            kind = type(event)
+            agent = event_agent(event)
+            if agent:
+                touched.add(agent)
+                seqs = by_agent.get(agent)
+                if seqs is None:
+                    by_agent[agent] = [entry.seq]
+                else:
+                    seqs.append(entry.seq)
+            else:
+                recount = True  # run-wide events (run/finished can make the root need you)
+            if kind is ev.AgentMessage:
+                touched.add(event.to)
+            elif kind is ev.ModelDelta:
+                streaming[event.agent] = streaming.get(event.agent, "") + event.text
+            elif kind is ev.ModelResponded or kind is ev.AgentFinished:
+                streaming.pop(event.agent, None)
+            if entry.seq >= self._next_snap:
+                self._snapshot(entry.seq)
+        self._recount(None if recount else touched)
+        return touched
+
+    def _snapshot(self, seq: int) -> None:
+        spacing = max(self.every, PER_AGENT * len(self.live.agents))
+        if seq - self._snap_seqs[-1] >= spacing:
+            self._snap_seqs.append(seq)
+            self._snaps.append(copy_state(self.live))
+        self._next_snap = self._snap_seqs[-1] + spacing
+
+    def _recount(self, touched: set[str] | None) -> None:
+        live, status_of, counts = self.live, self._status_of, self.counts
+        waiters = lock_waiters(live)
+        for agent_id in live.agents if touched is None else touched:
+            agent = live.agents.get(agent_id)
+            if agent is None:
+                continue
+            new, old = display_status(live, agent, waiters), status_of.get(agent_id)
+            if new != old:
+                status_of[agent_id] = new
+                counts[new] = counts.get(new, 0) + 1
+                if old is not None:
+                    counts[old] -= 1
 
     def state_at(self, seq: int) -> RunState:
         """The state as of event ``seq`` (clamped to what has been read); never the live object."""
@@ -73,17 +122,8 @@ class Timeline:
             apply(state, entry)
         return state
 
-    def touched(self, entries: Iterable[Entry]) -> set[str]:
-        """The agents whose row may look different after ``entries`` (and their ancestors'
-        collapsed counts)."""
-        out: set[str] = set()
-        for entry in entries:
-            event = entry.event
-            agent = getattr(event, "agent", None)
-            if agent is not None:
-                out.add(agent)
-            for name in ("sender", "to", "requester"):
-                other = getattr(event, name, None)
-                if isinstance(other, str):
-                    out.add(other)
-        return out
+    def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:
+        """The last ``limit`` entries about ``agent`` up to seq ``until``."""
+        seqs = self.by_agent.get(agent, [])
+        end = bisect.bisect_right(seqs, until)
+        return [self.entries[seq - 1] for seq in seqs[max(0, end - limit):end]]

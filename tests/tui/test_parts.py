@@ -12,7 +12,7 @@ from agenttree.state import fold, state_to_json
 from tui.event_filter import EventFilter
 from tui.keymap import load_keymap
 from tui.keys import binding_ids
-from tui.look import event_agent, event_line
+from tui.look import event_agent, event_line, status_counts
 from tui.tailer import LogTail
 from tui.timeline import Timeline
 
@@ -69,6 +69,18 @@ def test_timeline_state_at_equals_the_fold(demo_run: Path, every: int) -> None:
     for seq in (0, 1, 7, 50, 99, 100, 101, len(entries) - 1, len(entries)):
         assert state_to_json(timeline.state_at(seq)) == state_to_json(fold(entries, until=seq))
     assert timeline.state_at(len(entries)) is not timeline.live  # a copy: views cannot harm it
+    assert {k: v for k, v in timeline.counts.items() if v} == {"done": 5} \
+        == status_counts(timeline.live)
+
+
+def test_live_counts_follow_each_batch(recorded_run: Path) -> None:
+    entries = list(LogReader(recorded_run / "events.jsonl"))
+    timeline = Timeline()
+    for entry in entries:
+        touched = timeline.extend([entry])
+        assert {k: v for k, v in timeline.counts.items() if v} == status_counts(timeline.live)
+        assert getattr(entry.event, "agent", None) in touched | {None}
+    assert timeline.counts["blocked"] == 1  # ui waits for api's lock
 
 
 def test_filter_words() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from textual.widgets import Log
 
@@ -34,34 +34,40 @@ class EventList(Log):
         if on:
             self.scroll_end(animate=False)
 
-    def _lines_for(self, entries: Sequence[Entry]) -> list[str]:
+    def _lines_for(self, entries: Iterable[Entry], limit: int | None = None) -> list[str]:
         flt, start = self.filter, self.start_t
         out = []
         for entry in entries:
-            line = event_line(entry, start)
-            if flt.matches(entry, line):
-                out.append(line)
+            if flt.matches_entry(entry):
+                line = event_line(entry, start)
+                if flt.matches_line(line):
+                    out.append(line)
+                    if len(out) == limit:
+                        break
         return out
 
     def add_entries(self, entries: Sequence[Entry]) -> None:
-        """Append the lines of new entries that pass the filter."""
-        lines = self._lines_for(entries)
+        """Append the lines of new entries that pass the filter (only the last
+        :data:`MAX_LINES` of a big batch are drawn: the rest would scroll away unseen)."""
+        lines = self._lines_for(reversed(entries), MAX_LINES)
         if lines:
+            lines.reverse()
             self.write_lines(lines)
 
     def show_until(self, entries: Sequence[Entry], seq: int) -> None:
         """Show the last :data:`MAX_LINES` matching events up to ``seq`` (after a filter change or
         a jump in time). Scans backwards, so it is quick however long the log is."""
+        self.show_lines(reversed(self._lines_for(
+            (entries[i] for i in range(min(seq, len(entries)) - 1, -1, -1)), MAX_LINES)))
+
+    def show_entries(self, entries: Sequence[Entry]) -> None:
+        """Show exactly these entries (those passing the filter)."""
+        self.show_lines(self._lines_for(entries[-MAX_LINES:]))
+
+    def show_lines(self, lines: Iterable[str]) -> None:
+        """Replace the content with ``lines`` and scroll to the end."""
         self.clear()
-        picked: list[str] = []
-        flt, start = self.filter, self.start_t
-        for entry in reversed(entries[:seq]):
-            line = event_line(entry, start)
-            if flt.matches(entry, line):
-                picked.append(line)
-                if len(picked) == MAX_LINES:
-                    break
-        picked.reverse()
-        if picked:
-            self.write_lines(picked)
+        lines = list(lines)
+        if lines:
+            self.write_lines(lines)
         self.scroll_end(animate=False)

@@ -3,18 +3,22 @@ root's budget, locks and conflicts, and whether the plan file is valid."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import Static
 
 from agenttree.state import RunState
 
-from ..look import STATUS_LOOK, amount, clock, main_budget, status_counts
+from ..look import STATUS_LOOK, amount, clock, main_budget
 
+WIDE = 110
+"""From this width on, the header spells the statuses out."""
 SHOWN = ("running", "waiting", "blocked", "needs-you", "failed")
 
 
-def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: str,
-                readonly: bool, wide: bool = True) -> Text:
+def header_text(state: RunState, counts: dict[str, int], *, viewing: int | None,
+                last_seq: int, plan: str, readonly: bool, wide: bool = True) -> Text:
     """Two lines: what run and when; then counts, spend, locks and the plan (``wide``: with
     the status names spelled out)."""
     name = state.plan_name or state.run or "agenttree"
@@ -31,7 +35,6 @@ def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: st
     top.append(f"  run {run_status}", style="bold")
     if readonly:
         top.append("  read-only", style="yellow")
-    counts = status_counts(state)
     line = Text()
     for status in SHOWN:
         glyph, style = STATUS_LOOK[status]
@@ -60,8 +63,20 @@ def header_text(state: RunState, *, viewing: int | None, last_seq: int, plan: st
 class RunHeader(Static):
     """Two lines at the top of the screen."""
 
-    def show(self, state: RunState, *, viewing: int | None, last_seq: int, plan: str,
-             readonly: bool) -> None:
-        """Redraw from ``state``."""
-        self.update(header_text(state, viewing=viewing, last_seq=last_seq, plan=plan,
-                                readonly=readonly, wide=self.size.width >= 110))
+    _shown: tuple[Any, ...] | None = None
+
+    def show(self, state: RunState, counts: dict[str, int], *, viewing: int | None,
+             last_seq: int, plan: str, readonly: bool) -> None:
+        """Redraw from ``state`` (``counts``: agents per display status)."""
+        self._shown = (state, dict(counts), viewing, last_seq, plan, readonly)
+        self._draw()
+
+    def _draw(self) -> None:
+        state, counts, viewing, last_seq, plan, readonly = self._shown
+        self.update(header_text(state, counts, viewing=viewing, last_seq=last_seq, plan=plan,
+                                readonly=readonly, wide=self.size.width >= WIDE))
+
+    def on_resize(self) -> None:
+        """Spell the statuses out, or not, for the new width."""
+        if self._shown is not None:
+            self._draw()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widget import Widget
 
 
 def scrubber_text(seq: int | None, last: int, width: int) -> Text:
@@ -21,9 +22,19 @@ def scrubber_text(seq: int | None, last: int, width: int) -> Text:
     return out
 
 
-class Scrubber(Static):
+class Scrubber(Widget):
     """One line; the app sets it as the view moves."""
+
+    DEFAULT_CSS = "Scrubber { height: 1; }"
+
+    seq: reactive[int | None] = reactive(None)
+    """The seq being viewed (None: live)."""
+    last: reactive[int] = reactive(0)
+    """The newest seq read."""
 
     def show(self, seq: int | None, last: int) -> None:
         """Draw the position of ``seq`` (None: live) in ``last`` events."""
-        self.update(scrubber_text(seq, last, max(20, self.size.width)))
+        self.seq, self.last = seq, last
+
+    def render(self) -> Text:
+        return scrubber_text(self.seq, self.last, max(20, self.content_size.width))
