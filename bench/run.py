@@ -29,6 +29,7 @@ from agenttree.runtime.router import Router
 from agenttree.state import fold
 
 from . import baselines
+from .tui_load import bench_tui
 from .web_stream import bench_web
 
 RUNS = 5
@@ -332,6 +333,7 @@ def main() -> None:
             ("Locks", lambda: bench_locks(50_000 // scale, runs)),
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
+            ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
         ]:
             print(f"== {title}", flush=True)
             rows = fn()
