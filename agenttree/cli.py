@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -18,7 +17,7 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
-from . import __version__
+from . import __version__, control_cli
 from .bench import cli as bench_cli
 from .console import (
     conflict_table,
@@ -29,14 +28,15 @@ from .console import (
     render_live,
 )
 from .errors import LogCorrupt, UserError
-from .events import ControlApplied, ControlRejected, Entry
-from .log import DURABILITY, LogReader, Tailer
+from .events import Entry
+from .log import DURABILITY, LogReader
 from .models.base import ModelError
 from .models.openai import api_key_for
 from .models.spec import parse_model_spec
 from .plan import Plan, is_scripted, load_plan
-from .runtime.control import append_command
+from .runtime import resume
 from .runtime.engine import Engine, new_run_dir, tune_gc
+from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
 from .web import cli as web_cli
@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--durability", choices=DURABILITY, default="batch",
                      help="when events are fsynced (default batch: within 50 ms)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--replay-from", metavar="RUN_DIR", help="regression replay: feed this "
+                     "recorded run's model responses, stop at the first divergence")
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="print a run's state from its event log")
@@ -72,22 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     locks.add_argument("--until", type=int, metavar="SEQ", help="as of this event")
     locks.set_defaults(func=cmd_locks)
 
-    cancel = sub.add_parser("cancel", help="cancel an agent (and its subtree) of a running run")
-    cancel.add_argument("run_dir")
-    cancel.add_argument("agent", help="agent id, e.g. root.lib")
-    cancel.set_defaults(func=cmd_cancel)
-
-    say = sub.add_parser("say", help="put a note from you into a running agent's inbox")
-    say.add_argument("run_dir")
-    say.add_argument("agent")
-    say.add_argument("text")
-    say.set_defaults(func=cmd_say)
+    control_cli.register(sub)
+    resume.register(sub)
 
     plan = sub.add_parser("plan", help="plan tools")
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
     check = plan_sub.add_parser("check", help="validate a plan and say what it would run")
     check.add_argument("plan")
     check.set_defaults(func=cmd_plan_check)
+    control_cli.register_plan(plan_sub)
     web_cli.register(sub)
     bench_cli.register(sub)
     sandbox_cli.register(sub)
@@ -123,12 +118,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
     engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
                     model_override=args.model, handle_signals=True)
+    if args.replay_from:
+        engine.replayer = RegressionReplay(args.replay_from)
     console = make_console()
     tune_gc()
     status = trio.run(_run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:
         return EXIT_INTERRUPTED
+    if args.replay_from:
+        return engine.replayer.report(console)
     return EXIT_OK if status == "done" else EXIT_FAILED
 
 
@@ -215,41 +214,3 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
     depth = max(d for _, _, d in tasks)
     print(f"{args.plan}: ok — plan {plan.name!r}, {len(tasks)} tasks, depth {depth}")
     return EXIT_OK
-
-
-
-ACK_WAIT_S = 10.0
-
-
-def _send_command(run_dir: str, command: dict[str, str]) -> int:
-    """Append a command and wait for the engine's answer in the log."""
-    path = Path(run_dir)
-    if not (path / "events.jsonl").is_file():
-        raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
-    line = append_command(path, command)
-    tailer = Tailer(path / "events.jsonl")
-    deadline = time.monotonic() + ACK_WAIT_S
-    while time.monotonic() < deadline:
-        for entry in tailer.poll():
-            e = entry.event
-            if isinstance(e, ControlApplied | ControlRejected) and e.line == line:
-                if isinstance(e, ControlRejected):
-                    print(f"agenttree: rejected: {e.reason}", file=sys.stderr)
-                    return EXIT_FAILED
-                print(e.detail)
-                return EXIT_OK
-        time.sleep(0.05)
-    print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
-          f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
-    return EXIT_FAILED
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    """``agenttree cancel RUN_DIR AGENT``."""
-    return _send_command(args.run_dir, {"cmd": "cancel", "agent": args.agent})
-
-
-def cmd_say(args: argparse.Namespace) -> int:
-    """``agenttree say RUN_DIR AGENT TEXT``."""
-    return _send_command(args.run_dir, {"cmd": "message", "agent": args.agent,
-                                        "text": args.text})

@@ -60,6 +60,33 @@ class RunStarted(Event):
     format: int = FORMAT
     version: str = ""
     pid: int = 0
+    model: str | None = None
+    """The ``--model`` override, if any (a resume uses it again)."""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class RunResumed(Event):
+    """``agenttree resume`` took over a run whose engine died: what it found and restored.
+
+    ``from_seq`` is the last event of the earlier engine; ``torn`` describes a torn last line
+    that was dropped (empty if none); ``restarted`` are the agents that restart and replay
+    their recorded results; ``finished`` counts tasks that stay finished; ``locks`` counts the
+    lock holds restored (``last_token`` is where fencing tokens go on); ``killed`` are process
+    groups left over from the dead engine that were killed.
+    """
+
+    TYPE: ClassVar[str] = "run/resumed"
+    from_seq: int
+    pid: int
+    version: str
+    format: int = FORMAT
+    torn: str = ""
+    restarted: list[str] = attrs.Factory(list)
+    finished: int = 0
+    locks: int = 0
+    last_token: int = 0
+    killed: list[int] = attrs.Factory(list)
 
 
 @event
@@ -236,6 +263,9 @@ class ToolResult(Event):
     ok: bool
     output: str
     duration_ms: float = 0.0
+    replayed_uncertain: bool = False
+    """Set on a resume when the call had been requested but its result was never logged: the
+    tool ran again, and may have run twice."""
 
 
 @event
@@ -542,6 +572,21 @@ class ControlRejected(Event):
     line: int
     cmd: str
     reason: str
+
+
+@event
+@attrs.frozen(kw_only=True)
+class PlanReconciled(Event):
+    """The running plan changed (``reconcile`` or ``reassign``): the diff, and the plan now.
+
+    ``diff`` has ``added``, ``removed``, ``changed`` and ``moved`` task ids and ``settings``
+    (whether tiers, models or other plan-wide keys changed); ``edn`` is the whole new plan.
+    """
+
+    TYPE: ClassVar[str] = "plan/reconciled"
+    by: str
+    diff: dict[str, Json]
+    edn: str
 
 
 # --- the envelope and the converter ----------------------------------------------------------

@@ -85,7 +85,9 @@ class RunState:
     plan_source: str = ""
     plan_edn: str = ""
     seed: int = 0
+    model_override: str | None = None
     format: int = ev.FORMAT
+    resumes: int = 0
     status: str = "pending"
     reason: str = ""
     seq: int = 0
@@ -126,10 +128,16 @@ class RunState:
 
 def _run_started(s: RunState, e: ev.RunStarted, t: int) -> None:
     s.plan_name, s.plan_source, s.seed, s.format = e.plan_name, e.plan_path, e.seed, e.format
+    s.model_override = e.model
     s.status = "running"
     if not s.started_t:
         s.started_t = t
     s.finished_t = None
+
+
+def _run_resumed(s: RunState, e: ev.RunResumed, t: int) -> None:
+    s.status, s.reason, s.finished_t, s.format = "running", "", None, e.format
+    s.resumes += 1
 
 
 def _run_finished(s: RunState, e: ev.RunFinished, t: int) -> None:
@@ -138,6 +146,10 @@ def _run_finished(s: RunState, e: ev.RunFinished, t: int) -> None:
 
 def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
     s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, e.edn
+
+
+def _plan_reconciled(s: RunState, e: ev.PlanReconciled, t: int) -> None:
+    s.plan_edn = e.edn
 
 
 def _agent_spawned(s: RunState, e: ev.AgentSpawned, t: int) -> None:
@@ -187,6 +199,8 @@ def _task_state(s: RunState, e: ev.TaskStateChanged, t: int) -> None:
     task = s.tasks.get(e.task)
     if task is None:
         task = s.tasks[e.task] = TaskView(id=e.task, agent=e.agent)
+    elif task.agent != e.agent and task.agent in s.agents and not s.agents[task.agent].finished:
+        return  # the end of an attempt that a newer one (a move, a reassign) already replaced
     task.status, task.agent = e.status, e.agent
 
 
@@ -206,8 +220,10 @@ def _model_responded(s: RunState, e: ev.ModelResponded, t: int) -> None:
 
 def _tool_requested(s: RunState, e: ev.ToolRequested, t: int) -> None:
     agent = s.agents[e.agent]
-    agent.tool_calls += 1
     agent.status, agent.detail = "tool", e.tool
+    if e.call in agent.open_calls:
+        return  # requested again after a resume (its result was never logged): one entry
+    agent.tool_calls += 1
     agent.open_calls[e.call] = len(agent.conversation)
     agent.conversation.append(
         {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq})
@@ -351,7 +367,8 @@ def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
-    ev.RunStarted: _run_started, ev.RunFinished: _run_finished, ev.PlanLoaded: _plan_loaded,
+    ev.RunStarted: _run_started, ev.RunResumed: _run_resumed, ev.RunFinished: _run_finished,
+    ev.PlanLoaded: _plan_loaded,
     ev.AgentSpawned: _agent_spawned, ev.AgentMessage: _agent_message,
     ev.AgentState: _agent_state, ev.AgentFinished: _agent_finished,
     ev.TaskStateChanged: _task_state, ev.ModelRequested: _model_requested,
@@ -367,7 +384,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ConflictOpened: _conflict_opened, ev.ConflictResolved: _conflict_resolved,
     ev.ContainerStarted: _container_started, ev.ContainerHealthy: _container_healthy,
     ev.ContainerExited: _container_exited, ev.ContainerLogs: _container_logs,
-    ev.ControlApplied: _control, ev.ControlRejected: _control, ev.UnknownEvent: _unknown,
+    ev.ControlApplied: _control, ev.ControlRejected: _control,
+    ev.PlanReconciled: _plan_reconciled, ev.UnknownEvent: _unknown,
 }
 
 _missing = set(ev.REGISTRY.values()) - set(_HANDLERS)

@@ -29,6 +29,7 @@ from agenttree.runtime.router import Router
 from agenttree.state import fold
 
 from . import baselines
+from .reconcile import bench_reconcile
 from .tui_load import bench_tui
 from .web_stream import bench_web
 
@@ -332,6 +333,7 @@ def main() -> None:
             ("Replay", lambda: bench_replay(1_000_000 // scale, runs, tmp)),
             ("Locks", lambda: bench_locks(50_000 // scale, runs)),
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
+            ("Reconcile", lambda: bench_reconcile(runs, 2 if args.quick else 4)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
         ]:

@@ -35,6 +35,7 @@ from .router import Mail, parent_of
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .recording import Cursor
 
 INBOX_SIZE = 256
 CLEANUP_S = 5.0
@@ -108,6 +109,7 @@ class Agent:
         "cancel_reason",
         "child_tasks",
         "ended",
+        "ending",
         "engine",
         "id",
         "inbox",
@@ -117,6 +119,8 @@ class Agent:
         "nursery",
         "parent",
         "policy",
+        "replay",
+        "respawn_after",
         "result",
         "running",
         "scope",
@@ -148,7 +152,13 @@ class Agent:
         self.cancel_reason: str | None = None
         self.turn = 0
         self.uses_locks = False
+        self.ending = False
+        self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
+        """Children to start again (spec, note, dynamic) as soon as their attempt ends."""
         self._next_child = 1
+        self.replay: Cursor | None = (None if engine.replayer is None
+                                      else engine.replayer.cursor(self))
+        """Recorded results to replay (a resume, or a regression replay); else ``None``."""
 
     # --- the life ------------------------------------------------------------------------
 
@@ -159,6 +169,7 @@ class Agent:
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self._mail)
         engine.agents[self.id] = self
+        engine.task_started(self.task.id, self.id)
         engine.emit(ev.AgentSpawned(
             agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
             depth=spec.depth, model=spec.model, models=list(spec.policy.models),
@@ -201,11 +212,15 @@ class Agent:
             return await self._guarded_work()
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
-            children = self.task.children
+            # Tasks done in an earlier attempt stay done (a reopened parent, a resume).
+            children = [c for c in self.task.children if not self.engine.settled(c.id)]
+            if self.replay is not None:  # a resume: children as the log left them
+                children = self.replay.restore_children(self, children)
             for i, child in enumerate(children):
                 # Equal shares: child i gets remaining / (children left + the parent's own).
                 self.start_child(child, share=len(children) - i + 1)
             outcome = await self._guarded_work()
+            self.ending = True
             if self.running:
                 self._cancel_children(f"parent {self.id} ended {outcome[0]}")
         return outcome
@@ -237,6 +252,9 @@ class Agent:
             if not self.task.acceptance:
                 return "done", "", final
             ok, report = await self._accept(attempt)
+            while ok and self.running:  # a child was added (reconcile) while checks ran
+                self._take_news(await self._wait_children())
+                ok, report = await self._accept(attempt)
             if ok:
                 return "done", "", final
             left = self.meter.remaining("retries")
@@ -263,11 +281,15 @@ class Agent:
                 final, finished = self.result, True
             else:
                 final, finished = response.text, False
+            # On a replay the recording, not the timing of news, says whether another turn came.
+            planned = None if self.replay is None or finished else self.replay.more_turns(
+                self.turn)
+            if planned and not self.replay.strict:
+                continue  # a resume replays to its live point without waiting
             news = await self._wait_children()
-            if news and not finished:
-                self._take_news(news)
-                continue
             self._take_news(news)
+            if planned or (news and not finished and planned is None):
+                continue
             return final
 
     # --- the model and tools ---------------------------------------------------------------
@@ -307,11 +329,12 @@ class Agent:
         self.meter.check("tokens", 1)
         assert self.model is not None
         self.turn += 1
+        recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
         emit = self.engine.emit
         emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
                                messages=len(self.transcript)))
         started = trio.current_time()
-        response = await self.model.complete(ModelRequest(
+        response = recorded if recorded is not None else await self.model.complete(ModelRequest(
             agent=self.id, turn=self.turn, messages=self.transcript,
             tools=self.engine.tool_schemas(self.policy.tools),
             max_tokens=_int_or_none(self.meter.remaining("tokens"))))
@@ -342,14 +365,16 @@ class Agent:
             else:
                 self.heartbeat()
                 self.meter.check("tool_calls", 1)
+                recorded = None if self.replay is None else self.replay.tool(call)
                 self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
                                                   args=call.args))
                 self.charge("tool_calls", 1)
                 started = trio.current_time()
-                ok, output = await self._run_tool(call)
+                ok, output = recorded if recorded is not None else await self._run_tool(call)
                 self.engine.emit(ev.ToolResult(
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
-                    duration_ms=round((trio.current_time() - started) * 1000, 3)))
+                    duration_ms=round((trio.current_time() - started) * 1000, 3),
+                    replayed_uncertain=self.replay is not None and self.replay.uncertain(call.id)))
             self.transcript.append({"role": "tool", "tool_call_id": call.id,
                                     "content": output if ok else f"ERROR: {output}"})
 
@@ -367,7 +392,10 @@ class Agent:
         self.set_status("acceptance", f"attempt {attempt}")
         failures = []
         for check in self.task.acceptance:
-            result = await self.engine.run_command(self, check.cmd, timeout_s=check.timeout_s)
+            result = None if self.replay is None else self.replay.check(attempt)
+            if result is None:
+                result = await self.engine.run_command(self, check.cmd,
+                                                       timeout_s=check.timeout_s)
             ok = result.exit_code == 0
             tail = result.output[-4000:]
             self.engine.emit(ev.AcceptanceResult(agent=self.id, cmd=check.cmd, ok=ok,
@@ -440,6 +468,12 @@ class Agent:
             self.ended[item.agent] = item
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
+            respawn = self.respawn_after.pop(item.agent, None)
+            if respawn is not None and not self.ending:
+                task, note, dynamic = respawn
+                self.start_child(task, key=item.agent.rpartition(".")[2], note=note,
+                                 dynamic=dynamic)
+                news.append(f"[{item.agent} restarted: task {task.id} was reassigned]")
         elif isinstance(item, Grant):
             if item.budget:
                 self.meter.grant(item.budget)
@@ -474,7 +508,7 @@ class Agent:
         self.transcript.append({"role": "user", "content": "\n".join(shown)})
 
     def start_child(self, task: Task, *, key: str | None = None, dynamic: bool = False,
-                    attempt: int = 1, extra: dict[str, float] | None = None, share: int = 2,
+                    extra: dict[str, float] | None = None, share: int = 2,
                     note: str = "") -> str:
         """Start a child for ``task`` in this agent's nursery; returns its agent id.
 
@@ -499,7 +533,7 @@ class Agent:
             envelope["wall_s"] = wall
         spec = AgentSpec(id=child_id, task=task, depth=depth, policy=policy,
                          model=policy.choose_model(task), budget=envelope, deadline=deadline,
-                         dynamic=dynamic, attempt=attempt, note=note)
+                         dynamic=dynamic, attempt=self.engine.attempts(task.id) + 1, note=note)
         self.running[child_id] = envelope
         self.child_tasks[child_id] = task
         child = Agent(self.engine, spec)
@@ -545,11 +579,7 @@ class Agent:
             inbox = self.engine.router.inbox(child_id)
             if inbox is None:
                 raise ToolError(f"{child_id} is ending")
-            envelope = self.running[child_id]
-            for kind, amount in budget.items():
-                if kind in self.meter.lent:
-                    self.meter.lent[kind] += amount
-                envelope[kind] = envelope.get(kind, 0) + amount
+            self._lend(child_id, budget)
             await inbox.send(Grant(by=self.id, budget=budget))
             return f"granted {budget} to {child_id}"
         done = self.ended.get(child_id)
@@ -560,10 +590,25 @@ class Agent:
         del self.ended[child_id]
         key = child_id.rpartition(".")[2]
         self.start_child(self.child_tasks[child_id], key=key, extra=budget,
-                         attempt=self.engine.state.tasks[self.child_tasks[child_id].id].attempts
-                         + 1, note=f"Your previous attempt ran out of budget ({done.reason}); "
+                         note=f"Your previous attempt ran out of budget ({done.reason}); "
                          "you have been given more. Finish the task.")
         return f"restarted {child_id} with {budget} more"
+
+    def lend_more(self, child_id: str, budget: dict[str, float], by: str) -> None:
+        """Raise this agent's limits by ``budget`` and lend all of it on to a running child:
+        a grant from above (a human's ``grant``), passed down the path to its target, so the
+        root's limit stays a bound on the whole tree."""
+        self.meter.grant(budget)
+        self.engine.emit(ev.BudgetGranted(agent=self.id, by=by, budget=budget))
+        if child_id in self.running:
+            self._lend(child_id, budget)
+
+    def _lend(self, child_id: str, budget: dict[str, float]) -> None:
+        envelope = self.running[child_id]
+        for kind, amount in budget.items():
+            if kind in self.meter.lent:
+                self.meter.lent[kind] += amount
+            envelope[kind] = envelope.get(kind, 0) + amount
 
     def _cancel_children(self, reason: str) -> None:
         for child_id in list(self.running):
@@ -580,9 +625,12 @@ class Agent:
 
     async def _end(self, status: str, reason: str, result: str) -> None:
         engine = self.engine
+        if self.replay is not None:
+            self.replay.go_live()  # a resumed agent's end is always logged
         engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=reason, result=result))
         engine.emit(ev.TaskStateChanged(task=self.task.id, agent=self.id, status=status,
                                         prev="running"))
+        engine.task_ended(self.task.id, self.id, status)
         engine.router.unregister(self.id)
         engine.agents.pop(self.id, None)
         if self.uses_locks:
@@ -603,6 +651,8 @@ class Agent:
                     pass  # the parent is ending too
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
+        for callback in engine.after_end.pop(self.id, ()):
+            callback()
 
 
 def _int_or_none(value: float | None) -> int | None:

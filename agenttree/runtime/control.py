@@ -6,6 +6,11 @@ event naming the line. A malformed line is rejected, never fatal. Commands::
 
     {"cmd": "cancel", "agent": "root.lib"}
     {"cmd": "message", "agent": "root.lib", "text": "use tabs, not spaces"}
+    {"cmd": "reassign", "task": "lib", "model": "openai:gpt-4o-mini", "parent": "root"}
+    {"cmd": "reconcile"}                       (re-read RUN_DIR/plan.edn and follow it)
+    {"cmd": "grant", "agent": "root.lib", "budget": {"tool-calls": 5, "tokens": 20000}}
+
+See docs/control.md.
 """
 
 from __future__ import annotations
@@ -14,13 +19,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 import trio
 
 from .. import events as ev
-from ..errors import ToolError
+from ..errors import ToolError, UserError
 from ..log import LineFollower
-from .router import HUMAN
+from ..plan import Plan, parse_plan
+from ..plan_diff import index, move_task, replace_task
+from ..policy import Policy, derive, root_policy
+from ..tools.agents import parse_budget
+from .agent import Grant
+from .router import HUMAN, parent_of
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -42,25 +53,149 @@ def _field(command: dict[str, Any], name: str) -> str:
     return value
 
 
+def _optional(command: dict[str, Any], name: str) -> str | None:
+    return None if command.get(name) is None else _field(command, name)
+
+
+async def _cancel(engine: Engine, command: dict[str, Any]) -> str:
+    agent = _field(command, "agent")
+    if not engine.cancel(agent, "cancelled by a control command"):
+        raise ControlError(f"no running agent {agent!r}")
+    return f"cancelling {agent} and its subtree"
+
+
+async def _message(engine: Engine, command: dict[str, Any]) -> str:
+    agent, text = _field(command, "agent"), _field(command, "text")
+    try:
+        await engine.router.send(HUMAN, agent, "chat", text)
+    except ToolError as exc:
+        raise ControlError(str(exc)) from None
+    return f"delivered to {agent}"
+
+
+async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
+    path = engine.run_dir / "plan.edn"
+    try:
+        # Read in this task, like control.jsonl itself: a plan is small, and the command is
+        # applied between the same two checkpoints as it is read.
+        text = path.read_text()
+        plan = parse_plan(text, source=str(path))
+    except OSError as exc:
+        raise ControlError(f"cannot read {path}: {exc.strerror}") from None
+    except UserError as exc:
+        raise ControlError(f"{exc} (nothing was changed)") from None
+    if plan.root.id != engine.plan.root.id:
+        raise ControlError(f"the root task id cannot change ({engine.plan.root.id!r} -> "
+                           f"{plan.root.id!r}); nothing was changed")
+    diff = engine.reconciler.apply(plan)
+    return f"reconciled: {diff.summary()}"
+
+
+async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
+    task_id = _field(command, "task")
+    model, parent = _optional(command, "model"), _optional(command, "parent")
+    place = engine.places.get(task_id)
+    if place is None:
+        where = ("was spawned at run time; add it to plan.edn (see `agenttree plan export`) "
+                 "to reassign it" if task_id in engine.task_runs else "is not in the plan")
+        raise ControlError(f"task {task_id!r} {where}")
+    plan = engine.plan
+    try:
+        if model is not None:
+            plan = replace_task(plan, task_id, attrs.evolve(place.task, model=model))
+        if parent is not None and parent != place.parent:
+            plan = move_task(plan, task_id, parent)
+    except UserError as exc:
+        raise ControlError(str(exc)) from None
+    if model is not None:
+        allowed = plan_policy(plan, task_id, engine.model_override).models
+        if model not in allowed:
+            raise ControlError(f"model {model!r} is not allowed for task {task_id!r} under "
+                               f"its parent; allowed: {', '.join(allowed)}")
+    diff = engine.reconciler.apply(plan, by="reassign", force=(task_id,))
+    write_plan_file(engine.run_dir, engine.plan_edn)
+    return f"reassigned {task_id}: {diff.summary()}"
+
+
+async def _grant(engine: Engine, command: dict[str, Any]) -> str:
+    agent_id = _field(command, "agent")
+    raw = command.get("budget")
+    if not isinstance(raw, dict) or not raw:
+        raise ControlError("'grant' needs 'budget', an object such as {\"tool-calls\": 5}")
+    try:
+        budget = parse_budget(raw)
+    except ToolError as exc:
+        raise ControlError(str(exc)) from None
+    if "wall_s" in budget:
+        raise ControlError("wall-s cannot be granted (a deadline is set when an agent starts)")
+    target = engine.agents.get(agent_id)
+    holder = agent_id if target is not None else parent_of(agent_id)
+    parent = engine.agents.get(holder) if holder is not None else None
+    if target is None:
+        done = parent.ended.get(agent_id) if parent is not None else None
+        if done is None or holder is None:
+            raise ControlError(f"no running agent {agent_id!r}")
+        if done.status != "budget-exhausted":
+            raise ControlError(f"{agent_id} ended {done.status}; only a running agent or one "
+                               "that ran out of budget can be granted more")
+    chain = ancestry(holder)
+    for upper, lower in zip(chain, [*chain[1:], agent_id], strict=True):
+        if upper != agent_id:
+            engine.agents[upper].lend_more(lower, budget, by=HUMAN)
+    if target is None:
+        try:
+            return await engine.agents[holder].grant(agent_id, budget)
+        except ToolError as exc:
+            raise ControlError(str(exc)) from None
+    inbox = engine.router.inbox(agent_id)
+    if inbox is None:
+        raise ControlError(f"{agent_id} is ending")
+    await inbox.send(Grant(by=HUMAN, budget=budget))
+    return f"granted {budget} to {agent_id} (its ancestors' limits raised as much)"
+
+
+COMMANDS = {"cancel": _cancel, "message": _message, "reconcile": _reconcile,
+            "reassign": _reassign, "grant": _grant}
+
+
 async def apply_command(engine: Engine, command: Any) -> str:
     """Carry out one parsed command; returns what was done. Raises :class:`ControlError`."""
     if not isinstance(command, dict):
         raise ControlError(f"a command is a JSON object, got {type(command).__name__}")
     cmd = command.get("cmd")
-    if cmd == "cancel":
-        agent = _field(command, "agent")
-        if not engine.cancel(agent, "cancelled by a control command"):
-            raise ControlError(f"no running agent {agent!r}")
-        return f"cancelling {agent} and its subtree"
-    if cmd == "message":
-        agent, text = _field(command, "agent"), _field(command, "text")
-        try:
-            await engine.router.send(HUMAN, agent, "chat", text)
-        except ToolError as exc:
-            raise ControlError(str(exc)) from None
-        return f"delivered to {agent}"
-    known = "cancel, message"
-    raise ControlError(f"unknown command {cmd!r}; this engine knows: {known}")
+    handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
+    if handler is None:
+        raise ControlError(f"unknown command {cmd!r}; this engine knows: "
+                           f"{', '.join(COMMANDS)}")
+    return await handler(engine, command)
+
+
+def ancestry(agent_id: str) -> list[str]:
+    """An agent and its ancestors, root first (agent ids are dotted paths)."""
+    chain = [agent_id]
+    while (parent := parent_of(chain[-1])) is not None:
+        chain.append(parent)
+    return chain[::-1]
+
+
+def plan_policy(plan: Plan, task_id: str, model_override: str | None) -> Policy:
+    """The policy a task gets in ``plan``, derived down the path from the root."""
+    places = index(plan)
+    path = [task_id]
+    while (parent := places[path[-1]].parent) is not None:
+        path.append(parent)
+    policy = root_policy(plan, model_override)
+    for depth, name in enumerate(reversed(path)):
+        if depth:
+            policy = derive(policy, plan, places[name].task, depth, model_override)
+    return policy
+
+
+def write_plan_file(run_dir: Path, edn: str) -> None:
+    """Replace ``RUN_DIR/plan.edn`` atomically (readers never see half a plan)."""
+    tmp = run_dir / ".plan.edn.tmp"
+    tmp.write_text(edn)
+    os.replace(tmp, run_dir / "plan.edn")
 
 
 class ControlTail:
@@ -69,6 +204,8 @@ class ControlTail:
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
         self._lines = LineFollower(path)
+        self._answered = {c["line"] for c in engine.state.control}
+        """Lines a resumed run's earlier engine already answered."""
 
     async def run(self) -> None:
         """Poll the file and apply commands until cancelled."""
@@ -79,7 +216,7 @@ class ControlTail:
 
     async def _apply(self, line: int, raw: bytes) -> None:
         emit = self.engine.emit
-        if not raw.strip():
+        if not raw.strip() or line in self._answered:
             return
         command: Any = None
         try:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import trio
 
@@ -38,6 +39,7 @@ from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
 from ..models.spec import parse_model_spec
 from ..plan import Plan, Task, is_scripted, plan_to_edn
+from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
 from ..state import RunState, apply
 from ..tools.base import Tool
@@ -47,11 +49,22 @@ from ..tools.workspace import Workspace
 from .agent import Agent, AgentSpec
 from .control import ControlTail
 from .locks import SERVICE, LockService
+from .reconcile import Reconciler
 from .router import Router
+from .runlock import engine_lock
 
 MODEL_TIMEOUT_S = 300.0
 OUTPUT_CAP = 64_000
 """Bytes of a command's output kept (head and tail)."""
+
+
+@attrs.define
+class TaskRun:
+    """A task's current agent, how many agents have taken it, and the last one's status."""
+
+    agent: str
+    attempts: int
+    status: str = "running"
 
 
 def tune_gc() -> None:
@@ -103,9 +116,25 @@ class Engine:
         self.state = RunState()
         self.agents: dict[str, Agent] = {}
         self.outcomes: dict[str, str] = {}
-        self.task_ids = {task.id for task, _, _ in plan.walk()}
+        self.places = index(plan)
+        self.task_ids = set(self.places)
         self.plan_edn = plan_to_edn(plan)
+        self.task_runs: dict[str, TaskRun] = {}
+        """Each task's current agent, attempts and status, kept in step with the agents (the
+        folded ``state`` lags the log writer by a batch)."""
+        self.redo: set[str] = set()
+        """Tasks to run again even if done: changed by a reconcile whose parent restarts."""
+        self.after_end: dict[str, list[Callable[[], None]]] = {}
+        """Callbacks run when an agent has ended (a task moved elsewhere starts again)."""
+        self.reconciler = Reconciler(self)
+        self.root_restart: str | None = None
+        """Set (to the new attempt's note) when the root is cancelled to be started again."""
         self.interrupted = False
+        self.replayer: Any = None
+        """Set before :meth:`run` to replay recorded results: a resume
+        (:class:`~agenttree.runtime.resume.Restorer`) or a regression replay
+        (:class:`~agenttree.runtime.replay.RegressionReplay`). Agents get their cursors from
+        it; a resume also gets to filter ``emit`` and restore the lock table."""
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
         self.sandbox = detect_sandbox(plan.sandbox)
@@ -139,13 +168,14 @@ class Engine:
         Cancelling this call cancels the whole tree; every agent's end is still logged.
         """
         self.prepare()
-        with Workspace(self.run_dir / "workspace") as workspace:
+        with engine_lock(self.run_dir), Workspace(self.run_dir / "workspace") as workspace:
             self.workspace = workspace
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
                                           limits=httpx.Limits(max_connections=64))
             async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
                                       durability=self.durability, wall_clock=self.wall_clock,
-                                      on_write=self._on_write) as log:
+                                      on_write=self._on_write,
+                                      next_seq=self.state.seq + 1) as log:
                 self.emit = log.emit
                 self.router = Router(log.emit, self.plan.talk)
                 self.locks = LockService(
@@ -153,6 +183,8 @@ class Engine:
                     deliver=lambda to, kind, text, data: self.router.deliver(
                         SERVICE, to, kind, text, data),
                     cancel=self.cancel, is_running=self.agents.__contains__)
+                if self.replayer is not None:
+                    self.replayer.attach(self)
                 try:
                     status = await self._run_logged(log)
                 finally:
@@ -162,12 +194,13 @@ class Engine:
 
     async def _run_logged(self, log: Any) -> str:
         plan = self.plan
-        self.emit(ev.RunStarted(plan_name=plan.name, plan_path=plan.source,
-                                run_dir=str(self.run_dir), seed=self.seed,
-                                durability=self.durability, version=__version__,
-                                pid=os.getpid()))
-        self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
-                                tasks=len(self.task_ids), edn=self.plan_edn))
+        if not self.state.seq:  # a new run (a resume starts from the folded log instead)
+            self.emit(ev.RunStarted(plan_name=plan.name, plan_path=plan.source,
+                                    run_dir=str(self.run_dir), seed=self.seed,
+                                    durability=self.durability, version=__version__,
+                                    pid=os.getpid(), model=self.model_override))
+            self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
+                                    tasks=len(self.task_ids), edn=self.plan_edn))
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:
@@ -175,24 +208,81 @@ class Engine:
                     nursery.start_soon(self._watch_signals)
                 nursery.start_soon(ControlTail(self, self.run_dir / "control.jsonl").run)
                 await nursery.start(self.locks.run)
-                root = Agent(self, self.root_spec())
-                root.open()
-                status = await root.run()
+                status = await self._run_root()
                 nursery.cancel_scope.cancel()
         finally:
             reason = "interrupted" if self.interrupted else ""
             self.emit(ev.RunFinished(status=status, reason=reason))
         return status
 
-    def root_spec(self) -> AgentSpec:
-        """The root agent's spec: tier 0's policy and budget."""
+    async def _run_root(self) -> str:
+        note = ""
+        while True:
+            root = Agent(self, self.root_spec(note))
+            root.open()
+            status = await root.run()
+            if self.root_restart is None or self.interrupted:
+                return status
+            note, self.root_restart = self.root_restart, None
+
+    def root_spec(self, note: str = "") -> AgentSpec:
+        """The root agent's spec: tier 0's policy and budget (a resume: as the log left it)."""
+        restored = None if self.replayer is None or note else self.replayer.root_spec()
+        if restored is not None:
+            return restored
         plan = self.plan
         policy = root_policy(plan, self.model_override)
         budget = self.budget_wanted(plan.root, 0)
         wall = budget.get("wall_s")
         deadline = math.inf if wall is None else trio.current_time() + wall
         return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
-                         model=policy.choose_model(plan.root), budget=budget, deadline=deadline)
+                         model=policy.choose_model(plan.root), budget=budget, deadline=deadline,
+                         attempt=self.attempts(plan.root.id) + 1, note=note)
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def task_started(self, task_id: str, agent_id: str) -> None:
+        """An agent took a task (called as it opens)."""
+        run = self.task_runs.get(task_id)
+        if run is None:
+            self.task_runs[task_id] = TaskRun(agent=agent_id, attempts=1)
+        else:
+            run.agent, run.attempts, run.status = agent_id, run.attempts + 1, "running"
+        self.redo.discard(task_id)
+
+    def task_ended(self, task_id: str, agent_id: str, status: str) -> None:
+        """An agent ended; a stale attempt (already replaced) changes nothing."""
+        run = self.task_runs.get(task_id)
+        if run is not None and run.agent == agent_id:
+            run.status = status
+
+    def attempts(self, task_id: str) -> int:
+        """How many agents have taken this task so far."""
+        run = self.task_runs.get(task_id)
+        return 0 if run is None else run.attempts
+
+    def settled(self, task_id: str) -> bool:
+        """Whether a task is done and not to be redone (a restarted parent skips it)."""
+        run = self.task_runs.get(task_id)
+        return run is not None and run.status == "done" and task_id not in self.redo
+
+    def agent_on(self, task_id: str) -> Agent | None:
+        """The running agent on a task, if any."""
+        run = self.task_runs.get(task_id)
+        return None if run is None else self.agents.get(run.agent)
+
+    def set_plan(self, plan: Plan) -> None:
+        """Follow a new plan from now on (reconcile); agents already running keep theirs
+        apart from their children list."""
+        self.plan = plan
+        self.places = index(plan)
+        self.task_ids |= set(self.places)
+        self.plan_edn = plan_to_edn(plan)
+        self._policies.clear()
+        for agent in self.agents.values():
+            place = self.places.get(agent.task.id)
+            if place is not None and own_fields(place.task) == own_fields(agent.task):
+                agent.task = place.task
 
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -205,6 +295,14 @@ class Engine:
     def cancel(self, agent_id: str, reason: str) -> bool:
         """Cancel a running agent and its subtree; ``False`` if it is not running."""
         agent = self.agents.get(agent_id)
+        if agent is None:
+            return False
+        agent.cancel(reason)
+        return True
+
+    def cancel_task(self, task_id: str, reason: str) -> bool:
+        """Cancel the agent running a task (and its subtree); ``False`` if none is."""
+        agent = self.agent_on(task_id)
         if agent is None:
             return False
         agent.cancel(reason)

@@ -180,7 +180,7 @@ def test_cancel_and_say_from_another_process(tmp_path: Path) -> None:
         said = agenttree("say", str(run_dir), "root.b", "please stop waiting", cwd=tmp_path)
         assert said.returncode == 0 and "delivered to root.b" in said.stdout
         bad = agenttree("cancel", str(run_dir), "root.nobody", cwd=tmp_path)
-        assert bad.returncode == 1 and "no running agent 'root.nobody'" in bad.stderr
+        assert bad.returncode == 2 and "no running agent 'root.nobody'" in bad.stderr
         for agent in ("root.a", "root.b"):
             done = agenttree("cancel", str(run_dir), agent, cwd=tmp_path)
             assert done.returncode == 0, done.stderr

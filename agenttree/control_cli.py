@@ -1,0 +1,201 @@
+"""The control commands of the ``agenttree`` CLI: cancel, say, reassign, reconcile, grant, and
+``plan export``.
+
+Each appends one command to a run's ``control.jsonl`` (the engine may be another process, even
+started by someone else) and waits for the engine's answer in the log. Exit status: 0 applied,
+2 rejected or bad input (the reason on one line), 1 when no engine answered in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .events import ControlApplied, ControlRejected, RunFinished, RunStarted
+from .log import LogReader, Tailer
+from .plan import load_plan, parse_plan, plan_to_edn
+from .plan_diff import Spawn, diff_plans, with_spawns
+from .runtime.control import append_command, write_plan_file
+from .state import fold
+
+EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
+ACK_WAIT_S = 10.0
+POLL_S = 0.05
+
+
+def register(sub: Any) -> None:
+    """Add the control commands to the ``agenttree`` subparsers."""
+    cancel = sub.add_parser("cancel", help="cancel an agent (and its subtree) of a running run")
+    cancel.add_argument("run_dir")
+    cancel.add_argument("agent", help="agent id, e.g. root.lib")
+    cancel.set_defaults(func=cmd_cancel)
+
+    say = sub.add_parser("say", help="put a note from you into a running agent's inbox")
+    say.add_argument("run_dir")
+    say.add_argument("agent")
+    say.add_argument("text")
+    say.set_defaults(func=cmd_say)
+
+    reassign = sub.add_parser("reassign", help="restart a task (new model, new parent) while "
+                              "the run goes on")
+    reassign.add_argument("run_dir")
+    reassign.add_argument("task", help="task id (:task/id in the plan)")
+    reassign.add_argument("--model", help="a model the task's parent allows")
+    reassign.add_argument("--parent", help="move the task under this task")
+    reassign.set_defaults(func=cmd_reassign)
+
+    reconcile = sub.add_parser("reconcile", help="make a running run follow an edited plan")
+    reconcile.add_argument("run_dir")
+    reconcile.add_argument("plan", nargs="?", help="copy this plan into the run first "
+                           "(default: the run's own plan.edn, edited in place)")
+    reconcile.set_defaults(func=cmd_reconcile)
+
+    grant = sub.add_parser("grant", help="give a running agent more budget (its ancestors' "
+                           "limits rise as much)")
+    grant.add_argument("run_dir")
+    grant.add_argument("agent")
+    grant.add_argument("amounts", nargs="+", metavar="KIND=AMOUNT",
+                       help="e.g. tool-calls=5 tokens=20000 (kinds: tool-calls, tokens, "
+                       "retries, cost)")
+    grant.set_defaults(func=cmd_grant)
+
+
+def register_plan(plan_sub: Any) -> None:
+    """Add ``plan export`` to the ``agenttree plan`` actions."""
+    export = plan_sub.add_parser("export", help="write the plan a run follows now, run-time "
+                                 "spawns included")
+    export.add_argument("run_dir")
+    export.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    export.set_defaults(func=cmd_plan_export)
+
+
+def _run_dir(run_dir: str) -> Path:
+    path = Path(run_dir)
+    if not (path / "events.jsonl").is_file():
+        raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
+    return path
+
+
+def _finished(tailer: Tailer) -> bool:
+    """Whether the log read so far ends with the run finished (no engine to answer)."""
+    finished = False
+    for entry in tailer.poll():
+        if isinstance(entry.event, RunFinished):
+            finished = True
+        elif isinstance(entry.event, RunStarted) or entry.event.TYPE == "run/resumed":
+            finished = False
+    return finished
+
+
+def send_command(run_dir: str, command: dict[str, Any]) -> int:
+    """Append a command and wait for the engine's answer in the log; print it."""
+    path = _run_dir(run_dir)
+    tailer = Tailer(path / "events.jsonl")
+    if _finished(tailer):
+        raise UserError(f"{run_dir}: the run has finished; there is no engine to take "
+                        f"{command['cmd']!r} (resume it first)")
+    line = append_command(path, command)
+    deadline = time.monotonic() + ACK_WAIT_S
+    while time.monotonic() < deadline:
+        for entry in tailer.poll():
+            e = entry.event
+            if isinstance(e, ControlApplied | ControlRejected) and e.line == line:
+                if isinstance(e, ControlRejected):
+                    print(f"agenttree: rejected: {e.reason}", file=sys.stderr)
+                    return EXIT_REJECTED
+                print(e.detail)
+                return EXIT_OK
+        time.sleep(POLL_S)
+    print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
+          f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
+    return EXIT_NO_ANSWER
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """``agenttree cancel RUN_DIR AGENT``."""
+    return send_command(args.run_dir, {"cmd": "cancel", "agent": args.agent})
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """``agenttree say RUN_DIR AGENT TEXT``."""
+    return send_command(args.run_dir, {"cmd": "message", "agent": args.agent,
+                                       "text": args.text})
+
+
+def cmd_reassign(args: argparse.Namespace) -> int:
+    """``agenttree reassign RUN_DIR TASK [--model M] [--parent P]``."""
+    command = {"cmd": "reassign", "task": args.task}
+    if args.model:
+        command["model"] = args.model
+    if args.parent:
+        command["parent"] = args.parent
+    return send_command(args.run_dir, command)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """``agenttree reconcile RUN_DIR [PLAN]``: validate, show the diff, then apply.
+
+    An invalid plan changes nothing (the run's ``plan.edn`` is left as it was); if the engine
+    refuses the new plan, the previous ``plan.edn`` is put back.
+    """
+    path = _run_dir(args.run_dir)
+    target = path / "plan.edn"
+    source = Path(args.plan) if args.plan else target
+    new = load_plan(source)
+    state = fold(LogReader(path / "events.jsonl"))
+    if state.plan_edn:
+        print(f"diff: {diff_plans(parse_plan(state.plan_edn), new).summary()}")
+    previous = target.read_text() if target.exists() else None
+    if args.plan:
+        shutil.copyfile(source, target)
+    status = send_command(args.run_dir, {"cmd": "reconcile"})
+    if status != EXIT_OK and args.plan and previous is not None:
+        write_plan_file(path, previous)
+    return status
+
+
+def parse_amounts(amounts: list[str]) -> dict[str, float]:
+    """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``."""
+    budget: dict[str, float] = {}
+    for item in amounts:
+        kind, sep, value = item.partition("=")
+        if not sep or not kind:
+            raise UserError(f"{item!r}: expected KIND=AMOUNT, e.g. tool-calls=5")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UserError(f"{item!r}: {value!r} is not a number") from None
+        if number < 0 or number != number:
+            raise UserError(f"{item!r}: the amount must be a non-negative number")
+        budget[kind] = int(number) if number.is_integer() else number
+    return budget
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    """``agenttree grant RUN_DIR AGENT KIND=AMOUNT...``."""
+    return send_command(args.run_dir, {"cmd": "grant", "agent": args.agent,
+                                       "budget": parse_amounts(args.amounts)})
+
+
+def cmd_plan_export(args: argparse.Namespace) -> int:
+    """``agenttree plan export RUN_DIR``: the plan as it stands, spawns included."""
+    path = _run_dir(args.run_dir)
+    state = fold(LogReader(path / "events.jsonl"))
+    if not state.plan_edn:
+        raise UserError(f"{args.run_dir}: the log holds no plan")
+    plan = parse_plan(state.plan_edn, source=str(path / "events.jsonl"))
+    spawns = [Spawn(task=a.task, parent_task=state.agents[a.parent].task, goal=a.goal,
+                    cwd=a.cwd)
+              for a in state.agents.values() if a.dynamic and a.parent in state.agents]
+    edn = plan_to_edn(with_spawns(plan, spawns))
+    if args.output:
+        Path(args.output).write_text(edn)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(edn)
+    return EXIT_OK
