@@ -393,7 +393,11 @@ async def open_event_log(path: str | os.PathLike[str], **kwargs: Any) -> Any:
     """
     log = EventLog(path, **kwargs)
     async with trio.open_nursery() as nursery:
-        await nursery.start(log.run)
+        # Shielded: a cancel landing here would leave the writer (shielded itself, once
+        # started) in start()'s cancelled nursery, waiting forever for a close() that never
+        # comes. The writer starts at once (no checkpoint before started()).
+        with trio.CancelScope(shield=True):
+            await nursery.start(log.run)
         try:
             yield log
         finally:
