@@ -14,11 +14,10 @@ client.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shlex
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import attrs
@@ -34,17 +33,14 @@ from .base import (
     Events,
     ExecResult,
     Limits,
-    OutputStream,
     SandboxError,
     labels,
     run_shell,
     sandbox_name,
-    stream_process,
     wait_healthy,
 )
+from .cli_exec import CliExecSandbox
 from .spec import Container, ContainerSpec, memory_bytes, require_images, resolve_mount
-
-_exec_ids = itertools.count(1)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,84 +100,18 @@ def run_argv(spec: ContainerSpec, c: Container, name: str, project: Path) -> lis
 
 
 @attrs.define
-class DockerSandbox:
+class DockerSandbox(CliExecSandbox):
     """One running container, reached with ``docker exec``."""
 
-    name: str
-    ref: str
-    container: Container
-    cli: DockerCli
-    scratch: Path
-    output_cap: int
+    ref: str = ""
+    cli: DockerCli = DockerCli()
 
-    def _exec_argv(self, argv: Sequence[str], cwd: str | None, env: Mapping[str, str] | None,
-                   pidfile: str, interactive: bool) -> list[str]:
-        args = ["exec", *(["-i"] if interactive else [])]
-        if cwd or self.container.workdir:
-            args += ["-w", cwd or self.container.workdir or "/"]
-        for key, value in (env or {}).items():
+    def target(self, cwd: str, env: Mapping[str, str], interactive: bool) -> list[str]:
+        """``docker exec [-i] -w CWD -e K=V... CONTAINER``."""
+        args = [self.cli.docker, "exec", *(["-i"] if interactive else []), "-w", cwd]
+        for key, value in env.items():
             args += ["-e", f"{key}={value}"]
-        # Record the command's pid in the container, so a timeout can kill it there.
-        return [self.cli.docker, *args, self.ref, "sh", "-c",
-                f'echo $$ > {pidfile}; exec "$@"', "sh", *argv]
-
-    async def _kill(self, pidfile: str) -> None:
-        with trio.move_on_after(10, shield=True):
-            await self.cli.run("exec", self.ref, "sh", "-c",
-                               f"kill -9 $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}",
-                               check=False, retry=False)
-
-    async def exec(self, argv: Sequence[str], *, cwd: str | None = None,
-                   env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-                   timeout: float | None = None) -> ExecResult:
-        """Run ``argv`` in the container; on timeout or cancel it is killed there too."""
-        pidfile = f"/tmp/.agenttree-exec-{os.getpid()}-{next(_exec_ids)}"
-        command = shlex.join(self._exec_argv(argv, cwd, env, pidfile, stdin is not None))
-        try:
-            done = await run_shell(command, cwd=".", stdin=stdin, scratch=self.scratch,
-                                   timeout=timeout, output_cap=self.output_cap)
-        except BaseException:
-            await self._kill(pidfile)
-            raise
-        if done.timed_out:
-            await self._kill(pidfile)
-        return done
-
-    @asynccontextmanager
-    async def _stream(self, argv: Sequence[str], cwd: str | None,
-                      env: Mapping[str, str] | None,
-                      stdin: bytes | None) -> AsyncIterator[OutputStream]:
-        pidfile = f"/tmp/.agenttree-exec-{os.getpid()}-{next(_exec_ids)}"
-        try:
-            async with stream_process(self._exec_argv(argv, cwd, env, pidfile,
-                                                      stdin is not None), stdin=stdin) as out:
-                yield out
-        finally:
-            await self._kill(pidfile)
-
-    def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,
-                    env: Mapping[str, str] | None = None,
-                    stdin: bytes | None = None) -> AbstractAsyncContextManager[OutputStream]:
-        """Run ``argv`` in the container and stream its output."""
-        return self._stream(argv, cwd, env, stdin)
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        """Write a file in the container (``sh`` and ``cat`` must exist there)."""
-        result = await self.exec(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"',
-                                  "sh", path], stdin=data)
-        if not result.ok:
-            raise SandboxError(f"{self.name}: cannot write {path}: {result.output.strip()}")
-
-    async def read_file(self, path: str) -> bytes:
-        """Read a file from the container, byte for byte."""
-        chunks = []
-        async with self.exec_stream(["cat", path]) as out:
-            async for chunk in out:
-                chunks.append(chunk)
-            code = await out.wait()
-        if code != 0:
-            raise SandboxError(f"{self.name}: no such file {path}")
-        return b"".join(chunks)
+        return [*args, self.ref]
 
     async def aclose(self) -> None:
         """Remove the container."""
