@@ -61,6 +61,8 @@ MAX_PER_FLUSH = 25_000
 """Events folded per flush while catching up, so the screen stays responsive."""
 POLL_S = 0.1
 """How often the tail looks for new lines once it has caught up."""
+ENGINE_GONE_S = 1.0
+"""How long after the engine exits its log must be quiet before a missing end is reported."""
 CATCH_UP_DRAW_S = 0.5
 """While a long log is being read, the screen is redrawn this often (folding goes on)."""
 FIRST_PAINT_WAIT_S = 1.0
@@ -137,6 +139,7 @@ class AgentTreeApp(App[str]):
         self._t0 = time.perf_counter()
         self._plan_status = self._check_plan_file()
         self._engine_gone = False
+        self._engine_exit_seen: float | None = None
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -173,6 +176,10 @@ class AgentTreeApp(App[str]):
     def _part(self, selector: str, kind: type[W]) -> W:
         """A widget of the main screen (``query_one`` would search a dialog while one is open)."""
         return self.screen_stack[0].query_one(selector, kind)
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications show text as it is: reasons from the log may contain ``[``."""
+        super().notify(message, markup=markup, **kwargs)
 
     # --- reading the log ------------------------------------------------------------------
 
@@ -280,6 +287,10 @@ class AgentTreeApp(App[str]):
         engine = self.engine
         if engine is None or self._engine_gone or engine.running():
             return
+        if self._engine_exit_seen is None:  # its last events may not be read yet
+            self._engine_exit_seen = time.perf_counter()
+        if self._pending or time.perf_counter() - self._engine_exit_seen < ENGINE_GONE_S:
+            return
         self._engine_gone = True
         if self.timeline.live.status in ("pending", "running"):
             self.notify(f"The engine exited (status {engine.proc.returncode}) before the run "
@@ -299,6 +310,11 @@ class AgentTreeApp(App[str]):
                 else:
                     self.notify(event.reason, title=f"{what}: refused", severity="error",
                                 timeout=15)
+            elif isinstance(event, ev.RunFinished) and self._caught_up:
+                self.notify(f"The run finished: {event.status}. Browse it as long as you like: "
+                            "[ and ] step through its history, q quits.", title="run finished",
+                            severity="information" if event.status == "done" else "warning",
+                            timeout=10)
             elif event_type(event) == "plan/reconciled":
                 fields = event.fields if isinstance(event, ev.UnknownEvent) else vars_of(event)
                 self.push_screen(InfoScreen("The plan was reconciled: what changed",
