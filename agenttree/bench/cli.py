@@ -104,15 +104,19 @@ def check_models(suite: Suite, models: tuple[str, ...]) -> None:
 
 def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[str, Any]:
     counts: Counter[str] = Counter()
+    lines = not quiet and not console.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console,
                   disable=quiet or not console.is_terminal) as progress:
         task = progress.add_task(_counts(counts), total=len(runner.work),
                                  completed=runner.done)
 
-        def update(status: str, done: int, total: int) -> None:
+        def update(key: str, status: str, done: int, total: int) -> None:
             counts[status] += 1
             progress.update(task, completed=done, description=_counts(counts))
+            if lines:  # not a terminal: a plain line per finished case run
+                console.print(f"{done}/{total} {status} {key}", markup=False, highlight=False)
+                console.file.flush()
 
         runner.progress = update
         return trio.run(runner.run)

@@ -159,8 +159,8 @@ def check_resumable(recorded: Recorded, work: list[Work], report: Path) -> None:
                             "start a new run")
 
 
-ProgressFn = Callable[[str, int, int], None]
-"""Called after each case run with its status, the number done and the total."""
+ProgressFn = Callable[[str, str, int, int], None]
+"""Called after each case run with its key, its status, the number done and the total."""
 
 
 class Runner:
@@ -221,7 +221,7 @@ class Runner:
             cases.release_on_behalf_of(w.key)
         self.done += 1
         if self.progress is not None:
-            self.progress(outcome.status, self.done, len(self.work))
+            self.progress(w.key, outcome.status, self.done, len(self.work))
 
     async def _attempt(self, w: Work, log: ReportLog,
                        limiters: Limiters) -> Outcome:

@@ -1,0 +1,93 @@
+"""Malformed suite and case files: one clear line naming the file, exit status 2."""
+
+from pathlib import Path
+
+import pytest
+
+from agenttree.bench.suites import SuiteError, load_suite
+from agenttree.cli import main
+
+from .helpers import CODING, TOOL_CALLING, copy_suite
+
+CASE = ('{:id "x" :category :simple :prompt "p" :tools ["mul"] '
+        ':expect [[{:tool "mul" :args {:a 1 :b 2}}]]}')
+
+
+def _tool_suite(tmp_path: Path, case_text: str) -> Path:
+    root = copy_suite(TOOL_CALLING, tmp_path)
+    (root / "suite.edn").write_text(
+        '{:name "t" :version "1" :kind :tool-calling :tools "tools.edn" '
+        ':cases ["only.edn"] :decoys 1}')
+    (root / "only.edn").write_text(f"[{case_text}]")
+    return root
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("{:id 3}", ":id must be a case id"),
+    (CASE.replace(':category :simple', ':category :odd'), ":category must be one of"),
+    (CASE.replace('"mul"]', '"mull"]'), "unknown tool 'mull'"),
+    (CASE.replace(':b 2', ':c 2'), "mul has no parameter 'c'"),
+    (CASE.replace(' :b 2', ''), "lacks required 'b'"),
+    (CASE.replace('{:tool "mul"', '{:tool "add"'), "which the case does not offer"),
+    (CASE.replace(':expect [[', ':expect [[] ['), "must be a non-empty vector"),
+    (CASE.replace(':simple', ':irrelevance'), "irrelevance cases (and only they)"),
+    (CASE.replace(':prompt "p"', ':prompt "p" :colour 1'), "unknown key :colour"),
+    (CASE.replace('"x"', '"x y"'), "may use only letters"),
+    (CASE + " " + CASE, "used twice"),
+    ("{:id", "not valid EDN"),
+])
+def test_malformed_case_is_one_clear_line(tmp_path, case, message):
+    root = _tool_suite(tmp_path, case)
+    with pytest.raises(SuiteError) as info:
+        load_suite(root)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    assert str(root) in text
+
+
+def test_malformed_suite_files(tmp_path):
+    with pytest.raises(SuiteError, match="not a suite"):
+        load_suite(tmp_path)
+    (tmp_path / "suite.edn").write_text('{:name "s" :version "1" :kind :poetry}')
+    with pytest.raises(SuiteError, match="unknown :kind 'poetry'"):
+        load_suite(tmp_path)
+    (tmp_path / "suite.edn").write_text('{:name "s" :version "1" :kind :tool-calling '
+                                        ':tools "nope.edn" :cases [] :decoys 0}')
+    with pytest.raises(SuiteError, match=r"nope\.edn: cannot read"):
+        load_suite(tmp_path)
+
+
+def test_malformed_tool_definition(tmp_path):
+    root = _tool_suite(tmp_path, CASE)
+    tools = (root / "tools.edn").read_text().replace(':impl :mul', ':impl :multiply', 1)
+    (root / "tools.edn").write_text(tools)
+    with pytest.raises(SuiteError, match="unknown :impl 'multiply'"):
+        load_suite(root)
+
+
+def test_coding_case_without_hidden_tests(tmp_path):
+    root = copy_suite(CODING, tmp_path)
+    (root / "http-echo" / "hidden" / "checks.py").unlink()
+    with pytest.raises(SuiteError, match=r"http-echo: no hidden/checks\.py"):
+        load_suite(root)
+
+
+def test_cli_exits_2_with_one_line(tmp_path, capsys):
+    root = _tool_suite(tmp_path, CASE.replace(':b 2', ':c 2'))
+    assert main(["bench", str(root), "--reports", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("agenttree: error: ")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "scripted:wizard"], "plays scripted:reference or scripted:naive"),
+    (["--model", "gopher:x"], "write provider:model"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--cases", "zzz*"], "no case of suite tool-calling matches"),
+    (["--resume", "/nonexistent/run"], "not a bench report"),
+])
+def test_bad_cli_arguments(tmp_path, capsys, args, message):
+    assert main(["bench", str(TOOL_CALLING), "--reports", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
