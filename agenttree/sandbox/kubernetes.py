@@ -10,13 +10,16 @@ finished Jobs are collected. With no container on ``:network :internet`` a Netwo
 the pod all ingress and egress (a pod-level rule: one ``:internet`` container opens egress for
 the pod). Mounts come from a PersistentVolumeClaim holding the project (``project_claim``), at
 the mount's path inside it.
+
+:class:`KubernetesBackend` runs those objects through the API server with lightkube's async
+client (it works under Trio), and reaches containers with ``kubectl exec``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from .base import (
     labels,
     sandbox_name,
 )
+from .cli_exec import CliExecSandbox
 from .spec import Container, ContainerSpec, require_images
 
 DEFAULT_TTL_S = 3600
@@ -146,34 +150,23 @@ def client_for(server: str, *, namespace: str = "default", token: str | None = N
 
 
 @attrs.define
-class KubeSandbox:
-    """The SUT's container in a Job. Commands run as the Job's ``:cmd``; interactive exec and
-    file copies need the pod exec API, which this backend does not speak yet."""
+class KubeSandbox(CliExecSandbox):
+    """A container of the case's pod, reached with ``kubectl exec`` (which must be on PATH
+    and configured for the same cluster, e.g. through ``KUBECONFIG``)."""
 
-    name: str
+    pod: str = ""
+    namespace: str = "default"
+    kubectl: tuple[str, ...] = ("kubectl",)
 
-    def _unsupported(self, what: str) -> SandboxError:
-        return SandboxError(f"{self.name}: {what} is not supported by the kubernetes backend "
-                            "(the Job runs the spec's :cmd); use the local or docker backend")
+    def in_container_cwd(self) -> bool:
+        """``kubectl exec`` has no working-directory flag: the command changes directory."""
+        return True
 
-    async def exec(self, argv: Sequence[str], **_: Any) -> ExecResult:
-        """Not supported (raises :class:`SandboxError`)."""
-        raise self._unsupported("exec")
-
-    def exec_stream(self, argv: Sequence[str], **_: Any) -> Any:
-        """Not supported (raises :class:`SandboxError`)."""
-        raise self._unsupported("exec")
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        """Not supported (raises :class:`SandboxError`)."""
-        raise self._unsupported("write_file")
-
-    async def read_file(self, path: str) -> bytes:
-        """Not supported (raises :class:`SandboxError`)."""
-        raise self._unsupported("read_file")
-
-    async def aclose(self) -> None:
-        """Nothing to do: the environment deletes the Job."""
+    def target(self, cwd: str, env: Mapping[str, str], interactive: bool) -> list[str]:
+        """``kubectl exec [-i] -n NS POD -c CONTAINER -- [env K=V...]``."""
+        argv = [*self.kubectl, "exec", *(["-i"] if interactive else []), "-n", self.namespace,
+                self.pod, "-c", self.name, "--"]
+        return [*argv, "env", *(f"{k}={v}" for k, v in env.items())] if env else argv
 
 
 @attrs.define
@@ -185,13 +178,18 @@ class KubeEnvironment:
     name: str
     backend: KubernetesBackend
     client: Any
+    pod: str
+    directory: Path
+    output_cap: int
 
     def sandbox(self, name: str | None = None) -> KubeSandbox:
-        """The container ``name`` (default: the SUT)."""
+        """The container ``name`` (default: the SUT), reached with ``kubectl exec``."""
         name = name or self.spec.sut
         if name not in {c.name for c in self.spec.containers}:
             raise SandboxError(f"no container {name!r} in this spec")
-        return KubeSandbox(name=name)
+        return KubeSandbox(name=name, container=self.spec.container(name), pod=self.pod,
+                           scratch=self.directory, output_cap=self.output_cap,
+                           namespace=self.backend.namespace, kubectl=self.backend.kubectl)
 
     async def wait(self, name: str | None = None) -> ExecResult:
         """Watch the Job until it is Complete or Failed: the SUT's exit code and log."""
@@ -234,6 +232,7 @@ class KubernetesBackend:
         max_creates: how many Jobs may be being created at once.
         retries, request_timeout_s: for every API call.
         poll_s: how often a Job's status is read while waiting on it.
+        kubectl: the ``kubectl`` command (with e.g. ``--context``) that ``exec`` goes through.
     """
 
     name = "kubernetes"
@@ -242,13 +241,15 @@ class KubernetesBackend:
                  = ".", emit: Emit | None = None, max_creates: int = 4,
                  namespace: str = "default", ttl_s: int = DEFAULT_TTL_S,
                  project_claim: str = PROJECT_CLAIM, client: Any = None, retries: int = 2,
-                 request_timeout_s: float = 30.0, poll_s: float = 2.0) -> None:
+                 request_timeout_s: float = 30.0, poll_s: float = 2.0,
+                 kubectl: Sequence[str] = ("kubectl",)) -> None:
         self.run_dir = Path(run_dir)
         self.emit = emit
         self.namespace, self.ttl_s, self.project_claim = namespace, ttl_s, project_claim
         self.client = client
         self.retries, self.request_timeout_s = retries, request_timeout_s
         self.poll_s = poll_s
+        self.kubectl = tuple(kubectl)
         self.creates = trio.CapacityLimiter(max_creates)
         # ``project`` is accepted like the other backends' but unused: mounts come from the
         # project claim.
@@ -406,7 +407,11 @@ class KubernetesBackend:
                 for c in spec.containers:
                     if c.health is not None or c.name == spec.sut:
                         events.send(ev.ContainerHealthy, name=c.name)
-            yield KubeEnvironment(spec=spec, case=case, name=name, backend=self, client=client)
+            pod = await self._pod(client, name)
+            yield KubeEnvironment(spec=spec, case=case, name=name, backend=self, client=client,
+                                  pod=pod.metadata.name if pod else "",
+                                  directory=self.run_dir / "containers" / name,
+                                  output_cap=limits.output_cap)
         finally:
             with trio.move_on_after(limits.teardown_s, shield=True):
                 if created:

@@ -2,7 +2,8 @@
 
 It keeps Jobs and NetworkPolicies in memory (409 on a second create, 404 on a missing name),
 one pod per Job with per-container logs, and
-records every request. Tests move a Job along with :meth:`StubKube.finish`.
+records every request. Tests move a Job along with :meth:`StubKube.start` (pod ready; or
+``auto_ready``) and :meth:`StubKube.finish`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class StubKube:
         self.exit_codes: dict[str, int] = {}
         self.url = ""
         self.created = trio.Event()
+        self.auto_ready = False
 
     async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) \
             -> None:
@@ -91,6 +93,8 @@ class StubKube:
             self.objects[key] = obj
             if kind == "jobs":
                 self.created.set()
+                if self.auto_ready:
+                    self.start(key[1])
             return await self._reply(send, 201, obj)
         if (kind, name) not in self.objects:
             return await self._reply(send, 404, _status(404, "NotFound", f"{name} not found"))

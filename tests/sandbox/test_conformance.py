@@ -1,7 +1,9 @@
 """One behaviour for every backend: the Sandbox protocol, run against each available backend.
 
 ``local`` always runs; ``docker-fake`` runs the docker backend against the fake ``docker`` on
-PATH; ``docker`` runs against a real engine and is skipped (saying why) when none answers.
+PATH; ``kubernetes-fake`` the Kubernetes runner against the stub API server with ``exec``
+through the fake ``kubectl``; ``docker`` runs against a real engine and is skipped (saying
+why) when none answers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import trio
 
 from agenttree.sandbox import Sandbox, SandboxError, open_backend, parse_spec
 from agenttree.sandbox.docker import DockerCli
+from agenttree.sandbox.kubernetes import client_for
+
+from .fakes import use_fake_kubectl
+from .stub_kube import StubKube
 
 SPEC = parse_spec('{:containers [{:name "box" :image "busybox:1.36" :env {"GREETING" "hi"}'
                   ' :cmd ["sleep" "3600"]}]}')
@@ -31,19 +37,29 @@ def _docker_answers() -> bool:
         return False
 
 
-@pytest.fixture(params=["local", "docker-fake", "docker"])
-def backend(request, tmp_path: Path):
+@pytest.fixture(params=[
+    "local", "docker-fake", "kubernetes-fake",
+    pytest.param("docker", marks=pytest.mark.skipif(
+        not _docker_answers(), reason="no docker engine answers `docker info` here"))])
+async def backend(request, tmp_path: Path, monkeypatch, nursery):
     run_dir, project = tmp_path / "run", tmp_path / "project"
     project.mkdir()
     if request.param == "local":
-        return open_backend("local", run_dir=run_dir, project=project)
-    if request.param == "docker":
-        if not _docker_answers():
-            pytest.skip("no docker engine answers `docker info` here")
-        return open_backend("docker", run_dir=run_dir, project=project)
-    request.getfixturevalue("fake_docker")
-    return open_backend("docker", run_dir=run_dir, project=project,
-                        cli=DockerCli(timeout_s=10, retries=0))
+        yield open_backend("local", run_dir=run_dir, project=project)
+    elif request.param == "docker":
+        yield open_backend("docker", run_dir=run_dir, project=project)
+    elif request.param == "docker-fake":
+        request.getfixturevalue("fake_docker")
+        yield open_backend("docker", run_dir=run_dir, project=project,
+                           cli=DockerCli(timeout_s=10, retries=0))
+    else:  # the runner against the stub API server, exec through the fake kubectl
+        stub = StubKube()
+        stub.auto_ready = True
+        await nursery.start(stub.serve)
+        use_fake_kubectl(tmp_path, monkeypatch, stub.url)
+        client = client_for(stub.url)
+        yield open_backend("kubernetes", run_dir=run_dir, client=client, poll_s=0.02)
+        await client.close()
 
 
 async def test_exec_exit_code_output_and_env(backend) -> None:

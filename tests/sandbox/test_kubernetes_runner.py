@@ -25,10 +25,8 @@ POLICIES = "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies"
 
 
 @pytest.fixture
-async def stub(nursery) -> StubKube:
-    server = StubKube()
-    await nursery.start(server.serve)
-    return server
+def stub(stub_kube) -> StubKube:
+    return stub_kube
 
 
 @pytest.fixture
@@ -105,11 +103,15 @@ async def test_pod_never_ready_times_out_and_deletes(stub, backend) -> None:
     assert stub.objects == {}
 
 
-async def test_exec_is_refused_clearly(stub, backend, nursery) -> None:
+async def test_exec_goes_through_kubectl_into_the_pod(stub, backend, fake_kubectl,
+                                                      nursery) -> None:
     nursery.start_soon(_when_created_then, stub, lambda: stub.start(NAME))
     async with backend.open(SPEC, case="c1") as env:
-        with pytest.raises(SandboxError, match="exec is not supported by the kubernetes"):
-            await env.sandbox().exec(["true"])
+        result = await env.sandbox("redis").exec(["sh", "-c", "echo $TZ"], env={"A": "1"})
+        assert result.ok and result.output == "UTC\n"
+    (call, *_) = fake_kubectl()
+    assert call[:8] == ["exec", "-n", "default", f"{NAME}-pod", "-c", "redis", "--", "env"]
+    assert call[8] == "A=1"
 
 
 @pytest.mark.cluster
