@@ -77,6 +77,17 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
             raise UserError(f"{path}:{number}: corrupt report line") from None
 
 
+def cut_torn_tail(path: Path) -> int:
+    """Truncate a torn last line (a write the killed run never finished) so appending can go
+    on after the last whole line; returns the bytes cut."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            f.truncate(keep)
+        return len(data) - keep
+
+
 def _mean_spread(values: list[float]) -> dict[str, float]:
     if not values:
         return {"mean": 0.0, "stdev": 0.0}

@@ -30,6 +30,7 @@ from .report import (
     SUMMARY,
     TIMING,
     ReportLog,
+    cut_torn_tail,
     read_events,
     summarize,
     timing,
@@ -192,7 +193,10 @@ class Runner:
     async def run(self) -> dict[str, Any]:
         """Run what is left; write summary.json and timing.json; return the summary."""
         self.report.mkdir(parents=True, exist_ok=True)
-        next_seq = self.recorded.last_seq + 1 if self.recorded else 1
+        next_seq = 1
+        if self.recorded is not None:
+            next_seq = self.recorded.last_seq + 1
+            cut_torn_tail(self.report / EVENTS)
         log = ReportLog(self.report / EVENTS, next_seq)
         try:
             log.write("run/start", **self.params(), resumed=self.recorded is not None,
