@@ -317,8 +317,12 @@ class AgentTreeApp(App[str]):
                             timeout=10)
             elif event_type(event) == "plan/reconciled":
                 fields = event.fields if isinstance(event, ev.UnknownEvent) else vars_of(event)
-                self.push_screen(InfoScreen("The plan was reconciled: what changed",
-                                            reconciled_text(fields)))
+                self._plan_status = self._check_plan_file()
+                if "reconcile" in self._commands.values():  # the answer to this UI's R
+                    self.push_screen(InfoScreen("The plan was reconciled: what changed",
+                                                reconciled_text(fields)))
+                else:
+                    self.notify(reconciled_text(fields), title="plan changed")
 
     # --- drawing --------------------------------------------------------------------------
 

@@ -8,15 +8,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 from textual.pilot import Pilot
+from textual.widgets import Select, Static, TextArea
 
 from agenttree.log import LogReader
 from agenttree.state import fold
 from tui.app import AgentTreeApp
 from tui.engine_proc import EngineProcess
+from tui.screens.info import InfoScreen
 from tui.widgets.agent_tree import AgentTree
 
-from .conftest import loaded, wait_for
+from .conftest import loaded, text_of, wait_for
 
 SLOW_PLAN = """{:run/name "slow"
  :tiers [{:depth 0 :models ["scripted"] :tools :all :budget {:tool-calls 20 :wall-s 600}}]
@@ -75,3 +78,80 @@ def test_cancel_a_subtree_of_a_live_run_then_stop_it(tmp_path: Path) -> None:
     assert {a.id: a.status for a in state.agents.values()} == {
         "root": "cancelled", "root.a": "cancelled", "root.b": "cancelled",
         "root.b.c": "cancelled"}
+
+
+STEER_PLAN = """{:run/name "steer"
+ :tiers [{:depth 0 :models ["scripted" "scripted:alt"] :tools :all
+          :budget {:tool-calls 20 :wall-s 600}}]
+ :task {:task/id "root" :goal "wait for the children"
+        :script [{:say "waiting"}]
+        :children [{:task/id "a" :goal "slow a" :script [{:say "a done"}]
+                    :acceptance [(sh "sleep 120")]}]}}
+"""
+ADD_D = STEER_PLAN.replace(
+    ':acceptance [(sh "sleep 120")]}]}}',
+    ':acceptance [(sh "sleep 120")]}\n'
+    '                   {:task/id "d" :goal "slow d" :script [{:say "d done"}]\n'
+    '                    :acceptance [(sh "sleep 120")]}]}}')
+
+
+def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
+    plan = tmp_path / "steer.edn"
+    plan.write_text(STEER_PLAN)
+    run_dir = tmp_path / "run"
+    engine = EngineProcess(plan, run_dir)
+    app = AgentTreeApp(run_dir, engine=engine)
+    live = app.timeline.live
+
+    async def script(pilot: Pilot[Any]) -> None:
+        tree = app.query_one("#tree", AgentTree)
+        await wait_for(pilot, lambda: "root.a" in live.agents
+                       and live.agents["root.a"].status == "acceptance", "a's acceptance",
+                       tries=600)
+        # Edit the plan (a new task d), check it, apply it: d appears in the tree.
+        await pilot.press("e")
+        app.screen.query_one(TextArea).text = ADD_D
+        await pilot.press("ctrl+s", "R")
+        assert "new tasks (spawned): d" in text_of(app.screen.query(Static))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, InfoScreen)
+                       and "added: d" in text_of(app.screen.query(Static)), "the applied diff",
+                       tries=600)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "root.d" in tree.nodes, "d in the tree")
+        assert (run_dir / "plan.edn").read_text() == ADD_D
+        # Reassign a to the other allowed model: a new attempt of a, on that model.
+        assert tree.select_agent("root.a")
+        await pilot.press("r")
+        app.screen.query_one("#model", Select).value = "scripted:alt"
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: live.agents["root.a"].attempt == 2
+                       and live.agents["root.a"].status == "acceptance", "a's second attempt",
+                       tries=600)
+        assert live.agents["root.a"].model == "scripted:alt"
+        assert "#2" in str(tree.nodes["root.a"].label)
+        # Grant a 3 more tool calls (the engine raises the limits from the root down).
+        await pilot.press("g")
+        await pilot.click("#grant-tool-calls")
+        await pilot.press("3", "enter", "y")
+        await wait_for(pilot, lambda: len(live.control) == 3, "the grant's answer", tries=600)
+        assert [c["cmd"] for c in live.control] == ["reconcile", "reassign", "grant"]
+        assert all(c["applied"] for c in live.control)
+        assert "to root.a" in live.control[2]["detail"]
+        assert orjson.loads((run_dir / "control.jsonl").read_bytes().splitlines()[2]) == \
+            {"cmd": "grant", "agent": "root.a", "budget": {"tool-calls": 3}}
+        await pilot.press("q", "s")
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            await script(pilot)
+
+    try:
+        asyncio.run(main())
+        assert app.return_value == "stop"
+        engine.stop()
+    finally:
+        if engine.running():
+            engine.proc.kill()
+            engine.proc.wait()
