@@ -5,7 +5,8 @@ own, like a process inside a container: killing the client does not kill them).
 Environment: ``FAKE_DOCKER_DIR`` (state.json and calls.jsonl go there); ``FAKE_DOCKER_FAIL``
 ``"run:2"`` makes the first two ``docker run`` fail; ``FAKE_DOCKER_HANG`` ``"run"`` makes every
 ``docker run`` hang; ``FAKE_DOCKER_EXIT`` ``"sut=3"`` is what ``docker wait sut-container``
-reports.
+reports. An image whose name starts with ``crash`` exits at once (``docker exec`` into it
+fails as with a real engine).
 """
 
 import json
@@ -91,7 +92,8 @@ def main(argv: list[str]) -> int:
         state["containers"][name] = {
             "labels": dict(x.split("=", 1) for x in opts.get("--label", [])),
             "env": dict(x.split("=", 1) for x in opts.get("-e", [])),
-            "status": "running", "image": rest[1]}
+            "status": "exited" if rest[1].startswith("crash") else "running",
+            "image": rest[1]}
         save(state)
         print(f"{name}-id")
         return 0
@@ -125,6 +127,10 @@ def main(argv: list[str]) -> int:
         container = state["containers"].get(rest[0])
         if container is None:
             print(f"Error: No such container: {rest[0]}", file=sys.stderr)
+            return 1
+        if container["status"] != "running":
+            print(f"Error response from daemon: container {rest[0]} is not running",
+                  file=sys.stderr)
             return 1
         env = {**os.environ, **container["env"],
                **dict(x.split("=", 1) for x in opts.get("-e", []))}

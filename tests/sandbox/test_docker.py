@@ -112,6 +112,14 @@ async def test_never_healthy_is_a_clear_error_and_all_removed(backend, fake_dock
     assert fake_docker.state() == {**fake_docker.state(), "containers": {}, "networks": {}}
 
 
+async def test_dependency_that_exits_before_healthy(backend, fake_docker) -> None:
+    spec = parse_spec(SPEC.replace('"redis:7"', '"crash:1"'))
+    with trio.fail_after(30), pytest.raises(SandboxError, match="'redis' is exited"):
+        async with backend.open(spec, case="c8"):
+            pass
+    assert fake_docker.state()["containers"] == {}
+
+
 async def test_cancel_during_start_up_removes_everything(backend, fake_docker, events) -> None:
     spec = parse_spec(SPEC)
     with trio.fail_after(30), trio.CancelScope() as scope:
