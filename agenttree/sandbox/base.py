@@ -249,6 +249,10 @@ class SandboxBackend(Protocol):
         """What ``open`` would create, as plain data (no I/O)."""
         ...
 
+    async def down(self, name: str) -> object:
+        """Remove whatever sandbox ``name`` left behind (idempotent)."""
+        ...
+
     def open(self, spec: ContainerSpec, *, case: str = "case",
              limits: Limits = DEFAULT_LIMITS) -> AbstractAsyncContextManager[Environment]:
         """Create and start the spec's containers for ``case``; tear them down on exit.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from agenttree.sandbox import Sandbox, SandboxError, open_backend, parse_spec
+from agenttree.sandbox import Sandbox, SandboxBackend, SandboxError, open_backend, parse_spec
 from agenttree.sandbox.docker import DockerCli
 from agenttree.sandbox.kubernetes import client_for
 
@@ -109,6 +109,14 @@ async def test_files_round_trip_byte_for_byte(backend, tmp_path) -> None:
             assert await box.read_file(path) == data
             with pytest.raises(SandboxError, match="no such file"):
                 await box.read_file(path + ".missing")
+
+
+def test_backends_follow_the_protocol(tmp_path) -> None:
+    for name in ("local", "docker", "kubernetes"):
+        assert isinstance(open_backend(name, run_dir=tmp_path, project=tmp_path),
+                          SandboxBackend)
+    with pytest.raises(SandboxError, match="unknown sandbox backend 'podman'"):
+        open_backend("podman")
 
 
 async def test_unknown_container_name(backend) -> None:
