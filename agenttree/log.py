@@ -135,6 +135,18 @@ class LogReader:
             self.last_seq = entry.seq
             yield entry
 
+    def cut_torn_tail(self) -> TornTail | None:
+        """After iterating: truncate the file to its last good line if a torn last line was
+        dropped (fsynced, so a writer can append after it); returns what was cut."""
+        if self.torn is not None:
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, self.end)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return self.torn
+
 
 def read_events(path: str | os.PathLike[str],
                 on_torn: Callable[[TornTail], None] | None = None) -> Iterator[Entry]:

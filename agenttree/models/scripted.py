@@ -36,15 +36,12 @@ class ScriptedModel:
     def __init__(self, turns: list[dict[str, Any]], *, name: str = "scripted") -> None:
         self.name = name
         self._turns = turns
-        self._next = 0
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        """Return the next scripted turn (after its ``delay_ms``, a checkpoint either way)."""
-        if self._next < len(self._turns):
-            turn = self._turns[self._next]
-            self._next += 1
-        else:
-            turn = {"say": "done"}
+        """Return the request's turn of the script (after its ``delay_ms``, a checkpoint either
+        way). Indexed by ``request.turn``, so an agent resumed at turn 7 gets turn 7."""
+        index = request.turn - 1
+        turn = self._turns[index] if 0 <= index < len(self._turns) else {"say": "done"}
         delay = turn.get("delay_ms") or 0
         await trio.sleep(delay / 1000)
         calls = tuple(

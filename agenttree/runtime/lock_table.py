@@ -124,6 +124,15 @@ class LockTable:
                 soonest = min(soonest, state.delay_until)
         return soonest
 
+    def restore(self, agent: str, path: str, mode: str, token: int, *, ttl_s: float,
+                now: float) -> Hold:
+        """Put back a hold a resumed run's log shows (its TTL starts again from ``now``)."""
+        hold = Hold(agent=agent, path=path, mode=mode, token=token, since=now, ttl_s=ttl_s,
+                    expires=now + ttl_s)
+        self.paths.setdefault(path, _Path()).holds[agent] = hold
+        self.last_token = max(self.last_token, token)
+        return hold
+
     # --- requests -------------------------------------------------------------------------
 
     def acquire(self, agent: str, path: str, mode: str, *, ttl_s: float, wait_s: float,

@@ -163,6 +163,22 @@ class LockService:
         self._conflicts: dict[str, _Conflict] = {}
         self._next_conflict = 1
 
+    def restore(self, holds: dict[str, dict[str, Any]], *, last_token: int,
+                conflicts: int) -> int:
+        """Before :meth:`run`, on a resume: the holds the log shows (``path -> {agent: {mode,
+        token, ttl_ms}}``), fencing tokens going on after ``last_token``, conflict ids after
+        the ``conflicts`` already opened. Returns the number of holds restored."""
+        now = trio.current_time()
+        count = 0
+        for path, holders in holds.items():
+            for agent, hold in holders.items():
+                self.table.restore(agent, path, hold["mode"], hold["token"],
+                                   ttl_s=hold["ttl_ms"] / 1000, now=now)
+                count += 1
+        self.table.last_token = max(self.table.last_token, last_token)
+        self._next_conflict = conflicts + 1
+        return count
+
     # --- the client side (called from agents' tasks) -------------------------------------------
 
     def _post(self, call: _Call) -> None:

@@ -190,6 +190,23 @@ class Restorer:
             torn=str(self.torn) if self.torn else "", restarted=self.restart,
             finished=sum(1 for t in state.tasks.values() if t.status in FINISHED),
             locks=restored, last_token=engine.locks.table.last_token, killed=self.killed))
+        self._log_lost_ends(emit, restart)
+
+    def _log_lost_ends(self, emit: Any, restart: set[str]) -> None:
+        """Log what an agent's end would have logged had the engine lived a moment longer:
+        its task's status, and the release of locks it held (it will not come back)."""
+        state = self.state
+        for task in state.tasks.values():
+            agent = state.agents.get(task.agent)
+            if agent is not None and agent.finished and task.status not in FINISHED:
+                emit(ev.TaskStateChanged(task=task.id, agent=agent.id, status=agent.status,
+                                         prev=task.status))
+                self.engine.task_runs[task.id].status = agent.status
+        for path, entry in list(state.locks.items()):
+            for holder, hold in list(entry["holders"].items()):
+                if holder not in restart:
+                    emit(ev.LockReleased(agent=holder, path=path, token=hold["token"],
+                                         reason="its holder ended before the engine died"))
 
     def _restore_locks(self, locks: LockService, holds: dict[str, Any]) -> int:
         return locks.restore(holds, last_token=self.recording.last_token,
