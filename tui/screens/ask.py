@@ -9,11 +9,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
 from .confirm import affected_text
 
 GRANT_KINDS = ("tool-calls", "tokens", "retries", "cost")
+
+
+def field(label: str, widget: Widget) -> Horizontal:
+    """One line of a form: a label, then the input (borderless, so a form fits 80x24)."""
+    return Horizontal(Static(label, classes="field-label"), widget, classes="field")
 
 
 class FormScreen(ModalScreen[Any]):
@@ -38,6 +44,11 @@ class FormScreen(ModalScreen[Any]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", variant="primary", id="ok")
                 yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        """Start typing in the first field."""
+        first = self.query(".field Input, .field Select").first()
+        first.focus()
 
     def fields(self) -> ComposeResult:
         """The form's inputs."""
@@ -74,7 +85,7 @@ class MessageScreen(FormScreen):
                                                 "from you (human).")
 
     def fields(self) -> ComposeResult:
-        yield Input(placeholder="your message", id="text")
+        yield field("message", Input(placeholder="what to tell it", id="text", compact=True))
 
     def result(self) -> str:
         text = self.query_one("#text", Input).value.strip()
@@ -93,7 +104,8 @@ class GrantScreen(FormScreen):
 
     def fields(self) -> ComposeResult:
         for kind in GRANT_KINDS:
-            yield Input(placeholder=kind, id=f"grant-{kind}", restrict=r"[0-9.]*")
+            yield field(kind, Input(placeholder="0", id=f"grant-{kind}", restrict=r"[0-9.]*",
+                                    compact=True))
 
     def result(self) -> dict[str, float]:
         budget: dict[str, float] = {}
@@ -125,12 +137,11 @@ class ReassignScreen(FormScreen):
         self.models, self.current, self.parents, self.old_parent = models, current, parents, parent
 
     def fields(self) -> ComposeResult:
-        yield Static("model", classes="field-label")
-        yield Select([(m, m) for m in self.models], value=self.current, allow_blank=False,
-                     id="model")
-        yield Static("parent", classes="field-label")
-        yield Select(self.parents, value=self.old_parent or Select.BLANK,
-                     id="parent", allow_blank=self.old_parent is None)
+        yield field("model", Select([(m, m) for m in self.models], value=self.current,
+                                    allow_blank=False, id="model", compact=True))
+        yield field("parent", Select(self.parents, value=self.old_parent or Select.BLANK,
+                                     id="parent", allow_blank=self.old_parent is None,
+                                     compact=True))
 
     def result(self) -> dict[str, str]:
         out: dict[str, str] = {}

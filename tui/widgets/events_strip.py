@@ -33,15 +33,16 @@ class EventsStrip(Vertical):
         return self.query_one("#strip-events", EventList)
 
     def open_filter(self) -> None:
-        """Show the filter box and focus it."""
+        """Show the filter box and focus it (closing gives the focus back)."""
+        self._came_from = self.app.focused
         box = self.query_one("#strip-filter", Input)
         box.display = True
         box.focus()
 
     def _close_filter(self) -> None:
-        box = self.query_one("#strip-filter", Input)
-        box.display = bool(box.value)
-        self.events.focus()
+        self.query_one("#strip-filter", Input).display = False
+        back = getattr(self, "_came_from", None)
+        (back if back is not None and back.is_attached else self.events).focus()
 
     @on(Input.Submitted, "#strip-filter")
     def _apply(self, message: Input.Submitted) -> None:
