@@ -4,7 +4,6 @@ cancels a subtree in the real run (the log shows ``control/applied`` and the age
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from tui.engine_proc import EngineProcess
 from tui.screens.info import InfoScreen
 from tui.widgets.agent_tree import AgentTree
 
-from .conftest import loaded, text_of, wait_for
+from .conftest import drive, text_of, wait_for
 
 SLOW_PLAN = """{:run/name "slow"
  :tiers [{:depth 0 :models ["scripted"] :tools :all :budget {:tool-calls 20 :wall-s 600}}]
@@ -60,13 +59,8 @@ def test_cancel_a_subtree_of_a_live_run_then_stop_it(tmp_path: Path) -> None:
         await pilot.press("q")
         await pilot.press("s")
 
-    async def main() -> None:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await loaded(pilot)
-            await script(pilot)
-
     try:
-        asyncio.run(main())
+        drive(app, script)
         assert app.return_value == "stop"
         assert engine.stop() == 1  # the root ended cancelled: `agenttree run` exits 1
     finally:
@@ -142,13 +136,8 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
             {"cmd": "grant", "agent": "root.a", "budget": {"tool-calls": 3}}
         await pilot.press("q", "s")
 
-    async def main() -> None:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await loaded(pilot)
-            await script(pilot)
-
     try:
-        asyncio.run(main())
+        drive(app, script)
         assert app.return_value == "stop"
         engine.stop()
     finally:
