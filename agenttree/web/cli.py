@@ -75,15 +75,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         trio.run(main)
-    except BaseExceptionGroup as group:  # a bind error comes out of hypercorn's nursery
-        bind_error, rest = group.split(OSError)
-        if bind_error is None or rest is not None:
-            raise
-        leaf = bind_error.exceptions[0]
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {leaf}") from None
+    except BaseExceptionGroup as group:  # from inside the nurseries: Ctrl-C, or a bind error
+        leaf = _only(group)
+        if isinstance(leaf, KeyboardInterrupt):
+            raise KeyboardInterrupt from None  # cli.main: exit 130, no traceback
+        if isinstance(leaf, OSError):
+            raise UserError(f"cannot listen on {args.host}:{args.port}: {leaf}") from None
+        raise
     return 0
+
+
+def _only(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception in ``group`` (nested groups looked through), or None if several."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

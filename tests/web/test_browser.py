@@ -47,33 +47,36 @@ def agenttree(*args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
+def stop(proc: subprocess.Popen[str]) -> str:
+    """Interrupt ``proc`` (as Ctrl-C would) and return what it wrote to stderr."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
 
 
 @pytest.fixture
 def serve_dir() -> Iterator:
     """Starts ``agenttree serve DIR --port 0`` and gives the URL it printed."""
-    procs = []
+    procs, urls = [], []
 
     def start(run_dir: Path) -> str:
         proc = agenttree("serve", str(run_dir), "--port", "0")
         procs.append(proc)
         line = proc.stdout.readline()
         assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
-        return line.rsplit(" at ", 1)[1].strip()
+        urls.append(line.rsplit(" at ", 1)[1].strip())
+        return urls[-1]
 
     yield start
     for proc in procs:
-        stop(proc)
+        err = stop(proc)
+        assert "Traceback" not in err, err
+        assert urls[0].rsplit("=", 1)[1] not in err  # the token is never logged
 
 
 @pytest.fixture(scope="module")

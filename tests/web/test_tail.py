@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,13 @@ async def test_tail_dropped_by_the_server_resumes_without_gaps_or_doubles(
         await wait_for(39)
         inner.cancel_scope.cancel()
     assert [int(line.split()[0]) for line in lines] == list(range(1, 40))
+
+
+def test_serve_on_a_port_in_use_says_so(tmp_path: Path, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
