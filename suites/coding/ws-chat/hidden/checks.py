@@ -1,14 +1,24 @@
 """Hidden tests of the ws-chat case: two real websocket clients."""
 
 import json
+from contextlib import asynccontextmanager
 
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import wrap_client_stream
 
 
-def _connect(sut):
-    return open_websocket_url(f"ws://127.0.0.1:{sut.port}/chat", connect_timeout=2,
-                              disconnect_timeout=2)
+@asynccontextmanager
+async def _connect(sut):
+    # Our own TCP stream, closed whatever happens: a failed handshake inside
+    # open_websocket_url can leave its socket open.
+    stream = await trio.open_tcp_stream("127.0.0.1", sut.port)
+    async with stream, trio.open_nursery() as nursery:
+        with trio.fail_after(2):
+            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/chat")
+        try:
+            yield ws
+        finally:
+            await ws.aclose()
 
 
 async def _receive(ws):
