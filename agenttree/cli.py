@@ -112,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``agenttree run PLAN``."""
     plan = load_plan(args.plan)
-    check_models(plan, args.model)
+    if not args.replay_from:  # a regression replay calls no model: no key needed
+        check_models(plan, args.model)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
     if (run_dir / "events.jsonl").exists():
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")

@@ -30,6 +30,7 @@ from agenttree.state import fold
 
 from . import baselines
 from .reconcile import bench_reconcile
+from .resume import bench_resume
 from .sandboxes import bench_sandboxes
 from .tui_load import bench_tui
 from .web_stream import bench_web
@@ -335,6 +336,7 @@ def main() -> None:
             ("Locks", lambda: bench_locks(50_000 // scale, runs)),
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
             ("Reconcile", lambda: bench_reconcile(runs, 2 if args.quick else 4)),
+            ("Resume", lambda: bench_resume(100_000 // scale, runs, tmp)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
             ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)),

@@ -317,6 +317,9 @@ class Engine:
 
     def model_for(self, agent: Agent) -> ModelClient:
         """The model client for an agent (the scripted one plays the task's script)."""
+        offline = None if self.replayer is None else self.replayer.model_for(agent)
+        if offline is not None:
+            return offline  # a regression replay: every response comes from the recording
         spec = agent.spec
         if is_scripted(agent.model_name):
             task = spec.task

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .. import events as ev
 from ..errors import UserError
 from ..log import LogReader
+from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
 from .recording import Cursor, Recording
 from .resume import check_format
 
@@ -49,6 +50,19 @@ def key_of(e: ev.Event) -> Key | None:
     if t is ev.AgentFinished:
         return ("agent/finished", e.agent, e.status)
     return None
+
+
+class RecordedModel:
+    """The model of every agent in a regression replay: its cursor feeds each response, so
+    this is never asked (no network, no key)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Never called: a turn the recording lacks is a divergence before it gets here."""
+        raise ModelError(f"regression replay: no recorded response for {request.agent} turn "
+                         f"{request.turn}")
 
 
 def describe(key: Key) -> str:
@@ -82,20 +96,25 @@ class RegressionReplay:
     # --- engine hooks ------------------------------------------------------------------------
 
     def attach(self, engine: Engine) -> None:
-        """Called by the engine once its log exists: watch every written event."""
+        """Called by the engine once its log exists: check every event as it is emitted (in
+        ``seq`` order, so the first divergence found is the earliest)."""
         self.engine = engine
-        previous = engine.on_event
+        log_emit = engine.emit
 
-        def on_event(entry: ev.Entry) -> None:
-            self.check(entry)
-            if previous is not None:
-                previous(entry)
+        def emit(event: ev.Event) -> int:
+            seq: int = log_emit(event)
+            self.check(seq, event)
+            return seq
 
-        engine.on_event = on_event
+        engine.emit = emit
 
     def root_spec(self) -> AgentSpec | None:
         """A regression replay starts the root as a new run does."""
         return None
+
+    def model_for(self, agent: Agent) -> ModelClient:
+        """No agent calls a model: the recording answers (or the run diverges)."""
+        return RecordedModel(agent.model_name)
 
     def cursor(self, agent: Agent) -> Cursor:
         """Every agent replays its recorded model responses, strictly."""
@@ -104,9 +123,9 @@ class RegressionReplay:
 
     # --- the check -----------------------------------------------------------------------------
 
-    def check(self, entry: ev.Entry) -> None:
-        """Compare one written event with the recording."""
-        key = key_of(entry.event)
+    def check(self, seq: int, event: ev.Event) -> None:
+        """Compare one event with the recording."""
+        key = key_of(event)
         if key is None or self.divergence is not None:
             return
         agent = key[1]
@@ -114,12 +133,12 @@ class RegressionReplay:
         self.seen[agent] = index + 1
         expected = self.expected.get(agent, ())
         if index >= len(expected):
-            self.diverge(f"seq {entry.seq}: {describe(key)}; the recording has no more events "
+            self.diverge(f"seq {seq}: {describe(key)}; the recording has no more events "
                          f"for {agent}")
         elif expected[index][1] != key:
-            seq, want = expected[index]
-            self.diverge(f"seq {entry.seq}: {describe(key)}; the recording has "
-                         f"{describe(want)} (its seq {seq})")
+            recorded_seq, want = expected[index]
+            self.diverge(f"seq {seq}: {describe(key)}; the recording has "
+                         f"{describe(want)} (its seq {recorded_seq})")
         else:
             self.checked += 1
 
@@ -135,7 +154,8 @@ class RegressionReplay:
         """Print the verdict; the exit status: 0 when the run matched, 1 at a divergence."""
         divergence = self.verdict()
         if divergence is None:
-            console.print(f"replay matched {self.source}: {self.checked} events checked")
+            console.print(f"replay matched {self.source}: {self.checked} events checked",
+                          soft_wrap=True)
             return 0
         console.print(f"[bold red]replay diverged from {self.source}[/]: {divergence}",
                       soft_wrap=True)

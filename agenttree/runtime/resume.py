@@ -160,6 +160,11 @@ class Restorer:
         self._lock_holders: set[str] = set()
         self.engine: Engine
 
+    @property
+    def all_live(self) -> bool:
+        """Whether every restarted agent has replayed to its live point."""
+        return not self.replaying and len(self._restarted) == len(self.restart)
+
     # --- engine hooks ------------------------------------------------------------------------
 
     def attach(self, engine: Engine) -> None:
@@ -211,6 +216,10 @@ class Restorer:
     def _restore_locks(self, locks: LockService, holds: dict[str, Any]) -> int:
         return locks.restore(holds, last_token=self.recording.last_token,
                              conflicts=len(self.state.conflicts))
+
+    def model_for(self, agent: Agent) -> None:
+        """Agents call their real model once live."""
+        return None
 
     def root_spec(self) -> AgentSpec | None:
         """The restarted root's spec (once; a later root attempt is a new agent)."""
