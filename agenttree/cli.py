@@ -34,6 +34,7 @@ from .models.base import ModelError
 from .models.openai import api_key_for
 from .models.spec import parse_model_spec
 from .plan import Plan, is_scripted, load_plan
+from .replay_view import print_replay
 from .runtime import resume
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .runtime.replay import RegressionReplay
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("run_dir", help="a run directory (or its events.jsonl)")
     replay.add_argument("--until", type=int, metavar="SEQ", help="state as of this event")
     replay.add_argument("--json", action="store_true", help="print the state as JSON")
+    replay.add_argument("--agent", action="append", metavar="ID",
+                        help="also print this agent's conversation (repeatable)")
+    replay.add_argument("--conversations", action="store_true",
+                        help="also print every agent's conversation")
     replay.set_defaults(func=cmd_replay)
 
     locks = sub.add_parser("locks", help="print a run's lock table and conflicts")
@@ -194,7 +199,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return EXIT_OK
     console = make_console()
-    print_summary(console, state, str(Path(args.run_dir)))
+    print_replay(console, state, str(Path(args.run_dir)), agents=args.agent,
+                 conversations=args.conversations)
     return EXIT_OK
 
 
