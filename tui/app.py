@@ -310,6 +310,8 @@ class AgentTreeApp(App[str]):
                 else:
                     self.notify(event.reason, title=f"{what}: refused", severity="error",
                                 timeout=15)
+            elif isinstance(event, ev.PlanLoaded):  # the engine has written plan.edn
+                self._plan_status = self._check_plan_file()
             elif isinstance(event, ev.RunFinished) and self._caught_up:
                 self.notify(f"The run finished: {event.status}. Browse it as long as you like: "
                             "[ and ] step through its history, q quits.", title="run finished",
@@ -638,6 +640,10 @@ class AgentTreeApp(App[str]):
                 self.exit(choice)
 
         self.push_screen(QuitScreen(str(self.run_dir)), answered)
+
+    async def action_quit(self) -> None:
+        """Textual's own quit (``ctrl+q``, the palette) asks the same question as ``q``."""
+        self.action_quit_tui()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (``:``): every action, by name."""

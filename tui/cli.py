@@ -101,8 +101,13 @@ def _after(result: str | None, run_dir: Path, engine: Any) -> None:
     if result == "stop":
         print(f"stopping the run in {run_dir} …", file=sys.stderr)
         if engine is not None:
-            code = engine.stop()
-            print(f"the engine exited with status {code}", file=sys.stderr)
+            engine.stop()
+            from agenttree.log import LogReader
+            from agenttree.state import fold
+
+            status = fold(LogReader(run_dir / "events.jsonl")).status
+            print(f"the run ended {status}; see it again with: agenttree tui {run_dir}",
+                  file=sys.stderr)
         else:
             from agenttree.runtime.control import append_command
 
