@@ -29,6 +29,7 @@ from agenttree.runtime.router import Router
 from agenttree.state import fold
 
 from . import baselines
+from .bench_runner import bench_runner
 from .reconcile import bench_reconcile
 from .resume import bench_resume
 from .sandboxes import bench_sandboxes
@@ -340,6 +341,7 @@ def main() -> None:
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
             ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)),
+            ("Bench runner", lambda: bench_runner(10_000 // scale, runs, tmp)),
         ]:
             print(f"== {title}", flush=True)
             rows = fn()

@@ -19,9 +19,11 @@ from ..models.spec import parse_model_spec
 from ..plan import is_scripted
 from . import compare
 from .runner import Options, Runner, new_report_dir, read_recorded, resume_options
-from .suites import Suite, load_suite
+from .suites import EdnCache, Suite, load_suite
 
 BACKENDS = ("local", "docker", "kubernetes")
+SUITE_CACHE = "suite-cache.json"
+"""The report's :class:`EdnCache` of parsed suite files."""
 
 
 def register(sub: Any) -> None:
@@ -64,16 +66,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    suite = load_suite(args.suite)
     if args.resume:
         report = Path(args.resume)
         recorded = read_recorded(report)
+        cache = EdnCache.load(report / SUITE_CACHE)
+        suite = load_suite(args.suite, cache)
         if recorded.start.get("suite") != suite.name:
             raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
                             f"not {suite.name!r}")
         opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
                                          "epochs": args.epochs, "cases": args.cases})
     else:
+        cache = EdnCache()
+        suite = load_suite(args.suite, cache)
         report, recorded = new_report_dir(Path(args.reports), suite), None
         opts = Options(models=tuple(args.models or ["scripted:reference"]),
                        cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
@@ -83,6 +88,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                    backend=args.backend)
     check_models(suite, opts.models)
     runner = Runner(suite, opts, report, recorded=recorded)
+    report.mkdir(parents=True, exist_ok=True)
+    cache.save(report / SUITE_CACHE)
     summary = _run_with_progress(runner, console, args.quiet)
     console.print(compare.table([str(report)]))
     totals = summary["totals"]

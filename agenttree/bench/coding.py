@@ -28,7 +28,7 @@ from .case import CaseRun, Outcome
 from .checks import Sut, run_checks
 from .engine import run_tree, usage_metrics
 from .quality import diff_lines, lint
-from .suites import Case, SuiteError, check_keys, read_edn, require, spec_hash
+from .suites import Case, Reader, SuiteError, check_keys, read_edn, require, spec_hash
 
 SCRIPTS = {"reference": "good", "bad": "bad"}
 """``scripted:NAME`` models this suite plays, and the reference solution each writes."""
@@ -90,13 +90,14 @@ class CodingSuite:
         self.parsed = parsed
 
     @classmethod
-    def load(cls, root: Path, info: dict[str, Any], *, name: str, version: str) -> CodingSuite:
+    def load(cls, root: Path, info: dict[str, Any], *, name: str, version: str,
+             reader: Reader = read_edn) -> CodingSuite:
         """Read every case directory suite.edn lists."""
         where = str(root / "suite.edn")
         check_keys(where, info, {"name", "version", "kind", "cases"})
         cases, parsed = [], {}
         for entry in require(where, info, "cases", list, "a vector of case directories"):
-            case, cc = cls._case(root / str(entry))
+            case, cc = cls._case(root / str(entry), reader)
             if case.id in parsed:
                 raise SuiteError(f"{where}: case {case.id!r} listed twice")
             cases.append(case)
@@ -104,9 +105,9 @@ class CodingSuite:
         return cls(name=name, version=version, root=root, cases=tuple(cases), parsed=parsed)
 
     @staticmethod
-    def _case(directory: Path) -> tuple[Case, CodingCase]:
+    def _case(directory: Path, reader: Reader) -> tuple[Case, CodingCase]:
         where = str(directory / "case.edn")
-        raw = read_edn(directory / "case.edn")
+        raw = reader(directory / "case.edn")
         check_keys(where, raw, {"id", "goal", "cmd", "requires"})
         case_id = require(where, raw, "id", str, "a case id")
         if not CASE_ID.match(case_id):

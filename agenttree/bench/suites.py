@@ -6,7 +6,7 @@ module (:mod:`.toolcalls` or :mod:`.coding`) reads the cases. Every mistake in a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -90,6 +90,66 @@ def read_edn(path: Path) -> Any:
         raise SuiteError(f"{path}: not valid EDN: {first}") from None
 
 
+_ANY_OF = "\x00any-of"
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, AnyOf):
+        return {_ANY_OF: [_to_json(v) for v in value.options]}
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if _ANY_OF in value:
+            return AnyOf(tuple(_from_json(v) for v in value[_ANY_OF]))
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+class EdnCache:
+    """Parsed suite files by the SHA-256 of their bytes, kept in a report directory.
+
+    Parsing EDN is slow (about 5 s a megabyte); a resumed run reads its suite's files again but
+    parses only those whose bytes changed, so resuming a 10,000-case report starts quickly. A
+    changed file has another hash, so the cache can never hand out stale data.
+    """
+
+    def __init__(self, entries: dict[str, Any] | None = None) -> None:
+        self._entries = entries or {}
+
+    @classmethod
+    def load(cls, path: Path) -> EdnCache:
+        """The cache saved at ``path``; an empty one if there is none (or it is damaged)."""
+        try:
+            return cls(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError):
+            return cls()
+
+    def __call__(self, path: Path) -> Any:
+        """:func:`read_edn`, from the cache when the file's bytes are known."""
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            return read_edn(path)  # it says what is wrong
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest in self._entries:
+            return _from_json(self._entries[digest])
+        value = read_edn(path)
+        self._entries[digest] = _to_json(value)
+        return value
+
+    def save(self, path: Path) -> None:
+        """Write the cache to ``path``."""
+        path.write_bytes(orjson.dumps(self._entries))
+
+
 def _hashable(value: Any) -> Any:
     if isinstance(value, AnyOf):
         return {"any-of": [_hashable(v) for v in value.options]}
@@ -129,7 +189,11 @@ def check_keys(where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
                          + " ".join(f":{k}" for k in sorted(allowed)))
 
 
-def load_suite(path: str | Path) -> Suite:
+Reader = Callable[[Path], Any]
+"""Reads one EDN file as plain data: :func:`read_edn` or an :class:`EdnCache`."""
+
+
+def load_suite(path: str | Path, reader: Reader = read_edn) -> Suite:
     """Load the suite in directory ``path`` (or the suite.edn file itself)."""
     root = Path(path)
     if root.name == SUITE_FILE:
@@ -137,14 +201,14 @@ def load_suite(path: str | Path) -> Suite:
     if not (root / SUITE_FILE).is_file():
         raise SuiteError(f"{root}: not a suite (no {SUITE_FILE} in it)")
     where = str(root / SUITE_FILE)
-    info = read_edn(root / SUITE_FILE)
+    info = reader(root / SUITE_FILE)
     name = require(where, info, "name", str, "the suite's name, a string")
     version = require(where, info, "version", str | int, "a version string")
     kind = require(where, info, "kind", str, ":tool-calling or :coding")
     if kind == "tool-calling":
         from .toolcalls import ToolCallingSuite
-        return ToolCallingSuite.load(root, info, name=name, version=str(version))
+        return ToolCallingSuite.load(root, info, name=name, version=str(version), reader=reader)
     if kind == "coding":
         from .coding import CodingSuite
-        return CodingSuite.load(root, info, name=name, version=str(version))
+        return CodingSuite.load(root, info, name=name, version=str(version), reader=reader)
     raise SuiteError(f"{where}: unknown :kind {kind!r}; use :tool-calling or :coding")

@@ -21,7 +21,7 @@ from ..tools.base import Param, Tool
 from .case import CaseRun, Outcome
 from .engine import run_tree, usage_metrics
 from .scoring import AnyOf, Call, score_calls
-from .suites import Case, SuiteError, check_keys, read_edn, require, spec_hash
+from .suites import Case, Reader, SuiteError, check_keys, read_edn, require, spec_hash
 from .toolkit import IMPLEMENTATIONS
 
 if TYPE_CHECKING:
@@ -118,13 +118,13 @@ class ToolCallingSuite:
         self.parsed = parsed
 
     @classmethod
-    def load(cls, root: Path, info: dict[str, Any], *, name: str,
-             version: str) -> ToolCallingSuite:
+    def load(cls, root: Path, info: dict[str, Any], *, name: str, version: str,
+             reader: Reader = read_edn) -> ToolCallingSuite:
         """Read the tools file and the case files a suite.edn names."""
         where = str(root / "suite.edn")
         check_keys(where, info, {"name", "version", "kind", "tools", "cases", "decoys"})
         tools_file = root / require(where, info, "tools", str, "the tools file")
-        raw_tools = read_edn(tools_file)
+        raw_tools = reader(tools_file)
         if not isinstance(raw_tools, list):
             raise SuiteError(f"{tools_file}: expected a vector of tool maps")
         tools: dict[str, Tool] = {}
@@ -140,7 +140,7 @@ class ToolCallingSuite:
         cases, parsed = [], {}
         for file in require(where, info, "cases", list, "a vector of case files"):
             path = root / str(file)
-            raw_cases = read_edn(path)
+            raw_cases = reader(path)
             if not isinstance(raw_cases, list):
                 raise SuiteError(f"{path}: expected a vector of case maps")
             for i, raw in enumerate(raw_cases):
