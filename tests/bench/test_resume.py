@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from agenttree.bench.runner import Options, Runner, read_recorded
-from agenttree.bench.suites import load_suite
+from agenttree.bench.suites import EdnCache, load_suite
 from agenttree.cli import main
 from agenttree.errors import UserError
 
@@ -118,3 +118,33 @@ def test_resume_refuses_other_parameters(tmp_path, capsys):
     assert "--seed 5 differs from the run being resumed (0)" in capsys.readouterr().err
     assert main(["bench", str(TOOL_CALLING), "--resume", str(report), "--quiet"]) == 0
     assert sum(e["type"] == "case/end" for e in events(report)) == 1
+
+
+def test_suite_cache_serves_known_bytes_and_reparses_changed_ones(tmp_path):
+    suite = copy_suite(TOOL_CALLING, tmp_path)
+    cache = EdnCache()
+    first = load_suite(suite, cache)
+    cache.save(tmp_path / "cache.json")
+    again = EdnCache.load(tmp_path / "cache.json")
+    second = load_suite(suite, again)
+    assert [c.hash for c in second.cases] == [c.hash for c in first.cases]
+    assert second.parsed["s-weather"] == first.parsed["s-weather"]  # AnyOf survives the trip
+    simple = suite / "cases" / "simple.edn"
+    simple.write_text(simple.read_text().replace("What is 6 times 7?", "What is 6 x 7?"))
+    third = load_suite(suite, again)
+    assert third.parsed["s-mul"].prompt == "What is 6 x 7?"
+    assert EdnCache.load(tmp_path / "missing.json")(simple) == EdnCache()(simple)
+
+
+def test_cli_resume_with_a_changed_case_is_refused_despite_the_cache(tmp_path, capsys):
+    suite = copy_suite(TOOL_CALLING, tmp_path)
+    reports = tmp_path / "reports"
+    assert main(["bench", str(suite), "--cases", "s-mul", "--reports", str(reports),
+                 "--quiet"]) == 0
+    (report,) = (reports / "tool-calling").iterdir()
+    assert (report / "suite-cache.json").is_file()
+    simple = suite / "cases" / "simple.edn"
+    simple.write_text(simple.read_text().replace("What is 6 times 7?", "What is 6 x 7?"))
+    capsys.readouterr()
+    assert main(["bench", str(suite), "--resume", str(report)]) == 2
+    assert "no longer matches its fingerprint (spec changed)" in capsys.readouterr().err
