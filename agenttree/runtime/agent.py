@@ -210,19 +210,22 @@ class Agent:
     async def _live(self) -> tuple[str, str, str]:
         if not self.needs_nursery:
             return await self._guarded_work()
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            # Tasks done in an earlier attempt stay done (a reopened parent, a resume).
-            children = [c for c in self.task.children if not self.engine.settled(c.id)]
-            if self.replay is not None:  # a resume: children as the log left them
-                children = self.replay.restore_children(self, children)
-            for i, child in enumerate(children):
-                # Equal shares: child i gets remaining / (children left + the parent's own).
-                self.start_child(child, share=len(children) - i + 1)
-            outcome = await self._guarded_work()
-            self.ending = True
-            if self.running:
-                self._cancel_children(f"parent {self.id} ended {outcome[0]}")
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                # Tasks done in an earlier attempt stay done (a reopened parent, a resume).
+                children = [c for c in self.task.children if not self.engine.settled(c.id)]
+                if self.replay is not None:  # a resume: children as the log left them
+                    children = self.replay.restore_children(self, children)
+                for i, child in enumerate(children):
+                    # Equal shares: child i gets remaining / (children left + the parent's own).
+                    self.start_child(child, share=len(children) - i + 1)
+                outcome = await self._guarded_work()
+                self.ending = True
+                if self.running:
+                    self._cancel_children(f"parent {self.id} ended {outcome[0]}")
+        finally:
+            self.nursery = None  # closed to new children: a reconcile must look elsewhere
         return outcome
 
     async def _guarded_work(self) -> tuple[str, str, str]:

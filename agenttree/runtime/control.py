@@ -40,6 +40,8 @@ POLL_S = 0.1
 """How often the file is checked for new lines."""
 MAX_COMMAND = 1 << 16
 """Longest accepted command line, in bytes."""
+BIG_PLAN = 1 << 18
+"""Plans longer than this (characters) are parsed off the engine's thread."""
 
 
 class ControlError(Exception):
@@ -76,10 +78,13 @@ async def _message(engine: Engine, command: dict[str, Any]) -> str:
 async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
     path = engine.run_dir / "plan.edn"
     try:
-        # Read in this task, like control.jsonl itself: a plan is small, and the command is
-        # applied between the same two checkpoints as it is read.
+        # Read in this task, like control.jsonl itself. A big plan is parsed in a thread (the
+        # EDN reader takes seconds for 10,000 tasks), so agents keep running meanwhile.
         text = path.read_text()
-        plan = parse_plan(text, source=str(path))
+        if len(text) > BIG_PLAN:
+            plan = await trio.to_thread.run_sync(parse_plan, text, str(path))
+        else:
+            plan = parse_plan(text, source=str(path))
     except OSError as exc:
         raise ControlError(f"cannot read {path}: {exc.strerror}") from None
     except UserError as exc:
