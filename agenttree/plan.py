@@ -638,8 +638,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         data = edn_format.loads(text)
     except edn_format.EDNDecodeError as exc:
         raise _syntax_error(ctx, str(exc)) from None
-    except (NotImplementedError, ValueError, TypeError) as exc:
-        raise ctx.fail(f"not valid EDN: {exc}", line=None) from None
+    except Exception as exc:  # the reader's own failures (0/0, deep nesting...) are input errors
+        raise ctx.fail(f"not valid EDN: {type(exc).__name__}: {exc}", line=None) from None
     if not isinstance(data, Mapping):
         raise ctx.fail(f"a plan must be a map, got {_kind(data)}", line=1)
     name = Path(source).stem if source != "<plan>" else "plan"

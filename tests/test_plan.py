@@ -148,6 +148,7 @@ def test_validation_errors_name_line_and_key(text: str, line: int, key: str | No
     ('{:task/id "r" :goal}', "Even number of terms"),
     ('{:task/id "r"}\n)', "unexpected ')'"),
     ('{:task/id "r" :goal #foo 1}', "not valid EDN"),
+    ('{:task/id "r" :goal 0/0}', "not valid EDN: ZeroDivisionError"),
 ])
 def test_edn_syntax_errors(text: str, fragment: str) -> None:
     error = _error(text)
