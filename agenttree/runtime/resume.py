@@ -35,6 +35,7 @@ from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
 from ..state import FINISHED, AgentView, RunState, apply
 from ..tools.agents import parse_script
+from ..tools.procs import live_members
 from .agent import Agent, AgentSpec, ChildDone
 from .engine import Engine, TaskRun, tune_gc
 from .recording import Cursor, Recording
@@ -98,20 +99,14 @@ def kill_leftovers(processes: dict[int, str]) -> list[int]:
     if not processes:
         return []
     ours: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in live_members(set(processes)):
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            pgid = int(fields[2])
-            if pgid not in processes or fields[0] == "Z":
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
+            pgid = os.getpgid(pid)
+            with open(f"/proc/{pid}/environ", "rb") as f:
                 environ = f.read().split(b"\0")
         except OSError:
             continue
-        if f"AGENTTREE_AGENT={processes[pgid]}".encode() in environ:
+        if f"AGENTTREE_AGENT={processes.get(pgid)}".encode() in environ:
             ours.add(pgid)
     for pgid in ours:
         try:
