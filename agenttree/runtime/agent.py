@@ -210,9 +210,9 @@ class Agent:
     async def _live(self) -> tuple[str, str, str]:
         if not self.needs_nursery:
             return await self._guarded_work()
-        try:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            try:
                 # Tasks done in an earlier attempt stay done (a reopened parent, a resume).
                 children = [c for c in self.task.children if not self.engine.settled(c.id)]
                 if self.replay is not None:  # a resume: children as the log left them
@@ -221,11 +221,12 @@ class Agent:
                     # Equal shares: child i gets remaining / (children left + the parent's own).
                     self.start_child(child, share=len(children) - i + 1)
                 outcome = await self._guarded_work()
+            finally:
+                # From here on the nursery only drains (it may close before this task runs
+                # again): a reconcile must not start children in it.
                 self.ending = True
-                if self.running:
-                    self._cancel_children(f"parent {self.id} ended {outcome[0]}")
-        finally:
-            self.nursery = None  # closed to new children: a reconcile must look elsewhere
+            if self.running:
+                self._cancel_children(f"parent {self.id} ended {outcome[0]}")
         return outcome
 
     async def _guarded_work(self) -> tuple[str, str, str]:

@@ -125,9 +125,8 @@ class Reconciler:
         """Start a task under its plan parent now; re-open the parent if it cannot host."""
         engine = self.engine
         place = engine.places.get(task_id)
-        if place is None or engine.agent_on(task_id) is not None:
-            return  # removed meanwhile, or already running again
-        assert place.parent is not None  # the root is always running while the engine is
+        if place is None or place.parent is None or engine.agent_on(task_id) is not None:
+            return  # removed meanwhile, running again, or the root (the run is ending)
         host = engine.agent_on(place.parent)
         if host is not None and host.nursery is not None and not host.ending:
             host.start_child(place.task, note=note)
