@@ -2,8 +2,10 @@
 
 ``agenttree bench SUITE`` runs a suite (``suites/tool_calling``, ``suites/coding``) against one
 or more models and writes a report directory (streamed ``events.jsonl``, ``summary.json``); see
-docs/bench.md. Modules: :mod:`.suites` (loading suite files), :mod:`.toolcalls` and
-:mod:`.coding` (the two kinds of suite), :mod:`.scoring` (call matching, pass@k),
-:mod:`.engine` (the engine subclass a case runs on), :mod:`.runner` (order, concurrency,
-resume), :mod:`.report` (the report log and summary), :mod:`.compare`, :mod:`.cli`.
+docs/bench.md. Modules: :mod:`.suites` (loading suite files), :mod:`.case` (what a suite gets
+and returns per case run), :mod:`.toolcalls` + :mod:`.toolkit` (the tool-calling kind and its
+tools), :mod:`.coding` + :mod:`.checks` + :mod:`.quality` (the coding kind, its hidden tests and
+soft metrics), :mod:`.scoring` (call matching, pass@k), :mod:`.engine` (the engine subclass a
+case runs on), :mod:`.runner` (order, concurrency, resume), :mod:`.report` (the report log and
+summary), :mod:`.compare`, :mod:`.cli`.
 """

@@ -28,7 +28,16 @@ from .case import CaseRun, Outcome
 from .checks import Sut, run_checks
 from .engine import run_tree, usage_metrics
 from .quality import diff_lines, lint
-from .suites import Case, Reader, SuiteError, check_keys, read_edn, require, spec_hash
+from .suites import (
+    Case,
+    Reader,
+    SuiteError,
+    check_keys,
+    check_scripted,
+    read_edn,
+    require,
+    spec_hash,
+)
 
 SCRIPTS = {"reference": "good", "bad": "bad"}
 """``scripted:NAME`` models this suite plays, and the reference solution each writes."""
@@ -143,9 +152,7 @@ class CodingSuite:
 
     def check_model(self, model: str) -> None:
         """Scripted models must be one this suite can play."""
-        if is_scripted(model) and model.partition(":")[2] not in SCRIPTS:
-            raise SuiteError(f"model {model!r}: the {self.name} suite plays "
-                             + " or ".join(f"scripted:{s}" for s in SCRIPTS))
+        check_scripted(self.name, model, SCRIPTS)
 
     def script(self, cc: CodingCase, model: str) -> list[dict[str, Any]]:
         """Write the good (or bad) reference solution file by file, then finish."""

@@ -6,7 +6,7 @@ module (:mod:`.toolcalls` or :mod:`.coding`) reads the cases. Every mistake in a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ import orjson
 from edn_format import ImmutableList, Keyword, Symbol
 
 from ..errors import UserError
+from ..plan import is_scripted
 from .scoring import AnyOf
 
 if TYPE_CHECKING:
@@ -150,19 +151,9 @@ class EdnCache:
         path.write_bytes(orjson.dumps(self._entries))
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, AnyOf):
-        return {"any-of": [_hashable(v) for v in value.options]}
-    if isinstance(value, dict):
-        return {k: _hashable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_hashable(v) for v in value]
-    return value
-
-
 def spec_hash(value: Any) -> str:
     """A stable hash of case data (keys sorted), for fingerprints."""
-    blob = orjson.dumps(_hashable(value), option=orjson.OPT_SORT_KEYS)
+    blob = orjson.dumps(_to_json(value), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -179,6 +170,14 @@ def require(where: str, mapping: Any, key: str, kind: type | tuple[type, ...],
     if not isinstance(value, kind):
         raise SuiteError(f"{where}: :{key} must be {what}, got {value!r}")
     return value
+
+
+def check_scripted(suite: str, model: str, scripts: Iterable[str]) -> None:
+    """Refuse a ``scripted:NAME`` model whose NAME is not one of the suite's ``scripts``."""
+    names = list(scripts)
+    if is_scripted(model) and model.partition(":")[2] not in names:
+        raise SuiteError(f"model {model!r}: the {suite} suite plays "
+                         + " or ".join(f"scripted:{s}" for s in names))
 
 
 def check_keys(where: str, mapping: dict[str, Any], allowed: set[str]) -> None:

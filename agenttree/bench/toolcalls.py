@@ -21,7 +21,16 @@ from ..tools.base import Param, Tool
 from .case import CaseRun, Outcome
 from .engine import run_tree, usage_metrics
 from .scoring import AnyOf, Call, score_calls
-from .suites import Case, Reader, SuiteError, check_keys, read_edn, require, spec_hash
+from .suites import (
+    Case,
+    Reader,
+    SuiteError,
+    check_keys,
+    check_scripted,
+    read_edn,
+    require,
+    spec_hash,
+)
 from .toolkit import IMPLEMENTATIONS
 
 if TYPE_CHECKING:
@@ -192,9 +201,7 @@ class ToolCallingSuite:
 
     def check_model(self, model: str) -> None:
         """Scripted models must be one this suite can play."""
-        if is_scripted(model) and model.partition(":")[2] not in SCRIPTS:
-            raise SuiteError(f"model {model!r}: the {self.name} suite plays "
-                             + " or ".join(f"scripted:{s}" for s in SCRIPTS))
+        check_scripted(self.name, model, SCRIPTS)
 
     def script(self, case: ToolCase, model: str, offered: list[str]) -> list[dict[str, Any]]:
         """The turns ``scripted:reference`` or ``scripted:naive`` play for a case."""

@@ -5,7 +5,8 @@ import httpx
 
 async def test_echo_text(sut):
     async with httpx.AsyncClient(base_url=sut.url, timeout=5) as client:
-        r = await client.post("/echo", content=b"hello, echo", headers={"Content-Type": "text/plain"})
+        r = await client.post("/echo", content=b"hello, echo",
+                              headers={"Content-Type": "text/plain"})
     assert r.status_code == 200, r.status_code
     assert r.content == b"hello, echo", r.content
     assert r.headers["content-type"].startswith("text/plain"), r.headers.get("content-type")
