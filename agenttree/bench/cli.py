@@ -50,6 +50,8 @@ def register(sub: Any) -> None:
                        help="systems under test at once (default: --concurrency)")
     bench.add_argument("--max-procs", type=int, metavar="N",
                        help="helper subprocesses at once (default: --concurrency)")
+    bench.add_argument("--max-connections", type=int, metavar="N",
+                       help="model calls at once, per provider (default: --concurrency)")
     bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
@@ -62,7 +64,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _compare(args, console)
     if args.runs:
         raise UserError(f"unexpected arguments after the suite: {' '.join(args.runs)}")
-    for name in ("concurrency", "epochs", "max_sandboxes", "max_procs"):
+    for name in ("concurrency", "epochs", "max_sandboxes", "max_procs", "max_connections"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -85,6 +87,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     opts = Options(models=opts.models, cases=opts.cases, epochs=opts.epochs, seed=opts.seed,
                    concurrency=args.concurrency or opts.concurrency,
                    sandboxes=args.max_sandboxes, subprocesses=args.max_procs,
+                   connections=args.max_connections,
                    backend=args.backend)
     check_models(suite, opts.models)
     runner = Runner(suite, opts, report, recorded=recorded)

@@ -17,7 +17,7 @@ from .. import events as ev
 from ..errors import ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
 from ..models.scripted import ScriptedModel
-from ..plan import Plan, is_scripted
+from ..plan import Plan, Provider, is_scripted
 from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
 from ..state import RunState
@@ -81,7 +81,8 @@ class BenchEngine(Engine):
         tools: the case's tools, offered to the root agent in this order beside the built-ins
             its tier allows.
         script: the turns a ``scripted:NAME`` model plays (``None``: the engine's default).
-        limiters: shared across the run's cases (provider limiters live in it).
+        limiters: shared across the run's cases: each provider's connection cap (at most
+            ``model_connections`` calls at once) and rate limiter live in it.
         hidden: paths ``sh`` must not see (under bubblewrap; the file tools never leave the
             workspace anyway).
     """
@@ -89,6 +90,8 @@ class BenchEngine(Engine):
     def __init__(self, plan: Plan, run_dir: Path, *, tools: Sequence[Tool] = (),
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
                  hidden: Sequence[Path] = (), **kwargs: Any) -> None:
+        cap = Provider(concurrency=limiters.model_connections)
+        plan = attrs.evolve(plan, providers={"openai": cap, "ollama": cap, **plan.providers})
         super().__init__(plan, run_dir, **kwargs)
         if self.sandbox.kind == "bwrap" and hidden:
             self.sandbox = HidingSandbox(kind="bwrap",

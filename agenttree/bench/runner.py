@@ -53,6 +53,7 @@ class Options:
     concurrency: int = 1
     sandboxes: int | None = None
     subprocesses: int | None = None
+    connections: int | None = None
     backend: str = "local"
 
 
@@ -203,7 +204,7 @@ class Runner:
                       skipped=self.done)
             n = self.opts.concurrency
             limiters = Limiters(
-                model_connections=n,
+                model_connections=self.opts.connections or n,
                 sandboxes=trio.CapacityLimiter(self.opts.sandboxes or n),
                 subprocesses=trio.CapacityLimiter(self.opts.subprocesses or n))
             cases = trio.CapacityLimiter(n)

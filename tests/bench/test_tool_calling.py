@@ -9,6 +9,7 @@ import trio
 from agenttree.bench.suites import load_suite
 from agenttree.cli import main
 
+from .fake_provider import FakeProvider
 from .helpers import TOOL_CALLING, events, run_bench
 
 
@@ -121,3 +122,31 @@ def test_cli_run_and_compare(tmp_path, capsys):
     assert "| scripted:reference | 100.0% (12/12) | 1.000 |" in table[2]
     assert "| scripted:naive | 0.0% (0/12) | 0.000 |" in table[3]
     assert main(["bench", "compare"]) == 2
+
+
+async def test_real_provider_path_and_the_connection_cap(tmp_path):
+    provider = FakeProvider()
+    async with trio.open_nursery() as nursery:
+        model = await provider.serve(nursery)
+        with trio.fail_after(60):
+            summary = await run_bench(TOOL_CALLING, tmp_path / "r", cases="i-*", models=(model,),
+                                      concurrency=4, connections=1)
+        nursery.cancel_scope.cancel()
+    assert provider.most == 1 and provider.requests >= 12
+    m = summary["models"][model]
+    # Every irrelevance case answered in words passes, except the haiku, where the model sent
+    # a call with broken JSON: never a correct refusal.
+    assert (m["passed"], m["scored"]) == (11, 12)
+    assert summary["cases"]["i-haiku"][model]["runs"][0]["failures"] == ["unparseable-call"]
+    assert m["totals"]["tokens"] > 0
+
+
+async def test_connections_run_together_up_to_the_cap(tmp_path):
+    provider = FakeProvider(hold=3)
+    async with trio.open_nursery() as nursery:
+        model = await provider.serve(nursery)
+        with trio.fail_after(60):
+            await run_bench(TOOL_CALLING, tmp_path / "r", cases="i-*", models=(model,),
+                            concurrency=4, connections=3)
+        nursery.cancel_scope.cancel()
+    assert provider.most == 3

@@ -1,0 +1,62 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1 for the bench tests: it streams a plain
+answer, or a tool call with garbled arguments when the prompt asks for a haiku, and counts how
+many requests are in flight at once."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import attrs
+import orjson
+import trio
+
+
+@attrs.define
+class FakeProvider:
+    """Answers chat completions; ``hold`` makes each request wait until that many are in
+    flight together (proof that a cap lets them through at once)."""
+
+    hold: int | None = None
+    in_flight: int = 0
+    most: int = 0
+    requests: int = 0
+    _together: trio.Event = attrs.Factory(trio.Event)
+
+    async def serve(self, nursery: trio.Nursery) -> str:
+        """Start listening; returns the model spec that reaches this server."""
+        listeners = await nursery.start(partial(trio.serve_tcp, self._handle, 0,
+                                                host="127.0.0.1"))
+        return f"openai:fake@http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/v1"
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            body += await stream.receive_some(65536)
+        request = orjson.loads(body)
+        self.requests += 1
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        if self.hold is not None:
+            if self.in_flight >= self.hold:
+                self._together.set()
+            await self._together.wait()
+        prompt = str(request["messages"][-1].get("content") or "")
+        if "haiku" in prompt and request["messages"][-1]["role"] == "user":
+            delta = {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+                "name": request["tools"][0]["function"]["name"], "arguments": '{"a": 1,'}}]}
+        else:
+            delta = {"role": "assistant", "content": "No tool is needed for that."}
+        chunks = [{"choices": [{"index": 0, "delta": delta}]},
+                  {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 10}}]
+        sse = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + \
+            b"data: [DONE]\n\n"
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                              b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                              % (len(sse), sse))
+        self.in_flight -= 1
+        await stream.aclose()
