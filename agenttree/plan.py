@@ -16,10 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import edn_format
-from edn_format import ImmutableList, Keyword, Symbol
+from edn_format import Keyword, Symbol
 
 from .budget import Budget
+from .edn_source import (
+    VECTOR,
+    Context,
+    Locator,
+    check_keys,
+    expect,
+    get,
+    kind_of,
+    name_of,
+    plain,
+    read_edn,
+)
 from .errors import PlanError
 from .tools.names import TOOL_NAMES
 
@@ -30,8 +41,6 @@ TALK_VALUES = frozenset({"parent", "children", "siblings"})
 SANDBOX_VALUES = ("auto", "required", "off")
 LOCKS_VALUES = ("advisory", "required")
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-VECTOR = (ImmutableList, list, tuple)
-"""EDN vectors and lists (a list is a tuple)."""
 
 
 def is_scripted(model: str) -> bool:
@@ -158,11 +167,11 @@ class Plan:
 _TASK_ID_DECL = re.compile(r':task/id\s+(?:"([^"\\]*)"|:([\w-]+)(?![\w/.-]))')
 
 
-class _Locator:
-    """Finds lines in EDN source (edn_format reports no positions)."""
+class _PlanLocator(Locator):
+    """A :class:`~agenttree.edn_source.Locator` that also finds tasks by id."""
 
     def __init__(self, text: str) -> None:
-        self.lines = [_strip_comment(line) for line in text.splitlines()]
+        super().__init__(text)
         self._task_lines: dict[str, int] | None = None
 
     def task_line(self, task_id: str) -> int | None:
@@ -175,142 +184,30 @@ class _Locator:
                     self._task_lines.setdefault(match.group(1) or match.group(2), number)
         return self._task_lines.get(task_id)
 
-    def key_line(self, key: str, after: int | None) -> int | None:
-        pattern = re.compile(r"(?<![\w/.-]):" + re.escape(key) + r"(?![\w/.*+!?-])")
-        return self.search(pattern, after or 1) or after
-
-    def search(self, pattern: re.Pattern[str], start: int) -> int | None:
-        """The first line at or after ``start`` matching ``pattern``."""
-        for number in range(start, len(self.lines) + 1):
-            if pattern.search(self.lines[number - 1]):
-                return number
-        return None
-
-    def offset_line(self, offset: int) -> int:
-        seen = 0
-        for number, line in enumerate(self.lines, 1):
-            seen += len(line) + 1
-            if seen > offset:
-                return number
-        return len(self.lines)
-
-
-def _strip_comment(line: str) -> str:
-    in_string = escaped = False
-    for i, ch in enumerate(line):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = in_string
-        elif ch == '"':
-            in_string = not in_string
-        elif ch == ";" and not in_string:
-            return line[:i]
-    return line
-
 
 # --- parsing --------------------------------------------------------------------------------
-
-
-def _name(value: Any) -> str:
-    return value.name if isinstance(value, Keyword) else str(value)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return repr(value).lower().replace("none", "nil")
-    if isinstance(value, Keyword):
-        return f"keyword :{value.name}"
-    if isinstance(value, str):
-        return f'string "{value[:40]}"'
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, Mapping):
-        return "a map"
-    if isinstance(value, frozenset):
-        return "a set"
-    if isinstance(value, tuple):
-        return "a list"
-    if isinstance(value, ImmutableList | list):
-        return "a vector"
-    return type(value).__name__
-
-
-def plain(value: Any) -> Any:
-    """EDN data as plain JSON-able data: keywords become their names, sets sorted lists."""
-    if isinstance(value, Keyword):
-        return value.name
-    if isinstance(value, Symbol):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {_name(k): plain(v) for k, v in value.items()}
-    if isinstance(value, frozenset):
-        return sorted((plain(v) for v in value), key=str)
-    if isinstance(value, VECTOR):
-        return [plain(v) for v in value]
-    return value
-
-
-@attrs.define
-class _Ctx:
-    """What error messages need: the source name, the locator, the current anchor line."""
-
-    source: str
-    locate: _Locator
-    anchor: int | None = None
-
-    def fail(self, message: str, key: str | None = None, line: int | None = None) -> PlanError:
-        if line is None:
-            line = self.locate.key_line(key, self.anchor) if key else self.anchor
-        return PlanError(message, source=self.source, line=line,
-                         key=f":{key}" if key else None)
-
-
-def _check_keys(ctx: _Ctx, mapping: Mapping[Any, Any], allowed: set[str], what: str) -> None:
-    for raw in mapping:
-        key = _name(raw)
-        if not isinstance(raw, Keyword):
-            raise ctx.fail(f"{what} keys must be keywords, got {_kind(raw)}")
-        if key not in allowed:
-            near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean :{near[0]}?)" if near else ""
-            raise ctx.fail(f"unknown key in {what}{hint}; allowed: "
-                           f"{' '.join(':' + k for k in sorted(allowed))}", key)
-
-
-def _get(mapping: Mapping[Any, Any], key: str, default: Any = None) -> Any:
-    return mapping.get(Keyword(key), default)
-
-
-def _expect(ctx: _Ctx, value: Any, types: type | tuple[type, ...], expected: str,
-            key: str) -> Any:
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise ctx.fail(f"expected {expected}, got {_kind(value)}", key)
-    if not isinstance(value, types):
-        raise ctx.fail(f"expected {expected}, got {_kind(value)}", key)
-    return value
 
 
 _BUDGET_KEYS = {"tool-calls": int, "wall-s": float, "tokens": int, "retries": int, "cost": float}
 
 
-def _budget(ctx: _Ctx, raw: Any, key: str = "budget") -> Budget:
-    _expect(ctx, raw, Mapping, "a map like {:tool-calls 20 :tokens 50000}", key)
-    _check_keys(ctx, raw, set(_BUDGET_KEYS), ":budget")
+def _budget(ctx: Context, raw: Any, key: str = "budget") -> Budget:
+    expect(ctx, raw, Mapping, "a map like {:tool-calls 20 :tokens 50000}", key)
+    check_keys(ctx, raw, set(_BUDGET_KEYS), ":budget")
     values: dict[str, Any] = {}
     for k, v in raw.items():
-        name = _name(k)
+        name = name_of(k)
         want = _BUDGET_KEYS[name]
         types = (int,) if want is int else (int, float)
-        _expect(ctx, v, types, "a whole number" if want is int else "a number", name)
+        expect(ctx, v, types, "a whole number" if want is int else "a number", name)
         if v < 0:
             raise ctx.fail(f"must not be negative, got {v}", name)
         values[name.replace("-", "_")] = v
     return Budget(**values)
 
 
-def _cwd(ctx: _Ctx, raw: Any) -> str:
-    _expect(ctx, raw, str, "a string (a directory inside the workspace)", "cwd")
+def _cwd(ctx: Context, raw: Any) -> str:
+    expect(ctx, raw, str, "a string (a directory inside the workspace)", "cwd")
     if "\x00" in raw:
         raise ctx.fail("contains a NUL byte", "cwd")
     if raw.startswith("/"):
@@ -321,8 +218,8 @@ def _cwd(ctx: _Ctx, raw: Any) -> str:
     return norm
 
 
-def _acceptance(ctx: _Ctx, raw: Any) -> tuple[Acceptance, ...]:
-    _expect(ctx, raw, VECTOR, 'a vector of (sh "command") forms', "acceptance")
+def _acceptance(ctx: Context, raw: Any) -> tuple[Acceptance, ...]:
+    expect(ctx, raw, VECTOR, 'a vector of (sh "command") forms', "acceptance")
     if not raw:
         return ()
     line = ctx.locate.key_line("acceptance", ctx.anchor)
@@ -332,26 +229,26 @@ def _acceptance(ctx: _Ctx, raw: Any) -> tuple[Acceptance, ...]:
                 and isinstance(item[1], str):
             out.append(Acceptance(cmd=item[1], line=line))
         elif isinstance(item, Mapping):
-            _check_keys(ctx, item, {"sh", "timeout-s"}, "an acceptance map")
-            cmd = _expect(ctx, _get(item, "sh"), str, 'a command string', "sh")
-            timeout = _get(item, "timeout-s", 600.0)
-            _expect(ctx, timeout, int | float, "a number of seconds", "timeout-s")
+            check_keys(ctx, item, {"sh", "timeout-s"}, "an acceptance map")
+            cmd = expect(ctx, get(item, "sh"), str, 'a command string', "sh")
+            timeout = get(item, "timeout-s", 600.0)
+            expect(ctx, timeout, int | float, "a number of seconds", "timeout-s")
             if timeout <= 0:
                 raise ctx.fail("must be positive", "timeout-s")
             out.append(Acceptance(cmd=cmd, timeout_s=float(timeout), line=line))
         else:
             raise ctx.fail(f'each check must be (sh "command") or {{:sh "command" :timeout-s '
-                           f'60}}, got {_kind(item)}', "acceptance")
+                           f'60}}, got {kind_of(item)}', "acceptance")
     return tuple(out)
 
 
-def _tool_names(ctx: _Ctx, raw: Any, key: str) -> tuple[str, ...] | None:
+def _tool_names(ctx: Context, raw: Any, key: str) -> tuple[str, ...] | None:
     if raw == Keyword("all"):
         return None
-    _expect(ctx, raw, VECTOR, "a vector of tool keywords, or :all", key)
+    expect(ctx, raw, VECTOR, "a vector of tool keywords, or :all", key)
     names = []
     for item in raw:
-        name = _name(item)
+        name = name_of(item)
         if name not in TOOL_NAMES:
             near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
             hint = f" (did you mean :{near[0]}?)" if near else ""
@@ -363,42 +260,42 @@ def _tool_names(ctx: _Ctx, raw: Any, key: str) -> tuple[str, ...] | None:
 _TURN_KEYS = {"say", "call", "args", "calls", "delay-ms", "tokens"}
 
 
-def _call(ctx: _Ctx, raw: Any) -> dict[str, Any]:
-    _expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
-    _check_keys(ctx, raw, {"call", "args"}, "a script call")
-    name = _name(_get(raw, "call"))
+def _call(ctx: Context, raw: Any) -> dict[str, Any]:
+    expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
+    check_keys(ctx, raw, {"call", "args"}, "a script call")
+    name = name_of(get(raw, "call"))
     if name not in TOOL_NAMES:
         near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
         hint = f" (did you mean :{near[0]}?)" if near else ""
         raise ctx.fail(f"unknown tool :{name}{hint}", "call")
-    args = _get(raw, "args", {})
-    _expect(ctx, args, Mapping, "a map of arguments", "args")
+    args = get(raw, "args", {})
+    expect(ctx, args, Mapping, "a map of arguments", "args")
     return {"tool": name, "args": plain(args)}
 
 
-def _script(ctx: _Ctx, raw: Any) -> tuple[dict[str, Any], ...]:
-    _expect(ctx, raw, VECTOR, "a vector of turns", "script")
+def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
+    expect(ctx, raw, VECTOR, "a vector of turns", "script")
     turns = []
     for turn in raw:
-        _expect(ctx, turn, Mapping, 'a map like {:say "done"} or {:call :sh :args {...}}', "script")
-        _check_keys(ctx, turn, _TURN_KEYS, "a script turn")
+        expect(ctx, turn, Mapping, 'a map like {:say "done"} or {:call :sh :args {...}}', "script")
+        check_keys(ctx, turn, _TURN_KEYS, "a script turn")
         calls = []
-        if _get(turn, "call") is not None:
-            calls.append(_call(ctx, {Keyword("call"): _get(turn, "call"),
-                                     Keyword("args"): _get(turn, "args", {})}))
-        elif _get(turn, "args") is not None:
+        if get(turn, "call") is not None:
+            calls.append(_call(ctx, {Keyword("call"): get(turn, "call"),
+                                     Keyword("args"): get(turn, "args", {})}))
+        elif get(turn, "args") is not None:
             raise ctx.fail(":args without :call", "args")
-        extra = _get(turn, "calls", [])
-        _expect(ctx, extra, VECTOR, "a vector of calls", "calls")
+        extra = get(turn, "calls", [])
+        expect(ctx, extra, VECTOR, "a vector of calls", "calls")
         calls.extend(_call(ctx, c) for c in extra)
-        say = _get(turn, "say")
+        say = get(turn, "say")
         if say is not None:
-            _expect(ctx, say, str, "a string", "say")
-        delay = _get(turn, "delay-ms", 0)
-        _expect(ctx, delay, int, "a whole number of milliseconds", "delay-ms")
-        tokens = _get(turn, "tokens")
+            expect(ctx, say, str, "a string", "say")
+        delay = get(turn, "delay-ms", 0)
+        expect(ctx, delay, int, "a whole number of milliseconds", "delay-ms")
+        tokens = get(turn, "tokens")
         if tokens is not None:
-            _expect(ctx, tokens, int, "a whole number", "tokens")
+            expect(ctx, tokens, int, "a whole number", "tokens")
         if not calls and say is None:
             raise ctx.fail("a turn needs :say or :call/:calls", "script")
         turns.append({"calls": calls, "say": say, "delay_ms": delay, "tokens": tokens})
@@ -409,14 +306,14 @@ _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budg
               "script"}
 
 
-def _task(ctx: _Ctx, raw: Any, seen: dict[str, int | None]) -> Task:
-    _expect(ctx, raw, Mapping, "a task map with :task/id", "children")
-    raw_id = _get(raw, "task/id")
+def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
+    expect(ctx, raw, Mapping, "a task map with :task/id", "children")
+    raw_id = get(raw, "task/id")
     if raw_id is None:
         raise ctx.fail("a task without :task/id", "children" if seen else "task")
-    task_id = _name(raw_id) if isinstance(raw_id, Keyword | str) else None
+    task_id = name_of(raw_id) if isinstance(raw_id, Keyword | str) else None
     if task_id is None or not TASK_ID.match(task_id):
-        raise ctx.fail(f"{_kind(raw_id)} is not a task id: use letters, digits, - and _ "
+        raise ctx.fail(f"{kind_of(raw_id)} is not a task id: use letters, digits, - and _ "
                        "(dots separate agent paths)", "task/id")
     line = ctx.locate.task_line(task_id)
     if task_id in seen:
@@ -427,31 +324,31 @@ def _task(ctx: _Ctx, raw: Any, seen: dict[str, int | None]) -> Task:
     seen[task_id] = line
     outer, ctx.anchor = ctx.anchor, line
     try:
-        _check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
-        goal = _expect(ctx, _get(raw, "goal", ""), str, "a string", "goal")
-        model = _get(raw, "model")
+        check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
+        goal = expect(ctx, get(raw, "goal", ""), str, "a string", "goal")
+        model = get(raw, "model")
         if model is not None:
-            _expect(ctx, model, str, 'a model name string like "scripted"', "model")
+            expect(ctx, model, str, 'a model name string like "scripted"', "model")
         fields: dict[str, Any] = {
             "id": task_id, "goal": goal, "model": model, "line": line,
-            "cwd": _cwd(ctx, _get(raw, "cwd", ".")),
-            "acceptance": _acceptance(ctx, _get(raw, "acceptance", [])),
+            "cwd": _cwd(ctx, get(raw, "cwd", ".")),
+            "acceptance": _acceptance(ctx, get(raw, "acceptance", [])),
         }
-        if _get(raw, "budget") is not None:
-            fields["budget"] = _budget(ctx, _get(raw, "budget"))
-        if _get(raw, "tools") is not None:
-            fields["tools"] = _tool_names(ctx, _get(raw, "tools"), "tools")
-        if _get(raw, "script") is not None:
-            fields["script"] = _script(ctx, _get(raw, "script"))
-        children = _get(raw, "children", [])
-        _expect(ctx, children, VECTOR, "a vector of task maps", "children")
+        if get(raw, "budget") is not None:
+            fields["budget"] = _budget(ctx, get(raw, "budget"))
+        if get(raw, "tools") is not None:
+            fields["tools"] = _tool_names(ctx, get(raw, "tools"), "tools")
+        if get(raw, "script") is not None:
+            fields["script"] = _script(ctx, get(raw, "script"))
+        children = get(raw, "children", [])
+        expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen) for c in children)
         return Task(**fields)
     finally:
         ctx.anchor = outer
 
 
-def _nth_task_line(ctx: _Ctx, task_id: str) -> int | None:
+def _nth_task_line(ctx: Context, task_id: str) -> int | None:
     first = ctx.locate.task_line(task_id)
     if first is None:
         return None
@@ -460,19 +357,19 @@ def _nth_task_line(ctx: _Ctx, task_id: str) -> int | None:
     return ctx.locate.search(pattern, first + 1)
 
 
-def _models(ctx: _Ctx, raw: Any) -> dict[str, tuple[str, ...]]:
-    _expect(ctx, raw, Mapping, 'a map of model classes like {:large ["gpt-5.2"]}', "models")
+def _models(ctx: Context, raw: Any) -> dict[str, tuple[str, ...]]:
+    expect(ctx, raw, Mapping, 'a map of model classes like {:large ["gpt-5.2"]}', "models")
     out = {}
     for k, v in raw.items():
-        _expect(ctx, k, Keyword, "keyword class names like :large", "models")
-        _expect(ctx, v, VECTOR, "a vector of model name strings", "models")
+        expect(ctx, k, Keyword, "keyword class names like :large", "models")
+        expect(ctx, v, VECTOR, "a vector of model name strings", "models")
         for m in v:
-            _expect(ctx, m, str, "model name strings", "models")
+            expect(ctx, m, str, "model name strings", "models")
         out[k.name] = tuple(v)
     return out
 
 
-def _allowed(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+def _allowed(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     if isinstance(raw, Keyword):
         if raw.name not in models:
             near = difflib.get_close_matches(raw.name, list(models), n=1)
@@ -483,38 +380,38 @@ def _allowed(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[s
         for cls in classes[classes.index(raw.name):]:
             names.extend(m for m in models[cls] if m not in names)
         return tuple(names)
-    _expect(ctx, raw, VECTOR, "a model class keyword or a vector of model names",
+    expect(ctx, raw, VECTOR, "a model class keyword or a vector of model names",
             "models")
     for m in raw:
-        _expect(ctx, m, str, "model name strings", "models")
+        expect(ctx, m, str, "model name strings", "models")
     return tuple(dict.fromkeys(raw))
 
 
 _TIER_KEYS = {"depth", "models", "tools", "budget"}
 
 
-def _tiers(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
+def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
     everything = tuple(dict.fromkeys(m for ms in models.values() for m in ms)) or ("scripted",)
     if raw is None:
         return (Tier(depth=0, models=everything, tools=None, budget=DEFAULT_BUDGET),)
-    _expect(ctx, raw, VECTOR, "a vector of tier maps", "tiers")
+    expect(ctx, raw, VECTOR, "a vector of tier maps", "tiers")
     if not raw:
         raise ctx.fail("needs at least one tier (depth 0)", "tiers")
     tiers: list[Tier] = []
     tiers_line = ctx.anchor = ctx.locate.key_line("tiers", 1)
     for item in raw:
-        _expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
-        _check_keys(ctx, item, _TIER_KEYS, "a tier")
-        depth = _expect(ctx, _get(item, "depth"), int, "a whole number >= 0", "depth")
+        expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
+        check_keys(ctx, item, _TIER_KEYS, "a tier")
+        depth = expect(ctx, get(item, "depth"), int, "a whole number >= 0", "depth")
         ctx.anchor = ctx.locate.search(re.compile(rf":depth\s+{depth}(?!\d)"), tiers_line or 1) \
             or tiers_line
         expected_first = not tiers and depth != 0
         if depth < 0 or expected_first or (tiers and depth <= tiers[-1].depth):
             raise ctx.fail("tier depths start at 0 and increase", "depth")
-        allowed = _allowed(ctx, _get(item, "models"), models) if _get(item, "models") is not None \
+        allowed = _allowed(ctx, get(item, "models"), models) if get(item, "models") is not None \
             else (tiers[-1].models if tiers else everything)
-        tools = _tool_names(ctx, _get(item, "tools", Keyword("all")), "tools")
-        budget = _budget(ctx, _get(item, "budget")) if _get(item, "budget") is not None else None
+        tools = _tool_names(ctx, get(item, "tools", Keyword("all")), "tools")
+        budget = _budget(ctx, get(item, "budget")) if get(item, "budget") is not None else None
         if tiers:
             above = tiers[-1]
             for m in allowed:
@@ -532,36 +429,36 @@ def _tiers(ctx: _Ctx, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tie
     return tuple(tiers)
 
 
-def _enum(ctx: _Ctx, raw: Any, key: str, values: tuple[str, ...]) -> str:
+def _enum(ctx: Context, raw: Any, key: str, values: tuple[str, ...]) -> str:
     choices = " ".join(":" + v for v in values)
     if not isinstance(raw, Keyword) or raw.name not in values:
-        raise ctx.fail(f"must be one of {choices}, got {_kind(raw)}", key)
+        raise ctx.fail(f"must be one of {choices}, got {kind_of(raw)}", key)
     return raw.name
 
 
-def _talk(ctx: _Ctx, raw: Any) -> frozenset[str]:
-    _expect(ctx, raw, (frozenset, *VECTOR), "a set like #{:parent :children}", "talk")
+def _talk(ctx: Context, raw: Any) -> frozenset[str]:
+    expect(ctx, raw, (frozenset, *VECTOR), "a set like #{:parent :children}", "talk")
     names = set()
     for item in raw:
         if not isinstance(item, Keyword) or item.name not in TALK_VALUES:
-            raise ctx.fail(f"{_kind(item)} is not one of :parent :children :siblings", "talk")
+            raise ctx.fail(f"{kind_of(item)} is not one of :parent :children :siblings", "talk")
         names.add(item.name)
     return frozenset(names)
 
 
-def _lock_policy(ctx: _Ctx, raw: Any) -> LockPolicy:
+def _lock_policy(ctx: Context, raw: Any) -> LockPolicy:
     if isinstance(raw, Keyword):
         return LockPolicy(mode=_enum(ctx, raw, "locks", LOCKS_VALUES))
-    _expect(ctx, raw, Mapping, "a mode (:advisory or :required) or a map of lock settings",
+    expect(ctx, raw, Mapping, "a mode (:advisory or :required) or a map of lock settings",
             "locks")
-    _check_keys(ctx, raw, set(_LOCK_KEYS), ":locks")
+    check_keys(ctx, raw, set(_LOCK_KEYS), ":locks")
     values: dict[str, Any] = {}
     for k, v in raw.items():
         name = k.name
         if name == "mode":
             values["mode"] = _enum(ctx, v, "mode", LOCKS_VALUES)
             continue
-        _expect(ctx, v, int, "a whole number of milliseconds", name)
+        expect(ctx, v, int, "a whole number of milliseconds", name)
         if v < 0 or (v == 0 and name in ("ttl-ms", "max-ttl-ms")):
             raise ctx.fail("must be positive" if name.endswith("ttl-ms") else
                            "must not be negative", name)
@@ -573,17 +470,17 @@ def _lock_policy(ctx: _Ctx, raw: Any) -> LockPolicy:
     return policy
 
 
-def _providers(ctx: _Ctx, raw: Any) -> dict[str, Provider]:
-    _expect(ctx, raw, Mapping, 'a map like {"openai" {:api-key-env "MY_KEY"}}', "providers")
+def _providers(ctx: Context, raw: Any) -> dict[str, Provider]:
+    expect(ctx, raw, Mapping, 'a map like {"openai" {:api-key-env "MY_KEY"}}', "providers")
     out = {}
     for name, settings in raw.items():
-        _expect(ctx, name, str, "provider names or base URLs as strings", "providers")
-        _expect(ctx, settings, Mapping, "a map of provider settings", "providers")
-        _check_keys(ctx, settings, set(_PROVIDER_KEYS), f'provider "{name}"')
+        expect(ctx, name, str, "provider names or base URLs as strings", "providers")
+        expect(ctx, settings, Mapping, "a map of provider settings", "providers")
+        check_keys(ctx, settings, set(_PROVIDER_KEYS), f'provider "{name}"')
         values: dict[str, Any] = {}
         for k, v in settings.items():
             want = _PROVIDER_KEYS[k.name]
-            _expect(ctx, v, want, "a string" if want is str else "a whole number", k.name)
+            expect(ctx, v, want, "a string" if want is str else "a whole number", k.name)
             if want is int and v < 1:
                 raise ctx.fail("must be at least 1", k.name)
             values[k.name.replace("-", "_")] = v
@@ -591,17 +488,17 @@ def _providers(ctx: _Ctx, raw: Any) -> dict[str, Provider]:
     return out
 
 
-def _prices(ctx: _Ctx, raw: Any) -> dict[str, Price]:
-    _expect(ctx, raw, Mapping, 'a map like {"gpt-5.2" {:prompt 1.25 :completion 10.0}}',
+def _prices(ctx: Context, raw: Any) -> dict[str, Price]:
+    expect(ctx, raw, Mapping, 'a map like {"gpt-5.2" {:prompt 1.25 :completion 10.0}}',
             "prices")
     out = {}
     for model, price in raw.items():
-        _expect(ctx, model, str, "model names as strings", "prices")
-        _expect(ctx, price, Mapping, "a map with :prompt and :completion", "prices")
-        _check_keys(ctx, price, {"prompt", "completion"}, f'price of "{model}"')
+        expect(ctx, model, str, "model names as strings", "prices")
+        expect(ctx, price, Mapping, "a map with :prompt and :completion", "prices")
+        check_keys(ctx, price, {"prompt", "completion"}, f'price of "{model}"')
         values = {}
         for k, v in price.items():
-            _expect(ctx, v, (int, float), "dollars per million tokens", k.name)
+            expect(ctx, v, (int, float), "dollars per million tokens", k.name)
             if v < 0:
                 raise ctx.fail("must not be negative", k.name)
             values[k.name] = float(v)
@@ -613,7 +510,7 @@ _PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "provid
               "task"}
 
 
-def _check_task_policy(ctx: _Ctx, plan: Plan) -> None:
+def _check_task_policy(ctx: Context, plan: Plan) -> None:
     for task, _, depth in plan.walk():
         tier = plan.tier_for(depth)
         ctx.anchor = task.line
@@ -633,49 +530,31 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     Raises:
         PlanError: the first problem found, with file, line and key.
     """
-    ctx = _Ctx(source=source, locate=_Locator(text))
-    try:
-        data = edn_format.loads(text)
-    except edn_format.EDNDecodeError as exc:
-        raise _syntax_error(ctx, str(exc)) from None
-    except Exception as exc:  # the reader's own failures (0/0, deep nesting...) are input errors
-        raise ctx.fail(f"not valid EDN: {type(exc).__name__}: {exc}", line=None) from None
+    ctx = Context(source=source, locate=_PlanLocator(text))
+    data = read_edn(ctx, text)
     if not isinstance(data, Mapping):
-        raise ctx.fail(f"a plan must be a map, got {_kind(data)}", line=1)
+        raise ctx.fail(f"a plan must be a map, got {kind_of(data)}", line=1)
     name = Path(source).stem if source != "<plan>" else "plan"
-    if _get(data, "task/id") is not None and _get(data, "task") is None:
+    if get(data, "task/id") is not None and get(data, "task") is None:
         data = {Keyword("task"): data}
-    _check_keys(ctx, data, _PLAN_KEYS, "the plan")
-    if _get(data, "task") is None:
+    check_keys(ctx, data, _PLAN_KEYS, "the plan")
+    if get(data, "task") is None:
         raise ctx.fail("a plan needs :task (the root task map)", line=1)
-    run_name = _get(data, "run/name", name)
-    _expect(ctx, run_name, str, "a string", "run/name")
-    models = _models(ctx, _get(data, "models")) if _get(data, "models") is not None else {}
-    tiers = _tiers(ctx, _get(data, "tiers"), models)
+    run_name = get(data, "run/name", name)
+    expect(ctx, run_name, str, "a string", "run/name")
+    models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
+    tiers = _tiers(ctx, get(data, "tiers"), models)
     ctx.anchor = None
-    talk = _talk(ctx, _get(data, "talk")) if _get(data, "talk") is not None else DEFAULT_TALK
-    sandbox = _enum(ctx, _get(data, "sandbox", Keyword("auto")), "sandbox", SANDBOX_VALUES)
-    locks = _lock_policy(ctx, _get(data, "locks", Keyword("advisory")))
-    providers = _providers(ctx, _get(data, "providers", {}))
-    prices = _prices(ctx, _get(data, "prices", {}))
-    root = _task(ctx, _get(data, "task"), {})
+    talk = _talk(ctx, get(data, "talk")) if get(data, "talk") is not None else DEFAULT_TALK
+    sandbox = _enum(ctx, get(data, "sandbox", Keyword("auto")), "sandbox", SANDBOX_VALUES)
+    locks = _lock_policy(ctx, get(data, "locks", Keyword("advisory")))
+    providers = _providers(ctx, get(data, "providers", {}))
+    prices = _prices(ctx, get(data, "prices", {}))
+    root = _task(ctx, get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, root=root, source=source)
     _check_task_policy(ctx, plan)
     return plan
-
-
-def _syntax_error(ctx: _Ctx, message: str) -> PlanError:
-    line = None
-    if m := re.search(r"lexpos (\d+)", message):
-        line = ctx.locate.offset_line(int(m.group(1)))
-    elif m := re.search(r"LexToken\([^,]+,'(.*?)',(\d+),(\d+)\)", message):
-        line = ctx.locate.offset_line(int(m.group(3)))
-        message = f"unexpected {m.group(1)!r}"
-    elif "EOF" in message:
-        line = len(ctx.locate.lines)
-        message = "the file ends inside an unclosed ( [ { or string"
-    return PlanError(f"EDN syntax error: {message}", source=ctx.source, line=line)
 
 
 def load_plan(path: str | Path) -> Plan:

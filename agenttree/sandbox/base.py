@@ -35,7 +35,7 @@ import yaml
 
 from .. import events as ev
 from ..errors import AgentTreeError
-from ..tools.procs import READ_CHUNK, _kill_group, _killpg, _wait_group_gone, run_command
+from ..tools.procs import READ_CHUNK, kill_group, run_command, signal_group, wait_group_gone
 from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
@@ -151,9 +151,9 @@ async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | N
     finally:
         with trio.move_on_after(grace_s + 1, shield=True):
             if process.returncode is None:
-                await _kill_group(process, pgid, grace_s)
-            _killpg(pgid, 9)
-            await _wait_group_gone(pgid, 0.5)
+                await kill_group(process, pgid, grace_s)
+            signal_group(pgid, 9)
+            await wait_group_gone(pgid, 0.5)
             if process.stdout is not None:
                 await process.stdout.aclose()
 

@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import _kill_group, _killpg, _wait_group_gone
+from ..tools.procs import kill_group, signal_group, wait_group_gone
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -166,9 +166,9 @@ class LocalSandbox:
             ended_alone = process.returncode is not None
             if not ended_alone:
                 self.stop_reason = self.stop_reason or "stopped"
-                await _kill_group(process, process.pid, self.grace_s)
-            _killpg(process.pid, 9)
-            await _wait_group_gone(process.pid, 0.5)
+                await kill_group(process, process.pid, self.grace_s)
+            signal_group(process.pid, 9)
+            await wait_group_gone(process.pid, 0.5)
         self.pid_path.unlink(missing_ok=True)
         if events is not None and process.returncode is not None:
             self._record_exit(events, process.returncode, self.stop_reason or "exited")
@@ -190,8 +190,8 @@ async def stop_leftovers(directory: Path) -> list[int]:
     for pid_file in sorted(directory.glob("*.pid")):
         pid, _, started = pid_file.read_text().strip().partition(" ")
         if pid.isdigit() and started and _start_time(int(pid)) == started:
-            _killpg(int(pid), 9)
-            await _wait_group_gone(int(pid), 1.0)
+            signal_group(int(pid), 9)
+            await wait_group_gone(int(pid), 1.0)
             killed.append(int(pid))
         pid_file.unlink(missing_ok=True)
     return killed

@@ -23,21 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import edn_format
 from edn_format import Keyword
 
-from ..errors import PlanError
-from ..plan import (
+from ..edn_source import (
     VECTOR,
-    _check_keys,
-    _Ctx,
-    _expect,
-    _get,
-    _kind,
-    _Locator,
-    _name,
-    _syntax_error,
+    Context,
+    Locator,
+    check_keys,
+    expect,
+    get,
+    kind_of,
+    name_of,
+    read_edn,
 )
+from ..errors import PlanError
 
 PINNED_ENV = {"TZ": "UTC", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 """Set in every container (a spec's ``:env`` may override them) so runs are reproducible."""
@@ -154,49 +153,49 @@ _CONTAINER_KEYS = {"name", "image", "workdir", "cmd", "env", "mounts", "ports", 
 _HEALTH_KEYS = {"cmd", "interval-ms", "retries", "timeout-ms", "start-period-ms"}
 
 
-def _strings(ctx: _Ctx, raw: Any, key: str, *, empty: bool = False) -> tuple[str, ...]:
-    _expect(ctx, raw, VECTOR, 'a vector of strings like ["python" "-m" "pytest"]', key)
+def _strings(ctx: Context, raw: Any, key: str, *, empty: bool = False) -> tuple[str, ...]:
+    expect(ctx, raw, VECTOR, 'a vector of strings like ["python" "-m" "pytest"]', key)
     if not raw and not empty:
         raise ctx.fail("must not be empty", key)
     for item in raw:
-        _expect(ctx, item, str, "strings only", key)
+        expect(ctx, item, str, "strings only", key)
     return tuple(raw)
 
 
-def _positive(ctx: _Ctx, raw: Any, key: str, *, zero: bool = False) -> int:
-    _expect(ctx, raw, int, "a whole number", key)
+def _positive(ctx: Context, raw: Any, key: str, *, zero: bool = False) -> int:
+    expect(ctx, raw, int, "a whole number", key)
     if raw < 0 or (raw == 0 and not zero):
         raise ctx.fail(f"must be {'at least 0' if zero else 'positive'}, got {raw}", key)
     return raw
 
 
-def _abs_path(ctx: _Ctx, raw: Any, key: str) -> str:
-    _expect(ctx, raw, str, 'an absolute path like "/work"', key)
+def _abs_path(ctx: Context, raw: Any, key: str) -> str:
+    expect(ctx, raw, str, 'an absolute path like "/work"', key)
     if not raw.startswith("/") or "\0" in raw:
         raise ctx.fail(f'must be an absolute path in the container, got "{raw}"', key)
     return posixpath.normpath(raw)
 
 
-def _port_number(ctx: _Ctx, raw: Any, key: str) -> int:
-    _expect(ctx, raw, int, "a port number", key)
+def _port_number(ctx: Context, raw: Any, key: str) -> int:
+    expect(ctx, raw, int, "a port number", key)
     if not 1 <= raw <= 65535:
         raise ctx.fail(f"port must be 1-65535, got {raw}", key)
     return raw
 
 
-def _ports(ctx: _Ctx, raw: Any) -> tuple[Port, ...]:
-    _expect(ctx, raw, VECTOR, "a vector of {:container N :host M} maps", "ports")
+def _ports(ctx: Context, raw: Any) -> tuple[Port, ...]:
+    expect(ctx, raw, VECTOR, "a vector of {:container N :host M} maps", "ports")
     ports, seen = [], set()
     for item in raw:
         if isinstance(item, int) and not isinstance(item, bool):
             item = {Keyword("container"): item}
-        _expect(ctx, item, Mapping, "a map like {:container 6379 :host 6379}", "ports")
-        _check_keys(ctx, item, {"container", "host"}, "a port")
-        if _get(item, "container") is None:
+        expect(ctx, item, Mapping, "a map like {:container 6379 :host 6379}", "ports")
+        check_keys(ctx, item, {"container", "host"}, "a port")
+        if get(item, "container") is None:
             raise ctx.fail("each port needs :container", "ports")
-        port = Port(container=_port_number(ctx, _get(item, "container"), "container"),
-                    host=(None if _get(item, "host") is None
-                          else _port_number(ctx, _get(item, "host"), "host")))
+        port = Port(container=_port_number(ctx, get(item, "container"), "container"),
+                    host=(None if get(item, "host") is None
+                          else _port_number(ctx, get(item, "host"), "host")))
         if port.container in seen:
             raise ctx.fail(f"container port {port.container} listed twice", "ports")
         seen.add(port.container)
@@ -204,102 +203,102 @@ def _ports(ctx: _Ctx, raw: Any) -> tuple[Port, ...]:
     return tuple(ports)
 
 
-def _mounts(ctx: _Ctx, raw: Any) -> tuple[Mount, ...]:
-    _expect(ctx, raw, VECTOR, 'a vector of {:host "." :container "/work"} maps', "mounts")
+def _mounts(ctx: Context, raw: Any) -> tuple[Mount, ...]:
+    expect(ctx, raw, VECTOR, 'a vector of {:host "." :container "/work"} maps', "mounts")
     mounts = []
     for item in raw:
-        _expect(ctx, item, Mapping, 'a map like {:host "." :container "/work"}', "mounts")
-        _check_keys(ctx, item, {"host", "container", "read-only"}, "a mount")
-        host = _get(item, "host")
-        _expect(ctx, host, str, 'a path relative to the project like "."', "host")
+        expect(ctx, item, Mapping, 'a map like {:host "." :container "/work"}', "mounts")
+        check_keys(ctx, item, {"host", "container", "read-only"}, "a mount")
+        host = get(item, "host")
+        expect(ctx, host, str, 'a path relative to the project like "."', "host")
         normal = posixpath.normpath(host)
         if host.startswith("/") or normal == ".." or normal.startswith("../") or "\0" in host:
             raise ctx.fail(f'mount "{host}" is outside the project (use a path inside it, '
                            'relative to the project directory)', "host")
-        read_only = _get(item, "read-only", False)
-        _expect(ctx, read_only, bool, "true or false", "read-only")
-        mounts.append(Mount(host=normal, container=_abs_path(ctx, _get(item, "container"),
+        read_only = get(item, "read-only", False)
+        expect(ctx, read_only, bool, "true or false", "read-only")
+        mounts.append(Mount(host=normal, container=_abs_path(ctx, get(item, "container"),
                                                              "container"),
                             read_only=read_only))
     return tuple(mounts)
 
 
-def _health(ctx: _Ctx, raw: Any) -> Health:
-    _expect(ctx, raw, Mapping, 'a map like {:cmd ["redis-cli" "ping"] :retries 20}', "health")
-    _check_keys(ctx, raw, _HEALTH_KEYS, ":health")
-    if _get(raw, "cmd") is None:
+def _health(ctx: Context, raw: Any) -> Health:
+    expect(ctx, raw, Mapping, 'a map like {:cmd ["redis-cli" "ping"] :retries 20}', "health")
+    check_keys(ctx, raw, _HEALTH_KEYS, ":health")
+    if get(raw, "cmd") is None:
         raise ctx.fail("a health check needs :cmd", "health")
-    values: dict[str, Any] = {"cmd": _strings(ctx, _get(raw, "cmd"), "cmd")}
+    values: dict[str, Any] = {"cmd": _strings(ctx, get(raw, "cmd"), "cmd")}
     for key in ("interval-ms", "retries", "timeout-ms", "start-period-ms"):
-        if _get(raw, key) is not None:
-            values[key.replace("-", "_")] = _positive(ctx, _get(raw, key), key,
+        if get(raw, key) is not None:
+            values[key.replace("-", "_")] = _positive(ctx, get(raw, key), key,
                                                       zero=key == "start-period-ms")
     return Health(**values)
 
 
-def _resources(ctx: _Ctx, raw: Any) -> Resources:
-    _expect(ctx, raw, Mapping, 'a map like {:cpus 2 :memory "2Gi"}', "resources")
-    _check_keys(ctx, raw, {"cpus", "memory"}, ":resources")
-    cpus, memory = _get(raw, "cpus"), _get(raw, "memory")
+def _resources(ctx: Context, raw: Any) -> Resources:
+    expect(ctx, raw, Mapping, 'a map like {:cpus 2 :memory "2Gi"}', "resources")
+    check_keys(ctx, raw, {"cpus", "memory"}, ":resources")
+    cpus, memory = get(raw, "cpus"), get(raw, "memory")
     if cpus is not None:
-        _expect(ctx, cpus, (int, float), "a number of cores", "cpus")
+        expect(ctx, cpus, (int, float), "a number of cores", "cpus")
         if cpus <= 0:
             raise ctx.fail(f"must be positive, got {cpus}", "cpus")
     if memory is not None:
-        _expect(ctx, memory, str, 'a quantity like "512Mi" or "2Gi"', "memory")
+        expect(ctx, memory, str, 'a quantity like "512Mi" or "2Gi"', "memory")
         if not MEMORY.match(memory) or float(re.sub(r"[A-Za-z]+$", "", memory)) <= 0:
             raise ctx.fail(f'expected a quantity like "512Mi" or "2Gi", got "{memory}"',
                            "memory")
     return Resources(cpus=cpus, memory=memory)
 
 
-def _env(ctx: _Ctx, raw: Any) -> dict[str, str]:
-    _expect(ctx, raw, Mapping, 'a map of strings like {"CI" "1"}', "env")
+def _env(ctx: Context, raw: Any) -> dict[str, str]:
+    expect(ctx, raw, Mapping, 'a map of strings like {"CI" "1"}', "env")
     env = {}
     for k, v in raw.items():
-        name = _name(k)
+        name = name_of(k)
         if not ENV_NAME.match(name):
             raise ctx.fail(f'"{name}" is not a valid environment variable name', "env")
-        _expect(ctx, v, str, f"a string value for {name}", "env")
+        expect(ctx, v, str, f"a string value for {name}", "env")
         env[name] = v
     return env
 
 
-def _container(ctx: _Ctx, raw: Any, index: int) -> Container:
-    _expect(ctx, raw, Mapping, "a map per container", "containers")
-    name = _get(raw, "name")
+def _container(ctx: Context, raw: Any, index: int) -> Container:
+    expect(ctx, raw, Mapping, "a map per container", "containers")
+    name = get(raw, "name")
     if name is None:
         raise ctx.fail(f"container {index + 1} needs :name", "containers")
-    _expect(ctx, name, str, 'a string like "redis"', "name")
+    expect(ctx, name, str, 'a string like "redis"', "name")
     # The previous container's line is the anchor: this one starts after it (or on it).
     ctx.anchor = (ctx.locate.search(re.compile(r':name\s+"' + re.escape(name) + '"'),
                                     (ctx.anchor or 0) + 1) or ctx.anchor)
     if not NAME.match(name):
         raise ctx.fail(f'"{name}" is not a valid container name (lower-case letters, digits '
                        'and "-", at most 63)', "name")
-    _check_keys(ctx, raw, _CONTAINER_KEYS, "a container")
-    image = _get(raw, "image", "")
-    _expect(ctx, image, str, 'an image like "redis:7"', "image")
-    network = _get(raw, "network", Keyword("none"))
+    check_keys(ctx, raw, _CONTAINER_KEYS, "a container")
+    image = get(raw, "image", "")
+    expect(ctx, image, str, 'an image like "redis:7"', "image")
+    network = get(raw, "network", Keyword("none"))
     if not isinstance(network, Keyword) or network.name not in NETWORKS:
         raise ctx.fail(f"expected one of {' '.join(':' + n for n in NETWORKS)}, got "
-                       f"{_kind(network)}", "network")
-    depends = _strings(ctx, _get(raw, "depends-on", []), "depends-on", empty=True)
+                       f"{kind_of(network)}", "network")
+    depends = _strings(ctx, get(raw, "depends-on", []), "depends-on", empty=True)
     if len(set(depends)) != len(depends):
         raise ctx.fail("a dependency is listed twice", "depends-on")
     return Container(
         name=name, image=image, network=network.name, depends_on=depends, line=ctx.anchor,
-        workdir=(None if _get(raw, "workdir") is None
-                 else _abs_path(ctx, _get(raw, "workdir"), "workdir")),
-        cmd=None if _get(raw, "cmd") is None else _strings(ctx, _get(raw, "cmd"), "cmd"),
-        env=_env(ctx, _get(raw, "env", {})),
-        mounts=_mounts(ctx, _get(raw, "mounts", [])),
-        ports=_ports(ctx, _get(raw, "ports", [])),
-        resources=_resources(ctx, _get(raw, "resources", {})),
-        health=None if _get(raw, "health") is None else _health(ctx, _get(raw, "health")))
+        workdir=(None if get(raw, "workdir") is None
+                 else _abs_path(ctx, get(raw, "workdir"), "workdir")),
+        cmd=None if get(raw, "cmd") is None else _strings(ctx, get(raw, "cmd"), "cmd"),
+        env=_env(ctx, get(raw, "env", {})),
+        mounts=_mounts(ctx, get(raw, "mounts", [])),
+        ports=_ports(ctx, get(raw, "ports", [])),
+        resources=_resources(ctx, get(raw, "resources", {})),
+        health=None if get(raw, "health") is None else _health(ctx, get(raw, "health")))
 
 
-def _dependency_order(ctx: _Ctx, containers: list[Container]) -> tuple[Container, ...]:
+def _dependency_order(ctx: Context, containers: list[Container]) -> tuple[Container, ...]:
     """Containers with every dependency before its dependants (stable); cycles are errors."""
     by_name = {c.name: c for c in containers}
     for c in containers:
@@ -337,36 +336,25 @@ def parse_spec(text: str, source: str = "<spec>") -> ContainerSpec:
     Raises:
         SpecError: the first problem found, with file, line and key.
     """
-    ctx = _Ctx(source=source, locate=_Locator(text))
-    try:
-        try:
-            data = edn_format.loads(text)
-        except edn_format.EDNDecodeError as exc:
-            raise _syntax_error(ctx, str(exc)) from None
-        except Exception as exc:  # edn_format raises many kinds (ZeroDivisionError for 0/0...)
-            raise ctx.fail(f"not valid EDN: {type(exc).__name__}: {exc}", line=None) from None
-        return _spec(ctx, data, source)
-    except SpecError:
-        raise
-    except PlanError as exc:  # the shared helpers raise PlanError: same message, our type
-        raise SpecError(exc.message, source=exc.source, line=exc.line, key=exc.key) from None
+    ctx = Context(source=source, locate=Locator(text), error=SpecError)
+    return _spec(ctx, read_edn(ctx, text), source)
 
 
-def _spec(ctx: _Ctx, data: Any, source: str) -> ContainerSpec:
+def _spec(ctx: Context, data: Any, source: str) -> ContainerSpec:
     if not isinstance(data, Mapping):
-        raise ctx.fail(f"a container spec must be a map, got {_kind(data)}", line=1)
-    _check_keys(ctx, data, _SPEC_KEYS, "the spec")
-    name = _get(data, "name", Path(source).stem if source != "<spec>" else "spec")
-    _expect(ctx, name, str, "a string", "name")
+        raise ctx.fail(f"a container spec must be a map, got {kind_of(data)}", line=1)
+    check_keys(ctx, data, _SPEC_KEYS, "the spec")
+    name = get(data, "name", Path(source).stem if source != "<spec>" else "spec")
+    expect(ctx, name, str, "a string", "name")
     slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40] or "spec"
-    timeout = _get(data, "timeout-s", DEFAULT_TIMEOUT_S)
-    _expect(ctx, timeout, (int, float), "a number of seconds", "timeout-s")
+    timeout = get(data, "timeout-s", DEFAULT_TIMEOUT_S)
+    expect(ctx, timeout, (int, float), "a number of seconds", "timeout-s")
     if timeout <= 0:
         raise ctx.fail(f"must be positive, got {timeout}", "timeout-s")
-    raw = _get(data, "containers")
+    raw = get(data, "containers")
     if raw is None:
         raise ctx.fail("a spec needs :containers (a vector of container maps)", line=1)
-    _expect(ctx, raw, VECTOR, "a vector of container maps", "containers")
+    expect(ctx, raw, VECTOR, "a vector of container maps", "containers")
     if not raw:
         raise ctx.fail("needs at least one container", "containers")
     containers: list[Container] = []
@@ -378,15 +366,15 @@ def _spec(ctx: _Ctx, data: Any, source: str) -> ContainerSpec:
         containers.append(container)
     _check_host_ports(ctx, containers)
     ctx.anchor = None
-    sut = _get(data, "sut", containers[0].name)
-    _expect(ctx, sut, str, "the name of a container", "sut")
+    sut = get(data, "sut", containers[0].name)
+    expect(ctx, sut, str, "the name of a container", "sut")
     if sut not in {c.name for c in containers}:
         raise ctx.fail(f'"{sut}" is not a container of this spec', "sut")
     return ContainerSpec(name=slug, sut=sut, containers=_dependency_order(ctx, containers),
                          timeout_s=timeout, source=source)
 
 
-def _check_host_ports(ctx: _Ctx, containers: list[Container]) -> None:
+def _check_host_ports(ctx: Context, containers: list[Container]) -> None:
     owner: dict[int, str] = {}
     for c in containers:
         for port in c.ports:

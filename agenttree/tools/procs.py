@@ -85,7 +85,8 @@ def detect_sandbox(mode: str = "auto") -> Sandbox:
     return Sandbox(kind="none")
 
 
-def _killpg(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to process group ``pgid``; a group already gone (or not ours) is ignored."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
@@ -135,7 +136,7 @@ def live_members(pgids: set[int]) -> list[int]:
     return found
 
 
-async def _wait_group_gone(pgid: int, limit_s: float) -> None:
+async def wait_group_gone(pgid: int, limit_s: float) -> None:
     """Wait (bounded) until a SIGKILLed group has no live member: delivery is asynchronous.
 
     Orphaned members are reaped by init, which may be slow or absent in a container, so
@@ -152,12 +153,12 @@ async def _wait_group_gone(pgid: int, limit_s: float) -> None:
             await trio.sleep(0.002)
 
 
-async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+async def kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s`` for the leader, then SIGKILL the group."""
-    _killpg(pgid, signal.SIGTERM)
+    signal_group(pgid, signal.SIGTERM)
     with trio.move_on_after(grace_s):
         await process.wait()
-    _killpg(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     await process.wait()
 
 
@@ -193,16 +194,16 @@ async def run_command(command: str, *, cwd: str | os.PathLike[str],
                 nursery.start_soon(_read_all, process, output)
                 await process.wait()
                 # The leader is gone; leftovers in its group (and their hold on the pipe) go too.
-                _killpg(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
                 # A process that left the group could hold the pipe open: read on only briefly.
                 nursery.cancel_scope.deadline = trio.current_time() + 1
         timed_out = timer.cancelled_caught
     finally:
         with trio.move_on_after(grace_s + 1, shield=True):
             if process.returncode is None or timed_out:
-                await _kill_group(process, pgid, grace_s)
-            _killpg(pgid, signal.SIGKILL)
-            await _wait_group_gone(pgid, 0.5)
+                await kill_group(process, pgid, grace_s)
+            signal_group(pgid, signal.SIGKILL)
+            await wait_group_gone(pgid, 0.5)
         if process.stdout is not None:
             await _close_quietly(process.stdout)
     text, truncated = output.text()

@@ -1,0 +1,191 @@
+"""Reading EDN source files with errors that say where: shared by plans and container specs.
+
+``edn_format`` reports no positions, so a :class:`Locator` finds lines in the source text by
+searching for keys, and a :class:`Context` turns a message plus a key into an error naming file,
+line and key (a :class:`~agenttree.errors.PlanError`, or the subclass the reader chooses)::
+
+    ctx = Context(source="spec.edn", locate=Locator(text), error=SpecError)
+    data = read_edn(ctx, text)                       # syntax errors located too
+    check_keys(ctx, data, {"name", "containers"}, "the spec")
+    name = expect(ctx, get(data, "name"), str, "a string", "name")
+
+The helpers below validate one value each and raise the first problem found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import edn_format
+from edn_format import ImmutableList, Keyword, Symbol
+
+from .errors import PlanError
+
+VECTOR = (ImmutableList, list, tuple)
+"""EDN vectors and lists (a list is a tuple)."""
+
+
+class Locator:
+    """Finds lines in EDN source (comments ignored)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = [strip_comment(line) for line in text.splitlines()]
+
+    def key_line(self, key: str, after: int | None) -> int | None:
+        """The first line at or after ``after`` (default 1) with the keyword ``:key``; else
+        ``after``."""
+        pattern = re.compile(r"(?<![\w/.-]):" + re.escape(key) + r"(?![\w/.*+!?-])")
+        return self.search(pattern, after or 1) or after
+
+    def search(self, pattern: re.Pattern[str], start: int) -> int | None:
+        """The first line at or after ``start`` matching ``pattern``."""
+        for number in range(start, len(self.lines) + 1):
+            if pattern.search(self.lines[number - 1]):
+                return number
+        return None
+
+    def offset_line(self, offset: int) -> int:
+        """The line holding character ``offset`` of the source."""
+        seen = 0
+        for number, line in enumerate(self.lines, 1):
+            seen += len(line) + 1
+            if seen > offset:
+                return number
+        return len(self.lines)
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without its ``;`` comment (a ``;`` inside a string is kept)."""
+    in_string = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = in_string
+        elif ch == '"':
+            in_string = not in_string
+        elif ch == ";" and not in_string:
+            return line[:i]
+    return line
+
+
+@attrs.define
+class Context:
+    """What error messages need: the source name, the locator, the current anchor line (keys
+    are searched for from there), and the error type raised."""
+
+    source: str
+    locate: Locator
+    anchor: int | None = None
+    error: type[PlanError] = PlanError
+
+    def fail(self, message: str, key: str | None = None, line: int | None = None) -> PlanError:
+        """The error for ``message`` about ``key`` (located from the anchor), or at ``line``."""
+        if line is None:
+            line = self.locate.key_line(key, self.anchor) if key else self.anchor
+        return self.error(message, source=self.source, line=line,
+                          key=f":{key}" if key else None)
+
+
+def read_edn(ctx: Context, text: str) -> Any:
+    """``text`` read as EDN.
+
+    Raises:
+        PlanError: (``ctx.error``) a syntax error, located when the reader says where; or any
+            other failure of the reader (``0/0``, deep nesting...), which are input errors too.
+    """
+    try:
+        return edn_format.loads(text)
+    except edn_format.EDNDecodeError as exc:
+        raise syntax_error(ctx, str(exc)) from None
+    except Exception as exc:  # the reader's own failures (0/0, deep nesting...) are input errors
+        raise ctx.fail(f"not valid EDN: {type(exc).__name__}: {exc}", line=None) from None
+
+
+def syntax_error(ctx: Context, message: str) -> PlanError:
+    """The error for an ``edn_format`` syntax error message, with the line it points at."""
+    line = None
+    if m := re.search(r"lexpos (\d+)", message):
+        line = ctx.locate.offset_line(int(m.group(1)))
+    elif m := re.search(r"LexToken\([^,]+,'(.*?)',(\d+),(\d+)\)", message):
+        line = ctx.locate.offset_line(int(m.group(3)))
+        message = f"unexpected {m.group(1)!r}"
+    elif "EOF" in message:
+        line = len(ctx.locate.lines)
+        message = "the file ends inside an unclosed ( [ { or string"
+    return ctx.error(f"EDN syntax error: {message}", source=ctx.source, line=line)
+
+
+def name_of(value: Any) -> str:
+    """A keyword's name, anything else as a string."""
+    return value.name if isinstance(value, Keyword) else str(value)
+
+
+def kind_of(value: Any) -> str:
+    """What ``value`` is, for an error message (``keyword :x``, ``string "..."``, ``a map``)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value).lower().replace("none", "nil")
+    if isinstance(value, Keyword):
+        return f"keyword :{value.name}"
+    if isinstance(value, str):
+        return f'string "{value[:40]}"'
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, Mapping):
+        return "a map"
+    if isinstance(value, frozenset):
+        return "a set"
+    if isinstance(value, tuple):
+        return "a list"
+    if isinstance(value, ImmutableList | list):
+        return "a vector"
+    return type(value).__name__
+
+
+def plain(value: Any) -> Any:
+    """EDN data as plain JSON-able data: keywords become their names, sets sorted lists."""
+    if isinstance(value, Keyword):
+        return value.name
+    if isinstance(value, Symbol):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {name_of(k): plain(v) for k, v in value.items()}
+    if isinstance(value, frozenset):
+        return sorted((plain(v) for v in value), key=str)
+    if isinstance(value, VECTOR):
+        return [plain(v) for v in value]
+    return value
+
+
+def check_keys(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str], what: str) -> None:
+    """Every key of ``mapping`` is a keyword in ``allowed`` (an unknown one gets a "did you
+    mean" hint and the allowed list)."""
+    for raw in mapping:
+        key = name_of(raw)
+        if not isinstance(raw, Keyword):
+            raise ctx.fail(f"{what} keys must be keywords, got {kind_of(raw)}")
+        if key not in allowed:
+            near = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean :{near[0]}?)" if near else ""
+            raise ctx.fail(f"unknown key in {what}{hint}; allowed: "
+                           f"{' '.join(':' + k for k in sorted(allowed))}", key)
+
+
+def get(mapping: Mapping[Any, Any], key: str, default: Any = None) -> Any:
+    """``mapping[:key]``, or ``default``."""
+    return mapping.get(Keyword(key), default)
+
+
+def expect(ctx: Context, value: Any, types: type | tuple[type, ...], expected: str,
+           key: str) -> Any:
+    """``value`` if it is one of ``types`` (a bool is not a number unless ``bool`` is named);
+    else the error "expected <expected>, got <what it is>" at ``key``."""
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ctx.fail(f"expected {expected}, got {kind_of(value)}", key)
+    if not isinstance(value, types):
+        raise ctx.fail(f"expected {expected}, got {kind_of(value)}", key)
+    return value
