@@ -90,6 +90,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                    connections=args.max_connections,
                    backend=args.backend)
     check_models(suite, opts.models)
+    if suite.kind == "coding" and args.backend != "local":
+        raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
+                        "backend only, for now (a container backend needs an image with each "
+                        "case's dependencies and a port the hidden tests can reach)")
     runner = Runner(suite, opts, report, recorded=recorded)
     report.mkdir(parents=True, exist_ok=True)
     cache.save(report / SUITE_CACHE)

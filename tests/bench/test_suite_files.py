@@ -91,3 +91,10 @@ def test_bad_cli_arguments(tmp_path, capsys, args, message):
     assert main(["bench", str(TOOL_CALLING), "--reports", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_coding_suite_refuses_container_backends_for_now(tmp_path, capsys):
+    assert main(["bench", str(CODING), "--reports", str(tmp_path), "--backend", "docker"]) == 2
+    err = capsys.readouterr().err
+    assert "the coding suite's programs run on the local backend only" in err
+    assert err.count("\n") == 1 and not any(tmp_path.iterdir())
