@@ -554,7 +554,7 @@ class AgentTreeApp(App[str]):
         try:
             parse_plan(self.plan_path.read_text(), source=str(self.plan_path))
         except FileNotFoundError:
-            return "?"
+            return "none yet"
         except (OSError, UnicodeDecodeError, PlanError) as exc:
             line = getattr(exc, "line", None)
             return f"✗ line {line}" if line else "✗"

@@ -2,7 +2,8 @@
 
 Only what changed is redrawn: items already shown stay mounted, so a long conversation does not
 flicker as a turn arrives. Follow mode: new items scroll the view to the end only while it was
-already at the end, so reading an earlier turn is never yanked away.
+already at the end, so reading an earlier turn is never yanked away. (Not Textual's ``anchor``:
+it bottom-aligns a conversation shorter than the view.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.widgets import Collapsible, Static
 
 from agenttree.state import AgentView
 
-MAX_ITEMS = 300
+MAX_ITEMS = 100
 """Items drawn; older ones are summarised in one line (the Events tab has them all)."""
 
 
@@ -75,15 +76,21 @@ class ConversationView(VerticalScroll):
         self.agent_id: str | None = None
         self._shown: list[tuple[Any, ...]] = []
         self._stream = ""
+        self._follow = True
 
     def compose(self) -> ComposeResult:
         yield Static("Select an agent in the tree.", id="conv-head", classes="hint")
         yield Static(id="conv-stream")
 
+    def watch_virtual_size(self) -> None:
+        """New items were laid out: keep following the end if the view was there."""
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True)
+
     @property
     def at_end(self) -> bool:
-        """Whether the view is scrolled to its end (follow mode is on)."""
-        return self.scroll_y >= self.max_scroll_y - 1
+        """Whether the view is scrolled to its end."""
+        return self.scroll_y >= self.max_scroll_y
 
     def show(self, agent: AgentView | None, streaming: str = "") -> None:
         """Show ``agent``'s conversation (None: nothing selected), plus text still streaming."""
@@ -96,7 +103,7 @@ class ConversationView(VerticalScroll):
             self._shown = []
             self._stream = ""
             self.query_children(".turn").remove()
-            follow = True
+            follow = True  # another agent: start at its latest item
         if agent is None:
             head.update("Select an agent in the tree.")
             stream.display = False
@@ -121,5 +128,6 @@ class ConversationView(VerticalScroll):
                                   Markdown(streaming)]))
         self._shown = wanted
         self._stream = streaming
+        self._follow = follow
         if follow:
-            self.call_after_refresh(self.scroll_end, animate=False)
+            self.scroll_end(animate=False)
