@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.binding import Binding
+from textual.keys import format_key
 
 from .app import AgentTreeApp
 from .screens.ask import FormScreen
@@ -28,8 +29,9 @@ def binding_ids() -> list[str]:
 
 
 def key_table() -> str:
-    """A plain table: id, default key(s), where, what it does."""
-    rows = [(str(b.id), b.key, where, b.description or b.action) for where, b in bindings()]
+    """A plain table: id, default key(s) as typed, where, what it does."""
+    rows = [(str(b.id), " ".join(format_key(k) for k in b.key.split(",")), where,
+             b.description or b.action) for where, b in bindings()]
     width = max(len(r[0]) for r in rows)
     keyw = max(len(r[1]) for r in rows)
     return "\n".join(f"{i:<{width}}  {k:<{keyw}}  {w:<8} {d}" for i, k, w, d in rows)

@@ -50,8 +50,8 @@ class AgentTree(Tree[str]):
     """The agents of one state; :meth:`sync` brings it up to date with a (new) state."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "cursor_parent", "Parent", id="parent"),
-        Binding("n", "cursor_next_sibling", "Next sibling", id="next-sibling"),
+        Binding("p", "cursor_parent", "Parent", id="parent", show=False),
+        Binding("n", "cursor_next_sibling", "Next sibling", id="next-sibling", show=False),
         Binding("N", "cursor_previous_sibling", "Previous sibling", id="previous-sibling",
                 show=False),
     ]
