@@ -473,7 +473,8 @@ class Agent:
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
             respawn = self.respawn_after.pop(item.agent, None)
-            if respawn is not None and not self.ending:
+            if respawn is not None and not self.ending \
+                    and self.engine.agent_on(respawn[0].id) is None:  # not restarted meanwhile
                 task, note, dynamic = respawn
                 self.start_child(task, key=item.agent.rpartition(".")[2], note=note,
                                  dynamic=dynamic)

@@ -70,7 +70,7 @@ def run(text: str, edits: list[str]):
     return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=trees(), edits=st.lists(trees(), min_size=1, max_size=3))
 def test_live_edits_end_like_a_fresh_run_of_the_last_plan(first, edits) -> None:
     plans = [to_edn(first), *map(to_edn, edits)]
@@ -80,7 +80,7 @@ def test_live_edits_end_like_a_fresh_run_of_the_last_plan(first, edits) -> None:
     assert live_status == fresh_status == "done"
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(tree=trees())
 def test_the_same_plan_again_is_an_empty_diff(tree) -> None:
     text = to_edn(tree)
