@@ -34,13 +34,17 @@ class LogTail:
         self.line = 0
         self.expected = 1
         self._file: BinaryIO | None = None
+        self._error: LogCorrupt | None = None
 
     def read(self) -> list[Entry]:
         """Decode the complete lines of the next chunk; ``[]`` when there is nothing new.
 
         Raises:
-            LogCorrupt: a complete line fails its CRC or ``seq`` check.
+            LogCorrupt: a complete line fails its CRC or ``seq`` check (the entries before it
+                are returned first).
         """
+        if self._error is not None:
+            raise self._error
         if self._file is None:
             try:
                 self._file = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
@@ -57,19 +61,27 @@ class LogTail:
         return self._decode(data, cut) if cut else []
 
     def _decode(self, data: bytes, cut: int) -> list[Entry]:
+        """The entries of ``data[:cut]``; at a bad line, the good ones before it (the error
+        is raised by the next :meth:`read`)."""
         out = []
         for raw in data[:cut].split(b"\n")[:-1]:
-            self.line += 1
             try:
                 entry = decode(raw)
             except ValueError as exc:
-                raise LogCorrupt(f"{self.path}:{self.line}: corrupt event record: {exc}") from None
-            if entry.seq != self.expected:
-                raise LogCorrupt(f"{self.path}:{self.line}: seq {entry.seq} where "
-                                 f"{self.expected} was expected")
+                self._error = LogCorrupt(
+                    f"{self.path}:{self.line + 1}: corrupt event record: {exc}")
+            else:
+                if entry.seq != self.expected:
+                    self._error = LogCorrupt(f"{self.path}:{self.line + 1}: seq {entry.seq} "
+                                             f"where {self.expected} was expected")
+            if self._error is not None:
+                if not out:
+                    raise self._error
+                return out
+            self.line += 1
+            self.offset += len(raw) + 1
             self.expected += 1
             out.append(entry)
-        self.offset += cut
         return out
 
     def __enter__(self) -> LogTail:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from tui.widgets.agent_tree import AgentTree
 from tui.widgets.conversation import ConversationView
 from tui.widgets.run_header import RunHeader
 
-from .conftest import drive, make_app, text_of
+from .conftest import drive, make_app, text_of, wait_for
 
 DEMO_AGENTS = {"root", "root.lib", "root.lib.tests", "root.docs", "root.explorer"}
 
@@ -235,3 +236,26 @@ def test_quitting_a_running_run_asks_what_to_do(recorded_run: Path) -> None:
         assert app.return_value == "leave"
 
     drive(app, script)
+
+
+def test_a_corrupt_log_shows_what_came_before_and_says_where(recorded_run: Path) -> None:
+    log = recorded_run / "events.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[9] = lines[9].replace(b"root", b"r00t", 1)
+    log.write_bytes(b"".join(lines))
+    app = make_app(recorded_run)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: bool(app._notifications), "the error")
+        assert app.timeline.last_seq == 9
+        (note,) = app._notifications
+        assert note.severity == "error"
+        assert "events.jsonl:10: corrupt event record: CRC mismatch" in note.message
+        assert set(app.query_one("#tree", AgentTree).nodes) == {
+            "root", "root.api", "root.ui", "root.docs", "root.api.db"}
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await script(pilot)
+
+    asyncio.run(main())

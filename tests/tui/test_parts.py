@@ -50,9 +50,11 @@ def test_tail_stops_at_a_corrupt_line_naming_it(recorded_run: Path) -> None:
     lines = log.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2].replace(b'"root"', b'"r00t"', 1)
     log.write_bytes(b"".join(lines))
-    with LogTail(log, chunk=1 << 16) as tail, \
-            pytest.raises(LogCorrupt, match=r"events.jsonl:3: corrupt event record: CRC mismatch"):
-        tail.read()
+    with LogTail(log, chunk=1 << 16) as tail:
+        assert [e.seq for e in tail.read()] == [1, 2]  # what came before it
+        with pytest.raises(LogCorrupt,
+                           match=r"events.jsonl:3: corrupt event record: CRC mismatch"):
+            tail.read()
 
 
 def test_missing_log_is_not_an_error_yet(tmp_path: Path) -> None:
