@@ -31,7 +31,7 @@ from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
 from agenttree.plan import Task, parse_plan
 from agenttree.runtime.control import append_command
-from agenttree.state import RunState
+from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
@@ -122,7 +122,7 @@ class AgentTreeApp(App[str]):
         """A checked plan from the editor that ``R`` has not applied yet."""
         self.metrics: dict[str, float] = {}
         """Seconds from start to ``first_paint`` and to ``caught_up`` (for the benchmark)."""
-        self._keymap = dict(keymap or {})
+        self._key_overrides = dict(keymap or {})
         self._theme_name = theme
         self._clock = clock
         self._pending: list[Entry] = []
@@ -165,8 +165,8 @@ class AgentTreeApp(App[str]):
     def on_mount(self) -> None:
         if self._theme_name:
             self.theme = self._theme_name
-        if self._keymap:
-            self.set_keymap(self._keymap)
+        if self._key_overrides:
+            self.set_keymap(self._key_overrides)
         self._part("#strip", EventsStrip).border_title = "events"
         self._part("#tree", AgentTree).focus()
         self._render_view(None)
@@ -433,8 +433,13 @@ class AgentTreeApp(App[str]):
         """Show the state as of ``seq`` (None: live). Everything on screen follows."""
         if seq == self.view_seq:
             return
+        if seq is None:
+            self._travel = None
+        elif self._travel is not None and self.view_seq is not None and seq > self.view_seq:
+            fold(self.timeline.entries[self.view_seq:seq], self._travel)  # forward: in place
+        else:
+            self._travel = self.timeline.state_at(seq)
         self.view_seq = seq
-        self._travel = None if seq is None else self.timeline.state_at(seq)
         with self.batch_update():
             self._render_view(None)
         self._dirty = set()
