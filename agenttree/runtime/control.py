@@ -213,7 +213,10 @@ class ControlTail:
         """Lines a resumed run's earlier engine already answered."""
 
     async def run(self) -> None:
-        """Poll the file and apply commands until cancelled."""
+        """Poll the file and apply commands until cancelled, once the root agent is up (the
+        commands a resumed run finds pending name agents that are being restarted)."""
+        while self.engine.plan.root.id not in self.engine.agents:
+            await trio.sleep(POLL_S)
         while True:
             for number, raw in self._lines.new_lines():
                 await self._apply(number, raw)

@@ -265,3 +265,46 @@ def test_locks_are_rebuilt_from_the_log_and_fencing_tokens_go_on(
     assert [(r.agent, r.token) for r in released] == [("root.w", 1)]
     assert fold(after).locks == {}
     assert statuses(run_dir) == statuses(full)
+
+
+WAITING = """
+{:task {:task/id "root" :script [{:say "waiting for w"}]
+        :children [{:task/id "w" :script [{:call :wait :args {:timeout_s 1000}}]}]}}
+"""
+
+
+async def _run_until_waiting(engine: Engine) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        while not any(isinstance(e, ev.ToolRequested) for e in _written(engine)):
+            await trio.sleep(0.01)
+        engine.cancel("root", "test over")
+
+
+def _written(engine: Engine) -> list[ev.Event]:
+    path = engine.run_dir / "events.jsonl"
+    return [e.event for e in read_events(path)] if path.exists() else []
+
+
+def test_control_commands_answered_before_the_crash_are_not_applied_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = tmp_path / "full"
+    engine = Engine(parse_plan(WAITING, source="test.edn"), full, durability="none")
+    trio.run(_run_until_waiting, engine)
+    entries = events(full)
+    n = next(e.seq for e in entries if isinstance(e.event, ev.ToolRequested))
+    answered = encode(n + 1, entries[n].t, entries[n].run,
+                      ev.ControlApplied(line=1, cmd="cancel", detail="cancelling root"))
+    run_dir = cut(full, n, tmp_path / "cut", extra=answered)
+    (run_dir / "control.jsonl").write_text('{"cmd":"cancel","agent":"root"}\n'
+                                           '{"cmd":"cancel","agent":"root.w"}\n')
+    code, out, err = resume(run_dir, capsys)
+    assert code == 0, out + err  # line 1 (cancel root) was not applied a second time
+    after = events(run_dir)
+    control = [e.event for e in after if isinstance(e.event, ev.ControlApplied)]
+    assert [c.line for c in control] == [1, 2]
+    state = fold(after)
+    assert state.agents["root.w"].status == "cancelled"
+    assert (state.status, state.agents["root"].status) == ("done", "done")
+    requested = [e.seq for e in after if isinstance(e.event, ev.ToolRequested)]
+    assert len(requested) == 2 and requested[1] > n  # the unanswered wait ran again
