@@ -308,3 +308,30 @@ def test_control_commands_answered_before_the_crash_are_not_applied_again(
     assert (state.status, state.agents["root"].status) == ("done", "done")
     requested = [e.seq for e in after if isinstance(e.event, ev.ToolRequested)]
     assert len(requested) == 2 and requested[1] > n  # the unanswered wait ran again
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = Path(__file__).resolve().parents[2]
+    return run_plan(tmp_path_factory.mktemp("demo"), (root / "plans" / "demo.edn").read_text())
+
+
+@pytest.mark.parametrize("where", ["lib's failed check", "explorer out of budget", "the grant"])
+def test_the_demo_resumes_through_retries_and_grants(
+        demo: Path, tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = events(demo)
+    n = next(e.seq for e in entries if {
+        "lib's failed check": lambda x: isinstance(x, ev.AcceptanceResult) and not x.ok,
+        "explorer out of budget": lambda x: isinstance(x, ev.BudgetExhausted),
+        "the grant": lambda x: isinstance(x, ev.ToolRequested) and x.tool == "grant",
+    }[where](e.event))
+    run_dir = cut(demo, n, tmp_path / "cut")
+    code, out, err = resume(run_dir, capsys)
+    assert code == 0, out + err
+    after = events(run_dir)
+    assert [e.seq for e in after] == list(range(1, len(after) + 1))
+    assert statuses(run_dir) == statuses(demo) == dict.fromkeys(
+        ("root", "lib", "tests", "docs", "explorer"), "done")
+    explorer = [e.event.attempt for e in after
+                if isinstance(e.event, ev.AgentSpawned) and e.event.agent == "root.explorer"]
+    assert explorer == [1, 2]  # one restart by the grant, whether before or after the crash
