@@ -185,6 +185,9 @@ class Restorer:
                  for path, entry in state.locks.items()}
         self._lock_holders = {a for holders in holds.values() for a in holders}
         restored = self._restore_locks(engine.locks, holds)
+        for bridge_id, bridge in state.bridges.items():
+            if bridge["a"] in restart and bridge["b"] in restart:
+                engine.router.restore_bridge(bridge_id, bridge["a"], bridge["b"])
         emit(ev.RunResumed(
             from_seq=state.seq, pid=os.getpid(), version=__version__,
             torn=str(self.torn) if self.torn else "", restarted=self.restart,

@@ -138,6 +138,12 @@ class Router:
         self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data))
         return True
 
+    def restore_bridge(self, bridge_id: str, a: str, b: str) -> None:
+        """Put back a bridge a resumed run's log shows open (logged already: no event)."""
+        key = frozenset((a, b))
+        self._bridges[key] = bridge_id
+        self._bridge_ids[bridge_id] = key
+
     def open_bridge(self, by: str, a: str, b: str) -> str:
         """Let ``a`` and ``b`` talk; only their lowest common ancestor may do this."""
         if a == b:

@@ -335,3 +335,34 @@ def test_the_demo_resumes_through_retries_and_grants(
     explorer = [e.event.attempt for e in after
                 if isinstance(e.event, ev.AgentSpawned) and e.event.agent == "root.explorer"]
     assert explorer == [1, 2]  # one restart by the grant, whether before or after the crash
+
+
+BRIDGED = """
+{:tiers [{:depth 0 :models ["scripted"] :tools :all :budget {:tool-calls 50}}]
+ :task {:task/id "root"
+        :script [{:call :bridge :args {:a "root.a" :b "root.b"}} {:say "bridged"}]
+        :children
+        [{:task/id "a" :script [{:call :wait :args {:timeout_s 0.3}}
+                                {:call :message :args {:to "root.b" :text "over the bridge"}}
+                                {:say "sent"}]}
+         {:task/id "b" :script [{:call :wait :args {:timeout_s 30}} {:say "heard"}]}]}}
+"""
+
+
+def test_open_bridges_are_restored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = run_plan(tmp_path, BRIDGED)
+    entries = events(full)
+    sent = [e.event for e in entries if isinstance(e.event, ev.ToolResult)
+            and e.event.tool == "message"]
+    assert sent and sent[0].ok, sent
+    n = next(e.seq for e in entries if isinstance(e.event, ev.BridgeOpened))
+    run_dir = cut(full, n + 1, tmp_path / "cut")
+    code, out, err = resume(run_dir, capsys)
+    assert code == 0, out + err
+    after = events(run_dir)[n + 1:]
+    sent = [e.event for e in after if isinstance(e.event, ev.ToolResult)
+            and e.event.tool == "message"]
+    assert [(s.ok, s.output) for s in sent] == [(True, "sent to root.b")]
+    assert not any(isinstance(e.event, ev.BridgeOpened) for e in after)  # not logged twice
+    heard = fold(events(run_dir)).agents["root.b"].conversation
+    assert any(m.get("text") == "over the bridge" for m in heard)
