@@ -74,7 +74,12 @@ class Reconciler:
         for task_id in diff.removed:
             engine.cancel_task(task_id, f"{task_id} was removed from the plan")
         for task_id in diff.moved:
-            if not self._covered(task_id, restarting):
+            if self._covered(task_id, restarting):
+                # Its new place restarts anyway and starts it there; the old attempt, which
+                # sits elsewhere, must still go.
+                engine.redo.add(task_id)
+                engine.cancel_task(task_id, f"{task_id} was moved")
+            else:
                 self.restart(task_id, f"{task_id} was moved", restarting)
         for task_id in diff.changed:
             if self._covered(task_id, restarting):
@@ -129,8 +134,13 @@ class Reconciler:
             return  # removed meanwhile, running again, or the root (the run is ending)
         host = engine.agent_on(place.parent)
         if host is not None and host.nursery is not None and not host.ending:
-            host.start_child(place.task, note=note)
             restarting.add(task_id)  # its own new children start with it
+            older = engine.agents.get(f"{host.id}.{task_id}")
+            if older is not None:  # an older attempt under the same id is still ending
+                host.respawn_after[older.id] = (place.task, note, False)
+                older.cancel(f"{task_id} was reassigned")
+            else:
+                host.start_child(place.task, note=note)
             return
         engine.redo.add(task_id)
         if place.parent not in restarting:
