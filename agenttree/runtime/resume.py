@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import orjson
@@ -40,9 +40,6 @@ from .agent import Agent, AgentSpec, ChildDone
 from .engine import Engine, TaskRun, tune_gc
 from .recording import Cursor, Recording
 from .runlock import engine_lock
-
-if TYPE_CHECKING:
-    from .locks import LockService
 
 KILL_WAIT_S = 2.0
 """How long resume waits for killed leftover processes to be gone."""
@@ -147,6 +144,7 @@ class Restorer:
         self.torn = found.torn
         self.killed = killed
         self.restart = restart_set(found.state)
+        self._restart = set(self.restart)
         self.replaying: set[str] = set()
         """Restarted agents not yet live: their events are in the log already."""
         self._restarted: set[str] = set()
@@ -174,8 +172,7 @@ class Restorer:
             return log_emit(event)
 
         engine.emit = emit
-        state = self.state
-        restart = set(self.restart)
+        state, restart = self.state, self._restart
         engine.task_ids |= set(state.tasks)
         for task in state.tasks.values():
             again = task.agent in restart  # its agent's open() counts the attempt again
@@ -184,7 +181,8 @@ class Restorer:
         holds = {path: {a: h for a, h in entry["holders"].items() if a in restart}
                  for path, entry in state.locks.items()}
         self._lock_holders = {a for holders in holds.values() for a in holders}
-        restored = self._restore_locks(engine.locks, holds)
+        restored = engine.locks.restore(holds, last_token=self.recording.last_token,
+                                        conflicts=len(state.conflicts))
         for bridge_id, bridge in state.bridges.items():
             if bridge["a"] in restart and bridge["b"] in restart:
                 engine.router.restore_bridge(bridge_id, bridge["a"], bridge["b"])
@@ -211,10 +209,6 @@ class Restorer:
                     emit(ev.LockReleased(agent=holder, path=path, token=hold["token"],
                                          reason="its holder ended before the engine died"))
 
-    def _restore_locks(self, locks: LockService, holds: dict[str, Any]) -> int:
-        return locks.restore(holds, last_token=self.recording.last_token,
-                             conflicts=len(self.state.conflicts))
-
     def model_for(self, agent: Agent) -> None:
         """Agents call their real model once live."""
         return None
@@ -234,7 +228,7 @@ class Restorer:
         """A restarted agent's cursor; ``None`` for agents started after the resume."""
         view = self.state.agents.get(agent.id)
         if (view is None or view.finished or agent.id in self._restarted
-                or agent.spec.attempt != view.attempt or agent.id not in self.restart):
+                or agent.spec.attempt != view.attempt or agent.id not in self._restart):
             return None
         self._restarted.add(agent.id)
         self.replaying.add(agent.id)
