@@ -14,8 +14,6 @@ from pathlib import Path
 
 import orjson
 import trio
-from rich.console import Console
-from rich.live import Live
 
 from . import __version__, control_cli
 from .bench import cli as bench_cli
@@ -24,17 +22,12 @@ from .console import (
     lock_table,
     make_console,
     print_summary,
-    progress_line,
-    render_live,
 )
 from .errors import LogCorrupt, UserError
-from .events import Entry
 from .log import DURABILITY, LogReader
-from .models.base import ModelError
-from .models.openai import api_key_for
-from .models.spec import parse_model_spec
-from .plan import Plan, is_scripted, load_plan
+from .plan import load_plan
 from .replay_view import print_replay
+from .run_view import check_models, run_with_view
 from .runtime import resume
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .runtime.replay import RegressionReplay
@@ -43,7 +36,6 @@ from .state import fold, state_to_json
 from .web import cli as web_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-REFRESH_S = 0.25
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,59 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         engine.replayer = RegressionReplay(args.replay_from)
     console = make_console()
     tune_gc()
-    status = trio.run(_run_with_view, engine, console, args.quiet)
+    status = trio.run(run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:
         return EXIT_INTERRUPTED
     if args.replay_from:
         return engine.replayer.report(console)
     return EXIT_OK if status == "done" else EXIT_FAILED
-
-
-def check_models(plan: Plan, override: str | None) -> None:
-    """Refuse, before anything starts, model specs that cannot work (bad syntax, no key)."""
-    if override is not None:
-        wanted = {override}
-    else:
-        wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
-        wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
-    for name in sorted(wanted):
-        if is_scripted(name):
-            continue
-        where = "--model" if override else plan.source
-        try:
-            spec = parse_model_spec(name)
-            api_key_for(spec, plan.provider(spec.base_url, spec.provider).api_key_env)
-        except (UserError, ModelError) as exc:
-            raise UserError(f"{where}: {exc}") from None
-
-
-async def _run_with_view(engine: Engine, console: Console, quiet: bool) -> str:
-    if quiet:
-        return await engine.run()
-    if not console.is_terminal:
-
-        def print_progress(entry: Entry) -> None:  # a line per notable event, as written
-            line = progress_line(entry)
-            if line is not None:
-                console.print(line, soft_wrap=True)
-
-        engine.on_event = print_progress
-        return await engine.run()
-    with Live(render_live(engine.state), console=console, auto_refresh=False,
-              transient=True) as live:
-        async with trio.open_nursery() as nursery:
-
-            async def refresh() -> None:
-                while True:
-                    now_t = int(engine.wall_clock() * 1000)
-                    live.update(render_live(engine.state, now_t), refresh=True)
-                    await trio.sleep(REFRESH_S)
-
-            nursery.start_soon(refresh)
-            status = await engine.run()
-            nursery.cancel_scope.cancel()
-    return status
 
 
 def _events_path(run_dir: str) -> Path:

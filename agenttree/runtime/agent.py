@@ -184,6 +184,8 @@ class Agent:
         try:
             with trio.CancelScope(deadline=spec.deadline) as scope:
                 self.scope = scope
+                if self.cancel_reason is not None:  # cancelled between open() and now
+                    scope.cancel()
                 outcome = await self._live()
             if scope.cancelled_caught:
                 outcome = self._why_cancelled(scope)

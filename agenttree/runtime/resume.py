@@ -361,8 +361,8 @@ def register(sub: Any) -> None:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """``agenttree resume RUN_DIR``: exit 0 when the root ends done (or had), 1 otherwise."""
-    from ..cli import _run_with_view, check_models  # the CLI imports this module
     from ..console import make_console, print_summary
+    from ..run_view import check_models, run_with_view  # imports the engine, as this does
 
     run_dir = Path(args.run_dir)
     path = run_dir / "events.jsonl"
@@ -391,7 +391,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             engine.state = state
             engine.replayer = Restorer(found, killed)
             tune_gc()
-            status = trio.run(_run_with_view, engine, console, args.quiet)
+            status = trio.run(run_with_view, engine, console, args.quiet)
             if engine.interrupted:
                 print_summary(console, engine.state, str(run_dir))
                 return 130

@@ -1,0 +1,68 @@
+"""Starting a run from the command line: refuse unusable models up front, and show progress
+while the engine runs (``run`` and ``resume`` share both)."""
+
+from __future__ import annotations
+
+import trio
+from rich.console import Console
+from rich.live import Live
+
+from .console import progress_line, render_live
+from .errors import UserError
+from .events import Entry
+from .models.base import ModelError
+from .models.openai import api_key_for
+from .models.spec import parse_model_spec
+from .plan import Plan, is_scripted
+from .runtime.engine import Engine
+
+REFRESH_S = 0.25
+"""How often the live tree is redrawn."""
+
+
+def check_models(plan: Plan, override: str | None) -> None:
+    """Refuse, before anything starts, model specs that cannot work (bad syntax, no key)."""
+    if override is not None:
+        wanted = {override}
+    else:
+        wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
+        wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
+    for name in sorted(wanted):
+        if is_scripted(name):
+            continue
+        where = "--model" if override else plan.source
+        try:
+            spec = parse_model_spec(name)
+            api_key_for(spec, plan.provider(spec.base_url, spec.provider).api_key_env)
+        except (UserError, ModelError) as exc:
+            raise UserError(f"{where}: {exc}") from None
+
+
+async def run_with_view(engine: Engine, console: Console, quiet: bool) -> str:
+    """Run the engine to its end with progress on ``console``: a live tree on a terminal, a
+    line per notable event in a log, nothing with ``quiet``. Returns the root's status."""
+    if quiet:
+        return await engine.run()
+    if not console.is_terminal:
+
+        def print_progress(entry: Entry) -> None:  # a line per notable event, as written
+            line = progress_line(entry)
+            if line is not None:
+                console.print(line, soft_wrap=True)
+
+        engine.on_event = print_progress
+        return await engine.run()
+    with Live(render_live(engine.state), console=console, auto_refresh=False,
+              transient=True) as live:
+        async with trio.open_nursery() as nursery:
+
+            async def refresh() -> None:
+                while True:
+                    now_t = int(engine.wall_clock() * 1000)
+                    live.update(render_live(engine.state, now_t), refresh=True)
+                    await trio.sleep(REFRESH_S)
+
+            nursery.start_soon(refresh)
+            status = await engine.run()
+            nursery.cancel_scope.cancel()
+    return status
