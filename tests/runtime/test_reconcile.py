@@ -228,3 +228,14 @@ async def test_grant_restarts_an_agent_that_ran_out(tmp_path: Path, autojump_clo
     assert [(e.agent, e.attempt) for e in events_of(engine, ev.AgentSpawned)
             if e.agent == "root.x"] == [("root.x", 1), ("root.x", 2)]
     assert engine.state.tasks["x"].status == "done"
+
+
+async def test_a_cancel_before_the_new_agent_runs_is_not_lost(tmp_path: Path, autojump_clock):
+    def add_and_cancel_at_once(engine):
+        engine.reconciler.apply(parse_plan(live_plan(task("a", 100) + task("b", 100))))
+        assert engine.cancel("root.b", "changed my mind")  # opened, its task not yet run
+
+    engine = await drive(tmp_path, live_plan(task("a", 100)), [(5, add_and_cancel_at_once)])
+    reasons = {e.agent: (e.status, e.reason) for e in events_of(engine, ev.AgentFinished)}
+    assert reasons["root.b"] == ("cancelled", "changed my mind")
+    assert reasons["root.a"][0] == "done"
