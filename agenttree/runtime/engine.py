@@ -41,10 +41,12 @@ from ..models.spec import parse_model_spec
 from ..plan import Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
+from ..sandbox.base import ExecResult
+from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
-from ..tools.procs import CommandResult, detect_sandbox, run_command
+from ..tools.procs import detect_sandbox
 from ..tools.workspace import Workspace
 from .agent import Agent, AgentSpec
 from .control import ControlTail
@@ -138,6 +140,10 @@ class Engine:
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
         self.sandbox = detect_sandbox(plan.sandbox)
+        self.shell: WorkspaceSandbox | None = None
+        """Where ``sh`` and acceptance commands run: set before :meth:`run` to use another
+        sandbox (its ``exec`` taking ``on_start`` like :class:`WorkspaceSandbox`'s); else the
+        run makes a :class:`WorkspaceSandbox` over its workspace, confined by ``sandbox``."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self._limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]] = {}
@@ -170,6 +176,9 @@ class Engine:
         self.prepare()
         with engine_lock(self.run_dir), Workspace(self.run_dir / "workspace") as workspace:
             self.workspace = workspace
+            if self.shell is None:
+                self.shell = WorkspaceSandbox(workspace, self.sandbox, self.env,
+                                              output_cap=OUTPUT_CAP)
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
                                           limits=httpx.Limits(max_connections=64))
             async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
@@ -387,18 +396,17 @@ class Engine:
         return REGISTRY.get(name)
 
     async def run_command(self, agent: Agent, cmd: str, *,
-                          timeout_s: float | None) -> CommandResult:
-        """Run a shell command in the agent's working directory, in the sandbox if any."""
-        cwd = await trio.to_thread.run_sync(
-            lambda: self.workspace.resolve_dir(agent.task.cwd, create=True))
-        env = dict(self.env, AGENTTREE_AGENT=agent.id)
+                          timeout_s: float | None) -> ExecResult:
+        """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`; its
+        process group is logged (``process/started``) as it starts."""
+        assert self.shell is not None, "commands run once the run has started"
 
         def started(pgid: int) -> None:
             self.emit(ev.ProcessStarted(agent=agent.id, pgid=pgid, cmd=cmd))
 
-        return await run_command(cmd, cwd=cwd, env=env, timeout_s=timeout_s,
-                                 output_cap=OUTPUT_CAP, sandbox=self.sandbox,
-                                 workspace=self.workspace.root, on_start=started)
+        return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
+                                     env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
+                                     on_start=started)
 
     def report_crash(self, agent_id: str, text: str) -> None:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shlex
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -35,7 +33,14 @@ import yaml
 
 from .. import events as ev
 from ..errors import AgentTreeError
-from ..tools.procs import READ_CHUNK, kill_group, run_command, signal_group, wait_group_gone
+from ..tools.procs import (
+    READ_CHUNK,
+    CommandResult,
+    kill_group,
+    run_process,
+    signal_group,
+    wait_group_gone,
+)
 from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
@@ -295,25 +300,17 @@ async def wait_healthy(box: Sandbox, container: Container, events: Events,
 
 async def run_shell(command: str, *, cwd: str | os.PathLike[str],
                     env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-                    scratch: Path | None = None, timeout: float | None = None,
-                    output_cap: int = 64_000, grace_s: float = 2.0) -> ExecResult:
-    """``/bin/sh -c command`` through :func:`agenttree.tools.procs.run_command` (its own
-    process group, killed on timeout or cancel), with ``stdin`` fed from a temporary file in
-    ``scratch`` (run_command itself gives commands no stdin)."""
-    feed = None
-    if stdin is not None:
-        assert scratch is not None, "stdin needs a scratch directory"
-        scratch.mkdir(parents=True, exist_ok=True)
-        fd, feed = tempfile.mkstemp(dir=scratch, prefix=".stdin-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(stdin)
-        command = f"{command} < {shlex.quote(feed)}"
-    try:
-        done = await run_command(command, cwd=cwd, env=env, timeout_s=timeout,
-                                 output_cap=output_cap, grace_s=grace_s)
-    finally:
-        if feed is not None:
-            os.unlink(feed)
+                    timeout: float | None = None, output_cap: int = 64_000,
+                    grace_s: float = 2.0) -> ExecResult:
+    """``/bin/sh -c command`` through :func:`agenttree.tools.procs.run_process` (its own
+    process group, killed on timeout or cancel; ``stdin`` fed through a pipe)."""
+    done = await run_process(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=stdin,
+                             timeout_s=timeout, output_cap=output_cap, grace_s=grace_s)
+    return exec_result(done)
+
+
+def exec_result(done: CommandResult) -> ExecResult:
+    """A :class:`~agenttree.tools.procs.CommandResult` as an :class:`ExecResult`."""
     return ExecResult(exit_code=done.exit_code, output=done.output, timed_out=done.timed_out,
                       truncated=done.truncated, duration_s=done.duration_s)
 

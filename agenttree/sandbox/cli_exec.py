@@ -14,7 +14,6 @@ import os
 import shlex
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 
 import attrs
 import trio
@@ -32,7 +31,6 @@ class CliExecSandbox:
 
     name: str
     container: Container
-    scratch: Path
     output_cap: int
 
     def target(self, cwd: str, env: Mapping[str, str], interactive: bool) -> list[str]:
@@ -67,7 +65,7 @@ class CliExecSandbox:
         pidfile = self._pidfile()
         command = shlex.join(self._argv(argv, cwd, env, pidfile, stdin is not None))
         try:
-            done = await run_shell(command, cwd=".", stdin=stdin, scratch=self.scratch,
+            done = await run_shell(command, cwd=".", stdin=stdin,
                                    timeout=timeout, output_cap=self.output_cap)
         except BaseException:
             await self._kill(pidfile)

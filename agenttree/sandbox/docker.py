@@ -226,8 +226,7 @@ class DockerBackend:
         directory = self.run_dir / "containers" / name
         directory.mkdir(parents=True, exist_ok=True)
         boxes = {c.name: DockerSandbox(name=c.name, ref=f"{name}-{c.name}", container=c,
-                                       cli=self.cli, scratch=directory,
-                                       output_cap=limits.output_cap)
+                                       cli=self.cli, output_cap=limits.output_cap)
                  for c in spec.containers}
         env = DockerEnvironment(spec=spec, case=case, name=name, directory=directory,
                                 sandboxes=boxes)

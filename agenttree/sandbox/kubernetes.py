@@ -188,7 +188,7 @@ class KubeEnvironment:
         if name not in {c.name for c in self.spec.containers}:
             raise SandboxError(f"no container {name!r} in this spec")
         return KubeSandbox(name=name, container=self.spec.container(name), pod=self.pod,
-                           scratch=self.directory, output_cap=self.output_cap,
+                           output_cap=self.output_cap,
                            namespace=self.backend.namespace, kubectl=self.backend.kubectl)
 
     async def wait(self, name: str | None = None) -> ExecResult:

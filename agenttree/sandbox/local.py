@@ -86,7 +86,7 @@ class LocalSandbox:
         """Run ``argv`` here (see :class:`~agenttree.sandbox.base.Sandbox`)."""
         return await run_shell(shlex.join(argv), cwd=self._cwd(cwd),
                                env={**self.env, **(env or {})}, stdin=stdin,
-                               scratch=self.root.parent, timeout=timeout,
+                               timeout=timeout,
                                output_cap=self.output_cap, grace_s=self.grace_s)
 
     def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,

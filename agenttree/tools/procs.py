@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import trio
@@ -168,21 +168,35 @@ async def run_command(command: str, *, cwd: str | os.PathLike[str],
                       sandbox: Sandbox | None = None,
                       workspace: str | os.PathLike[str] | None = None,
                       on_start: Callable[[int], None] | None = None) -> CommandResult:
-    """Run ``/bin/sh -c command`` in its own process group and collect its output.
+    """Run ``/bin/sh -c command`` with :func:`run_process` (no stdin)."""
+    return await run_process(["/bin/sh", "-c", command], cwd=cwd, env=env, timeout_s=timeout_s,
+                             output_cap=output_cap, grace_s=grace_s, sandbox=sandbox,
+                             workspace=workspace, on_start=on_start)
 
-    Cancellation or ``timeout_s`` kill the whole group (SIGTERM, ``grace_s``, SIGKILL); the
-    cleanup is shielded and bounded, and ``Cancelled`` is re-raised. ``on_start(pgid)`` is
-    called once the process exists.
+
+async def run_process(argv: Sequence[str], *, cwd: str | os.PathLike[str],
+                      env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+                      timeout_s: float | None = None, output_cap: int = 64_000,
+                      grace_s: float = 2.0, sandbox: Sandbox | None = None,
+                      workspace: str | os.PathLike[str] | None = None,
+                      on_start: Callable[[int], None] | None = None) -> CommandResult:
+    """Run ``argv`` in its own process group and collect its output (head and tail within
+    ``output_cap`` bytes).
+
+    ``stdin`` is fed through a pipe (``None``: ``/dev/null``). ``sandbox`` confines it (to
+    ``workspace``, default ``cwd``). Cancellation or ``timeout_s`` kill the whole group
+    (SIGTERM, ``grace_s``, SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is
+    re-raised. ``on_start(pgid)`` is called once the process exists.
     """
-    argv = ["/bin/sh", "-c", command]
+    argv = list(argv)
     sandboxed = sandbox is not None and sandbox.kind != "none"
     if sandboxed:
         argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd)
     started = trio.current_time()
     process = await trio.lowlevel.open_process(
         argv, cwd=os.fspath(cwd), env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     pgid = process.pid  # a new session: the leader's pid is the group id
     if on_start is not None:
         on_start(pgid)
@@ -192,6 +206,8 @@ async def run_command(command: str, *, cwd: str | os.PathLike[str],
         with trio.move_on_after(_or_inf(timeout_s)) as timer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_read_all, process, output)
+                if stdin is not None:
+                    nursery.start_soon(_feed, process, stdin)
                 await process.wait()
                 # The leader is gone; leftovers in its group (and their hold on the pipe) go too.
                 signal_group(pgid, signal.SIGKILL)
@@ -204,8 +220,9 @@ async def run_command(command: str, *, cwd: str | os.PathLike[str],
                 await kill_group(process, pgid, grace_s)
             signal_group(pgid, signal.SIGKILL)
             await wait_group_gone(pgid, 0.5)
-        if process.stdout is not None:
-            await _close_quietly(process.stdout)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                await _close_quietly(stream)
     text, truncated = output.text()
     return CommandResult(exit_code=None if timed_out else process.returncode, output=text,
                          truncated=truncated, timed_out=timed_out,
@@ -222,6 +239,17 @@ async def _read_all(process: trio.Process, output: _Output) -> None:
     try:
         while chunk := await process.stdout.receive_some(READ_CHUNK):
             output.add(chunk)
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        pass
+
+
+async def _feed(process: trio.Process, data: bytes) -> None:
+    """Write ``data`` to the process's stdin and close it (a process that stops reading early
+    just gets less)."""
+    assert process.stdin is not None
+    try:
+        async with process.stdin:
+            await process.stdin.send_all(data)
     except (trio.ClosedResourceError, trio.BrokenResourceError):
         pass
 
