@@ -15,6 +15,7 @@ from tui.keys import binding_ids
 from tui.look import event_agent, event_line, status_counts
 from tui.tailer import LogTail
 from tui.timeline import Timeline
+from tui.widgets.locks_view import ttl_left
 
 
 def test_tail_reads_in_chunks_and_holds_back_a_half_written_line(recorded_run: Path) -> None:
@@ -140,3 +141,11 @@ def test_default_keymap_file_is_optional(tmp_path: Path, monkeypatch: pytest.Mon
     assert load_keymap(None, binding_ids()) == {"grant": "G"}
     with pytest.raises(UserError, match="no such key map file"):
         load_keymap(tmp_path / "missing.toml", binding_ids())
+
+
+def test_ttl_left() -> None:
+    assert ttl_left(1000, 5000, 1800) == "4.2s"
+    assert ttl_left(0, 30 * 60_000, 0) == "30m"
+    assert ttl_left(0, 5 * 3_600_000, 0) == "5h"
+    assert ttl_left(0, 1000, 1000) == "expired"
+    assert ttl_left(0, None, 10) == "∞"

@@ -12,11 +12,14 @@ from agenttree.state import RunState
 
 
 def ttl_left(since: int, ttl_ms: int | None, now_t: int) -> str:
-    """Seconds of lease left, e.g. ``4.2s`` (``∞`` without a TTL, ``expired`` past it)."""
+    """Lease left, e.g. ``4.2s``, ``12m`` (``∞`` without a TTL, ``expired`` past it)."""
     if not ttl_ms:
         return "∞"
-    left = since + ttl_ms - now_t
-    return "expired" if left <= 0 else f"{left / 1000:.1f}s"
+    left = (since + ttl_ms - now_t) / 1000
+    if left <= 0:
+        return "expired"
+    return f"{left:.1f}s" if left < 120 else f"{left / 60:.0f}m" if left < 7200 \
+        else f"{left / 3600:.0f}h"
 
 
 class LocksView(Vertical):
