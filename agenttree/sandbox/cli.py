@@ -123,6 +123,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if (run_dir / "events.jsonl").exists():
         raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"up: {len(spec.containers)} container(s) of {spec.name} with the {args.backend} "
+          f"backend; events in {run_dir / 'events.jsonl'}", flush=True)
     code = trio.run(_up, args, spec, run_dir)
     print(f"run directory: {run_dir}")
     return code

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
+import shutil
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -129,6 +130,24 @@ class LocalSandbox:
         events.send(ev.ContainerStarted, name=self.name, backend="local",
                     ref=str(self.process.pid), image=self.container.image)
 
+    def check_programs(self, events: Events) -> None:
+        """Check the programs of ``:cmd`` and ``:health`` named without a path are on PATH.
+
+        Raises:
+            SandboxError: one is not installed here (images are ignored by this backend).
+        """
+        health = self.container.health
+        for argv in (self.container.cmd, health.cmd if health is not None else None):
+            if argv and "/" not in argv[0] and \
+                    shutil.which(argv[0], path=self.env.get("PATH", os.defpath)) is None:
+                events.send(ev.ContainerExited, name=self.name, reason="failed")
+                image = f" and ignores :image {self.container.image!r}" \
+                    if self.container.image else ""
+                raise SandboxError(
+                    f"container {self.name!r}: {argv[0]!r} is not installed here (the local "
+                    f"backend runs :cmd and :health on this machine{image}): install it, or "
+                    "use --backend docker")
+
     async def watch(self, events: Events) -> None:
         """Wait for the process to end by itself and record it."""
         assert self.process is not None
@@ -204,6 +223,8 @@ def _write(target: Path, data: bytes) -> None:
 
 def _check_port_free(name: str, port: int) -> None:
     with socket.socket() as sock:
+        # As servers do: a port whose last connections linger in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -314,6 +335,8 @@ class LocalBackend:
                          started: list[LocalSandbox], events: Events,
                          nursery: trio.Nursery, limits: Limits) -> None:
         try:
+            for box in boxes.values():  # before starting anything
+                box.check_programs(events)
             with trio.fail_after(limits.start_s):
                 for c in spec.containers:
                     box = boxes[c.name]

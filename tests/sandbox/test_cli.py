@@ -81,6 +81,8 @@ def test_up_runs_the_sut_logs_events_and_tears_down(tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main(["containers", "up", spec, "--run-dir", str(run_dir)]) == 1  # the SUT's exit 3
     out = capsys.readouterr().out
+    assert out.startswith(f"up: 2 container(s) of spec with the local backend; events in "
+                          f"{run_dir / 'events.jsonl'}\n")
     assert "container/healthy dep" in out and "sut exited with code 3" in out
     state = fold(read_events(run_dir / "events.jsonl"))
     assert state.containers["case/sut"]["exit_code"] == 3
@@ -127,3 +129,18 @@ async def test_up_tears_down_on_sigterm_and_ctrl_c(sig, tmp_path) -> None:
     state = fold(read_events(run_dir / "events.jsonl"))
     assert state.containers["case/db"]["status"] == "stopped"
     assert not live_members({int(state.containers["case/db"]["ref"])})
+
+
+def test_the_quick_start_example_runs_locally(tmp_path, capsys) -> None:
+    """docs/sandboxes.md's quick start, on a free port instead of 8765."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = (ROOT / "plans" / "containers" / "hello-local.edn").read_text()
+    spec = write_spec(tmp_path, text.replace("8765", str(port)))
+    run_dir = str(tmp_path / "run")
+    assert main(["containers", "up", spec, "--run-dir", run_dir]) == 0
+    assert "sut exited with code 0" in capsys.readouterr().out
+    assert main(["containers", "logs", spec, "--run-dir", run_dir, "--container", "sut"]) == 0
+    assert capsys.readouterr().out == "sut got HTTP 200\n"

@@ -257,3 +257,35 @@ async def test_concurrent_stdin_execs_in_a_mounted_workdir(backend) -> None:
         assert {i: r.output for i, r in results.items()} == {i: f"input {i}" for i in range(8)}
         # the feed files are gone
         assert not list(env.directory.rglob(".stdin-*"))
+
+
+async def test_a_program_not_installed_here_fails_before_anything_starts(backend,
+                                                                        recorder) -> None:
+    spec = parse_spec('{:containers [{:name "sut" :cmd ["sleep" "600"] :depends-on ["db"]}'
+                      ' {:name "db" :image "redis:7" :cmd ["sleep" "600"]'
+                      '  :health {:cmd ["no-such-program-here" "ping"]}}]}')
+    with trio.fail_after(10), pytest.raises(SandboxError) as info:
+        async with backend.open(spec):
+            pass
+    assert str(info.value) == (
+        "container 'db': 'no-such-program-here' is not installed here (the local backend runs "
+        ":cmd and :health on this machine and ignores :image 'redis:7'): install it, or use "
+        "--backend docker")
+    assert recorder.of(ev.ContainerStarted) == []
+    assert [(e.name, e.reason) for e in recorder.of(ev.ContainerExited)] == [("db", "failed")]
+
+
+async def test_a_port_whose_connections_linger_in_time_wait_is_free(backend) -> None:
+    import socket
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server side closes first: its end lingers in TIME_WAIT
+            assert client.recv(1) == b""
+    spec = parse_spec(f'{{:containers [{{:name "web" :cmd ["true"] :ports [{port}]}}]}}')
+    async with backend.open(spec) as env:  # the next `up` right after the last one
+        assert (await env.wait()).exit_code == 0
