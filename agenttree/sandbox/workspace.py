@@ -11,8 +11,8 @@ timeout or cancel, ``on_start(pgid)`` called as it starts. See docs/sandboxes.md
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import attrs
@@ -70,15 +70,20 @@ class WorkspaceSandbox:
     def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,
                     env: Mapping[str, str] | None = None,
                     stdin: bytes | None = None) -> AbstractAsyncContextManager[OutputStream]:
-        """Run ``argv`` confined like :meth:`exec` and stream its output.
+        """Run ``argv`` confined like :meth:`exec` and stream its output; leaving the block
+        (also on cancel) kills its process group."""
+        return self._stream(argv, cwd, env, stdin)
 
-        ``cwd`` is checked here, synchronously (this returns the context manager at once).
-        """
-        directory = self.workspace.resolve_dir(cwd or ".", create=True)
+    @asynccontextmanager
+    async def _stream(self, argv: Sequence[str], cwd: str | None,
+                      env: Mapping[str, str] | None,
+                      stdin: bytes | None) -> AsyncIterator[OutputStream]:
+        directory = await self.directory(cwd)
         wrapped = self.confinement.wrap(list(argv), workspace=self.workspace.root,
                                         cwd=directory)
-        return stream_process(wrapped, cwd=directory, env={**self.env, **(env or {})},
-                              stdin=stdin, grace_s=self.grace_s)
+        async with stream_process(wrapped, cwd=directory, env={**self.env, **(env or {})},
+                                  stdin=stdin, grace_s=self.grace_s) as out:
+            yield out
 
     async def write_file(self, path: str, data: bytes) -> None:
         """Write a file in the workspace, atomically (parents made)."""

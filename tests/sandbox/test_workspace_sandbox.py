@@ -47,7 +47,8 @@ async def test_cwd_outside_the_workspace_is_refused(box: WorkspaceSandbox) -> No
     with pytest.raises(WorkspaceError):
         await box.exec(["true"], cwd="../elsewhere")
     with pytest.raises(WorkspaceError):
-        box.exec_stream(["true"], cwd="/etc")
+        async with box.exec_stream(["true"], cwd="/etc"):
+            pass
 
 
 async def test_timeout_kills_the_whole_group(box: WorkspaceSandbox) -> None:
