@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,7 +19,7 @@ from ..models.openai import api_key_for
 from ..models.spec import parse_model_spec
 from ..plan import is_scripted
 from . import compare
-from .runner import Options, Runner, new_report_dir, read_recorded, resume_options
+from .runner import Options, Recorded, Runner, new_report_dir, read_recorded, resume_options
 from .suites import EdnCache, Suite, load_suite
 
 BACKENDS = ("local", "docker", "kubernetes")
@@ -68,27 +69,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.resume:
-        report = Path(args.resume)
-        recorded = read_recorded(report)
-        cache = EdnCache.load(report / SUITE_CACHE)
-        suite = load_suite(args.suite, cache)
-        if recorded.start.get("suite") != suite.name:
-            raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
-                            f"not {suite.name!r}")
-        opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
-                                         "epochs": args.epochs, "cases": args.cases})
-    else:
-        cache = EdnCache()
-        suite = load_suite(args.suite, cache)
-        report, recorded = new_report_dir(Path(args.reports), suite), None
-        opts = Options(models=tuple(args.models or ["scripted:reference"]),
-                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
-    opts = Options(models=opts.models, cases=opts.cases, epochs=opts.epochs, seed=opts.seed,
-                   concurrency=args.concurrency or opts.concurrency,
-                   sandboxes=args.max_sandboxes, subprocesses=args.max_procs,
-                   connections=args.max_connections,
-                   backend=args.backend)
+    cache = EdnCache.load(Path(args.resume) / SUITE_CACHE) if args.resume else EdnCache()
+    suite = load_suite(args.suite, cache)
+    report, recorded, opts = _new_or_resumed(args, suite)
     check_models(suite, opts.models)
     if suite.kind == "coding" and args.backend != "local":
         raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
@@ -103,6 +86,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     console.print(f"report: {report}  ({totals['passed']} passed, {totals['failed']} failed, "
                   f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)")
     return 0
+
+
+def _new_or_resumed(args: argparse.Namespace,
+                    suite: Suite) -> tuple[Path, Recorded | None, Options]:
+    """The report directory, what it recorded (when resuming) and the options to run with."""
+    if args.resume:
+        report = Path(args.resume)
+        recorded = read_recorded(report)
+        if recorded.start.get("suite") != suite.name:
+            raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
+                            f"not {suite.name!r}")
+        opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
+                                         "epochs": args.epochs, "cases": args.cases})
+    else:
+        report, recorded = new_report_dir(Path(args.reports), suite), None
+        opts = Options(models=tuple(args.models or ["scripted:reference"]),
+                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
+    return report, recorded, attrs.evolve(
+        opts, concurrency=args.concurrency or opts.concurrency, sandboxes=args.max_sandboxes,
+        subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend)
 
 
 def check_models(suite: Suite, models: tuple[str, ...]) -> None:
