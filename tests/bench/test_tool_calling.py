@@ -13,7 +13,7 @@ from .fake_provider import FakeProvider
 from .helpers import TOOL_CALLING, events, run_bench
 
 
-async def test_reference_model_scores_every_case(tmp_path):
+async def test_reference_model_scores_every_case(tmp_path, capsys):
     suite = load_suite(TOOL_CALLING)
     assert len(suite.cases) >= 60
     summary = await run_bench(TOOL_CALLING, tmp_path / "r", models=("scripted:reference",),
@@ -33,6 +33,12 @@ async def test_reference_model_scores_every_case(tmp_path):
     # A multi-turn case really ran its tools: the weather in Oslo fed mul(4, 3).
     oslo = [r["output"] for r in results if r["key"].startswith("t-weather-mul|")]
     assert '"temperature":4' in oslo[0] and oslo[1] == "12"
+    # Each case is an ordinary run directory that replay folds.
+    (start,) = [e for e in log if e["type"] == "case/start" and e["case"] == "t-weather-mul"]
+    capsys.readouterr()
+    assert main(["replay", str(tmp_path / "r" / start["dir"]), "--json"]) == 0
+    state = orjson.loads(capsys.readouterr().out)
+    assert state["agents"]["root"]["status"] == "done"
 
 
 async def test_naive_model_scores_low_with_a_known_taxonomy(tmp_path):
