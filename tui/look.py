@@ -203,11 +203,14 @@ def event_agent(event: ev.Event) -> str:
     return ""
 
 
-def event_line(entry: Entry, start_t: int) -> str:
-    """One line of the events strip: seq, time since the run started, type, agent, summary."""
+def event_line(entry: Entry, start_t: int, narrow: bool = False) -> str:
+    """One line of the events strip: seq, time since the run started, type, agent, summary
+    (``narrow``: without the time, for 80 columns)."""
     event = entry.event
     agent = event_agent(event)
-    since = max(0, entry.t - start_t) / 1000 if start_t else 0.0
     mark = "✗" if is_failure(event) else " "
+    if narrow:
+        return f"{entry.seq:>5}{mark}{event_type(event):<18} {agent:<12} {summary(event)}"
+    since = max(0, entry.t - start_t) / 1000 if start_t else 0.0
     return (f"{entry.seq:>6} {since:>8.3f}s {mark} {event_type(event):<18} "
             f"{agent:<16} {summary(event)}")

@@ -11,6 +11,8 @@ from agenttree.events import Entry
 from ..event_filter import EventFilter
 from ..look import event_line
 
+NARROW = 100
+"""Below this terminal width, lines leave out the time since the start."""
 MAX_LINES = 2000
 """Lines kept; older ones scroll away (the whole log is one filter away)."""
 
@@ -36,10 +38,11 @@ class EventList(Log):
 
     def _lines_for(self, entries: Iterable[Entry], limit: int | None = None) -> list[str]:
         flt, start = self.filter, self.start_t
+        narrow = self.app.size.width < NARROW
         out = []
         for entry in entries:
             if flt.matches_entry(entry):
-                line = event_line(entry, start)
+                line = event_line(entry, start, narrow)
                 if flt.matches_line(line):
                     out.append(line)
                     if len(out) == limit:
