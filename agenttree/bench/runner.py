@@ -82,6 +82,13 @@ def fingerprint(suite: Suite, case: Case, model: str, seed: int,
 
 def plan_work(suite: Suite, opts: Options) -> list[Work]:
     """Every case run, in the order ``--seed`` fixes (epoch by epoch; cases shuffled)."""
+    named: dict[str, str] = {}
+    for model in opts.models:
+        other = named.get(_safe(model))
+        if other is not None:
+            raise UserError(f"model {model!r} given twice" if other == model else
+                            f"models {other!r} and {model!r} would share case directories")
+        named[_safe(model)] = model
     cases = [c for c in suite.cases if fnmatch.fnmatchcase(c.id, opts.cases)]
     if not cases:
         raise UserError(f"no case of suite {suite.name} matches --cases {opts.cases!r}")

@@ -86,6 +86,8 @@ def test_cli_exits_2_with_one_line(tmp_path, capsys):
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--cases", "zzz*"], "no case of suite tool-calling matches"),
     (["--resume", "/nonexistent/run"], "not a bench report"),
+    (["--model", "scripted:naive", "--model", "scripted:naive"], "'scripted:naive' given twice"),
+    (["--model", "ollama:a/b", "--model", "ollama:a_b"], "would share case directories"),
 ])
 def test_bad_cli_arguments(tmp_path, capsys, args, message):
     assert main(["bench", str(TOOL_CALLING), "--reports", str(tmp_path), *args]) == 2
