@@ -483,14 +483,17 @@ class Agent:
                 news.append(f"[{item.agent} restarted: task {task.id} was reassigned]")
         elif isinstance(item, Grant):
             if item.budget:
-                self.meter.grant(item.budget)
-                self.engine.emit(ev.BudgetGranted(agent=self.id, by=item.by,
-                                                  budget=item.budget))
-                news.append(f"[budget from {item.by}] {item.budget}")
+                news.append(self.take_budget(item.budget, by=item.by))
             if item.models or item.tools:
                 self._widen(item)
                 news.append(f"[granted by {item.by}] models {list(item.models)} tools "
                             f"{list(item.tools)}; you now use {self.model_name}")
+
+    def take_budget(self, budget: dict[str, float], *, by: str) -> str:
+        """Raise this agent's own limits (a grant from above); returns the news line."""
+        self.meter.grant(budget)
+        self.engine.emit(ev.BudgetGranted(agent=self.id, by=by, budget=budget))
+        return f"[budget from {by}] {budget}"
 
     def _widen(self, grant: Grant) -> None:
         models = tuple(dict.fromkeys((*grant.models, *self.policy.models)))
@@ -605,8 +608,7 @@ class Agent:
         """Raise this agent's limits by ``budget`` and lend all of it on to a running child:
         a grant from above (a human's ``grant``), passed down the path to its target, so the
         root's limit stays a bound on the whole tree."""
-        self.meter.grant(budget)
-        self.engine.emit(ev.BudgetGranted(agent=self.id, by=by, budget=budget))
+        self.take_budget(budget, by=by)
         if child_id in self.running:
             self._lend(child_id, budget)
 

@@ -30,7 +30,6 @@ from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
 from ..tools.agents import parse_budget
-from .agent import Grant
 from .router import HUMAN, parent_of
 
 if TYPE_CHECKING:
@@ -152,10 +151,13 @@ async def _grant(engine: Engine, command: dict[str, Any]) -> str:
             return await engine.agents[holder].grant(agent_id, budget)
         except ToolError as exc:
             raise ControlError(str(exc)) from None
-    inbox = engine.router.inbox(agent_id)
-    if inbox is None:
-        raise ControlError(f"{agent_id} is ending")
-    await inbox.send(Grant(by=HUMAN, budget=budget))
+    # Applied here and now (the agent may end before it reads its inbox again); the note
+    # tells its model.
+    note = target.take_budget(budget, by=HUMAN)
+    try:
+        await engine.router.send(HUMAN, agent_id, "chat", note)
+    except ToolError:
+        pass  # it is ending: the grant stands, nobody is left to read about it
     return f"granted {budget} to {agent_id} (its ancestors' limits raised as much)"
 
 
