@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -146,19 +147,35 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def plain(value: Any) -> Any:
-    """EDN data as plain JSON-able data: keywords become their names, sets sorted lists."""
+def _sorted_list(items: list[Any]) -> list[Any]:
+    return sorted(items, key=str)
+
+
+def plain(value: Any, on_set: Callable[[list[Any]], Any] = _sorted_list) -> Any:
+    """EDN data as plain JSON-able data: keywords become their names, sets sorted lists (or
+    whatever ``on_set`` makes of a set's plain members)."""
     if isinstance(value, Keyword):
         return value.name
     if isinstance(value, Symbol):
         return str(value)
     if isinstance(value, Mapping):
-        return {name_of(k): plain(v) for k, v in value.items()}
+        return {name_of(k): plain(v, on_set) for k, v in value.items()}
     if isinstance(value, frozenset):
-        return sorted((plain(v) for v in value), key=str)
+        return on_set([plain(v, on_set) for v in value])
     if isinstance(value, VECTOR):
-        return [plain(v) for v in value]
+        return [plain(v, on_set) for v in value]
     return value
+
+
+def read_source(path: str | Path, error: type[PlanError] = PlanError) -> str:
+    """A source file's text; a missing or unreadable file is an ``error`` naming it."""
+    path = Path(path)
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise error("no such file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read: {exc}", source=str(path)) from None
 
 
 def check_keys(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str], what: str) -> None:

@@ -30,6 +30,7 @@ from .edn_source import (
     name_of,
     plain,
     read_edn,
+    read_source,
 )
 from .errors import PlanError
 from .tools.names import TOOL_NAMES
@@ -559,14 +560,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file (its name defaults to the file's stem)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise PlanError("no such file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read: {exc}", source=str(path)) from None
-    return parse_plan(text, source=str(path))
+    return parse_plan(read_source(path), source=str(path))
 
 
 # --- writing EDN ---------------------------------------------------------------------------

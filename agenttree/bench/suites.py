@@ -6,15 +6,15 @@ module (:mod:`.toolcalls` or :mod:`.coding`) reads the cases. Every mistake in a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import edn_format
 import orjson
-from edn_format import ImmutableList, Keyword, Symbol
 
+from ..edn_source import plain
 from ..errors import UserError
 from ..plan import is_scripted
 from .scoring import AnyOf
@@ -63,17 +63,7 @@ class Suite(Protocol):
 
 def data(value: Any) -> Any:
     """EDN as plain data: keywords become their names, sets :class:`AnyOf` alternatives."""
-    if isinstance(value, Keyword):
-        return value.name
-    if isinstance(value, Symbol):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {data(k): data(v) for k, v in value.items()}
-    if isinstance(value, frozenset):
-        return AnyOf(tuple(sorted((data(v) for v in value), key=repr)))
-    if isinstance(value, ImmutableList | list | tuple):
-        return [data(v) for v in value]
-    return value
+    return plain(value, lambda items: AnyOf(tuple(sorted(items, key=repr))))
 
 
 def read_edn(path: Path) -> Any:

@@ -35,6 +35,7 @@ from ..edn_source import (
     kind_of,
     name_of,
     read_edn,
+    read_source,
 )
 from ..errors import PlanError
 
@@ -416,14 +417,7 @@ def load_spec(path: str | Path) -> ContainerSpec:
     Raises:
         SpecError: unreadable or invalid.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError("no such file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {exc}", source=str(path)) from None
-    return parse_spec(text, source=str(path))
+    return parse_spec(read_source(path, SpecError), source=str(path))
 
 
 def resolve_mount(project: Path, mount: Mount) -> Path:
