@@ -321,7 +321,10 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run (smoke test)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="as --quick, and leave bench/results.md alone (CI runs this)")
     args = parser.parse_args()
+    args.quick = args.quick or args.smoke
     runs = 1 if args.quick else RUNS
     scale = 10 if args.quick else 1
     sections = []
@@ -348,7 +351,8 @@ def main() -> None:
             for row in rows:
                 print("   ", " | ".join(row), flush=True)
             sections.append((title, rows))
-    write_results(sections, runs)
+    if not args.smoke:
+        write_results(sections, runs)
 
 
 def write_results(sections: list[tuple[str, list[tuple[str, str, str]]]], runs: int) -> None:

@@ -47,7 +47,7 @@ from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
 from ..tools.procs import detect_sandbox
-from ..tools.workspace import Workspace
+from ..tools.workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
 from .locks import SERVICE, LockService
@@ -176,6 +176,13 @@ class Engine:
         self.prepare()
         with engine_lock(self.run_dir), Workspace(self.run_dir / "workspace") as workspace:
             self.workspace = workspace
+            # Every task's working directory exists from the start: what an agent sees in a
+            # sibling's directory never depends on whether the sibling has started yet.
+            for cwd in sorted({place.task.cwd for place in self.places.values()}):
+                try:
+                    workspace.resolve_dir(cwd, create=True)
+                except WorkspaceError:
+                    pass  # (a file in the way) the task's first command says so, clearly
             if self.shell is None:
                 self.shell = WorkspaceSandbox(workspace, self.sandbox, self.env,
                                               output_cap=OUTPUT_CAP)
