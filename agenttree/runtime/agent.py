@@ -370,17 +370,22 @@ class Agent:
                 output, ok = "skipped: the agent already called finish", False
             else:
                 self.heartbeat()
-                self.meter.check("tool_calls", 1)
+                # A call the crashed engine had started (and charged, in the log) runs again
+                # without a second charge: however often a run is resumed, a call costs once.
+                uncertain = self.replay is not None and self.replay.uncertain(call.id)
+                if not uncertain:
+                    self.meter.check("tool_calls", 1)
                 recorded = None if self.replay is None else self.replay.tool(call)
                 self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
                                                   args=call.args))
-                self.charge("tool_calls", 1)
+                if not uncertain:
+                    self.charge("tool_calls", 1)
                 started = trio.current_time()
                 ok, output = recorded if recorded is not None else await self._run_tool(call)
                 self.engine.emit(ev.ToolResult(
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
                     duration_ms=round((trio.current_time() - started) * 1000, 3),
-                    replayed_uncertain=self.replay is not None and self.replay.uncertain(call.id)))
+                    replayed_uncertain=uncertain))
             self.transcript.append({"role": "tool", "tool_call_id": call.id,
                                     "content": output if ok else f"ERROR: {output}"})
 
