@@ -10,10 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import Static
 
 from agenttree.errors import PlanError
 from agenttree.plan import parse_plan
+
+from ..widgets.edn_text_area import EdnTextArea
 
 
 class PlanEditorScreen(ModalScreen[str | None]):
@@ -32,16 +34,16 @@ class PlanEditorScreen(ModalScreen[str | None]):
         with Vertical(classes="editor"):
             yield Static(f"Editing {self.source} — ctrl+s checks and keeps it (then R applies "
                          "it to the run), esc discards", classes="dialog-title")
-            yield TextArea(self.text, id="plan-editor", show_line_numbers=True,
-                           tab_behavior="indent", soft_wrap=False)
+            yield EdnTextArea(self.text, id="plan-editor", show_line_numbers=True,
+                              tab_behavior="indent", soft_wrap=False)
             yield Static("", id="plan-error", classes="error")
 
     def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
+        self.query_one(EdnTextArea).focus()
 
     def action_save(self) -> None:
         """Validate; keep the text if it is a valid plan, else show why."""
-        editor = self.query_one(TextArea)
+        editor = self.query_one(EdnTextArea)
         text = editor.text
         try:
             parse_plan(text, source=self.source)
