@@ -44,11 +44,6 @@ class Sut:
     async def run(self, *args: str, stdin: bytes | None = None,
                   timeout: float = 10.0) -> ExecResult:
         """Run ``python ARGS…`` in the workspace (through the sandbox)."""
-        root = getattr(self.box, "root", None)
-        if stdin is not None and isinstance(root, Path):
-            # The local backend feeds stdin from a file beside the container's root, a
-            # directory it does not create when the workdir is a mount.
-            root.parent.mkdir(parents=True, exist_ok=True)
         return await self.box.exec([self.python, *args], stdin=stdin, timeout=timeout)
 
 
