@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import attrs
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -29,13 +28,14 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from agenttree import events as ev
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
-from agenttree.plan import Task, parse_plan
+from agenttree.plan import parse_plan
+from agenttree.plan_diff import PlanDiff, diff_plans
 from agenttree.runtime.control import append_command
 from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
-from .look import event_type, status_counts, vars_of
+from .look import status_counts
 from .messages import CaughtUp, EventsRead, TailFailed
 from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
@@ -317,14 +317,13 @@ class AgentTreeApp(App[str]):
                             "[ and ] step through its history, q quits.", title="run finished",
                             severity="information" if event.status == "done" else "warning",
                             timeout=10)
-            elif event_type(event) == "plan/reconciled":
-                fields = event.fields if isinstance(event, ev.UnknownEvent) else vars_of(event)
+            elif isinstance(event, ev.PlanReconciled):
                 self._plan_status = self._check_plan_file()
                 if "reconcile" in self._commands.values():  # the answer to this UI's R
                     self.push_screen(InfoScreen("The plan was reconciled: what changed",
-                                                reconciled_text(fields)))
+                                                reconciled_text(event)))
                 else:
-                    self.notify(reconciled_text(fields), title="plan changed")
+                    self.notify(reconciled_text(event), title="plan changed")
 
     # --- drawing --------------------------------------------------------------------------
 
@@ -667,10 +666,10 @@ class AgentTreeApp(App[str]):
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
 
 
-def reconciled_text(fields: dict[str, Any]) -> str:
+def reconciled_text(event: ev.PlanReconciled) -> str:
     """The diff of a ``plan/reconciled`` event, a line per kind of change."""
-    diff = fields.get("diff") or {}
-    lines = [f"by: {fields.get('by', '?')}"]
+    diff = event.diff
+    lines = [f"by: {event.by}"]
     for key in ("added", "removed", "changed", "moved"):
         value = diff.get(key) or []
         lines.append(f"{key}: {', '.join(map(str, value)) if value else 'none'}")
@@ -680,20 +679,19 @@ def reconciled_text(fields: dict[str, Any]) -> str:
 
 
 def plan_change(old: str, new: str, source: str) -> str:
-    """What applying ``new`` over ``old`` would do to the tasks (by ``:task/id``)."""
-    def specs(text: str) -> dict[str, Task]:
-        return {t.id: attrs.evolve(t, children=()) for t, _, _ in
-                parse_plan(text, source=source).walk()}
-
+    """What applying ``new`` over ``old`` would do to the tasks (the engine's own
+    :func:`~agenttree.plan_diff.diff_plans`, by ``:task/id``)."""
+    after = parse_plan(new, source=source)
     try:
-        before = specs(old)
-    except PlanError:
-        before = {}
-    after = specs(new)
-    changed = [i for i in after if i in before and after[i] != before[i]]
-    lines = [f"new tasks (spawned): {', '.join(sorted(after.keys() - before.keys())) or 'none'}",
-             f"removed tasks (cancelled): "
-             f"{', '.join(sorted(before.keys() - after.keys())) or 'none'}",
-             f"changed tasks (restarted): {', '.join(sorted(changed)) or 'none'}",
-             "Unchanged tasks are untouched."]
+        diff = diff_plans(parse_plan(old, source=source), after)
+    except PlanError:  # no valid plan before: every task is new
+        diff = PlanDiff(added=tuple(task.id for task, _, _ in after.walk()))
+    lines = [f"new tasks (spawned): {', '.join(diff.added) or 'none'}",
+             f"removed tasks (cancelled): {', '.join(diff.removed) or 'none'}",
+             f"changed tasks (restarted): {', '.join(diff.changed) or 'none'}",
+             f"moved tasks (restarted under their new parent): "
+             f"{', '.join(diff.moved) or 'none'}"]
+    if diff.settings:
+        lines.append("plan-wide settings (tiers, models, locks...) change too.")
+    lines.append("Unchanged tasks are untouched.")
     return "\n".join(lines)

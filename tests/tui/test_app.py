@@ -150,7 +150,7 @@ def test_valid_plan_edit_is_applied_by_reconcile(recorded_run: Path) -> None:
         await pilot.press("R")
         body = text_of(app.screen.query(Static))
         assert "new tasks (spawned): ops" in body
-        assert "removed tasks (cancelled): db, docs, ui" in body
+        assert "removed tasks (cancelled): db, ui, docs" in body
         await pilot.press("y")
         assert (recorded_run / "plan.edn").read_text() == VALID_EDIT
         assert commands(recorded_run) == [{"cmd": "reconcile"}]

@@ -9,6 +9,7 @@ import pytest
 from agenttree.errors import LogCorrupt, UserError
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
+from tui.app import plan_change
 from tui.event_filter import EventFilter
 from tui.keymap import load_keymap
 from tui.keys import binding_ids
@@ -149,3 +150,23 @@ def test_ttl_left() -> None:
     assert ttl_left(0, 5 * 3_600_000, 0) == "5h"
     assert ttl_left(0, 1000, 1000) == "expired"
     assert ttl_left(0, None, 10) == "∞"
+
+
+PLAN = """{:run/name "p" :tiers [{:depth 0 :models ["scripted"]}]
+ :task {:task/id "root" :goal "g"
+        :children [{:task/id "a" :goal "a" :children [{:task/id "b" :goal "b"}]}
+                   {:task/id "c" :goal "c"}]}}"""
+
+
+def test_plan_change_lists_what_reconcile_would_do() -> None:
+    moved = PLAN.replace(' :children [{:task/id "b" :goal "b"}]}', "}").replace(
+        '{:task/id "c" :goal "c"}', '{:task/id "c" :goal "c2" :children [{:task/id "b" '
+        ':goal "b"}]} {:task/id "d" :goal "d"}')
+    text = plan_change(PLAN, moved, "plan.edn")
+    assert text.splitlines() == [
+        "new tasks (spawned): d", "removed tasks (cancelled): none",
+        "changed tasks (restarted): c", "moved tasks (restarted under their new parent): b",
+        "Unchanged tasks are untouched."]
+    assert "plan-wide settings" in plan_change(PLAN, PLAN.replace('"scripted"', '"x"'), "p")
+    assert plan_change("(not a plan", PLAN, "p").splitlines()[0] == \
+        "new tasks (spawned): root, a, b, c"
