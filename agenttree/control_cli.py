@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .events import ControlApplied, ControlRejected, RunFinished, RunStarted
+from .events import ControlApplied, ControlRejected
 from .log import LogReader, Tailer
 from .plan import load_plan, parse_plan, plan_to_edn
 from .plan_diff import Spawn, diff_plans, with_spawns
 from .runtime.control import append_command, write_plan_file
-from .state import fold
+from .state import FINISHED, fold
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
 ACK_WAIT_S = 10.0
@@ -81,39 +81,48 @@ def _run_dir(run_dir: str) -> Path:
     return path
 
 
-def _finished(tailer: Tailer) -> bool:
-    """Whether the log read so far ends with the run finished (no engine to answer)."""
-    finished = False
-    for entry in tailer.poll():
-        if isinstance(entry.event, RunFinished):
-            finished = True
-        elif isinstance(entry.event, RunStarted) or entry.event.TYPE == "run/resumed":
-            finished = False
-    return finished
+class LiveRun:
+    """A run directory whose log has been read once, to its end, and stays open for its tail.
+
+    Commands and the CLI's checks share this one read: the folded ``state`` says whether an
+    engine can still answer and what plan is in force; ``tailer`` then sees only new events.
+    """
+
+    def __init__(self, run_dir: str) -> None:
+        self.name = run_dir
+        self.path = _run_dir(run_dir)
+        self.tailer = Tailer(self.path / "events.jsonl")
+        self.state = fold(self.tailer.poll())
+
+    def require_engine(self, cmd: str) -> None:
+        """Refuse at once when the run has finished: no engine would ever answer."""
+        if self.state.status in FINISHED:
+            raise UserError(f"{self.name}: the run has finished; there is no engine to take "
+                            f"{cmd!r} (resume it first)")
+
+    def send(self, command: dict[str, Any]) -> int:
+        """Append a command and wait for the engine's answer in the log; print it."""
+        self.require_engine(command["cmd"])
+        line = append_command(self.path, command)
+        deadline = time.monotonic() + ACK_WAIT_S
+        while time.monotonic() < deadline:
+            for entry in self.tailer.poll():
+                e = entry.event
+                if isinstance(e, ControlApplied | ControlRejected) and e.line == line:
+                    if isinstance(e, ControlRejected):
+                        print(f"agenttree: rejected: {e.reason}", file=sys.stderr)
+                        return EXIT_REJECTED
+                    print(e.detail)
+                    return EXIT_OK
+            time.sleep(POLL_S)  # another process writes the log: polling is all there is
+        print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
+              f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
+        return EXIT_NO_ANSWER
 
 
 def send_command(run_dir: str, command: dict[str, Any]) -> int:
-    """Append a command and wait for the engine's answer in the log; print it."""
-    path = _run_dir(run_dir)
-    tailer = Tailer(path / "events.jsonl")
-    if _finished(tailer):
-        raise UserError(f"{run_dir}: the run has finished; there is no engine to take "
-                        f"{command['cmd']!r} (resume it first)")
-    line = append_command(path, command)
-    deadline = time.monotonic() + ACK_WAIT_S
-    while time.monotonic() < deadline:
-        for entry in tailer.poll():
-            e = entry.event
-            if isinstance(e, ControlApplied | ControlRejected) and e.line == line:
-                if isinstance(e, ControlRejected):
-                    print(f"agenttree: rejected: {e.reason}", file=sys.stderr)
-                    return EXIT_REJECTED
-                print(e.detail)
-                return EXIT_OK
-        time.sleep(POLL_S)
-    print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
-          f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
-    return EXIT_NO_ANSWER
+    """Append a command to a run and wait for the engine's answer (see :class:`LiveRun`)."""
+    return LiveRun(run_dir).send(command)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -143,17 +152,18 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     An invalid plan changes nothing (the run's ``plan.edn`` is left as it was); if the engine
     refuses the new plan, the previous ``plan.edn`` is put back.
     """
-    path = _run_dir(args.run_dir)
+    run = LiveRun(args.run_dir)
+    path, state = run.path, run.state
     target = path / "plan.edn"
     source = Path(args.plan) if args.plan else target
     new = load_plan(source)
-    state = fold(LogReader(path / "events.jsonl"))
+    run.require_engine("reconcile")
     if state.plan_edn:
         print(f"diff: {diff_plans(parse_plan(state.plan_edn), new).summary()}")
     previous = target.read_text() if target.exists() else None
     if args.plan:
         shutil.copyfile(source, target)
-    status = send_command(args.run_dir, {"cmd": "reconcile"})
+    status = run.send({"cmd": "reconcile"})
     if status != EXIT_OK and args.plan and previous is not None:
         write_plan_file(path, previous)
     return status

@@ -85,3 +85,7 @@ def test_steering_a_live_run_from_the_command_line(tmp_path: Path) -> None:
     assert state.agents["root.b"].limits["tool_calls"] == 7
     late = agenttree("cancel", str(run_dir), "root.a", cwd=tmp_path)
     assert late.returncode == 2 and "the run has finished" in late.stderr
+    in_force = (run_dir / "plan.edn").read_text()
+    too_late = agenttree("reconcile", str(run_dir), str(plan), cwd=tmp_path)
+    assert too_late.returncode == 2 and "the run has finished" in too_late.stderr
+    assert (run_dir / "plan.edn").read_text() == in_force  # nothing copied in
