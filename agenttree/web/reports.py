@@ -1,9 +1,11 @@
 """Benchmark reports for the page: each ``REPORTS/<suite>/run-*/`` with its progress and summary.
 
-A report directory holds ``events.jsonl`` (written as the bench runs: ``run/start``,
-``case/start``, ``case/end``, …) and, once finished, ``summary.json``. Progress is counted from
-the ``case/start`` and ``case/end`` lines, read incrementally (each file is followed from where
-the last scan stopped), so polling a 10,000-case report costs only its new lines.
+A report directory is the one ``agenttree bench`` writes (:mod:`agenttree.bench.report`):
+``events.jsonl`` as the bench runs (``run/start`` with the ``total`` of case runs, then
+``case/start`` and ``case/end`` per case run, named by ``key``, ``run/end``) and, once finished,
+``summary.json``. Progress is counted per case-run key, so a resumed report (a second
+``run/start``, an interrupted case run started again) is not counted twice. Each log is followed
+from where the last scan stopped, so polling a 10,000-case report costs only its new lines.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import attrs
 import orjson
 
+from ..bench.report import EVENTS, SUMMARY
 from ..log import LineFollower
 
 MAX_SUMMARY = 4 << 20
@@ -23,11 +26,13 @@ MAX_SUMMARY = 4 << 20
 
 @attrs.define
 class _Progress:
+    """What one report's log says so far."""
+
     follower: LineFollower
-    started: int = 0
-    ended: int = 0
-    passed: int = 0
     total: int | None = None
+    started: set[str] = attrs.Factory(set)
+    statuses: dict[str, str] = attrs.Factory(dict)
+    """Each ended case run's status (``pass``, ``fail``, ``infra-error``, ``skipped``)."""
     finished: bool = False
 
     def update(self) -> None:
@@ -38,19 +43,15 @@ class _Progress:
                 continue
             if not isinstance(record, dict):
                 continue
-            kind = record.get("type")
-            if kind == "case/start":
-                self.started += 1
-            elif kind == "case/end":
-                self.ended += 1
-                if record.get("pass") is True or record.get("ok") is True:
-                    self.passed += 1
-            elif kind == "run/start":
-                cases = record.get("cases", record.get("total"))
-                if isinstance(cases, int):
-                    self.total = cases
-                elif isinstance(cases, list):
-                    self.total = len(cases)
+            kind, key = record.get("type"), record.get("key")
+            if kind == "run/start":
+                total = record.get("total")
+                self.total = total if isinstance(total, int) else self.total
+                self.finished = False
+            elif kind == "case/start" and isinstance(key, str):
+                self.started.add(key)
+            elif kind == "case/end" and isinstance(key, str):
+                self.statuses[key] = str(record.get("status"))
             elif kind == "run/end":
                 self.finished = True
 
@@ -79,10 +80,10 @@ class ReportScanner:
     def _report(self, suite: str, run: Path) -> dict[str, Any]:
         progress = self._progress.get(run)
         if progress is None:
-            progress = self._progress[run] = _Progress(LineFollower(run / "events.jsonl"))
+            progress = self._progress[run] = _Progress(LineFollower(run / EVENTS))
         progress.update()
         summary, summary_error = None, None
-        path = run / "summary.json"
+        path = run / SUMMARY
         if path.is_file():
             try:
                 if path.stat().st_size > MAX_SUMMARY:
@@ -90,8 +91,10 @@ class ReportScanner:
                 summary = orjson.loads(path.read_bytes())
             except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
                 summary_error = f"summary.json unreadable: {exc}"
-        return {"suite": suite, "run": run.name, "started": progress.started,
-                "ended": progress.ended, "passed": progress.passed, "total": progress.total,
+        statuses = progress.statuses.values()
+        return {"suite": suite, "run": run.name, "started": len(progress.started),
+                "ended": len(statuses), "passed": sum(s == "pass" for s in statuses),
+                "total": progress.total,
                 "finished": progress.finished or summary is not None, "summary": summary,
                 "summary_error": summary_error}
 

@@ -13,6 +13,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from agenttree import events as ev
+from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
 from agenttree.web.tail import connect as open_websocket_url
@@ -293,10 +294,18 @@ async def test_reports_show_progress_and_summaries(served: Served, http: httpx.A
     done = tmp_path / "reports" / "tool_calling" / "run-20261205-120000"
     for d in (running, done):
         d.mkdir(parents=True)
-    lines = [{"type": "run/start", "cases": 4}, {"type": "case/start", "case": "a"},
-             {"type": "case/end", "case": "a", "pass": True}, {"type": "case/start", "case": "b"}]
-    running.joinpath("events.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n"
-                                                          for x in lines) + b"not json\n")
+    log = ReportLog(running / "events.jsonl")  # the bench's own writer, so its own format
+    log.write("run/start", suite="tool_calling", cases="*", total=4)
+    log.write("case/start", key="a/m/e1", case="a", attempt=1)
+    log.write("case/end", key="a/m/e1", case="a", status="pass", score=1.0)
+    log.write("case/start", key="b/m/e1", case="b", attempt=1)
+    log.write("case/end", key="b/m/e1", case="b", status="fail", score=0.0)
+    log.write("case/start", key="c/m/e1", case="c", attempt=1)  # killed here, then resumed:
+    log.write("run/start", suite="tool_calling", cases="*", total=4, resumed=True)
+    log.write("case/start", key="c/m/e1", case="c", attempt=2)  # counted once
+    log.close()
+    with open(running / "events.jsonl", "ab") as f:
+        f.write(b"not json\n")
     done.joinpath("events.jsonl").write_bytes(b"")
     done.joinpath("summary.json").write_bytes(orjson.dumps({"pass_rate": 0.5}))
     (tmp_path / "reports" / "stray-file").write_text("ignored")
@@ -310,9 +319,12 @@ async def test_reports_show_progress_and_summaries(served: Served, http: httpx.A
     r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
     first, second = r.json()["reports"]  # the symlinked suite and run are not listed
     assert (first["run"], first["total"], first["started"], first["ended"], first["passed"],
-            first["finished"]) == ("run-20261206-120000", 4, 2, 1, 1, False)
+            first["finished"]) == ("run-20261206-120000", 4, 3, 2, 1, False)
     assert second["summary"] == {"pass_rate": 0.5} and second["finished"]
-    with open(running / "events.jsonl", "ab") as f:  # progress is followed as it grows
-        f.write(orjson.dumps({"type": "case/end", "case": "b", "pass": False}) + b"\n")
+    log = ReportLog(running / "events.jsonl", next_seq=9)  # progress is followed as it grows
+    log.write("case/end", key="c/m/e1", case="c", status="pass", score=1.0)
+    log.write("run/end", totals={})
+    log.close()
     r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
-    assert r.json()["reports"][0]["ended"] == 2
+    first = r.json()["reports"][0]
+    assert (first["ended"], first["passed"], first["finished"]) == (3, 2, True)
