@@ -33,14 +33,7 @@ import yaml
 
 from .. import events as ev
 from ..errors import AgentTreeError
-from ..tools.procs import (
-    READ_CHUNK,
-    CommandResult,
-    kill_group,
-    run_process,
-    signal_group,
-    wait_group_gone,
-)
+from ..tools.procs import READ_CHUNK, CommandResult, run_process, stop_group
 from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
@@ -154,12 +147,9 @@ async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | N
                 await process.stdin.send_all(stdin)
         yield OutputStream(process)
     finally:
-        with trio.move_on_after(grace_s + 1, shield=True):
-            if process.returncode is None:
-                await kill_group(process, pgid, grace_s)
-            signal_group(pgid, 9)
-            await wait_group_gone(pgid, 0.5)
-            if process.stdout is not None:
+        await stop_group(process, pgid, grace_s)
+        if process.stdout is not None:
+            with trio.CancelScope(shield=True):
                 await process.stdout.aclose()
 
 

@@ -16,6 +16,7 @@ import os
 import posixpath
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -26,7 +27,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import kill_group, signal_group, wait_group_gone
+from ..tools.procs import signal_group, stop_group, wait_group_gone
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -181,13 +182,9 @@ class LocalSandbox:
         process = self.process
         if process is None:
             return
-        with trio.move_on_after(self.grace_s + 2, shield=True):
-            ended_alone = process.returncode is not None
-            if not ended_alone:
-                self.stop_reason = self.stop_reason or "stopped"
-                await kill_group(process, process.pid, self.grace_s)
-            signal_group(process.pid, 9)
-            await wait_group_gone(process.pid, 0.5)
+        if process.returncode is None:
+            self.stop_reason = self.stop_reason or "stopped"
+        await stop_group(process, process.pid, self.grace_s)
         self.pid_path.unlink(missing_ok=True)
         if events is not None and process.returncode is not None:
             self._record_exit(events, process.returncode, self.stop_reason or "exited")
@@ -209,7 +206,7 @@ async def stop_leftovers(directory: Path) -> list[int]:
     for pid_file in sorted(directory.glob("*.pid")):
         pid, _, started = pid_file.read_text().strip().partition(" ")
         if pid.isdigit() and started and _start_time(int(pid)) == started:
-            signal_group(int(pid), 9)
+            signal_group(int(pid), signal.SIGKILL)
             await wait_group_gone(int(pid), 1.0)
             killed.append(int(pid))
         pid_file.unlink(missing_ok=True)

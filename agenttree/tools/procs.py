@@ -153,13 +153,27 @@ async def wait_group_gone(pgid: int, limit_s: float) -> None:
             await trio.sleep(0.002)
 
 
-async def kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s`` for the leader, then SIGKILL the group."""
     signal_group(pgid, signal.SIGTERM)
     with trio.move_on_after(grace_s):
         await process.wait()
     signal_group(pgid, signal.SIGKILL)
     await process.wait()
+
+
+async def stop_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+    """End the process group ``pgid`` led by ``process`` for good, shielded and bounded.
+
+    A leader still running gets SIGTERM and ``grace_s`` to exit; then the whole group is
+    SIGKILLed and awaited until no live member is left. Runs to the end even when cancelled
+    (at most ``grace_s`` + 1 s).
+    """
+    with trio.move_on_after(grace_s + 1, shield=True):
+        if process.returncode is None:
+            await _kill_group(process, pgid, grace_s)
+        signal_group(pgid, signal.SIGKILL)
+        await wait_group_gone(pgid, 0.5)
 
 
 async def run_command(command: str, *, cwd: str | os.PathLike[str],
@@ -215,11 +229,7 @@ async def run_process(argv: Sequence[str], *, cwd: str | os.PathLike[str],
                 nursery.cancel_scope.deadline = trio.current_time() + 1
         timed_out = timer.cancelled_caught
     finally:
-        with trio.move_on_after(grace_s + 1, shield=True):
-            if process.returncode is None or timed_out:
-                await kill_group(process, pgid, grace_s)
-            signal_group(pgid, signal.SIGKILL)
-            await wait_group_gone(pgid, 0.5)
+        await stop_group(process, pgid, grace_s)
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 await _close_quietly(stream)
