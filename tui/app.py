@@ -401,7 +401,7 @@ class AgentTreeApp(App[str]):
         elif tab == "budgets":
             self._part("#budgets-view", BudgetsView).show(state, selected)
         elif tab == "plan":
-            self._part("#plan-view", PlanView).show(self._plan_text(state))
+            self._part("#plan-view", PlanView).show(state.plan_edn)
 
     @on(Tree.NodeHighlighted, "#tree")
     def _highlighted(self) -> None:
@@ -564,15 +564,9 @@ class AgentTreeApp(App[str]):
             return f"✗ line {line}" if line else "✗"
         return "✓"
 
-    def _plan_text(self, state: RunState) -> str:
-        if self.view_seq is None and self.plan_path.is_file():
-            return self.plan_path.read_text()
-        return state.plan_edn
-
     def action_edit_plan(self) -> None:
         """``e``: edit the plan; saving checks it, ``R`` applies it."""
-        text = self.plan_draft if self.plan_draft is not None else \
-            self._plan_text(self.timeline.live)
+        text = self.plan_draft if self.plan_draft is not None else self.timeline.live.plan_edn
 
         def saved(new: str | None) -> None:
             if new is not None:
@@ -591,7 +585,7 @@ class AgentTreeApp(App[str]):
         if draft is None:
             body = f"No edit pending: the engine re-reads {self.plan_path} as it is on disk."
         else:
-            body = plan_change(self._plan_text(self.timeline.live), draft, str(self.plan_path))
+            body = plan_change(self.timeline.live.plan_edn, draft, str(self.plan_path))
 
         def answered(yes: bool | None) -> None:
             if not yes:

@@ -259,3 +259,18 @@ def test_a_corrupt_log_shows_what_came_before_and_says_where(recorded_run: Path)
             await script(pilot)
 
     asyncio.run(main())
+
+
+def test_plan_tab_shows_the_plan_the_run_follows_not_an_unapplied_file(
+        recorded_run: Path) -> None:
+    (recorded_run / "plan.edn").write_text(VALID_EDIT)  # written, never reconciled
+    app = make_app(recorded_run)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.press("5")
+        shown = text_of([app.query_one("#plan-text", Static)])
+        assert "write the UI" in shown and ":task/id \"ops\"" not in shown
+        await pilot.press("e")
+        assert app.screen.query_one(TextArea).text == app.timeline.live.plan_edn
+
+    drive(app, script)
