@@ -46,12 +46,13 @@ class ReportLog:
         self._seq = next_seq
         self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
 
-    def write(self, type_: str, **fields: Any) -> None:
-        """Append one event."""
+    def write(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Append one event; returns it as written."""
         record = {"seq": self._seq, "t": int(time.time() * 1000), "type": type_, **fields}
         self._file.write(orjson.dumps(record) + b"\n")
         self._file.flush()
         self._seq += 1
+        return record
 
     def close(self) -> None:
         """Close the file."""
@@ -66,8 +67,7 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read the report log: {exc.strerror}") from None
     lines = data.split(b"\n")
-    torn = lines.pop()  # after the last newline: empty, or a line the writer never finished
-    del torn
+    lines.pop()  # after the last newline: empty, or a line the writer never finished
     for number, line in enumerate(lines, 1):
         try:
             yield orjson.loads(line)

@@ -38,9 +38,6 @@ from .report import (
 )
 from .suites import Case, Suite
 
-PARAMS = ("suite", "version", "models", "seed", "epochs", "cases")
-"""The run/start fields a resumed run must keep."""
-
 
 @attrs.frozen(kw_only=True)
 class Options:
@@ -121,11 +118,12 @@ def _safe(text: str) -> str:
 
 @attrs.define
 class Recorded:
-    """What an existing report says: its parameters, finished runs and attempts so far."""
+    """What an existing report says: its parameters, finished runs (each key's last
+    ``case/end``) and attempts so far."""
 
     start: dict[str, Any]
     fingerprints: dict[str, dict[str, Any]] = attrs.Factory(dict)
-    ended: set[str] = attrs.Factory(set)
+    ended: dict[str, dict[str, Any]] = attrs.Factory(dict)
     attempts: dict[str, int] = attrs.Factory(dict)
     last_seq: int = 0
 
@@ -146,7 +144,7 @@ def read_recorded(report: Path) -> Recorded:
             recorded.fingerprints[e["key"]] = e["fingerprint"]
             recorded.attempts[e["key"]] = e["attempt"]
         elif kind == "case/end":
-            recorded.ended.add(e["key"])
+            recorded.ended[e["key"]] = e
         if recorded is not None:
             recorded.last_seq = e.get("seq", recorded.last_seq)
     if recorded is None:
@@ -186,8 +184,9 @@ class Runner:
         self.work = plan_work(suite, opts)
         if recorded is not None:
             check_resumable(recorded, self.work, report)
-        self.todo = [w for w in self.work
-                     if recorded is None or w.key not in recorded.ended]
+        self.ends = dict(recorded.ended) if recorded is not None else {}
+        """The last ``case/end`` of each finished case run, recorded or new."""
+        self.todo = [w for w in self.work if w.key not in self.ends]
         self.done = len(self.work) - len(self.todo)
 
     def params(self) -> dict[str, Any]:
@@ -257,21 +256,17 @@ class Runner:
             outcome = Outcome(status="infra-error", score=0.0,
                               reason=f"harness error: {exc!r}")
         wall = round(time.monotonic() - started, 3)
-        log.write("case/end", key=w.key, case=w.case.id, model=w.model, epoch=w.epoch,
-                  attempt=attempt, fingerprint=w.fingerprint, status=outcome.status,
-                  score=outcome.score, metrics=outcome.metrics, failures=list(outcome.failures),
-                  reason=outcome.reason, timing={**outcome.timing, "wall_s": wall})
+        self.ends[w.key] = log.write(
+            "case/end", key=w.key, case=w.case.id, model=w.model, epoch=w.epoch,
+            attempt=attempt, fingerprint=w.fingerprint, status=outcome.status,
+            score=outcome.score, metrics=outcome.metrics, failures=list(outcome.failures),
+            reason=outcome.reason, timing={**outcome.timing, "wall_s": wall})
         return outcome
 
     def _finish(self) -> dict[str, Any]:
-        ends: dict[str, dict[str, Any]] = {}
-        for e in read_events(self.report / EVENTS):
-            if e["type"] == "case/end":
-                ends[e["key"]] = e
-        start = {**self.params()}
-        summary = summarize(start, ends.values())
+        summary = summarize(self.params(), self.ends.values())
         write_json(self.report / SUMMARY, summary)
-        write_json(self.report / TIMING, timing(ends.values()))
+        write_json(self.report / TIMING, timing(self.ends.values()))
         return summary
 
 
