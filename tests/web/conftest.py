@@ -59,10 +59,12 @@ def start_events() -> list[ev.Event]:
 
 @attrs.define
 class Served:
-    """A running server: its base URL and the run log behind it."""
+    """A running server: its base URL, the run log behind it and its hub (``hub.poll()`` makes
+    it current at once, instead of waiting for its next poll)."""
 
     base: str
     log: RunLog
+    hub: Hub
 
     def events_url(self, start: int = 1) -> str:
         return f"ws{self.base[4:]}/ws/events?token={TOKEN}&from={start}"
@@ -87,5 +89,5 @@ async def start_server(nursery: trio.Nursery, run_dir: Path, reports: Path | Non
 async def served(tmp_path: Path, nursery: trio.Nursery) -> Served:
     log = RunLog(tmp_path / "run")
     log.write(start_events())
-    base, _ = await start_server(nursery, log.run_dir, reports=tmp_path / "reports")
-    return Served(base, log)
+    base, hub = await start_server(nursery, log.run_dir, reports=tmp_path / "reports")
+    return Served(base, log, hub)

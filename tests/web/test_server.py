@@ -55,7 +55,7 @@ async def test_state_needs_the_token(served: Served, http: httpx.AsyncClient) ->
 
 async def test_state_as_of_a_seq_is_the_fold(served: Served, http: httpx.AsyncClient) -> None:
     served.log.write([ev.AgentFinished(agent="root.a", status="done")])
-    await wait_for_seq(http, served, 5)
+    served.hub.poll()
     for seq in (0, 2, 4, 5):
         r = await http.get(f"{served.base}/api/state?seq={seq}&token={TOKEN}")
         want = state_to_json(fold(LogReader(served.log.path), until=seq))
@@ -80,12 +80,6 @@ async def test_a_bad_seq_is_a_400_saying_why(served: Served, http: httpx.AsyncCl
     assert message in r.json()["error"]
 
 
-async def wait_for_seq(http: httpx.AsyncClient, served: Served, seq: int) -> None:
-    with trio.fail_after(WAIT_S):
-        while (await http.get(f"{served.base}/api/state?token={TOKEN}")).json()["seq"] < seq:
-            await trio.sleep(0.02)
-
-
 # --- the event stream ----------------------------------------------------------------------
 
 
@@ -105,9 +99,9 @@ async def test_resume_from_seq_misses_nothing_and_doubles_nothing(served: Served
 
 
 async def test_a_client_joining_mid_stream_gets_history_then_live(
-        served: Served, http: httpx.AsyncClient) -> None:
+        served: Served) -> None:
     served.log.notes(300, size=2000)  # ~600 KB: history comes in several chunks
-    await wait_for_seq(http, served, 304)
+    served.hub.poll()  # now seqs up to 304 come from the file, the rest live
     async with open_websocket_url(served.events_url(100)) as ws:
         served.log.notes(20)
         lines = await receive_lines(ws, 304 - 99 + 20)
@@ -223,12 +217,12 @@ async def test_a_bad_from_seq_is_refused_with_a_reason(served: Served, start: st
 
 
 async def test_a_seq_beyond_the_end_waits_for_it_until_the_run_has_finished(
-        served: Served, http: httpx.AsyncClient) -> None:
+        served: Served) -> None:
     async with open_websocket_url(served.events_url(7)) as ws:
         served.log.notes(4)
         assert seqs(await receive_lines(ws, 2)) == [7, 8]
     served.log.write([ev.RunFinished(status="done")])
-    await wait_for_seq(http, served, 9)
+    served.hub.poll()
     assert await refused(served.events_url(11)) == (
         "from=11 is past the end of the log (last seq 9) and the run has finished")
     async with open_websocket_url(served.events_url(10)) as ws:  # the next one: fine

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,17 +19,38 @@ from agenttree.web.tail import events_url, format_line, tail
 from .conftest import TOKEN, RunLog, Served, start_events, start_server
 
 
-async def test_tail_prints_one_line_per_event_from_a_seq(served: Served) -> None:
-    lines: list[str] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: tail(f"{served.base}/?token={TOKEN}", 2, out=lines.append))
+class Printed:
+    """What ``tail`` prints, as a channel a test can wait on (instead of sleeping and looking)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.out, self._printed = trio.open_memory_channel[str](math.inf)
+
+    async def wait_for(self, count: int) -> None:
+        """Wait until ``tail`` has printed ``count`` lines in all."""
         with trio.fail_after(10):
-            while len(lines) < 3:
-                await trio.sleep(0.01)
-            served.log.notes(2)
-            while len(lines) < 5:
-                await trio.sleep(0.01)
+            while len(self.lines) < count:
+                self.lines.append(await self._printed.receive())
+
+    def everything(self) -> list[str]:
+        """Every line printed so far (so a doubled line is seen, not left in the channel)."""
+        while True:
+            try:
+                self.lines.append(self._printed.receive_nowait())
+            except trio.WouldBlock:
+                return self.lines
+
+
+async def test_tail_prints_one_line_per_event_from_a_seq(served: Served) -> None:
+    printed = Printed()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(tail, f"{served.base}/?token={TOKEN}", 2,
+                                   out=printed.out.send_nowait))
+        await printed.wait_for(3)
+        served.log.notes(2)
+        await printed.wait_for(5)
         nursery.cancel_scope.cancel()
+    lines = printed.everything()
     assert [line.split()[:2] for line in lines] == [
         ["2", "agent/spawned"], ["3", "agent/spawned"], ["4", "agent/spawned"],
         ["5", "agent/message"], ["6", "agent/message"]]
@@ -82,24 +105,18 @@ async def test_tail_dropped_by_the_server_resumes_without_gaps_or_doubles(
     log = RunLog(tmp_path / "run")
     log.write(start_events())
     base, hub = await start_server(nursery, log.run_dir)
-    lines: list[str] = []
-
-    async def wait_for(count: int) -> None:
-        with trio.fail_after(10):
-            while len(lines) < count:
-                await trio.sleep(0.01)
-
+    printed = Printed()
     async with trio.open_nursery() as inner:
-        inner.start_soon(lambda: tail(f"{base}/?token={TOKEN}", out=lines.append))
-        await wait_for(4)
+        inner.start_soon(partial(tail, f"{base}/?token={TOKEN}", out=printed.out.send_nowait))
+        await printed.wait_for(4)
         for round_ in range(3):
             log.notes(10)
-            await wait_for(4 + 10 * round_ + 5)  # mid-way, or just after, a burst
+            await printed.wait_for(4 + 10 * round_ + 5)  # mid-way, or just after, a burst
             hub.drop_all("dropped by the test")
         log.notes(5)
-        await wait_for(39)
+        await printed.wait_for(39)
         inner.cancel_scope.cancel()
-    assert [int(line.split()[0]) for line in lines] == list(range(1, 40))
+    assert [int(line.split()[0]) for line in printed.everything()] == list(range(1, 40))
 
 
 def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
