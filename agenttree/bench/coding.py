@@ -11,7 +11,6 @@ directory) and ``reference/good/`` + ``reference/bad/`` (what ``scripted:referen
 from __future__ import annotations
 
 import importlib.util
-import re
 import shutil
 import socket
 import sys
@@ -37,11 +36,11 @@ from .suites import (
     read_edn,
     require,
     spec_hash,
+    valid_case_id,
 )
 
 SCRIPTS = {"reference": "good", "bad": "bad"}
 """``scripted:NAME`` models this suite plays, and the reference solution each writes."""
-CASE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLS = ("read-file", "write-file", "list-dir", "sh")
 CASE_BUDGET = Budget(tool_calls=80, tokens=600_000, wall_s=1200, retries=2)
@@ -118,9 +117,7 @@ class CodingSuite:
         where = str(directory / "case.edn")
         raw = reader(directory / "case.edn")
         check_keys(where, raw, {"id", "goal", "cmd", "requires"})
-        case_id = require(where, raw, "id", str, "a case id")
-        if not CASE_ID.match(case_id):
-            raise SuiteError(f"{where}: id {case_id!r} may use only letters, digits, - and _")
+        case_id = valid_case_id(where, raw)
         goal = require(where, raw, "goal", str, "the spec the agent sees")
         cmd = raw.get("cmd")
         if cmd is not None and (not isinstance(cmd, list) or not cmd

@@ -6,6 +6,7 @@ module (:mod:`.toolcalls` or :mod:`.coding`) reads the cases. Every mistake in a
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .case import CaseRun, Outcome
 
 SUITE_FILE = "suite.edn"
+CASE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+"""What a case id may be: it names the case's directories in a report."""
 
 
 class SuiteError(UserError):
@@ -159,6 +162,14 @@ def require(where: str, mapping: Any, key: str, kind: type | tuple[type, ...],
         raise SuiteError(f"{where}: :{key} must be {what}, got {value!r}")
     if not isinstance(value, kind):
         raise SuiteError(f"{where}: :{key} must be {what}, got {value!r}")
+    return value
+
+
+def valid_case_id(where: str, raw: Any) -> str:
+    """A case map's ``:id``, checked against :data:`CASE_ID`."""
+    value: str = require(where, raw, "id", str, "a case id")
+    if not CASE_ID.match(value):
+        raise SuiteError(f"{where}: id {value!r} may use only letters, digits, - and _")
     return value
 
 

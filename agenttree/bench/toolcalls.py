@@ -9,7 +9,6 @@ Offline models: ``scripted:reference`` answers every case from its expected call
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from .suites import (
     read_edn,
     require,
     spec_hash,
+    valid_case_id,
 )
 from .toolkit import IMPLEMENTATIONS
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 CATEGORIES = ("simple", "multiple", "parallel", "multi-turn", "irrelevance")
 SCRIPTS = ("reference", "naive")
-CASE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 PARAM_TYPES = ("number", "integer", "string", "boolean", "array", "object")
 INSTRUCTIONS = ("Use the tools offered when they help, with exactly the arguments the request "
                 "needs. If no tool fits the request, answer directly without calling any tool. "
@@ -165,9 +164,7 @@ class ToolCallingSuite:
     @staticmethod
     def _case(where: str, raw: Any, tools: dict[str, Tool]) -> tuple[Case, ToolCase]:
         check_keys(where, raw, {"id", "category", "prompt", "tools", "expect"})
-        case_id = require(where, raw, "id", str, "a case id")
-        if not CASE_ID.match(case_id):
-            raise SuiteError(f"{where}: id {case_id!r} may use only letters, digits, - and _")
+        case_id = valid_case_id(where, raw)
         where = f"{where} ({case_id})"
         category = require(where, raw, "category", str, "the case's category")
         if category not in CATEGORIES:

@@ -72,6 +72,14 @@ def test_coding_case_without_hidden_tests(tmp_path):
         load_suite(root)
 
 
+def test_coding_case_id_is_checked_like_a_tool_case_id(tmp_path):
+    root = copy_suite(CODING, tmp_path)
+    case = root / "http-echo" / "case.edn"
+    case.write_text(case.read_text().replace('"http-echo"', '"http echo"', 1))
+    with pytest.raises(SuiteError, match=r"http-echo/case\.edn: id 'http echo' may use only"):
+        load_suite(root)
+
+
 def test_cli_exits_2_with_one_line(tmp_path, capsys):
     root = _tool_suite(tmp_path, CASE.replace(':b 2', ':c 2'))
     assert main(["bench", str(root), "--reports", str(tmp_path / "r")]) == 2
