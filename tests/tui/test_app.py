@@ -232,7 +232,10 @@ def test_quitting_a_running_run_asks_what_to_do(recorded_run: Path) -> None:
         assert len(app.screen_stack) == 2  # the recorded run never finished: it asks
         await pilot.press("escape")
         assert len(app.screen_stack) == 1
-        await pilot.press("q", "l")
+        await pilot.press("q")
+        await pilot.click("#stay")  # the buttons answer like their keys
+        assert len(app.screen_stack) == 1
+        await pilot.press("q", "enter")  # "leave" has the focus
         assert app.return_value == "leave"
 
     drive(app, script)

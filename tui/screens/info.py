@@ -7,12 +7,14 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from .confirm import ChoiceScreen
 
-class QuitScreen(ModalScreen[str]):
+
+class QuitScreen(ChoiceScreen[str]):
     """Dismisses with ``stop`` (cancel the run), ``leave`` (it goes on headless) or ``stay``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -22,29 +24,13 @@ class QuitScreen(ModalScreen[str]):
     ]
 
     def __init__(self, run_dir: str) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static("The run is still going", classes="dialog-title")
-            yield Static(f"Stop it (cancel every agent), or leave it running headless? You can "
-                         f"come back with:  agenttree tui {self.run_dir}", classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Stop the run (s)", variant="error", id="stop")
-                yield Button("Leave it running (l)", variant="primary", id="leave")
-                yield Button("Stay (esc)", id="stay")
-
-    def on_mount(self) -> None:
-        self.query_one("#leave", Button).focus()
-
-    def action_answer(self, answer: str) -> None:
-        """Close with ``answer``."""
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def _pressed(self, message: Button.Pressed) -> None:
-        self.dismiss(str(message.button.id))
+        super().__init__(
+            "The run is still going",
+            f"Stop it (cancel every agent), or leave it running headless? You can come back "
+            f"with:  agenttree tui {run_dir}",
+            [(Button("Stop the run (s)", variant="error", id="stop"), "stop"),
+             (Button("Leave it running (l)", variant="primary", id="leave"), "leave"),
+             (Button("Stay (esc)", id="stay"), "stay")], focus="leave")
 
 
 class InfoScreen(ModalScreen[None]):
