@@ -22,10 +22,11 @@ import hashlib
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
 import trio
@@ -131,26 +132,34 @@ async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | N
                          grace_s: float = 2.0) -> AsyncIterator[OutputStream]:
     """Run ``argv`` in its own process group and stream its output.
 
-    Leaving the block (normally, on error or on cancel) kills the whole group: SIGTERM,
-    ``grace_s``, SIGKILL -- shielded and bounded -- as :mod:`agenttree.tools.procs` does.
+    ``stdin`` is read from an unlinked temporary file, so a command may write any amount of
+    output before it has read all of its input (or never read it). Leaving the block (normally,
+    on error or on cancel) kills the whole group: SIGTERM, ``grace_s``, SIGKILL -- shielded and
+    bounded -- with :func:`agenttree.tools.procs.stop_group`.
     """
-    process = await trio.lowlevel.open_process(
-        list(argv), cwd=None if cwd is None else os.fspath(cwd),
-        env=None if env is None else dict(env),
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # The child gets its own descriptor: the file is closed (and gone) once it has started.
+    with nullcontext() if stdin is None else tempfile.TemporaryFile() as spool:
+        if spool is not None:
+            await trio.to_thread.run_sync(_fill, spool, stdin)
+        process = await trio.lowlevel.open_process(
+            list(argv), cwd=None if cwd is None else os.fspath(cwd),
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL if spool is None else spool,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     pgid = process.pid
     try:
-        if stdin is not None:
-            assert process.stdin is not None
-            async with process.stdin:
-                await process.stdin.send_all(stdin)
         yield OutputStream(process)
     finally:
         await stop_group(process, pgid, grace_s)
         if process.stdout is not None:
             with trio.CancelScope(shield=True):
                 await process.stdout.aclose()
+
+
+def _fill(spool: IO[bytes], data: bytes) -> None:
+    """Write ``data`` to ``spool`` and go back to its start, for a child to read."""
+    spool.write(data)
+    spool.seek(0)
 
 
 @runtime_checkable

@@ -89,6 +89,24 @@ async def test_a_command_that_ignores_its_stdin_still_finishes(box: WorkspaceSan
     assert result.ok
 
 
+async def test_exec_stream_echoes_more_stdin_than_a_pipe_holds(box: WorkspaceSandbox) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB: far more than a pipe buffer
+    received = bytearray()
+    with trio.fail_after(30):
+        async with box.exec_stream(["cat"], stdin=data) as out:
+            async for chunk in out:
+                received += chunk
+            assert await out.wait() == 0
+    assert received == data
+
+
+async def test_exec_stream_of_a_command_that_ignores_its_stdin(box: WorkspaceSandbox) -> None:
+    with trio.fail_after(30):
+        async with box.exec_stream(["sh", "-c", "echo ignored"], stdin=b"x" * 1_000_000) as out:
+            assert b"".join([chunk async for chunk in out]) == b"ignored\n"
+            assert await out.wait() == 0
+
+
 async def test_exec_stream_yields_output_as_it_comes(box: WorkspaceSandbox) -> None:
     chunks = []
     async with box.exec_stream(["sh", "-c", "echo one; read x; echo two"], stdin=b"go\n") as out:
