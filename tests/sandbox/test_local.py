@@ -255,8 +255,6 @@ async def test_concurrent_stdin_execs_in_a_mounted_workdir(backend) -> None:
             for i in range(8):
                 nursery.start_soon(feed, i)
         assert {i: r.output for i, r in results.items()} == {i: f"input {i}" for i in range(8)}
-        # the feed files are gone
-        assert not list(env.directory.rglob(".stdin-*"))
 
 
 async def test_a_program_not_installed_here_fails_before_anything_starts(backend,
