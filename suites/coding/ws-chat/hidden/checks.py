@@ -26,12 +26,23 @@ async def _receive(ws):
         return json.loads(await ws.get_message())
 
 
+async def _join(ws, user):
+    # The sender gets its own message back, so once it has, the server counts it in.
+    await ws.send_message(json.dumps({"user": user, "text": "joined"}))
+    got = await _receive(ws)
+    assert got["user"] == user and got["text"] == "joined", got
+
+
 async def test_message_is_broadcast_to_both_clients(sut):
-    async with _connect(sut) as alice, _connect(sut) as bob:
-        await trio.sleep(0.2)  # let the server register both before the first message
-        await alice.send_message(json.dumps({"user": "alice", "text": "hi bob"}))
-        got_bob = await _receive(bob)
-        got_alice = await _receive(alice)
+    async with _connect(sut) as alice:
+        await _join(alice, "alice")
+        async with _connect(sut) as bob:
+            await _join(bob, "bob")
+            seen = await _receive(alice)
+            assert seen["user"] == "bob" and seen["text"] == "joined", seen
+            await alice.send_message(json.dumps({"user": "alice", "text": "hi bob"}))
+            got_bob = await _receive(bob)
+            got_alice = await _receive(alice)
     for got in (got_bob, got_alice):
         assert got["user"] == "alice" and got["text"] == "hi bob", got
         assert isinstance(got["seq"], int), got
