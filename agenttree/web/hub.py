@@ -15,6 +15,7 @@ from the file (seq ``n`` is line ``n`` of the log), then its live buffer: every 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterator
@@ -206,31 +207,23 @@ class Hub:
     def history(self, sub: Subscriber) -> Iterator[bytes]:
         """The log lines (with newlines) from ``sub.start`` to before its live start.
 
-        Plain reads in 256 KiB chunks; the caller checkpoints between chunks it sends.
+        Plain reads, yielded in batches of about :data:`CHUNK_BYTES`; the caller checkpoints
+        between batches it sends. (Every line up to the hub's last poll is whole: the tailer
+        folded it.)
         """
-        first, last = sub.start, sub.live_from - 1
-        if first > last:
+        if sub.start >= sub.live_from:  # all live (the log may not even exist yet)
             return
-        line_no, pending = 0, b""
+        batch: list[bytes] = []
+        size = 0
         with open(self.log_path, "rb") as f:
-            while line_no < last:
-                chunk = f.read(CHUNK_BYTES)
-                if not chunk:
-                    return
-                data = pending + chunk
-                start = 0
-                out = []
-                while line_no < last:
-                    nl = data.find(b"\n", start)
-                    if nl < 0:
-                        break
-                    line_no += 1
-                    if line_no >= first:
-                        out.append(data[start:nl + 1])
-                    start = nl + 1
-                pending = data[start:]
-                if out:
-                    yield b"".join(out)
+            for line in itertools.islice(f, sub.start - 1, sub.live_from - 1):
+                batch.append(line)
+                size += len(line)
+                if size >= CHUNK_BYTES:
+                    yield b"".join(batch)
+                    batch, size = [], 0
+        if batch:
+            yield b"".join(batch)
 
     # --- control -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from agenttree import events as ev
 from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
+from agenttree.web.hub import Hub
 from agenttree.web.tail import connect as open_websocket_url
 
 from .conftest import TOKEN, RunLog, Served, start_events, start_server
@@ -159,6 +160,18 @@ async def test_a_slow_client_is_dropped_with_a_reason_and_blocks_nobody(
     assert reason.code == 1013
     assert "fell more than 50 events behind" in reason.reason
     assert f"resume with from={5 + len(got)}" in reason.reason
+
+
+async def test_history_is_the_log_lines_before_the_live_start(tmp_path: Path) -> None:
+    hub = Hub(tmp_path / "run")  # no log yet: a client from seq 1 is all live
+    assert list(hub.history(hub.subscribe(1))) == []
+    log = RunLog(tmp_path / "run")
+    log.notes(40, size=20_000)  # ~800 KB: several batches
+    hub.poll()
+    log.notes(1)  # after the poll: live, not history
+    batches = list(hub.history(hub.subscribe(3)))
+    assert len(batches) > 1 and all(b.endswith(b"\n") for b in batches)
+    assert seqs(b"".join(batches).splitlines(keepends=True)) == list(range(3, 41))
 
 
 async def test_one_burst_bigger_than_the_buffer_drops_nobody(tmp_path: Path,
