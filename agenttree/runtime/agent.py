@@ -169,7 +169,7 @@ class Agent:
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self._mail)
         engine.agents[self.id] = self
-        engine.task_started(self.task.id, self.id)
+        engine.task_started(self.task.id, self.id, spec.attempt)
         engine.emit(ev.AgentSpawned(
             agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
             depth=spec.depth, model=spec.model, models=list(spec.policy.models),
@@ -649,7 +649,6 @@ class Agent:
         engine.agents.pop(self.id, None)
         if self.uses_locks:
             engine.locks.release_all_nowait(self.id)
-        engine.outcomes[self.id] = status
         self._mail.close()
         self.inbox.close()
         parent_inbox = engine.router.inbox(self.parent) if self.parent else None

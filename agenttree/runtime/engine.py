@@ -117,7 +117,6 @@ class Engine:
         self.handle_signals = handle_signals
         self.state = RunState()
         self.agents: dict[str, Agent] = {}
-        self.outcomes: dict[str, str] = {}
         self.places = index(plan)
         self.task_ids = set(self.places)
         self.plan_edn = plan_to_edn(plan)
@@ -257,13 +256,10 @@ class Engine:
 
     # --- tasks ------------------------------------------------------------------------------
 
-    def task_started(self, task_id: str, agent_id: str) -> None:
-        """An agent took a task (called as it opens)."""
-        run = self.task_runs.get(task_id)
-        if run is None:
-            self.task_runs[task_id] = TaskRun(agent=agent_id, attempts=1)
-        else:
-            run.agent, run.attempts, run.status = agent_id, run.attempts + 1, "running"
+    def task_started(self, task_id: str, agent_id: str, attempt: int) -> None:
+        """An agent took a task as its ``attempt``-th (called as it opens; a resumed agent
+        reopens its own attempt)."""
+        self.task_runs[task_id] = TaskRun(agent=agent_id, attempts=attempt)
         self.redo.discard(task_id)
 
     def task_ended(self, task_id: str, agent_id: str, status: str) -> None:

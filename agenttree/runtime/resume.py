@@ -19,7 +19,6 @@ import argparse
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,12 @@ import trio
 from .. import __version__
 from .. import events as ev
 from ..errors import UserError
-from ..log import LogReader, TornTail, open_event_log
+from ..log import DURABILITY, LogReader, TornTail, open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
 from ..state import FINISHED, AgentView, RunState, apply
 from ..tools.agents import parse_script
-from ..tools.procs import live_members
+from ..tools.procs import live_members, signal_group, wait_group_gone
 from .agent import Agent, AgentSpec, ChildDone
 from .engine import Engine, TaskRun, tune_gc
 from .recording import Cursor, Recording
@@ -52,10 +51,13 @@ class Found:
     state: RunState
     recording: Recording
     torn: TornTail | None
+    durability: str
+    """The durability the run was started with (its ``run/started``)."""
 
 
-def check_format(path: Path) -> None:
-    """Refuse a log written in another format version, before parsing it all.
+def check_format(path: Path) -> dict[str, Any]:
+    """Refuse a log written in another format version, before parsing it all; returns its
+    first record (``run/started``) as read.
 
     Raises:
         UserError: the first record is not a ``run/started`` of this format.
@@ -73,20 +75,23 @@ def check_format(path: Path) -> None:
         raise UserError(f"{path} was written in log format {found} by agenttree "
                         f"{wire.get('version') or '?'}; this agenttree ({__version__}) reads "
                         f"format {ev.FORMAT}: resume it with the version that wrote it")
+    return wire
 
 
 def read_run(path: Path) -> tuple[Found, LogReader]:
     """Fold and record a whole log in one pass (the torn tail, if any, is not cut yet)."""
-    check_format(path)
+    started = check_format(path)
+    durability = started.get("durability")
     reader = LogReader(path)
     state, recording = RunState(), Recording()
     for entry in reader:
         apply(state, entry)
         recording.add(entry)
-    return Found(state=state, recording=recording, torn=reader.torn), reader
+    return Found(state=state, recording=recording, torn=reader.torn,
+                 durability=durability if durability in DURABILITY else "batch"), reader
 
 
-def kill_leftovers(processes: dict[int, str]) -> list[int]:
+async def kill_leftovers(processes: dict[int, str]) -> list[int]:
     """SIGKILL the process groups a dead engine left running; returns the groups killed.
 
     A group is killed only if one of its live members still carries the environment the
@@ -106,18 +111,10 @@ def kill_leftovers(processes: dict[int, str]) -> list[int]:
         if f"AGENTTREE_AGENT={processes.get(pgid)}".encode() in environ:
             ours.add(pgid)
     for pgid in ours:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + KILL_WAIT_S
-    for pgid in ours:  # SIGKILL is asynchronous: wait (bounded) until each group is gone
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.01)
+        signal_group(pgid, signal.SIGKILL)
+    with trio.move_on_after(KILL_WAIT_S):  # one bound for all: SIGKILL is asynchronous
+        for pgid in ours:
+            await wait_group_gone(pgid, KILL_WAIT_S)
     return sorted(ours)
 
 
@@ -149,7 +146,6 @@ class Restorer:
         """Restarted agents not yet live: their events are in the log already."""
         self._restarted: set[str] = set()
         self._root_given = False
-        self._tasks: dict[str, Task] = {}
         self._lock_holders: set[str] = set()
         self.engine: Engine
 
@@ -163,7 +159,6 @@ class Restorer:
     def attach(self, engine: Engine) -> None:
         """Called by the engine once its log, router and lock service exist."""
         self.engine = engine
-        self._tasks = {task.id: task for task, _, _ in engine.plan.walk()}
         log_emit, replaying = engine.emit, self.replaying
 
         def emit(event: ev.Event) -> int:
@@ -175,8 +170,7 @@ class Restorer:
         state, restart = self.state, self._restart
         engine.task_ids |= set(state.tasks)
         for task in state.tasks.values():
-            again = task.agent in restart  # its agent's open() counts the attempt again
-            engine.task_runs[task.id] = TaskRun(agent=task.agent, attempts=task.attempts - again,
+            engine.task_runs[task.id] = TaskRun(agent=task.agent, attempts=task.attempts,
                                                 status=task.status)
         holds = {path: {a: h for a, h in entry["holders"].items() if a in restart}
                  for path, entry in state.locks.items()}
@@ -220,7 +214,8 @@ class Restorer:
         self._root_given = True
         engine = self.engine
         view = self.state.agents[self.restart[0]]
-        task = self._tasks.get(view.task, engine.plan.root)
+        place = engine.places.get(view.task)
+        task = place.task if place is not None else engine.plan.root
         return self._spec(view, task, root_policy(engine.plan, engine.model_override),
                           parent_deadline=float("inf"))
 
@@ -258,9 +253,9 @@ class Restorer:
                          dynamic=view.dynamic, attempt=view.attempt)
 
     def _task_of(self, parent: AgentView, child: AgentView) -> Task:
-        task = self._tasks.get(child.task)
-        if task is not None and not child.dynamic:
-            return task
+        place = self.engine.places.get(child.task)
+        if place is not None and not child.dynamic:
+            return place.task
         # A dynamic child: its task is what the parent's spawn call asked for.
         args: dict[str, Any] = {}
         for item in parent.conversation:
@@ -353,7 +348,7 @@ def register(sub: Any) -> None:
     """Add ``agenttree resume`` to the CLI's subcommands."""
     resume = sub.add_parser("resume", help="take over a run whose engine died, from its log")
     resume.add_argument("run_dir", help="the run directory")
-    resume.add_argument("--durability", choices=("none", "batch", "every"), default=None,
+    resume.add_argument("--durability", choices=DURABILITY, default=None,
                         help="when events are fsynced (default: as the run was started)")
     resume.add_argument("--quiet", action="store_true", help="print only the summary")
     resume.set_defaults(func=cmd_resume)
@@ -378,8 +373,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         torn = reader.cut_torn_tail()
         if torn is not None:
             print(f"agenttree: warning: {torn}", file=sys.stderr)
-        killed = kill_leftovers(state.processes)
-        durability = args.durability or _recorded_durability(path)
+        killed = trio.run(kill_leftovers, state.processes)
+        durability = args.durability or found.durability
         root = state.agents.get(state.root or "")
         if root is not None and root.finished:
             status = trio.run(_finish_only, run_dir, found, root.status, durability)
@@ -397,10 +392,3 @@ def cmd_resume(args: argparse.Namespace) -> int:
                 return 130
     print_summary(console, state, str(run_dir))
     return 0 if status == "done" else 1
-
-
-def _recorded_durability(path: Path) -> str:
-    with open(path, "rb") as f:
-        wire = orjson.loads(f.readline())
-    durability = wire.get("durability")
-    return durability if durability in ("none", "batch", "every") else "batch"
