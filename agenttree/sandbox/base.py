@@ -67,6 +67,15 @@ class Events:
             self.emit(cls(case=self.case, **fields))
 
 
+def save_log(events: Events, directory: Path, name: str, text: str) -> None:
+    """Write container ``name``'s log to ``directory/<name>.log`` and emit ``container/logs``
+    with where it is, its size and its last :data:`LOG_TAIL` characters."""
+    path = directory / f"{name}.log"
+    path.write_text(text)
+    events.send(ev.ContainerLogs, name=name, path=str(path), bytes=len(text.encode()),
+                tail=text[-LOG_TAIL:])
+
+
 class SandboxError(AgentTreeError):
     """A sandbox could not be created, started or made healthy (message says which and why)."""
 

@@ -37,6 +37,7 @@ from .base import (
     labels,
     run_shell,
     sandbox_name,
+    save_log,
     wait_healthy,
 )
 from .cli_exec import CliExecSandbox
@@ -268,10 +269,7 @@ class DockerBackend:
         for box in started:
             status, code = await box.state()
             log = await box.cli.run("logs", box.ref, check=False, retry=False)
-            path = directory / f"{box.name}.log"
-            path.write_text(log.output)
             events.send(ev.ContainerExited, name=box.name, exit_code=code,
                         reason="exited" if status == "exited" else "stopped")
-            events.send(ev.ContainerLogs, name=box.name, path=str(path),
-                        bytes=len(log.output.encode()), tail=log.output[-2000:])
+            save_log(events, directory, box.name, log.output)
         await self.down(name)

@@ -39,6 +39,7 @@ from .base import (
     SandboxError,
     labels,
     sandbox_name,
+    save_log,
 )
 from .cli_exec import CliExecSandbox
 from .spec import Container, ContainerSpec, require_images
@@ -426,9 +427,5 @@ class KubernetesBackend:
         events.send(ev.ContainerExited, name=spec.sut, exit_code=code,
                     reason="stopped" if code is None else "exited")
         for c in spec.containers:
-            text = await self.pod_log(client, name, c.name)
-            path = directory / f"{c.name}.log"
-            path.write_text(text)
-            events.send(ev.ContainerLogs, name=c.name, path=str(path),
-                        bytes=len(text.encode()), tail=text[-2000:])
+            save_log(events, directory, c.name, await self.pod_log(client, name, c.name))
 
