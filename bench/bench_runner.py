@@ -15,10 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
-
 from agenttree.bench.cli import SUITE_CACHE
-from agenttree.bench.report import EVENTS, ReportLog
+from agenttree.bench.report import EVENTS, ReportLog, read_events
 from agenttree.bench.runner import Options, Runner
 from agenttree.bench.suites import EdnCache, load_suite
 
@@ -69,8 +67,7 @@ def spawn(args: list[str]) -> float:
 
 def nth_start(report: Path, n: int) -> float:
     """The time stamp (s) of the report's ``n``-th case/start (from 0)."""
-    starts = [e for e in map(orjson.loads, (report / EVENTS).read_bytes().splitlines())
-              if e["type"] == "case/start"]
+    starts = [e for e in read_events(report / EVENTS) if e["type"] == "case/start"]
     return starts[n]["t"] / 1000
 
 

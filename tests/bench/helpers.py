@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from agenttree.bench.report import EVENTS, read_events
 from agenttree.bench.runner import Options, Runner
 from agenttree.bench.suites import load_suite
 
@@ -28,4 +27,4 @@ def copy_suite(suite: Path, tmp_path: Path) -> Path:
 
 def events(report: Path) -> list[dict[str, Any]]:
     """The report's events."""
-    return [orjson.loads(line) for line in (report / "events.jsonl").read_bytes().splitlines()]
+    return list(read_events(report / EVENTS))
