@@ -5,7 +5,8 @@ A report directory is the one ``agenttree bench`` writes (:mod:`agenttree.bench.
 ``case/start`` and ``case/end`` per case run, named by ``key``, ``run/end``) and, once finished,
 ``summary.json``. Progress is counted per case-run key, so a resumed report (a second
 ``run/start``, an interrupted case run started again) is not counted twice. Each log is followed
-from where the last scan stopped, so polling a 10,000-case report costs only its new lines.
+from where the last scan stopped, so polling a 10,000-case report costs only its new lines,
+and a ``summary.json`` is parsed again only when its size or mtime changed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class _Progress:
     statuses: dict[str, str] = attrs.Factory(dict)
     """Each ended case run's status (``pass``, ``fail``, ``infra-error``, ``skipped``)."""
     finished: bool = False
+    summary_stamp: tuple[int, int] | None = None
+    """``summary.json``'s (mtime_ns, size) when it was last read: unchanged, it is not re-read."""
+    summary: Any = None
+    summary_error: str | None = None
 
     def update(self) -> None:
         for _, raw in self.follower.new_lines():
@@ -82,21 +87,33 @@ class ReportScanner:
         if progress is None:
             progress = self._progress[run] = _Progress(LineFollower(run / EVENTS))
         progress.update()
-        summary, summary_error = None, None
-        path = run / SUMMARY
-        if path.is_file():
-            try:
-                if path.stat().st_size > MAX_SUMMARY:
-                    raise ValueError(f"larger than {MAX_SUMMARY} bytes")
-                summary = orjson.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
-                summary_error = f"summary.json unreadable: {exc}"
+        _read_summary(run / SUMMARY, progress)
         statuses = progress.statuses.values()
         return {"suite": suite, "run": run.name, "started": len(progress.started),
                 "ended": len(statuses), "passed": sum(s == "pass" for s in statuses),
                 "total": progress.total,
-                "finished": progress.finished or summary is not None, "summary": summary,
-                "summary_error": summary_error}
+                "finished": progress.finished or progress.summary is not None,
+                "summary": progress.summary, "summary_error": progress.summary_error}
+
+
+def _read_summary(path: Path, progress: _Progress) -> None:
+    """(Re-)read ``summary.json`` into ``progress`` if it appeared or changed since last time."""
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    stamp = None if info is None else (info.st_mtime_ns, info.st_size)
+    if stamp == progress.summary_stamp:
+        return
+    progress.summary_stamp, progress.summary, progress.summary_error = stamp, None, None
+    if info is None:
+        return
+    try:
+        if info.st_size > MAX_SUMMARY:
+            raise ValueError(f"larger than {MAX_SUMMARY} bytes")
+        progress.summary = orjson.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+        progress.summary_error = f"summary.json unreadable: {exc}"
 
 
 def _real_dir(path: Path) -> bool:

@@ -4,6 +4,7 @@ in-process on 127.0.0.1, port 0."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
 from agenttree.web.hub import Hub
+from agenttree.web.reports import ReportScanner
 from agenttree.web.tail import connect as open_websocket_url
 
 from .conftest import TOKEN, RunLog, Served, start_events, start_server
@@ -186,6 +188,26 @@ async def test_one_burst_bigger_than_the_buffer_drops_nobody(tmp_path: Path,
         log.notes(1)
         assert seqs(await receive_lines(ws, 1)) == [3005]
 
+
+
+def test_a_summary_is_read_once_until_it_changes(tmp_path: Path) -> None:
+    run = tmp_path / "tool_calling" / "run-1"
+    run.mkdir(parents=True)
+    scanner = ReportScanner(tmp_path)
+    assert scanner.scan()[0]["summary"] is None
+    summary = run / "summary.json"
+    summary.write_bytes(b'{"pass_rate": 0.5}')
+    assert scanner.scan()[0]["summary"] == {"pass_rate": 0.5}
+    stamp = summary.stat().st_mtime_ns
+    summary.write_bytes(b'{"pass_rate": 0.7}')  # same size, and the same mtime put back:
+    os.utime(summary, ns=(stamp, stamp))
+    assert scanner.scan()[0]["summary"] == {"pass_rate": 0.5}  # not read again
+    os.utime(summary, ns=(stamp + 10**9, stamp + 10**9))
+    assert scanner.scan()[0]["summary"] == {"pass_rate": 0.7}
+    summary.write_bytes(b'{"pass_rate"')
+    assert "summary.json unreadable" in scanner.scan()[0]["summary_error"]
+    summary.unlink()
+    assert scanner.scan()[0]["summary"] is None
 
 # --- refusals --------------------------------------------------------------------------------
 
