@@ -22,10 +22,9 @@ from .. import events as ev
 from ..errors import UserError
 from ..log import open_event_log
 from . import compose, kubernetes
-from .base import Limits, SandboxError, dump_yaml, open_backend, sandbox_name
+from .base import BACKENDS, Limits, SandboxError, dump_yaml, open_backend, sandbox_name
 from .spec import ContainerSpec, load_spec, resolve_mount
 
-UP_BACKENDS = ("local", "docker", "kubernetes")
 EXIT_INTERRUPTED = 130
 
 
@@ -44,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             ("down", "remove what an interrupted `up` left behind"),
                             ("logs", "print the containers' saved logs")):
         parser = verb(name, help_text)
-        parser.add_argument("--backend", choices=UP_BACKENDS, default="local",
+        parser.add_argument("--backend", choices=BACKENDS, default="local",
                             help="where the containers run (default: local processes)")
         parser.add_argument("--run-dir", help="run directory (default "
                             "runs/containers-<spec>-<UTC time> for up; required otherwise)")
