@@ -180,7 +180,6 @@ class KubeEnvironment:
     backend: KubernetesBackend
     client: Any
     pod: str
-    directory: Path
     output_cap: int
 
     def sandbox(self, name: str | None = None) -> KubeSandbox:
@@ -411,7 +410,6 @@ class KubernetesBackend:
             pod = await self._pod(client, name)
             yield KubeEnvironment(spec=spec, case=case, name=name, backend=self, client=client,
                                   pod=pod.metadata.name if pod else "",
-                                  directory=self.run_dir / "containers" / name,
                                   output_cap=limits.output_cap)
         finally:
             with trio.move_on_after(limits.teardown_s, shield=True):
