@@ -159,3 +159,16 @@ def test_ten_thousand_agents_render_only_the_rows_in_view(tmp_path: Path, serve_
     expect(row(page, last)).to_have_attribute("data-status", "done", timeout=WAIT_MS)
     page.get_by_role("button", name=last, exact=True).click()
     expect(page.get_by_role("heading", name=f"Agent {last}")).to_be_visible()
+
+
+def test_the_containers_panel_shows_each_container_s_status_image_and_backend(
+        tmp_path: Path, serve_dir, page) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write([ev.RunStarted(plan_name="c", plan_path="c.edn", run_dir="r", seed=0,
+                             durability="none"), spawned("root"),
+               ev.ContainerStarted(case="c1", name="db", backend="local", image="postgres:16")])
+    page.goto(serve_dir(log.run_dir))
+    cells = page.locator("#containers td")
+    expect(cells).to_have_text(["c1/db", "started", "postgres:16", "local"], timeout=WAIT_MS)
+    log.write([ev.ContainerHealthy(case="c1", name="db", checks=1)])
+    expect(cells.nth(1)).to_have_text("healthy", timeout=WAIT_MS)

@@ -123,8 +123,8 @@ class Page {
     }
     fillTable($("locks"), ["path", "mode", "holder", "token", "waiting"], locks);
     const containers = Object.entries(state.containers || {}).map(([name, c]) => [
-      name, short(c.status ?? c.state ?? ""), short(c.image ?? ""), short(c.agent ?? c.owner ?? "")]);
-    fillTable($("containers"), ["name", "status", "image", "agent"], containers);
+      name, c.status ?? "", c.image ?? "", c.backend ?? ""]);
+    fillTable($("containers"), ["name", "status", "image", "backend"], containers);
     const a = this.selected ? state.agents?.[this.selected] : null;
     const detail = $("agent-detail");
     if (!a) {
