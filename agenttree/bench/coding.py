@@ -24,7 +24,7 @@ from ..plan import Plan, Task, Tier, is_scripted
 from ..sandbox.base import Limits, Sandbox, SandboxError, open_backend
 from ..sandbox.spec import Container, ContainerSpec, Health, Mount
 from .case import CaseRun, Outcome
-from .checks import Sut, run_checks
+from .checks import Sut, TestReport, run_checks
 from .engine import run_tree, usage_metrics
 from .quality import diff_lines, lint
 from .suites import (
@@ -65,6 +65,7 @@ class CodingCase:
 
 
 def _files(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (none if it is missing) by its relative path."""
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
 
@@ -131,12 +132,11 @@ class CodingSuite:
             raise SuiteError(f"{directory}: no hidden/checks.py")
         files = {}
         for kind in SCRIPTS.values():
-            found = _files(directory / "reference" / kind) \
-                if (directory / "reference" / kind).is_dir() else {}
+            found = _files(directory / "reference" / kind)
             if not found:
                 raise SuiteError(f"{directory}: reference/{kind}/ holds no files")
             files[kind] = found
-        seed = _files(directory / "seed") if (directory / "seed").is_dir() else {}
+        seed = _files(directory / "seed")
         digest = spec_hash({"case": raw, "seed": seed, "checks": checks.read_text(),
                             "reference": files})
         return (Case(id=case_id, spec=raw, hash=digest),
@@ -197,7 +197,7 @@ class CodingSuite:
                        metrics=metrics, failures=report.failed_names,
                        reason=report.reason, timing={"tests_s": report.duration_s})
 
-    async def _hidden_tests(self, cc: CodingCase, run: CaseRun, workspace: Path) -> Any:
+    async def _hidden_tests(self, cc: CodingCase, run: CaseRun, workspace: Path) -> TestReport:
         port = free_port() if cc.cmd else None
         python = sys.executable
         container = Container(

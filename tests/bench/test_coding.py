@@ -11,7 +11,7 @@ import trio
 from agenttree.bench import coding
 from agenttree.bench.case import CaseRun, Limiters
 from agenttree.bench.engine import HidingSandbox, run_tree
-from agenttree.bench.suites import load_suite
+from agenttree.bench.suites import SuiteError, load_suite
 
 from .helpers import CODING, run_bench
 
@@ -107,5 +107,5 @@ async def test_case_without_its_browser_is_skipped(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("model", ["scripted:naive", "scripted:"])
 def test_unknown_scripted_model_is_refused(model):
-    with pytest.raises(Exception, match="plays scripted:reference or scripted:bad"):
+    with pytest.raises(SuiteError, match="plays scripted:reference or scripted:bad"):
         load_suite(CODING).check_model(model)
