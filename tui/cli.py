@@ -77,7 +77,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         result = app.run()
     finally:
-        _after(result, run_dir, engine)
+        _after(result, run_dir, engine, app.timeline.live.root)
     return 0
 
 
@@ -96,22 +96,25 @@ def _start(plan_path: Path, args: argparse.Namespace) -> tuple[Path, Any]:
     return run_dir, EngineProcess(plan_path, run_dir, model=args.model)
 
 
-def _after(result: str | None, run_dir: Path, engine: Any) -> None:
-    """Carry out the choice made when closing: stop the run, or leave it headless."""
+def _after(result: str | None, run_dir: Path, engine: Any, root: str | None) -> None:
+    """Carry out the choice made when closing: stop the run (cancel ``root``, the root
+    agent's id as the log names it), or leave it headless."""
     if result == "stop":
         print(f"stopping the run in {run_dir} …", file=sys.stderr)
         if engine is not None:
-            engine.stop()
+            engine.stop(root)
             from agenttree.log import LogReader
             from agenttree.state import fold
 
             status = fold(LogReader(run_dir / "events.jsonl")).status
             print(f"the run ended {status}; see it again with: agenttree tui {run_dir}",
                   file=sys.stderr)
+        elif root is None:
+            print("the run has no agent yet: nothing to cancel", file=sys.stderr)
         else:
             from agenttree.runtime.control import append_command
 
-            append_command(run_dir, {"cmd": "cancel", "agent": "root"})
+            append_command(run_dir, {"cmd": "cancel", "agent": root})
             print("asked the engine to cancel the whole tree", file=sys.stderr)
     elif engine is not None and engine.running():
         print(f"the run goes on headless (engine pid {engine.pid}); watch it again with:\n"

@@ -42,18 +42,20 @@ class EngineProcess:
         """Whether the engine has not exited yet."""
         return self.proc.poll() is None
 
-    def stop(self, root: str = "root", wait_s: float = STOP_WAIT_S) -> int:
-        """Cancel the whole tree through the control file, wait for the engine to finish
-        cleanly (every agent's end logged), and terminate its process group if it does not.
+    def stop(self, root: str | None, wait_s: float = STOP_WAIT_S) -> int:
+        """Cancel the whole tree through the control file (``root`` is the root agent's id,
+        the plan's root task id), wait for the engine to finish cleanly (every agent's end
+        logged), and terminate its process group if it does not. With no root agent yet
+        (``None``) there is nothing to cancel: it is terminated at once.
 
         Blocks up to ``wait_s`` plus a few seconds. Returns the engine's exit status.
         """
-        if self.running():
+        if self.running() and root is not None:
             append_command(self.run_dir, {"cmd": "cancel", "agent": root})
-        try:
-            return self.proc.wait(wait_s)
-        except subprocess.TimeoutExpired:
-            pass
+            try:
+                return self.proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                pass
         for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, None)):
             try:
                 os.killpg(self.proc.pid, sig)

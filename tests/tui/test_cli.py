@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agenttree.cli import main
+from tui.cli import _after
 
 from .conftest import ROOT
 
@@ -87,3 +88,12 @@ def test_list_keys(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "cancel" in out and "time" not in out.split()[0]
     assert any(line.split()[:2] == ["grant", "g"] for line in out.splitlines())
+
+
+def test_stop_on_leaving_cancels_the_root_the_log_names(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _after("stop", tmp_path, None, "main")  # attached to a run whose root task is "main"
+    assert (tmp_path / "control.jsonl").read_text() == '{"cmd":"cancel","agent":"main"}\n'
+    _after("stop", tmp_path / "other", None, None)  # no agent yet: nothing to cancel
+    assert not (tmp_path / "other").exists()
+    assert "nothing to cancel" in capsys.readouterr().err

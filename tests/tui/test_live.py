@@ -4,6 +4,7 @@ cancels a subtree in the real run (the log shows ``control/applied`` and the age
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import orjson
 from textual.pilot import Pilot
 from textual.widgets import Select, Static, TextArea
 
-from agenttree.log import LogReader
+from agenttree.log import LogReader, Tailer
 from agenttree.state import fold
 from tui.app import AgentTreeApp
+from tui.cli import _after
 from tui.engine_proc import EngineProcess
 from tui.screens.info import InfoScreen
 from tui.widgets.agent_tree import AgentTree
@@ -62,7 +64,7 @@ def test_cancel_a_subtree_of_a_live_run_then_stop_it(tmp_path: Path) -> None:
     try:
         drive(app, script)
         assert app.return_value == "stop"
-        assert engine.stop() == 1  # the root ended cancelled: `agenttree run` exits 1
+        assert engine.stop("root") == 1  # the root ended cancelled: `agenttree run` exits 1
     finally:
         if engine.running():
             engine.proc.kill()
@@ -139,8 +141,32 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
     try:
         drive(app, script)
         assert app.return_value == "stop"
-        engine.stop()
+        engine.stop("root")
     finally:
         if engine.running():
             engine.proc.kill()
             engine.proc.wait()
+
+
+def test_stopping_the_engine_cancels_its_own_root(tmp_path: Path) -> None:
+    plan = tmp_path / "main.edn"
+    plan.write_text(SLOW_PLAN.replace('{:task/id "root"', '{:task/id "main"'))
+    run_dir = tmp_path / "run"
+    engine = EngineProcess(plan, run_dir, model="scripted")
+    log = run_dir / "events.jsonl"
+    try:
+        # A real child process: poll its log, bounded, until the root has spawned.
+        for _ in range(600):
+            if log.exists() and "main" in fold(Tailer(log).poll()).agents:
+                break
+            assert engine.running(), (run_dir / "engine.log").read_text()
+            time.sleep(0.05)
+        _after("stop", run_dir, engine, "main")  # what `agenttree tui PLAN` does on "stop"
+        assert engine.proc.returncode == 1  # cancelled through control.jsonl, not terminated
+    finally:
+        if engine.running():
+            engine.proc.kill()
+            engine.proc.wait()
+    state = fold(LogReader(log))
+    assert state.status == "cancelled"
+    assert state.control[0]["applied"] and state.control[0]["cmd"] == "cancel"
