@@ -99,6 +99,18 @@ async def test_exec_stream_yields_output_as_it_comes(backend) -> None:
             assert b"".join(chunks) == b"one\ntwo\n"
 
 
+async def test_exec_stream_echoes_more_stdin_than_a_pipe_holds(backend) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    received = bytearray()
+    with trio.fail_after(60):
+        async with backend.open(SPEC, case="conf") as env, \
+                env.sandbox().exec_stream(["cat"], stdin=data) as out:
+            async for chunk in out:
+                received += chunk
+            assert await out.wait() == 0
+    assert received == data
+
+
 async def test_files_round_trip_byte_for_byte(backend, tmp_path) -> None:
     data = bytes(range(256)) * 8
     path = str(tmp_path / "inside" / "deep" / "blob.bin")
