@@ -226,7 +226,6 @@ class AgentTreeApp(App[str]):
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
-        self.metrics["read"] = time.perf_counter() - self._t0
 
     @on(TailFailed)
     def _tail_failed(self, message: TailFailed) -> None:
@@ -626,9 +625,11 @@ class AgentTreeApp(App[str]):
 
     def action_quit_tui(self) -> None:
         """``q``: quit; if the run is still going, ask whether to stop it or leave it."""
-        going = self.timeline.live.status in ("pending", "running") and (
-            (self.engine is not None and self.engine.running())
-            or (self.engine is None and self.timeline.live.status == "running"))
+        status = self.timeline.live.status
+        if self.engine is not None:
+            going = status in ("pending", "running") and self.engine.running()
+        else:
+            going = status == "running"
         if self.readonly or not going:
             self.exit("quit")
             return
