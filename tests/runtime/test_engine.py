@@ -25,6 +25,18 @@ def events_of(engine: Engine, cls: type[ev.Event]) -> list:
             if isinstance(e.event, cls)]
 
 
+def when_written(engine: Engine, predicate) -> trio.Event:
+    """An event set once the engine has written an event for which ``predicate`` is true."""
+    seen = trio.Event()
+
+    def hook(entry: ev.Entry) -> None:
+        if predicate(entry.event):
+            seen.set()
+
+    engine.on_event = hook
+    return seen
+
+
 def finished(engine: Engine) -> dict[str, str]:
     return {e.agent: e.status for e in events_of(engine, ev.AgentFinished)}
 

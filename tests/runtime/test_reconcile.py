@@ -8,10 +8,11 @@ import trio
 import trio.testing
 
 from agenttree import events as ev
+from agenttree.log import read_events
 from agenttree.plan import parse_plan
-from agenttree.runtime.control import POLL_S, append_command
+from agenttree.runtime.control import append_command
 
-from .test_engine import events_of, finished, make_engine
+from .test_engine import events_of, finished, make_engine, when_written
 
 WAIT = '[{:call :wait :args {:timeout_s %d}} {:say "%s done"}]'
 
@@ -122,23 +123,23 @@ async def test_moved_task_restarts_under_its_new_parent(tmp_path: Path, autojump
 async def test_the_same_plan_twice_changes_nothing(tmp_path: Path, autojump_clock):
     text = live_plan(task("a", 100) + task("b", 100))
     engine = make_engine(tmp_path, text)
+    answered = when_written(engine, lambda e: isinstance(e, ev.ControlApplied))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
-        await trio.sleep(5)
         await trio.testing.wait_all_tasks_blocked()
-        before = engine.state.seq
         append_command(engine.run_dir, {"cmd": "reconcile"})
-        await trio.sleep(POLL_S * 3)
-        await trio.testing.wait_all_tasks_blocked()
-        types = [e.event.TYPE for e in _entries(engine) if e.seq > before]
-        assert types == ["plan/reconciled", "control/applied"]
+        await answered.wait()
+        # Whatever a reconcile does is logged between its plan/reconciled and the answer.
+        types = [e.event.TYPE for e in _entries(engine)]
+        at = types.index("plan/reconciled")
+        assert types[at:at + 2] == ["plan/reconciled", "control/applied"]
+        engine.cancel("root", "test over")
     (diff,) = events_of(engine, ev.PlanReconciled)
     assert diff.diff == {"added": [], "removed": [], "changed": [], "moved": [],
                          "settings": False}
 
 
 def _entries(engine):
-    from agenttree.log import read_events
     return list(read_events(engine.run_dir / "events.jsonl"))
 
 

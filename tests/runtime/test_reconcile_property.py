@@ -90,7 +90,7 @@ def test_the_same_plan_again_is_an_empty_diff(tree) -> None:
             engine = make_engine(Path(tmp), text)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(engine.run)
-                await trio.sleep(1)
+                await trio.testing.wait_all_tasks_blocked()
                 diffs = [engine.reconciler.apply(parse_plan(text)) for _ in range(2)]
             return diffs
     for diff in trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)):

@@ -24,6 +24,7 @@ from agenttree.runtime.runlock import engine_lock
 from agenttree.state import fold
 
 from ..tools.test_procs import alive_in_groups
+from .test_engine import when_written
 
 TREE = """
 {:tiers [{:depth 0 :models ["scripted"] :tools :all
@@ -278,16 +279,11 @@ WAITING = """
 
 
 async def _run_until_waiting(engine: Engine) -> None:
+    waiting = when_written(engine, lambda e: isinstance(e, ev.ToolRequested))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
-        while not any(isinstance(e, ev.ToolRequested) for e in _written(engine)):
-            await trio.sleep(0.01)
+        await waiting.wait()
         engine.cancel("root", "test over")
-
-
-def _written(engine: Engine) -> list[ev.Event]:
-    path = engine.run_dir / "events.jsonl"
-    return [e.event for e in read_events(path)] if path.exists() else []
 
 
 def test_control_commands_answered_before_the_crash_are_not_applied_again(
