@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AgentTreeError(Exception):
     """Base class for every error agenttree raises on purpose."""
@@ -44,4 +46,12 @@ class SandboxUnavailable(UserError):
 
 
 class LogCorrupt(AgentTreeError):
-    """An event log line that fails its checks somewhere other than the torn tail."""
+    """An event log line that fails its checks somewhere other than the torn tail.
+
+    ``entries`` are the good ones a follower had read in the same call, before the bad line
+    (a viewer shows them, then the error).
+    """
+
+    def __init__(self, message: str, entries: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.entries = entries or []

@@ -159,10 +159,15 @@ def read_events(path: str | os.PathLike[str],
 
 class LineFollower:
     """Follows a growing file: each :meth:`new_lines` returns the complete lines appended since
-    the last call (a partial last line is kept back until its newline arrives)."""
+    the last call (a partial last line is kept back until its newline arrives).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    With ``chunk``, a call reads about that many bytes (at least one whole line), so a reader
+    of a large file gets its first lines early; without, it reads everything there is.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk: int | None = None) -> None:
         self.path = Path(path)
+        self.chunk = chunk
         self.lines_read = 0
         self._offset = 0
         self._pending = b""
@@ -172,7 +177,12 @@ class LineFollower:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
-                chunk = f.read()
+                if self.chunk is None:
+                    chunk = f.read()
+                else:
+                    chunk = f.read(self.chunk)
+                    while b"\n" not in chunk and (more := f.read(self.chunk)):
+                        chunk += more  # a line longer than a chunk is read whole
         except FileNotFoundError:
             return []
         self._offset += len(chunk)
@@ -191,23 +201,30 @@ class Tailer:
     Synchronous and cheap, so a UI thread or a CLI loop can call it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1,
+                 chunk: int | None = None) -> None:
         self.path = Path(path)
-        self._lines = LineFollower(path)
+        self._lines = LineFollower(path, chunk)
         self._expected = 1
         self._start_seq = start_seq
 
     def poll(self) -> list[Entry]:
-        """Read what was appended since the last call; raises LogCorrupt on a bad line."""
-        out = []
+        """Read what was appended since the last call (about ``chunk`` bytes of it, if set).
+
+        Raises:
+            LogCorrupt: a line fails its CRC or ``seq`` check; the error carries the good
+                entries read before it.
+        """
+        out: list[Entry] = []
         for number, raw in self._lines.new_lines():
             try:
                 entry = decode(raw)
             except ValueError as exc:
-                raise LogCorrupt(f"{self.path}:{number}: corrupt event record: {exc}") from None
+                raise LogCorrupt(f"{self.path}:{number}: corrupt event record: {exc}",
+                                 out) from None
             if entry.seq != self._expected:
                 raise LogCorrupt(f"{self.path}:{number}: seq {entry.seq} where "
-                                 f"{self._expected} was expected")
+                                 f"{self._expected} was expected", out)
             self._expected += 1
             if entry.seq >= self._start_seq:
                 out.append(entry)

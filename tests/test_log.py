@@ -218,3 +218,42 @@ def test_unknown_durability_is_a_user_error(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="--durability"):
         EventLog(tmp_path / "e.jsonl", run="r", durability="sometimes")
+
+
+def test_tailer_reads_in_chunks_and_holds_back_a_half_written_line(tmp_path: Path) -> None:
+    data = _write(tmp_path / "full", _events(30))
+    lines = data.splitlines(keepends=True)
+    half = len(lines[5]) // 2
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b"".join(lines[:5]) + lines[5][:half])
+    tail, got = Tailer(path, chunk=100), []
+    while batch := tail.poll():
+        assert len(batch) <= 2  # about a chunk at a time
+        got += batch
+    assert [e.seq for e in got] == [1, 2, 3, 4, 5]  # line 6 is not finished yet
+    with open(path, "ab") as f:
+        f.write(lines[5][half:] + b"".join(lines[6:]))
+    while batch := tail.poll():
+        got += batch
+    assert got == list(LogReader(tmp_path / "full"))
+
+
+def test_tailer_reads_a_line_longer_than_its_chunk(tmp_path: Path) -> None:
+    _write(tmp_path / "e.jsonl", _events(10))
+    tail, got = Tailer(tmp_path / "e.jsonl", chunk=16), []
+    while batch := tail.poll():
+        got += batch
+    assert got == list(LogReader(tmp_path / "e.jsonl"))
+
+
+def test_tailer_error_carries_the_good_entries_before_the_bad_line(tmp_path: Path) -> None:
+    lines = _write(tmp_path / "e.jsonl", _events(5)).splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"running", b"runnin_", 1)
+    (tmp_path / "e.jsonl").write_bytes(b"".join(lines))
+    with pytest.raises(LogCorrupt, match=r"e.jsonl:3: corrupt event record") as caught:
+        Tailer(tmp_path / "e.jsonl").poll()
+    assert [e.seq for e in caught.value.entries] == [1, 2]
+
+
+def test_tailer_of_a_missing_log_waits_for_it(tmp_path: Path) -> None:
+    assert Tailer(tmp_path / "e.jsonl").poll() == []

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from agenttree import events as ev
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
+from agenttree.log import Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
 from agenttree.runtime.control import append_command
@@ -41,7 +42,6 @@ from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
 from .screens.plan_editor import PlanEditorScreen
-from .tailer import LogTail
 from .timeline import SNAPSHOT_EVERY, Timeline
 from .widgets.agent_tree import AgentTree
 from .widgets.budgets_view import BudgetsView
@@ -55,6 +55,8 @@ from .widgets.scrubber import Scrubber
 
 W = TypeVar("W", bound=Widget)
 
+TAIL_CHUNK = 1 << 20
+"""Bytes the tail thread reads at a time: about 4,000 events of a typical log."""
 FLUSH_S = 0.15
 """How often arrived events are folded and drawn."""
 MAX_PER_FLUSH = 25_000
@@ -192,30 +194,30 @@ class AgentTreeApp(App[str]):
     def _tail(self) -> None:
         """Read the log in chunks and post them; then follow it. Runs in a thread."""
         worker = get_current_worker()
-        tail = LogTail(self.events_path)
+        # Chunked reads let the first screen paint from the start of a big recorded log.
+        tail = Tailer(self.events_path, chunk=TAIL_CHUNK)
         caught_up = False
-        try:
-            while not worker.is_cancelled and not self._stop.is_set():
-                if len(self._pending) > BACKLOG:  # the UI is behind: let it fold first
-                    self._stop.wait(FLUSH_S)
-                    continue
-                try:
-                    entries = tail.read()
-                except LogCorrupt as exc:
-                    self.post_message(TailFailed(str(exc)))
-                    return
-                if entries:
-                    self.post_message(EventsRead(entries))
-                    # Decoding competes with the UI thread for the GIL: let the first screen
-                    # be drawn before reading on.
-                    self._painted_once.wait(FIRST_PAINT_WAIT_S)
-                    continue
-                if not caught_up:
-                    caught_up = True
-                    self.post_message(CaughtUp())
-                self._stop.wait(POLL_S)
-        finally:
-            tail.close()
+        while not worker.is_cancelled and not self._stop.is_set():
+            if len(self._pending) > BACKLOG:  # the UI is behind: let it fold first
+                self._stop.wait(FLUSH_S)
+                continue
+            try:
+                entries = tail.poll()
+            except LogCorrupt as exc:
+                if exc.entries:  # what came before the bad line is shown
+                    self.post_message(EventsRead(exc.entries))
+                self.post_message(TailFailed(str(exc)))
+                return
+            if entries:
+                self.post_message(EventsRead(entries))
+                # Decoding competes with the UI thread for the GIL: let the first screen be
+                # drawn before reading on.
+                self._painted_once.wait(FIRST_PAINT_WAIT_S)
+                continue
+            if not caught_up:
+                caught_up = True
+                self.post_message(CaughtUp())
+            self._stop.wait(POLL_S)
 
     @on(EventsRead)
     def _arrived(self, message: EventsRead) -> None:

@@ -1,4 +1,4 @@
-"""The UI's parts without a screen: the chunked log tail, the timeline, the filter, the key map."""
+"""The UI's parts without a screen: the timeline, the filter, the key map."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agenttree.errors import LogCorrupt, UserError
+from agenttree.errors import UserError
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
 from tui.app import plan_change
@@ -14,53 +14,8 @@ from tui.event_filter import EventFilter
 from tui.keymap import load_keymap
 from tui.keys import binding_ids
 from tui.look import event_agent, event_line, status_counts
-from tui.tailer import LogTail
 from tui.timeline import Timeline
 from tui.widgets.locks_view import ttl_left
-
-
-def test_tail_reads_in_chunks_and_holds_back_a_half_written_line(recorded_run: Path) -> None:
-    log = recorded_run / "events.jsonl"
-    data = log.read_bytes()
-    lines = data.splitlines(keepends=True)
-    half = len(lines[5]) // 2
-    partial = recorded_run / "growing.jsonl"
-    partial.write_bytes(b"".join(lines[:5]) + lines[5][:half])
-    got = []
-    with LogTail(partial, chunk=300) as tail:
-        while batch := tail.read():
-            got += batch
-        assert [e.seq for e in got] == [1, 2, 3, 4, 5]  # line 6 is not finished yet
-        with open(partial, "ab") as f:
-            f.write(lines[5][half:] + b"".join(lines[6:]))
-        while batch := tail.read():
-            got += batch
-    assert [e.seq for e in got] == list(range(1, len(lines) + 1))
-    assert got == list(LogReader(log))
-
-
-def test_tail_reads_a_line_longer_than_its_chunk(recorded_run: Path) -> None:
-    got = []
-    with LogTail(recorded_run / "events.jsonl", chunk=16) as tail:
-        while batch := tail.read():
-            got += batch
-    assert got == list(LogReader(recorded_run / "events.jsonl"))
-
-
-def test_tail_stops_at_a_corrupt_line_naming_it(recorded_run: Path) -> None:
-    log = recorded_run / "events.jsonl"
-    lines = log.read_bytes().splitlines(keepends=True)
-    lines[2] = lines[2].replace(b'"root"', b'"r00t"', 1)
-    log.write_bytes(b"".join(lines))
-    with LogTail(log, chunk=1 << 16) as tail:
-        assert [e.seq for e in tail.read()] == [1, 2]  # what came before it
-        with pytest.raises(LogCorrupt,
-                           match=r"events.jsonl:3: corrupt event record: CRC mismatch"):
-            tail.read()
-
-
-def test_missing_log_is_not_an_error_yet(tmp_path: Path) -> None:
-    assert LogTail(tmp_path / "events.jsonl").read() == []
 
 
 @pytest.mark.parametrize("every", [1, 3, 1000])
