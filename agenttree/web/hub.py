@@ -27,6 +27,7 @@ import trio
 
 from .. import events as ev
 from ..errors import LogCorrupt
+from ..events import Entry
 from ..log import Tailer, encode
 from ..runtime.control import append_command
 from ..state import FINISHED, RunState, apply
@@ -155,9 +156,13 @@ class Hub:
         try:
             entries = self._tailer.poll()
         except LogCorrupt as exc:
+            self._fan_out(exc.entries)  # what came before the bad line still goes out
             self.error = str(exc)
             self.drop_all(f"the event log is corrupt: {exc}")
             return
+        self._fan_out(entries)
+
+    def _fan_out(self, entries: list[Entry]) -> None:
         if not entries:
             return
         lines = []

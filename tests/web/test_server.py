@@ -176,6 +176,17 @@ async def test_history_is_the_log_lines_before_the_live_start(tmp_path: Path) ->
     assert seqs(b"".join(batches).splitlines(keepends=True)) == list(range(3, 41))
 
 
+async def test_a_corrupt_line_still_lets_the_events_before_it_through(tmp_path: Path) -> None:
+    log = RunLog(tmp_path / "run")
+    log.notes(3)
+    with open(log.path, "ab") as f:
+        f.write(b'{"seq": 4, "not": "framed"}\n')
+    hub = Hub(tmp_path / "run")
+    hub.poll()
+    assert hub.seq == 3  # folded up to the bad line
+    assert hub.error is not None and "events.jsonl:4" in hub.error
+
+
 async def test_one_burst_bigger_than_the_buffer_drops_nobody(tmp_path: Path,
                                                              nursery: trio.Nursery) -> None:
     log = RunLog(tmp_path / "run")
