@@ -21,21 +21,27 @@ REFRESH_S = 0.25
 
 
 def check_models(plan: Plan, override: str | None) -> None:
-    """Refuse, before anything starts, model specs that cannot work (bad syntax, no key)."""
+    """Refuse, before anything starts, the plan's model specs that cannot work."""
     if override is not None:
         wanted = {override}
     else:
         wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
         wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
     for name in sorted(wanted):
-        if is_scripted(name):
-            continue
-        where = "--model" if override else plan.source
-        try:
-            spec = parse_model_spec(name)
-            api_key_for(spec, plan.provider(spec.base_url, spec.provider).api_key_env)
-        except (UserError, ModelError) as exc:
-            raise UserError(f"{where}: {exc}") from None
+        check_model(name, plan, "--model" if override else plan.source)
+
+
+def check_model(name: str, plan: Plan | None = None, where: str = "") -> None:
+    """Refuse a model spec that cannot work (bad syntax, no API key), naming ``where`` it came
+    from; the scripted model always works. ``plan`` supplies providers' key variables."""
+    if is_scripted(name):
+        return
+    try:
+        spec = parse_model_spec(name)
+        key_env = plan.provider(spec.base_url, spec.provider).api_key_env if plan else None
+        api_key_for(spec, key_env)
+    except (UserError, ModelError) as exc:
+        raise UserError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 async def run_with_view(engine: Engine, console: Console, quiet: bool) -> str:

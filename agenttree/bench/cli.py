@@ -14,15 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import make_console
 from ..errors import UserError
-from ..models.base import ModelError
-from ..models.openai import api_key_for
-from ..models.spec import parse_model_spec
-from ..plan import is_scripted
+from ..run_view import check_model
+from ..sandbox.base import BACKENDS
 from . import compare
 from .runner import Options, Recorded, Runner, new_report_dir, read_recorded, resume_options
 from .suites import EdnCache, Suite, load_suite
 
-BACKENDS = ("local", "docker", "kubernetes")
 SUITE_CACHE = "suite-cache.json"
 """The report's :class:`EdnCache` of parsed suite files."""
 
@@ -112,11 +109,7 @@ def check_models(suite: Suite, models: tuple[str, ...]) -> None:
     """Refuse, before anything runs, models the suite cannot play or that cannot work."""
     for model in models:
         suite.check_model(model)
-        if not is_scripted(model):
-            try:
-                api_key_for(parse_model_spec(model), None)
-            except ModelError as exc:
-                raise UserError(str(exc)) from None
+        check_model(model)
 
 
 def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[str, Any]:
