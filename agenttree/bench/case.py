@@ -38,7 +38,8 @@ class CaseRun:
     epoch: int
     attempt: int
     case_dir: Path
-    decoys: tuple[str, ...]
+    offered: tuple[str, ...]
+    """The tools the case offers, decoys included, in the order the model sees them."""
     limiters: Limiters
     backend: str
     """Where systems under test run: ``local``, ``docker`` or ``kubernetes``."""

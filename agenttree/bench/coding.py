@@ -25,7 +25,7 @@ from ..sandbox.base import Limits, Sandbox, SandboxError, open_backend
 from ..sandbox.spec import Container, ContainerSpec, Health, Mount
 from .case import CaseRun, Outcome
 from .checks import Sut, TestReport, run_checks
-from .engine import run_tree, usage_metrics
+from .engine import run_tree
 from .quality import diff_lines, lint
 from .suites import (
     Case,
@@ -48,6 +48,10 @@ NOTE = ("\n\nWork in the current directory. Python 3.11 is available as `python`
         "packages trio, trio-websocket and httpx. Hidden tests will start your program as "
         "described and check its behaviour from outside; paths and message shapes above are "
         "strict.")
+SYSTEM_PROMPT = ("You are a software engineer with tools to read, write and list files and to run "
+                 "shell commands in your workspace. Build and test what the user asks for. When "
+                 "it is done, reply without a tool call, saying what you built.")
+"""The coding suite's system prompt: plain, naming no tool the case does not offer."""
 START_S = 30.0
 IDLE = ("sleep", "86400")
 """What a case without a server runs, so its container is alive for the tests' commands (a
@@ -143,8 +147,8 @@ class CodingSuite:
                 CodingCase(goal=goal, cmd=tuple(cmd) if cmd else None,
                            requires=tuple(requires), dir=directory))
 
-    def decoys(self, case: Case, seed: int) -> tuple[str, ...]:
-        """Coding cases have no decoys."""
+    def offered(self, case: Case, seed: int) -> tuple[str, ...]:
+        """Coding cases offer the same built-in tools in every run (none drawn)."""
         return ()
 
     def check_model(self, model: str) -> None:
@@ -180,14 +184,15 @@ class CodingSuite:
         script = self.script(cc, run.model) if is_scripted(run.model) else None
         tree = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                               seed=run.seed, script=script, limiters=run.limiters,
-                              on_event=run.on_event, hidden=(self.root,))
+                              on_event=run.on_event, hidden=(self.root,),
+                              system=SYSTEM_PROMPT)
         if tree.infra:
             return Outcome(status="infra-error", score=0.0, reason="; ".join(tree.infra),
-                           metrics=usage_metrics(tree.state))
+                           metrics=tree.usage)
         report = await self._hidden_tests(cc, run, workspace)
         async with run.limiters.subprocesses:
             quality = await lint(workspace)
-        metrics = {**usage_metrics(tree.state), **quality,
+        metrics = {**tree.usage, **quality,
                    "diff_lines": diff_lines(cc.dir / "seed", workspace),
                    "tests": report.total, "tests_passed": report.passed}
         report.write(run.case_dir / "ctrf.json", tool=f"agenttree-bench/{self.name}")

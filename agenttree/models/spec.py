@@ -10,6 +10,9 @@ Model names may contain ``:`` (``qwen3:32b``); the base URL follows the last ``@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 import attrs
 
 from ..errors import UserError
@@ -17,6 +20,7 @@ from ..errors import UserError
 OPENAI_URL = "https://api.openai.com/v1"
 OLLAMA_URL = "http://127.0.0.1:11434/v1"
 PROVIDERS = ("scripted", "openai", "ollama")
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -56,3 +60,14 @@ def parse_model_spec(text: str) -> ModelSpec:
         raise UserError(f"model {text!r}: the part after @ must be an http(s) URL")
     default = OPENAI_URL if provider == "openai" else OLLAMA_URL
     return ModelSpec(provider=provider, model=model, base_url=(url or default).rstrip("/"))
+
+
+def price_for(prices: Mapping[str, T], model: str) -> T | None:
+    """The entry of a ``:prices`` map for ``model``: by its full spec, else by its bare model
+    name (``"gpt-5.2"`` prices ``openai:gpt-5.2``); ``None`` when neither is there."""
+    if not prices:
+        return None
+    price = prices.get(model)
+    if price is None and ":" in model:
+        price = prices.get(parse_model_spec(model).model)
+    return price

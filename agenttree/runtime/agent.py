@@ -84,7 +84,8 @@ class Grant:
     tools: tuple[str, ...] = ()
 
 
-def _system_prompt(spec: AgentSpec, tools: list[str]) -> str:
+def default_system_prompt(spec: AgentSpec, tools: list[str]) -> str:
+    """The system prompt of an agent in a tree: who it is, where it works, its tools."""
     lines = [
         f"You are agent {spec.id}, working on task {spec.task.id!r} in a tree of agents.",
         f"Your working directory is {spec.task.cwd!r} inside the shared workspace.",
@@ -250,7 +251,8 @@ class Agent:
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
             first += "\n\n" + self.spec.note
-        self.transcript = [{"role": "system", "content": _system_prompt(self.spec, tools)},
+        self.transcript = [{"role": "system",
+                            "content": self.engine.system_prompt(self.spec, tools)},
                            {"role": "user", "content": first}]
         attempt = 1
         while True:

@@ -37,7 +37,7 @@ from ..models.base import ModelClient, ModelError
 from ..models.openai import OpenAIClient, api_key_for
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
-from ..models.spec import parse_model_spec
+from ..models.spec import parse_model_spec, price_for
 from ..plan import Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
@@ -48,7 +48,7 @@ from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
 from ..tools.procs import detect_sandbox
 from ..tools.workspace import Workspace, WorkspaceError
-from .agent import Agent, AgentSpec
+from .agent import Agent, AgentSpec, default_system_prompt
 from .control import ControlTail
 from .locks import SERVICE, LockService
 from .reconcile import Reconciler
@@ -356,15 +356,8 @@ class Engine:
 
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
         """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
-        prices = self.plan.prices
-        if not prices:
-            return 0.0
-        price = prices.get(model_name)
-        if price is None and ":" in model_name:
-            price = prices.get(parse_model_spec(model_name).model)
-        if price is None:
-            return 0.0
-        return (prompt * price.prompt + completion * price.completion) / 1_000_000
+        price = price_for(self.plan.prices, model_name)
+        return 0.0 if price is None else price.dollars(prompt, completion)
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
         """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""
@@ -384,6 +377,10 @@ class Engine:
         if budget is None and tier.depth == depth:
             budget = tier.budget
         return budget_to_dict(budget or Budget())
+
+    def system_prompt(self, spec: AgentSpec, tools: list[str]) -> str:
+        """The system prompt an agent's model gets (a subclass may give a plainer one)."""
+        return default_system_prompt(spec, tools)
 
     def tool_schemas(self, tools: frozenset[str]) -> list[dict[str, Any]]:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""
