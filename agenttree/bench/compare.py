@@ -43,7 +43,6 @@ class Entry:
 
     run: str
     suite: str
-    version: str
     model: str
     summary: dict[str, Any]
     cases: dict[str, dict[str, Any]]
@@ -73,8 +72,7 @@ def entries(runs: list[str]) -> list[Entry]:
         wall = _load(report / TIMING)["models"] if (report / TIMING).exists() else {}
         for model, m in summary["models"].items():
             cases = {case: per[model] for case, per in summary["cases"].items() if model in per}
-            out.append(Entry(run=report.name, suite=summary["suite"],
-                             version=str(summary.get("version", "")), model=model, summary=m,
+            out.append(Entry(run=report.name, suite=summary["suite"], model=model, summary=m,
                              cases=cases, wall_s=wall.get(model, {}).get("wall_s", 0.0)))
     return out
 

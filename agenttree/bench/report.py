@@ -3,12 +3,13 @@
 
 Report events are one JSON object a line: ``seq``, ``t`` (Unix ms), ``type`` and the event's
 fields. Types: ``run/start``, ``case/start``, ``tool/call``, ``tool/result``, ``case/end``,
-``run/end``. A torn last line (the process was killed mid-write) is ignored by the reader.
+``run/end`` or ``run/stopped``. A torn last line (the process was killed mid-write) is ignored
+by the reader.
 
 ``summary.json`` holds only what a deterministic model reproduces exactly (statuses, scores,
-failures, tokens...), so two runs with the scripted model and one seed, or a run resumed after a
-crash and one that never stopped, give byte-identical summaries. Wall times go to
-``timing.json``.
+failures, tokens, intervals from :mod:`.stats` with their fixed seed...), so two runs with the
+scripted model and one seed, or a run resumed after a crash and one that never stopped, give
+byte-identical summaries. Wall times go to ``timing.json``.
 """
 
 from __future__ import annotations
