@@ -154,7 +154,10 @@ class _FsyncCounter:
         monkeypatch.setattr(logmod.os, "fsync", counting)
 
 
-async def test_batch_mode_fsyncs_within_50ms(tmp_path: Path, monkeypatch) -> None:
+async def test_batch_mode_fsyncs_each_written_batch_without_a_flush(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    # How soon the fsync lands is a duration (`make bench`); what is tested is that the write
+    # alone brings exactly one fsync, with no flush or close asking for it.
     counter = _FsyncCounter(monkeypatch)
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
     async with trio.open_nursery() as nursery:
@@ -163,10 +166,8 @@ async def test_batch_mode_fsyncs_within_50ms(tmp_path: Path, monkeypatch) -> Non
         log.emit(_events(1)[0])
         while log.written_seq < 1:
             await trio.sleep(0)
-        written_at = trio.current_time()
         while log.synced_seq < 1:  # the syncer works in a thread: wait on the condition
             await trio.sleep(0.001)
-        assert trio.current_time() - written_at <= logmod.BATCH_FSYNC_S
         assert counter.calls == base + 1
         await log.flush()
         assert log.synced_seq == log.written_seq == 1
