@@ -1,7 +1,8 @@
 """The ``agenttree`` command.
 
-Exit status: 0 when the root task is done, 1 when it failed or was cancelled, 2 for bad input
-(one clear line, no traceback), 130 when interrupted with Ctrl-C.
+Exit status (see docs/cli.md): 0 success -- for ``run`` and ``resume``: every task ended done or
+was cancelled or removed on purpose (:mod:`agenttree.verdict`); 1 a task did not end done; 2 bad
+input (one clear line, no traceback); 130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .runtime.engine import Engine, new_run_dir, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
+from .verdict import succeeded
 from .web import cli as web_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,13 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         engine.replayer = RegressionReplay(args.replay_from)
     console = make_console()
     tune_gc()
-    status = trio.run(run_with_view, engine, console, args.quiet)
+    trio.run(run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:
         return EXIT_INTERRUPTED
     if args.replay_from:
         return engine.replayer.report(console)
-    return EXIT_OK if status == "done" else EXIT_FAILED
+    return EXIT_OK if succeeded(engine.state) else EXIT_FAILED
 
 
 def _events_path(run_dir: str) -> Path:

@@ -74,6 +74,8 @@ class TaskView:
     agent: str
     status: str = "pending"
     attempts: int = 0
+    removed: bool = False
+    """Taken out of the plan by a reconcile (its end no longer counts against the run)."""
 
 
 @attrs.define(kw_only=True)
@@ -150,6 +152,11 @@ def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
 
 def _plan_reconciled(s: RunState, e: ev.PlanReconciled, t: int) -> None:
     s.plan_edn = e.edn
+    for key, removed in (("removed", True), ("added", False)):
+        for task_id in e.diff.get(key) or ():
+            task = s.tasks.get(task_id) if isinstance(task_id, str) else None
+            if task is not None:
+                task.removed = removed
 
 
 def _agent_spawned(s: RunState, e: ev.AgentSpawned, t: int) -> None:

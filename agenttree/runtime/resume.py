@@ -355,9 +355,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """``agenttree resume RUN_DIR``: exit 0 when the root ends done (or had), 1 otherwise."""
+    """``agenttree resume RUN_DIR``: exit 0 when the run ends (or had ended) with every task
+    done or cancelled on purpose (:mod:`agenttree.verdict`), 1 otherwise."""
     from ..console import make_console, print_summary
     from ..run_view import check_models, run_with_view  # imports the engine, as this does
+    from ..verdict import succeeded
 
     run_dir = Path(args.run_dir)
     path = run_dir / "events.jsonl"
@@ -369,7 +371,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         state = found.state
         if state.status in FINISHED:
             print(f"{run_dir}: the run already finished ({state.status}); nothing to resume")
-            return 0 if state.status == "done" else 1
+            print_summary(console, state, str(run_dir))
+            return 0 if succeeded(state) else 1
         torn = reader.cut_torn_tail()
         if torn is not None:
             print(f"agenttree: warning: {torn}", file=sys.stderr)
@@ -377,7 +380,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         durability = args.durability or found.durability
         root = state.agents.get(state.root or "")
         if root is not None and root.finished:
-            status = trio.run(_finish_only, run_dir, found, root.status, durability)
+            trio.run(_finish_only, run_dir, found, root.status, durability)
         else:
             plan = _plan_of(run_dir, state)
             check_models(plan, state.model_override)
@@ -386,9 +389,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
             engine.state = state
             engine.replayer = Restorer(found, killed)
             tune_gc()
-            status = trio.run(run_with_view, engine, console, args.quiet)
+            trio.run(run_with_view, engine, console, args.quiet)
             if engine.interrupted:
                 print_summary(console, engine.state, str(run_dir))
                 return 130
     print_summary(console, state, str(run_dir))
-    return 0 if status == "done" else 1
+    return 0 if succeeded(state) else 1
