@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..budget import BudgetExhausted, Meter
+from ..budget import PER_AGENT, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..models.openai import Retry
@@ -539,7 +539,8 @@ class Agent:
         wanted = self.engine.budget_wanted(task, depth)
         if extra:
             for kind, amount in extra.items():
-                wanted[kind] = wanted.get(kind, 0) + amount
+                inherited = self.meter.limits.get(kind, 0) if kind in PER_AGENT else 0
+                wanted[kind] = wanted.get(kind, inherited) + amount
         envelope = self.meter.carve(wanted, share=share)
         wall = wanted.get("wall_s")
         deadline = self.spec.deadline
