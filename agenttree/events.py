@@ -359,6 +359,18 @@ class BudgetGranted(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class BudgetRolledUp(Event):
+    """A child ended and its spending was counted as its parent's: ``used`` is the parent's
+    new total of each pooled kind (tool calls, tokens, cost), its own and its subtree's."""
+
+    TYPE: ClassVar[str] = "budget/rolled-up"
+    agent: str
+    child: str
+    used: dict[str, Json]
+
+
+@event
+@attrs.frozen(kw_only=True)
 class PolicyGranted(Event):
     """A parent gave a running child models or tools out of its own policy."""
 

@@ -269,6 +269,10 @@ def _budget_charged(s: RunState, e: ev.BudgetCharged, t: int) -> None:
     s.agents[e.agent].used[e.kind] = e.used
 
 
+def _budget_rolled_up(s: RunState, e: ev.BudgetRolledUp, t: int) -> None:
+    s.agents[e.agent].used.update(e.used)
+
+
 def _budget_exhausted(s: RunState, e: ev.BudgetExhausted, t: int) -> None:
     s.agents[e.agent].exhausted = e.kind
 
@@ -384,6 +388,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
+    ev.BudgetRolledUp: _budget_rolled_up,
     ev.ModelDelta: _nothing, ev.ModelRetry: _nothing, ev.PolicyGranted: _policy_granted,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,

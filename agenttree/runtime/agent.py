@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..budget import PER_AGENT, BudgetExhausted, Meter
+from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..models.openai import Retry
@@ -476,6 +476,8 @@ class Agent:
         elif isinstance(item, ChildDone):
             lent = self.running.pop(item.agent, item.lent)
             self.meter.settle(lent, item.used)
+            self.engine.emit(ev.BudgetRolledUp(agent=self.id, child=item.agent, used={
+                kind: self.meter.used[kind] for kind in POOLED}))
             self.ended[item.agent] = item
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())

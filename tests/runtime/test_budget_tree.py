@@ -64,3 +64,31 @@ async def test_a_granted_restart_keeps_the_inherited_retries(tmp_path: Path) -> 
     spawns = [(e.agent, e.attempt, e.budget.get("retries")) for e in
               events_of(engine, ev.AgentSpawned) if e.agent == "root.a"]
     assert spawns == [("root.a", 1, 2), ("root.a", 2, 3)]  # inherited 2, plus the 1 granted
+
+
+SPENDERS = """
+{:tiers [{:depth 0 :models ["scripted"] :budget {:tool-calls 100 :tokens 100000 :cost 5}}]
+ :task {:task/id "root" :script [{:say "waiting"} {:say "heard"} {:say "all heard"}]
+        :children [{:task/id "a" :script [{:call :list-dir :args {:path "."}}
+                                          {:call :list-dir :args {:path "."}} {:say "a"}]
+                    :children [{:task/id "a1" :script [{:call :list-dir :args {:path "."}}
+                                                       {:say "a1"}]}]}
+                   {:task/id "b" :script [{:call :list-dir :args {:path "."}} {:say "b"}]}]}}
+"""
+
+
+async def test_every_pooled_kind_rolls_up_to_the_root_in_the_log(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, SPENDERS)
+    assert await engine.run() == "done"
+    state = fold(read_events(engine.run_dir / "events.jsonl"))
+    agents = state.agents
+    # The root made no tool call itself: the four are its subtree's, as the log tells it.
+    assert agents["root"].tool_calls == 0
+    assert agents["root.a"].used["tool_calls"] == 3  # its own two and a1's one
+    assert agents["root"].used["tool_calls"] == 4
+    own_tokens = {a.id: a.tokens for a in agents.values()}
+    assert agents["root"].used["tokens"] == sum(own_tokens.values())
+    assert agents["root.a"].used["tokens"] == own_tokens["root.a"] + own_tokens["root.a.a1"]
+    rolled = [(e.agent, e.child) for e in events_of(engine, ev.BudgetRolledUp)]
+    assert sorted(rolled) == [("root", "root.a"), ("root", "root.b"), ("root.a", "root.a.a1")]
+    assert state == engine.state
