@@ -577,7 +577,13 @@ class Agent:
         lacking = [m for m in models if not self.policy.allows_model(m)]
         lacking += [t for t in tools if t not in self.policy.tools]
         if lacking:
-            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself")
+            why = f"{self.id} does not have {lacking} itself"
+            # The child may be waiting for this answer: tell it, rather than let it wait out.
+            await self.engine.router.send(
+                self.id, child_id, "upgrade", f"upgrade refused: {why}",
+                data={"refused": {"models": list(models), "tools": list(tools)}, "reason": why})
+            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself "
+                            f"(told {child_id} its upgrade is refused)")
         inbox = self.engine.router.inbox(child_id)
         if inbox is None:
             raise ToolError(f"{child_id} is ending")
