@@ -473,12 +473,14 @@ class LockDeadlock(Event):
 @event
 @attrs.frozen(kw_only=True)
 class LockUnheldWrite(Event):
-    """An advisory-mode write to a path another agent holds a lock on (allowed, logged)."""
+    """A write to a path another agent holds a lock on: by ``write-file`` in advisory mode
+    (allowed, logged), or by a shell command (``via`` ``"sh"``: seen changed when it ended)."""
 
     TYPE: ClassVar[str] = "lock/unheld-write"
     agent: str
     path: str
     holders: list[str]
+    via: str = "write-file"
 
 
 @event

@@ -50,6 +50,7 @@ from ..tools.procs import detect_sandbox
 from ..tools.workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
+from .lock_guard import guard_command
 from .locks import SERVICE, LockService
 from .reconcile import Reconciler
 from .router import Router
@@ -401,15 +402,27 @@ class Engine:
     async def run_command(self, agent: Agent, cmd: str, *,
                           timeout_s: float | None) -> ExecResult:
         """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`; its
-        process group is logged (``process/started``) as it starts."""
+        process group is logged (``process/started``) as it starts.
+
+        Paths other agents hold locks on are guarded (:mod:`.lock_guard`): read-only inside
+        the sandbox under ``:locks :required``, and each one the command changed anyway is
+        logged as ``lock/unheld-write`` when it ends (also on timeout or cancel).
+        """
         assert self.shell is not None, "commands run once the run has started"
+        guard = await guard_command(self.locks, self.workspace, agent.id)
+        read_only = guard.protectable() if self.plan.locks.mode == "required" else []
 
         def started(pgid: int) -> None:
             self.emit(ev.ProcessStarted(agent=agent.id, pgid=pgid, cmd=cmd))
 
-        return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
-                                     env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
-                                     on_start=started)
+        try:
+            return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
+                                         env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
+                                         read_only=read_only, on_start=started)
+        finally:
+            for path in guard.changed(self.workspace):
+                self.emit(ev.LockUnheldWrite(agent=agent.id, path=path,
+                                             holders=guard.holders[path], via="sh"))
 
     def report_crash(self, agent_id: str, text: str) -> None:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""

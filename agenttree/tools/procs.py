@@ -47,17 +47,22 @@ class Sandbox:
     kind: str
 
     def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
-             cwd: str | os.PathLike[str]) -> list[str]:
-        """``argv`` wrapped so it can write only the workspace and reach no network."""
+             cwd: str | os.PathLike[str],
+             read_only: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+        """``argv`` wrapped so it can write only the workspace -- less the existing
+        ``read_only`` paths inside it -- and reach no network."""
         if self.kind != "bwrap":
             return argv
         ws = os.fspath(workspace)
+        kept: list[str] = []
+        for path in map(os.fspath, read_only):
+            kept += ["--ro-bind", path, path]  # after the workspace's bind, so it wins
         # No --new-session: the command already runs in a session of its own without a
         # controlling terminal, and staying in our process group is what lets one killpg
         # reach everything inside.
         return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-all", "--die-with-parent",
-                "--chdir", os.fspath(cwd), "--", *argv]
+                "--tmpfs", "/tmp", "--bind", ws, ws, *kept, "--unshare-all",
+                "--die-with-parent", "--chdir", os.fspath(cwd), "--", *argv]
 
 
 @functools.cache
@@ -196,19 +201,21 @@ async def run_process(argv: Sequence[str], *, cwd: str | os.PathLike[str],
                       timeout_s: float | None = None, output_cap: int = 64_000,
                       grace_s: float = 2.0, sandbox: Sandbox | None = None,
                       workspace: str | os.PathLike[str] | None = None,
+                      read_only: Sequence[str | os.PathLike[str]] = (),
                       on_start: Callable[[int], None] | None = None) -> CommandResult:
     """Run ``argv`` in its own process group and collect its output (head and tail within
     ``output_cap`` bytes).
 
     ``stdin`` is fed through a pipe (``None``: ``/dev/null``). ``sandbox`` confines it (to
-    ``workspace``, default ``cwd``). Cancellation or ``timeout_s`` kill the whole group
-    (SIGTERM, ``grace_s``, SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is
-    re-raised. ``on_start(pgid)`` is called once the process exists.
+    ``workspace``, default ``cwd``, with the existing ``read_only`` paths in it kept
+    read-only). Cancellation or ``timeout_s`` kill the whole group (SIGTERM, ``grace_s``,
+    SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is re-raised.
+    ``on_start(pgid)`` is called once the process exists.
     """
     argv = list(argv)
     sandboxed = sandbox is not None and sandbox.kind != "none"
     if sandboxed:
-        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd)
+        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd, read_only=read_only)
     started = trio.current_time()
     process = await open_process(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
