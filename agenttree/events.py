@@ -162,6 +162,20 @@ class AgentState(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class AgentWatchdog(Event):
+    """A waiting agent's watchdog found that none of its children made progress in
+    ``quiet_s`` seconds; its model gets a turn with this digest. Each of ``children``:
+    ``agent``, ``status``, ``idle_s`` (since its subtree last made progress), ``spent``
+    (used per budget kind) and ``limits``."""
+
+    TYPE: ClassVar[str] = "agent/watchdog"
+    agent: str
+    quiet_s: float
+    children: list[dict[str, Json]]
+
+
+@event
+@attrs.frozen(kw_only=True)
 class AgentFinished(Event):
     """An agent ended: ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``."""
 
@@ -190,13 +204,15 @@ class TaskStateChanged(Event):
 @event
 @attrs.frozen(kw_only=True)
 class ModelRequested(Event):
-    """An agent asked its model for turn ``turn``, with ``messages`` messages of context."""
+    """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
+    ``watchdog``: a turn its watchdog gave it (no child made progress)."""
 
     TYPE: ClassVar[str] = "model/requested"
     agent: str
     model: str
     turn: int
     messages: int
+    watchdog: bool = False
 
 
 @event

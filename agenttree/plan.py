@@ -37,6 +37,8 @@ from .tools.names import TOOL_NAMES
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""
+DEFAULT_WATCHDOG_S = 30.0
+"""A waiting parent's watchdog interval when neither its task nor its tier sets ``:watchdog-s``."""
 DEFAULT_TALK = frozenset({"parent", "children"})
 TALK_VALUES = frozenset({"parent", "children", "siblings"})
 SANDBOX_VALUES = ("auto", "required", "off")
@@ -109,6 +111,9 @@ class Task:
     budget: Budget | None = None
     tools: tuple[str, ...] | None = None
     script: tuple[dict[str, Any], ...] | None = None
+    watchdog_s: float | None = None
+    """How often the agent's model hears of children that made no progress (default: its
+    tier's, else :data:`DEFAULT_WATCHDOG_S`)."""
     line: int | None = attrs.field(default=None, eq=False)
 
 
@@ -123,6 +128,7 @@ class Tier:
     models: tuple[str, ...]
     tools: tuple[str, ...] | None = None
     budget: Budget | None = None
+    watchdog_s: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -139,6 +145,13 @@ class Plan:
     prices: dict[str, Price] = attrs.Factory(dict)
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
+
+    def watchdog_s(self, task: Task, depth: int) -> float:
+        """A task's watchdog interval: its own ``:watchdog-s``, else its tier's, else 30 s."""
+        if task.watchdog_s is not None:
+            return task.watchdog_s
+        tier = self.tier_for(depth).watchdog_s
+        return DEFAULT_WATCHDOG_S if tier is None else tier
 
     def tier_for(self, depth: int) -> Tier:
         """The tier with the greatest ``depth`` not above ``depth``."""
@@ -304,7 +317,14 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
 
 
 _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budget", "tools",
-              "script"}
+              "script", "watchdog-s"}
+
+
+def _watchdog(ctx: Context, raw: Any) -> float:
+    expect(ctx, raw, (int, float), "a number of seconds", "watchdog-s")
+    if not raw > 0 or raw == float("inf"):
+        raise ctx.fail(f"must be a positive number of seconds, got {raw}", "watchdog-s")
+    return float(raw)
 
 
 def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
@@ -341,6 +361,8 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
             fields["tools"] = _tool_names(ctx, get(raw, "tools"), "tools")
         if get(raw, "script") is not None:
             fields["script"] = _script(ctx, get(raw, "script"))
+        if get(raw, "watchdog-s") is not None:
+            fields["watchdog_s"] = _watchdog(ctx, get(raw, "watchdog-s"))
         children = get(raw, "children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen) for c in children)
@@ -388,7 +410,7 @@ def _allowed(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tupl
     return tuple(dict.fromkeys(raw))
 
 
-_TIER_KEYS = {"depth", "models", "tools", "budget"}
+_TIER_KEYS = {"depth", "models", "tools", "budget", "watchdog-s"}
 
 
 def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
@@ -413,6 +435,8 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
             else (tiers[-1].models if tiers else everything)
         tools = _tool_names(ctx, get(item, "tools", Keyword("all")), "tools")
         budget = _budget(ctx, get(item, "budget")) if get(item, "budget") is not None else None
+        watchdog = _watchdog(ctx, get(item, "watchdog-s")) \
+            if get(item, "watchdog-s") is not None else None
         if tiers:
             above = tiers[-1]
             for m in allowed:
@@ -426,7 +450,8 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
                                    f"depth {above.depth} lacks", "tools")
         elif budget is None:
             budget = DEFAULT_BUDGET
-        tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget))
+        tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget,
+                          watchdog_s=watchdog))
     return tuple(tiers)
 
 
@@ -625,6 +650,8 @@ def _task_edn(task: Task, indent: str) -> str:
         lines.append(f":budget {_budget_edn(task.budget)}")
     if task.tools is not None:
         lines.append(":tools [" + " ".join(":" + t for t in task.tools) + "]")
+    if task.watchdog_s is not None:
+        lines.append(f":watchdog-s {task.watchdog_s!r}")
     if task.acceptance:
         checks = " ".join(f"(sh {_edn(a.cmd)})" if a.timeout_s == 600.0 else
                           f"{{:sh {_edn(a.cmd)} :timeout-s {a.timeout_s!r}}}"
@@ -652,6 +679,8 @@ def plan_to_edn(plan: Plan) -> str:
                               "[" + " ".join(":" + t for t in tier.tools) + "]")]
         if tier.budget is not None:
             parts.append(f":budget {_budget_edn(tier.budget)}")
+        if tier.watchdog_s is not None:
+            parts.append(f":watchdog-s {tier.watchdog_s!r}")
         tiers.append("{" + " ".join(parts) + "}")
     out.append(" :tiers [" + "\n         ".join(tiers) + "]")
     out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")

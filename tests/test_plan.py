@@ -196,7 +196,8 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
     return Task(id=task_id, goal=draw(_text), cwd=draw(st.sampled_from([".", "a", "a/b"])),
                 acceptance=tuple(Acceptance(cmd=c) for c in draw(st.lists(_text, max_size=2))),
                 children=children, budget=draw(_budgets),
-                script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)))
+                script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)),
+                watchdog_s=draw(st.none() | st.floats(0.001, 1e5)))
 
 
 @settings(max_examples=150, deadline=None)
@@ -208,6 +209,36 @@ def test_plan_to_edn_round_trips(data) -> None:
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)), root=root)
     assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_watchdog_interval_per_tier_and_task_survives_export() -> None:
+    plan = parse_plan('{:tiers [{:depth 0 :models ["scripted"]} {:depth 1 :watchdog-s 5}]'
+                      ' :task {:task/id "r" :children [{:task/id "a" :watchdog-s 2.5}'
+                      ' {:task/id "b"}]}}')
+    a, b = plan.root.children
+    assert (plan.tiers[1].watchdog_s, a.watchdog_s, b.watchdog_s) == (5.0, 2.5, None)
+    assert [plan.watchdog_s(t, d) for t, d in ((plan.root, 0), (a, 1), (b, 1))] == \
+        [30.0, 2.5, 5.0]
+    exported = plan_to_edn(plan)
+    assert ":watchdog-s 5.0" in exported and ":watchdog-s 2.5" in exported
+    assert parse_plan(exported) == plan
+
+
+@pytest.mark.parametrize("text", [
+    '{:task {:task/id "r" :watchdog-s 0}}',
+    '{:task {:task/id "r" :watchdog-s -3}}',
+    '{:tiers [{:depth 0 :models ["scripted"] :watchdog-s 0.0}] :task {:task/id "r"}}',
+])
+def test_a_watchdog_interval_must_be_positive(text: str) -> None:
+    error = _error(text)
+    assert error.key == ":watchdog-s" and "must be a positive number of seconds" in str(error)
+
+
+@pytest.mark.parametrize("text", ['{:task {:task/id "r" :watchdog-s "often"}}',
+                                  '{:task {:task/id "r" :watchdog-s true}}'])
+def test_a_watchdog_interval_must_be_a_number(text: str) -> None:
+    error = _error(text)
+    assert error.key == ":watchdog-s" and "a number of seconds" in str(error)
 
 
 def test_lock_policy_keyword_or_map() -> None:

@@ -32,13 +32,20 @@ class Usage:
 
 @attrs.frozen(kw_only=True)
 class ModelRequest:
-    """A chat request: the transcript so far (OpenAI-style messages) and the tools offered."""
+    """A chat request: the transcript so far (OpenAI-style messages) and the tools offered.
+
+    ``watchdog`` marks a turn the agent's watchdog gave it (its children made no progress);
+    ``watchdog_turns`` counts the agent's earlier such turns, so a scripted model can play
+    its script by the agent's own turns only.
+    """
 
     agent: str
     turn: int
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]
     max_tokens: int | None = None
+    watchdog: bool = False
+    watchdog_turns: int = 0
 
 
 @attrs.frozen(kw_only=True)

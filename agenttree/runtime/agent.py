@@ -7,7 +7,9 @@ Life of an agent (see docs/architecture.md):
 2. The conversation: ask the model, run the tool calls it returns, until it answers without
    calls (or calls ``finish``). Between turns the inbox is drained into the transcript.
 3. When it is done talking but children still run, it sleeps on its inbox: woken by a child's
-   message or end, or by the watchdog tick. News that arrives goes back to the model.
+   message or end, or by the watchdog (``:watchdog-s``): when no child made progress since the
+   last tick, the model gets a turn with a digest of its running children. News that arrives
+   goes back to the model.
 4. Acceptance commands; on failure the output goes back to the model, within ``:retries``.
 5. ``agent/finished`` with ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``; cleanup
    (shielded, bounded) leaves the router, returns the unspent budget to the parent and wakes it.
@@ -32,6 +34,7 @@ from ..plan import Task, is_scripted
 from ..policy import Policy
 from ..tools.base import check_args
 from .router import Mail, parent_of
+from .watchdog import digest_text, last_progress, survey
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -40,8 +43,6 @@ if TYPE_CHECKING:
 INBOX_SIZE = 256
 CLEANUP_S = 5.0
 """Bound on an agent's shielded cleanup."""
-WATCHDOG_S = 30.0
-"""A waiting agent wakes at least this often, even when nothing arrives."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
 
@@ -119,6 +120,7 @@ class Agent:
         "nursery",
         "parent",
         "policy",
+        "progressed",
         "replay",
         "respawn_after",
         "result",
@@ -129,6 +131,7 @@ class Agent:
         "transcript",
         "turn",
         "uses_locks",
+        "watchdog_turns",
     )
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
@@ -151,6 +154,10 @@ class Agent:
         self.result: str | None = None
         self.cancel_reason: str | None = None
         self.turn = 0
+        self.watchdog_turns = 0
+        """How many of :attr:`turn` were watchdog turns (a scripted model skips them)."""
+        self.progressed = trio.current_time()
+        """When this agent last made progress (a model answer, a tool result, a check)."""
         self.uses_locks = False
         self.ending = False
         self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
@@ -323,27 +330,40 @@ class Agent:
             self.engine.locks.heartbeat_nowait(self.id)
 
     @property
-    def tick_s(self) -> float:
-        """How long a waiting agent sleeps before its watchdog tick (shorter than any lock
-        TTL while it holds locks, so waiting keeps them)."""
-        if self.uses_locks:
-            return min(WATCHDOG_S, self.engine.plan.locks.ttl_ms / 3000)
-        return WATCHDOG_S
+    def watchdog_s(self) -> float:
+        """How often a waiting parent checks on its children (``:watchdog-s``: the task's,
+        else its tier's, else 30 s; a reconcile's new value applies at once)."""
+        return self.engine.plan.watchdog_s(self.task, self.spec.depth)
 
-    async def _ask_model(self) -> ModelResponse:
+    @property
+    def tick_s(self) -> float:
+        """How long a waiting agent sleeps at most: its watchdog interval, and shorter than
+        any lock TTL while it holds locks (each wake-up renews them)."""
+        if self.uses_locks:
+            return min(self.watchdog_s, self.engine.plan.locks.ttl_ms / 3000)
+        return self.watchdog_s
+
+    async def _ask_model(self, *, watchdog: bool = False) -> ModelResponse:
         self.heartbeat()
         self.meter.check("tokens", 1)
         assert self.model is not None
         self.turn += 1
+        earlier_watchdog_turns = self.watchdog_turns
+        if self.replay is not None and self.replay.is_watchdog(self.turn):
+            watchdog = True  # the recording says this turn was one, whoever asks for it now
+        if watchdog:
+            self.watchdog_turns += 1
         recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
         emit = self.engine.emit
         emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                               messages=len(self.transcript)))
+                               messages=len(self.transcript), watchdog=watchdog))
         started = trio.current_time()
         response = recorded if recorded is not None else await self.model.complete(ModelRequest(
             agent=self.id, turn=self.turn, messages=self.transcript,
             tools=self.engine.tool_schemas(self.policy.tools),
-            max_tokens=_int_or_none(self.meter.remaining("tokens"))))
+            max_tokens=_int_or_none(self.meter.remaining("tokens")), watchdog=watchdog,
+            watchdog_turns=earlier_watchdog_turns))
+        self.progressed = trio.current_time()
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
         emit(ev.ModelResponded(
@@ -382,6 +402,7 @@ class Agent:
                     self.charge("tool_calls", 1)
                 started = trio.current_time()
                 ok, output = recorded if recorded is not None else await self._run_tool(call)
+                self.progressed = trio.current_time()
                 self.engine.emit(ev.ToolResult(
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
                     duration_ms=round((trio.current_time() - started) * 1000, 3),
@@ -409,6 +430,7 @@ class Agent:
                                                        timeout_s=check.timeout_s)
             ok = result.exit_code == 0
             tail = result.output[-4000:]
+            self.progressed = trio.current_time()
             self.engine.emit(ev.AcceptanceResult(agent=self.id, cmd=check.cmd, ok=ok,
                                                  exit_code=result.exit_code, output=tail,
                                                  attempt=attempt))
@@ -434,7 +456,7 @@ class Agent:
                 return news
             self._handle(item, news)
 
-    async def wait_for_news(self, timeout_s: float = WATCHDOG_S) -> list[str]:
+    async def wait_for_news(self, timeout_s: float) -> list[str]:
         """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.
 
         Returns at once when something is already buffered.
@@ -451,23 +473,55 @@ class Agent:
         return news
 
     async def _wait_children(self) -> list[str]:
+        """Sleep on the inbox until every child has ended; returns the news that came.
+
+        Every :attr:`watchdog_s` the watchdog looks at the children: when none of them (nor
+        anyone below them) made progress since its last look, the model gets a turn with a
+        digest of them (news so far included), charged like any turn; then waiting goes on.
+        """
         news = self._drain()
         if not self.running:
             return news
         self.set_status("waiting", f"{len(self.running)} children running")
+        looked = trio.current_time()
         while self.running:
-            # One scope for a whole stream of messages; the tick fires after WATCHDOG_S quiet.
-            with trio.move_on_after(self.tick_s) as tick:
+            with trio.move_on_at(min(looked + self.watchdog_s,
+                                     trio.current_time() + self.tick_s)):
                 while self.running:
                     self._handle(await self.inbox.receive(), news)
                     self.heartbeat()
-                    tick.deadline = trio.current_time() + self.tick_s
             self.heartbeat()
-            if tick.cancelled_caught and not self.uses_locks:
-                self.set_status("waiting",
-                                f"watchdog: {len(self.running)} children still running")
+            now = trio.current_time()
+            if self.running and now >= looked + self.watchdog_s:
+                if self._watchdog_due(looked):
+                    await self._watchdog_turn(news, quiet_s=now - looked)
+                looked = trio.current_time()
         news.extend(self._drain())
         return news
+
+    def _watchdog_due(self, looked: float) -> bool:
+        """Whether the watchdog gives the model a turn now: live, when no child progressed
+        since ``looked``; replaying, where the recording has one (the recording decides)."""
+        if self.replay is not None and not self.replay.live:
+            return self.replay.is_watchdog(self.turn + 1)
+        return last_progress(self) <= looked
+
+    async def _watchdog_turn(self, news: list[str], *, quiet_s: float) -> None:
+        """A model turn about stalled children: the news so far and a digest of each."""
+        self.set_status("waiting", f"watchdog: no progress from {len(self.running)} children "
+                                   f"in {quiet_s:.0f}s")
+        self._take_news(news)
+        news.clear()
+        found = survey(self, quiet_s)
+        self.engine.emit(found)
+        self.transcript.append({"role": "user", "content": digest_text(found)})
+        response = await self._ask_model(watchdog=True)
+        if response.calls:
+            finished, self.result = self.result, None  # act, even after an earlier finish
+            await self._run_calls(response.calls)
+            if self.result is None:
+                self.result = finished
+        self.set_status("waiting", f"{len(self.running)} children running")
 
     def _handle(self, item: Any, news: list[str]) -> None:
         if isinstance(item, Mail):
