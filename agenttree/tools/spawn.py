@@ -172,31 +172,25 @@ async def open_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | Non
     Raises:
         OSError: the program could not be started (nothing is left open).
     """
-    ours: list[trio.lowlevel.FdStream] = []
+    redirects = {"stdin": stdin, "stdout": stdout}
+    ours: dict[str, trio.lowlevel.FdStream] = {}
     theirs: list[int] = []
-    our_stdin = our_stdout = None
     try:
-        if stdin == subprocess.PIPE:
-            read, write = os.pipe()
-            theirs.append(read)
-            our_stdin = trio.lowlevel.FdStream(write)
-            ours.append(our_stdin)
-            stdin = read
-        if stdout == subprocess.PIPE:
-            read, write = os.pipe()
-            theirs.append(write)
-            our_stdout = trio.lowlevel.FdStream(read)
-            ours.append(our_stdout)
-            stdout = write
+        for name, child_reads in (("stdin", True), ("stdout", False)):
+            if redirects[name] == subprocess.PIPE:
+                read, write = os.pipe()
+                ours[name] = trio.lowlevel.FdStream(write if child_reads else read)
+                redirects[name] = read if child_reads else write
+                theirs.append(read if child_reads else write)
         popen = await _spawn(argv, {
             "cwd": None if cwd is None else os.fspath(cwd),
-            "env": None if env is None else dict(env), "stdin": stdin, "stdout": stdout,
-            "stderr": stderr, "start_new_session": start_new_session})
+            "env": None if env is None else dict(env), **redirects, "stderr": stderr,
+            "start_new_session": start_new_session})
     except BaseException:
-        for stream in ours:
+        for stream in ours.values():
             stream.close()
         raise
     finally:
         for fd in theirs:  # the child has its own copies; EOF comes when it closes them
             os.close(fd)
-    return Child(popen, our_stdin, our_stdout)
+    return Child(popen, ours.get("stdin"), ours.get("stdout"))
