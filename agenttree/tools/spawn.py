@@ -21,6 +21,7 @@ import os
 import queue
 import subprocess
 import threading
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
@@ -51,7 +52,11 @@ class _SpawnerThread:
 
     def _serve(self) -> None:
         while True:  # never returns: the processes it forked die with this thread
-            self._jobs.get()()
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:  # a job's own bug must not end the thread (and every sandbox)
+                traceback.print_exc()
 
     def forget(self) -> None:
         """In a forked child: the parent's spawner thread does not exist here."""
@@ -95,7 +100,13 @@ async def _spawn(argv: Sequence[str], options: dict[str, Any]) -> subprocess.Pop
         started.set()
 
     def job() -> None:
-        token.run_sync_soon(deliver, outcome.capture(subprocess.Popen, list(argv), **options))
+        found = outcome.capture(subprocess.Popen, list(argv), **options)
+        try:
+            token.run_sync_soon(deliver, found)
+        except trio.RunFinishedError:  # nobody is left to stop it: stop it here
+            if isinstance(found, outcome.Value):
+                found.value.kill()
+                found.value.wait()
 
     await trio.lowlevel.checkpoint_if_cancelled()
     _SPAWNER.submit(job)
