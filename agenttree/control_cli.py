@@ -9,18 +9,20 @@ started by someone else) and waits for the engine's answer in the log. Exit stat
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .budget import check_budget
+from .edn_source import read_source
 from .errors import UserError
 from .events import ControlApplied, ControlRejected
 from .log import LogReader, Tailer
-from .plan import load_plan, parse_plan, plan_to_edn
+from .numbers import NumberError, parse_number
+from .plan import parse_plan, plan_to_edn
 from .plan_diff import Spawn, diff_plans, with_spawns
-from .runtime.control import append_command, write_plan_file
+from .runtime.control import append_command, stage_plan
 from .state import FINISHED, fold
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
@@ -149,41 +151,39 @@ def cmd_reassign(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """``agenttree reconcile RUN_DIR [PLAN]``: validate, show the diff, then apply.
 
-    An invalid plan changes nothing (the run's ``plan.edn`` is left as it was); if the engine
-    refuses the new plan, the previous ``plan.edn`` is put back.
+    An invalid plan changes nothing. A ``PLAN`` file is staged for the engine (``plans/``),
+    never copied over ``plan.edn``: the engine writes ``plan.edn`` once it has applied the
+    plan, so the file is right however long the engine takes, and nothing is put back.
     """
     run = LiveRun(args.run_dir)
-    path, state = run.path, run.state
-    target = path / "plan.edn"
-    source = Path(args.plan) if args.plan else target
-    new = load_plan(source)
+    source = Path(args.plan) if args.plan else run.path / "plan.edn"
+    text = read_source(source)
+    new = parse_plan(text, source=str(source))
     run.require_engine("reconcile")
-    if state.plan_edn:
-        print(f"diff: {diff_plans(parse_plan(state.plan_edn), new).summary()}")
-    previous = target.read_text() if target.exists() else None
+    if run.state.plan_edn:
+        print(f"diff: {diff_plans(parse_plan(run.state.plan_edn), new).summary()}")
+    command = {"cmd": "reconcile"}
     if args.plan:
-        shutil.copyfile(source, target)
-    status = run.send({"cmd": "reconcile"})
-    if status != EXIT_OK and args.plan and previous is not None:
-        write_plan_file(path, previous)
-    return status
+        command["plan"] = stage_plan(run.path, text)
+    return run.send(command)
 
 
 def parse_amounts(amounts: list[str]) -> dict[str, float]:
-    """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``."""
-    budget: dict[str, float] = {}
+    """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``, each amount
+    checked as every budget amount is (:func:`~agenttree.budget.check_budget`)."""
+    raw: dict[str, float] = {}
     for item in amounts:
         kind, sep, value = item.partition("=")
         if not sep or not kind:
             raise UserError(f"{item!r}: expected KIND=AMOUNT, e.g. tool-calls=5")
         try:
-            number = float(value)
-        except ValueError:
-            raise UserError(f"{item!r}: {value!r} is not a number") from None
-        if number < 0 or number != number:
-            raise UserError(f"{item!r}: the amount must be a non-negative number")
-        budget[kind] = int(number) if number.is_integer() else number
-    return budget
+            raw[kind] = parse_number(value.strip())
+        except NumberError as exc:
+            raise UserError(f"{item!r}: {exc}") from None
+    try:
+        return check_budget(raw)
+    except NumberError as exc:
+        raise UserError(str(exc)) from None
 
 
 def cmd_grant(args: argparse.Namespace) -> int:

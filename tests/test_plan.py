@@ -12,6 +12,7 @@ from agenttree.budget import Budget
 from agenttree.errors import PlanError
 from agenttree.plan import (
     DEFAULT_BUDGET,
+    RUN_NAME,
     Acceptance,
     Plan,
     Task,
@@ -203,7 +204,7 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
 @given(st.data())
 def test_plan_to_edn_round_trips(data) -> None:
     root = data.draw(_tasks(set()))
-    plan = Plan(name=data.draw(_text), tiers=(Tier(depth=0, models=("scripted",),
+    plan = Plan(name=data.draw(st.from_regex(RUN_NAME)), tiers=(Tier(depth=0, models=("scripted",),
                                                     budget=DEFAULT_BUDGET),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)), root=root)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,13 @@ def test_valid_plan_edit_is_applied_by_reconcile(recorded_run: Path) -> None:
         body = text_of(app.screen.query(Static))
         assert "new tasks (spawned): ops" in body
         assert "removed tasks (cancelled): db, ui, docs" in body
+        before = (recorded_run / "plan.edn").read_text()
         await pilot.press("y")
-        assert (recorded_run / "plan.edn").read_text() == VALID_EDIT
-        assert commands(recorded_run) == [{"cmd": "reconcile"}]
+        # Staged for the engine, which writes plan.edn once it has applied it.
+        digest = hashlib.sha256(VALID_EDIT.encode()).hexdigest()
+        assert commands(recorded_run) == [{"cmd": "reconcile", "plan": digest}]
+        assert (recorded_run / "plans" / f"{digest}.edn").read_text() == VALID_EDIT
+        assert (recorded_run / "plan.edn").read_text() == before
 
     drive(app, script)
 
