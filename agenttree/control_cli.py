@@ -2,8 +2,9 @@
 ``plan export``.
 
 Each appends one command to a run's ``control.jsonl`` (the engine may be another process, even
-started by someone else) and waits for the engine's answer in the log. Exit status: 0 applied,
-2 rejected or bad input (the reason on one line), 1 when no engine answered in time.
+started by someone else) and waits for the engine's answer in the log (``--wait``, default
+10 s). Exit status: 0 applied, 2 rejected or bad input (the reason on one line), 1 when no
+engine answered in time (the command stays queued: the engine applies it when it gets to it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .edn_source import read_source
 from .errors import UserError
 from .events import ControlApplied, ControlRejected
 from .log import LogReader, Tailer
-from .numbers import NumberError, parse_number
+from .numbers import NumberError, check_number, parse_number
 from .plan import parse_plan, plan_to_edn
 from .plan_diff import Spawn, diff_plans, with_spawns
 from .runtime.control import append_command, stage_plan
@@ -65,6 +66,17 @@ def register(sub: Any) -> None:
                        help="e.g. tool-calls=5 tokens=20000 (kinds: tool-calls, tokens, "
                        "retries, cost)")
     grant.set_defaults(func=cmd_grant)
+    for command in (cancel, say, reassign, reconcile, grant):
+        command.add_argument("--wait", type=_seconds, default=ACK_WAIT_S, metavar="S",
+                             help=f"seconds to wait for the engine's answer (default "
+                             f"{ACK_WAIT_S:g}; the command is applied even if it comes later)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(check_number(parse_number(text)))
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register_plan(plan_sub: Any) -> None:
@@ -102,11 +114,12 @@ class LiveRun:
             raise UserError(f"{self.name}: the run has finished; there is no engine to take "
                             f"{cmd!r} (resume it first)")
 
-    def send(self, command: dict[str, Any]) -> int:
-        """Append a command and wait for the engine's answer in the log; print it."""
+    def send(self, command: dict[str, Any], wait_s: float = ACK_WAIT_S) -> int:
+        """Append a command and wait up to ``wait_s`` for the engine's answer in the log;
+        print it."""
         self.require_engine(command["cmd"])
         line = append_command(self.path, command)
-        deadline = time.monotonic() + ACK_WAIT_S
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             for entry in self.tailer.poll():
                 e = entry.event
@@ -118,24 +131,25 @@ class LiveRun:
                     return EXIT_OK
             time.sleep(POLL_S)  # another process writes the log: polling is all there is
         print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
-              f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
+              f"{wait_s:g}s (is the run still going? a running engine applies it when it gets "
+              "to it)", file=sys.stderr)
         return EXIT_NO_ANSWER
 
 
-def send_command(run_dir: str, command: dict[str, Any]) -> int:
-    """Append a command to a run and wait for the engine's answer (see :class:`LiveRun`)."""
-    return LiveRun(run_dir).send(command)
+def send_command(args: argparse.Namespace, command: dict[str, Any]) -> int:
+    """Append a command to ``args.run_dir`` and wait ``args.wait`` for the engine's answer
+    (see :class:`LiveRun`)."""
+    return LiveRun(args.run_dir).send(command, args.wait)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """``agenttree cancel RUN_DIR AGENT``."""
-    return send_command(args.run_dir, {"cmd": "cancel", "agent": args.agent})
+    return send_command(args, {"cmd": "cancel", "agent": args.agent})
 
 
 def cmd_say(args: argparse.Namespace) -> int:
     """``agenttree say RUN_DIR AGENT TEXT``."""
-    return send_command(args.run_dir, {"cmd": "message", "agent": args.agent,
-                                       "text": args.text})
+    return send_command(args, {"cmd": "message", "agent": args.agent, "text": args.text})
 
 
 def cmd_reassign(args: argparse.Namespace) -> int:
@@ -145,7 +159,7 @@ def cmd_reassign(args: argparse.Namespace) -> int:
         command["model"] = args.model
     if args.parent:
         command["parent"] = args.parent
-    return send_command(args.run_dir, command)
+    return send_command(args, command)
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -165,7 +179,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     command = {"cmd": "reconcile"}
     if args.plan:
         command["plan"] = stage_plan(run.path, text)
-    return run.send(command)
+    return run.send(command, args.wait)
 
 
 def parse_amounts(amounts: list[str]) -> dict[str, float]:
@@ -188,8 +202,8 @@ def parse_amounts(amounts: list[str]) -> dict[str, float]:
 
 def cmd_grant(args: argparse.Namespace) -> int:
     """``agenttree grant RUN_DIR AGENT KIND=AMOUNT...``."""
-    return send_command(args.run_dir, {"cmd": "grant", "agent": args.agent,
-                                       "budget": parse_amounts(args.amounts)})
+    return send_command(args, {"cmd": "grant", "agent": args.agent,
+                               "budget": parse_amounts(args.amounts)})
 
 
 def cmd_plan_export(args: argparse.Namespace) -> int:

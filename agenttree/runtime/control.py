@@ -11,7 +11,7 @@ Commands::
     {"cmd": "reassign", "task": "lib", "model": "openai:gpt-4o-mini", "parent": "root"}
     {"cmd": "reconcile"}                       (re-read RUN_DIR/plan.edn and follow it)
     {"cmd": "reconcile", "plan": "<sha256>"}   (follow the plan staged as
-                                                RUN_DIR/plans/<sha256>.edn; see stage_plan)
+                                                RUN_DIR/plans/<sha256>/plan.edn; see stage_plan)
     {"cmd": "grant", "agent": "root.lib", "budget": {"tool-calls": 5, "tokens": 20000}}
 
 Lines end at ``\\n`` (for writers and the engine alike); a line longer than
@@ -53,7 +53,8 @@ MAX_COMMAND = 1 << 16
 BIG_PLAN = 1 << 18
 """Plans longer than this (characters) are parsed off the engine's thread."""
 STAGED = "plans"
-"""Where clients stage a plan for ``reconcile`` (``RUN_DIR/plans/<sha256>.edn``)."""
+"""Where clients stage a plan for ``reconcile`` (``RUN_DIR/plans/<sha256>/plan.edn``: named
+like the file it becomes, so a plan without ``:run/name`` is named as before)."""
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -92,7 +93,7 @@ async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
     staged = _optional(command, "plan")
     if staged is not None and not _DIGEST.match(staged):
         raise ControlError("'plan' names a staged plan by its sha256 (64 hex digits)")
-    path = engine.run_dir / ("plan.edn" if staged is None else f"{STAGED}/{staged}.edn")
+    path = engine.run_dir / ("plan.edn" if staged is None else f"{STAGED}/{staged}/plan.edn")
     try:
         # Read in this task, like control.jsonl itself. A big plan is parsed in a thread (the
         # EDN reader takes seconds for 10,000 tasks), so agents keep running meanwhile.
@@ -322,16 +323,17 @@ def append_command(run_dir: str | os.PathLike[str], command: dict[str, Any]) -> 
 
 
 def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
-    """Put a plan where the engine's ``reconcile`` can take it (``RUN_DIR/plans/<sha256>.edn``)
-    without touching ``plan.edn``; returns the sha256 to send: ``{"cmd": "reconcile", "plan":
-    digest}``. The engine writes ``plan.edn`` once it has applied the plan."""
+    """Put a plan where the engine's ``reconcile`` can take it
+    (``RUN_DIR/plans/<sha256>/plan.edn``) without touching ``plan.edn``; returns the sha256 to
+    send: ``{"cmd": "reconcile", "plan": digest}``. The engine writes ``plan.edn`` once it has
+    applied the plan."""
     data = text.encode()
     digest = hashlib.sha256(data).hexdigest()
-    folder = Path(run_dir) / STAGED
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{digest}.edn"
+    folder = Path(run_dir) / STAGED / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "plan.edn"
     if not target.exists():
-        tmp = folder / f".{digest}.{os.getpid()}.tmp"
+        tmp = folder / f".plan.edn.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             f.write(data)
             os.fsync(f.fileno())

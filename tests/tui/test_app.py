@@ -157,7 +157,7 @@ def test_valid_plan_edit_is_applied_by_reconcile(recorded_run: Path) -> None:
         # Staged for the engine, which writes plan.edn once it has applied it.
         digest = hashlib.sha256(VALID_EDIT.encode()).hexdigest()
         assert commands(recorded_run) == [{"cmd": "reconcile", "plan": digest}]
-        assert (recorded_run / "plans" / f"{digest}.edn").read_text() == VALID_EDIT
+        assert (recorded_run / "plans" / digest / "plan.edn").read_text() == VALID_EDIT
         assert (recorded_run / "plan.edn").read_text() == before
 
     drive(app, script)
