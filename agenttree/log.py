@@ -464,8 +464,11 @@ class EventLog:
         if lines:
             data = b"".join(lines)
             view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            try:
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError as exc:  # a full disk...: say which file
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
             self.written_seq = entries[-1].seq
             if self._on_write is not None:
                 for entry in entries:
