@@ -187,6 +187,25 @@ def test_grant_reassign_and_message_write_their_commands(recorded_run: Path) -> 
     drive(app, script)
 
 
+def test_a_grant_of_an_impossible_amount_stays_in_the_form(recorded_run: Path) -> None:
+    """Amounts are checked as every budget amount is: whole tool calls, no 20-digit grants."""
+    app = make_app(recorded_run)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        app.query_one("#tree", AgentTree).select_agent("root.api")
+        await pilot.press("g")
+        for typed, error in (("0.5", "tool-calls: expected a whole number, got 0.5"),
+                             ("99999999999999999999", "must be at most")):
+            await pilot.click("#grant-tool-calls")
+            app.screen.query_one("#grant-tool-calls").value = ""
+            await pilot.press(*typed, "enter")
+            assert error in text_of([app.screen.query_one("#form-error", Static)])
+        await pilot.press("escape")
+        assert commands(recorded_run) == []
+
+    drive(app, script)
+
+
 def test_readonly_refuses_to_steer(recorded_run: Path) -> None:
     app = make_app(recorded_run, readonly=True)
 
