@@ -116,9 +116,8 @@ async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
         raise ControlError(f"the root task id cannot change ({engine.plan.root.id!r} -> "
                            f"{plan.root.id!r}); nothing was changed")
     diff = engine.reconciler.apply(plan)
-    if staged is not None:
-        write_plan_file(engine.run_dir, text)  # the plan in force: only the engine writes it
-    return f"reconciled: {diff.summary()}"
+    note = "" if staged is None else _write_plan_in_force(engine, text)
+    return f"reconciled: {diff.summary()}{note}"
 
 
 async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
@@ -143,8 +142,7 @@ async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
             raise ControlError(f"model {model!r} is not allowed for task {task_id!r} under "
                                f"its parent; allowed: {', '.join(allowed)}")
     diff = engine.reconciler.apply(plan, by="reassign", force=(task_id,))
-    write_plan_file(engine.run_dir, engine.plan_edn)
-    return f"reassigned {task_id}: {diff.summary()}"
+    return f"reassigned {task_id}: {diff.summary()}{_write_plan_in_force(engine, engine.plan_edn)}"
 
 
 async def _grant(engine: Engine, command: dict[str, Any]) -> str:
@@ -222,6 +220,16 @@ def plan_policy(plan: Plan, task_id: str, model_override: str | None) -> Policy:
         if depth:
             policy = derive(policy, plan, places[name].task, depth, model_override)
     return policy
+
+
+def _write_plan_in_force(engine: Engine, edn: str) -> str:
+    """Write ``plan.edn`` after a change was applied (only the engine writes it); a note for
+    the answer when it could not be (the change stands: the log has it)."""
+    try:
+        write_plan_file(engine.run_dir, edn)
+    except OSError as exc:
+        return f" ({engine.run_dir / 'plan.edn'} could not be written: {exc.strerror or exc})"
+    return ""
 
 
 def write_plan_file(run_dir: Path, edn: str) -> None:

@@ -12,7 +12,9 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.log import LineFollower
+from agenttree.plan import parse_plan
 from agenttree.runtime.control import MAX_COMMAND, POLL_S, append_command
+from agenttree.runtime.engine import Engine
 
 from .test_engine import WAITERS, events_of, finished, make_engine
 
@@ -146,3 +148,50 @@ async def test_a_control_file_cut_back_is_reported_and_followed_on(tmp_path: Pat
         [(1, "message"), (1, "cancel")]
     notes = [r.reason for r in events_of(engine, ev.ControlRejected) if r.line == 0]
     assert len(notes) == 1 and "was cut back to 0 bytes" in notes[0]
+
+
+class EngineWithABug(Engine):
+    """An engine whose ``cancel`` fails: any bug met while applying a command."""
+
+    def cancel(self, agent_id: str, reason: str) -> bool:
+        if reason == "cancelled by a control command":
+            raise RuntimeError("a bug nobody foresaw")
+        return super().cancel(agent_id, reason)
+
+
+async def test_any_failure_of_a_command_is_its_rejection(tmp_path: Path,
+                                                         autojump_clock) -> None:
+    engine = EngineWithABug(parse_plan(WAITERS, source="test.edn"), tmp_path / "run",
+                            durability="none")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.testing.wait_all_tasks_blocked()
+        first = append_command(engine.run_dir, {"cmd": "cancel", "agent": "root.mid"})
+        second = append_command(engine.run_dir, {"cmd": "message", "agent": "root.side",
+                                                 "text": "still here?"})
+        while len(engine.state.control) < 2:
+            await trio.sleep(POLL_S)
+        engine.cancel("root", "test over")
+    rejected = events_of(engine, ev.ControlRejected)
+    assert [(r.line, r.cmd) for r in rejected] == [(first, "cancel")]
+    assert "RuntimeError: a bug nobody foresaw" in rejected[0].reason
+    assert "crash.log" in rejected[0].reason
+    assert "a bug nobody foresaw" in (engine.run_dir / "crash.log").read_text()
+    assert [a.line for a in events_of(engine, ev.ControlApplied)] == [second]
+
+
+def test_the_cli_refuses_hostile_input_before_sending(tmp_path: Path, capsys) -> None:
+    """From the CLI, the same inputs never reach the engine: one line, exit 2."""
+    from agenttree.cli import main
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "events.jsonl").touch()  # a run whose engine has not written yet
+    (run_dir / "plan.edn").write_bytes(b'{:task/id "root" :goal "caf\xe9"}')
+    for argv, fragment in ((["grant", str(run_dir), "root", "tool-calls=1e23"], "must be at most"),
+                           (["grant", str(run_dir), "root", "tool-calls=0.5"], "whole number"),
+                           (["reconcile", str(run_dir)], "cannot read")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.count("\n") == 1
+    assert not (run_dir / "control.jsonl").exists()
