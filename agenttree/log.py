@@ -173,7 +173,6 @@ class FileCutBack(Exception):
     def __init__(self, path: Path, size: int, read: int) -> None:
         super().__init__(f"{path} was cut back to {size} bytes, before lines already read "
                          f"(up to byte {read})")
-        self.size = size
 
 
 class LineFollower:
