@@ -79,7 +79,8 @@ def _strings(value: Any, out: list[int]) -> None:
     if isinstance(value, str):
         out.append(_size(value))
     elif isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            _strings(k, out)
             _strings(v, out)
     elif isinstance(value, list | tuple):
         for v in value:
@@ -116,7 +117,7 @@ def _cap(value: Any, cap: int, room: int) -> Any:
         keep = len(value) * cap // size  # characters, in proportion to their encoded bytes
         return value[:keep] + MARK.format(size=size)
     if isinstance(value, dict):
-        return {k: _cap(v, cap, room) for k, v in value.items()}
+        return {_cap(k, cap, room): _cap(v, cap, room) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_cap(v, cap, room) for v in value]
     return value

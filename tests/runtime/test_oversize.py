@@ -87,6 +87,14 @@ def test_many_small_items_are_cut_with_a_marker_item() -> None:
     assert "more items cut to fit the log" in fitted.restarted[-1]
 
 
+def test_a_huge_key_is_cut_too() -> None:
+    event = ev.AgentState(agent="a", status="s", facts={"k" * 2_000_000: 1})
+    fitted = fit_event(event, lambda e: len(encode(1, 0, "r", e)), MAX_LINE)
+    assert len(encode(1, 0, "r", fitted)) <= MAX_LINE
+    [(key, value)] = fitted.facts.items()
+    assert key.endswith(MARK.format(size=2_000_002)) and value == 1
+
+
 def test_an_event_that_fits_is_left_alone() -> None:
     event = ev.AgentState(agent="a", status="s", detail="d")
     assert fit_event(event, lambda e: len(encode(1, 0, "r", e)), MAX_LINE) is event
