@@ -63,13 +63,16 @@ class Inbox:
         """Queue mail, waiting while the mail lane is full. Raises
         ``trio.BrokenResourceError`` once the inbox is closed."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        parked = False
         while True:
             try:
                 self.send_nowait(item)
             except trio.WouldBlock:
                 await self._room.park()
+                parked = True
                 continue
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not parked:  # (parking was the checkpoint)
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return
 
     def notify(self, item: Any) -> None:
@@ -100,13 +103,16 @@ class Inbox:
         """The next item, waiting for one. Raises ``trio.EndOfChannel`` when closed and
         empty."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        parked = False
         while True:
             try:
                 item = self.receive_nowait()
             except trio.WouldBlock:
                 await self._arrived.park()
+                parked = True
                 continue
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not parked:  # (parking was the checkpoint)
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return item
 
     def __aiter__(self) -> Inbox:
