@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+
+from .numbers import NumberError, check_number
 
 #: Budget dimensions, as spelled in plans (``:tool-calls``) and in events (``tool_calls``).
 KINDS = ("tool_calls", "wall_s", "tokens", "retries", "cost")
+WHOLE = frozenset({"tool_calls", "tokens", "retries"})
+"""Kinds counted in whole numbers."""
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +43,32 @@ class BudgetExhausted(Exception):
         self.kind, self.used, self.limit = kind, used, limit
         held = f", {lent:g} of it lent to running children" if lent else ""
         super().__init__(f"{kind} budget exhausted ({used:g} of {limit:g}{held})")
+
+
+def check_budget(raw: dict[str, Any]) -> dict[str, Any]:
+    """A budget object from outside (a control command, the CLI, the TUI, a model's tool call),
+    keys spelled ``tool-calls`` or ``tool_calls`` and kept as given; each amount checked by
+    :func:`~agenttree.numbers.check_number` (non-negative; whole for :data:`WHOLE` kinds).
+
+    Raises:
+        NumberError: an unknown kind or an unacceptable amount, named.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = str(key).replace("-", "_")
+        if kind not in KINDS:
+            raise NumberError(f"unknown budget kind {key!r}; kinds: "
+                              f"{', '.join(k.replace('_', '-') for k in KINDS)}")
+        try:
+            out[key] = check_number(value, whole=kind in WHOLE)
+        except NumberError as exc:
+            raise NumberError(f"{key}: {exc}") from None
+    return out
+
+
+def parse_budget(raw: dict[str, Any]) -> dict[str, float]:
+    """:func:`check_budget`, keyed by kind (``tool_calls``)."""
+    return {str(k).replace("-", "_"): v for k, v in check_budget(raw).items()}
 
 
 def budget_to_dict(budget: Budget) -> dict[str, float]:

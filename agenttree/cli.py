@@ -24,11 +24,11 @@ from .console import (
     make_console,
     print_summary,
 )
-from .errors import LogCorrupt, UserError
+from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .log import DURABILITY, LogReader
 from .plan import load_plan
 from .replay_view import print_replay
-from .run_view import check_models, run_with_view
+from .run_view import check_models, run_with_view, unsandboxed_warning
 from .runtime import resume
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .runtime.replay import RegressionReplay
@@ -101,11 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (UserError, LogCorrupt) as exc:
-        print(f"agenttree: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    except BaseException as exc:  # one error from inside trio.run's nurseries is still one
+        error = only_error(exc)
+        if isinstance(error, UserError | LogCorrupt):
+            print(f"agenttree: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(error, OSError):  # a read-only run directory, a full disk...
+            print(f"agenttree: error: {describe_os_error(error)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(error, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -120,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     model_override=args.model, handle_signals=True)
     if args.replay_from:
         engine.replayer = RegressionReplay(args.replay_from)
+    elif (warning := unsandboxed_warning(engine)) is not None:
+        print(f"agenttree: {warning}", file=sys.stderr)
     console = make_console()
     tune_gc()
     trio.run(run_with_view, engine, console, args.quiet)

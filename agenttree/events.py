@@ -99,16 +99,35 @@ class RunFinished(Event):
     reason: str = ""
 
 
+PLAN_PART = 1 << 17
+"""Characters of a plan's EDN per log line: a longer plan is logged in ``plan/part`` events
+(even escaped to 6 bytes a character, a part fits the log's line bound)."""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class PlanPart(Event):
+    """A piece of a plan too long for one line; the ``plan/loaded`` or ``plan/reconciled``
+    right after the pieces joins them (its ``parts`` says how many)."""
+
+    TYPE: ClassVar[str] = "plan/part"
+    index: int
+    text: str
+
+
 @event
 @attrs.frozen(kw_only=True)
 class PlanLoaded(Event):
-    """The plan the run follows, as EDN text (so a reader can rebuild it)."""
+    """The plan the run follows, as EDN text (so a reader can rebuild it); a plan longer than
+    :data:`PLAN_PART` comes in the ``parts`` ``plan/part`` events before this one, and ``edn``
+    is empty."""
 
     TYPE: ClassVar[str] = "plan/loaded"
     name: str
     source: str
     tasks: int
     edn: str
+    parts: int = 0
 
 
 # --- agents --------------------------------------------------------------------------------
@@ -610,13 +629,26 @@ class PlanReconciled(Event):
     """The running plan changed (``reconcile`` or ``reassign``): the diff, and the plan now.
 
     ``diff`` has ``added``, ``removed``, ``changed`` and ``moved`` task ids and ``settings``
-    (whether tiers, models or other plan-wide keys changed); ``edn`` is the whole new plan.
+    (whether tiers, models or other plan-wide keys changed); ``edn`` is the whole new plan (or
+    empty, when it comes in ``parts`` ``plan/part`` events, as for ``plan/loaded``).
     """
 
     TYPE: ClassVar[str] = "plan/reconciled"
     by: str
     diff: dict[str, Json]
     edn: str
+    parts: int = 0
+
+
+def plan_events(cls: type[PlanLoaded | PlanReconciled], edn: str,
+                **fields: Json) -> list[Event]:
+    """The events that log plan ``edn``: a ``cls`` event carrying it, preceded by
+    ``plan/part`` events when it is longer than :data:`PLAN_PART`."""
+    if len(edn) <= PLAN_PART:
+        return [cls(edn=edn, **fields)]
+    parts: list[Event] = [PlanPart(index=i, text=edn[start:start + PLAN_PART])
+                          for i, start in enumerate(range(0, len(edn), PLAN_PART))]
+    return [*parts, cls(edn="", parts=len(parts), **fields)]
 
 
 # --- the envelope and the converter ----------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 from edn_format import Keyword, Symbol
 
-from .budget import Budget
+from .budget import KINDS, WHOLE, Budget
 from .edn_source import (
     VECTOR,
     Context,
@@ -33,6 +33,7 @@ from .edn_source import (
     read_source,
 )
 from .errors import PlanError
+from .numbers import NumberError, check_json, check_number
 from .tools.names import TOOL_NAMES
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
@@ -44,6 +45,10 @@ TALK_VALUES = frozenset({"parent", "children", "siblings"})
 SANDBOX_VALUES = ("auto", "required", "off")
 LOCKS_VALUES = ("advisory", "required")
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+"""A run's name becomes a directory name (``runs/<name>-<time>``): no ``/``, no leading dot."""
+MAX_DEPTH = 50
+"""Tasks nest at most this deep in a plan (the root is depth 0)."""
 
 
 def is_scripted(model: str) -> bool:
@@ -65,6 +70,15 @@ class LockPolicy:
 
 _LOCK_KEYS = {"mode": str, "ttl-ms": int, "max-ttl-ms": int, "wait-ms": int, "delay-ms": int,
               "escalate-after-ms": int}
+
+
+def _number(ctx: Context, value: Any, key: str, **rules: Any) -> Any:
+    """``value`` checked by :func:`~agenttree.numbers.check_number` (``rules``), or the plan
+    error at ``key``."""
+    try:
+        return check_number(value, **rules)
+    except NumberError as exc:
+        raise ctx.fail(str(exc), key) from None
 
 
 @attrs.frozen(kw_only=True)
@@ -202,21 +216,17 @@ class _PlanLocator(Locator):
 # --- parsing --------------------------------------------------------------------------------
 
 
-_BUDGET_KEYS = {"tool-calls": int, "wall-s": float, "tokens": int, "retries": int, "cost": float}
+_BUDGET_KEYS = {kind.replace("_", "-") for kind in KINDS}
 
 
 def _budget(ctx: Context, raw: Any, key: str = "budget") -> Budget:
     expect(ctx, raw, Mapping, "a map like {:tool-calls 20 :tokens 50000}", key)
-    check_keys(ctx, raw, set(_BUDGET_KEYS), ":budget")
+    check_keys(ctx, raw, _BUDGET_KEYS, ":budget")
     values: dict[str, Any] = {}
     for k, v in raw.items():
         name = name_of(k)
-        want = _BUDGET_KEYS[name]
-        types = (int,) if want is int else (int, float)
-        expect(ctx, v, types, "a whole number" if want is int else "a number", name)
-        if v < 0:
-            raise ctx.fail(f"must not be negative, got {v}", name)
-        values[name.replace("-", "_")] = v
+        kind = name.replace("-", "_")
+        values[kind] = _number(ctx, v, name, whole=kind in WHOLE)
     return Budget(**values)
 
 
@@ -245,10 +255,7 @@ def _acceptance(ctx: Context, raw: Any) -> tuple[Acceptance, ...]:
         elif isinstance(item, Mapping):
             check_keys(ctx, item, {"sh", "timeout-s"}, "an acceptance map")
             cmd = expect(ctx, get(item, "sh"), str, 'a command string', "sh")
-            timeout = get(item, "timeout-s", 600.0)
-            expect(ctx, timeout, int | float, "a number of seconds", "timeout-s")
-            if timeout <= 0:
-                raise ctx.fail("must be positive", "timeout-s")
+            timeout = _number(ctx, get(item, "timeout-s", 600.0), "timeout-s", above=0)
             out.append(Acceptance(cmd=cmd, timeout_s=float(timeout), line=line))
         else:
             raise ctx.fail(f'each check must be (sh "command") or {{:sh "command" :timeout-s '
@@ -284,7 +291,12 @@ def _call(ctx: Context, raw: Any) -> dict[str, Any]:
         raise ctx.fail(f"unknown tool :{name}{hint}", "call")
     args = get(raw, "args", {})
     expect(ctx, args, Mapping, "a map of arguments", "args")
-    return {"tool": name, "args": plain(args)}
+    args = plain(args)
+    try:
+        check_json(args)
+    except NumberError as exc:
+        raise ctx.fail(str(exc), "args") from None
+    return {"tool": name, "args": args}
 
 
 def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
@@ -305,11 +317,10 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
         say = get(turn, "say")
         if say is not None:
             expect(ctx, say, str, "a string", "say")
-        delay = get(turn, "delay-ms", 0)
-        expect(ctx, delay, int, "a whole number of milliseconds", "delay-ms")
+        delay = _number(ctx, get(turn, "delay-ms", 0), "delay-ms", whole=True)
         tokens = get(turn, "tokens")
         if tokens is not None:
-            expect(ctx, tokens, int, "a whole number", "tokens")
+            tokens = _number(ctx, tokens, "tokens", whole=True)
         if not calls and say is None:
             raise ctx.fail("a turn needs :say or :call/:calls", "script")
         turns.append({"calls": calls, "say": say, "delay_ms": delay, "tokens": tokens})
@@ -321,13 +332,10 @@ _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budg
 
 
 def _watchdog(ctx: Context, raw: Any) -> float:
-    expect(ctx, raw, (int, float), "a number of seconds", "watchdog-s")
-    if not raw > 0 or raw == float("inf"):
-        raise ctx.fail(f"must be a positive number of seconds, got {raw}", "watchdog-s")
-    return float(raw)
+    return float(_number(ctx, raw, "watchdog-s", above=0))
 
 
-def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
+def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
     expect(ctx, raw, Mapping, "a task map with :task/id", "children")
     raw_id = get(raw, "task/id")
     if raw_id is None:
@@ -343,6 +351,9 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
                         source=ctx.source, line=_nth_task_line(ctx, task_id) or line,
                         key=":task/id")
     seen[task_id] = line
+    if depth > MAX_DEPTH:
+        raise PlanError(f'task "{task_id}" is at depth {depth}; tasks nest at most {MAX_DEPTH} '
+                        "deep", source=ctx.source, line=line, key=":children")
     outer, ctx.anchor = ctx.anchor, line
     try:
         check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
@@ -365,7 +376,7 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
             fields["watchdog_s"] = _watchdog(ctx, get(raw, "watchdog-s"))
         children = get(raw, "children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
-        fields["children"] = tuple(_task(ctx, c, seen) for c in children)
+        fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
         return Task(**fields)
     finally:
         ctx.anchor = outer
@@ -425,7 +436,7 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
     for item in raw:
         expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
         check_keys(ctx, item, _TIER_KEYS, "a tier")
-        depth = expect(ctx, get(item, "depth"), int, "a whole number >= 0", "depth")
+        depth = _number(ctx, get(item, "depth"), "depth", whole=True)
         ctx.anchor = ctx.locate.search(re.compile(rf":depth\s+{depth}(?!\d)"), tiers_line or 1) \
             or tiers_line
         expected_first = not tiers and depth != 0
@@ -484,11 +495,9 @@ def _lock_policy(ctx: Context, raw: Any) -> LockPolicy:
         if name == "mode":
             values["mode"] = _enum(ctx, v, "mode", LOCKS_VALUES)
             continue
-        expect(ctx, v, int, "a whole number of milliseconds", name)
-        if v < 0 or (v == 0 and name in ("ttl-ms", "max-ttl-ms")):
-            raise ctx.fail("must be positive" if name.endswith("ttl-ms") else
-                           "must not be negative", name)
-        values[name.replace("-", "_")] = v
+        positive = name in ("ttl-ms", "max-ttl-ms")
+        values[name.replace("-", "_")] = _number(ctx, v, name, whole=True,
+                                                 above=0 if positive else None)
     policy = LockPolicy(**values)
     if policy.ttl_ms > policy.max_ttl_ms:
         raise ctx.fail(f"ttl-ms {policy.ttl_ms} exceeds max-ttl-ms {policy.max_ttl_ms}",
@@ -505,10 +514,10 @@ def _providers(ctx: Context, raw: Any) -> dict[str, Provider]:
         check_keys(ctx, settings, set(_PROVIDER_KEYS), f'provider "{name}"')
         values: dict[str, Any] = {}
         for k, v in settings.items():
-            want = _PROVIDER_KEYS[k.name]
-            expect(ctx, v, want, "a string" if want is str else "a whole number", k.name)
-            if want is int and v < 1:
-                raise ctx.fail("must be at least 1", k.name)
+            if _PROVIDER_KEYS[k.name] is str:
+                expect(ctx, v, str, "a string", k.name)
+            else:
+                v = _number(ctx, v, k.name, whole=True, minimum=1)
             values[k.name.replace("-", "_")] = v
         out[name] = Provider(**values)
     return out
@@ -524,10 +533,7 @@ def _prices(ctx: Context, raw: Any) -> dict[str, Price]:
         check_keys(ctx, price, {"prompt", "completion"}, f'price of "{model}"')
         values = {}
         for k, v in price.items():
-            expect(ctx, v, (int, float), "dollars per million tokens", k.name)
-            if v < 0:
-                raise ctx.fail("must not be negative", k.name)
-            values[k.name] = float(v)
+            values[k.name] = float(_number(ctx, v, k.name))
         out[model] = Price(**values)
     return out
 
@@ -560,7 +566,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     data = read_edn(ctx, text)
     if not isinstance(data, Mapping):
         raise ctx.fail(f"a plan must be a map, got {kind_of(data)}", line=1)
-    name = Path(source).stem if source != "<plan>" else "plan"
+    name = _default_name(source)
     if get(data, "task/id") is not None and get(data, "task") is None:
         data = {Keyword("task"): data}
     check_keys(ctx, data, _PLAN_KEYS, "the plan")
@@ -568,6 +574,9 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         raise ctx.fail("a plan needs :task (the root task map)", line=1)
     run_name = get(data, "run/name", name)
     expect(ctx, run_name, str, "a string", "run/name")
+    if not RUN_NAME.match(run_name):
+        raise ctx.fail(f"{kind_of(run_name)} cannot name a run directory: use letters, "
+                       "digits, -, _ and . (not first), at most 100 characters", "run/name")
     models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
     tiers = _tiers(ctx, get(data, "tiers"), models)
     ctx.anchor = None
@@ -581,6 +590,12 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 locks=locks, providers=providers, prices=prices, root=root, source=source)
     _check_task_policy(ctx, plan)
     return plan
+
+
+def _default_name(source: str) -> str:
+    """A plan without ``:run/name`` is named after its file, made fit for a directory name."""
+    stem = Path(source).stem if source != "<plan>" else "plan"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "plan"
 
 
 def load_plan(path: str | Path) -> Plan:

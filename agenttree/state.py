@@ -86,6 +86,8 @@ class RunState:
     plan_name: str = ""
     plan_source: str = ""
     plan_edn: str = ""
+    plan_parts: list[str] = attrs.Factory(list)
+    """``plan/part`` texts read since the last plan event (joined by the next one)."""
     seed: int = 0
     model_override: str | None = None
     format: int = ev.FORMAT
@@ -146,12 +148,24 @@ def _run_finished(s: RunState, e: ev.RunFinished, t: int) -> None:
     s.status, s.reason, s.finished_t = e.status, e.reason, t
 
 
+def _plan_part(s: RunState, e: ev.PlanPart, t: int) -> None:
+    if e.index == 0:
+        s.plan_parts = []
+    s.plan_parts.append(e.text)
+
+
+def _plan_text(s: RunState, e: ev.PlanLoaded | ev.PlanReconciled) -> str:
+    edn = "".join(s.plan_parts[-e.parts:]) if e.parts else e.edn
+    s.plan_parts = []
+    return edn
+
+
 def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
-    s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, e.edn
+    s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, _plan_text(s, e)
 
 
 def _plan_reconciled(s: RunState, e: ev.PlanReconciled, t: int) -> None:
-    s.plan_edn = e.edn
+    s.plan_edn = _plan_text(s, e)
     for key, removed in (("removed", True), ("added", False)):
         for task_id in e.diff.get(key) or ():
             task = s.tasks.get(task_id) if isinstance(task_id, str) else None
@@ -379,7 +393,7 @@ def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
 
 _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.RunStarted: _run_started, ev.RunResumed: _run_resumed, ev.RunFinished: _run_finished,
-    ev.PlanLoaded: _plan_loaded,
+    ev.PlanLoaded: _plan_loaded, ev.PlanPart: _plan_part,
     ev.AgentSpawned: _agent_spawned, ev.AgentMessage: _agent_message,
     ev.AgentState: _agent_state, ev.AgentFinished: _agent_finished,
     ev.TaskStateChanged: _task_state, ev.ModelRequested: _model_requested,
@@ -432,6 +446,7 @@ _json = cattrs.Converter()
 def state_to_json(state: RunState) -> dict[str, Any]:
     """The state as plain JSON data (for ``replay --json`` and the web view)."""
     data = _json.unstructure(state)
+    data.pop("plan_parts", None)
     for agent in data["agents"].values():
         agent.pop("open_calls", None)
     data["processes"] = {str(k): v for k, v in data["processes"].items()}

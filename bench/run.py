@@ -25,6 +25,8 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.log import EventLog, LogReader, encode
+from agenttree.runtime.agent import INBOX_SIZE
+from agenttree.runtime.inbox import Inbox
 from agenttree.runtime.router import Router
 from agenttree.state import fold
 
@@ -76,10 +78,9 @@ async def _routed_round_trips(n: int, path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(log.run)
         router = Router(log.emit, frozenset({"parent", "children"}))
-        to_parent, parent_in = trio.open_memory_channel(256)
-        to_child, child_in = trio.open_memory_channel(256)
-        router.register("root", to_parent)
-        router.register("root.c", to_child)
+        parent_in, child_in = Inbox(INBOX_SIZE), Inbox(INBOX_SIZE)
+        router.register("root", parent_in)
+        router.register("root.c", child_in)
 
         async def child() -> None:
             async for mail in child_in:
@@ -89,7 +90,7 @@ async def _routed_round_trips(n: int, path: Path) -> None:
         for i in range(n):
             await router.send("root", "root.c", "chat", str(i))
             await parent_in.receive()
-        to_child.close()
+        child_in.close()
         log.close()
 
 

@@ -12,6 +12,7 @@ from agenttree.budget import Budget
 from agenttree.errors import PlanError
 from agenttree.plan import (
     DEFAULT_BUDGET,
+    RUN_NAME,
     Acceptance,
     Plan,
     Task,
@@ -132,6 +133,20 @@ def _error(text: str) -> PlanError:
     ('{:models {:big ["b"] :small ["s"]} :tiers [{:depth 0 :models :big}\n'
      ' {:depth 1 :models :small}]\n :task {:task/id "r" :children [{:task/id "c"\n'
      ' :model "b"}]}}', 4, ":model", 'model "b" is not allowed at depth 1; allowed: s'),
+    ('{:run/name "/tmp/evil" :task {:task/id "r"}}', 1, ":run/name",
+     'string "/tmp/evil" cannot name a run directory'),
+    ('{:run/name "../../etc" :task {:task/id "r"}}', 1, ":run/name", "cannot name a run"),
+    ('{:run/name ".hidden" :task {:task/id "r"}}', 1, ":run/name", "cannot name a run"),
+    ('{:task/id "r"\n :goal "a"\n :goal "b"}', 3, None,
+     "duplicate key in a map: :goal (first at line 2)"),
+    ('{:talk #{:parent\n :parent} :task {:task/id "r"}}', 2, None,
+     "duplicate element in a set: :parent (first at line 1)"),
+    ('{:task/id "r"}\n{:task/id "s"}', 2, None,
+     "a second form after the first: a file holds one EDN value"),
+    ("[" * 500 + "]" * 500, 1, None, "nested deeper than 128 levels"),
+    ('{:task/id "r" :children [' + "".join(f'{{:task/id "t{i}" :children [' for i in range(51))
+     + "]}" * 51 + "]}",
+     1, ":children", 'task "t50" is at depth 51; tasks nest at most 50 deep'),
 ])
 def test_validation_errors_name_line_and_key(text: str, line: int, key: str | None,
                                              fragment: str) -> None:
@@ -204,7 +219,7 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
 @given(st.data())
 def test_plan_to_edn_round_trips(data) -> None:
     root = data.draw(_tasks(set()))
-    plan = Plan(name=data.draw(_text), tiers=(Tier(depth=0, models=("scripted",),
+    plan = Plan(name=data.draw(st.from_regex(RUN_NAME)), tiers=(Tier(depth=0, models=("scripted",),
                                                     budget=DEFAULT_BUDGET),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)), root=root)
@@ -231,14 +246,15 @@ def test_watchdog_interval_per_tier_and_task_survives_export() -> None:
 ])
 def test_a_watchdog_interval_must_be_positive(text: str) -> None:
     error = _error(text)
-    assert error.key == ":watchdog-s" and "must be a positive number of seconds" in str(error)
+    assert error.key == ":watchdog-s"
+    assert "must be positive" in str(error) or "must not be negative" in str(error)
 
 
 @pytest.mark.parametrize("text", ['{:task {:task/id "r" :watchdog-s "often"}}',
                                   '{:task {:task/id "r" :watchdog-s true}}'])
 def test_a_watchdog_interval_must_be_a_number(text: str) -> None:
     error = _error(text)
-    assert error.key == ":watchdog-s" and "a number of seconds" in str(error)
+    assert error.key == ":watchdog-s" and "expected a number" in str(error)
 
 
 def test_lock_policy_keyword_or_map() -> None:
@@ -276,3 +292,36 @@ def test_providers_and_prices() -> None:
         '{:providers {"openai" {:api-key "X"}} :task {:task/id "r"}}'))
     assert "must not be negative" in str(_error(
         '{:prices {"m" {:prompt -1}} :task {:task/id "r"}}'))
+
+
+def test_a_plan_without_a_name_is_named_after_its_file_fit_for_a_directory(
+        tmp_path: Path) -> None:
+    path = tmp_path / "..my plan (v2)!.edn"
+    path.write_text('{:task/id "r"}')
+    plan = load_plan(path)
+    assert plan.name == "my-plan--v2--"
+    assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_a_run_name_cannot_put_the_run_directory_elsewhere(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    from agenttree.cli import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "p.edn").write_text('{:run/name "../escaped" :task {:task/id "r"}}')
+    assert main(["run", "p.edn", "--quiet"]) == 2
+    assert "cannot name a run directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [work] and not (work / "runs").exists()
+
+
+def test_plan_check_of_a_deeply_nested_plan_is_one_line(tmp_path: Path, capsys) -> None:
+    from agenttree.cli import main
+
+    path = tmp_path / "deep.edn"
+    path.write_text('{:task/id "r" :children [' + "".join(
+        f'{{:task/id "t{i}" :children [' for i in range(500)) + "]}" * 500 + "]}")
+    assert main(["plan", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nested deeper than 128 levels" in err

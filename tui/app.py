@@ -32,7 +32,7 @@ from agenttree.events import Entry
 from agenttree.log import Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
-from agenttree.runtime.control import append_command
+from agenttree.runtime.control import append_command, stage_plan
 from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
@@ -597,7 +597,8 @@ class AgentTreeApp(App[str]):
         self.push_screen(PlanEditorScreen(text, str(self.plan_path)), saved)
 
     def action_reconcile(self) -> None:
-        """``R``: write the edited plan to RUN_DIR/plan.edn and ask the engine to follow it."""
+        """``R``: stage the edited plan for the engine and ask it to follow it (the engine
+        writes RUN_DIR/plan.edn once the plan is applied)."""
         if not self._steerable():
             return
         draft = self.plan_draft
@@ -609,11 +610,11 @@ class AgentTreeApp(App[str]):
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
+            command = {"cmd": "reconcile"}
             if draft is not None:
-                self.plan_path.write_text(draft)
+                command["plan"] = stage_plan(self.run_dir, draft)
                 self.plan_draft = None
-                self._plan_status = self._check_plan_file()
-            self.send({"cmd": "reconcile"}, "reconcile")
+            self.send(command, "reconcile")
             self._show_details(self.state, None)
             self._show_header(self.state)
 

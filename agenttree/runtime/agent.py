@@ -19,6 +19,7 @@ Cancelling an agent cancels its scope, hence its whole subtree.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from ..models.openai import Retry
 from ..plan import Task, is_scripted
 from ..policy import Policy
 from ..tools.base import check_args
+from .inbox import Inbox
 from .router import Mail, parent_of
 from .watchdog import digest_text, last_progress, survey
 
@@ -105,7 +107,6 @@ class Agent:
     """
 
     __slots__ = (
-        "_mail",
         "_next_child",
         "cancel_reason",
         "child_tasks",
@@ -144,7 +145,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self._mail, self.inbox = trio.open_memory_channel[Any](INBOX_SIZE)
+        self.inbox = Inbox(INBOX_SIZE)
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.running: dict[str, dict[str, float]] = {}
@@ -174,7 +175,7 @@ class Agent:
         log's order of siblings is the plan's and a message sent right after a spawn arrives).
         """
         engine, spec = self.engine, self.spec
-        engine.router.register(self.id, self._mail)
+        engine.router.register(self.id, self.inbox)
         engine.agents[self.id] = self
         engine.task_started(self.task.id, self.id, spec.attempt)
         engine.emit(ev.AgentSpawned(
@@ -641,7 +642,7 @@ class Agent:
         inbox = self.engine.router.inbox(child_id)
         if inbox is None:
             raise ToolError(f"{child_id} is ending")
-        await inbox.send(Grant(by=self.id, models=models, tools=tools))
+        inbox.notify(Grant(by=self.id, models=models, tools=tools))
         return f"granted {list(models) + list(tools)} to {child_id}"
 
     async def grant(self, child_id: str, budget: dict[str, float]) -> str:
@@ -658,7 +659,7 @@ class Agent:
             if inbox is None:
                 raise ToolError(f"{child_id} is ending")
             self._lend(child_id, budget)
-            await inbox.send(Grant(by=self.id, budget=budget))
+            inbox.notify(Grant(by=self.id, budget=budget))
             return f"granted {budget} to {child_id}"
         done = self.ended.get(child_id)
         if done is None or done.status != "budget-exhausted":
@@ -712,21 +713,13 @@ class Agent:
         engine.agents.pop(self.id, None)
         if self.uses_locks:
             engine.locks.release_all_nowait(self.id)
-        self._mail.close()
         self.inbox.close()
         parent_inbox = engine.router.inbox(self.parent) if self.parent else None
         if parent_inbox is not None:
-            done = ChildDone(agent=self.id, status=status, reason=reason, result=result,
-                             lent=self.spec.budget, used=dict(self.meter.used))
-            try:
-                parent_inbox.send_nowait(done)
-            except trio.WouldBlock:
-                try:
-                    await parent_inbox.send(done)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the parent is ending too
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
+            with contextlib.suppress(trio.BrokenResourceError):  # the parent is ending too
+                parent_inbox.notify(ChildDone(
+                    agent=self.id, status=status, reason=reason, result=result,
+                    lent=self.spec.budget, used=dict(self.meter.used)))
         for callback in engine.after_end.pop(self.id, ()):
             callback()
 

@@ -163,9 +163,12 @@ class Engine:
     # --- running ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the run directory: the plan, an empty control file and the workspace."""
+        """Create the run directory: the plan, an empty control file and the workspace. (A
+        resumed run keeps its ``plan.edn``: it may hold an edit not yet reconciled.)"""
         (self.run_dir / "workspace").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "plan.edn").write_text(self.plan_edn)
+        plan_file = self.run_dir / "plan.edn"
+        if not self.state.seq or not plan_file.exists():
+            plan_file.write_text(self.plan_edn)
         (self.run_dir / "control.jsonl").touch()
 
     async def run(self) -> str:
@@ -215,8 +218,9 @@ class Engine:
                                     run_dir=str(self.run_dir), seed=self.seed,
                                     durability=self.durability, version=__version__,
                                     pid=os.getpid(), model=self.model_override))
-            self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
-                                    tasks=len(self.task_ids), edn=self.plan_edn))
+            for event in ev.plan_events(ev.PlanLoaded, self.plan_edn, name=plan.name,
+                                        source=plan.source, tasks=len(self.task_ids)):
+                self.emit(event)
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:

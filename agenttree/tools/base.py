@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..errors import ToolError
+from ..numbers import NumberError, check_json, check_number
 
 if TYPE_CHECKING:
     from ..runtime.agent import Agent
@@ -76,6 +77,11 @@ def check_args(t: Tool, args: Any) -> dict[str, Any]:
     """Validate a model's arguments for ``t``; raises :class:`ToolError` saying what is wrong."""
     if not isinstance(args, dict):
         raise ToolError(f"{t.name}: arguments must be an object, got {type(args).__name__}")
+    try:
+        check_json(args)
+    except NumberError as exc:
+        raise ToolError(f"{t.name}: argument {exc}") from None
+    args = dict(args)
     for key in args:
         if key not in t.params:
             near = difflib.get_close_matches(str(key), list(t.params), n=1)
@@ -88,10 +94,12 @@ def check_args(t: Tool, args: Any) -> dict[str, Any]:
                 raise ToolError(f"{t.name}: missing required argument {key!r} ({p.description})")
             continue
         value = args[key]
-        ok = isinstance(value, _PY_TYPES[p.type])
-        if p.type in ("integer", "number") and isinstance(value, bool):
-            ok = False
-        if not ok:
+        if p.type in ("integer", "number"):
+            try:
+                args[key] = check_number(value, whole=p.type == "integer", minimum=None)
+            except NumberError as exc:
+                raise ToolError(f"{t.name}: argument {key!r}: {exc}") from None
+        elif not isinstance(value, _PY_TYPES[p.type]):
             raise ToolError(f"{t.name}: argument {key!r} must be {p.type}, "
                             f"got {type(value).__name__}")
     return args
