@@ -96,6 +96,13 @@ def recipe(name: str, packages: Iterable[str] = (), suite: str = DEFAULT_SUITE) 
     return ImageRecipe(name=name, packages=tuple(names), suite=suite)
 
 
+PYTHON_IMAGE = recipe("agenttree/python:bookworm", ["python3", "python3-pytest"])
+REDIS_IMAGE = recipe("agenttree/redis:bookworm", ["redis-server"])
+EXAMPLE_IMAGES = (PYTHON_IMAGE, REDIS_IMAGE)
+"""The images plans/containers/redis-sut.edn and hello-docker.edn use (the tests and the
+benchmarks too); .ci/docker.sh builds them."""
+
+
 def debian_mirror(suite: str = DEFAULT_SUITE, apt_dir: Path = APT_DIR) -> str:
     """The first Debian mirror this machine's apt sources use for ``suite`` itself (not
     ``-updates`` or ``-security``), in one-line ``sources.list`` or deb822 ``.sources`` form;

@@ -16,18 +16,12 @@ import subprocess
 import pytest
 
 from agenttree.sandbox.base import SANDBOX_LABEL
-from agenttree.sandbox.images import is_current, recipe
-
-PYTHON_IMAGE = recipe("agenttree/python:bookworm", ["python3", "python3-pytest"])
-REDIS_IMAGE = recipe("agenttree/redis:bookworm", ["redis-server"])
-IMAGES = (PYTHON_IMAGE, REDIS_IMAGE)
-"""Built by .ci/docker.sh; plans/containers/redis-sut.edn and hello-docker.edn use them too."""
+from agenttree.sandbox.images import EXAMPLE_IMAGES, is_current
 
 REQUIRE = "AGENTTREE_REQUIRE_DOCKER"
-SETUP = ("run .ci/docker.sh as root, which does all of this: apt-get install -y docker.io "
-         "docker-compose debootstrap && (dockerd >/var/log/dockerd.log 2>&1 &) && until docker "
-         "info >/dev/null 2>&1; do sleep 1; done && "
-         + " && ".join(image.command() for image in IMAGES))
+SETUP = ("as root, run .ci/docker.sh, which does: apt-get install -y docker.io docker-compose "
+         "debootstrap; nohup dockerd >/var/log/agenttree-dockerd.log 2>&1 & (until `docker "
+         "info` answers); " + "; ".join(image.command() for image in EXAMPLE_IMAGES))
 
 
 def _answers(argv: list[str]) -> bool:
@@ -42,7 +36,7 @@ def engine_problem() -> str | None:
     """Why the real-engine tests cannot run here (``None``: they can)."""
     if shutil.which("docker") is None or not _answers(["docker", "info"]):
         return f"no docker engine answers `docker info`; to enable: {SETUP}"
-    stale = [image for image in IMAGES if not is_current(image)]
+    stale = [image for image in EXAMPLE_IMAGES if not is_current(image)]
     if stale:
         return (f"image {stale[0].name} is missing or was built from other packages; to "
                 f"enable: {'; '.join(image.command() for image in stale)}")

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from agenttree.cli import main
 from agenttree.sandbox import compose, load_spec, parse_spec, sandbox_name
 from agenttree.sandbox.base import dump_yaml
+from agenttree.sandbox.images import PYTHON_IMAGE
 
 from .engine import (
     NOTHING,
-    PYTHON_IMAGE,
     compose_problem,
     engine_problem,
     leftovers,

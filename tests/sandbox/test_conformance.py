@@ -23,9 +23,10 @@ from agenttree.sandbox import (
     sandbox_name,
 )
 from agenttree.sandbox.docker import DockerCli
+from agenttree.sandbox.images import PYTHON_IMAGE
 from agenttree.sandbox.kubernetes import client_for
 
-from .engine import NOTHING, PYTHON_IMAGE, engine_problem, leftovers, require, unique_case
+from .engine import NOTHING, engine_problem, leftovers, require, unique_case
 from .fakes import use_fake_kubectl
 from .stub_kube import StubKube
 

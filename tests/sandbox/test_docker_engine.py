@@ -17,8 +17,9 @@ import trio
 
 from agenttree.cli import main
 from agenttree.sandbox import SandboxError, load_spec, open_backend, parse_spec, sandbox_name
+from agenttree.sandbox.images import PYTHON_IMAGE
 
-from .engine import NOTHING, PYTHON_IMAGE, engine_problem, leftovers, require, unique_case
+from .engine import NOTHING, engine_problem, leftovers, require, unique_case
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "plans" / "containers"

@@ -17,6 +17,7 @@ import pytest
 
 from agenttree.cli import main
 from agenttree.sandbox.images import (
+    EXAMPLE_IMAGES,
     FALLBACK_MIRROR,
     INPUTS_LABEL,
     build_image,
@@ -25,7 +26,7 @@ from agenttree.sandbox.images import (
     recipe,
 )
 
-from .engine import IMAGES, docker, engine_problem, require
+from .engine import docker, engine_problem, require
 
 NAME = f"missing/img-{os.getpid()}:1"
 """The image the build tests make (the fake docker has every image but those named missing...,
@@ -202,7 +203,7 @@ def test_the_test_images_are_current_so_asking_again_builds_nothing(fake_deboots
                                                                     capsys) -> None:
     """What CI's .ci/docker.sh asks for is what the tests use, and a second ask is free."""
     require(engine_problem())
-    for image in IMAGES:
+    for image in EXAMPLE_IMAGES:
         assert build_image(image, mirror="http://unused.example/debian") is False
         assert f"image {image.name} is up to date" in capsys.readouterr().out
     assert not fake_debootstrap.exists()
