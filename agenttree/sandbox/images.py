@@ -190,7 +190,8 @@ def build_image(image: ImageRecipe, *, mirror: str, docker: str = "docker",
     """
     if not _is_url(mirror):
         raise UserError(f"--mirror {mirror!r}: expected an http:// or https:// URL")
-    if not force and is_current(image, docker):
+    labels = image_labels(image.name, docker)  # also: is there an engine to import into?
+    if not force and labels is not None and labels.get(INPUTS_LABEL) == image.inputs:
         say(f"image {image.name} is up to date ({_describe(image)})")
         return False
     if shutil.which(debootstrap) is None:
@@ -202,17 +203,20 @@ def build_image(image: ImageRecipe, *, mirror: str, docker: str = "docker",
     say(f"building {image.name} ({_describe(image)}) from {mirror}; this takes a minute or two")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="agenttree-image-", dir=_work_dir()) as work:
-        root = Path(work) / "root"
+        root = Path(work).resolve() / "root"
         argv = [debootstrap, f"--variant={VARIANT}", image.suite, str(root), mirror]
         if image.packages:
             argv.insert(2, f"--include={','.join(image.packages)}")
-        done = _run(argv, timeout=_BUILD_TIMEOUT_S)
-        if done.returncode != 0:
-            raise ImageError(f"debootstrap failed (exit {done.returncode}); its last lines:\n"
-                             + _tail(done.stdout + done.stderr))
-        for directory in _TRIM:
-            _empty(root / directory)
-        _import(image, root, docker)
+        try:
+            done = _run(argv, timeout=_BUILD_TIMEOUT_S)
+            if done.returncode != 0:
+                raise ImageError(f"debootstrap failed (exit {done.returncode}); its last "
+                                 "lines:\n" + _tail(done.stdout + done.stderr))
+            for directory in _TRIM:
+                _empty(root / directory)
+            _import(image, root, docker)
+        finally:
+            _unmount_under(root)
     say(f"built {image.name} in {time.monotonic() - started:.0f} s")
     return True
 
@@ -251,6 +255,21 @@ def _run(argv: list[str], *, timeout: float, stdin: IO[bytes] | int = subprocess
                               errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ImageError(f"{argv[0]} {argv[1]} did not finish within {timeout:g} s") from None
+
+
+def _unmount_under(root: Path) -> None:
+    """Unmount whatever is mounted inside ``root``, deepest first: a debootstrap that failed or
+    was killed can leave the host's /proc, /sys or device files mounted in the tree, and
+    removing the tree must not reach into them."""
+    try:
+        table = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return
+    points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[1])
+              for line in table.splitlines() if len(line.split()) > 1]
+    inside = [p for p in points if p == str(root) or p.startswith(f"{root}/")]
+    for point in sorted(inside, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def _empty(directory: Path) -> None:

@@ -125,6 +125,15 @@ def test_without_docker_it_says_so(tmp_path, monkeypatch, capsys) -> None:
     assert "docker is not installed here" in capsys.readouterr().err
 
 
+def test_without_an_engine_it_says_so_before_building(fake_docker, fake_debootstrap,
+                                                      monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_FAIL", "image:9")  # as when no dockerd answers
+    assert main(["containers", "image", "x/y:1", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "docker image inspect failed" in err and "does an engine answer `docker info`" in err
+    assert not fake_debootstrap.exists(), "nothing built for an engine that is not there"
+
+
 # --- building: the fake docker, and the real engine when one answers --------------------------
 
 @pytest.fixture(params=["docker-fake", "docker"])
@@ -197,6 +206,17 @@ def test_a_failed_debootstrap_is_exit_1_with_its_last_lines(flavour, fake_deboot
     (call,) = _calls(fake_debootstrap)
     assert not Path(call[3]).parent.exists()
     assert image_labels(NAME) is None
+
+
+def test_a_tree_left_mounted_by_debootstrap_is_unmounted_then_removed(
+        fake_docker, fake_debootstrap, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FAKE_DEBOOTSTRAP_MOUNT", "1")
+    monkeypatch.setenv("FAKE_DEBOOTSTRAP_FAIL", "1")
+    assert main(["containers", "image", NAME]) == 1
+    assert "debootstrap failed (exit 1)" in capsys.readouterr().err
+    (call,) = _calls(fake_debootstrap)
+    assert not Path(call[-2]).parent.exists()
+    assert call[-2] not in Path("/proc/self/mounts").read_text()
 
 
 def test_the_test_images_are_current_so_asking_again_builds_nothing(fake_debootstrap,
