@@ -75,8 +75,9 @@ class DockerCli:
                 await trio.sleep(self.backoff_s * 2**attempt)
         if check:
             what = "timed out" if result.timed_out else f"exit {result.exit_code}"
-            raise SandboxError(f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                               f"({what}, {tries} tries): {result.output.strip()[-300:]}")
+            verb = " ".join(args[:2]) if args[0] in ("network", "image", "volume") else args[0]
+            raise SandboxError(f"docker {verb} failed ({what}, {tries} tries): "
+                               f"{result.output.strip()[-300:]}")
         return result
 
 

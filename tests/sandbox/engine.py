@@ -2,7 +2,7 @@
 what a test that needs them does when they are missing.
 
 Locally such a test is skipped, and the reason gives the exact commands that enable it. In CI
-(``AGENTTREE_REQUIRE_DOCKER=1``, set by ``.ci/docker.sh``) it fails instead: nothing about
+(``AGENTTREE_REQUIRE_DOCKER=1``, set by ``.ci/run``) it fails instead: nothing about
 docker is skipped there.
 """
 
@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from agenttree.errors import UserError
 from agenttree.sandbox.base import SANDBOX_LABEL
 from agenttree.sandbox.images import EXAMPLE_IMAGES, is_current
 
@@ -36,7 +37,10 @@ def engine_problem() -> str | None:
     """Why the real-engine tests cannot run here (``None``: they can)."""
     if shutil.which("docker") is None or not _answers(["docker", "info"]):
         return f"no docker engine answers `docker info`; to enable: {SETUP}"
-    stale = [image for image in EXAMPLE_IMAGES if not is_current(image)]
+    try:
+        stale = [image for image in EXAMPLE_IMAGES if not is_current(image)]
+    except UserError as exc:
+        return f"{exc}; to enable: {SETUP}"
     if stale:
         return (f"image {stale[0].name} is missing or was built from other packages; to "
                 f"enable: {'; '.join(image.command() for image in stale)}")
