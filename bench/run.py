@@ -32,6 +32,7 @@ from agenttree.state import fold
 
 from . import baselines
 from .bench_runner import bench_runner
+from .docker_sandboxes import bench_docker
 from .procs import bench_process_groups
 from .reconcile import bench_reconcile
 from .resume import bench_resume
@@ -381,7 +382,8 @@ def main() -> None:
             ("Resume", lambda: bench_resume(100_000 // scale, runs, tmp)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
-            ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)),
+            ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)
+             + bench_docker(20 // scale, runs, tmp)),
             ("Process groups", lambda: bench_process_groups(50 // scale, runs, tmp)),
             ("Bench runner", lambda: bench_runner(10_000 // scale, runs, tmp)),
         ]:
