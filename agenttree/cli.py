@@ -27,6 +27,7 @@ from .console import (
 from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .log import DURABILITY, LogReader
 from .plan import load_plan
+from .redact import redact
 from .replay_view import print_replay
 from .run_view import check_models, run_with_view, unsandboxed_warning
 from .runtime import resume
@@ -104,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:  # one error from inside trio.run's nurseries is still one
         error = only_error(exc)
         if isinstance(error, UserError | LogCorrupt):
-            print(f"agenttree: error: {error}", file=sys.stderr)
+            print(redact(f"agenttree: error: {error}"), file=sys.stderr)
             return EXIT_USAGE
         if isinstance(error, OSError):  # a read-only run directory, a full disk...
-            print(f"agenttree: error: {describe_os_error(error)}", file=sys.stderr)
+            print(redact(f"agenttree: error: {describe_os_error(error)}"), file=sys.stderr)
             return EXIT_USAGE
         if isinstance(error, KeyboardInterrupt):
             return EXIT_INTERRUPTED

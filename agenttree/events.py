@@ -224,7 +224,9 @@ class TaskStateChanged(Event):
 @attrs.frozen(kw_only=True)
 class ModelRequested(Event):
     """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
-    ``watchdog``: a turn its watchdog gave it (no child made progress)."""
+    ``watchdog``: a turn its watchdog gave it (no child made progress);
+    ``params`` are the request parameters sent besides model, messages and tools (settings,
+    tool choice, streaming; never a key)."""
 
     TYPE: ClassVar[str] = "model/requested"
     agent: str
@@ -232,6 +234,7 @@ class ModelRequested(Event):
     turn: int
     messages: int
     watchdog: bool = False
+    params: dict[str, Json] = attrs.Factory(dict)
 
 
 @event

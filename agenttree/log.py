@@ -33,6 +33,7 @@ import trio
 from .errors import LogCorrupt, UserError
 from .events import Entry, Event, from_wire, to_wire
 from .fit import fit_event
+from .redact import holds_secret, redact_data
 
 MAX_LINE = 1 << 20
 """Bound on one record's length in bytes (newline included)."""
@@ -454,6 +455,9 @@ class EventLog:
                 line = encode(seq, t, self.run_id, ev)
             except (TypeError, orjson.JSONEncodeError):
                 line = b""  # a value JSON cannot hold: fit_event replaces it
+            if line and holds_secret(line):  # e.g. a server's error message echoing the key
+                ev = _redacted(ev)
+                line = encode(seq, t, self.run_id, ev)
             if not line or len(line) > MAX_LINE:
                 ev = fit_event(ev, lambda e, seq=seq, t=t: len(encode(seq, t, self.run_id, e)),
                                MAX_LINE)
@@ -479,6 +483,11 @@ class EventLog:
         if target > self.synced_seq:
             await trio.to_thread.run_sync(os.fsync, fd)
             self.synced_seq = target
+
+
+def _redacted(ev: Event) -> Event:
+    """``ev`` with every API key in its text replaced (:mod:`agenttree.redact`)."""
+    return from_wire(redact_data(to_wire(0, 0, "", ev))).event
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from .events import Entry
 from .models.base import ModelError
 from .models.openai import api_key_for
 from .models.spec import parse_model_spec
-from .plan import Plan, is_scripted
+from .plan import Plan, Settings, is_scripted
 from .runtime.engine import Engine
 
 REFRESH_S = 0.25
@@ -51,9 +51,10 @@ def unsandboxed_warning(engine: Engine) -> str | None:
             "and set :sandbox :required to refuse such runs")
 
 
-def check_model(name: str, plan: Plan | None = None, where: str = "") -> None:
+def check_model(name: str, plan: Plan | Settings | None = None, where: str = "") -> None:
     """Refuse a model spec that cannot work (bad syntax, no API key), naming ``where`` it came
-    from; the scripted model always works. ``plan`` supplies providers' key variables."""
+    from; the scripted model always works. ``plan`` (or settings) supplies providers' key
+    variables."""
     if is_scripted(name):
         return
     try:

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import make_console
 from ..errors import UserError
+from ..plan import Settings, load_settings
 from ..run_view import check_model
 from ..sandbox.base import BACKENDS
 from . import compare
@@ -50,6 +51,8 @@ def register(sub: Any) -> None:
                        help="helper subprocesses at once (default: --concurrency)")
     bench.add_argument("--max-connections", type=int, metavar="N",
                        help="model calls at once, per provider (default: --concurrency)")
+    bench.add_argument("--settings", metavar="FILE",
+                       help="EDN map of :providers, :model-settings and :prices for every case")
     bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
@@ -69,7 +72,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cache = EdnCache.load(Path(args.resume) / SUITE_CACHE) if args.resume else EdnCache()
     suite = load_suite(args.suite, cache)
     report, recorded, opts = _new_or_resumed(args, suite)
-    check_models(suite, opts.models)
+    check_models(suite, opts.models, opts.settings)
     if suite.kind == "coding" and args.backend != "local":
         raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
                         "backend only, for now (a container backend needs an image with each "
@@ -95,21 +98,26 @@ def _new_or_resumed(args: argparse.Namespace,
             raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
                             f"not {suite.name!r}")
         opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
-                                         "epochs": args.epochs, "cases": args.cases})
+                                         "epochs": args.epochs, "cases": args.cases,
+                                         "settings": args.settings})
     else:
         report, recorded = new_report_dir(Path(args.reports), suite), None
         opts = Options(models=tuple(args.models or ["scripted:reference"]),
-                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
+                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0,
+                       settings_file=args.settings)
+    settings = load_settings(opts.settings_file) if opts.settings_file else Settings()
     return report, recorded, attrs.evolve(
         opts, concurrency=args.concurrency or opts.concurrency, sandboxes=args.max_sandboxes,
-        subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend)
+        subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend,
+        settings=settings)
 
 
-def check_models(suite: Suite, models: tuple[str, ...]) -> None:
-    """Refuse, before anything runs, models the suite cannot play or that cannot work."""
+def check_models(suite: Suite, models: tuple[str, ...], settings: Settings | None = None) -> None:
+    """Refuse, before anything runs, models the suite cannot play or that cannot work (a key
+    variable named in ``settings`` is needed too)."""
     for model in models:
         suite.check_model(model)
-        check_model(model)
+        check_model(model, settings)
 
 
 def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[str, Any]:

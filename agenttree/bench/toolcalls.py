@@ -17,6 +17,7 @@ import attrs
 from ..budget import Budget
 from ..plan import Plan, Task, Tier, is_scripted
 from ..tools.base import Param, Tool
+from ..tools.schema import function_schema_problem
 from .case import CaseRun, Outcome
 from .engine import run_tree, usage_metrics
 from .scoring import AnyOf, Call, score_calls
@@ -55,20 +56,27 @@ def _tool(where: str, raw: Any) -> tuple[Tool, bool]:
                          + ", ".join(sorted(IMPLEMENTATIONS)))
     params = {}
     for key, p in require(where, raw, "params", dict, "a map of parameters").items():
-        check_keys(f"{where} param {key!r}", p, {"type", "description", "optional"})
-        kind = require(f"{where} param {key!r}", p, "type", str, "a JSON type")
-        if kind not in PARAM_TYPES:
-            raise SuiteError(f"{where} param {key!r}: :type must be one of "
-                             f"{', '.join(PARAM_TYPES)}, got {kind!r}")
-        params[key] = Param(type=kind, description=str(p.get("description", "")),
+        check_keys(f"{where} param {key!r}", p, {"type", "items", "description", "optional"})
+        kinds = [require(f"{where} param {key!r}", p, "type", str, "a JSON type")]
+        if "items" in p:
+            kinds.append(require(f"{where} param {key!r}", p, "items", str, "a JSON type"))
+        for kind in kinds:
+            if kind not in PARAM_TYPES:
+                raise SuiteError(f"{where} param {key!r}: :type and :items must be one of "
+                                 f"{', '.join(PARAM_TYPES)}, got {kind!r}")
+        params[key] = Param(type=kinds[0], items=p.get("items"),
+                            description=str(p.get("description", "")),
                             required=not p.get("optional", False))
     fn = IMPLEMENTATIONS[impl]
 
     async def run(agent: Agent, args: dict[str, Any]) -> str:
         return fn(args)
 
-    return (Tool(name=name, description=str(raw.get("description", "")), params=params, run=run),
-            bool(raw.get("decoy", False)))
+    t = Tool(name=name, description=str(raw.get("description", "")), params=params, run=run)
+    problem = function_schema_problem(t.schema())
+    if problem is not None:  # refused here, never by the provider mid-run
+        raise SuiteError(f"{where}: a schema hosted APIs refuse: {problem}")
+    return t, bool(raw.get("decoy", False))
 
 
 def _expected_call(where: str, raw: Any, offered: dict[str, Tool]) -> Call:
@@ -210,10 +218,13 @@ class ToolCallingSuite:
         return [*turns, {"say": "done"}]
 
     def plan(self, case: Case, model: str) -> Plan:
-        """A one-task plan: the prompt as the goal, no built-in tools."""
+        """A one-task plan: the prompt as the goal, no built-in tools, ``tool_choice: auto``
+        sent explicitly (some servers, llama-cpp-python's among them, ignore the tools
+        without it)."""
         tc = self.parsed[case.id]
         return Plan(name=f"{self.name}-{case.id}", sandbox="off",
-                    tiers=(Tier(depth=0, models=(model,), tools=(), budget=CASE_BUDGET),),
+                    tiers=(Tier(depth=0, models=(model,), tools=(), budget=CASE_BUDGET,
+                                tool_choice="auto"),),
                     root=Task(id="root", goal=f"{tc.prompt}\n\n{INSTRUCTIONS}"))
 
     async def run_case(self, run: CaseRun) -> Outcome:
@@ -223,7 +234,8 @@ class ToolCallingSuite:
         script = self.script(tc, run.model, offered) if is_scripted(run.model) else None
         result = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                                 seed=run.seed, tools=[self.tools[n] for n in offered],
-                                script=script, limiters=run.limiters, on_event=run.on_event)
+                                script=script, limiters=run.limiters, on_event=run.on_event,
+                                settings=run.settings)
         actual = [[Call(tool=c["tool"], args=c["args"]) for c in turn] for turn in result.turns]
         scored = score_calls(tc.expect, actual)
         metrics: dict[str, Any] = {"category": tc.category, "soft": scored.soft,

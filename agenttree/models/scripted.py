@@ -42,6 +42,10 @@ class ScriptedModel:
         self.name = name
         self._turns = turns
 
+    def params(self, request: ModelRequest) -> dict[str, Any]:
+        """Nothing is sent anywhere: the script answers."""
+        return {}
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Return the request's turn of the script (after its ``delay_ms``, a checkpoint either
         way). Indexed by the agent's own turns (``request.turn`` less its watchdog turns), so

@@ -31,7 +31,7 @@ from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..models.openai import Retry
-from ..plan import Task, is_scripted
+from ..plan import TOOL_CHOICES, Task, is_scripted
 from ..policy import Policy
 from ..tools.base import check_args
 from .inbox import Inbox
@@ -47,6 +47,10 @@ CLEANUP_S = 5.0
 """Bound on an agent's shielded cleanup."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
+EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one of your tools "
+               "to go on, or answer in text (or call finish) when the task is done.")
+"""Sent back to a model whose answer was empty; a second empty answer in a row fails the
+agent (an empty answer is never taken as a final one)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -284,10 +288,24 @@ class Agent:
                                     f"Acceptance checks failed:\n{report}\nFix this, then finish."})
 
     async def _converse(self) -> str:
-        """Model turns until a final answer, then wait for children (more turns if news came)."""
+        """Model turns until a final answer, then wait for children (more turns if news came).
+
+        An empty answer (no text, no tool call) is not a final one: the model is nudged once;
+        a second empty answer in a row fails the agent.
+        """
+        nudged = False
         while True:
             self._take_news(self._drain())
             response = await self._ask_model()
+            if not response.calls and not response.text.strip():
+                if nudged:
+                    raise ModelError(f"{self.model_name}: answered with nothing (no text, no "
+                                     "tool call) twice in a row")
+                nudged = True
+                self.set_status("nudged", "the model's answer was empty; asked again")
+                self.transcript.append({"role": "user", "content": EMPTY_NUDGE})
+                continue
+            nudged = False
             if response.calls:
                 await self._run_calls(response.calls)
                 if self.result is None:
@@ -356,14 +374,16 @@ class Agent:
             self.watchdog_turns += 1
         recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
         emit = self.engine.emit
+        tools = self.engine.tool_schemas(self.policy.tools)
+        request = ModelRequest(agent=self.id, turn=self.turn, messages=self.transcript,
+                               tools=tools, settings=self.engine.model_settings_for(self),
+                               tool_choice=self._tool_choice(tools), watchdog=watchdog,
+                               watchdog_turns=earlier_watchdog_turns)
         emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                               messages=len(self.transcript), watchdog=watchdog))
+                               messages=len(self.transcript), watchdog=watchdog,
+                               params=self.model.params(request)))
         started = trio.current_time()
-        response = recorded if recorded is not None else await self.model.complete(ModelRequest(
-            agent=self.id, turn=self.turn, messages=self.transcript,
-            tools=self.engine.tool_schemas(self.policy.tools),
-            max_tokens=_int_or_none(self.meter.remaining("tokens")), watchdog=watchdog,
-            watchdog_turns=earlier_watchdog_turns))
+        response = recorded if recorded is not None else await self.model.complete(request)
         self.progressed = trio.current_time()
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
@@ -384,6 +404,17 @@ class Agent:
             if self.meter.over(kind):
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
+
+    def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
+        """The task's (else its tier's) ``:tool-choice`` for this turn: a named tool is forced
+        on the first turn only, then ``auto`` (so the agent can still finish); not sent for a
+        tool the agent is not offered."""
+        choice = self.task.tool_choice or self.engine.plan.tier_for(self.spec.depth).tool_choice
+        if choice is None or choice in TOOL_CHOICES:
+            return choice
+        if not any(t["function"]["name"] == choice for t in tools):
+            return None
+        return choice if self.turn == 1 else "auto"
 
     async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:
         for call in calls:
@@ -722,8 +753,3 @@ class Agent:
                     lent=self.spec.budget, used=dict(self.meter.used)))
         for callback in engine.after_end.pop(self.id, ()):
             callback()
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
-

@@ -34,13 +34,14 @@ from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
-from ..models.openai import OpenAIClient, api_key_for
+from ..models.openai import OpenAIClient, api_key_for, output_limit_param
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
 from ..models.spec import parse_model_spec
-from ..plan import Plan, Task, is_scripted, plan_to_edn
+from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
+from ..redact import redact
 from ..sandbox.base import ExecResult
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
@@ -350,23 +351,30 @@ class Engine:
         settings = self.plan.provider(model.base_url, model.provider)
         key = model.base_url or ""
         if key not in self._limiters:
-            self._limiters[key] = (trio.CapacityLimiter(settings.concurrency),
+            self._limiters[key] = (trio.CapacityLimiter(settings.concurrency
+                                                        or DEFAULT_CONCURRENCY),
                                    RateLimiter(settings.requests_per_minute,
                                                settings.tokens_per_minute))
         limiter, rate = self._limiters[key]
         return OpenAIClient(
             model, self.http, api_key=api_key_for(model, settings.api_key_env), limiter=limiter,
             rate=rate, rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
-            on_retry=agent.model_retry, on_delta=agent.model_delta)
+            on_retry=agent.model_retry,
+            on_delta=agent.model_delta if settings.stream else None,
+            limit_param=output_limit_param(model, settings))
+
+    def model_settings_for(self, agent: Agent) -> ModelSettings:
+        """The request settings for an agent's model: the plan's ``:model-settings`` entry,
+        updated by its tier's, then by its task's."""
+        tier = self.plan.tier_for(agent.spec.depth)
+        settings = ModelSettings()
+        for table in (self.plan.model_settings, tier.model_settings, agent.task.model_settings):
+            settings = settings.updated(_by_model(table, agent.model_name))
+        return settings
 
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
         """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
-        prices = self.plan.prices
-        if not prices:
-            return 0.0
-        price = prices.get(model_name)
-        if price is None and ":" in model_name:
-            price = prices.get(parse_model_spec(model_name).model)
+        price = _by_model(self.plan.prices, model_name)
         if price is None:
             return 0.0
         return (prompt * price.prompt + completion * price.completion) / 1_000_000
@@ -431,5 +439,15 @@ class Engine:
     def report_crash(self, agent_id: str, text: str) -> None:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""
         with open(self.run_dir / "crash.log", "a") as f:
-            f.write(f"--- {agent_id}\n{text}\n")
+            f.write(redact(f"--- {agent_id}\n{text}\n"))
 
+
+def _by_model(table: dict[str, Any], model_name: str) -> Any:
+    """``table``'s entry for a model spec, else for its bare model name (``gpt-5.2`` for
+    ``openai:gpt-5.2``); ``None`` when it has neither."""
+    if not table:
+        return None
+    found = table.get(model_name)
+    if found is None and ":" in model_name:
+        found = table.get(parse_model_spec(model_name).model)
+    return found

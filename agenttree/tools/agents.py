@@ -63,9 +63,10 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
       model=Param(type="string", description="a model you are allowed to use", required=False),
       budget=Param(type="object", description="limits carved out of yours, e.g. "
                    '{"tool_calls": 20, "tokens": 50000}', required=False),
-      tools=Param(type="array", description="tool names, a subset of yours", required=False),
-      script=Param(type="array", description="scripted-model turns (offline runs)",
-                   required=False))
+      tools=Param(type="array", items="string", description="tool names, a subset of yours",
+                  required=False),
+      script=Param(type="array", items="object",
+                   description="scripted-model turns (offline runs)", required=False))
 async def spawn(agent: Agent, args: dict[str, Any]) -> str:
     model = args.get("model")
     if model is not None and not agent.policy.allows_model(model):
@@ -156,7 +157,8 @@ async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
       budget=Param(type="object", description='e.g. {"tool_calls": 10}', required=False),
       model=Param(type="string", description="a model of yours it may use from now on",
                   required=False),
-      tools=Param(type="array", description="tools of yours it may use", required=False))
+      tools=Param(type="array", items="string", description="tools of yours it may use",
+                  required=False))
 async def grant(agent: Agent, args: dict[str, Any]) -> str:
     if not any(args.get(k) for k in ("budget", "model", "tools")):
         raise ToolError("grant: give at least one of budget, model, tools")
@@ -174,7 +176,8 @@ async def grant(agent: Agent, args: dict[str, Any]) -> str:
       "in your inbox (use wait).",
       reason=Param(type="string", description="why you need it"),
       model=Param(type="string", description="the model you want", required=False),
-      tools=Param(type="array", description="the tools you want", required=False))
+      tools=Param(type="array", items="string", description="the tools you want",
+                  required=False))
 async def request_upgrade(agent: Agent, args: dict[str, Any]) -> str:
     if agent.parent is None:
         raise ToolError("the root has no parent to ask; its policy is the plan's tier 0")

@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat server on 127.0.0.1 for the bench tests: it streams a plain
 answer, or a tool call with garbled arguments when the prompt asks for a haiku, and counts how
-many requests are in flight at once."""
+many requests are in flight at once. What the hosted API refuses it refuses too (HTTP 400,
+counted in ``refused``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from functools import partial
 import attrs
 import orjson
 import trio
+
+from ..models.openai_rules import refusal
 
 
 @attrs.define
@@ -20,6 +23,7 @@ class FakeProvider:
     in_flight: int = 0
     most: int = 0
     requests: int = 0
+    refused: list[str] = attrs.Factory(list)
     _together: trio.Event = attrs.Factory(trio.Event)
 
     async def serve(self, nursery: trio.Nursery) -> str:
@@ -39,6 +43,15 @@ class FakeProvider:
             body += await stream.receive_some(65536)
         request = orjson.loads(body)
         self.requests += 1
+        refused = refusal(request)
+        if refused is not None:
+            self.refused.append(refused.message)
+            answer = orjson.dumps(refused.body())
+            await stream.send_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"
+                                  b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                                  % (len(answer), answer))
+            await stream.aclose()
+            return
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         if self.hold is not None:

@@ -139,6 +139,7 @@ async def test_real_provider_path_and_the_connection_cap(tmp_path):
                                       concurrency=4, connections=1)
         nursery.cancel_scope.cancel()
     assert provider.most == 1 and provider.requests >= 12
+    assert provider.refused == []  # every request is one the hosted API accepts
     m = summary["models"][model]
     # Every irrelevance case answered in words passes, except the haiku, where the model sent
     # a call with broken JSON: never a correct refusal.
