@@ -665,7 +665,9 @@ class Agent:
         if lacking:
             why = f"{self.id} does not have {lacking} itself"
             # The child may be waiting for this answer: tell it, rather than let it wait out.
-            await self.engine.router.send(
+            # A notice, like the grant it stands for: one lane keeps a refusal and a later
+            # grant in the order they were decided.
+            self.engine.router.deliver(
                 self.id, child_id, "upgrade", f"upgrade refused: {why}",
                 data={"refused": {"models": list(models), "tools": list(tools)}, "reason": why})
             raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself "
