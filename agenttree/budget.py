@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+
+from .numbers import NumberError, check_number
 
 #: Budget dimensions, as spelled in plans (``:tool-calls``) and in events (``tool_calls``).
 KINDS = ("tool_calls", "wall_s", "tokens", "retries", "cost")
+WHOLE = frozenset({"tool_calls", "tokens", "retries"})
+"""Kinds counted in whole numbers."""
 
 
 @attrs.frozen(kw_only=True)
@@ -21,6 +27,14 @@ class Budget:
 COUNTED = ("tool_calls", "tokens", "retries", "cost")
 """Budget kinds that are spent (wall time is a deadline, not a count)."""
 
+POOLED = ("tool_calls", "tokens", "cost")
+"""Kinds a tree shares: a child's envelope is lent out of its parent's remaining budget, and
+what it used rolls up into its parent's."""
+
+PER_AGENT = ("retries",)
+"""Kinds that are each agent's own limit: never lent from the parent, never rolled up into it
+(a leaf gets the same number of tries as its parent, not a share of them)."""
+
 
 class BudgetExhausted(Exception):
     """Raised inside an agent when a charge goes over one of its limits."""
@@ -31,6 +45,32 @@ class BudgetExhausted(Exception):
         super().__init__(f"{kind} budget exhausted ({used:g} of {limit:g}{held})")
 
 
+def check_budget(raw: dict[str, Any]) -> dict[str, Any]:
+    """A budget object from outside (a control command, the CLI, the TUI, a model's tool call),
+    keys spelled ``tool-calls`` or ``tool_calls`` and kept as given; each amount checked by
+    :func:`~agenttree.numbers.check_number` (non-negative; whole for :data:`WHOLE` kinds).
+
+    Raises:
+        NumberError: an unknown kind or an unacceptable amount, named.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = str(key).replace("-", "_")
+        if kind not in KINDS:
+            raise NumberError(f"unknown budget kind {key!r}; kinds: "
+                              f"{', '.join(k.replace('_', '-') for k in KINDS)}")
+        try:
+            out[key] = check_number(value, whole=kind in WHOLE)
+        except NumberError as exc:
+            raise NumberError(f"{key}: {exc}") from None
+    return out
+
+
+def parse_budget(raw: dict[str, Any]) -> dict[str, float]:
+    """:func:`check_budget`, keyed by kind (``tool_calls``)."""
+    return {str(k).replace("-", "_"): v for k, v in check_budget(raw).items()}
+
+
 def budget_to_dict(budget: Budget) -> dict[str, float]:
     """The limits that are set, keyed by kind."""
     return {k: v for k in KINDS if (v := getattr(budget, k)) is not None}
@@ -39,9 +79,10 @@ def budget_to_dict(budget: Budget) -> dict[str, float]:
 class Meter:
     """An agent's envelope: its limits, what it (and its finished children) used, what it lent.
 
-    Owned by the agent's task; children get their envelopes carved out of :meth:`remaining`,
-    and what they do not use comes back when they finish (:meth:`settle`). So a whole tree can
-    never spend more than the root was given.
+    Owned by the agent's task; children get their envelopes of :data:`POOLED` kinds carved out
+    of :meth:`remaining`, and what they do not use comes back when they finish (:meth:`settle`).
+    So a whole tree can never spend more tool calls, tokens or cost than the root was given.
+    :data:`PER_AGENT` kinds (retries) are each agent's own.
     """
 
     __slots__ = ("lent", "limits", "used")
@@ -49,21 +90,21 @@ class Meter:
     def __init__(self, limits: dict[str, float]) -> None:
         self.limits = {k: v for k, v in limits.items() if k in COUNTED}
         self.used: dict[str, float] = dict.fromkeys(COUNTED, 0)
-        self.lent = dict.fromkeys(self.limits, 0)
+        self.lent = {k: 0 for k in self.limits if k in POOLED}
 
     def remaining(self, kind: str) -> float | None:
         """What is left of ``kind`` (``None``: unlimited)."""
         limit = self.limits.get(kind)
         if limit is None:
             return None
-        return limit - self.used[kind] - self.lent[kind]
+        return limit - self.used[kind] - self.lent.get(kind, 0)
 
     def check(self, kind: str, amount: float = 1) -> None:
         """Raise :class:`BudgetExhausted` if spending ``amount`` of ``kind`` would go over."""
         left = self.remaining(kind)
         if left is not None and amount > left:
-            raise BudgetExhausted(kind, self.used[kind] + self.lent[kind], self.limits[kind],
-                                  self.lent[kind])
+            lent = self.lent.get(kind, 0)
+            raise BudgetExhausted(kind, self.used[kind] + lent, self.limits[kind], lent)
 
     def charge(self, kind: str, amount: float) -> float:
         """Record spending; returns the new total used of ``kind``."""
@@ -76,13 +117,19 @@ class Meter:
         return left is not None and left < 0
 
     def carve(self, wanted: dict[str, float], share: int = 2) -> dict[str, float]:
-        """Lend a child its envelope out of what is left.
+        """A child's envelope: pooled kinds lent out of what is left, per-agent kinds given.
 
-        A kind the child asks for gets ``min(asked, remaining)``; a kind it does not ask for
-        gets ``remaining // share`` (the parent keeps a share for itself and later children).
+        A pooled kind the child asks for gets ``min(asked, remaining)``; one it does not ask
+        for gets ``remaining // share`` (the parent keeps a share for itself and later
+        children). A per-agent kind is what the child asks for, else this agent's own limit;
+        nothing is lent.
         """
         child: dict[str, float] = {}
-        for kind in self.limits:
+        for kind in PER_AGENT:
+            limit = wanted.get(kind, self.limits.get(kind))
+            if limit is not None:
+                child[kind] = limit
+        for kind in self.lent:
             left = max(0, self.remaining(kind) or 0)
             asked = wanted.get(kind)
             amount = min(asked, left) if asked is not None else left / share
@@ -91,16 +138,17 @@ class Meter:
             child[kind] = amount
             self.lent[kind] += amount
         for kind, amount in wanted.items():
-            if kind not in self.limits and kind in COUNTED:
+            if kind not in self.limits and kind in POOLED:
                 child[kind] = amount  # the parent has no limit of this kind: nothing to carve
         return child
 
     def settle(self, lent: dict[str, float], used: dict[str, float]) -> None:
         """A child finished: take back its envelope and count what it used as ours (every
-        kind, limited or not, so spending rolls up the tree)."""
+        pooled kind, limited or not, so spending rolls up the tree; per-agent kinds stay the
+        child's)."""
         for kind in self.lent:
             self.lent[kind] -= lent.get(kind, 0)
-        for kind in COUNTED:
+        for kind in POOLED:
             self.used[kind] += used.get(kind, 0)
 
     def grant(self, extra: dict[str, float]) -> None:

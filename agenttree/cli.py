@@ -1,7 +1,8 @@
 """The ``agenttree`` command.
 
-Exit status: 0 when the root task is done, 1 when it failed or was cancelled, 2 for bad input
-(one clear line, no traceback), 130 when interrupted with Ctrl-C.
+Exit status (see docs/cli.md): 0 success -- for ``run`` and ``resume``: every task ended done or
+was cancelled or removed on purpose (:mod:`agenttree.verdict`); 1 a task did not end done; 2 bad
+input (one clear line, no traceback); 130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from .console import (
     make_console,
     print_summary,
 )
-from .errors import LogCorrupt, UserError
+from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .log import DURABILITY, LogReader
 from .plan import load_plan
+from .redact import redact
 from .replay_view import print_replay
-from .run_view import check_models, run_with_view
+from .run_view import check_models, run_with_view, unsandboxed_warning
 from .runtime import resume
 from .runtime.engine import Engine, new_run_dir, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
+from .verdict import succeeded
 from .web import cli as web_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -99,11 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (UserError, LogCorrupt) as exc:
-        print(f"agenttree: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    except BaseException as exc:  # one error from inside trio.run's nurseries is still one
+        error = only_error(exc)
+        if isinstance(error, UserError | LogCorrupt):
+            print(redact(f"agenttree: error: {error}"), file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(error, OSError):  # a read-only run directory, a full disk...
+            print(redact(f"agenttree: error: {describe_os_error(error)}"), file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(error, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -118,15 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                     model_override=args.model, handle_signals=True)
     if args.replay_from:
         engine.replayer = RegressionReplay(args.replay_from)
+    elif (warning := unsandboxed_warning(engine)) is not None:
+        print(f"agenttree: {warning}", file=sys.stderr)
     console = make_console()
     tune_gc()
-    status = trio.run(run_with_view, engine, console, args.quiet)
+    trio.run(run_with_view, engine, console, args.quiet)
     print_summary(console, engine.state, str(run_dir))
     if engine.interrupted:
         return EXIT_INTERRUPTED
     if args.replay_from:
         return engine.replayer.report(console)
-    return EXIT_OK if status == "done" else EXIT_FAILED
+    return EXIT_OK if succeeded(engine.state) else EXIT_FAILED
 
 
 def _events_path(run_dir: str) -> Path:

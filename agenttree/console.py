@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from . import events as ev
 from .state import AgentView, RunState
+from .verdict import shortfalls
 
 STYLE = {
     "pending": ("·", "dim"), "running": ("▶", "cyan"), "thinking": ("…", "cyan"),
@@ -117,7 +118,8 @@ def summary_table(state: RunState) -> Table:
 
 
 def print_summary(console: Console, state: RunState, run_dir: str) -> None:
-    """The end-of-run report: the table, why things failed, and where the run lives."""
+    """The end-of-run report: the table, why things failed, where the run lives, and -- last
+    -- the verdict: each task that did not end done and why (see :mod:`agenttree.verdict`)."""
     console.print(summary_table(state))
     for agent_id in state.subtree(state.root) if state.root else []:
         agent = state.agents[agent_id]
@@ -129,6 +131,25 @@ def print_summary(console: Console, state: RunState, run_dir: str) -> None:
     console.print(f"{len(state.agents)} agents, {total_tools} tool calls, {total_tokens} tokens, "
                   f"{state.seq} events")
     console.print(Text.assemble("run directory: ", (run_dir, "bold")))
+    for line in verdict_lines(state):
+        console.print(line)
+
+
+def verdict_lines(state: RunState) -> list[Text]:
+    """Whether every task ended done; if not, one line per task that did not, and why."""
+    missing = shortfalls(state)
+    if not missing:
+        cancelled = sum(1 for t in state.tasks.values()
+                        if t.status == "cancelled" and not t.removed)
+        on_purpose = f" ({cancelled} cancelled on purpose)" if cancelled else ""
+        return [Text.assemble(status_text("done"), f": every task ended done{on_purpose}")]
+    lines = [Text(f"{len(missing)} task{'s' if len(missing) > 1 else ''} did not end done:",
+                  style="bold red")]
+    for gap in missing:
+        why = f": {gap.reason[:200]}" if gap.reason else ""
+        lines.append(Text.assemble("  ", status_text(gap.status),
+                                   f" task {gap.task} ({gap.agent or 'no agent'}){why}"))
+    return lines
 
 
 PROGRESS_TYPES = (ev.AgentSpawned, ev.AgentFinished, ev.AcceptanceResult, ev.BudgetExhausted,

@@ -2,25 +2,28 @@
 ``plan export``.
 
 Each appends one command to a run's ``control.jsonl`` (the engine may be another process, even
-started by someone else) and waits for the engine's answer in the log. Exit status: 0 applied,
-2 rejected or bad input (the reason on one line), 1 when no engine answered in time.
+started by someone else) and waits for the engine's answer in the log (``--wait``, default
+10 s). Exit status: 0 applied, 2 rejected or bad input (the reason on one line), 1 when no
+engine answered in time (the command stays queued: the engine applies it when it gets to it).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .budget import check_budget
+from .edn_source import read_source
 from .errors import UserError
 from .events import ControlApplied, ControlRejected
 from .log import LogReader, Tailer
-from .plan import load_plan, parse_plan, plan_to_edn
+from .numbers import NumberError, check_number, parse_number
+from .plan import parse_plan, plan_to_edn
 from .plan_diff import Spawn, diff_plans, with_spawns
-from .runtime.control import append_command, write_plan_file
+from .runtime.control import append_command, stage_plan
 from .state import FINISHED, fold
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
@@ -63,6 +66,17 @@ def register(sub: Any) -> None:
                        help="e.g. tool-calls=5 tokens=20000 (kinds: tool-calls, tokens, "
                        "retries, cost)")
     grant.set_defaults(func=cmd_grant)
+    for command in (cancel, say, reassign, reconcile, grant):
+        command.add_argument("--wait", type=_seconds, default=ACK_WAIT_S, metavar="S",
+                             help=f"seconds to wait for the engine's answer (default "
+                             f"{ACK_WAIT_S:g}; the command is applied even if it comes later)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(check_number(parse_number(text)))
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register_plan(plan_sub: Any) -> None:
@@ -100,11 +114,12 @@ class LiveRun:
             raise UserError(f"{self.name}: the run has finished; there is no engine to take "
                             f"{cmd!r} (resume it first)")
 
-    def send(self, command: dict[str, Any]) -> int:
-        """Append a command and wait for the engine's answer in the log; print it."""
+    def send(self, command: dict[str, Any], wait_s: float = ACK_WAIT_S) -> int:
+        """Append a command and wait up to ``wait_s`` for the engine's answer in the log;
+        print it."""
         self.require_engine(command["cmd"])
         line = append_command(self.path, command)
-        deadline = time.monotonic() + ACK_WAIT_S
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             for entry in self.tailer.poll():
                 e = entry.event
@@ -116,24 +131,25 @@ class LiveRun:
                     return EXIT_OK
             time.sleep(POLL_S)  # another process writes the log: polling is all there is
         print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
-              f"{ACK_WAIT_S:g}s (is the run still going?)", file=sys.stderr)
+              f"{wait_s:g}s (is the run still going? a running engine applies it when it gets "
+              "to it)", file=sys.stderr)
         return EXIT_NO_ANSWER
 
 
-def send_command(run_dir: str, command: dict[str, Any]) -> int:
-    """Append a command to a run and wait for the engine's answer (see :class:`LiveRun`)."""
-    return LiveRun(run_dir).send(command)
+def send_command(args: argparse.Namespace, command: dict[str, Any]) -> int:
+    """Append a command to ``args.run_dir`` and wait ``args.wait`` for the engine's answer
+    (see :class:`LiveRun`)."""
+    return LiveRun(args.run_dir).send(command, args.wait)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """``agenttree cancel RUN_DIR AGENT``."""
-    return send_command(args.run_dir, {"cmd": "cancel", "agent": args.agent})
+    return send_command(args, {"cmd": "cancel", "agent": args.agent})
 
 
 def cmd_say(args: argparse.Namespace) -> int:
     """``agenttree say RUN_DIR AGENT TEXT``."""
-    return send_command(args.run_dir, {"cmd": "message", "agent": args.agent,
-                                       "text": args.text})
+    return send_command(args, {"cmd": "message", "agent": args.agent, "text": args.text})
 
 
 def cmd_reassign(args: argparse.Namespace) -> int:
@@ -143,53 +159,51 @@ def cmd_reassign(args: argparse.Namespace) -> int:
         command["model"] = args.model
     if args.parent:
         command["parent"] = args.parent
-    return send_command(args.run_dir, command)
+    return send_command(args, command)
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """``agenttree reconcile RUN_DIR [PLAN]``: validate, show the diff, then apply.
 
-    An invalid plan changes nothing (the run's ``plan.edn`` is left as it was); if the engine
-    refuses the new plan, the previous ``plan.edn`` is put back.
+    An invalid plan changes nothing. A ``PLAN`` file is staged for the engine (``plans/``),
+    never copied over ``plan.edn``: the engine writes ``plan.edn`` once it has applied the
+    plan, so the file is right however long the engine takes, and nothing is put back.
     """
     run = LiveRun(args.run_dir)
-    path, state = run.path, run.state
-    target = path / "plan.edn"
-    source = Path(args.plan) if args.plan else target
-    new = load_plan(source)
+    source = Path(args.plan) if args.plan else run.path / "plan.edn"
+    text = read_source(source)
+    new = parse_plan(text, source=str(source))
     run.require_engine("reconcile")
-    if state.plan_edn:
-        print(f"diff: {diff_plans(parse_plan(state.plan_edn), new).summary()}")
-    previous = target.read_text() if target.exists() else None
+    if run.state.plan_edn:
+        print(f"diff: {diff_plans(parse_plan(run.state.plan_edn), new).summary()}")
+    command = {"cmd": "reconcile"}
     if args.plan:
-        shutil.copyfile(source, target)
-    status = run.send({"cmd": "reconcile"})
-    if status != EXIT_OK and args.plan and previous is not None:
-        write_plan_file(path, previous)
-    return status
+        command["plan"] = stage_plan(run.path, text)
+    return run.send(command, args.wait)
 
 
 def parse_amounts(amounts: list[str]) -> dict[str, float]:
-    """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``."""
-    budget: dict[str, float] = {}
+    """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``, each amount
+    checked as every budget amount is (:func:`~agenttree.budget.check_budget`)."""
+    raw: dict[str, float] = {}
     for item in amounts:
         kind, sep, value = item.partition("=")
         if not sep or not kind:
             raise UserError(f"{item!r}: expected KIND=AMOUNT, e.g. tool-calls=5")
         try:
-            number = float(value)
-        except ValueError:
-            raise UserError(f"{item!r}: {value!r} is not a number") from None
-        if number < 0 or number != number:
-            raise UserError(f"{item!r}: the amount must be a non-negative number")
-        budget[kind] = int(number) if number.is_integer() else number
-    return budget
+            raw[kind] = parse_number(value.strip())
+        except NumberError as exc:
+            raise UserError(f"{item!r}: {exc}") from None
+    try:
+        return check_budget(raw)
+    except NumberError as exc:
+        raise UserError(str(exc)) from None
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
     """``agenttree grant RUN_DIR AGENT KIND=AMOUNT...``."""
-    return send_command(args.run_dir, {"cmd": "grant", "agent": args.agent,
-                                       "budget": parse_amounts(args.amounts)})
+    return send_command(args, {"cmd": "grant", "agent": args.agent,
+                               "budget": parse_amounts(args.amounts)})
 
 
 def cmd_plan_export(args: argparse.Namespace) -> int:

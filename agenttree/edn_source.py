@@ -28,6 +28,8 @@ from .errors import PlanError
 
 VECTOR = (ImmutableList, list, tuple)
 """EDN vectors and lists (a list is a tuple)."""
+MAX_NESTING = 128
+"""The deepest EDN source that is read: collections inside each other, at most this many."""
 
 
 class Locator:
@@ -93,18 +95,102 @@ class Context:
 
 
 def read_edn(ctx: Context, text: str) -> Any:
-    """``text`` read as EDN.
+    """``text`` read as EDN: exactly one form, no key twice in a map (nor an element twice in a
+    set), nested at most :data:`MAX_NESTING` deep.
 
     Raises:
         PlanError: (``ctx.error``) a syntax error, located when the reader says where; or any
-            other failure of the reader (``0/0``, deep nesting...), which are input errors too.
+            other failure of the reader (``0/0``...), which are input errors too.
     """
+    check_structure(ctx, text)
     try:
         return edn_format.loads(text)
     except edn_format.EDNDecodeError as exc:
         raise syntax_error(ctx, str(exc)) from None
     except Exception as exc:  # the reader's own failures (0/0, deep nesting...) are input errors
         raise ctx.fail(f"not valid EDN: {type(exc).__name__}: {exc}", line=None) from None
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>[\s,]+)
+  | (?P<comment>;[^\n]*)
+  | (?P<string>"(?:[^"\\]|\\.)*"?)
+  | (?P<char>\\(?:newline|return|space|tab|u[0-9A-Fa-f]{4}|.))
+  | (?P<discard>\#_)
+  | (?P<symbolic>\#\#[A-Za-z-]+)
+  | (?P<open>\#\{|[\[{(])
+  | (?P<close>[\]})])
+  | (?P<meta>\^)
+  | (?P<tag>\#[^\s,\[\]{}()"]+)
+  | (?P<atom>[^\s,\[\]{}()";]+)
+""", re.VERBOSE | re.DOTALL)
+
+
+@attrs.define
+class _Form:
+    """An open collection (or the top level) during :func:`check_structure`."""
+
+    kind: str  # "top", "{", "#{", "[" or "("
+    start: int
+    count: int = 0
+    discard: int = 0
+    absorb: int = 0
+    seen: dict[str, int] = attrs.Factory(dict)
+
+
+def check_structure(ctx: Context, text: str) -> None:
+    """What ``edn_format`` lets pass silently: a second top-level form, a key twice in a map
+    (or an element twice in a set; compared as written), nesting beyond :data:`MAX_NESTING`.
+    Malformed text is left to the reader, which says what is wrong.
+
+    Raises:
+        PlanError: (``ctx.error``) naming the line.
+    """
+    stack = [_Form("top", 0)]
+
+    def line(offset: int) -> int:
+        return text.count("\n", 0, offset) + 1
+
+    def complete(written: str | None, offset: int) -> None:
+        form = stack[-1]
+        if form.discard:
+            form.discard -= 1
+            return
+        if form.absorb:  # ^metadata: the next form is its value's metadata
+            form.absorb -= 1
+            return
+        index = form.count
+        form.count += 1
+        if form.kind == "top" and index == 1:
+            raise ctx.error("a second form after the first: a file holds one EDN value",
+                            source=ctx.source, line=line(offset))
+        if written is None or not (form.kind == "#{" or (form.kind == "{" and index % 2 == 0)):
+            return
+        first = form.seen.setdefault(written, offset)
+        if first != offset:
+            what = "key in a map" if form.kind == "{" else "element in a set"
+            raise ctx.error(f"duplicate {what}: {written[:40]} (first at line {line(first)})",
+                            source=ctx.source, line=line(offset))
+
+    for match in _TOKEN.finditer(text):
+        kind, offset = match.lastgroup, match.start()
+        if kind in ("space", "comment", "tag"):  # a tag and its form are one form
+            continue
+        if kind == "open":
+            if len(stack) > MAX_NESTING:
+                raise ctx.error(f"nested deeper than {MAX_NESTING} levels",
+                                source=ctx.source, line=line(offset))
+            stack.append(_Form(match.group(), offset))
+        elif kind == "close":
+            if len(stack) > 1:
+                opened = stack.pop()
+                complete(None, opened.start)
+        elif kind == "discard":
+            stack[-1].discard += 1
+        elif kind == "meta":
+            stack[-1].absorb += 1
+        else:
+            complete(match.group(), offset)
 
 
 def syntax_error(ctx: Context, message: str) -> PlanError:

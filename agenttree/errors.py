@@ -55,3 +55,23 @@ class LogCorrupt(AgentTreeError):
     def __init__(self, message: str, entries: list[Any] | None = None) -> None:
         super().__init__(message)
         self.entries = entries or []
+
+
+def only_error(exc: BaseException) -> BaseException | None:
+    """``exc`` itself, or the one exception inside it if it is an exception group (nested
+    groups looked through); ``None`` when a group holds several."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as one line: what failed, on which file."""
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what

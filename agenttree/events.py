@@ -99,16 +99,35 @@ class RunFinished(Event):
     reason: str = ""
 
 
+PLAN_PART = 1 << 17
+"""Characters of a plan's EDN per log line: a longer plan is logged in ``plan/part`` events
+(even escaped to 6 bytes a character, a part fits the log's line bound)."""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class PlanPart(Event):
+    """A piece of a plan too long for one line; the ``plan/loaded`` or ``plan/reconciled``
+    right after the pieces joins them (its ``parts`` says how many)."""
+
+    TYPE: ClassVar[str] = "plan/part"
+    index: int
+    text: str
+
+
 @event
 @attrs.frozen(kw_only=True)
 class PlanLoaded(Event):
-    """The plan the run follows, as EDN text (so a reader can rebuild it)."""
+    """The plan the run follows, as EDN text (so a reader can rebuild it); a plan longer than
+    :data:`PLAN_PART` comes in the ``parts`` ``plan/part`` events before this one, and ``edn``
+    is empty."""
 
     TYPE: ClassVar[str] = "plan/loaded"
     name: str
     source: str
     tasks: int
     edn: str
+    parts: int = 0
 
 
 # --- agents --------------------------------------------------------------------------------
@@ -162,6 +181,20 @@ class AgentState(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class AgentWatchdog(Event):
+    """A waiting agent's watchdog found that none of its children made progress in
+    ``quiet_s`` seconds; its model gets a turn with this digest. Each of ``children``:
+    ``agent``, ``status``, ``idle_s`` (since its subtree last made progress), ``spent``
+    (used per budget kind) and ``limits``."""
+
+    TYPE: ClassVar[str] = "agent/watchdog"
+    agent: str
+    quiet_s: float
+    children: list[dict[str, Json]]
+
+
+@event
+@attrs.frozen(kw_only=True)
 class AgentFinished(Event):
     """An agent ended: ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``."""
 
@@ -190,13 +223,18 @@ class TaskStateChanged(Event):
 @event
 @attrs.frozen(kw_only=True)
 class ModelRequested(Event):
-    """An agent asked its model for turn ``turn``, with ``messages`` messages of context."""
+    """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
+    ``watchdog``: a turn its watchdog gave it (no child made progress);
+    ``params`` are the request parameters sent besides model, messages and tools (settings,
+    tool choice, streaming; never a key)."""
 
     TYPE: ClassVar[str] = "model/requested"
     agent: str
     model: str
     turn: int
     messages: int
+    watchdog: bool = False
+    params: dict[str, Json] = attrs.Factory(dict)
 
 
 @event
@@ -359,6 +397,18 @@ class BudgetGranted(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class BudgetRolledUp(Event):
+    """A child ended and its spending was counted as its parent's: ``used`` is the parent's
+    new total of each pooled kind (tool calls, tokens, cost), its own and its subtree's."""
+
+    TYPE: ClassVar[str] = "budget/rolled-up"
+    agent: str
+    child: str
+    used: dict[str, Json]
+
+
+@event
+@attrs.frozen(kw_only=True)
 class PolicyGranted(Event):
     """A parent gave a running child models or tools out of its own policy."""
 
@@ -461,12 +511,14 @@ class LockDeadlock(Event):
 @event
 @attrs.frozen(kw_only=True)
 class LockUnheldWrite(Event):
-    """An advisory-mode write to a path another agent holds a lock on (allowed, logged)."""
+    """A write to a path another agent holds a lock on: by ``write-file`` in advisory mode
+    (allowed, logged), or by a shell command (``via`` ``"sh"``: seen changed when it ended)."""
 
     TYPE: ClassVar[str] = "lock/unheld-write"
     agent: str
     path: str
     holders: list[str]
+    via: str = "write-file"
 
 
 @event
@@ -580,13 +632,26 @@ class PlanReconciled(Event):
     """The running plan changed (``reconcile`` or ``reassign``): the diff, and the plan now.
 
     ``diff`` has ``added``, ``removed``, ``changed`` and ``moved`` task ids and ``settings``
-    (whether tiers, models or other plan-wide keys changed); ``edn`` is the whole new plan.
+    (whether tiers, models or other plan-wide keys changed); ``edn`` is the whole new plan (or
+    empty, when it comes in ``parts`` ``plan/part`` events, as for ``plan/loaded``).
     """
 
     TYPE: ClassVar[str] = "plan/reconciled"
     by: str
     diff: dict[str, Json]
     edn: str
+    parts: int = 0
+
+
+def plan_events(cls: type[PlanLoaded | PlanReconciled], edn: str,
+                **fields: Json) -> list[Event]:
+    """The events that log plan ``edn``: a ``cls`` event carrying it, preceded by
+    ``plan/part`` events when it is longer than :data:`PLAN_PART`."""
+    if len(edn) <= PLAN_PART:
+        return [cls(edn=edn, **fields)]
+    parts: list[Event] = [PlanPart(index=i, text=edn[start:start + PLAN_PART])
+                          for i, start in enumerate(range(0, len(edn), PLAN_PART))]
+    return [*parts, cls(edn="", parts=len(parts), **fields)]
 
 
 # --- the envelope and the converter ----------------------------------------------------------

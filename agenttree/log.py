@@ -3,11 +3,16 @@
 Framing: each line is the event's compact JSON object with a last key ``"crc"``, the CRC32
 (zlib) of the line's bytes without that key (i.e. of ``line[:crc_pos] + b"}"``). So every line
 is plain JSON for ``jq``, and a bit flip anywhere in it is detected. A line longer than
-:data:`MAX_LINE` bytes is never written and never accepted.
+:data:`MAX_LINE` bytes is never written and never accepted: the writer cuts an event's longest
+fields to fit (:mod:`agenttree.fit`), so every event keeps its type.
 
 Torn tail vs corruption: a crash can cut the last write short, so a bad *last* line is dropped
 and reported (:class:`TornTail`); a bad line with good lines after it cannot come from a crash,
 so it is a hard :class:`~agenttree.errors.LogCorrupt` error naming the line.
+
+Followers (:class:`LineFollower`, :class:`Tailer`) never consume a partial last line: they read
+it again from its start at their next call, so when a resume cuts a torn last line off and
+writes on, they read the new records, not the old bytes glued to the new.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import orjson
 import trio
 
 from .errors import LogCorrupt, UserError
-from .events import Entry, Event, UnknownEvent, from_wire, to_wire
+from .events import Entry, Event, from_wire, to_wire
+from .fit import fit_event
+from .redact import holds_secret, redact_data
 
 MAX_LINE = 1 << 20
 """Bound on one record's length in bytes (newline included)."""
@@ -157,42 +164,98 @@ def read_events(path: str | os.PathLike[str],
         on_torn(reader.torn)
 
 
+READ_BLOCK = 1 << 20
+"""Bytes a follower reads at a time."""
+
+
+class FileCutBack(Exception):
+    """A followed file became shorter than the lines already read from it."""
+
+    def __init__(self, path: Path, size: int, read: int) -> None:
+        super().__init__(f"{path} was cut back to {size} bytes, before lines already read "
+                         f"(up to byte {read})")
+
+
 class LineFollower:
     """Follows a growing file: each :meth:`new_lines` returns the complete lines appended since
-    the last call (a partial last line is kept back until its newline arrives).
+    the last call. Lines end at ``\\n`` only (as writers count them).
+
+    A partial last line is not consumed: the next call reads it again from its start, so a
+    file cut back to its last complete line and written on is followed correctly. A line longer
+    than ``max_line`` bytes is returned cut to ``max_line + 1`` bytes (so the caller sees it is
+    too long) and is never held whole: its bytes past the bound are skipped as they arrive.
 
     With ``chunk``, a call reads about that many bytes (at least one whole line), so a reader
     of a large file gets its first lines early; without, it reads everything there is.
     """
 
-    def __init__(self, path: str | os.PathLike[str], chunk: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], chunk: int | None = None,
+                 max_line: int | None = None) -> None:
         self.path = Path(path)
         self.chunk = chunk
+        self.max_line = max_line
         self.lines_read = 0
-        self._offset = 0
-        self._pending = b""
+        self._start = 0
+        """The offset after the last complete line returned."""
+        self._long: bytes | None = None
+        """The head of an over-long line still being skipped, read up to ``_scan``."""
+        self._scan = 0
 
     def new_lines(self) -> list[tuple[int, bytes]]:
-        """The new complete lines as (1-based line number, bytes without the newline)."""
+        """The new complete lines as (1-based line number, bytes without the newline).
+
+        Raises:
+            FileCutBack: the file is now shorter than the lines already returned.
+        """
         try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                if self.chunk is None:
-                    chunk = f.read()
-                else:
-                    chunk = f.read(self.chunk)
-                    while b"\n" not in chunk and (more := f.read(self.chunk)):
-                        chunk += more  # a line longer than a chunk is read whole
+            f = open(self.path, "rb")  # noqa: SIM115 (closed below; a missing file is no error)
         except FileNotFoundError:
             return []
-        self._offset += len(chunk)
-        data = self._pending + chunk
-        cut = data.rfind(b"\n") + 1
-        self._pending = data[cut:]
-        lines = data[:cut].splitlines()
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self._start:
+                raise FileCutBack(self.path, size, self._start)
+            if self._long is not None and size < self._scan:
+                self._long = None  # cut back inside the long line: read it again
+            pos = self._scan if self._long is not None else self._start
+            f.seek(pos)
+            return self._read(f, pos)
+
+    def _read(self, f: Any, pos: int) -> list[tuple[int, bytes]]:
+        lines: list[bytes] = []
+        partial = b""  # the unfinished line read so far (it starts at self._start)
+        block = self.chunk or READ_BLOCK
+        while not (lines and self.chunk is not None) and (data := f.read(block)):
+            pos += len(data)
+            if self._long is not None:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue  # still inside the over-long line
+                lines.append(self._long)
+                self._long = None
+                data = data[nl + 1:]
+                self._start = pos - len(data)
+            data = partial + data
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                lines.extend(data[:cut - 1].split(b"\n"))
+                self._start = pos - len(data) + cut
+            partial = data[cut:]
+            if self.max_line is not None and len(partial) > self.max_line:
+                self._long, partial = partial[:self.max_line + 1], b""
+        self._scan = pos
+        if self.max_line is not None:
+            lines = [line[:self.max_line + 1] for line in lines]
         first = self.lines_read + 1
         self.lines_read += len(lines)
         return list(enumerate(lines, start=first))
+
+    def skip_to_end(self) -> None:
+        """After :class:`FileCutBack`: follow the file from its current last complete line
+        (line numbers go on from the lines it holds now)."""
+        self.lines_read, self._start, self._long = 0, 0, None
+        for _ in iter(self.new_lines, []):
+            pass
 
 
 class Tailer:
@@ -204,7 +267,7 @@ class Tailer:
     def __init__(self, path: str | os.PathLike[str], *, start_seq: int = 1,
                  chunk: int | None = None) -> None:
         self.path = Path(path)
-        self._lines = LineFollower(path, chunk)
+        self._lines = LineFollower(path, chunk, max_line=MAX_LINE)
         self._expected = 1
         self._start_seq = start_seq
 
@@ -212,11 +275,15 @@ class Tailer:
         """Read what was appended since the last call (about ``chunk`` bytes of it, if set).
 
         Raises:
-            LogCorrupt: a line fails its CRC or ``seq`` check; the error carries the good
-                entries read before it.
+            LogCorrupt: a line fails its CRC or ``seq`` check (the error carries the good
+                entries read before it), or the log was cut back before records already read.
         """
         out: list[Entry] = []
-        for number, raw in self._lines.new_lines():
+        try:
+            lines = self._lines.new_lines()
+        except FileCutBack as exc:
+            raise LogCorrupt(str(exc)) from None
+        for number, raw in lines:
             try:
                 entry = decode(raw)
             except ValueError as exc:
@@ -384,17 +451,27 @@ class EventLog:
                 waiters.append(item)
                 continue
             seq, t, ev = item
-            line = encode(seq, t, self.run_id, ev)
-            if len(line) > MAX_LINE:
-                ev = _oversize(ev, len(line))
+            try:
+                line = encode(seq, t, self.run_id, ev)
+            except (TypeError, orjson.JSONEncodeError):
+                line = b""  # a value JSON cannot hold: fit_event replaces it
+            if line and holds_secret(line):  # e.g. a server's error message echoing the key
+                ev = _redacted(ev)
+                line = encode(seq, t, self.run_id, ev)
+            if not line or len(line) > MAX_LINE:
+                ev = fit_event(ev, lambda e, seq=seq, t=t: len(encode(seq, t, self.run_id, e)),
+                               MAX_LINE)
                 line = encode(seq, t, self.run_id, ev)
             lines.append(line)
             entries.append(Entry(seq, t, self.run_id, ev))
         if lines:
             data = b"".join(lines)
             view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            try:
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError as exc:  # a full disk...: say which file
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
             self.written_seq = entries[-1].seq
             if self._on_write is not None:
                 for entry in entries:
@@ -408,10 +485,9 @@ class EventLog:
             self.synced_seq = target
 
 
-def _oversize(ev: Event, size: int) -> Event:
-    """Replace an event too large to frame with a marker saying what was dropped."""
-    return UnknownEvent(type="log/oversize",
-                        fields={"dropped": ev.TYPE, "bytes": size, "limit": MAX_LINE})
+def _redacted(ev: Event) -> Event:
+    """``ev`` with every API key in its text replaced (:mod:`agenttree.redact`)."""
+    return from_wire(redact_data(to_wire(0, 0, "", ev))).event
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 from edn_format import Keyword, Symbol
 
-from .budget import Budget
+from .budget import KINDS, WHOLE, Budget
 from .edn_source import (
     VECTOR,
     Context,
@@ -33,15 +33,28 @@ from .edn_source import (
     read_source,
 )
 from .errors import PlanError
+from .numbers import NumberError, check_json, check_number
 from .tools.names import TOOL_NAMES
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""
+DEFAULT_WATCHDOG_S = 30.0
+"""A waiting parent's watchdog interval when neither its task nor its tier sets ``:watchdog-s``."""
 DEFAULT_TALK = frozenset({"parent", "children"})
 TALK_VALUES = frozenset({"parent", "children", "siblings"})
 SANDBOX_VALUES = ("auto", "required", "off")
 LOCKS_VALUES = ("advisory", "required")
+DEFAULT_CONCURRENCY = 8
+"""Requests in flight at once to one provider, when its settings do not say."""
+TOOL_CHOICES = ("auto", "required", "none")
+"""``:tool-choice`` values besides a tool's name."""
+MAX_TOKENS_PARAMS = ("max_tokens", "max_completion_tokens")
+"""The names servers give the output-limit parameter (``:max-tokens-param``)."""
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+"""A run's name becomes a directory name (``runs/<name>-<time>``): no ``/``, no leading dot."""
+MAX_DEPTH = 50
+"""Tasks nest at most this deep in a plan (the root is depth 0)."""
 
 
 def is_scripted(model: str) -> bool:
@@ -65,14 +78,49 @@ _LOCK_KEYS = {"mode": str, "ttl-ms": int, "max-ttl-ms": int, "wait-ms": int, "de
               "escalate-after-ms": int}
 
 
+def _number(ctx: Context, value: Any, key: str, **rules: Any) -> Any:
+    """``value`` checked by :func:`~agenttree.numbers.check_number` (``rules``), or the plan
+    error at ``key``."""
+    try:
+        return check_number(value, **rules)
+    except NumberError as exc:
+        raise ctx.fail(str(exc), key) from None
+
+
 @attrs.frozen(kw_only=True)
 class Provider:
     """Settings for one provider (key ``:providers``), by provider name or base URL."""
 
     api_key_env: str | None = None
-    concurrency: int = 8
+    concurrency: int | None = None
+    """Requests in flight at once, for the whole tree (``None``: :data:`DEFAULT_CONCURRENCY`)."""
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    stream: bool = True
+    max_tokens_param: str | None = None
+    """How the output limit is sent: ``None`` means ``max_completion_tokens`` to OpenAI's own
+    API (its newer models refuse ``max_tokens``) and ``max_tokens`` to any other server."""
+
+
+@attrs.frozen(kw_only=True)
+class ModelSettings:
+    """Request parameters for one model (key ``:model-settings``); ``None`` is not sent.
+
+    ``max_output_tokens`` is the only output limit ever sent: an agent's token budget is not
+    one (hosted APIs refuse limits above a model's maximum).
+    """
+
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    def updated(self, other: ModelSettings | None) -> ModelSettings:
+        """These settings with the values ``other`` gives in their place."""
+        if other is None:
+            return self
+        return attrs.evolve(self, **{k: v for k, v in attrs.asdict(other).items()
+                                     if v is not None})
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +136,7 @@ class Price:
 
 
 _PROVIDER_KEYS = {"api-key-env": str, "concurrency": int, "requests-per-minute": int,
-                  "tokens-per-minute": int}
+                  "tokens-per-minute": int, "stream": bool, "max-tokens-param": str}
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +161,11 @@ class Task:
     budget: Budget | None = None
     tools: tuple[str, ...] | None = None
     script: tuple[dict[str, Any], ...] | None = None
+    watchdog_s: float | None = None
+    """How often the agent's model hears of children that made no progress (default: its
+    tier's, else :data:`DEFAULT_WATCHDOG_S`)."""
+    model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
+    tool_choice: str | None = None
     line: int | None = attrs.field(default=None, eq=False)
 
 
@@ -121,12 +174,17 @@ class Tier:
     """Policy for agents at ``depth`` (and deeper, until the next tier).
 
     ``models`` is the allowed set, default first; ``tools`` ``None`` means every tool.
+    ``tool_choice`` (``auto``, ``required``, ``none`` or a tool's name; ``None``: the server's
+    default) and ``model_settings`` apply to its agents unless their task says otherwise.
     """
 
     depth: int
     models: tuple[str, ...]
     tools: tuple[str, ...] | None = None
     budget: Budget | None = None
+    watchdog_s: float | None = None
+    model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
+    tool_choice: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -141,8 +199,16 @@ class Plan:
     locks: LockPolicy = LockPolicy()
     providers: dict[str, Provider] = attrs.Factory(dict)
     prices: dict[str, Price] = attrs.Factory(dict)
+    model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
+
+    def watchdog_s(self, task: Task, depth: int) -> float:
+        """A task's watchdog interval: its own ``:watchdog-s``, else its tier's, else 30 s."""
+        if task.watchdog_s is not None:
+            return task.watchdog_s
+        tier = self.tier_for(depth).watchdog_s
+        return DEFAULT_WATCHDOG_S if tier is None else tier
 
     def tier_for(self, depth: int) -> Tier:
         """The tier with the greatest ``depth`` not above ``depth``."""
@@ -154,7 +220,7 @@ class Plan:
 
     def provider(self, base_url: str | None, name: str) -> Provider:
         """Settings for a provider: by base URL, else by provider name, else defaults."""
-        return self.providers.get(base_url or "") or self.providers.get(name) or Provider()
+        return provider_for(self.providers, base_url, name)
 
     def walk(self) -> Iterator[tuple[Task, Task | None, int]]:
         """Every task with its parent and depth, pre-order."""
@@ -164,6 +230,31 @@ class Plan:
             yield task, parent, depth
             stack.extend((c, task, depth + 1) for c in reversed(task.children))
 
+
+
+def provider_for(providers: Mapping[str, Provider], base_url: str | None, name: str) -> Provider:
+    """``providers``' entry for a base URL, else for a provider name, else the defaults."""
+    return providers.get(base_url or "") or providers.get(name) or Provider()
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Provider, model and price settings kept apart from a plan: ``agenttree bench --settings
+    FILE`` applies them to every case (see :func:`load_settings`)."""
+
+    providers: dict[str, Provider] = attrs.Factory(dict)
+    model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
+    prices: dict[str, Price] = attrs.Factory(dict)
+
+    def provider(self, base_url: str | None, name: str) -> Provider:
+        """Settings for a provider: by base URL, else by provider name, else defaults."""
+        return provider_for(self.providers, base_url, name)
+
+    def applied_to(self, plan: Plan) -> Plan:
+        """``plan`` with these entries added (in place of the plan's own for the same key)."""
+        return attrs.evolve(plan, providers={**plan.providers, **self.providers},
+                            model_settings={**plan.model_settings, **self.model_settings},
+                            prices={**plan.prices, **self.prices})
 
 
 # --- locating things in the source ----------------------------------------------------------
@@ -193,21 +284,17 @@ class _PlanLocator(Locator):
 # --- parsing --------------------------------------------------------------------------------
 
 
-_BUDGET_KEYS = {"tool-calls": int, "wall-s": float, "tokens": int, "retries": int, "cost": float}
+_BUDGET_KEYS = {kind.replace("_", "-") for kind in KINDS}
 
 
 def _budget(ctx: Context, raw: Any, key: str = "budget") -> Budget:
     expect(ctx, raw, Mapping, "a map like {:tool-calls 20 :tokens 50000}", key)
-    check_keys(ctx, raw, set(_BUDGET_KEYS), ":budget")
+    check_keys(ctx, raw, _BUDGET_KEYS, ":budget")
     values: dict[str, Any] = {}
     for k, v in raw.items():
         name = name_of(k)
-        want = _BUDGET_KEYS[name]
-        types = (int,) if want is int else (int, float)
-        expect(ctx, v, types, "a whole number" if want is int else "a number", name)
-        if v < 0:
-            raise ctx.fail(f"must not be negative, got {v}", name)
-        values[name.replace("-", "_")] = v
+        kind = name.replace("-", "_")
+        values[kind] = _number(ctx, v, name, whole=kind in WHOLE)
     return Budget(**values)
 
 
@@ -236,10 +323,7 @@ def _acceptance(ctx: Context, raw: Any) -> tuple[Acceptance, ...]:
         elif isinstance(item, Mapping):
             check_keys(ctx, item, {"sh", "timeout-s"}, "an acceptance map")
             cmd = expect(ctx, get(item, "sh"), str, 'a command string', "sh")
-            timeout = get(item, "timeout-s", 600.0)
-            expect(ctx, timeout, int | float, "a number of seconds", "timeout-s")
-            if timeout <= 0:
-                raise ctx.fail("must be positive", "timeout-s")
+            timeout = _number(ctx, get(item, "timeout-s", 600.0), "timeout-s", above=0)
             out.append(Acceptance(cmd=cmd, timeout_s=float(timeout), line=line))
         else:
             raise ctx.fail(f'each check must be (sh "command") or {{:sh "command" :timeout-s '
@@ -275,7 +359,12 @@ def _call(ctx: Context, raw: Any) -> dict[str, Any]:
         raise ctx.fail(f"unknown tool :{name}{hint}", "call")
     args = get(raw, "args", {})
     expect(ctx, args, Mapping, "a map of arguments", "args")
-    return {"tool": name, "args": plain(args)}
+    args = plain(args)
+    try:
+        check_json(args)
+    except NumberError as exc:
+        raise ctx.fail(str(exc), "args") from None
+    return {"tool": name, "args": args}
 
 
 def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
@@ -296,22 +385,71 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
         say = get(turn, "say")
         if say is not None:
             expect(ctx, say, str, "a string", "say")
-        delay = get(turn, "delay-ms", 0)
-        expect(ctx, delay, int, "a whole number of milliseconds", "delay-ms")
+        delay = _number(ctx, get(turn, "delay-ms", 0), "delay-ms", whole=True)
         tokens = get(turn, "tokens")
         if tokens is not None:
-            expect(ctx, tokens, int, "a whole number", "tokens")
+            tokens = _number(ctx, tokens, "tokens", whole=True)
         if not calls and say is None:
             raise ctx.fail("a turn needs :say or :call/:calls", "script")
         turns.append({"calls": calls, "say": say, "delay_ms": delay, "tokens": tokens})
     return tuple(turns)
 
 
+def _tool_choice(ctx: Context, raw: Any) -> str:
+    name = raw.name if isinstance(raw, Keyword) else None
+    if name in TOOL_CHOICES or name in TOOL_NAMES:
+        return name
+    near = difflib.get_close_matches(name or "", [*TOOL_CHOICES, *sorted(TOOL_NAMES)], n=1)
+    hint = f" (did you mean :{near[0]}?)" if near else ""
+    raise ctx.fail(f"must be :auto, :required, :none or a tool keyword such as :write-file, got "
+                   f"{kind_of(raw)}{hint}", "tool-choice")
+
+
+_MODEL_SETTING_KEYS: dict[str, tuple[bool, float | None, float | None]] = {
+    "max-output-tokens": (True, 1, 2**31 - 1), "temperature": (False, 0, 2),
+    "top-p": (False, 0, 1), "seed": (True, None, None)}
+"""Each setting: whole number or not, least and greatest value (``None``: the number check's)."""
+
+
+def _named_maps(ctx: Context, raw: Any, key: str, *, example: str, names: str, entry: str,
+                allowed: set[str], owner: str) -> Iterator[tuple[str, Mapping[Any, Any]]]:
+    """The entries of a map from name strings to maps (``:providers``, ``:prices``,
+    ``:model-settings``), each checked to be a map with only ``allowed`` keys; ``owner``
+    names one in errors (``{name}`` is replaced)."""
+    expect(ctx, raw, Mapping, f"a map like {example}", key)
+    for name, value in raw.items():
+        expect(ctx, name, str, f"{names} as strings", key)
+        expect(ctx, value, Mapping, entry, key)
+        check_keys(ctx, value, allowed, owner.format(name=name))
+        yield name, value
+
+
+def _model_settings(ctx: Context, raw: Any) -> dict[str, ModelSettings]:
+    out = {}
+    for model, settings in _named_maps(
+            ctx, raw, "model-settings", example='{"openai:gpt-5.2" {:max-output-tokens 8000}}',
+            names="model specs", entry="a map of request settings",
+            allowed=set(_MODEL_SETTING_KEYS), owner='the settings of "{name}"'):
+        values: dict[str, Any] = {}
+        for k, v in settings.items():
+            whole, low, high = _MODEL_SETTING_KEYS[k.name]
+            v = _number(ctx, v, k.name, whole=whole, minimum=low)
+            if high is not None and v > high:
+                raise ctx.fail(f"must be at most {high:g}, got {v}", k.name)
+            values[k.name.replace("-", "_")] = v if whole else float(v)
+        out[model] = ModelSettings(**values)
+    return out
+
+
 _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budget", "tools",
-              "script"}
+              "script", "watchdog-s", "model-settings", "tool-choice"}
 
 
-def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
+def _watchdog(ctx: Context, raw: Any) -> float:
+    return float(_number(ctx, raw, "watchdog-s", above=0))
+
+
+def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
     expect(ctx, raw, Mapping, "a task map with :task/id", "children")
     raw_id = get(raw, "task/id")
     if raw_id is None:
@@ -327,6 +465,9 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
                         source=ctx.source, line=_nth_task_line(ctx, task_id) or line,
                         key=":task/id")
     seen[task_id] = line
+    if depth > MAX_DEPTH:
+        raise PlanError(f'task "{task_id}" is at depth {depth}; tasks nest at most {MAX_DEPTH} '
+                        "deep", source=ctx.source, line=line, key=":children")
     outer, ctx.anchor = ctx.anchor, line
     try:
         check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
@@ -345,9 +486,15 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None]) -> Task:
             fields["tools"] = _tool_names(ctx, get(raw, "tools"), "tools")
         if get(raw, "script") is not None:
             fields["script"] = _script(ctx, get(raw, "script"))
+        if get(raw, "watchdog-s") is not None:
+            fields["watchdog_s"] = _watchdog(ctx, get(raw, "watchdog-s"))
+        if get(raw, "model-settings") is not None:
+            fields["model_settings"] = _model_settings(ctx, get(raw, "model-settings"))
+        if get(raw, "tool-choice") is not None:
+            fields["tool_choice"] = _tool_choice(ctx, get(raw, "tool-choice"))
         children = get(raw, "children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
-        fields["children"] = tuple(_task(ctx, c, seen) for c in children)
+        fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
         return Task(**fields)
     finally:
         ctx.anchor = outer
@@ -392,7 +539,8 @@ def _allowed(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tupl
     return tuple(dict.fromkeys(raw))
 
 
-_TIER_KEYS = {"depth", "models", "tools", "budget"}
+_TIER_KEYS = {"depth", "models", "tools", "budget", "watchdog-s", "model-settings",
+              "tool-choice"}
 
 
 def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
@@ -407,7 +555,7 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
     for item in raw:
         expect(ctx, item, Mapping, "a tier map like {:depth 0 :models :large}", "tiers")
         check_keys(ctx, item, _TIER_KEYS, "a tier")
-        depth = expect(ctx, get(item, "depth"), int, "a whole number >= 0", "depth")
+        depth = _number(ctx, get(item, "depth"), "depth", whole=True)
         ctx.anchor = ctx.locate.search(re.compile(rf":depth\s+{depth}(?!\d)"), tiers_line or 1) \
             or tiers_line
         expected_first = not tiers and depth != 0
@@ -417,6 +565,8 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
             else (tiers[-1].models if tiers else everything)
         tools = _tool_names(ctx, get(item, "tools", Keyword("all")), "tools")
         budget = _budget(ctx, get(item, "budget")) if get(item, "budget") is not None else None
+        watchdog = _watchdog(ctx, get(item, "watchdog-s")) \
+            if get(item, "watchdog-s") is not None else None
         if tiers:
             above = tiers[-1]
             for m in allowed:
@@ -430,7 +580,16 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
                                    f"depth {above.depth} lacks", "tools")
         elif budget is None:
             budget = DEFAULT_BUDGET
-        tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget))
+        choice = get(item, "tool-choice")
+        choice = None if choice is None else _tool_choice(ctx, choice)
+        if choice not in (None, *TOOL_CHOICES) and tools is not None and choice not in tools:
+            raise ctx.fail(f"tool :{choice} is not among tier depth {depth}'s tools",
+                           "tool-choice")
+        settings = get(item, "model-settings")
+        tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget,
+                          watchdog_s=watchdog, tool_choice=choice,
+                          model_settings={} if settings is None else
+                          _model_settings(ctx, settings)))
     return tuple(tiers)
 
 
@@ -463,11 +622,9 @@ def _lock_policy(ctx: Context, raw: Any) -> LockPolicy:
         if name == "mode":
             values["mode"] = _enum(ctx, v, "mode", LOCKS_VALUES)
             continue
-        expect(ctx, v, int, "a whole number of milliseconds", name)
-        if v < 0 or (v == 0 and name in ("ttl-ms", "max-ttl-ms")):
-            raise ctx.fail("must be positive" if name.endswith("ttl-ms") else
-                           "must not be negative", name)
-        values[name.replace("-", "_")] = v
+        positive = name in ("ttl-ms", "max-ttl-ms")
+        values[name.replace("-", "_")] = _number(ctx, v, name, whole=True,
+                                                 above=0 if positive else None)
     policy = LockPolicy(**values)
     if policy.ttl_ms > policy.max_ttl_ms:
         raise ctx.fail(f"ttl-ms {policy.ttl_ms} exceeds max-ttl-ms {policy.max_ttl_ms}",
@@ -476,43 +633,42 @@ def _lock_policy(ctx: Context, raw: Any) -> LockPolicy:
 
 
 def _providers(ctx: Context, raw: Any) -> dict[str, Provider]:
-    expect(ctx, raw, Mapping, 'a map like {"openai" {:api-key-env "MY_KEY"}}', "providers")
     out = {}
-    for name, settings in raw.items():
-        expect(ctx, name, str, "provider names or base URLs as strings", "providers")
-        expect(ctx, settings, Mapping, "a map of provider settings", "providers")
-        check_keys(ctx, settings, set(_PROVIDER_KEYS), f'provider "{name}"')
+    expected = {str: "a string", int: "a whole number", bool: "true or false"}
+    for name, settings in _named_maps(
+            ctx, raw, "providers", example='{"openai" {:api-key-env "MY_KEY"}}',
+            names="provider names or base URLs", entry="a map of provider settings",
+            allowed=set(_PROVIDER_KEYS), owner='provider "{name}"'):
         values: dict[str, Any] = {}
         for k, v in settings.items():
             want = _PROVIDER_KEYS[k.name]
-            expect(ctx, v, want, "a string" if want is str else "a whole number", k.name)
-            if want is int and v < 1:
-                raise ctx.fail("must be at least 1", k.name)
+            if want is int:
+                v = _number(ctx, v, k.name, whole=True, minimum=1)
+            else:
+                expect(ctx, v, want, expected[want], k.name)
+            if k.name == "max-tokens-param" and v not in MAX_TOKENS_PARAMS:
+                raise ctx.fail(f'must be "max_tokens" or "max_completion_tokens", got "{v}"',
+                               k.name)
             values[k.name.replace("-", "_")] = v
         out[name] = Provider(**values)
     return out
 
 
 def _prices(ctx: Context, raw: Any) -> dict[str, Price]:
-    expect(ctx, raw, Mapping, 'a map like {"gpt-5.2" {:prompt 1.25 :completion 10.0}}',
-            "prices")
     out = {}
-    for model, price in raw.items():
-        expect(ctx, model, str, "model names as strings", "prices")
-        expect(ctx, price, Mapping, "a map with :prompt and :completion", "prices")
-        check_keys(ctx, price, {"prompt", "completion"}, f'price of "{model}"')
+    for model, price in _named_maps(
+            ctx, raw, "prices", example='{"gpt-5.2" {:prompt 1.25 :completion 10.0}}',
+            names="model names", entry="a map with :prompt and :completion",
+            allowed={"prompt", "completion"}, owner='price of "{name}"'):
         values = {}
         for k, v in price.items():
-            expect(ctx, v, (int, float), "dollars per million tokens", k.name)
-            if v < 0:
-                raise ctx.fail("must not be negative", k.name)
-            values[k.name] = float(v)
+            values[k.name] = float(_number(ctx, v, k.name))
         out[model] = Price(**values)
     return out
 
 
 _PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "providers", "prices",
-              "task"}
+              "model-settings", "task"}
 
 
 def _check_task_policy(ctx: Context, plan: Plan) -> None:
@@ -527,6 +683,11 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
             extra = [t for t in task.tools if t not in tier.tools]
             if extra:
                 raise ctx.fail(f"tool :{extra[0]} is not allowed at depth {depth}", "tools")
+        choice = task.tool_choice or tier.tool_choice
+        tools = task.tools if task.tools is not None else tier.tools
+        if choice not in (None, *TOOL_CHOICES) and tools is not None and choice not in tools:
+            raise ctx.fail(f'tool :{choice} is not among task "{task.id}"\'s tools',
+                           "tool-choice")
 
 
 def parse_plan(text: str, source: str = "<plan>") -> Plan:
@@ -539,7 +700,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     data = read_edn(ctx, text)
     if not isinstance(data, Mapping):
         raise ctx.fail(f"a plan must be a map, got {kind_of(data)}", line=1)
-    name = Path(source).stem if source != "<plan>" else "plan"
+    name = _default_name(source)
     if get(data, "task/id") is not None and get(data, "task") is None:
         data = {Keyword("task"): data}
     check_keys(ctx, data, _PLAN_KEYS, "the plan")
@@ -547,6 +708,9 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         raise ctx.fail("a plan needs :task (the root task map)", line=1)
     run_name = get(data, "run/name", name)
     expect(ctx, run_name, str, "a string", "run/name")
+    if not RUN_NAME.match(run_name):
+        raise ctx.fail(f"{kind_of(run_name)} cannot name a run directory: use letters, "
+                       "digits, -, _ and . (not first), at most 100 characters", "run/name")
     models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
     tiers = _tiers(ctx, get(data, "tiers"), models)
     ctx.anchor = None
@@ -555,16 +719,50 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     locks = _lock_policy(ctx, get(data, "locks", Keyword("advisory")))
     providers = _providers(ctx, get(data, "providers", {}))
     prices = _prices(ctx, get(data, "prices", {}))
+    model_settings = _model_settings(ctx, get(data, "model-settings", {}))
     root = _task(ctx, get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
-                locks=locks, providers=providers, prices=prices, root=root, source=source)
+                locks=locks, providers=providers, prices=prices, model_settings=model_settings,
+                root=root, source=source)
     _check_task_policy(ctx, plan)
     return plan
+
+
+def _default_name(source: str) -> str:
+    """A plan without ``:run/name`` is named after its file, made fit for a directory name."""
+    stem = Path(source).stem if source != "<plan>" else "plan"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "plan"
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file (its name defaults to the file's stem)."""
     return parse_plan(read_source(path), source=str(path))
+
+
+_SETTINGS_KEYS = {"providers", "model-settings", "prices"}
+
+
+def parse_settings(text: str, source: str = "<settings>") -> Settings:
+    """Parse and validate a settings map: ``{:providers {...} :model-settings {...} :prices
+    {...}}``, each as in a plan.
+
+    Raises:
+        PlanError: the first problem found, with file, line and key.
+    """
+    ctx = Context(source=source, locate=_PlanLocator(text))
+    data = read_edn(ctx, text)
+    if not isinstance(data, Mapping):
+        raise ctx.fail(f"settings must be a map with :providers, :model-settings or :prices, "
+                       f"got {kind_of(data)}", line=1)
+    check_keys(ctx, data, _SETTINGS_KEYS, "the settings")
+    return Settings(providers=_providers(ctx, get(data, "providers", {})),
+                    model_settings=_model_settings(ctx, get(data, "model-settings", {})),
+                    prices=_prices(ctx, get(data, "prices", {})))
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a settings file (:func:`parse_settings`)."""
+    return parse_settings(read_source(path), source=str(path))
 
 
 # --- writing EDN ---------------------------------------------------------------------------
@@ -601,6 +799,16 @@ def _budget_edn(budget: Budget) -> str:
     return "{" + " ".join(parts) + "}"
 
 
+def _fields_edn(record: Any) -> str:
+    """An attrs record's set fields as EDN map entries (``None`` left out)."""
+    return " ".join(f":{k.replace('_', '-')} {_edn(v)}" for k, v in attrs.asdict(record).items()
+                    if v is not None)
+
+
+def _model_settings_edn(table: dict[str, ModelSettings]) -> str:
+    return "{" + " ".join(f"{_edn(m)} {{{_fields_edn(s)}}}" for m, s in table.items()) + "}"
+
+
 def _turn_edn(turn: dict[str, Any]) -> str:
     parts = []
     if turn.get("calls"):
@@ -629,6 +837,12 @@ def _task_edn(task: Task, indent: str) -> str:
         lines.append(f":budget {_budget_edn(task.budget)}")
     if task.tools is not None:
         lines.append(":tools [" + " ".join(":" + t for t in task.tools) + "]")
+    if task.watchdog_s is not None:
+        lines.append(f":watchdog-s {task.watchdog_s!r}")
+    if task.tool_choice is not None:
+        lines.append(f":tool-choice :{task.tool_choice}")
+    if task.model_settings:
+        lines.append(f":model-settings {_model_settings_edn(task.model_settings)}")
     if task.acceptance:
         checks = " ".join(f"(sh {_edn(a.cmd)})" if a.timeout_s == 600.0 else
                           f"{{:sh {_edn(a.cmd)} :timeout-s {a.timeout_s!r}}}"
@@ -656,6 +870,12 @@ def plan_to_edn(plan: Plan) -> str:
                               "[" + " ".join(":" + t for t in tier.tools) + "]")]
         if tier.budget is not None:
             parts.append(f":budget {_budget_edn(tier.budget)}")
+        if tier.watchdog_s is not None:
+            parts.append(f":watchdog-s {tier.watchdog_s!r}")
+        if tier.tool_choice is not None:
+            parts.append(f":tool-choice :{tier.tool_choice}")
+        if tier.model_settings:
+            parts.append(f":model-settings {_model_settings_edn(tier.model_settings)}")
         tiers.append("{" + " ".join(parts) + "}")
     out.append(" :tiers [" + "\n         ".join(tiers) + "]")
     out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")
@@ -666,13 +886,13 @@ def plan_to_edn(plan: Plan) -> str:
         f":{k.replace('_', '-')} " + (f":{v.name}" if isinstance(v, Keyword) else str(v))
         for k, v in lock_fields.items()) + "}")
     if plan.providers:
-        out.append(" :providers {" + " ".join(
-            f"{_edn(name)} {{" + " ".join(f":{k.replace('_', '-')} {_edn(v)}"
-                                          for k, v in attrs.asdict(p).items() if v is not None)
-            + "}" for name, p in plan.providers.items()) + "}")
+        out.append(" :providers {" + " ".join(f"{_edn(name)} {{{_fields_edn(p)}}}"
+                                              for name, p in plan.providers.items()) + "}")
     if plan.prices:
         out.append(" :prices {" + " ".join(
             f"{_edn(m)} {{:prompt {p.prompt!r} :completion {p.completion!r}}}"
             for m, p in plan.prices.items()) + "}")
+    if plan.model_settings:
+        out.append(f" :model-settings {_model_settings_edn(plan.model_settings)}")
     out.append(" :task " + _task_edn(plan.root, "       ") + "}")
     return "\n".join(out) + "\n"

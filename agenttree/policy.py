@@ -28,9 +28,12 @@ class Policy:
 
 
 def root_policy(plan: Plan, model_override: str | None = None) -> Policy:
-    """The root's policy: tier 0 of the plan (or one model for everything with ``--model``)."""
+    """The root's policy: tier 0 of the plan (or one model for everything with ``--model``),
+    its tools narrowed by the root task's ``:tools``."""
     tier = plan.tier_for(0)
     tools = TOOL_NAMES if tier.tools is None else frozenset(tier.tools) & TOOL_NAMES
+    if plan.root.tools is not None:
+        tools &= frozenset(plan.root.tools)
     models = (model_override,) if model_override else tuple(tier.models)
     return Policy(models=models, tools=tools, talk=plan.talk)
 

@@ -13,27 +13,48 @@ from .events import Entry
 from .models.base import ModelError
 from .models.openai import api_key_for
 from .models.spec import parse_model_spec
-from .plan import Plan, is_scripted
+from .plan import Plan, Settings, is_scripted
 from .runtime.engine import Engine
 
 REFRESH_S = 0.25
 """How often the live tree is redrawn."""
 
 
+def models_in_use(plan: Plan, override: str | None) -> set[str]:
+    """The model specs a run of ``plan`` starts its agents on."""
+    if override is not None:
+        return {override}
+    wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
+    return wanted | {t.model for t, _, _ in plan.walk() if t.model is not None}
+
+
 def check_models(plan: Plan, override: str | None) -> None:
     """Refuse, before anything starts, the plan's model specs that cannot work."""
-    if override is not None:
-        wanted = {override}
-    else:
-        wanted = {plan.tier_for(d).models[0] for _, _, d in plan.walk()}
-        wanted |= {t.model for t, _, _ in plan.walk() if t.model is not None}
-    for name in sorted(wanted):
+    for name in sorted(models_in_use(plan, override)):
         check_model(name, plan, "--model" if override else plan.source)
 
 
-def check_model(name: str, plan: Plan | None = None, where: str = "") -> None:
+def unsandboxed_warning(engine: Engine) -> str | None:
+    """One line for a run whose models are on the network while ``sh`` would run without the
+    OS sandbox: a command a model runs could read the engine's environment (API keys in it)
+    through ``/proc``. ``None`` when that is not the case."""
+    plan = engine.plan
+    networked = [m for m in sorted(models_in_use(plan, engine.model_override))
+                 if not is_scripted(m)]
+    shell = any(t.tools is None or "sh" in t.tools for t in plan.tiers)
+    if not networked or not shell or engine.sandbox.kind != "none":
+        return None
+    why = ":sandbox :off" if plan.sandbox == "off" else "bubblewrap is not installed"
+    return (f"warning: sh runs without a sandbox here ({why}) while {networked[0]} drives "
+            "agents: a command it runs can read this process's environment, API keys "
+            "included (/proc/PID/environ); install bubblewrap (apt-get install bubblewrap) "
+            "and set :sandbox :required to refuse such runs")
+
+
+def check_model(name: str, plan: Plan | Settings | None = None, where: str = "") -> None:
     """Refuse a model spec that cannot work (bad syntax, no API key), naming ``where`` it came
-    from; the scripted model always works. ``plan`` supplies providers' key variables."""
+    from; the scripted model always works. ``plan`` (or settings) supplies providers' key
+    variables."""
     if is_scripted(name):
         return
     try:

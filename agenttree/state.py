@@ -74,6 +74,8 @@ class TaskView:
     agent: str
     status: str = "pending"
     attempts: int = 0
+    removed: bool = False
+    """Taken out of the plan by a reconcile (its end no longer counts against the run)."""
 
 
 @attrs.define(kw_only=True)
@@ -84,6 +86,8 @@ class RunState:
     plan_name: str = ""
     plan_source: str = ""
     plan_edn: str = ""
+    plan_parts: list[str] = attrs.Factory(list)
+    """``plan/part`` texts read since the last plan event (joined by the next one)."""
     seed: int = 0
     model_override: str | None = None
     format: int = ev.FORMAT
@@ -144,12 +148,29 @@ def _run_finished(s: RunState, e: ev.RunFinished, t: int) -> None:
     s.status, s.reason, s.finished_t = e.status, e.reason, t
 
 
+def _plan_part(s: RunState, e: ev.PlanPart, t: int) -> None:
+    if e.index == 0:
+        s.plan_parts = []
+    s.plan_parts.append(e.text)
+
+
+def _plan_text(s: RunState, e: ev.PlanLoaded | ev.PlanReconciled) -> str:
+    edn = "".join(s.plan_parts[-e.parts:]) if e.parts else e.edn
+    s.plan_parts = []
+    return edn
+
+
 def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
-    s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, e.edn
+    s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, _plan_text(s, e)
 
 
 def _plan_reconciled(s: RunState, e: ev.PlanReconciled, t: int) -> None:
-    s.plan_edn = e.edn
+    s.plan_edn = _plan_text(s, e)
+    for key, removed in (("removed", True), ("added", False)):
+        for task_id in e.diff.get(key) or ():
+            task = s.tasks.get(task_id) if isinstance(task_id, str) else None
+            if task is not None:
+                task.removed = removed
 
 
 def _agent_spawned(s: RunState, e: ev.AgentSpawned, t: int) -> None:
@@ -262,6 +283,10 @@ def _budget_charged(s: RunState, e: ev.BudgetCharged, t: int) -> None:
     s.agents[e.agent].used[e.kind] = e.used
 
 
+def _budget_rolled_up(s: RunState, e: ev.BudgetRolledUp, t: int) -> None:
+    s.agents[e.agent].used.update(e.used)
+
+
 def _budget_exhausted(s: RunState, e: ev.BudgetExhausted, t: int) -> None:
     s.agents[e.agent].exhausted = e.kind
 
@@ -368,7 +393,7 @@ def _unknown(s: RunState, e: ev.UnknownEvent, t: int) -> None:
 
 _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.RunStarted: _run_started, ev.RunResumed: _run_resumed, ev.RunFinished: _run_finished,
-    ev.PlanLoaded: _plan_loaded,
+    ev.PlanLoaded: _plan_loaded, ev.PlanPart: _plan_part,
     ev.AgentSpawned: _agent_spawned, ev.AgentMessage: _agent_message,
     ev.AgentState: _agent_state, ev.AgentFinished: _agent_finished,
     ev.TaskStateChanged: _task_state, ev.ModelRequested: _model_requested,
@@ -377,7 +402,9 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
+    ev.BudgetRolledUp: _budget_rolled_up,
     ev.ModelDelta: _nothing, ev.ModelRetry: _nothing, ev.PolicyGranted: _policy_granted,
+    ev.AgentWatchdog: _nothing,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,
@@ -419,6 +446,7 @@ _json = cattrs.Converter()
 def state_to_json(state: RunState) -> dict[str, Any]:
     """The state as plain JSON data (for ``replay --json`` and the web view)."""
     data = _json.unstructure(state)
+    data.pop("plan_parts", None)
     for agent in data["agents"].values():
         agent.pop("open_calls", None)
     data["processes"] = {str(k): v for k, v in data["processes"].items()}

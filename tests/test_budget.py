@@ -61,3 +61,14 @@ def test_a_tree_never_spends_more_than_the_root_has(limit: int, children) -> Non
         root.settle(lent, child.used)
         assert root.remaining("tool_calls") >= 0
     assert total_spent <= limit
+
+
+def test_retries_are_each_agents_own_never_lent_nor_rolled_up() -> None:
+    meter = Meter({"tool_calls": 30, "retries": 3})
+    kids = [meter.carve({}, share=4 - i) for i in range(3)]
+    assert [k["retries"] for k in kids] == [3, 3, 3]  # not 3 split four ways (0 each)
+    assert meter.remaining("retries") == 3
+    assert meter.carve({"retries": 7})["retries"] == 7  # asked for: given, not capped by ours
+    meter.settle(kids[0], {"tool_calls": 4, "retries": 2})
+    assert meter.used["tool_calls"] == 4 and meter.used["retries"] == 0
+    assert meter.remaining("retries") == 3

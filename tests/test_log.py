@@ -107,7 +107,7 @@ def test_overlong_record_is_rejected(tmp_path: Path) -> None:
         list(read_events(tmp_path / "e.jsonl"))
 
 
-async def test_writer_writes_in_order_and_replaces_oversize(tmp_path: Path) -> None:
+async def test_writer_writes_in_order_and_cuts_oversize_fields(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     written: list[ev.Entry] = []
     async with open_event_log(path, run="r", on_write=written.append) as log:
@@ -117,9 +117,11 @@ async def test_writer_writes_in_order_and_replaces_oversize(tmp_path: Path) -> N
     entries = list(read_events(path))
     assert entries == written
     assert [e.seq for e in entries] == list(range(1, 52))
-    assert entries[-1].event == ev.UnknownEvent(
-        type="log/oversize", fields={"dropped": "agent/state", "bytes": entries[-1].event.fields[
-            "bytes"], "limit": MAX_LINE})
+    last = entries[-1].event
+    assert isinstance(last, ev.AgentState) and (last.agent, last.status) == ("a", "s")
+    assert last.detail.startswith("yyy")
+    assert last.detail.endswith(f"…[cut to fit the log: {MAX_LINE + 2:,} bytes in all]")
+    assert len(path.read_bytes().splitlines()[-1]) < MAX_LINE
 
 
 async def test_writer_appends_to_existing_log_with_next_seq(tmp_path: Path) -> None:
@@ -154,7 +156,10 @@ class _FsyncCounter:
         monkeypatch.setattr(logmod.os, "fsync", counting)
 
 
-async def test_batch_mode_fsyncs_within_50ms(tmp_path: Path, monkeypatch) -> None:
+async def test_batch_mode_fsyncs_each_written_batch_without_a_flush(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    # How soon the fsync lands is a duration (`make bench`); what is tested is that the write
+    # alone brings exactly one fsync, with no flush or close asking for it.
     counter = _FsyncCounter(monkeypatch)
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
     async with trio.open_nursery() as nursery:
@@ -163,10 +168,8 @@ async def test_batch_mode_fsyncs_within_50ms(tmp_path: Path, monkeypatch) -> Non
         log.emit(_events(1)[0])
         while log.written_seq < 1:
             await trio.sleep(0)
-        written_at = trio.current_time()
         while log.synced_seq < 1:  # the syncer works in a thread: wait on the condition
             await trio.sleep(0.001)
-        assert trio.current_time() - written_at <= logmod.BATCH_FSYNC_S
         assert counter.calls == base + 1
         await log.flush()
         assert log.synced_seq == log.written_seq == 1
@@ -257,3 +260,44 @@ def test_tailer_error_carries_the_good_entries_before_the_bad_line(tmp_path: Pat
 
 def test_tailer_of_a_missing_log_waits_for_it(tmp_path: Path) -> None:
     assert Tailer(tmp_path / "e.jsonl").poll() == []
+
+
+def test_lines_end_at_newline_only(tmp_path: Path) -> None:
+    """As writers count them: a bare \\r (or \\x0b, \\x1c...) stays inside its line."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"a\rb\x0bc\x1cd\nnext\r\n")
+    assert logmod.LineFollower(path).new_lines() == [(1, b"a\rb\x0bc\x1cd"), (2, b"next\r")]
+
+
+@pytest.mark.parametrize("grow_first", [False, True])
+def test_tailer_follows_a_torn_log_that_a_resume_cut_back_and_wrote_on(
+        tmp_path: Path, grow_first: bool) -> None:
+    """The torn last line is never consumed: after the cut, the new records are read, not
+    the old bytes glued to them (whether the follower looks before or after the log regrows
+    past where the torn line ended)."""
+    path = tmp_path / "e.jsonl"
+    old = [encode(i + 1, 0, "r", e) for i, e in enumerate(_events(4))]
+    torn = old[3][: len(old[3]) // 2]
+    path.write_bytes(b"".join(old[:3]) + torn)
+    tailer = Tailer(path)
+    assert [e.seq for e in tailer.poll()] == [1, 2, 3]
+    assert tailer.poll() == []
+    reader = LogReader(path)
+    assert len(list(reader)) == 3 and reader.cut_torn_tail() is not None  # what resume does
+    new = [encode(i + 4, 1, "r", ev.RunFinished(status=f"status {i}" * 9)) for i in range(3)]
+    if not grow_first:
+        assert tailer.poll() == []  # the log is shorter than the torn line's end now
+    with open(path, "ab") as f:
+        f.write(b"".join(new))
+    got = tailer.poll()
+    assert [e.seq for e in got] == [4, 5, 6]
+    assert [e.event for e in got] == [e.event for e in read_events(path)][3:]
+
+
+def test_tailer_says_so_when_records_it_read_are_cut_away(tmp_path: Path) -> None:
+    lines = _write(tmp_path / "e.jsonl", _events(3)).splitlines(keepends=True)
+    tailer = Tailer(tmp_path / "e.jsonl")
+    assert len(tailer.poll()) == 3
+    (tmp_path / "e.jsonl").write_bytes(lines[0])
+    with pytest.raises(LogCorrupt, match=r"was cut back to .* before lines already read"):
+        tailer.poll()

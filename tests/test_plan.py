@@ -12,8 +12,11 @@ from agenttree.budget import Budget
 from agenttree.errors import PlanError
 from agenttree.plan import (
     DEFAULT_BUDGET,
+    RUN_NAME,
     Acceptance,
+    ModelSettings,
     Plan,
+    Provider,
     Task,
     Tier,
     load_plan,
@@ -132,6 +135,51 @@ def _error(text: str) -> PlanError:
     ('{:models {:big ["b"] :small ["s"]} :tiers [{:depth 0 :models :big}\n'
      ' {:depth 1 :models :small}]\n :task {:task/id "r" :children [{:task/id "c"\n'
      ' :model "b"}]}}', 4, ":model", 'model "b" is not allowed at depth 1; allowed: s'),
+    ('{:run/name "/tmp/evil" :task {:task/id "r"}}', 1, ":run/name",
+     'string "/tmp/evil" cannot name a run directory'),
+    ('{:run/name "../../etc" :task {:task/id "r"}}', 1, ":run/name", "cannot name a run"),
+    ('{:run/name ".hidden" :task {:task/id "r"}}', 1, ":run/name", "cannot name a run"),
+    ('{:task/id "r"\n :goal "a"\n :goal "b"}', 3, None,
+     "duplicate key in a map: :goal (first at line 2)"),
+    ('{:talk #{:parent\n :parent} :task {:task/id "r"}}', 2, None,
+     "duplicate element in a set: :parent (first at line 1)"),
+    ('{:task/id "r"}\n{:task/id "s"}', 2, None,
+     "a second form after the first: a file holds one EDN value"),
+    ("[" * 500 + "]" * 500, 1, None, "nested deeper than 128 levels"),
+    ('{:task/id "r" :children [' + "".join(f'{{:task/id "t{i}" :children [' for i in range(51))
+     + "]}" * 51 + "]}",
+     1, ":children", 'task "t50" is at depth 51; tasks nest at most 50 deep'),
+    ('{:task/id "r"\n :tool-choice :sometimes}', 2, ":tool-choice",
+     "must be :auto, :required, :none or a tool keyword"),
+    ('{:task/id "r" :tool-choice "auto"}', 1, ":tool-choice", 'got string "auto"'),
+    ('{:task/id "r" :tool-choice :writefile}', 1, ":tool-choice", "did you mean :write-file?"),
+    ('{:task/id "r" :tools [:sh]\n :tool-choice :write-file}', 2, ":tool-choice",
+     'tool :write-file is not among task "r"\'s tools'),
+    ('{:tiers [{:depth 0 :tools [:sh] :tool-choice :finish}] :task {:task/id "r"}}', 1,
+     ":tool-choice", "tool :finish is not among tier depth 0's tools"),
+    ('{:tiers [{:depth 0 :tool-choice :finish}]\n :task {:task/id "r" :tools [:sh]}}', 2,
+     ":tool-choice", 'tool :finish is not among task "r"\'s tools'),
+    ('{:model-settings {"m" {:temperature 3}}\n :task {:task/id "r"}}', 1, ":temperature",
+     "must be at most 2, got 3"),
+    ('{:task {:task/id "r"}\n :model-settings {"m" {:top-p -0.5}}}', 2, ":top-p",
+     "must not be negative, got -0.5"),
+    ('{:task/id "r"\n :model-settings {"m" {:max-output-tokens 0}}}', 2, ":max-output-tokens",
+     "must be at least 1, got 0"),
+    ('{:task/id "r" :model-settings {"m" {:max-output-tokens 1.5}}}', 1, ":max-output-tokens",
+     "expected a whole number, got 1.5"),
+    ('{:task/id "r" :model-settings {"m" {:seed true}}}', 1, ":seed",
+     "expected a whole number, got true"),
+    ('{:task/id "r" :model-settings {"m" {:temprature 1}}}', 1, ":temprature",
+     "did you mean :temperature?"),
+    ('{:task/id "r" :model-settings {:m {:seed 1}}}', 1, ":model-settings",
+     "expected model specs as strings, got keyword :m"),
+    ('{:task/id "r" :model-settings [1]}', 1, ":model-settings", "expected a map like"),
+    ('{:tiers [{:depth 0\n :model-settings {"m" {:temperature "hot"}}}] :task {:task/id "r"}}', 2,
+     ":temperature", "expected a number, got string 'hot'"),
+    ('{:providers {"openai" {:stream "no"}}\n :task {:task/id "r"}}', 1, ":stream",
+     'expected true or false, got string "no"'),
+    ('{:providers {"openai" {:max-tokens-param "max_output"}} :task {:task/id "r"}}', 1,
+     ":max-tokens-param", 'must be "max_tokens" or "max_completion_tokens"'),
 ])
 def test_validation_errors_name_line_and_key(text: str, line: int, key: str | None,
                                              fragment: str) -> None:
@@ -175,6 +223,13 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_siz
 _budgets = st.none() | st.builds(Budget, tool_calls=st.none() | st.integers(0, 999),
                                  wall_s=st.none() | st.floats(0, 1e4, allow_nan=False),
                                  tokens=st.none() | st.integers(0, 10**7))
+_settings = st.builds(
+    ModelSettings, max_output_tokens=st.none() | st.integers(1, 10**6),
+    temperature=st.none() | st.floats(0, 2), top_p=st.none() | st.floats(0, 1),
+    seed=st.none() | st.integers(-(2**53 - 1), 2**53 - 1))
+_settings_tables = st.dictionaries(st.sampled_from(["scripted", "openai:gpt-5.2", "m@x"]),
+                                   _settings, max_size=2)
+_choices = st.none() | st.sampled_from(["auto", "required", "none"])
 _args = st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,5}", fullmatch=True),
                         st.none() | st.integers(-5, 5) | _text | st.booleans(), max_size=3)
 _turns = st.builds(
@@ -196,18 +251,54 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
     return Task(id=task_id, goal=draw(_text), cwd=draw(st.sampled_from([".", "a", "a/b"])),
                 acceptance=tuple(Acceptance(cmd=c) for c in draw(st.lists(_text, max_size=2))),
                 children=children, budget=draw(_budgets),
-                script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)))
+                script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)),
+                watchdog_s=draw(st.none() | st.floats(0.001, 1e5)),
+                model_settings=draw(_settings_tables), tool_choice=draw(_choices))
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_plan_to_edn_round_trips(data) -> None:
     root = data.draw(_tasks(set()))
-    plan = Plan(name=data.draw(_text), tiers=(Tier(depth=0, models=("scripted",),
-                                                    budget=DEFAULT_BUDGET),),
+    plan = Plan(name=data.draw(st.from_regex(RUN_NAME)),
+                tiers=(Tier(depth=0, models=("scripted",), budget=DEFAULT_BUDGET,
+                            model_settings=data.draw(_settings_tables),
+                            tool_choice=data.draw(_choices)),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
-                               .map(frozenset)), root=root)
+                               .map(frozenset)),
+                model_settings=data.draw(_settings_tables), root=root)
     assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_watchdog_interval_per_tier_and_task_survives_export() -> None:
+    plan = parse_plan('{:tiers [{:depth 0 :models ["scripted"]} {:depth 1 :watchdog-s 5}]'
+                      ' :task {:task/id "r" :children [{:task/id "a" :watchdog-s 2.5}'
+                      ' {:task/id "b"}]}}')
+    a, b = plan.root.children
+    assert (plan.tiers[1].watchdog_s, a.watchdog_s, b.watchdog_s) == (5.0, 2.5, None)
+    assert [plan.watchdog_s(t, d) for t, d in ((plan.root, 0), (a, 1), (b, 1))] == \
+        [30.0, 2.5, 5.0]
+    exported = plan_to_edn(plan)
+    assert ":watchdog-s 5.0" in exported and ":watchdog-s 2.5" in exported
+    assert parse_plan(exported) == plan
+
+
+@pytest.mark.parametrize("text", [
+    '{:task {:task/id "r" :watchdog-s 0}}',
+    '{:task {:task/id "r" :watchdog-s -3}}',
+    '{:tiers [{:depth 0 :models ["scripted"] :watchdog-s 0.0}] :task {:task/id "r"}}',
+])
+def test_a_watchdog_interval_must_be_positive(text: str) -> None:
+    error = _error(text)
+    assert error.key == ":watchdog-s"
+    assert "must be positive" in str(error) or "must not be negative" in str(error)
+
+
+@pytest.mark.parametrize("text", ['{:task {:task/id "r" :watchdog-s "often"}}',
+                                  '{:task {:task/id "r" :watchdog-s true}}'])
+def test_a_watchdog_interval_must_be_a_number(text: str) -> None:
+    error = _error(text)
+    assert error.key == ":watchdog-s" and "expected a number" in str(error)
 
 
 def test_lock_policy_keyword_or_map() -> None:
@@ -245,3 +336,64 @@ def test_providers_and_prices() -> None:
         '{:providers {"openai" {:api-key "X"}} :task {:task/id "r"}}'))
     assert "must not be negative" in str(_error(
         '{:prices {"m" {:prompt -1}} :task {:task/id "r"}}'))
+
+
+def test_a_plan_without_a_name_is_named_after_its_file_fit_for_a_directory(
+        tmp_path: Path) -> None:
+    path = tmp_path / "..my plan (v2)!.edn"
+    path.write_text('{:task/id "r"}')
+    plan = load_plan(path)
+    assert plan.name == "my-plan--v2--"
+    assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_a_run_name_cannot_put_the_run_directory_elsewhere(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    from agenttree.cli import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "p.edn").write_text('{:run/name "../escaped" :task {:task/id "r"}}')
+    assert main(["run", "p.edn", "--quiet"]) == 2
+    assert "cannot name a run directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [work] and not (work / "runs").exists()
+
+
+def test_plan_check_of_a_deeply_nested_plan_is_one_line(tmp_path: Path, capsys) -> None:
+    from agenttree.cli import main
+
+    path = tmp_path / "deep.edn"
+    path.write_text('{:task/id "r" :children [' + "".join(
+        f'{{:task/id "t{i}" :children [' for i in range(500)) + "]}" * 500 + "]}")
+    assert main(["plan", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nested deeper than 128 levels" in err
+
+
+def test_model_settings_tool_choice_and_provider_settings_parse_and_round_trip() -> None:
+    plan = parse_plan("""
+{:model-settings {"openai:gpt-5.2" {:max-output-tokens 8000 :temperature 0.2 :top-p 1 :seed 7}}
+ :providers {"http://127.0.0.1:8080/v1" {:stream false :max-tokens-param "max_tokens"}
+             "openai" {:max-tokens-param "max_completion_tokens"}}
+ :tiers [{:depth 0 :tool-choice :required :model-settings {"scripted" {:seed 1}}}]
+ :task {:task/id "r" :tools [:write-file :finish] :tool-choice :write-file
+        :model-settings {"openai:gpt-5.2" {:temperature 0}}}}
+""", source="p.edn")
+    assert plan.model_settings == {"openai:gpt-5.2": ModelSettings(
+        max_output_tokens=8000, temperature=0.2, top_p=1.0, seed=7)}
+    assert plan.providers["http://127.0.0.1:8080/v1"] == Provider(stream=False,
+                                                                  max_tokens_param="max_tokens")
+    assert plan.providers["openai"].max_tokens_param == "max_completion_tokens"
+    assert (plan.tiers[0].tool_choice, plan.tiers[0].model_settings) == \
+        ("required", {"scripted": ModelSettings(seed=1)})
+    assert (plan.root.tool_choice, plan.root.model_settings) == \
+        ("write-file", {"openai:gpt-5.2": ModelSettings(temperature=0.0)})
+    assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_settings_update_only_what_they_give() -> None:
+    base = ModelSettings(max_output_tokens=100, temperature=0.5)
+    assert base.updated(ModelSettings(temperature=0.0, seed=3)) == ModelSettings(
+        max_output_tokens=100, temperature=0.0, seed=3)
+    assert base.updated(None) == base

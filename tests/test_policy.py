@@ -48,3 +48,11 @@ def test_model_override_applies_everywhere_and_still_narrows() -> None:
     root = root_policy(plan, model_override="scripted")
     assert root.models == ("scripted",)
     assert derive(root, plan, Task(id="c"), 1, model_override="scripted").models == ("scripted",)
+
+
+def test_the_root_tasks_tools_narrow_tier_zeros() -> None:
+    plan = Plan(name="p", tiers=(Tier(depth=0, models=("a",), tools=("sh", "finish")),),
+                root=Task(id="root", tools=("finish", "message")))
+    assert root_policy(plan).tools == frozenset({"finish"})
+    assert root_policy(Plan(name="p", tiers=plan.tiers, root=Task(id="root"))).tools == \
+        frozenset({"sh", "finish"})

@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -31,7 +32,7 @@ from agenttree.events import Entry
 from agenttree.log import Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
-from agenttree.runtime.control import append_command
+from agenttree.runtime.control import append_command, stage_plan
 from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
@@ -134,6 +135,7 @@ class AgentTreeApp(App[str]):
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
+        self._flush: Timer | None = None
         self._dirty: set[str] = set()
         self._drawn_seq = 0
         self._drawn_at = 0.0
@@ -172,7 +174,7 @@ class AgentTreeApp(App[str]):
         self._part("#strip", EventsStrip).border_title = "events"
         self._part("#tree", AgentTree).focus()
         self._render_view(None)
-        self.set_interval(FLUSH_S, self._apply_pending)
+        self._flush = self.set_interval(FLUSH_S, self._apply_pending)
         self._tail()
 
     def _part(self, selector: str, kind: type[W]) -> W:
@@ -241,12 +243,28 @@ class AgentTreeApp(App[str]):
                         severity="error", timeout=30)
 
     def on_unmount(self) -> None:
+        self._stop_feeding()
+
+    def _stop_feeding(self) -> None:
+        """Stop the flush timer and the tail worker: nothing arrives or is drawn any more."""
         self._stop.set()
+        if self._flush is not None:
+            self._flush.stop()
+        self.workers.cancel_group(self, "tail")
+
+    def _tearing_down(self) -> bool:
+        """Whether the app is being torn down. Textual stops running the app before it
+        removes any widget, so a timer tick or a batch of events that lands during teardown
+        stops the feeding here and touches no widget."""
+        if self.is_running and not self._stop.is_set() and self.screen_stack:
+            return False
+        self._stop_feeding()
+        return True
 
     def _apply_pending(self) -> None:
         """Fold what arrived and redraw (every :data:`FLUSH_S`; while a long log is still
         being read, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`)."""
-        if not self.screen_stack or self._stop.is_set():  # closing down
+        if self._tearing_down():
             return
         self._watch_engine()
         timeline = self.timeline
@@ -579,7 +597,8 @@ class AgentTreeApp(App[str]):
         self.push_screen(PlanEditorScreen(text, str(self.plan_path)), saved)
 
     def action_reconcile(self) -> None:
-        """``R``: write the edited plan to RUN_DIR/plan.edn and ask the engine to follow it."""
+        """``R``: stage the edited plan for the engine and ask it to follow it (the engine
+        writes RUN_DIR/plan.edn once the plan is applied)."""
         if not self._steerable():
             return
         draft = self.plan_draft
@@ -591,11 +610,11 @@ class AgentTreeApp(App[str]):
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
+            command = {"cmd": "reconcile"}
             if draft is not None:
-                self.plan_path.write_text(draft)
+                command["plan"] = stage_plan(self.run_dir, draft)
                 self.plan_draft = None
-                self._plan_status = self._check_plan_file()
-            self.send({"cmd": "reconcile"}, "reconcile")
+            self.send(command, "reconcile")
             self._show_details(self.state, None)
             self._show_header(self.state)
 

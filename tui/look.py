@@ -160,6 +160,12 @@ def summary(event: ev.Event) -> str:
             limit = "∞" if event.limit is None else amount(event.kind, event.limit)
             return f"{event.kind} +{amount(event.kind, event.amount)} → " \
                    f"{amount(event.kind, event.used)}/{limit}"
+        case ev.BudgetRolledUp():
+            totals = ", ".join(f"{k} {amount(k, v)}" for k, v in event.used.items() if v)
+            return f"{event.child} ended: subtree spent {totals or 'nothing'}"
+        case ev.AgentWatchdog():
+            stalled = ", ".join(str(c.get("agent")) for c in event.children)
+            return f"no progress in {event.quiet_s:g}s from {_short(stalled, 50)}"
         case ev.ControlApplied():
             return f"line {event.line} {event.cmd}: {event.detail}"
         case ev.ControlRejected():

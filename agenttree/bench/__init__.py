@@ -8,5 +8,5 @@ tools), :mod:`.coding` + :mod:`.checks` + :mod:`.quality` (the coding kind, its 
 soft metrics), :mod:`.matching` (how one value compares) + :mod:`.scoring` (calls, turns and
 answers of a case), :mod:`.stats` (intervals, pass@k, the sign test), :mod:`.engine` (the engine
 subclass a case runs on), :mod:`.runner` (order, concurrency, retries, stopping, resume),
-:mod:`.report` (the report log and summary), :mod:`.compare` + :mod:`.pricing`, :mod:`.cli`.
+:mod:`.report` (the report log and summary), :mod:`.compare`, :mod:`.cli`.
 """

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import trio
 
+from ..plan import Settings
 from .suites import Case
 
 STATUSES = ("pass", "fail", "infra-error", "skipped")
@@ -45,6 +46,8 @@ class CaseRun:
     """Where systems under test run: ``local``, ``docker`` or ``kubernetes``."""
     on_event: Callable[[str, dict[str, Any]], None]
     """Report a tool call or result to the bench log: ``on_event(type, fields)``."""
+    settings: Settings = attrs.Factory(Settings)
+    """Providers, model settings and prices for every case (``--settings FILE``)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -16,10 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import make_console
 from ..errors import UserError
+from ..plan import Settings, load_settings
 from ..run_view import check_model
 from ..sandbox.base import BACKENDS
 from . import compare
-from .pricing import settings_prices
 from .runner import (
     Options,
     Recorded,
@@ -70,9 +70,10 @@ def register(sub: Any) -> None:
                             "(default 1); with --resume, the recorded ones too")
     bench.add_argument("--max-infra-errors", type=int, metavar="N",
                        help="stop the run when more than N case runs end in an infra error")
-    bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
     bench.add_argument("--settings", metavar="FILE",
-                       help="with compare: price tokens from this settings file's :prices")
+                       help="EDN map of :providers, :model-settings and :prices for every case "
+                            "(with compare: :prices prices the runs' tokens)")
+    bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
 
@@ -84,9 +85,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _compare(args, console)
     if args.runs:
         raise UserError(f"unexpected arguments after the suite: {' '.join(args.runs)}")
-    if args.settings:
-        raise UserError("--settings is read by 'bench compare' only, for now: it prices the "
-                        "runs being compared")
     for name in ("concurrency", "epochs", "max_sandboxes", "max_procs", "max_connections",
                  "retry_errors"):
         value = getattr(args, name)
@@ -97,7 +95,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cache = EdnCache.load(Path(args.resume) / SUITE_CACHE) if args.resume else EdnCache()
     suite = load_suite(find_suite(args.suite), cache)
     report, recorded, opts = _new_or_resumed(args, suite)
-    check_models(suite, opts.models)
+    check_models(suite, opts.models, opts.settings)
     if suite.kind == "coding" and args.backend != "local":
         raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
                         "backend only, for now (a container backend needs an image with each "
@@ -129,22 +127,27 @@ def _new_or_resumed(args: argparse.Namespace,
             raise UserError(f"{report} is a run of suite {recorded.start.get('suite')!r}, "
                             f"not {suite.name!r}")
         opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
-                                         "epochs": args.epochs, "cases": args.cases})
+                                         "epochs": args.epochs, "cases": args.cases,
+                                         "settings": args.settings})
     else:
         report, recorded = new_report_dir(Path(args.reports), suite), None
         opts = Options(models=tuple(args.models or ["scripted:reference"]),
-                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0)
+                       cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0,
+                       settings_file=args.settings)
+    settings = load_settings(opts.settings_file) if opts.settings_file else Settings()
     return report, recorded, attrs.evolve(
         opts, concurrency=args.concurrency or opts.concurrency, sandboxes=args.max_sandboxes,
         subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend,
-        retry_errors=args.retry_errors or 0, max_infra_errors=args.max_infra_errors)
+        retry_errors=args.retry_errors or 0, max_infra_errors=args.max_infra_errors,
+        settings=settings)
 
 
-def check_models(suite: Suite, models: tuple[str, ...]) -> None:
-    """Refuse, before anything runs, models the suite cannot play or that cannot work."""
+def check_models(suite: Suite, models: tuple[str, ...], settings: Settings | None = None) -> None:
+    """Refuse, before anything runs, models the suite cannot play or that cannot work (a key
+    variable named in ``settings`` is needed too)."""
     for model in models:
         suite.check_model(model)
-        check_model(model)
+        check_model(model, settings)
 
 
 def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def _counts(counts: Counter[str]) -> str:
 def _compare(args: argparse.Namespace, console: Console) -> int:
     if not args.runs:
         raise UserError("bench compare needs at least one report directory")
-    prices = settings_prices(args.settings) if args.settings else None
+    prices = load_settings(args.settings).prices if args.settings else None
     console.print(compare.table(args.runs, prices))
     if args.markdown:
         Path(args.markdown).write_text(compare.markdown(args.runs, prices))

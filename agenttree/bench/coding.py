@@ -164,10 +164,11 @@ class CodingSuite:
         return [*turns, {"say": "done"}]
 
     def plan(self, case: Case, model: str) -> Plan:
-        """One agent with the file tools and ``sh``."""
+        """One agent with the file tools and ``sh``, ``tool_choice: auto`` sent explicitly."""
         cc = self.parsed[case.id]
         return Plan(name=f"{self.name}-{case.id}",
-                    tiers=(Tier(depth=0, models=(model,), tools=TOOLS, budget=CASE_BUDGET),),
+                    tiers=(Tier(depth=0, models=(model,), tools=TOOLS, budget=CASE_BUDGET,
+                                tool_choice="auto"),),
                     root=Task(id="root", goal=cc.goal + NOTE))
 
     async def run_case(self, run: CaseRun) -> Outcome:
@@ -185,7 +186,7 @@ class CodingSuite:
         tree = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                               seed=run.seed, script=script, limiters=run.limiters,
                               on_event=run.on_event, hidden=(self.root,),
-                              system=SYSTEM_PROMPT)
+                              system=SYSTEM_PROMPT, settings=run.settings)
         if tree.infra:
             return Outcome(status="infra-error", score=0.0, reason="; ".join(tree.infra),
                            metrics=tree.usage)

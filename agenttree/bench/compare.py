@@ -3,7 +3,8 @@
 The first table has one row per run and model: pass rate with its 95 % Wilson interval, mean
 score, scored and infra-error counts, prompt and completion tokens (``~``: estimated, because the
 model did not report usage; scripted models never do), cost and wall time. Cost is priced from a
-settings file's ``:prices`` when one is given, else it is what the run recorded.
+settings file's ``:prices`` (``--settings``, read by :func:`~agenttree.plan.load_settings`) when
+one is given, else it is what the run recorded.
 
 The paired table compares every other row with the first (the baseline) on the cases both
 scored, whose case files were the same (an edited case is left out and counted): per category
@@ -26,8 +27,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UserError
+from ..models.spec import by_model
 from ..plan import Price
-from .pricing import cost
 from .report import SUMMARY, TIMING
 from .stats import bootstrap, sign_test, wilson
 
@@ -89,9 +90,11 @@ def _cost(e: Entry, prices: Mapping[str, Price] | None) -> str:
     totals = e.summary.get("totals", {})
     if prices is None:
         return f"{totals.get('cost', 0):.4f}"
-    dollars = cost(prices, e.model, totals.get("prompt_tokens", 0),
-                   totals.get("completion_tokens", 0))
-    return "no price" if dollars is None else f"{dollars:.4f}"
+    price = by_model(prices, e.model)
+    if price is None:
+        return "no price"
+    dollars = price.dollars(totals.get("prompt_tokens", 0), totals.get("completion_tokens", 0))
+    return f"{dollars:.4f}"
 
 
 def rows(found: list[Entry], prices: Mapping[str, Price] | None = None) -> list[tuple[str, ...]]:

@@ -17,7 +17,7 @@ from .. import events as ev
 from ..errors import ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
 from ..models.scripted import ScriptedModel
-from ..plan import Plan, Provider, is_scripted
+from ..plan import Plan, Provider, Settings, is_scripted
 from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
 from ..tools.base import Tool
@@ -32,6 +32,10 @@ class _InfraWatch:
         self.name = inner.name
         self._inner = inner
         self._note = note
+
+    def params(self, request: ModelRequest) -> dict[str, Any]:
+        """The inner client's parameters."""
+        return self._inner.params(request)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         try:
@@ -91,8 +95,11 @@ class BenchEngine(Engine):
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
                  hidden: Sequence[Path] = (), system: str | None = None,
                  **kwargs: Any) -> None:
-        cap = Provider(concurrency=limiters.model_connections)
-        plan = attrs.evolve(plan, providers={"openai": cap, "ollama": cap, **plan.providers})
+        cap = limiters.model_connections  # every provider's, a lower :concurrency stands
+        providers = {"openai": Provider(), "ollama": Provider(), **plan.providers}
+        plan = attrs.evolve(plan, providers={
+            name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
+            for name, p in providers.items()})
         super().__init__(plan, run_dir, **kwargs)
         if self.sandbox.kind == "bwrap" and hidden:
             self.sandbox = HidingSandbox(kind="bwrap",
@@ -174,9 +181,14 @@ class Usage:
 async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
                    limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
-                   hidden: Sequence[Path] = (), system: str | None = None) -> TreeResult:
+                   hidden: Sequence[Path] = (), system: str | None = None,
+                   settings: Settings | None = None) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
-    replay`` and the TUI open it), reporting tool calls and results through ``on_event``."""
+    replay`` and the TUI open it), reporting tool calls and results through ``on_event``.
+    ``system`` is the suite's system prompt (``None``: the agent-tree one); ``settings``
+    (``--settings``) add providers, model settings and prices to the plan."""
+    if settings is not None:
+        plan = settings.applied_to(plan)
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
                          hidden=hidden, system=system, seed=seed, model_override=model)
     turns: list[list[dict[str, Any]]] = []

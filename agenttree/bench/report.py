@@ -24,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import UserError
+from ..redact import redact_data
 from .stats import bootstrap, pass_at_k, pass_hat_k, wilson
 
 EVENTS = "events.jsonl"
@@ -50,7 +51,8 @@ class ReportLog:
 
     def write(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Append one event; returns it as written."""
-        record = {"seq": self._seq, "t": int(time.time() * 1000), "type": type_, **fields}
+        record = redact_data({"seq": self._seq, "t": int(time.time() * 1000), "type": type_,
+                              **fields})
         self._file.write(orjson.dumps(record) + b"\n")
         self._file.flush()
         self._seq += 1

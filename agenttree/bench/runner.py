@@ -32,6 +32,8 @@ import orjson
 import trio
 
 from ..errors import UserError
+from ..plan import Settings
+from ..redact import redact
 from .case import CaseRun, Limiters, Outcome
 from .report import (
     EVENTS,
@@ -60,6 +62,9 @@ class Options:
     subprocesses: int | None = None
     connections: int | None = None
     backend: str = "local"
+    settings_file: str | None = None
+    """``--settings FILE``: recorded in the report, read again on a resume."""
+    settings: Settings = attrs.Factory(Settings)
     retry_errors: int = 0
     """Run a case run that ended in an infra error again, up to this many more times (and, on
     a resume, the recorded infra errors too)."""
@@ -231,7 +236,8 @@ class Runner:
         return {"suite": self.suite.name, "version": self.suite.version,
                 "kind": self.suite.kind, "suite_path": str(self.suite.root),
                 "models": list(o.models), "seed": o.seed, "epochs": o.epochs, "cases": o.cases,
-                "concurrency": o.concurrency, "total": len(self.work)}
+                "concurrency": o.concurrency, "total": len(self.work),
+                "settings": o.settings_file}
 
     def stop(self, reason: str, *, interrupted: bool = False) -> None:
         """Stop the run: no new case run starts and those in flight are cancelled; :meth:`run`
@@ -316,14 +322,14 @@ class Runner:
                   dir=str(case_dir.relative_to(self.report)))
         run = CaseRun(case=w.case, model=w.model, seed=self.opts.seed, epoch=w.epoch,
                       attempt=attempt, case_dir=case_dir, offered=w.tools, limiters=limiters,
-                      backend=self.opts.backend,
+                      backend=self.opts.backend, settings=self.opts.settings,
                       on_event=lambda type_, fields: log.write(type_, key=w.key, **fields))
         started = time.monotonic()
         try:
             outcome = await self.suite.run_case(run)
         except Exception as exc:  # the harness broke, not the model: record it, go on
             case_dir.mkdir(parents=True, exist_ok=True)
-            (case_dir / "crash.log").write_text(traceback.format_exc())
+            (case_dir / "crash.log").write_text(redact(traceback.format_exc()))
             outcome = Outcome(status="infra-error", score=0.0,
                               reason=f"harness error: {exc!r}")
         wall = round(time.monotonic() - started, 3)
@@ -377,4 +383,5 @@ def resume_options(recorded: Recorded, given: dict[str, Any]) -> Options:
             raise UserError(f"--{name} {orjson.dumps(value).decode()} differs from the run "
                             f"being resumed ({orjson.dumps(was).decode()}); leave it out")
     return Options(models=tuple(start["models"]), cases=start["cases"], epochs=start["epochs"],
-                   seed=start["seed"], concurrency=start.get("concurrency", 1))
+                   seed=start["seed"], concurrency=start.get("concurrency", 1),
+                   settings_file=start.get("settings"))

@@ -18,6 +18,7 @@ import attrs
 from ..budget import Budget
 from ..plan import Plan, Task, Tier, is_scripted
 from ..tools.base import Param, Tool
+from ..tools.schema import function_schema_problem
 from .case import CaseRun, Outcome
 from .engine import run_tree
 from .matching import MATCH_KINDS, value_failure
@@ -87,11 +88,14 @@ def _tool(where: str, raw: Any) -> SuiteTool:
     params, rules = {}, {}
     for key, p in require(where, raw, "params", dict, "a map of parameters").items():
         at = f"{where} param {key!r}"
-        check_keys(at, p, {"type", "description", "optional", "default", "match"})
-        kind = require(at, p, "type", str, "a JSON type")
-        if kind not in PARAM_TYPES:
-            raise SuiteError(f"{at}: :type must be one of {', '.join(PARAM_TYPES)}, "
-                             f"got {kind!r}")
+        check_keys(at, p, {"type", "items", "description", "optional", "default", "match"})
+        kinds = [require(at, p, "type", str, "a JSON type")]
+        if "items" in p:
+            kinds.append(require(at, p, "items", str, "a JSON type"))
+        for kind in kinds:
+            if kind not in PARAM_TYPES:
+                raise SuiteError(f"{at}: :type and :items must be one of "
+                                 f"{', '.join(PARAM_TYPES)}, got {kind!r}")
         match = p.get("match", "text")
         if match not in MATCH_KINDS:
             raise SuiteError(f"{at}: :match must be one of {', '.join(MATCH_KINDS)}, "
@@ -99,8 +103,8 @@ def _tool(where: str, raw: Any) -> SuiteTool:
         required = not p.get("optional", False)
         if required and "default" in p:
             raise SuiteError(f"{at}: only an :optional parameter can have a :default")
-        params[key] = Param(type=kind, description=str(p.get("description", "")),
-                            required=required)
+        params[key] = Param(type=kinds[0], items=p.get("items"),
+                            description=str(p.get("description", "")), required=required)
         rules[key] = ParamRule(required=required, default=p.get("default", ABSENT),
                                match=match)
     like = raw.get("like", [])
@@ -111,9 +115,11 @@ def _tool(where: str, raw: Any) -> SuiteTool:
     async def run(agent: Agent, args: dict[str, Any]) -> str:
         return fn(args)
 
-    return SuiteTool(tool=Tool(name=name, description=str(raw.get("description", "")),
-                               params=params, run=run),
-                     rules=rules, decoy=bool(raw.get("decoy", False)), like=tuple(like))
+    t = Tool(name=name, description=str(raw.get("description", "")), params=params, run=run)
+    problem = function_schema_problem(t.schema())
+    if problem is not None:  # refused here, never by the provider mid-run
+        raise SuiteError(f"{where}: a schema hosted APIs refuse: {problem}")
+    return SuiteTool(tool=t, rules=rules, decoy=bool(raw.get("decoy", False)), like=tuple(like))
 
 
 def _answers(value: Any) -> tuple[Any, ...]:
@@ -318,10 +324,13 @@ class ToolCallingSuite:
         return [*turns, {"say": say}]
 
     def plan(self, case: Case, model: str) -> Plan:
-        """A one-task plan: the prompt as the goal, no built-in tools."""
+        """A one-task plan: the prompt as the goal, no built-in tools, ``tool_choice: auto``
+        sent explicitly (some servers, llama-cpp-python's among them, ignore the tools
+        without it)."""
         tc = self.parsed[case.id]
         return Plan(name=f"{self.name}-{case.id}", sandbox="off",
-                    tiers=(Tier(depth=0, models=(model,), tools=(), budget=CASE_BUDGET),),
+                    tiers=(Tier(depth=0, models=(model,), tools=(), budget=CASE_BUDGET,
+                                tool_choice="auto"),),
                     root=Task(id="root", goal=tc.prompt))
 
     async def run_case(self, run: CaseRun) -> Outcome:
@@ -332,7 +341,7 @@ class ToolCallingSuite:
         result = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                                 seed=run.seed, tools=[self.tools[n].tool for n in offered],
                                 system=SYSTEM_PROMPT, script=script, limiters=run.limiters,
-                                on_event=run.on_event)
+                                on_event=run.on_event, settings=run.settings)
         actual = [[Call(tool=c["tool"], args=c["args"]) for c in turn] for turn in result.turns]
         scored = score_case(tc.judged, actual, result.reply)
         metrics: dict[str, Any] = {"category": tc.category, "soft": scored.soft,

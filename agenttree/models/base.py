@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from ..plan import ModelSettings
+
 
 @attrs.frozen(kw_only=True)
 class ToolCall:
@@ -32,13 +34,23 @@ class Usage:
 
 @attrs.frozen(kw_only=True)
 class ModelRequest:
-    """A chat request: the transcript so far (OpenAI-style messages) and the tools offered."""
+    """A chat request: the transcript so far (OpenAI-style messages), the tools offered, the
+    model's settings and the tool choice (``auto``, ``required``, ``none``, a tool's name, or
+    ``None`` for the server's default).
+
+    ``watchdog`` marks a turn the agent's watchdog gave it (its children made no progress);
+    ``watchdog_turns`` counts the agent's earlier such turns, so a scripted model can play
+    its script by the agent's own turns only.
+    """
 
     agent: str
     turn: int
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]
-    max_tokens: int | None = None
+    settings: ModelSettings = attrs.Factory(ModelSettings)
+    tool_choice: str | None = None
+    watchdog: bool = False
+    watchdog_turns: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -58,11 +70,15 @@ class ModelClient(Protocol):
     """Anything that answers a :class:`ModelRequest`.
 
     ``complete`` is a checkpoint and cancellable: cancelling the agent abandons the call.
+    ``params`` never blocks: the request parameters ``complete`` would send besides the model,
+    messages and tools (for the log; never a key).
     """
 
     name: str
 
     async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+    def params(self, request: ModelRequest) -> dict[str, Any]: ...
 
 
 def estimate_tokens(text: str) -> int:

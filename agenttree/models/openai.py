@@ -3,7 +3,8 @@
 Works with OpenAI's API and with local servers that speak the same protocol (vLLM, llama.cpp
 server, Ollama). One :class:`httpx.AsyncClient` is shared by the whole engine; cancelling an
 agent cancels its request at once (the connection is closed, the server sees the disconnect).
-The API key is sent as a Bearer token and never appears in the log or in an error message.
+The API key is sent as a Bearer token; :func:`agenttree.redact.redact` keeps it out of
+anything logged, printed or served, server error messages included.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import httpx
 import orjson
 import trio
 
+from ..plan import TOOL_CHOICES, Provider
+from ..redact import add_secret
 from .base import ModelError, ModelRequest, ModelResponse, ToolCall, Usage, estimate_tokens
 from .ratelimit import RateLimiter
 from .spec import OPENAI_URL, ModelSpec
@@ -27,6 +30,8 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 DELTA_EVERY_S = 0.1
 """Streamed text reaches the log at most this often per agent (coalesced deltas)."""
+MESSAGE_CHARS = 300
+"""A server's error message is cut to one line of at most this many characters."""
 
 
 @attrs.frozen(kw_only=True)
@@ -39,11 +44,15 @@ class Retry:
 
 
 def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The agent's transcript in the wire format (tool calls as functions with JSON args)."""
+    """The agent's transcript in the wire format (tool calls as functions with JSON args).
+
+    An assistant message that only calls tools has ``"content": ""``: OpenAI also takes
+    ``null`` there, but llama-cpp-python's server refuses ``null`` and its chat templates
+    fail on a missing ``content``."""
     out = []
     for m in messages:
         if m.get("tool_calls"):
-            out.append({"role": "assistant", "content": m.get("content") or None,
+            out.append({"role": "assistant", "content": m.get("content") or "",
                         "tool_calls": [{"id": c["id"], "type": "function",
                                         "function": {"name": c["tool"],
                                                      "arguments": _args_json(c["args"])}}
@@ -51,6 +60,22 @@ def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             out.append({k: v for k, v in m.items() if k in ("role", "content", "tool_call_id")})
     return out
+
+
+def output_limit_param(spec: ModelSpec, provider: Provider) -> str:
+    """The name the output limit goes by: the provider's ``:max-tokens-param``, else
+    ``max_completion_tokens`` for OpenAI's own API (its newer models refuse ``max_tokens``)
+    and ``max_tokens`` for every other server."""
+    if provider.max_tokens_param is not None:
+        return provider.max_tokens_param
+    return "max_completion_tokens" if spec.base_url == OPENAI_URL else "max_tokens"
+
+
+def tool_choice_param(choice: str) -> str | dict[str, Any]:
+    """``tool_choice`` on the wire: a mode, or the function a named tool forces."""
+    if choice in TOOL_CHOICES:
+        return choice
+    return {"type": "function", "function": {"name": choice}}
 
 
 def _args_json(args: Any) -> str:
@@ -80,17 +105,20 @@ class OpenAIClient:
         retries_left: how many retries the agent may still spend (asked before each one).
         on_retry: told about each retry before it happens.
         on_delta: gets coalesced streamed text (``None``: do not stream).
+        limit_param: the name of the output-limit parameter (:func:`output_limit_param`).
     """
 
     def __init__(self, spec: ModelSpec, http: httpx.AsyncClient, *, api_key: str | None,
                  limiter: trio.CapacityLimiter, rate: RateLimiter, rng: random.Random,
                  retries_left: Callable[[], float | None],
                  on_retry: Callable[[Retry], None],
-                 on_delta: Callable[[str], None] | None = None) -> None:
+                 on_delta: Callable[[str], None] | None = None,
+                 limit_param: str = "max_tokens") -> None:
         self.name = spec.text
         self.spec = spec
         self._http = http
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._limit_param = limit_param
         self._limiter = limiter
         self._rate = rate
         self._rng = rng
@@ -98,18 +126,33 @@ class OpenAIClient:
         self._on_retry = on_retry
         self._on_delta = on_delta
 
+    def params(self, request: ModelRequest) -> dict[str, Any]:
+        """The parameters sent besides the model, messages and tools: the model's settings
+        (the output limit only when ``max_output_tokens`` is set), the tool choice (only with
+        tools) and streaming."""
+        settings = request.settings
+        out: dict[str, Any] = {}
+        if settings.max_output_tokens is not None:
+            out[self._limit_param] = settings.max_output_tokens
+        for name in ("temperature", "top_p", "seed"):
+            value = getattr(settings, name)
+            if value is not None:
+                out[name] = value
+        if request.tools and request.tool_choice is not None:
+            out["tool_choice"] = tool_choice_param(request.tool_choice)
+        if self._on_delta is not None:
+            out["stream"] = True
+            out["stream_options"] = {"include_usage": True}
+        return out
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One chat completion, retried on 429/5xx/transport errors within the budget."""
         body: dict[str, Any] = {"model": self.spec.model,
                                 "messages": to_openai_messages(request.messages)}
         if request.tools:
             body["tools"] = request.tools
-        if request.max_tokens is not None:
-            body["max_tokens"] = max(1, request.max_tokens)
+        body.update(self.params(request))
         stream = self._on_delta is not None
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
         prompt_estimate = sum(estimate_tokens(str(m.get("content") or ""))
                               for m in request.messages)
         attempt = 0
@@ -197,6 +240,9 @@ class OpenAIClient:
                              f"{type(exc).__name__}") from None
         if answer.error is not None:
             raise ModelError(answer.error)
+        if not answer.done:  # every server ends a stream with [DONE]; this one was cut short
+            raise _Retryable(f"the stream from {self.spec.base_url} ended without [DONE] (cut "
+                             "short, or the server failed after it began)")
         self._flush(answer.pending)
         text = "".join(answer.text)
         tool_calls = tuple(ToolCall(id=c["id"] or f"{request.agent}#{request.turn}.{i}",
@@ -236,6 +282,7 @@ def api_key_for(spec: ModelSpec, key_env: str | None = None) -> str | None:
     key = os.environ.get(key_env)
     if not key:
         raise ModelError(f"{spec.text}: set the environment variable {key_env} to its API key")
+    add_secret(key)
     return key
 
 
@@ -294,11 +341,14 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _server_message(content: bytes) -> str:
+    """The server's own message (from an OpenAI-style error body, else the body), on one line:
+    whitespace runs, newlines included, become one space; cut to :data:`MESSAGE_CHARS`."""
     try:
         data = orjson.loads(content)
         error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict):
-            return str(error.get("message") or error)[:300]
-        return str(error or data)[:300]
+        text = str(error.get("message") or error.get("type") or error.get("code") or error) \
+            if isinstance(error, dict) else str(error or data)
     except orjson.JSONDecodeError:
-        return content[:300].decode("utf-8", "replace")
+        text = content[:4 * MESSAGE_CHARS].decode("utf-8", "replace")
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_CHARS else line[:MESSAGE_CHARS - 1] + "…"

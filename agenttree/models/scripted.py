@@ -1,7 +1,8 @@
 """The scripted model: deterministic turns from the plan, so runs need no network and no key.
 
-A task's ``:script`` lists one entry per model turn (see docs/plans.md). When the script runs
-out, or a task has none, the model answers from a default script that inspects the goal: it
+A task's ``:script`` lists one entry per model turn (see docs/plans.md); a turn the agent's
+watchdog gives it is answered by waiting again, and uses no entry. When the script runs out,
+or a task has none, the model answers from a default script that inspects the goal: it
 looks around the working directory, writes a notes file for the task, tells its parent, and
 finishes.
 """
@@ -30,6 +31,10 @@ def default_script(task_id: str, goal: str, has_parent: bool) -> list[dict[str, 
     return turns
 
 
+WAITING = "(still waiting for my children)"
+"""The scripted model's answer to a watchdog turn: no tool call, so the agent waits again."""
+
+
 class ScriptedModel:
     """Plays back a list of turns; after the last one it only ever says it is done."""
 
@@ -37,11 +42,20 @@ class ScriptedModel:
         self.name = name
         self._turns = turns
 
+    def params(self, request: ModelRequest) -> dict[str, Any]:
+        """Nothing is sent anywhere: the script answers."""
+        return {}
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Return the request's turn of the script (after its ``delay_ms``, a checkpoint either
-        way). Indexed by ``request.turn``, so an agent resumed at turn 7 gets turn 7."""
-        index = request.turn - 1
-        turn = self._turns[index] if 0 <= index < len(self._turns) else {"say": "done"}
+        way). Indexed by the agent's own turns (``request.turn`` less its watchdog turns), so
+        an agent resumed at turn 7 gets the step it was at; a watchdog turn uses no step: the
+        answer is to go on waiting."""
+        if request.watchdog:
+            turn: dict[str, Any] = {"say": WAITING}
+        else:
+            index = request.turn - request.watchdog_turns - 1
+            turn = self._turns[index] if 0 <= index < len(self._turns) else {"say": "done"}
         delay = turn.get("delay_ms") or 0
         await trio.sleep(delay / 1000)
         calls = tuple(

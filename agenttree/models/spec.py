@@ -62,12 +62,13 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec(provider=provider, model=model, base_url=(url or default).rstrip("/"))
 
 
-def price_for(prices: Mapping[str, T], model: str) -> T | None:
-    """The entry of a ``:prices`` map for ``model``: by its full spec, else by its bare model
-    name (``"gpt-5.2"`` prices ``openai:gpt-5.2``); ``None`` when neither is there."""
-    if not prices:
+def by_model(table: Mapping[str, T], model: str) -> T | None:
+    """The entry of a table keyed by model (``:prices``, ``:model-settings``) for ``model``: by
+    its full spec, else by its bare model name (``"gpt-5.2"`` for ``openai:gpt-5.2``); ``None``
+    when neither is there."""
+    if not table:
         return None
-    price = prices.get(model)
-    if price is None and ":" in model:
-        price = prices.get(parse_model_spec(model).model)
-    return price
+    found = table.get(model)
+    if found is None and ":" in model:
+        found = table.get(parse_model_spec(model).model)
+    return found

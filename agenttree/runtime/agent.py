@@ -7,7 +7,9 @@ Life of an agent (see docs/architecture.md):
 2. The conversation: ask the model, run the tool calls it returns, until it answers without
    calls (or calls ``finish``). Between turns the inbox is drained into the transcript.
 3. When it is done talking but children still run, it sleeps on its inbox: woken by a child's
-   message or end, or by the watchdog tick. News that arrives goes back to the model.
+   message or end, or by the watchdog (``:watchdog-s``): when no child made progress since the
+   last tick, the model gets a turn with a digest of its running children. News that arrives
+   goes back to the model.
 4. Acceptance commands; on failure the output goes back to the model, within ``:retries``.
 5. ``agent/finished`` with ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``; cleanup
    (shielded, bounded) leaves the router, returns the unspent budget to the parent and wakes it.
@@ -17,6 +19,7 @@ Cancelling an agent cancels its scope, hence its whole subtree.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +27,16 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..budget import BudgetExhausted, Meter
+from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
 from ..models.openai import Retry
-from ..plan import Task, is_scripted
+from ..plan import TOOL_CHOICES, Task, is_scripted
 from ..policy import Policy
 from ..tools.base import check_args
+from .inbox import Inbox
 from .router import Mail, parent_of
+from .watchdog import digest_text, last_progress, survey
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -40,10 +45,12 @@ if TYPE_CHECKING:
 INBOX_SIZE = 256
 CLEANUP_S = 5.0
 """Bound on an agent's shielded cleanup."""
-WATCHDOG_S = 30.0
-"""A waiting agent wakes at least this often, even when nothing arrives."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
+EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one of your tools "
+               "to go on, or answer in text (or call finish) when the task is done.")
+"""Sent back to a model whose answer was empty; a second empty answer in a row fails the
+agent (an empty answer is never taken as a final one)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +112,6 @@ class Agent:
     """
 
     __slots__ = (
-        "_mail",
         "_next_child",
         "cancel_reason",
         "child_tasks",
@@ -120,6 +126,7 @@ class Agent:
         "nursery",
         "parent",
         "policy",
+        "progressed",
         "replay",
         "respawn_after",
         "result",
@@ -130,6 +137,7 @@ class Agent:
         "transcript",
         "turn",
         "uses_locks",
+        "watchdog_turns",
     )
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
@@ -142,7 +150,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self._mail, self.inbox = trio.open_memory_channel[Any](INBOX_SIZE)
+        self.inbox = Inbox(INBOX_SIZE)
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.running: dict[str, dict[str, float]] = {}
@@ -152,6 +160,10 @@ class Agent:
         self.result: str | None = None
         self.cancel_reason: str | None = None
         self.turn = 0
+        self.watchdog_turns = 0
+        """How many of :attr:`turn` were watchdog turns (a scripted model skips them)."""
+        self.progressed = trio.current_time()
+        """When this agent last made progress (a model answer, a tool result, a check)."""
         self.uses_locks = False
         self.ending = False
         self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
@@ -168,7 +180,7 @@ class Agent:
         log's order of siblings is the plan's and a message sent right after a spawn arrives).
         """
         engine, spec = self.engine, self.spec
-        engine.router.register(self.id, self._mail)
+        engine.router.register(self.id, self.inbox)
         engine.agents[self.id] = self
         engine.task_started(self.task.id, self.id, spec.attempt)
         engine.emit(ev.AgentSpawned(
@@ -278,10 +290,24 @@ class Agent:
                                     f"Acceptance checks failed:\n{report}\nFix this, then finish."})
 
     async def _converse(self) -> str:
-        """Model turns until a final answer, then wait for children (more turns if news came)."""
+        """Model turns until a final answer, then wait for children (more turns if news came).
+
+        An empty answer (no text, no tool call) is not a final one: the model is nudged once;
+        a second empty answer in a row fails the agent.
+        """
+        nudged = False
         while True:
             self._take_news(self._drain())
             response = await self._ask_model()
+            if not response.calls and not response.text.strip():
+                if nudged:
+                    raise ModelError(f"{self.model_name}: answered with nothing (no text, no "
+                                     "tool call) twice in a row")
+                nudged = True
+                self.set_status("nudged", "the model's answer was empty; asked again")
+                self.transcript.append({"role": "user", "content": EMPTY_NUDGE})
+                continue
+            nudged = False
             if response.calls:
                 await self._run_calls(response.calls)
                 if self.result is None:
@@ -325,27 +351,42 @@ class Agent:
             self.engine.locks.heartbeat_nowait(self.id)
 
     @property
-    def tick_s(self) -> float:
-        """How long a waiting agent sleeps before its watchdog tick (shorter than any lock
-        TTL while it holds locks, so waiting keeps them)."""
-        if self.uses_locks:
-            return min(WATCHDOG_S, self.engine.plan.locks.ttl_ms / 3000)
-        return WATCHDOG_S
+    def watchdog_s(self) -> float:
+        """How often a waiting parent checks on its children (``:watchdog-s``: the task's,
+        else its tier's, else 30 s; a reconcile's new value applies at once)."""
+        return self.engine.plan.watchdog_s(self.task, self.spec.depth)
 
-    async def _ask_model(self) -> ModelResponse:
+    @property
+    def tick_s(self) -> float:
+        """How long a waiting agent sleeps at most: its watchdog interval, and shorter than
+        any lock TTL while it holds locks (each wake-up renews them)."""
+        if self.uses_locks:
+            return min(self.watchdog_s, self.engine.plan.locks.ttl_ms / 3000)
+        return self.watchdog_s
+
+    async def _ask_model(self, *, watchdog: bool = False) -> ModelResponse:
         self.heartbeat()
         self.meter.check("tokens", 1)
         assert self.model is not None
         self.turn += 1
+        earlier_watchdog_turns = self.watchdog_turns
+        if self.replay is not None and self.replay.is_watchdog(self.turn):
+            watchdog = True  # the recording says this turn was one, whoever asks for it now
+        if watchdog:
+            self.watchdog_turns += 1
         recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
         emit = self.engine.emit
+        tools = self.engine.tool_schemas(self.policy.tools)
+        request = ModelRequest(agent=self.id, turn=self.turn, messages=self.transcript,
+                               tools=tools, settings=self.engine.model_settings_for(self),
+                               tool_choice=self._tool_choice(tools), watchdog=watchdog,
+                               watchdog_turns=earlier_watchdog_turns)
         emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                               messages=len(self.transcript)))
+                               messages=len(self.transcript), watchdog=watchdog,
+                               params=self.model.params(request)))
         started = trio.current_time()
-        response = recorded if recorded is not None else await self.model.complete(ModelRequest(
-            agent=self.id, turn=self.turn, messages=self.transcript,
-            tools=self.engine.tool_schemas(self.policy.tools),
-            max_tokens=_int_or_none(self.meter.remaining("tokens"))))
+        response = recorded if recorded is not None else await self.model.complete(request)
+        self.progressed = trio.current_time()
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
         emit(ev.ModelResponded(
@@ -366,6 +407,17 @@ class Agent:
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
 
+    def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
+        """The task's (else its tier's) ``:tool-choice`` for this turn: a named tool is forced
+        on the first turn only, then ``auto`` (so the agent can still finish); not sent for a
+        tool the agent is not offered."""
+        choice = self.task.tool_choice or self.engine.plan.tier_for(self.spec.depth).tool_choice
+        if choice is None or choice in TOOL_CHOICES:
+            return choice
+        if not any(t["function"]["name"] == choice for t in tools):
+            return None
+        return choice if self.turn == 1 else "auto"
+
     async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:
         for call in calls:
             if self.result is not None:
@@ -384,6 +436,7 @@ class Agent:
                     self.charge("tool_calls", 1)
                 started = trio.current_time()
                 ok, output = recorded if recorded is not None else await self._run_tool(call)
+                self.progressed = trio.current_time()
                 self.engine.emit(ev.ToolResult(
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
                     duration_ms=round((trio.current_time() - started) * 1000, 3),
@@ -411,6 +464,7 @@ class Agent:
                                                        timeout_s=check.timeout_s)
             ok = result.exit_code == 0
             tail = result.output[-4000:]
+            self.progressed = trio.current_time()
             self.engine.emit(ev.AcceptanceResult(agent=self.id, cmd=check.cmd, ok=ok,
                                                  exit_code=result.exit_code, output=tail,
                                                  attempt=attempt))
@@ -436,7 +490,7 @@ class Agent:
                 return news
             self._handle(item, news)
 
-    async def wait_for_news(self, timeout_s: float = WATCHDOG_S) -> list[str]:
+    async def wait_for_news(self, timeout_s: float) -> list[str]:
         """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.
 
         Returns at once when something is already buffered.
@@ -453,23 +507,55 @@ class Agent:
         return news
 
     async def _wait_children(self) -> list[str]:
+        """Sleep on the inbox until every child has ended; returns the news that came.
+
+        Every :attr:`watchdog_s` the watchdog looks at the children: when none of them (nor
+        anyone below them) made progress since its last look, the model gets a turn with a
+        digest of them (news so far included), charged like any turn; then waiting goes on.
+        """
         news = self._drain()
         if not self.running:
             return news
         self.set_status("waiting", f"{len(self.running)} children running")
+        looked = trio.current_time()
         while self.running:
-            # One scope for a whole stream of messages; the tick fires after WATCHDOG_S quiet.
-            with trio.move_on_after(self.tick_s) as tick:
+            with trio.move_on_at(min(looked + self.watchdog_s,
+                                     trio.current_time() + self.tick_s)):
                 while self.running:
                     self._handle(await self.inbox.receive(), news)
                     self.heartbeat()
-                    tick.deadline = trio.current_time() + self.tick_s
             self.heartbeat()
-            if tick.cancelled_caught and not self.uses_locks:
-                self.set_status("waiting",
-                                f"watchdog: {len(self.running)} children still running")
+            now = trio.current_time()
+            if self.running and now >= looked + self.watchdog_s:
+                if self._watchdog_due(looked):
+                    await self._watchdog_turn(news, quiet_s=now - looked)
+                looked = trio.current_time()
         news.extend(self._drain())
         return news
+
+    def _watchdog_due(self, looked: float) -> bool:
+        """Whether the watchdog gives the model a turn now: live, when no child progressed
+        since ``looked``; replaying, where the recording has one (the recording decides)."""
+        if self.replay is not None and not self.replay.live:
+            return self.replay.is_watchdog(self.turn + 1)
+        return last_progress(self) <= looked
+
+    async def _watchdog_turn(self, news: list[str], *, quiet_s: float) -> None:
+        """A model turn about stalled children: the news so far and a digest of each."""
+        self.set_status("waiting", f"watchdog: no progress from {len(self.running)} children "
+                                   f"in {quiet_s:.0f}s")
+        self._take_news(news)
+        news.clear()
+        found = survey(self, quiet_s)
+        self.engine.emit(found)
+        self.transcript.append({"role": "user", "content": digest_text(found)})
+        response = await self._ask_model(watchdog=True)
+        if response.calls:
+            finished, self.result = self.result, None  # act, even after an earlier finish
+            await self._run_calls(response.calls)
+            if self.result is None:
+                self.result = finished
+        self.set_status("waiting", f"{len(self.running)} children running")
 
     def _handle(self, item: Any, news: list[str]) -> None:
         if isinstance(item, Mail):
@@ -478,6 +564,8 @@ class Agent:
         elif isinstance(item, ChildDone):
             lent = self.running.pop(item.agent, item.lent)
             self.meter.settle(lent, item.used)
+            self.engine.emit(ev.BudgetRolledUp(agent=self.id, child=item.agent, used={
+                kind: self.meter.used[kind] for kind in POOLED}))
             self.ended[item.agent] = item
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
@@ -541,7 +629,8 @@ class Agent:
         wanted = self.engine.budget_wanted(task, depth)
         if extra:
             for kind, amount in extra.items():
-                wanted[kind] = wanted.get(kind, 0) + amount
+                inherited = self.meter.limits.get(kind, 0) if kind in PER_AGENT else 0
+                wanted[kind] = wanted.get(kind, inherited) + amount
         envelope = self.meter.carve(wanted, share=share)
         wall = wanted.get("wall_s")
         deadline = self.spec.deadline
@@ -576,11 +665,19 @@ class Agent:
         lacking = [m for m in models if not self.policy.allows_model(m)]
         lacking += [t for t in tools if t not in self.policy.tools]
         if lacking:
-            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself")
+            why = f"{self.id} does not have {lacking} itself"
+            # The child may be waiting for this answer: tell it, rather than let it wait out.
+            # A notice, like the grant it stands for: one lane keeps a refusal and a later
+            # grant in the order they were decided.
+            self.engine.router.deliver(
+                self.id, child_id, "upgrade", f"upgrade refused: {why}",
+                data={"refused": {"models": list(models), "tools": list(tools)}, "reason": why})
+            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself "
+                            f"(told {child_id} its upgrade is refused)")
         inbox = self.engine.router.inbox(child_id)
         if inbox is None:
             raise ToolError(f"{child_id} is ending")
-        await inbox.send(Grant(by=self.id, models=models, tools=tools))
+        inbox.notify(Grant(by=self.id, models=models, tools=tools))
         return f"granted {list(models) + list(tools)} to {child_id}"
 
     async def grant(self, child_id: str, budget: dict[str, float]) -> str:
@@ -597,7 +694,7 @@ class Agent:
             if inbox is None:
                 raise ToolError(f"{child_id} is ending")
             self._lend(child_id, budget)
-            await inbox.send(Grant(by=self.id, budget=budget))
+            inbox.notify(Grant(by=self.id, budget=budget))
             return f"granted {budget} to {child_id}"
         done = self.ended.get(child_id)
         if done is None or done.status != "budget-exhausted":
@@ -651,25 +748,12 @@ class Agent:
         engine.agents.pop(self.id, None)
         if self.uses_locks:
             engine.locks.release_all_nowait(self.id)
-        self._mail.close()
         self.inbox.close()
         parent_inbox = engine.router.inbox(self.parent) if self.parent else None
         if parent_inbox is not None:
-            done = ChildDone(agent=self.id, status=status, reason=reason, result=result,
-                             lent=self.spec.budget, used=dict(self.meter.used))
-            try:
-                parent_inbox.send_nowait(done)
-            except trio.WouldBlock:
-                try:
-                    await parent_inbox.send(done)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the parent is ending too
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
+            with contextlib.suppress(trio.BrokenResourceError):  # the parent is ending too
+                parent_inbox.notify(ChildDone(
+                    agent=self.id, status=status, reason=reason, result=result,
+                    lent=self.spec.budget, used=dict(self.meter.used)))
         for callback in engine.after_end.pop(self.id, ()):
             callback()
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
-

@@ -2,20 +2,30 @@
 
 Anyone may append a line (the CLI, the TUI, the web view, ``echo >>``); the engine reads each
 complete line once, in order, and answers it with a ``control/applied`` or ``control/rejected``
-event naming the line. A malformed line is rejected, never fatal. Commands::
+event naming the line. Whatever goes wrong while one command is applied (a malformed line, a
+plan that is not UTF-8, a bug) rejects that command, with the reason; the run goes on.
+Commands::
 
     {"cmd": "cancel", "agent": "root.lib"}
     {"cmd": "message", "agent": "root.lib", "text": "use tabs, not spaces"}
     {"cmd": "reassign", "task": "lib", "model": "openai:gpt-4o-mini", "parent": "root"}
     {"cmd": "reconcile"}                       (re-read RUN_DIR/plan.edn and follow it)
+    {"cmd": "reconcile", "plan": "<sha256>"}   (follow the plan staged as
+                                                RUN_DIR/plans/<sha256>/plan.edn; see stage_plan)
     {"cmd": "grant", "agent": "root.lib", "budget": {"tool-calls": 5, "tokens": 20000}}
+
+Lines end at ``\\n`` (for writers and the engine alike); a line longer than
+:data:`MAX_COMMAND` is rejected without ever being held in memory whole.
 
 See docs/control.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +34,13 @@ import orjson
 import trio
 
 from .. import events as ev
+from ..budget import parse_budget
 from ..errors import ToolError, UserError
-from ..log import LineFollower
+from ..log import READ_BLOCK, FileCutBack, LineFollower, fsync_dir
+from ..numbers import NumberError
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
-from ..tools.agents import parse_budget
 from .router import HUMAN, parent_of
 
 if TYPE_CHECKING:
@@ -41,6 +52,10 @@ MAX_COMMAND = 1 << 16
 """Longest accepted command line, in bytes."""
 BIG_PLAN = 1 << 18
 """Plans longer than this (characters) are parsed off the engine's thread."""
+STAGED = "plans"
+"""Where clients stage a plan for ``reconcile`` (``RUN_DIR/plans/<sha256>/plan.edn``: named
+like the file it becomes, so a plan without ``:run/name`` is named as before)."""
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ControlError(Exception):
@@ -75,24 +90,34 @@ async def _message(engine: Engine, command: dict[str, Any]) -> str:
 
 
 async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
-    path = engine.run_dir / "plan.edn"
+    staged = _optional(command, "plan")
+    if staged is not None and not _DIGEST.match(staged):
+        raise ControlError("'plan' names a staged plan by its sha256 (64 hex digits)")
+    path = engine.run_dir / ("plan.edn" if staged is None else f"{STAGED}/{staged}/plan.edn")
     try:
         # Read in this task, like control.jsonl itself. A big plan is parsed in a thread (the
         # EDN reader takes seconds for 10,000 tasks), so agents keep running meanwhile.
-        text = path.read_text()
+        data = path.read_bytes()
+        if staged is not None and hashlib.sha256(data).hexdigest() != staged:
+            raise ControlError(f"{path} does not match its sha256; nothing was changed")
+        text = data.decode()
         if len(text) > BIG_PLAN:
             plan = await trio.to_thread.run_sync(parse_plan, text, str(path))
         else:
             plan = parse_plan(text, source=str(path))
     except OSError as exc:
         raise ControlError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ControlError(f"{path} is not UTF-8 text (byte {exc.start}); nothing was "
+                           "changed") from None
     except UserError as exc:
         raise ControlError(f"{exc} (nothing was changed)") from None
     if plan.root.id != engine.plan.root.id:
         raise ControlError(f"the root task id cannot change ({engine.plan.root.id!r} -> "
                            f"{plan.root.id!r}); nothing was changed")
     diff = engine.reconciler.apply(plan)
-    return f"reconciled: {diff.summary()}"
+    note = "" if staged is None else _write_plan_in_force(engine, text)
+    return f"reconciled: {diff.summary()}{note}"
 
 
 async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
@@ -117,8 +142,7 @@ async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
             raise ControlError(f"model {model!r} is not allowed for task {task_id!r} under "
                                f"its parent; allowed: {', '.join(allowed)}")
     diff = engine.reconciler.apply(plan, by="reassign", force=(task_id,))
-    write_plan_file(engine.run_dir, engine.plan_edn)
-    return f"reassigned {task_id}: {diff.summary()}"
+    return f"reassigned {task_id}: {diff.summary()}{_write_plan_in_force(engine, engine.plan_edn)}"
 
 
 async def _grant(engine: Engine, command: dict[str, Any]) -> str:
@@ -128,8 +152,8 @@ async def _grant(engine: Engine, command: dict[str, Any]) -> str:
         raise ControlError("'grant' needs 'budget', an object such as {\"tool-calls\": 5}")
     try:
         budget = parse_budget(raw)
-    except ToolError as exc:
-        raise ControlError(str(exc)) from None
+    except NumberError as exc:
+        raise ControlError(f"budget: {exc}") from None
     if "wall_s" in budget:
         raise ControlError("wall-s cannot be granted (a deadline is set when an agent starts)")
     target = engine.agents.get(agent_id)
@@ -198,6 +222,16 @@ def plan_policy(plan: Plan, task_id: str, model_override: str | None) -> Policy:
     return policy
 
 
+def _write_plan_in_force(engine: Engine, edn: str) -> str:
+    """Write ``plan.edn`` after a change was applied (only the engine writes it); a note for
+    the answer when it could not be (the change stands: the log has it)."""
+    try:
+        write_plan_file(engine.run_dir, edn)
+    except OSError as exc:
+        return f" ({engine.run_dir / 'plan.edn'} could not be written: {exc.strerror or exc})"
+    return ""
+
+
 def write_plan_file(run_dir: Path, edn: str) -> None:
     """Replace ``RUN_DIR/plan.edn`` atomically (readers never see half a plan)."""
     tmp = run_dir / ".plan.edn.tmp"
@@ -210,9 +244,11 @@ class ControlTail:
 
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
-        self._lines = LineFollower(path)
+        self.path = path
+        self._lines = LineFollower(path, max_line=MAX_COMMAND)
         self._answered = {c["line"] for c in engine.state.control}
         """Lines a resumed run's earlier engine already answered."""
+        self._unreadable = ""
 
     async def run(self) -> None:
         """Poll the file and apply commands until cancelled, once the root agent is up (the
@@ -220,41 +256,95 @@ class ControlTail:
         while self.engine.plan.root.id not in self.engine.agents:
             await trio.sleep(POLL_S)
         while True:
-            for number, raw in self._lines.new_lines():
+            for number, raw in self._new_lines():
                 await self._apply(number, raw)
             await trio.sleep(POLL_S)
 
+    def _new_lines(self) -> list[tuple[int, bytes]]:
+        """The new lines; a file that cannot be read or was cut back is reported (once), and
+        followed on."""
+        try:
+            lines = self._lines.new_lines()
+        except FileCutBack as exc:
+            self._lines.skip_to_end()
+            self._report(f"{exc}; following it on from its line {self._lines.lines_read}")
+            return []
+        except OSError as exc:
+            self._report(f"cannot read {self.path}: {exc.strerror or exc}")
+            return []
+        self._unreadable = ""
+        return lines
+
+    def _report(self, reason: str) -> None:
+        if reason != self._unreadable:
+            self._unreadable = reason
+            self.engine.emit(ev.ControlRejected(line=0, cmd="", reason=reason))
+
     async def _apply(self, line: int, raw: bytes) -> None:
-        emit = self.engine.emit
         if not raw.strip() or line in self._answered:
             return
         command: Any = None
         try:
             if len(raw) > MAX_COMMAND:
-                raise ControlError(f"command of {len(raw)} bytes exceeds {MAX_COMMAND}")
+                raise ControlError(f"a command is at most {MAX_COMMAND} bytes; this line is "
+                                   "longer")
             try:
                 command = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise ControlError(f"not JSON: {exc}") from None
             detail = await apply_command(self.engine, command)
         except ControlError as exc:
-            cmd = command.get("cmd") if isinstance(command, dict) else None
-            emit(ev.ControlRejected(line=line, cmd=str(cmd or ""), reason=str(exc)))
+            reason = str(exc)
+        except Exception as exc:  # whatever one command breaks, it is that command's failure
+            self.engine.report_crash(f"control line {line}", traceback.format_exc())
+            reason = (f"could not be applied: {type(exc).__name__}: {exc} (traceback in "
+                      f"{self.engine.run_dir / 'crash.log'})")
+        else:
+            self.engine.emit(ev.ControlApplied(line=line, cmd=command["cmd"], detail=detail))
             return
-        emit(ev.ControlApplied(line=line, cmd=command["cmd"], detail=detail))
+        cmd = command.get("cmd") if isinstance(command, dict) else None
+        self.engine.emit(ev.ControlRejected(line=line, cmd=str(cmd or ""), reason=reason))
 
 
 def append_command(run_dir: str | os.PathLike[str], command: dict[str, Any]) -> int:
     """Append one command to a run's control file; returns its line number.
 
-    One ``write`` with ``O_APPEND``, so concurrent writers' lines never interleave.
+    One ``write`` with ``O_APPEND``, so concurrent writers' lines never interleave. When the
+    file does not end with a newline (someone's unfinished line), the command starts with one,
+    so it is a line of its own. Lines are counted as the engine counts them: by ``\\n``.
     """
     path = Path(run_dir) / "control.jsonl"
+    body = orjson.dumps(command) + b"\n"
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, orjson.dumps(command) + b"\n")
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            body = b"\n" + body
+        os.write(fd, body)
         end = os.lseek(fd, 0, os.SEEK_CUR)
-        os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, end).count(b"\n")
+        lines = 0
+        for offset in range(0, end, READ_BLOCK):
+            lines += os.pread(fd, min(READ_BLOCK, end - offset), offset).count(b"\n")
+        return lines
     finally:
         os.close(fd)
+
+
+def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
+    """Put a plan where the engine's ``reconcile`` can take it
+    (``RUN_DIR/plans/<sha256>/plan.edn``) without touching ``plan.edn``; returns the sha256 to
+    send: ``{"cmd": "reconcile", "plan": digest}``. The engine writes ``plan.edn`` once it has
+    applied the plan."""
+    data = text.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(run_dir) / STAGED / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "plan.edn"
+    if not target.exists():
+        tmp = folder / f".plan.edn.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        fsync_dir(folder)
+    return digest

@@ -34,13 +34,14 @@ from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
-from ..models.openai import OpenAIClient, api_key_for
+from ..models.openai import OpenAIClient, api_key_for, output_limit_param
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
-from ..models.spec import parse_model_spec, price_for
-from ..plan import Plan, Task, is_scripted, plan_to_edn
+from ..models.spec import by_model, parse_model_spec
+from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
+from ..redact import redact
 from ..sandbox.base import ExecResult
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
@@ -50,6 +51,7 @@ from ..tools.procs import detect_sandbox
 from ..tools.workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec, default_system_prompt
 from .control import ControlTail
+from .lock_guard import guard_command
 from .locks import SERVICE, LockService
 from .reconcile import Reconciler
 from .router import Router
@@ -162,9 +164,12 @@ class Engine:
     # --- running ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the run directory: the plan, an empty control file and the workspace."""
+        """Create the run directory: the plan, an empty control file and the workspace. (A
+        resumed run keeps its ``plan.edn``: it may hold an edit not yet reconciled.)"""
         (self.run_dir / "workspace").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "plan.edn").write_text(self.plan_edn)
+        plan_file = self.run_dir / "plan.edn"
+        if not self.state.seq or not plan_file.exists():
+            plan_file.write_text(self.plan_edn)
         (self.run_dir / "control.jsonl").touch()
 
     async def run(self) -> str:
@@ -214,8 +219,9 @@ class Engine:
                                     run_dir=str(self.run_dir), seed=self.seed,
                                     durability=self.durability, version=__version__,
                                     pid=os.getpid(), model=self.model_override))
-            self.emit(ev.PlanLoaded(name=plan.name, source=plan.source,
-                                    tasks=len(self.task_ids), edn=self.plan_edn))
+            for event in ev.plan_events(ev.PlanLoaded, self.plan_edn, name=plan.name,
+                                        source=plan.source, tasks=len(self.task_ids)):
+                self.emit(event)
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:
@@ -345,18 +351,30 @@ class Engine:
         settings = self.plan.provider(model.base_url, model.provider)
         key = model.base_url or ""
         if key not in self._limiters:
-            self._limiters[key] = (trio.CapacityLimiter(settings.concurrency),
+            self._limiters[key] = (trio.CapacityLimiter(settings.concurrency
+                                                        or DEFAULT_CONCURRENCY),
                                    RateLimiter(settings.requests_per_minute,
                                                settings.tokens_per_minute))
         limiter, rate = self._limiters[key]
         return OpenAIClient(
             model, self.http, api_key=api_key_for(model, settings.api_key_env), limiter=limiter,
             rate=rate, rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
-            on_retry=agent.model_retry, on_delta=agent.model_delta)
+            on_retry=agent.model_retry,
+            on_delta=agent.model_delta if settings.stream else None,
+            limit_param=output_limit_param(model, settings))
+
+    def model_settings_for(self, agent: Agent) -> ModelSettings:
+        """The request settings for an agent's model: the plan's ``:model-settings`` entry,
+        updated by its tier's, then by its task's."""
+        tier = self.plan.tier_for(agent.spec.depth)
+        settings = ModelSettings()
+        for table in (self.plan.model_settings, tier.model_settings, agent.task.model_settings):
+            settings = settings.updated(by_model(table, agent.model_name))
+        return settings
 
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
         """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
-        price = price_for(self.plan.prices, model_name)
+        price = by_model(self.plan.prices, model_name)
         return 0.0 if price is None else price.dollars(prompt, completion)
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
@@ -398,18 +416,30 @@ class Engine:
     async def run_command(self, agent: Agent, cmd: str, *,
                           timeout_s: float | None) -> ExecResult:
         """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`; its
-        process group is logged (``process/started``) as it starts."""
+        process group is logged (``process/started``) as it starts.
+
+        Paths other agents hold locks on are guarded (:mod:`.lock_guard`): read-only inside
+        the sandbox under ``:locks :required``, and each one the command changed anyway is
+        logged as ``lock/unheld-write`` when it ends (also on timeout or cancel).
+        """
         assert self.shell is not None, "commands run once the run has started"
+        guard = await guard_command(self.locks, self.workspace, agent.id)
+        read_only = guard.protectable() if self.plan.locks.mode == "required" else []
 
         def started(pgid: int) -> None:
             self.emit(ev.ProcessStarted(agent=agent.id, pgid=pgid, cmd=cmd))
 
-        return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
-                                     env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
-                                     on_start=started)
+        try:
+            return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
+                                         env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
+                                         read_only=read_only, on_start=started)
+        finally:
+            for path in guard.changed(self.workspace):
+                self.emit(ev.LockUnheldWrite(agent=agent.id, path=path,
+                                             holders=guard.holders[path], via="sh"))
 
     def report_crash(self, agent_id: str, text: str) -> None:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""
         with open(self.run_dir / "crash.log", "a") as f:
-            f.write(f"--- {agent_id}\n{text}\n")
+            f.write(redact(f"--- {agent_id}\n{text}\n"))
 

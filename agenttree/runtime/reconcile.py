@@ -69,7 +69,9 @@ class Reconciler:
             extra = tuple(t for t in force if t not in diff.changed)
             diff = attrs.evolve(diff, changed=diff.changed + extra)
         engine.set_plan(new)
-        engine.emit(ev.PlanReconciled(by=by, diff=diff.to_json(), edn=engine.plan_edn))
+        for event in ev.plan_events(ev.PlanReconciled, engine.plan_edn, by=by,
+                                    diff=diff.to_json()):
+            engine.emit(event)
         restarting: set[str] = set()
         for task_id in diff.removed:
             engine.cancel_task(task_id, f"{task_id} was removed from the plan")

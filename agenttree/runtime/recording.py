@@ -12,8 +12,9 @@ check. Two modes:
 * **strict** (``agenttree run --replay-from``): only the model is fed; tools and checks run
   with today's code. A model turn the record does not have is a divergence (``on_diverge``).
 
-The record also decides whether the agent takes another turn (:meth:`Cursor.more_turns`): when
-the agent ran, that choice depended on when news arrived; on replay the record says.
+The record also decides whether the agent takes another turn (:meth:`Cursor.more_turns`) and
+whether a turn was its watchdog's (:meth:`Cursor.is_watchdog`): when the agent ran, those
+depended on when news arrived and how its children were doing; on replay the record says.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class AgentRecord:
     tools: dict[str, tuple[bool, str]] = attrs.Factory(dict)
     requested: set[str] = attrs.Factory(set)
     checks: dict[tuple[int, int], tuple[bool, int | None, str]] = attrs.Factory(dict)
+    watchdog_turns: set[int] = attrs.Factory(set)
+    """Turns the agent's watchdog gave it."""
     last_turn: int = 0
     last_turn_seq: int = 0
     """The seq of the last recorded model response (news after it was never seen)."""
@@ -59,7 +62,8 @@ class Recording:
         """The highest fencing token the log shows."""
         self._current: dict[str, AgentRecord] = {}
         self._adders: dict[type[ev.Event], Callable[[Any, int], None]] = {
-            ev.AgentSpawned: self._spawned, ev.ModelResponded: self._responded,
+            ev.AgentSpawned: self._spawned, ev.ModelRequested: self._asked,
+            ev.ModelResponded: self._responded,
             ev.ToolRequested: self._requested, ev.ToolResult: self._result,
             ev.AcceptanceResult: self._checked, ev.AgentFinished: self._finished,
             ev.LockAcquired: self._locked,
@@ -84,6 +88,10 @@ class Recording:
     def _spawned(self, e: ev.AgentSpawned, seq: int) -> None:
         record = self.records[(e.agent, e.attempt)] = AgentRecord()
         self._current[e.agent] = record
+
+    def _asked(self, e: ev.ModelRequested, seq: int) -> None:
+        if e.watchdog:
+            self._record(e.agent).watchdog_turns.add(e.turn)
 
     def _responded(self, e: ev.ModelResponded, seq: int) -> None:
         record = self._record(e.agent)
@@ -177,6 +185,10 @@ class Cursor:
             raise ReplayDiverged(report)
         self.go_live()
         return None
+
+    def is_watchdog(self, turn: int) -> bool:
+        """Whether the record's ``turn`` was a watchdog turn (never, once live)."""
+        return not self.live and turn in self.record.watchdog_turns
 
     def tool(self, call: ToolCall) -> tuple[bool, str] | None:
         """Resume: the recorded result of a call; ``None`` means: run the tool."""

@@ -64,6 +64,10 @@ class RecordedModel:
         raise ModelError(f"regression replay: no recorded response for {request.agent} turn "
                          f"{request.turn}")
 
+    def params(self, request: ModelRequest) -> dict[str, Any]:
+        """Nothing is sent: the recording answers."""
+        return {}
+
 
 def describe(key: Key) -> str:
     """A key as a report shows it: ``tool/result root.docs root.docs#2.0 ok``."""

@@ -42,6 +42,8 @@ from .runlock import engine_lock
 
 KILL_WAIT_S = 2.0
 """How long resume waits for killed leftover processes to be gone."""
+LOST = "the engine died while it was open"
+"""Why a lock wait or conflict in flight at the crash ended."""
 
 
 @attrs.define
@@ -189,7 +191,9 @@ class Restorer:
 
     def _log_lost_ends(self, emit: Any, restart: set[str]) -> None:
         """Log what an agent's end would have logged had the engine lived a moment longer:
-        its task's status, and the release of locks it held (it will not come back)."""
+        its task's status, and the release of locks it held (it will not come back); and the
+        end of every lock wait and conflict that was in flight (a restarted agent that still
+        needs the lock asks again, in a new conflict)."""
         state = self.state
         for task in state.tasks.values():
             agent = state.agents.get(task.agent)
@@ -202,6 +206,12 @@ class Restorer:
                 if holder not in restart:
                     emit(ev.LockReleased(agent=holder, path=path, token=hold["token"],
                                          reason="its holder ended before the engine died"))
+            for waiter in list(entry["waiters"]):
+                emit(ev.LockWaitEnded(agent=waiter, path=path, reason=LOST))
+        for conflict_id, conflict in list(state.conflicts.items()):
+            if conflict["status"] == "open":
+                emit(ev.ConflictResolved(conflict=conflict_id, decision="abandoned",
+                                         by="resume", detail=LOST))
 
     def model_for(self, agent: Agent) -> None:
         """Agents call their real model once live."""
@@ -312,12 +322,9 @@ class Restorer:
             if kind in meter.used:
                 meter.used[kind] = max(meter.used[kind], used)
         inbox = self.engine.router.inbox(agent.id)
-        for done in news:
-            if inbox is not None:
-                try:
-                    inbox.send_nowait(done)
-                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-                    pass  # the bookkeeping is done already; only the news line is lost
+        if inbox is not None:
+            for done in news:
+                inbox.notify(done)
         news.clear()
 
 
@@ -325,12 +332,14 @@ class Restorer:
 
 
 def _plan_of(run_dir: Path, state: RunState) -> Plan:
+    """The plan in force: the log's last (``plan.edn`` may hold an edit never reconciled);
+    ``plan.edn`` only for a log that holds none."""
     path = run_dir / "plan.edn"
+    if state.plan_edn:
+        return parse_plan(state.plan_edn, source=str(path))
     if path.exists():
         return load_plan(path)
-    if not state.plan_edn:
-        raise UserError(f"{run_dir}: no plan.edn and no plan in the log")
-    return parse_plan(state.plan_edn, source=str(path))
+    raise UserError(f"{run_dir}: no plan in the log and no plan.edn")
 
 
 async def _finish_only(run_dir: Path, found: Found, status: str, durability: str) -> str:
@@ -355,9 +364,15 @@ def register(sub: Any) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """``agenttree resume RUN_DIR``: exit 0 when the root ends done (or had), 1 otherwise."""
+    """``agenttree resume RUN_DIR``: exit 0 when the run ends (or had ended) with every task
+    done or cancelled on purpose (:mod:`agenttree.verdict`), 1 otherwise."""
     from ..console import make_console, print_summary
-    from ..run_view import check_models, run_with_view  # imports the engine, as this does
+    from ..run_view import (  # imports the engine, as this does
+        check_models,
+        run_with_view,
+        unsandboxed_warning,
+    )
+    from ..verdict import succeeded
 
     run_dir = Path(args.run_dir)
     path = run_dir / "events.jsonl"
@@ -369,7 +384,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         state = found.state
         if state.status in FINISHED:
             print(f"{run_dir}: the run already finished ({state.status}); nothing to resume")
-            return 0 if state.status == "done" else 1
+            print_summary(console, state, str(run_dir))
+            return 0 if succeeded(state) else 1
         torn = reader.cut_torn_tail()
         if torn is not None:
             print(f"agenttree: warning: {torn}", file=sys.stderr)
@@ -377,7 +393,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         durability = args.durability or found.durability
         root = state.agents.get(state.root or "")
         if root is not None and root.finished:
-            status = trio.run(_finish_only, run_dir, found, root.status, durability)
+            trio.run(_finish_only, run_dir, found, root.status, durability)
         else:
             plan = _plan_of(run_dir, state)
             check_models(plan, state.model_override)
@@ -385,10 +401,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
                             model_override=state.model_override, handle_signals=True)
             engine.state = state
             engine.replayer = Restorer(found, killed)
+            if (warning := unsandboxed_warning(engine)) is not None:
+                print(f"agenttree: {warning}", file=sys.stderr)
             tune_gc()
-            status = trio.run(run_with_view, engine, console, args.quiet)
+            trio.run(run_with_view, engine, console, args.quiet)
             if engine.interrupted:
                 print_summary(console, engine.state, str(run_dir))
                 return 130
     print_summary(console, state, str(run_dir))
-    return 0 if status == "done" else 1
+    return 0 if succeeded(state) else 1

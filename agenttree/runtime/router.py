@@ -8,6 +8,10 @@ to the sender's tool call.
 
 The router's tables (inboxes, bridges) change only in plain (non-async) methods, so in Trio's
 single thread each change is atomic; no lock and no actor hop sits on the message path.
+
+Messages between agents go into an inbox's bounded mail lane (a sender waits while it is
+full); the engine's own notices (:meth:`Router.deliver`) go into its unbounded notice lane, so
+none is ever dropped (:mod:`~agenttree.runtime.inbox`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import trio
 
 from .. import events as ev
 from ..errors import ToolError
+from .inbox import Inbox
 
 HUMAN = "human"
 """Sender id of messages typed by a person (control commands)."""
@@ -66,11 +71,11 @@ class Router:
     def __init__(self, emit: Callable[[ev.Event], int], talk: frozenset[str]) -> None:
         self._emit = emit
         self.siblings = "siblings" in talk
-        self._inboxes: dict[str, trio.MemorySendChannel[Any]] = {}
+        self._inboxes: dict[str, Inbox] = {}
         self._bridges: dict[frozenset[str], str] = {}
         self._bridge_ids: dict[str, frozenset[str]] = {}
 
-    def register(self, agent_id: str, inbox: trio.MemorySendChannel[Any]) -> None:
+    def register(self, agent_id: str, inbox: Inbox) -> None:
         """Make an agent reachable."""
         self._inboxes[agent_id] = inbox
 
@@ -78,7 +83,7 @@ class Router:
         """The agent ended: messages to it are refused from now on."""
         self._inboxes.pop(agent_id, None)
 
-    def inbox(self, agent_id: str) -> trio.MemorySendChannel[Any] | None:
+    def inbox(self, agent_id: str) -> Inbox | None:
         """The live inbox of ``agent_id``, if it is running."""
         return self._inboxes.get(agent_id)
 
@@ -126,14 +131,15 @@ class Router:
 
     def deliver(self, sender: str, to: str, kind: str, text: str,
                 data: dict[str, Any] | None = None) -> bool:
-        """Log and deliver a message from the system (e.g. a conflict thread), without the
-        conversation-graph check and without waiting; ``False`` if it could not be delivered."""
+        """Log and deliver a notice from the system (e.g. a conflict thread), without the
+        conversation-graph check and without waiting, however full the inbox's mail lane is;
+        ``False`` only when ``to`` is not running."""
         inbox = self._inboxes.get(to)
         if inbox is None:
             return False
         try:
-            inbox.send_nowait(Mail(sender=sender, kind=kind, text=text, data=data))
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            inbox.notify(Mail(sender=sender, kind=kind, text=text, data=data))
+        except trio.BrokenResourceError:
             return False
         self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data))
         return True

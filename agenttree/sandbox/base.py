@@ -35,6 +35,7 @@ import yaml
 from .. import events as ev
 from ..errors import AgentTreeError
 from ..tools.procs import READ_CHUNK, CommandResult, run_process, stop_group
+from ..tools.spawn import Child, open_process
 from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
@@ -116,7 +117,7 @@ class OutputStream:
     stream.wait()`` gives the exit code.
     """
 
-    def __init__(self, process: trio.Process) -> None:
+    def __init__(self, process: Child) -> None:
         self._process = process
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -150,11 +151,9 @@ async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | N
     with nullcontext() if stdin is None else tempfile.TemporaryFile() as spool:
         if spool is not None:
             await trio.to_thread.run_sync(_fill, spool, stdin)
-        process = await trio.lowlevel.open_process(
-            list(argv), cwd=None if cwd is None else os.fspath(cwd),
-            env=None if env is None else dict(env),
-            stdin=subprocess.DEVNULL if spool is None else spool,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        process = await open_process(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if spool is None else spool,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     pgid = process.pid
     try:
         yield OutputStream(process)

@@ -1,6 +1,7 @@
-"""``agenttree containers up|down|logs|compose|k8s SPEC``: container specs from the command line.
+"""``agenttree containers up|down|logs|compose|k8s SPEC`` and ``containers image NAME``.
 
-``compose`` and ``k8s`` print what the spec renders to (nothing is started). ``up`` starts the
+``compose`` and ``k8s`` print what the spec renders to (nothing is started). ``image`` builds an
+image from Debian packages (:mod:`agenttree.sandbox.images`). ``up`` starts the
 containers with a backend (default ``local``), logs ``container/*`` events to
 ``RUN_DIR/events.jsonl`` and prints them, waits for the SUT's ``:cmd`` to exit (or for Ctrl-C
 when it has none) and tears everything down; its exit status is 0 when the SUT exited 0.
@@ -21,7 +22,7 @@ import trio
 from .. import events as ev
 from ..errors import UserError
 from ..log import open_event_log
-from . import compose, kubernetes
+from . import compose, images, kubernetes
 from .base import BACKENDS, Limits, SandboxError, dump_yaml, open_backend, sandbox_name
 from .spec import ContainerSpec, load_spec, resolve_mount
 
@@ -30,7 +31,8 @@ EXIT_INTERRUPTED = 130
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``containers`` and its subcommands to the ``agenttree`` parser."""
-    containers = sub.add_parser("containers", help="container specs: up, down, logs, compose, k8s")
+    containers = sub.add_parser("containers",
+                                help="container specs: up, down, logs, compose, k8s; image")
     verbs = containers.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -67,6 +69,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="PersistentVolumeClaim holding the project, for mounts")
     parser.set_defaults(func=cmd_k8s)
 
+    parser = verbs.add_parser("image", help="build an image from Debian packages (no registry "
+                              "needed; skipped when it is up to date)")
+    parser.add_argument("name", help="the image, e.g. agenttree/python:bookworm")
+    parser.add_argument("--packages", nargs="+", action="extend", default=[], metavar="PKG",
+                        help="Debian packages to add to a minimal Debian (names, or "
+                        "comma-separated lists)")
+    parser.add_argument("--suite", default=images.DEFAULT_SUITE,
+                        help=f"the Debian release (default {images.DEFAULT_SUITE})")
+    parser.add_argument("--mirror", help="the Debian mirror (default: the one this machine's "
+                        "apt sources use)")
+    parser.add_argument("--force", action="store_true",
+                        help="build even when an image built from the same inputs exists")
+    parser.set_defaults(func=cmd_image)
+
 
 def _spec(args: argparse.Namespace) -> ContainerSpec:
     spec = load_spec(args.spec)
@@ -83,6 +99,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     """Print the compose file."""
     spec = _spec(args)
     project = str(Path(args.project).resolve())
+    sys.stdout.write(compose.usage(spec, args.case))
     sys.stdout.write(dump_yaml(compose.render(spec, case=args.case, project=project)))
     return 0
 
@@ -95,6 +112,18 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     sys.stdout.write(dump_yaml(*kubernetes.render(
         spec, case=args.case, namespace=args.namespace, ttl_s=args.ttl_s,
         project_claim=args.project_claim)))
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Build the image unless it is up to date; exit 1 when the build fails."""
+    image = images.recipe(args.name, args.packages, args.suite)
+    mirror = args.mirror or images.debian_mirror(image.suite)
+    try:
+        images.build_image(image, mirror=mirror, force=args.force)
+    except images.ImageError as exc:
+        print(f"agenttree: containers image: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

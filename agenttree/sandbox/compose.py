@@ -1,10 +1,14 @@
 """A container spec as a docker compose file (``agenttree containers compose SPEC``).
 
-Every container becomes a service on an ``internal`` network (no way out); a container with
-``:network :internet`` joins an ``egress`` network too. Health checks become compose
-healthchecks, dependencies ``depends_on`` with ``condition: service_healthy`` (or
+Every container becomes a service on the networks of :mod:`.networks` (``internal``; ``egress``
+for ``:network :internet``; ``ports``, without NAT, for published ports), ports published on
+127.0.0.1, under an init process (as the docker backend's ``--init``). Health checks become
+compose healthchecks, dependencies ``depends_on`` with ``condition: service_healthy`` (or
 ``service_started`` for a dependency without one), and every service and network carries the
 agenttree labels so ``docker ... --filter label=agenttree.io/sandbox=NAME`` finds leftovers.
+Every ``$`` is written ``$$`` so compose takes the spec's strings literally. The file is one
+Debian's Compose 1.29 accepts as well as Compose v2: the project name goes on the command line
+(``-p``), not in the file.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import posixpath
 from typing import Any
 
 from .base import duration, labels, sandbox_name
+from .networks import INTERNAL, NO_NAT, PORTS, extra_network, port_binding, spec_networks
 from .spec import Container, ContainerSpec, memory_bytes, require_images
 
 
@@ -23,7 +28,7 @@ def _source(project: str, host: str) -> str:
 
 
 def _service(spec: ContainerSpec, c: Container, name: str, project: str) -> dict[str, Any]:
-    service: dict[str, Any] = {"image": c.image}
+    service: dict[str, Any] = {"image": c.image, "init": True}
     if c.cmd is not None:
         service["command"] = list(c.cmd)
     if c.workdir is not None:
@@ -34,8 +39,7 @@ def _service(spec: ContainerSpec, c: Container, name: str, project: str) -> dict
                                "target": m.container, "read_only": m.read_only}
                               for m in c.mounts]
     if c.ports:
-        service["ports"] = [f"127.0.0.1:{p.host}:{p.container}" if p.host else str(p.container)
-                            for p in c.ports]
+        service["ports"] = [port_binding(p) for p in c.ports]
     if c.health is not None:
         h = c.health
         service["healthcheck"] = {"test": ["CMD", *h.cmd], "interval": duration(h.interval_ms),
@@ -49,7 +53,8 @@ def _service(spec: ContainerSpec, c: Container, name: str, project: str) -> dict
         service["cpus"] = float(c.resources.cpus)
     if c.resources.memory is not None:
         service["mem_limit"] = memory_bytes(c.resources.memory)
-    service["networks"] = ["internal", "egress"] if c.network == "internet" else ["internal"]
+    extra = extra_network(c)
+    service["networks"] = [INTERNAL] if extra is None else [INTERNAL, extra]
     service["labels"] = labels(spec, name)
     return service
 
@@ -63,9 +68,33 @@ def render(spec: ContainerSpec, case: str = "case", project: str = ".") -> dict[
     """
     require_images(spec, "compose")
     name = sandbox_name(spec, case)
-    networks: dict[str, Any] = {"internal": {"internal": True, "labels": labels(spec, name)}}
-    if any(c.network == "internet" for c in spec.containers):
-        networks["egress"] = {"labels": labels(spec, name)}
-    return {"name": name,
-            "services": {c.name: _service(spec, c, name, project) for c in spec.containers},
-            "networks": networks}
+    networks: dict[str, Any] = {}
+    for network in spec_networks(spec):
+        networks[network] = {"internal": True} if network == INTERNAL else {}
+        if network == PORTS:
+            networks[network]["driver_opts"] = dict(NO_NAT)
+        networks[network]["labels"] = labels(spec, name)
+    return _literal({"services": {c.name: _service(spec, c, name, project)
+                                  for c in spec.containers},
+                     "networks": networks})
+
+
+def _literal(value: Any) -> Any:
+    """``value`` with every ``$`` in its strings doubled: compose substitutes ``$NAME`` and
+    ``${NAME}`` (and refuses a lone ``${``); the spec means its strings as written."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
+
+
+def usage(spec: ContainerSpec, case: str = "case") -> str:
+    """Comment lines for the top of a rendered file: how to run it under its project name."""
+    name = sandbox_name(spec, case)
+    return (f"# Compose project {name} (no top-level name: Compose 1.x refuses one), e.g.\n"
+            f"#   docker-compose -p {name} -f FILE up --abort-on-container-exit "
+            f"--exit-code-from {spec.sut}\n"
+            f"#   docker-compose -p {name} -f FILE down -v\n")

@@ -1,15 +1,19 @@
-"""The docker backend: the ``docker`` command line, one ``docker run`` per container.
+"""The docker backend: the ``docker`` command line, one container per spec container.
 
-``open`` removes whatever an earlier attempt left under the same deterministic name (found by
-label), creates an ``--internal`` network (plus an egress network when a container has
-``:network :internet``), runs the containers in dependency order with the container name as
-network alias, waits on each health check with ``docker exec``, and in ``finally`` -- shielded
-and bounded, also on cancel -- saves every container's log into the run directory and removes
-every container and network carrying the sandbox's label. Every docker command has a timeout
-and is retried (with backoff) when it fails; creates are safe to retry because a ``docker run``
-is always preceded by ``docker rm -f`` of the same name. A command run with :meth:`exec` is
-killed inside the container when it times out or is cancelled, not just its ``docker exec``
-client.
+``open`` checks that every image is on the engine (pulling what is missing; without a registry,
+:mod:`.images` builds images from Debian packages), removes whatever an earlier attempt left
+under the same deterministic name (found by label), creates the networks of :mod:`.networks`
+(internal; egress for ``:network :internet``; a NAT-less one carrying published ports), starts
+the containers in dependency order -- ``docker create``, ``network connect``, ``docker start``,
+so a command starts with all its networks -- with the container name as network alias, ports
+published on 127.0.0.1 and an init process (``--init``: the command is not PID 1, so SIGTERM
+stops it and its orphans are reaped), waits on each health check with ``docker exec``, and in
+``finally`` -- shielded and bounded, also on cancel -- saves every container's log into the run
+directory and removes every container (with its anonymous volumes), network and volume carrying
+the sandbox's label. Every docker command has a timeout and is retried (with backoff) when it
+fails; creates are safe to retry because a ``docker create`` is always preceded by ``docker rm
+-f`` of the same name. A command run with :meth:`exec` is killed inside the container when it
+times out or is cancelled, not just its ``docker exec`` client.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .base import (
     wait_healthy,
 )
 from .cli_exec import CliExecSandbox
+from .networks import INTERNAL, NO_NAT, PORTS, extra_network, port_binding, spec_networks
 from .spec import Container, ContainerSpec, memory_bytes, require_images, resolve_mount
 
 
@@ -70,15 +75,34 @@ class DockerCli:
                 await trio.sleep(self.backoff_s * 2**attempt)
         if check:
             what = "timed out" if result.timed_out else f"exit {result.exit_code}"
-            raise SandboxError(f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                               f"({what}, {tries} tries): {result.output.strip()[-300:]}")
+            verb = " ".join(args[:2]) if args[0] in ("network", "image", "volume") else args[0]
+            raise SandboxError(f"docker {verb} failed ({what}, {tries} tries): "
+                               f"{result.output.strip()[-300:]}")
         return result
 
 
-def run_argv(spec: ContainerSpec, c: Container, name: str, project: Path) -> list[str]:
-    """The ``docker run`` arguments (without ``docker``) for container ``c``."""
-    argv = ["run", "-d", "--name", f"{name}-{c.name}", "--network", f"{name}-net",
-            "--network-alias", c.name]
+def network_name(name: str, network: str) -> str:
+    """The docker network of sandbox ``name`` for one of :mod:`.networks`' networks."""
+    return f"{name}-net" if network == INTERNAL else f"{name}-{network}"
+
+
+def network_argv(spec: ContainerSpec, name: str, network: str) -> list[str]:
+    """The ``docker network create`` arguments (without ``docker``) for ``network``."""
+    argv = ["network", "create"]
+    if network == INTERNAL:
+        argv.append("--internal")
+    elif network == PORTS:
+        for key, value in NO_NAT.items():
+            argv += ["-o", f"{key}={value}"]
+    for key, value in labels(spec, name).items():
+        argv += ["--label", f"{key}={value}"]
+    return [*argv, network_name(name, network)]
+
+
+def create_argv(spec: ContainerSpec, c: Container, name: str, project: Path) -> list[str]:
+    """The ``docker create`` arguments (without ``docker``) for container ``c``."""
+    argv = ["create", "--init", "--name", f"{name}-{c.name}",
+            "--network", network_name(name, INTERNAL), "--network-alias", c.name]
     for key, value in labels(spec, name).items():
         argv += ["--label", f"{key}={value}"]
     for key, value in c.environment().items():
@@ -89,7 +113,7 @@ def run_argv(spec: ContainerSpec, c: Container, name: str, project: Path) -> lis
         source = project / m.host if m.host != "." else project
         argv += ["-v", f"{source}:{m.container}{':ro' if m.read_only else ''}"]
     for p in c.ports:
-        argv += ["-p", f"127.0.0.1:{p.host}:{p.container}" if p.host else str(p.container)]
+        argv += ["-p", port_binding(p)]
     if c.resources.cpus is not None:
         argv += ["--cpus", str(c.resources.cpus)]
     if c.resources.memory is not None:
@@ -115,9 +139,9 @@ class DockerSandbox(CliExecSandbox):
         return [*args, self.ref]
 
     async def aclose(self) -> None:
-        """Remove the container."""
+        """Remove the container (and its anonymous volumes)."""
         with trio.move_on_after(30, shield=True):
-            await self.cli.run("rm", "-f", self.ref, check=False)
+            await self.cli.run("rm", "-f", "-v", self.ref, check=False)
 
     async def dead(self) -> str | None:
         """Why the container cannot become healthy any more (``None`` while it runs)."""
@@ -184,31 +208,45 @@ class DockerBackend:
         require_images(spec, "docker")
         name = sandbox_name(spec, case)
         project = self.project.absolute()
-        commands = [self._network_argv(spec, name, "net", internal=True)]
-        if any(c.network == "internet" for c in spec.containers):
-            commands.append(self._network_argv(spec, name, "egress", internal=False))
+        commands = [network_argv(spec, name, network) for network in spec_networks(spec)]
         for c in spec.containers:
-            commands.append(run_argv(spec, c, name, project))
-            if c.network == "internet":
-                commands.append(["network", "connect", f"{name}-egress", f"{name}-{c.name}"])
+            ref = f"{name}-{c.name}"
+            commands.append(create_argv(spec, c, name, project))
+            if (extra := extra_network(c)) is not None:  # before its command starts
+                commands.append(["network", "connect", network_name(name, extra), ref])
+            commands.append(["start", ref])
         return commands
 
-    @staticmethod
-    def _network_argv(spec: ContainerSpec, name: str, kind: str, internal: bool) -> list[str]:
-        argv = ["network", "create", *(["--internal"] if internal else [])]
-        for key, value in labels(spec, name).items():
-            argv += ["--label", f"{key}={value}"]
-        return [*argv, f"{name}-{kind}"]
-
     async def down(self, name: str) -> None:
-        """Remove every container and network labelled with sandbox ``name``."""
-        found = await self.cli.run("ps", "-aq", "--filter", f"label={SANDBOX_LABEL}={name}")
+        """Remove every container (with its anonymous volumes), network and volume labelled
+        with sandbox ``name``."""
+        label = f"label={SANDBOX_LABEL}={name}"
+        found = await self.cli.run("ps", "-aq", "--filter", label)
         if ids := found.output.split():
-            await self.cli.run("rm", "-f", *ids, check=False)
-        networks = await self.cli.run("network", "ls", "-q", "--filter",
-                                      f"label={SANDBOX_LABEL}={name}")
-        if ids := networks.output.split():
-            await self.cli.run("network", "rm", *ids, check=False)
+            await self.cli.run("rm", "-f", "-v", *ids, check=False)
+        for kind in ("network", "volume"):
+            listed = await self.cli.run(kind, "ls", "-q", "--filter", label)
+            if ids := listed.output.split():
+                await self.cli.run(kind, "rm", *ids, check=False)
+
+    async def ensure_images(self, spec: ContainerSpec) -> None:
+        """Make sure every image of ``spec`` is on the engine, pulling what is missing.
+
+        Raises:
+            SandboxError: an image is missing and cannot be pulled (saying how to build one).
+        """
+        for image in dict.fromkeys(c.image for c in spec.containers):
+            found = await self.cli.run("image", "inspect", "--format", "{{.Id}}", image,
+                                       check=False, retry=False)
+            if found.ok:
+                continue
+            pulled = await self.cli.run("pull", "--quiet", image, check=False, retry=False)
+            if not pulled.ok:
+                why = pulled.output.strip().splitlines()[-1:] or ["no output"]
+                raise SandboxError(
+                    f"image {image!r} is not on this docker engine and cannot be pulled "
+                    f"({why[0][-200:]}); without a registry, build it from Debian packages: "
+                    "agenttree containers image NAME --packages ... (docs/sandboxes.md)")
 
     @asynccontextmanager
     async def open(self, spec: ContainerSpec, *, case: str = "case",
@@ -236,6 +274,7 @@ class DockerBackend:
             async with self.creates:
                 try:
                     with trio.fail_after(limits.start_s):
+                        await self.ensure_images(spec)
                         await self.down(name)  # leftovers of an earlier attempt
                         await self._create(commands, spec, boxes, started, events)
                 except trio.TooSlowError:
@@ -249,11 +288,15 @@ class DockerBackend:
     async def _create(self, commands: list[list[str]], spec: ContainerSpec,
                       boxes: dict[str, DockerSandbox], started: list[DockerSandbox],
                       events: Events) -> None:
+        by_ref = {box.ref: box for box in boxes.values()}
         for argv in commands:
-            if argv[0] == "run":
-                box = boxes[argv[argv.index("--network-alias") + 1]]
-                await self.cli.run("rm", "-f", box.ref, check=False, retry=False)
+            if argv[0] == "create":
+                box = by_ref[argv[argv.index("--name") + 1]]
+                await self.cli.run("rm", "-f", "-v", box.ref, check=False, retry=False)
                 started.append(box)
+                await self.cli.run(*argv)
+            elif argv[0] == "start":
+                box = by_ref[argv[1]]
                 await self.cli.run(*argv)
                 events.send(ev.ContainerStarted, name=box.name, backend="docker", ref=box.ref,
                             image=box.container.image)

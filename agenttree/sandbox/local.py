@@ -28,6 +28,7 @@ import trio
 
 from .. import events as ev
 from ..tools.procs import signal_group, stop_group, wait_group_gone
+from ..tools.spawn import Child, open_process
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -59,7 +60,7 @@ class LocalSandbox:
     log_path: Path
     grace_s: float
     output_cap: int
-    process: trio.Process | None = None
+    process: Child | None = None
     exit_code: int | None = None
     exited: trio.Event = attrs.Factory(trio.Event)
     stop_reason: str | None = None
@@ -118,10 +119,9 @@ class LocalSandbox:
             _check_port_free(self.name, port.container)
         with self.log_path.open("ab") as log:
             try:
-                self.process = await trio.lowlevel.open_process(
-                    list(self.container.cmd), cwd=os.fspath(self._cwd(None)), env=self.env,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
+                self.process = await open_process(
+                    self.container.cmd, cwd=self._cwd(None), env=self.env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             except OSError as exc:
                 events.send(ev.ContainerExited, name=self.name, reason="failed")
                 raise SandboxError(f"container {self.name!r} could not start "

@@ -56,15 +56,19 @@ class WorkspaceSandbox:
 
     async def exec(self, argv: Sequence[str], *, cwd: str | None = None,
                    env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-                   timeout: float | None = None,
+                   timeout: float | None = None, read_only: Sequence[str] = (),
                    on_start: Callable[[int], None] | None = None) -> ExecResult:
         """Run ``argv`` (see :class:`~agenttree.sandbox.base.Sandbox`); ``on_start(pgid)`` is
-        called once its process group exists."""
+        called once its process group exists. ``read_only``: workspace paths (existing files
+        or directories) the command cannot change -- under bubblewrap; unconfined, nothing
+        can stop it."""
+        root = self.workspace.root
         done = await run_process(argv, cwd=await self.directory(cwd),
                                  env={**self.env, **(env or {})}, stdin=stdin,
                                  timeout_s=timeout, output_cap=self.output_cap,
                                  grace_s=self.grace_s, sandbox=self.confinement,
-                                 workspace=self.workspace.root, on_start=on_start)
+                                 workspace=root, on_start=on_start,
+                                 read_only=[root / Workspace.normalise(p) for p in read_only])
         return exec_result(done)
 
     def exec_stream(self, argv: Sequence[str], *, cwd: str | None = None,

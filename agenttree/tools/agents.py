@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import events as ev
-from ..budget import COUNTED
+from ..budget import parse_budget
 from ..errors import ToolError
+from ..numbers import NumberError, check_number
 from ..plan import Task
 from .base import Param, tool
 from .names import TOOL_NAMES
@@ -18,17 +19,12 @@ if TYPE_CHECKING:
     from ..runtime.agent import Agent
 
 
-def parse_budget(raw: dict[str, Any]) -> dict[str, float]:
-    """A budget object from a model (``tool_calls`` or ``tool-calls`` spellings)."""
-    out: dict[str, float] = {}
-    for key, value in raw.items():
-        kind = key.replace("-", "_")
-        if kind not in COUNTED and kind != "wall_s":
-            raise ToolError(f"unknown budget kind {key!r}; kinds: {', '.join(COUNTED)}, wall_s")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ToolError(f"budget {key!r} must be a non-negative number")
-        out[kind] = value
-    return out
+def _budget(raw: dict[str, Any]) -> dict[str, float]:
+    """A budget object from a model, checked (:func:`~agenttree.budget.parse_budget`)."""
+    try:
+        return parse_budget(raw)
+    except NumberError as exc:
+        raise ToolError(f"budget: {exc}") from None
 
 
 def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
@@ -49,8 +45,14 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
             if not isinstance(args, dict):
                 raise ToolError(f"script turn {i}: args of {name} must be an object")
             norm.append({"tool": name, "args": args})
-        turns.append({"calls": norm, "say": turn.get("say"),
-                      "delay_ms": int(turn.get("delay_ms") or 0), "tokens": turn.get("tokens")})
+        try:
+            delay = check_number(turn.get("delay_ms") or 0, whole=True)
+            tokens = turn.get("tokens")
+            tokens = None if tokens is None else check_number(tokens, whole=True)
+        except NumberError as exc:
+            raise ToolError(f"script turn {i}: {exc}") from None
+        turns.append({"calls": norm, "say": turn.get("say"), "delay_ms": delay,
+                      "tokens": tokens})
     return tuple(turns)
 
 
@@ -61,9 +63,10 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
       model=Param(type="string", description="a model you are allowed to use", required=False),
       budget=Param(type="object", description="limits carved out of yours, e.g. "
                    '{"tool_calls": 20, "tokens": 50000}', required=False),
-      tools=Param(type="array", description="tool names, a subset of yours", required=False),
-      script=Param(type="array", description="scripted-model turns (offline runs)",
-                   required=False))
+      tools=Param(type="array", items="string", description="tool names, a subset of yours",
+                  required=False),
+      script=Param(type="array", items="object",
+                   description="scripted-model turns (offline runs)", required=False))
 async def spawn(agent: Agent, args: dict[str, Any]) -> str:
     model = args.get("model")
     if model is not None and not agent.policy.allows_model(model):
@@ -82,7 +85,7 @@ async def spawn(agent: Agent, args: dict[str, Any]) -> str:
                 tools=tuple(tools) if tools is not None else None,
                 script=parse_script(args["script"]) if args.get("script") is not None else None)
     child = agent.start_child(task, key=key, dynamic=True,
-                              extra=parse_budget(args.get("budget") or {}))
+                              extra=_budget(args.get("budget") or {}))
     return f"started {child} (task {task_id})"
 
 
@@ -154,7 +157,8 @@ async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
       budget=Param(type="object", description='e.g. {"tool_calls": 10}', required=False),
       model=Param(type="string", description="a model of yours it may use from now on",
                   required=False),
-      tools=Param(type="array", description="tools of yours it may use", required=False))
+      tools=Param(type="array", items="string", description="tools of yours it may use",
+                  required=False))
 async def grant(agent: Agent, args: dict[str, Any]) -> str:
     if not any(args.get(k) for k in ("budget", "model", "tools")):
         raise ToolError("grant: give at least one of budget, model, tools")
@@ -164,7 +168,7 @@ async def grant(agent: Agent, args: dict[str, Any]) -> str:
         done.append(await agent.grant_policy(args["agent"], models,
                                              tuple(args.get("tools") or ())))
     if args.get("budget"):
-        done.append(await agent.grant(args["agent"], parse_budget(args["budget"])))
+        done.append(await agent.grant(args["agent"], _budget(args["budget"])))
     return "; ".join(done)
 
 
@@ -172,7 +176,8 @@ async def grant(agent: Agent, args: dict[str, Any]) -> str:
       "in your inbox (use wait).",
       reason=Param(type="string", description="why you need it"),
       model=Param(type="string", description="the model you want", required=False),
-      tools=Param(type="array", description="the tools you want", required=False))
+      tools=Param(type="array", items="string", description="the tools you want",
+                  required=False))
 async def request_upgrade(agent: Agent, args: dict[str, Any]) -> str:
     if agent.parent is None:
         raise ToolError("the root has no parent to ask; its policy is the plan's tier 0")

@@ -4,7 +4,9 @@ Plain ``trio.run_process`` cancellation kills only the direct child, so ``sh -c 
 tests'`` would orphan the server. Here every command starts a new session (its own process
 group); on cancel or timeout the whole group gets SIGTERM, a grace period, then SIGKILL; and
 after the leader exits the group is SIGKILLed anyway, so background leftovers never outlive the
-command. See docs/sh.md.
+command. Every process starts from the one spawner thread of :mod:`agenttree.tools.spawn`, so
+a sandbox's ``--die-with-parent`` ties it to the engine process, never to a worker thread. See
+docs/sh.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import attrs
 import trio
 
 from ..errors import SandboxUnavailable
+from .spawn import Child, open_process
 
 READ_CHUNK = 65536
 
@@ -44,17 +47,22 @@ class Sandbox:
     kind: str
 
     def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
-             cwd: str | os.PathLike[str]) -> list[str]:
-        """``argv`` wrapped so it can write only the workspace and reach no network."""
+             cwd: str | os.PathLike[str],
+             read_only: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+        """``argv`` wrapped so it can write only the workspace -- less the existing
+        ``read_only`` paths inside it -- and reach no network."""
         if self.kind != "bwrap":
             return argv
         ws = os.fspath(workspace)
+        kept: list[str] = []
+        for path in map(os.fspath, read_only):
+            kept += ["--ro-bind", path, path]  # after the workspace's bind, so it wins
         # No --new-session: the command already runs in a session of its own without a
         # controlling terminal, and staying in our process group is what lets one killpg
         # reach everything inside.
         return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-all", "--die-with-parent",
-                "--chdir", os.fspath(cwd), "--", *argv]
+                "--tmpfs", "/tmp", "--bind", ws, ws, *kept, "--unshare-all",
+                "--die-with-parent", "--chdir", os.fspath(cwd), "--", *argv]
 
 
 @functools.cache
@@ -153,7 +161,7 @@ async def wait_group_gone(pgid: int, limit_s: float) -> None:
             await trio.sleep(0.002)
 
 
-async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+async def _kill_group(process: Child, pgid: int, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s`` for the leader, then SIGKILL the group."""
     signal_group(pgid, signal.SIGTERM)
     with trio.move_on_after(grace_s):
@@ -162,7 +170,7 @@ async def _kill_group(process: trio.Process, pgid: int, grace_s: float) -> None:
     await process.wait()
 
 
-async def stop_group(process: trio.Process, pgid: int, grace_s: float) -> None:
+async def stop_group(process: Child, pgid: int, grace_s: float) -> None:
     """End the process group ``pgid`` led by ``process`` for good, shielded and bounded.
 
     A leader still running gets SIGTERM and ``grace_s`` to exit; then the whole group is
@@ -193,24 +201,25 @@ async def run_process(argv: Sequence[str], *, cwd: str | os.PathLike[str],
                       timeout_s: float | None = None, output_cap: int = 64_000,
                       grace_s: float = 2.0, sandbox: Sandbox | None = None,
                       workspace: str | os.PathLike[str] | None = None,
+                      read_only: Sequence[str | os.PathLike[str]] = (),
                       on_start: Callable[[int], None] | None = None) -> CommandResult:
     """Run ``argv`` in its own process group and collect its output (head and tail within
     ``output_cap`` bytes).
 
     ``stdin`` is fed through a pipe (``None``: ``/dev/null``). ``sandbox`` confines it (to
-    ``workspace``, default ``cwd``). Cancellation or ``timeout_s`` kill the whole group
-    (SIGTERM, ``grace_s``, SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is
-    re-raised. ``on_start(pgid)`` is called once the process exists.
+    ``workspace``, default ``cwd``, with the existing ``read_only`` paths in it kept
+    read-only). Cancellation or ``timeout_s`` kill the whole group (SIGTERM, ``grace_s``,
+    SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is re-raised.
+    ``on_start(pgid)`` is called once the process exists.
     """
     argv = list(argv)
     sandboxed = sandbox is not None and sandbox.kind != "none"
     if sandboxed:
-        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd)
+        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd, read_only=read_only)
     started = trio.current_time()
-    process = await trio.lowlevel.open_process(
-        argv, cwd=os.fspath(cwd), env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = await open_process(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     pgid = process.pid  # a new session: the leader's pid is the group id
     if on_start is not None:
         on_start(pgid)
@@ -244,7 +253,7 @@ def _or_inf(timeout_s: float | None) -> float:
     return float("inf") if timeout_s is None else timeout_s
 
 
-async def _read_all(process: trio.Process, output: _Output) -> None:
+async def _read_all(process: Child, output: _Output) -> None:
     assert process.stdout is not None
     try:
         while chunk := await process.stdout.receive_some(READ_CHUNK):
@@ -253,7 +262,7 @@ async def _read_all(process: trio.Process, output: _Output) -> None:
         pass
 
 
-async def _feed(process: trio.Process, data: bytes) -> None:
+async def _feed(process: Child, data: bytes) -> None:
     """Write ``data`` to the process's stdin and close it (a process that stops reading early
     just gets less)."""
     assert process.stdin is not None

@@ -561,6 +561,25 @@ class Workspace:
             raise WorkspaceError(f"{_quote(path)} changed while it was being checked")
         return target
 
+    def fingerprint(self, path: str) -> tuple[int, ...] | None:
+        """What is at ``path`` now, to tell later whether it changed: its mode, inode, size,
+        modification and change times (a directory changes when entries come and go);
+        ``None`` when nothing is there.
+
+        Raises:
+            WorkspaceError: the path is malformed or climbs out of the root.
+        """
+        norm = self.normalise(path)
+        try:
+            fd = self._resolve(norm, _O_PATH)
+        except OSError as exc:  # missing; or (a link out, a loop) unreadable: that, as such
+            return None if exc.errno in (errno.ENOENT, errno.ENOTDIR) else (-exc.errno,)
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def exists(self, path: str) -> bool:
         """Whether ``path`` names something inside the workspace (following links as reads do).
 

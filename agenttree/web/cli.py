@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 import trio
 
-from ..errors import UserError
+from ..errors import UserError, only_error
 from .auth import new_token
+
+EXIT_INTERRUPTED = 130
+STOP_GRACE_S = 2.0
+"""After Ctrl-C, how long the server gets to close its connections before the process ends."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -74,28 +81,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"agenttree: serving {run_dir} at {base}/?token={token}", flush=True)
 
     try:
-        trio.run(main)
-    except BaseExceptionGroup as group:  # from inside the nurseries: Ctrl-C, or a bind error
-        leaf = _only(group)
-        if isinstance(leaf, KeyboardInterrupt):
-            raise KeyboardInterrupt from None  # cli.main: exit 130, no traceback
+        trio.run(until_signal, main)
+    except BaseExceptionGroup as group:  # from inside the nurseries: a bind error
+        leaf = only_error(group)
         if isinstance(leaf, OSError):
             raise UserError(f"cannot listen on {args.host}:{args.port}: {leaf}") from None
         raise
-    return 0
+    return EXIT_INTERRUPTED
 
 
-def _only(group: BaseExceptionGroup) -> BaseException | None:
-    """The one exception in ``group`` (nested groups looked through), or None if several."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
+async def until_signal(main: Callable[[], Awaitable[None]]) -> None:
+    """Run ``main`` until Ctrl-C (SIGINT) or SIGTERM, then cancel it; if it has not ended
+    :data:`STOP_GRACE_S` later, end the process (exit 130).
+
+    The signals are taken from Trio, so no ``KeyboardInterrupt`` is ever raised inside a
+    request handler (where the web server would catch it and go on serving), and a client
+    that stopped reading cannot hold the process: hypercorn shields its socket writes from
+    cancellation.
+    """
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(main)
+            async for _ in signals:
+                trio.lowlevel.spawn_system_task(_exit_after, STOP_GRACE_S)
+                nursery.cancel_scope.cancel()
+                break
+
+
+async def _exit_after(seconds: float) -> None:
+    await trio.sleep(seconds)
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

@@ -34,6 +34,9 @@ from ..state import FINISHED, RunState, apply
 
 POLL_S = 0.05
 """How often the log is checked for new lines."""
+READ_CHUNK = 4 << 20
+"""Bytes of log read and folded at a time (a long log is caught up chunk by chunk, with a
+checkpoint between, so the server and Ctrl-C never wait for a whole log's fold)."""
 BUFFER = 10_000
 """Events a client may fall behind by before it is dropped."""
 ACK_WAIT_S = 10.0
@@ -127,7 +130,7 @@ class Hub:
         self.error: str | None = None
         self.buffer = buffer
         self.poll_s = poll_s
-        self._tailer = Tailer(self.log_path)
+        self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
         self._acks: dict[int, tuple[trio.Event, dict[str, Any]]] = {}
 
@@ -143,24 +146,30 @@ class Hub:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the log until cancelled (after a first read of what is there)."""
-        self.poll()
+        await self._catch_up()
         task_status.started()
         while True:
             await trio.sleep(self.poll_s)
-            self.poll()
+            await self._catch_up()
 
-    def poll(self) -> None:
-        """Fold and fan out what was appended since the last poll."""
+    async def _catch_up(self) -> None:
+        while self.poll():
+            await trio.lowlevel.checkpoint()
+
+    def poll(self) -> bool:
+        """Fold and fan out what was appended since the last poll (about :data:`READ_CHUNK`
+        bytes of it); returns whether anything was."""
         if self.error is not None:
-            return
+            return False
         try:
             entries = self._tailer.poll()
         except LogCorrupt as exc:
             self._fan_out(exc.entries)  # what came before the bad line still goes out
             self.error = str(exc)
             self.drop_all(f"the event log is corrupt: {exc}")
-            return
+            return False
         self._fan_out(entries)
+        return bool(entries)
 
     def _fan_out(self, entries: list[Entry]) -> None:
         if not entries:

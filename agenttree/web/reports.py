@@ -20,7 +20,7 @@ import attrs
 import orjson
 
 from ..bench.report import EVENTS, SUMMARY
-from ..log import LineFollower
+from ..log import FileCutBack, LineFollower
 
 MAX_SUMMARY = 4 << 20
 """A ``summary.json`` larger than this is reported, not sent."""
@@ -91,7 +91,11 @@ class ReportScanner:
         progress = self._progress.get(run)
         if progress is None:
             progress = self._progress[run] = _Progress(LineFollower(run / EVENTS))
-        progress.update()
+        try:
+            progress.update()
+        except FileCutBack:  # the report was started over: read it from its start
+            progress = self._progress[run] = _Progress(LineFollower(run / EVENTS))
+            progress.update()
         _read_summary(run / SUMMARY, progress)
         statuses = progress.statuses.values()
         return {"suite": suite, "run": run.name, "started": len(progress.started),

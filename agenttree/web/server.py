@@ -49,6 +49,11 @@ CLOSE_BEHIND = 1013
 """Websocket close code ("try again later") for a client that fell too far behind."""
 CLOSE_GRACE_S = 5.0
 """How long a dropped client gets to take its close frame."""
+READ_TIMEOUT_S = 30
+"""A connection that sends nothing for this long is closed (a half-open connection, a client
+that stopped mid-request); websocket clients answer the server's pings, so they stay."""
+PING_S = 10.0
+"""How often websocket clients are pinged (well inside :data:`READ_TIMEOUT_S`)."""
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8"}
@@ -127,7 +132,10 @@ class WebApp:
                 return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
                                       f"{self.hub.seq}; 0 is the empty state)"}
             try:
-                state = fold(LogReader(self.hub.log_path), until=seq)
+                # In a thread: folding a long log takes seconds, and the server (Ctrl-C
+                # included) must not wait for it.
+                state = await trio.to_thread.run_sync(_fold_until, self.hub.log_path, seq,
+                                                      abandon_on_cancel=True)
             except (LogCorrupt, UserError) as exc:
                 return 500, {"error": str(exc)}
         if "agent" in query:  # the page's panels: run-level parts and one agent at most
@@ -193,6 +201,10 @@ class WebApp:
             self.hub.unsubscribe(sub)
 
 
+def _fold_until(path: Path, seq: int) -> Any:
+    return fold(LogReader(path), until=seq)
+
+
 async def _stream(hub: Hub, sub: Subscriber, send: Send) -> None:
     """Send ``sub``'s history, then its live chunks (small ones joined), until it is dropped."""
     for text in hub.history(sub):
@@ -252,27 +264,33 @@ async def _respond_bytes(send: Send, status: int, body: bytes, content_type: byt
     await send({"type": "http.response.body", "body": body})
 
 
-def server_config(host: str, port: int) -> Config:
-    """Hypercorn settings: one bind, no access log (URLs carry the token), quiet errors."""
+def server_config(host: str, port: int, *, read_timeout_s: int = READ_TIMEOUT_S,
+                  ping_s: float = PING_S) -> Config:
+    """Hypercorn settings: one bind, no access log (URLs carry the token), quiet errors, and
+    idle connections timed out (``read_timeout_s``; websocket clients are pinged every
+    ``ping_s`` seconds, and their answers keep them)."""
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("agenttree.web")
     config.graceful_timeout = 1.0
+    config.read_timeout = read_timeout_s
+    config.websocket_ping_interval = ping_s
     return config
 
 
 async def serve(hub: Hub, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                reports: str | os.PathLike[str] | None = None,
+                reports: str | os.PathLike[str] | None = None, config: Config | None = None,
                 task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the web view of ``hub``'s run directory until cancelled (runs the hub too).
 
     ``task_status.started`` gets the base URL (``http://127.0.0.1:PORT``) once the socket is
-    listening. Cancelling stops the server (open connections get about a second to finish).
+    listening. Cancelling stops the server; ``config`` (default :func:`server_config`)
+    overrides hypercorn's settings.
     """
     app = WebApp(hub, Guard(token), ReportScanner(reports))
+    config = config or server_config(host, port)
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
-        binds = await nursery.start(
-            partial(hypercorn_serve, app, server_config(host, port), mode="asgi"))
+        binds = await nursery.start(partial(hypercorn_serve, app, config, mode="asgi"))
         task_status.started(binds[0])

@@ -1,7 +1,8 @@
 """A small OpenAI-compatible chat server on 127.0.0.1 for the bench tests: it streams the
 assistant message an ``answer`` function gives for each request (by default a plain answer, or
 a tool call with garbled arguments when the prompt asks for a haiku), and counts how many
-requests are in flight at once."""
+requests are in flight at once. What the hosted API refuses it refuses too (HTTP 400, counted
+in ``refused``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import attrs
 import orjson
 import trio
+
+from ..models.openai_rules import refusal
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 """Given a chat request's JSON body, the assistant message: ``content`` or ``tool_calls``."""
@@ -41,6 +44,7 @@ class FakeProvider:
     most: int = 0
     requests: int = 0
     bodies: list[dict[str, Any]] = attrs.Factory(list)
+    refused: list[str] = attrs.Factory(list)
     got_request: trio.Event = attrs.Factory(trio.Event)
     _together: trio.Event = attrs.Factory(trio.Event)
 
@@ -62,6 +66,15 @@ class FakeProvider:
         request = orjson.loads(body)
         self.bodies.append(request)
         self.requests += 1
+        refused = refusal(request)
+        if refused is not None:
+            self.refused.append(refused.message)
+            answer = orjson.dumps(refused.body())
+            await stream.send_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"
+                                  b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                                  % (len(answer), answer))
+            await stream.aclose()
+            return
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         self.got_request.set()
@@ -69,10 +82,10 @@ class FakeProvider:
             await trio.sleep_forever()
         if self.requests <= self.refuse:
             self.in_flight -= 1
-            refusal = b'{"error": {"message": "bad key"}}'
+            bad_key = b'{"error": {"message": "bad key"}}'
             await stream.send_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Type: "
                                   b"application/json\r\nContent-Length: %d\r\n"
-                                  b"Connection: close\r\n\r\n%s" % (len(refusal), refusal))
+                                  b"Connection: close\r\n\r\n%s" % (len(bad_key), bad_key))
             await stream.aclose()
             return
         if self.hold is not None:

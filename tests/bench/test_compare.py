@@ -5,10 +5,10 @@ import pytest
 import trio
 
 from agenttree.bench import compare
-from agenttree.bench.pricing import settings_prices
 from agenttree.bench.stats import sign_test
 from agenttree.cli import main
 from agenttree.errors import PlanError
+from agenttree.plan import load_settings
 
 from .fake_provider import FakeProvider
 from .helpers import TOOL_CALLING, copy_suite, run_bench
@@ -79,13 +79,13 @@ async def test_reported_tokens_are_not_marked_estimated_and_are_priced(tmp_path)
         nursery.cancel_scope.cancel()
     settings = tmp_path / "settings.edn"
     settings.write_text('{:providers {} :prices {"fake" {:prompt 2.0 :completion 10.0}}}')
-    prices = settings_prices(settings)
+    prices = load_settings(settings).prices
     (row,) = compare.rows(compare.entries([str(tmp_path / "r")]), prices)
     requests = provider.requests
     assert row[8:10] == (f"{50 * requests:,}", f"{10 * requests:,}")
     assert row[10] == f"{(50 * requests * 2.0 + 10 * requests * 10.0) / 1e6:.4f}"
     (unpriced,) = compare.rows(compare.entries([str(tmp_path / "r")]),
-                               settings_prices(_write(tmp_path, '{:prices {}}')))
+                               load_settings(_write(tmp_path, '{:prices {}}')).prices)
     assert unpriced[10] == "no price"
 
 
@@ -96,7 +96,7 @@ def _write(tmp_path, text):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[1 2]", "a settings file must be an EDN map"),
+    ("[1 2]", "settings must be a map"),
     ('{:prices {"m" {:prompt -1}}}', "must not be negative"),
     ('{:prices {"m" {:input 1}}}', "unknown key"),
     ('{:prices [1]}', "expected a map"),
@@ -104,15 +104,10 @@ def _write(tmp_path, text):
 ])
 def test_malformed_settings_are_one_clear_error(tmp_path, capsys, text, message):
     with pytest.raises(PlanError, match=message):
-        settings_prices(_write(tmp_path, text))
+        load_settings(_write(tmp_path, text))
     runs = _runs(tmp_path, "scripted:reference", cases="m-add")
     capsys.readouterr()
     assert main(["bench", "compare", *runs, "--settings", str(tmp_path / "other.edn")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
-
-def test_settings_on_a_run_is_refused_for_now(tmp_path, capsys):
-    assert main(["bench", str(TOOL_CALLING), "--settings", "x.edn", "--reports",
-                 str(tmp_path)]) == 2
-    assert "--settings is read by 'bench compare' only" in capsys.readouterr().err

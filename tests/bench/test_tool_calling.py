@@ -119,6 +119,7 @@ async def test_real_provider_path_and_the_connection_cap(tmp_path):
         nursery.cancel_scope.cancel()
     n = sum(matches(c.id, "i-*") for c in load_suite(TOOL_CALLING).cases)
     assert provider.most == 1 and provider.requests >= n
+    assert provider.refused == []  # every request is one the hosted API accepts
     m = summary["models"][model]
     # Every irrelevance case answered in words passes, except the haiku, where the model sent
     # a call with broken JSON: never a correct refusal.

@@ -215,3 +215,44 @@ def test_conflict_demo_and_the_lock_table(tmp_path: Path) -> None:
     assert state.conflicts["c1"]["status"] == "fork"
     notes = (run_dir / "workspace" / "shared" / "notes.md").read_text()
     assert "writer-a" in notes and "writer-b" in notes
+
+
+SHORTFALLS = """
+{:task {:task/id "root" :script [{:say "waiting"} {:say "heard back"} {:say "all heard"}]
+        :acceptance [(sh "true")]
+        :children [{:task/id "fine" :script [{:say "fine"}]}
+                   {:task/id "broken" :budget {:retries 0} :script [{:say "tried"}]
+                    :acceptance [(sh "echo nope; exit 3")]}
+                   {:task/id "greedy" :budget {:tool-calls 1}
+                    :script [{:call :list-dir :args {:path "."}}
+                             {:call :list-dir :args {:path "."}}]}]}}
+"""
+
+
+def test_a_run_whose_child_failed_exits_1_naming_it_last(tmp_path: Path) -> None:
+    plan = tmp_path / "shortfalls.edn"
+    plan.write_text(SHORTFALLS)
+    run_dir = tmp_path / "r"
+    result = agenttree("run", str(plan), "--run-dir", str(run_dir), "--quiet", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    state = fold(read_events(run_dir / "events.jsonl"))
+    assert state.status == "done"  # the root's acceptance passed: that alone is not success
+    tail = result.stdout.strip().splitlines()[-3:]
+    assert tail == [
+        "2 tasks did not end done:",
+        "  ✗ failed task broken (root.broken): acceptance failed, no retries left: "
+        "`echo nope; exit 3` (exit 3)",
+        "  $ budget-exhausted task greedy (root.greedy): tool_calls budget exhausted (1 of 1)"]
+    resumed = agenttree("resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert "nothing to resume" in resumed.stdout
+    assert resumed.stdout.strip().splitlines()[-3:] == tail
+
+
+def test_a_run_whose_tasks_all_ended_done_says_so_last(tmp_path: Path) -> None:
+    plan = tmp_path / "fine.edn"
+    plan.write_text('{:task {:task/id "root" :children [{:task/id "a" :script [{:say "ok"}]}]}}')
+    result = agenttree("run", str(plan), "--run-dir", str(tmp_path / "r"), "--quiet",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "✓ done: every task ended done"

@@ -24,6 +24,9 @@ from .crash_plan import EXPECTED, crash_plan
 
 KILLS = 50
 SEED = 20261206
+EXIT_SHORTFALL = 1
+"""How every run and resume of the crash plan ends: g1-l4 fails and g2-l4 runs out of budget
+by design, so not every task ends done (docs/cli.md, exit status)."""
 POLL_S = 0.002
 """How often the watcher looks at the log (the kill condition is the log's content)."""
 
@@ -101,7 +104,7 @@ def test_sigkill_at_50_points_then_resume_ends_like_a_clean_run(tmp_path: Path) 
     (tmp_path / "crash.edn").write_text(crash_plan())
     clean = subprocess.run([sys.executable, "-m", "agenttree", "run", "crash.edn", "--run-dir",
                             "clean", "--quiet"], cwd=tmp_path, capture_output=True, timeout=120)
-    assert clean.returncode == 0, clean.stderr
+    assert clean.returncode == EXIT_SHORTFALL, clean.stderr
     clean_statuses, _ = check_log(tmp_path / "clean" / "events.jsonl")
     assert clean_statuses == EXPECTED
 
@@ -129,7 +132,7 @@ def test_sigkill_at_50_points_then_resume_ends_like_a_clean_run(tmp_path: Path) 
                 tear_last_line(log)
         else:
             _, err = proc.communicate()
-            assert proc.returncode == 0, err.decode()
+            assert proc.returncode == EXIT_SHORTFALL, err.decode()
         statuses, finished = check_log(log)
         done_at_kills += killed * sum(status == "done" for status in statuses.values())
         counts = effects(run_dir / "workspace")
@@ -142,7 +145,7 @@ def test_sigkill_at_50_points_then_resume_ends_like_a_clean_run(tmp_path: Path) 
         while not check_log(run_dir / "events.jsonl")[1]:
             done = subprocess.run([sys.executable, "-m", "agenttree", "resume", run_dir.name,
                                    "--quiet"], cwd=tmp_path, capture_output=True, timeout=120)
-            assert done.returncode == 0, done.stderr.decode()
+            assert done.returncode == EXIT_SHORTFALL, done.stderr.decode()
         reader = LogReader(run_dir / "events.jsonl")
         list(reader)
         assert reader.torn is None

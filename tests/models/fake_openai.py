@@ -1,7 +1,11 @@
 """An OpenAI-compatible chat-completions server for tests: real HTTP (h11) on 127.0.0.1.
 
-Each request takes the next :class:`Reply` (or the last one, repeated): a JSON completion, an
-SSE stream, an error status with headers, raw bytes, a delay, or a connection dropped mid-stream.
+As strict as the hosted API (:mod:`.openai_rules`): a request it would refuse gets the same
+HTTP 400 (recorded in ``refused``) instead of a reply. With ``api_key`` set, a request without
+that key gets a 401 whose message echoes the ``Authorization`` header it was sent (as some
+servers and proxies do). Otherwise each request takes the next :class:`Reply` (or the last one,
+repeated): a JSON completion, an SSE stream, an error status with headers, raw bytes, a delay,
+or a connection dropped mid-stream.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import h11
 import orjson
 import trio
 
+from .openai_rules import Refusal, refusal
+
 
 @attrs.define(kw_only=True)
 class Reply:
@@ -24,6 +30,7 @@ class Reply:
     raw: bytes | None = None
     delay_s: float = 0.0
     drop_after: int | None = None
+    done: bool = True  # end a stream with data: [DONE]
 
 
 def completion(text: str = "", calls: list[tuple[str, dict[str, Any]]] = (),
@@ -52,9 +59,11 @@ def stream(pieces: list[str], usage: tuple[int, int] = (20, 9), **kwargs: Any) -
 class FakeOpenAI:
     """Serve scripted replies; record requests, disconnects and concurrency."""
 
-    def __init__(self, replies: list[Reply]) -> None:
+    def __init__(self, replies: list[Reply], *, api_key: str | None = None) -> None:
         self.replies = list(replies)
+        self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
+        self.refused: list[str] = []
         self.disconnects = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -71,7 +80,18 @@ class FakeOpenAI:
             self.base_url = f"http://127.0.0.1:{port}/v1"
             task_status.started(self.base_url)
 
-    def _next_reply(self) -> Reply:
+    def _reply_to(self, headers: dict[str, str], body: bytes) -> Reply:
+        """A refusal when the hosted API would refuse the request, else the next reply."""
+        auth = headers.get("authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            found: Refusal | None = Refusal(f"Incorrect API key provided in "
+                                            f"'Authorization: {auth}'.", status=401,
+                                            code="invalid_api_key")
+        else:
+            found = refusal(orjson.loads(body))
+        if found is not None:
+            self.refused.append(found.message)
+            return Reply(status=found.status, json=found.body())
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
     async def _connection(self, stream: trio.SocketStream) -> None:
@@ -85,15 +105,14 @@ class FakeOpenAI:
                 while not isinstance(event := await self._event(conn, stream),
                                      h11.EndOfMessage):
                     body += event.data
-                self.requests.append({"path": request.target.decode(),
-                                      "headers": {k.decode(): v.decode()
-                                                  for k, v in request.headers},
+                headers = {k.decode(): v.decode() for k, v in request.headers}
+                self.requests.append({"path": request.target.decode(), "headers": headers,
                                       "body": orjson.loads(body)})
                 self.got_request.set()
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
-                    if not await self._respond(conn, stream, self._next_reply()):
+                    if not await self._respond(conn, stream, self._reply_to(headers, body)):
                         return
                 finally:
                     self.in_flight -= 1
@@ -133,7 +152,8 @@ class FakeOpenAI:
                     return False
                 raw = chunk if isinstance(chunk, bytes) else orjson.dumps(chunk)
                 await send(h11.Data(data=b"data: " + raw + b"\n\n"))
-            await send(h11.Data(data=b"data: [DONE]\n\n"))
+            if reply.done:
+                await send(h11.Data(data=b"data: [DONE]\n\n"))
         else:
             body = reply.raw if reply.raw is not None else orjson.dumps(reply.json)
             await send(h11.Response(status_code=reply.status,

@@ -13,7 +13,7 @@ from agenttree.models.base import ModelError
 from agenttree.models.openai import api_key_for
 from agenttree.models.ratelimit import RateLimiter
 from agenttree.models.spec import OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
-from agenttree.plan import Provider
+from agenttree.plan import DEFAULT_CONCURRENCY
 
 from ..runtime.test_engine import events_of, finished, make_engine
 from .fake_openai import FakeOpenAI, Reply, completion, stream
@@ -21,13 +21,16 @@ from .fake_openai import FakeOpenAI, Reply, completion, stream
 
 async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, children: int = 0,
                       budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}",
-                      extra: str = ""):
-    server = FakeOpenAI(replies)
+                      extra: str = "", tier_extra: str = "", model: str = "test-model",
+                      server: FakeOpenAI | None = None):
+    """Run a one-tier plan of ``openai:MODEL@BASE`` against a fake server (``BASE`` in
+    ``extra`` becomes its URL); a ``server`` given is already serving."""
+    fake = server or FakeOpenAI(replies)
     async with trio.open_nursery() as nursery:
-        base = await nursery.start(server.serve)
+        base = fake.base_url if server else await nursery.start(fake.serve)
         kids = " ".join(f'{{:task/id "c{i}" :goal "say hi"}}' for i in range(children))
         text = f"""
-{{:tiers [{{:depth 0 :models ["openai:test-model@{base}"] :budget {budget}}}]
+{{:tiers [{{:depth 0 :models ["openai:{model}@{base}"] :budget {budget} {tier_extra}}}]
  {extra.replace("BASE", base)}
  :task {{:task/id "root" {task} :children [{kids}]}}}}
 """
@@ -35,7 +38,7 @@ async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, childr
         with trio.fail_after(30):
             status = await engine.run()
         nursery.cancel_scope.cancel()
-    return engine, server, status
+    return engine, fake, status
 
 
 async def test_full_agent_loop_with_tool_calls(tmp_path: Path, monkeypatch) -> None:
@@ -52,6 +55,10 @@ async def test_full_agent_loop_with_tool_calls(tmp_path: Path, monkeypatch) -> N
     assert any(t["function"]["name"] == "write-file" for t in first["body"]["tools"])
     assert first["body"]["stream"] is True
     assert "authorization" not in first["headers"]  # the key never goes to another server
+    assert second["body"]["messages"][-2] == {
+        "role": "assistant", "content": "writing", "tool_calls": [{
+            "id": "call_0", "type": "function", "function": {
+                "name": "write-file", "arguments": '{"path":"a.txt","content":"hi"}'}}]}
     tool_msg = second["body"]["messages"][-1]
     assert tool_msg == {"role": "tool", "tool_call_id": "call_0",
                         "content": "wrote 2 bytes to a.txt"}
@@ -130,6 +137,34 @@ async def test_a_stream_cut_short_is_retried(tmp_path: Path) -> None:
     assert events_of(engine, ev.ModelResponded)[0].text == "whole answer"
 
 
+async def test_a_stream_that_ends_without_done_is_cut_short_and_retried(tmp_path: Path) -> None:
+    # llama-cpp-python's server, failing after its headers, ends the stream with nothing
+    engine, server, status = await run_against(tmp_path, [
+        Reply(chunks=[], done=False), stream(["whole ", "answer"])], ':goal "x"')
+    assert status == "done" and len(server.requests) == 2
+    assert "ended without [DONE]" in events_of(engine, ev.ModelRetry)[0].reason
+    engine, _, status = await run_against(tmp_path / "again", [Reply(chunks=[], done=False)],
+                                          ':goal "x"', budget="{:tokens 100000 :retries 0}")
+    assert status == "failed"
+    reason = events_of(engine, ev.AgentFinished)[0].reason
+    assert "ended without [DONE]" in reason and "no retries left" in reason
+
+
+@pytest.mark.parametrize("reply,shown", [
+    (Reply(status=400, raw=b"<html>\n  <body>Bad\n   request</body>\n</html>"),
+     "HTTP 400 from BASE: <html> <body>Bad request</body> </html>"),
+    (Reply(status=400, json={"error": {"message": "", "type": "invalid_request_error"}}),
+     "HTTP 400 from BASE: invalid_request_error"),
+    (Reply(status=400, json={"error": {"message": "x" * 400}}), "x" * 299 + "…"),
+])
+async def test_the_servers_message_is_one_line_in_the_reason(tmp_path: Path, reply: Reply,
+                                                             shown: str) -> None:
+    engine, server, status = await run_against(tmp_path, [reply], ':goal "x"')
+    assert status == "failed"
+    reason = events_of(engine, ev.AgentFinished)[0].reason
+    assert shown.replace("BASE", server.base_url) in reason and "\n" not in reason
+
+
 async def test_non_streaming_server_is_understood(tmp_path: Path) -> None:
     engine, _, status = await run_against(tmp_path, [completion("plain answer")], ':goal "x"')
     assert status == "done"
@@ -160,7 +195,7 @@ async def test_concurrency_cap_holds_with_200_agents(tmp_path: Path) -> None:
         children=200, budget="{:tool-calls 5000 :tokens 100000000 :retries 10}")
     assert status == "done"
     assert len(server.requests) >= 201
-    assert server.max_in_flight == Provider().concurrency
+    assert server.max_in_flight == DEFAULT_CONCURRENCY
 
 
 def test_model_specs() -> None:

@@ -306,7 +306,8 @@ UPGRADE = """
 async def test_upgrade_request_and_grant(tmp_path: Path, autojump_clock) -> None:
     engine = make_engine(tmp_path, UPGRADE)
     assert await engine.run() == "done"
-    asks = [m for m in events_of(engine, ev.AgentMessage) if m.kind == "upgrade"]
+    asks = [m for m in events_of(engine, ev.AgentMessage)
+            if m.kind == "upgrade" and m.sender == "root.c"]
     assert [(m.sender, m.to, m.data["model"]) for m in asks] == [
         ("root.c", "root", "scripted:big")]
     grants = [r for r in events_of(engine, ev.ToolResult) if r.tool == "grant"]
@@ -319,3 +320,25 @@ async def test_upgrade_request_and_grant(tmp_path: Path, autojump_clock) -> None
     assert models[0] == "scripted:small" and models[-1] == "scripted:big"
     child = engine.state.agents["root.c"]
     assert child.model == "scripted:big" and "sh" in child.tools
+
+
+async def test_a_refused_upgrade_reaches_the_child_with_the_reason(tmp_path: Path,
+                                                                   autojump_clock) -> None:
+    engine = make_engine(tmp_path, UPGRADE)
+    assert await engine.run() == "done"
+    refusals = [m for m in events_of(engine, ev.AgentMessage)
+                if m.kind == "upgrade" and m.sender == "root"]
+    assert [(m.to, m.data["reason"]) for m in refusals] == [
+        ("root.c", "root does not have ['scripted:huge'] itself")]
+    waits = [r.output for r in events_of(engine, ev.ToolResult)
+             if r.agent == "root.c" and r.tool == "wait"]
+    # The wait ends with the refusal first (the grant that followed may land in the same
+    # drain or after it, as the scheduler has it), not after its 50 s.
+    assert waits[0].splitlines()[0] == (
+        "[upgrade from root] upgrade refused: root does not have ['scripted:huge'] itself")
+    refused_at = next(e.seq for e in read_events(engine.run_dir / "events.jsonl")
+                      if isinstance(e.event, ev.ToolResult) and e.event.tool == "grant")
+    first_wait_end = next(e.seq for e in read_events(engine.run_dir / "events.jsonl")
+                          if isinstance(e.event, ev.ToolResult) and e.event.agent == "root.c"
+                          and e.event.tool == "wait")
+    assert first_wait_end > refused_at

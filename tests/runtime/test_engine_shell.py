@@ -33,7 +33,7 @@ class RecordingSandbox:
 
     async def exec(self, argv: Sequence[str], *, cwd: str | None = None,
                    env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-                   timeout: float | None = None,
+                   timeout: float | None = None, read_only: Sequence[str] = (),
                    on_start: Callable[[int], None] | None = None) -> ExecResult:
         self.calls.append((list(argv), cwd, dict(env or {}), timeout))
         if on_start is not None:

@@ -203,7 +203,7 @@ async def test_grant_raises_the_agent_and_its_ancestors(tmp_path: Path, autojump
     got = answers(engine)
     assert got[0][1].startswith("granted {'tool_calls': 5} to root.a")
     assert "wall-s cannot be granted" in got[1][1]
-    assert "non-negative" in got[2][1]
+    assert "tool-calls: must not be negative" in got[2][1]
     assert "no running agent 'root.zz'" in got[3][1]
     assert "needs 'budget'" in got[4][1]
     grants = [(e.agent, e.by, e.budget) for e in events_of(engine, ev.BudgetGranted)]

@@ -7,9 +7,9 @@ import trio
 
 from agenttree import events as ev
 from agenttree.errors import ToolError
+from agenttree.runtime.inbox import Inbox
 from agenttree.runtime.router import (
     HUMAN,
-    Mail,
     Router,
     is_ancestor,
     lowest_common_ancestor,
@@ -33,11 +33,10 @@ class Net:
     def __init__(self, talk: frozenset[str] = frozenset({"parent", "children"})) -> None:
         self.events: list[ev.Event] = []
         self.router = Router(lambda e: self.events.append(e) or len(self.events), talk)
-        self.inboxes: dict[str, trio.MemoryReceiveChannel[Mail]] = {}
+        self.inboxes: dict[str, Inbox] = {}
         for agent in ("root", "root.a", "root.b", "root.a.x", "root.b.y"):
-            send, recv = trio.open_memory_channel[Mail](4)
-            self.router.register(agent, send)
-            self.inboxes[agent] = recv
+            self.inboxes[agent] = Inbox(4)
+            self.router.register(agent, self.inboxes[agent])
 
 
 async def test_parent_and_child_talk_both_ways() -> None:

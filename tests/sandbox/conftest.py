@@ -1,5 +1,5 @@
-"""Fixtures for the sandbox tests: fake ``docker`` and ``kubectl`` on PATH, a stub Kubernetes
-API server."""
+"""Fixtures for the sandbox tests: fake ``docker``, ``kubectl`` and ``debootstrap`` on PATH, a
+stub Kubernetes API server. (The real docker engine: engine.py.)"""
 
 from __future__ import annotations
 
@@ -32,3 +32,13 @@ async def stub_kube(nursery) -> StubKube:
 def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stub_kube: StubKube):
     """A fake ``kubectl`` talking to ``stub_kube`` (see fake_kubectl.py)."""
     return use_fake_kubectl(tmp_path, monkeypatch, stub_kube.url)
+
+
+@pytest.fixture
+def fake_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``debootstrap`` on PATH that makes a tiny tree (see fake_debootstrap.py); returns the
+    file its calls are logged in, one JSON argv a line."""
+    log = tmp_path / "debootstrap-calls.jsonl"
+    install(tmp_path / "fake-debootstrap", "debootstrap", "fake_debootstrap.py", monkeypatch)
+    monkeypatch.setenv("FAKE_DEBOOTSTRAP_LOG", str(log))
+    return log

@@ -3,16 +3,19 @@ in a JSON file, and runs ``docker exec`` commands as real local processes (in a 
 own, like a process inside a container: killing the client does not kill them).
 
 Environment: ``FAKE_DOCKER_DIR`` (state.json and calls.jsonl go there); ``FAKE_DOCKER_FAIL``
-``"run:2"`` makes the first two ``docker run`` fail; ``FAKE_DOCKER_HANG`` ``"run"`` makes every
-``docker run`` hang; ``FAKE_DOCKER_EXIT`` ``"sut=3"`` is what ``docker wait sut-container``
+``"create:2"`` makes the first two ``docker create`` fail; ``FAKE_DOCKER_HANG`` ``"create"`` makes
+every ``docker create`` hang; ``FAKE_DOCKER_EXIT`` ``"sut=3"`` is what ``docker wait sut-container``
 reports. An image whose name starts with ``crash`` exits at once (``docker exec`` into it
-fails as with a real engine).
+fails as with a real engine); one whose name starts with ``missing`` is not there and cannot be
+pulled (until ``docker import`` makes it: it keeps the labels and the tar's file names). It
+creates no volumes (``volume ls`` lists none).
 """
 
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -23,7 +26,7 @@ STATE = HOME / "state.json"
 def load() -> dict:
     if STATE.exists():
         return json.loads(STATE.read_text())
-    return {"containers": {}, "networks": {}, "failures": {}}
+    return {"containers": {}, "networks": {}, "failures": {}, "images": {}}
 
 
 def save(state: dict) -> None:
@@ -82,25 +85,59 @@ def main(argv: list[str]) -> int:
                 state["networks"].pop(name, None)
         save(state)
         return 0
-    if verb == "run":
+    if verb == "create":
         opts, rest = flags(argv[1:], {"--name", "--network", "--network-alias", "--label", "-e",
                                       "-w", "-v", "-p", "--cpus", "--memory"})
         name = opts["--name"][0]
+        rest = rest[1:] if rest[0] == "--init" else rest
         if name in state["containers"]:
             print(f"Error: container name {name} is already in use", file=sys.stderr)
             return 125
         state["containers"][name] = {
             "labels": dict(x.split("=", 1) for x in opts.get("--label", [])),
             "env": dict(x.split("=", 1) for x in opts.get("-e", [])),
-            "status": "exited" if rest[1].startswith("crash") else "running",
-            "image": rest[1]}
+            "status": "created", "image": rest[0]}
         save(state)
         print(f"{name}-id")
         return 0
-    if verb == "rm":
-        for name in argv[2:]:
-            state["containers"].pop(name, None)
+    if verb == "start":
+        container = state["containers"].get(argv[1])
+        if container is None:
+            print(f"Error: No such container: {argv[1]}", file=sys.stderr)
+            return 1
+        container["status"] = "exited" if container["image"].startswith("crash") else "running"
         save(state)
+        print(argv[1])
+        return 0
+    if verb == "rm":
+        for name in argv[1:]:
+            if not name.startswith("-"):
+                state["containers"].pop(name, None)
+        save(state)
+        return 0
+    if verb == "import":
+        opts, rest = flags(argv[1:], {"--change"})
+        with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
+            files = [member.name for member in tar]
+        state["images"][rest[-1]] = {
+            "labels": dict(c.removeprefix("LABEL ").split("=", 1)
+                           for c in opts["--change"] if c.startswith("LABEL ")),
+            "changes": opts["--change"], "files": files}
+        save(state)
+        print(f"sha256:{rest[-1]}")
+        return 0
+    if verb in ("image", "pull"):
+        image = argv[-1]
+        if image.startswith("missing") and image not in state["images"]:
+            why = "pull access denied for" if verb == "pull" else "No such image:"
+            print(f"Error response from daemon: {why} {image}", file=sys.stderr)
+            return 1
+        if "{{json .Config.Labels}}" in argv:
+            print(json.dumps(state["images"].get(image, {}).get("labels")))
+        else:
+            print(f"sha256:{image}")
+        return 0
+    if verb == "volume":
         return 0
     if verb == "ps":
         opts, _ = flags(argv[1:], {"--filter"})

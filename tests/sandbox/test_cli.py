@@ -13,6 +13,7 @@ import yaml
 
 from agenttree.cli import main
 from agenttree.log import read_events
+from agenttree.sandbox import load_spec, sandbox_name
 from agenttree.state import fold, state_to_json
 from agenttree.tools.procs import live_members
 
@@ -31,6 +32,18 @@ def test_compose_prints_a_compose_file(capsys) -> None:
     data = yaml.safe_load(capsys.readouterr().out)
     assert list(data["services"]) == ["redis", "sut"]
     assert data["services"]["sut"]["volumes"][0]["source"] == str(ROOT)
+
+
+def test_the_printed_commands_name_the_project(tmp_path, capsys) -> None:
+    """The file has no top-level name (Compose 1.29 refuses one): its comments say how to pass
+    the project name."""
+    spec = str(ROOT / "plans" / "containers" / "hello-docker.edn")
+    assert main(["containers", "compose", spec, "--case", "c-1"]) == 0
+    name = sandbox_name(load_spec(spec), "c-1")
+    head = capsys.readouterr().out.splitlines()[:3]
+    assert head[1] == (f"#   docker-compose -p {name} -f FILE up --abort-on-container-exit "
+                       "--exit-code-from sut")
+    assert head[2] == f"#   docker-compose -p {name} -f FILE down -v"
 
 
 def test_k8s_prints_a_job_and_a_network_policy(capsys) -> None:
@@ -107,7 +120,7 @@ def test_down_with_docker_removes_labelled_leftovers(tmp_path, fake_docker, caps
     spec = write_spec(tmp_path, '{:containers [{:name "a" :image "x"}]}')
     assert main(["containers", "down", spec, "--backend", "docker",
                  "--run-dir", str(tmp_path)]) == 0
-    assert [c[0] for c in fake_docker.calls()] == ["ps", "network"]
+    assert [c[0] for c in fake_docker.calls()] == ["ps", "network", "volume"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -62,9 +62,11 @@ SLOW_DEP = f'''
    :cmd {py("import pathlib; print('sut ran'); pathlib.Path('out.txt').write_text('x')")}
    :depends-on ["db"] :env {{"CI" "1"}}}}
   {{:name "db"
-   :cmd {py("import time, pathlib; time.sleep(0.3); pathlib.Path('ready').touch(); "
-            "print('db up', flush=True); time.sleep(600)")}
-   :health {{:cmd {py("import pathlib, sys; sys.exit(0 if pathlib.Path('ready').exists() else 1)")}
+   :cmd {py("import time, pathlib; [time.sleep(0.01) for _ in "
+            "iter(lambda: pathlib.Path('checked').exists(), True)]; "
+            "pathlib.Path('ready').touch(); print('db up', flush=True); time.sleep(600)")}
+   :health {{:cmd {py("import pathlib, sys; ready = pathlib.Path('ready').exists(); "
+                      "ready or pathlib.Path('checked').touch(); sys.exit(0 if ready else 1)")}
             :interval-ms 50 :retries 200}}}}]}}
 '''
 

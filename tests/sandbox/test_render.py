@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import edn_format
 import kubernetes_validate
 import pytest
 import yaml
-from edn_format import Keyword
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agenttree.sandbox import compose, kubernetes, load_spec, parse_spec
 from agenttree.sandbox.base import dump_yaml
 from agenttree.sandbox.spec import SpecError
+
+from .strategies import specs
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -66,10 +66,31 @@ def test_compose_semantics() -> None:
     assert services["web"]["depends_on"] == {"db": {"condition": "service_healthy"},
                                              "worker": {"condition": "service_started"}}
     assert services["web"]["networks"] == ["internal", "egress"]
-    assert services["db"]["networks"] == ["internal"]
+    assert services["db"]["networks"] == ["internal", "ports"]  # it publishes 5432
+    assert services["worker"]["networks"] == ["internal"]
     assert services["web"]["volumes"][0]["source"] == "/srv/p/web"
     assert services["web"]["volumes"][1]["read_only"] is True
     assert services["web"]["mem_limit"] == 512 * 1024 * 1024
+
+
+def test_compose_publishes_ports_on_loopback_and_takes_strings_literally() -> None:
+    spec = parse_spec('{:containers [{:name "a" :image "x" :ports [{:container 80 :host 8080} 81]'
+                      ' :cmd ["sh" "-c" "echo $HOME ${x"] :env {"PRICE" "$5"}}'
+                      ' {:name "b" :image "x" :ports [90] :network :internet}'
+                      ' {:name "c" :image "x"}]}')
+    data = compose.render(spec)
+    assert "name" not in data  # Compose 1.29 refuses a top-level name; -p gives it
+    services = data["services"]
+    assert services["a"]["ports"] == ["127.0.0.1:8080:80", "127.0.0.1::81"]
+    assert services["b"]["ports"] == ["127.0.0.1::90"]
+    assert [services[n]["networks"] for n in "abc"] == [["internal", "ports"],
+                                                         ["internal", "egress"], ["internal"]]
+    assert data["networks"]["ports"]["driver_opts"] == {
+        "com.docker.network.bridge.enable_ip_masquerade": "false"}
+    assert "internal" not in data["networks"]["ports"]
+    assert data["networks"]["internal"]["internal"] is True
+    assert services["a"]["command"] == ["sh", "-c", "echo $$HOME $${x"]
+    assert services["a"]["environment"]["PRICE"] == "$$5"
 
 
 def test_kubernetes_semantics() -> None:
@@ -107,59 +128,6 @@ def test_golden_files_are_yaml_and_small() -> None:
 
 
 # --- property: every valid spec renders to manifests Kubernetes accepts -----------------------
-
-NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
-CONTAINER = st.fixed_dictionaries({
-    "image": st.sampled_from(["redis:7", "python:3.11", "ghcr.io/x/y@sha256:" + "a" * 64]),
-}, optional={
-    "cmd": st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=3),
-    "workdir": st.sampled_from(["/work", "/srv/app"]),
-    "env": st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,6}", fullmatch=True),
-                           st.text(max_size=8), max_size=3),
-    "ports": st.lists(st.integers(1, 65535), max_size=3, unique=True),
-    "mounts": st.lists(st.fixed_dictionaries({
-        "host": st.sampled_from([".", "src", "a/b"]),
-        "container": st.sampled_from(["/work", "/data", "/x/y"]),
-        "read-only": st.booleans()}), max_size=2, unique_by=lambda m: m["container"]),
-    "health": st.fixed_dictionaries({"cmd": st.just(["true"])}, optional={
-        "interval-ms": st.integers(1, 5000), "retries": st.integers(1, 50),
-        "timeout-ms": st.integers(1, 9000), "start-period-ms": st.integers(0, 9000)}),
-    "resources": st.fixed_dictionaries({}, optional={
-        "cpus": st.sampled_from([0.25, 1, 2.5]),
-        "memory": st.sampled_from(["64Mi", "2Gi", "1G", "500k"])}),
-    "network": st.sampled_from(["none", "internet"]),
-})
-
-
-def _edn(value) -> str:
-    if isinstance(value, Keyword):
-        return f":{value.name}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return edn_format.dumps(value)
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + " ".join(_edn(v) for v in value) + "]"
-    # Spec keys (lower case) are keywords; environment variable names are strings.
-    return "{" + " ".join(f"{':' + k if k != k.upper() else _edn(k)} {_edn(v)}"
-                          for k, v in value.items()) + "}"
-
-
-@st.composite
-def specs(draw) -> str:
-    names = draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))
-    containers = []
-    for i, name in enumerate(names):
-        c = dict(draw(CONTAINER), name=name)
-        if "network" in c:
-            c["network"] = Keyword(c["network"])
-        c["depends-on"] = draw(st.lists(st.sampled_from(names[i + 1:]), unique=True)) \
-            if i + 1 < len(names) else []
-        containers.append(c)
-    return "{:containers [" + " ".join(_edn(c) for c in containers) + "]}"
-
 
 @settings(max_examples=40, deadline=None)
 @given(text=specs(), case=st.text(max_size=30))

@@ -26,13 +26,14 @@ def test_the_issue_example() -> None:
     assert spec.name == "redis-sut" and spec.sut == "sut"
     assert [c.name for c in spec.containers] == ["redis", "sut"]  # dependencies first
     sut, redis = spec.container("sut"), spec.container("redis")
-    assert sut.cmd == ("bash", "-lc", "python -m pytest")
+    assert sut.cmd == ("python3", "-m", "pytest", "-q")
+    assert redis.cmd == ("redis-server", "--protected-mode", "no")
     assert sut.mounts[0].host == "." and sut.mounts[0].container == "/work"
     assert sut.resources.cpus == 2 and sut.resources.memory == "2Gi"
     assert sut.network == "none" and redis.network == "none"  # off unless the spec says so
     assert redis.ports[0].container == 6379 and redis.ports[0].host == 6379
     assert redis.health is not None and redis.health.retries == 20
-    assert sut.environment() == {**PINNED_ENV, "CI": "1"}
+    assert sut.environment() == {**PINNED_ENV, "CI": "1", "REDIS_HOST": "redis"}
     assert spec.dependencies == (redis,)
 
 

@@ -135,18 +135,20 @@ class MarkingConfinement(Confinement):
 
     seen: list = attrs.field(factory=list, eq=False)
 
-    def wrap(self, argv, *, workspace, cwd):
-        self.seen.append((os.fspath(workspace), os.fspath(cwd)))
+    def wrap(self, argv, *, workspace, cwd, read_only=()):
+        self.seen.append((os.fspath(workspace), os.fspath(cwd), [os.fspath(p) for p in read_only]))
         return ["env", "CONFINED=yes", *argv]
 
 
 async def test_commands_go_through_the_confinement(workspace: Workspace) -> None:
     confinement = MarkingConfinement(kind="marking")
     box = WorkspaceSandbox(workspace, confinement, ENV)
-    result = await box.exec(["sh", "-c", "echo $CONFINED"], cwd="sub")
+    result = await box.exec(["sh", "-c", "echo $CONFINED"], cwd="sub",
+                            read_only=["sub/../locked.txt"])
     assert result.output == "yes\n"
     async with box.exec_stream(["sh", "-c", "echo $CONFINED"]) as out:
         streamed = b"".join([chunk async for chunk in out])
     assert streamed == b"yes\n"
     root = str(workspace.root)
-    assert confinement.seen == [(root, f"{root}/sub"), (root, root)]
+    assert confinement.seen == [(root, f"{root}/sub", [f"{root}/locked.txt"]),
+                                (root, root, [])]

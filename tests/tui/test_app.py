@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,13 @@ def test_valid_plan_edit_is_applied_by_reconcile(recorded_run: Path) -> None:
         body = text_of(app.screen.query(Static))
         assert "new tasks (spawned): ops" in body
         assert "removed tasks (cancelled): db, ui, docs" in body
+        before = (recorded_run / "plan.edn").read_text()
         await pilot.press("y")
-        assert (recorded_run / "plan.edn").read_text() == VALID_EDIT
-        assert commands(recorded_run) == [{"cmd": "reconcile"}]
+        # Staged for the engine, which writes plan.edn once it has applied it.
+        digest = hashlib.sha256(VALID_EDIT.encode()).hexdigest()
+        assert commands(recorded_run) == [{"cmd": "reconcile", "plan": digest}]
+        assert (recorded_run / "plans" / digest / "plan.edn").read_text() == VALID_EDIT
+        assert (recorded_run / "plan.edn").read_text() == before
 
     drive(app, script)
 
@@ -178,6 +183,25 @@ def test_grant_reassign_and_message_write_their_commands(recorded_run: Path) -> 
             {"cmd": "reassign", "task": "api", "model": "scripted:small"},
             {"cmd": "message", "agent": "root.api", "text": "hurry"},
         ]
+
+    drive(app, script)
+
+
+def test_a_grant_of_an_impossible_amount_stays_in_the_form(recorded_run: Path) -> None:
+    """Amounts are checked as every budget amount is: whole tool calls, no 20-digit grants."""
+    app = make_app(recorded_run)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        app.query_one("#tree", AgentTree).select_agent("root.api")
+        await pilot.press("g")
+        for typed, error in (("0.5", "tool-calls: expected a whole number, got 0.5"),
+                             ("99999999999999999999", "must be at most")):
+            await pilot.click("#grant-tool-calls")
+            app.screen.query_one("#grant-tool-calls").value = ""
+            await pilot.press(*typed, "enter")
+            assert error in text_of([app.screen.query_one("#form-error", Static)])
+        await pilot.press("escape")
+        assert commands(recorded_run) == []
 
     drive(app, script)
 

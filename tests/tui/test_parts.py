@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agenttree import events as ev
 from agenttree.errors import UserError
 from agenttree.log import LogReader
 from agenttree.state import fold, state_to_json
@@ -13,7 +14,7 @@ from tui.app import plan_change
 from tui.event_filter import EventFilter
 from tui.keymap import load_keymap
 from tui.keys import binding_ids
-from tui.look import event_agent, event_line, status_counts
+from tui.look import event_agent, event_line, status_counts, summary
 from tui.timeline import Timeline
 from tui.widgets.locks_view import ttl_left
 
@@ -125,3 +126,12 @@ def test_plan_change_lists_what_reconcile_would_do() -> None:
     assert "plan-wide settings" in plan_change(PLAN, PLAN.replace('"scripted"', '"x"'), "p")
     assert plan_change("(not a plan", PLAN, "p").splitlines()[0] == \
         "new tasks (spawned): root, a, b, c"
+
+
+def test_watchdog_and_rollup_events_read_as_sentences() -> None:
+    looked = ev.AgentWatchdog(agent="root", quiet_s=30.0,
+                              children=[{"agent": "root.a"}, {"agent": "root.b"}])
+    assert summary(looked) == "no progress in 30s from root.a, root.b"
+    rolled = ev.BudgetRolledUp(agent="root", child="root.a",
+                               used={"tool_calls": 4, "tokens": 1200, "cost": 0})
+    assert summary(rolled) == "root.a ended: subtree spent tool_calls 4, tokens 1.2k"

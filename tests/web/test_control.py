@@ -125,3 +125,21 @@ async def test_no_answer_in_time_says_the_command_is_queued(
                         "detail": "queued as line 1; no engine answered within 0.2s"}
     assert (served.log.run_dir / "control.jsonl").read_bytes() == \
         b'{"cmd":"cancel","agent":"root.a"}\n'
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    (b'{"cmd": "reconcile"}', "is not UTF-8 text"),
+    (b'{"cmd": "grant", "agent": "root.a", "budget": {"tool-calls": 100000000000000000000000}}',
+     "tool-calls: must be at most"),
+])
+async def test_a_command_that_broke_the_engine_is_answered_rejected(
+        engine_served, http: httpx.AsyncClient, body: bytes, fragment: str) -> None:
+    """Answered 422 with the reason (not 504 from a dead engine), and the run goes on."""
+    engine, base = engine_served
+    (engine.run_dir / "plan.edn").write_bytes(b'{:task/id "root" :goal "caf\xe9"}')
+    r = await post(http, base, body)
+    assert (r.status_code, r.json()["status"]) == (422, "rejected")
+    assert fragment in r.json()["detail"]
+    r = await post(http, base, b'{"cmd": "cancel", "agent": "root.b"}')
+    assert (r.status_code, r.json()["status"]) == (200, "applied")
+    engine.cancel("root", "test over")

@@ -238,6 +238,19 @@ def test_a_stopped_run_says_why_until_it_is_resumed(tmp_path: Path) -> None:
     assert scanner.scan()[0]["stopped"] is None
 
 
+def test_a_report_log_started_over_is_read_again(tmp_path: Path) -> None:
+    run = tmp_path / "tool_calling" / "run-1"
+    run.mkdir(parents=True)
+    events = run / "events.jsonl"
+    events.write_bytes(b'{"type": "run/start", "total": 3}\n{"type": "case/start", "key": "a"}\n'
+                       b'{"type": "case/end", "key": "a", "status": "pass"}\n')
+    scanner = ReportScanner(tmp_path)
+    assert scanner.scan()[0]["ended"] == 1
+    events.write_bytes(b'{"type": "run/start", "total": 2}\n')
+    report = scanner.scan()[0]
+    assert (report["total"], report["started"], report["ended"]) == (2, 0, 0)
+
+
 # --- refusals --------------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
+from agenttree.budget import check_budget
+from agenttree.numbers import NumberError, parse_number
+
 from .confirm import affected_text
 
 GRANT_KINDS = ("tool-calls", "tokens", "retries", "cost")
@@ -114,15 +117,17 @@ class GrantScreen(FormScreen):
             if not raw:
                 continue
             try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"{kind}: {raw!r} is not a number") from None
-            if value <= 0:
+                budget[kind] = parse_number(raw)
+            except NumberError as exc:
+                raise ValueError(f"{kind}: {exc}") from None
+            if budget[kind] <= 0:
                 raise ValueError(f"{kind}: a grant must be more than 0")
-            budget[kind] = int(value) if kind != "cost" else value
         if not budget:
             raise ValueError("grant at least one kind, e.g. tool-calls 3")
-        return budget
+        try:
+            return check_budget(budget)  # the checks every budget amount gets
+        except NumberError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class ReassignScreen(FormScreen):

@@ -84,6 +84,9 @@ class AgentTree(Tree[str]):
         for ancestor in reversed(chain[1:]):
             self._fill(ancestor)
             self.nodes[ancestor].expand()
+        # Textual numbers the lines lazily: a node added or revealed just now has no line (or
+        # an old one) until they are rebuilt, and the cursor would land on another agent.
+        self._tree_lines  # noqa: B018 (the property rebuilds stale lines)
         self.move_cursor(self.nodes[agent_id])
         return True
 
@@ -155,8 +158,7 @@ class AgentTree(Tree[str]):
                                           allow_expand=bool(agent.children))
 
     def _fill(self, agent_id: str) -> None:
-        if agent_id in self._filled:
-            return
+        """Give ``agent_id``'s node its children (those the state has that it lacks)."""
         self._filled.add(agent_id)
         state = self._state
         for child in state.agents[agent_id].children:

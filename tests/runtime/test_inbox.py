@@ -1,0 +1,59 @@
+"""An agent's inbox: mail waits for room, the engine's notices never do and are never lost."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from agenttree.runtime.inbox import Inbox
+
+
+async def test_mail_waits_for_room_and_notices_never_wait() -> None:
+    inbox = Inbox(2)
+    inbox.send_nowait("m1")
+    inbox.send_nowait("m2")
+    with pytest.raises(trio.WouldBlock):
+        inbox.send_nowait("m3")
+    for i in range(1000):
+        inbox.notify(f"n{i}")
+    assert (len(inbox), inbox.notices, inbox.peak_notices) == (1002, 1000, 1000)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inbox.send, "m3")  # waits for room
+        await trio.testing.wait_all_tasks_blocked()
+        got = [inbox.receive_nowait() for _ in range(1001)]  # notices first, then mail
+    assert got[:1000] == [f"n{i}" for i in range(1000)] and got[1000] == "m1"
+    assert [await inbox.receive(), await inbox.receive()] == ["m2", "m3"]
+
+
+async def test_a_closed_inbox_refuses_senders_and_ends_its_reader() -> None:
+    inbox = Inbox(1)
+    inbox.send_nowait("last")
+    async with trio.open_nursery() as nursery:
+        refused = []
+
+        async def blocked_sender() -> None:
+            try:
+                await inbox.send("late")
+            except trio.BrokenResourceError:
+                refused.append("late")
+
+        nursery.start_soon(blocked_sender)
+        await trio.testing.wait_all_tasks_blocked()
+        inbox.close()
+    assert refused == ["late"]
+    for send in (inbox.send_nowait, inbox.notify):
+        with pytest.raises(trio.BrokenResourceError):
+            send("x")
+    assert [item async for item in inbox] == ["last"]
+    with pytest.raises(trio.EndOfChannel):
+        inbox.receive_nowait()
+
+
+async def test_a_cancelled_reader_loses_nothing() -> None:
+    inbox = Inbox(4)
+    with trio.move_on_after(1) as scope:
+        scope.cancel()
+        await inbox.receive()
+    inbox.notify("kept")
+    assert await inbox.receive() == "kept"
