@@ -48,6 +48,8 @@ class CaseRun:
     """Report a tool call or result to the bench log: ``on_event(type, fields)``."""
     settings: Settings = attrs.Factory(Settings)
     """Providers, model settings and prices for every case (``--settings FILE``)."""
+    max_tool_calls: int | None = None
+    """The case run's tool-call budget in place of the suite's (``--max-tool-calls``)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
                             "(default 1); with --resume, the recorded ones too")
     bench.add_argument("--max-infra-errors", type=int, metavar="N",
                        help="stop the run when more than N case runs end in an infra error")
+    bench.add_argument("--max-tool-calls", type=int, metavar="N",
+                       help="tool calls each case run may make, in place of the suite's budget "
+                            "(12 a tool-calling case, 80 a coding case)")
     bench.add_argument("--settings", metavar="FILE",
                        help="EDN map of :providers, :model-settings and :prices for every case "
                             "(with compare: :prices prices the runs' tokens)")
@@ -86,7 +89,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.runs:
         raise UserError(f"unexpected arguments after the suite: {' '.join(args.runs)}")
     for name in ("concurrency", "epochs", "max_sandboxes", "max_procs", "max_connections",
-                 "retry_errors"):
+                 "retry_errors", "max_tool_calls"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -128,12 +131,13 @@ def _new_or_resumed(args: argparse.Namespace,
                             f"not {suite.name!r}")
         opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
                                          "epochs": args.epochs, "cases": args.cases,
-                                         "settings": args.settings})
+                                         "settings": args.settings,
+                                         "max_tool_calls": args.max_tool_calls})
     else:
         report, recorded = new_report_dir(Path(args.reports), suite), None
         opts = Options(models=tuple(args.models or ["scripted:reference"]),
                        cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0,
-                       settings_file=args.settings)
+                       settings_file=args.settings, max_tool_calls=args.max_tool_calls)
     settings = load_settings(opts.settings_file) if opts.settings_file else Settings()
     return report, recorded, attrs.evolve(
         opts, concurrency=args.concurrency or opts.concurrency, sandboxes=args.max_sandboxes,

@@ -186,7 +186,8 @@ class CodingSuite:
         tree = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                               seed=run.seed, script=script, limiters=run.limiters,
                               on_event=run.on_event, hidden=(self.root,),
-                              system=SYSTEM_PROMPT, settings=run.settings)
+                              system=SYSTEM_PROMPT, settings=run.settings,
+                              max_tool_calls=run.max_tool_calls)
         if tree.infra:
             return Outcome(status="infra-error", score=0.0, reason="; ".join(tree.infra),
                            metrics=tree.usage)

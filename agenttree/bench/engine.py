@@ -182,13 +182,19 @@ async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
                    limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
                    hidden: Sequence[Path] = (), system: str | None = None,
-                   settings: Settings | None = None) -> TreeResult:
+                   settings: Settings | None = None,
+                   max_tool_calls: int | None = None) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
     replay`` and the TUI open it), reporting tool calls and results through ``on_event``.
     ``system`` is the suite's system prompt (``None``: the agent-tree one); ``settings``
-    (``--settings``) add providers, model settings and prices to the plan."""
+    (``--settings``) add providers, model settings and prices to the plan;
+    ``max_tool_calls`` (``--max-tool-calls``) replaces every tier's tool-call budget."""
     if settings is not None:
         plan = settings.applied_to(plan)
+    if max_tool_calls is not None:
+        plan = attrs.evolve(plan, tiers=tuple(
+            attrs.evolve(t, budget=attrs.evolve(t.budget, tool_calls=max_tool_calls))
+            for t in plan.tiers))
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
                          hidden=hidden, system=system, seed=seed, model_override=model)
     turns: list[list[dict[str, Any]]] = []

@@ -70,6 +70,9 @@ class Options:
     a resume, the recorded infra errors too)."""
     max_infra_errors: int | None = None
     """Stop the run when more case runs than this end in an infra error (after retries)."""
+    max_tool_calls: int | None = None
+    """Each case run's tool-call budget in place of the suite's (``--max-tool-calls``):
+    recorded in the report, kept by a resume."""
 
 
 class RunStopped(Exception):
@@ -237,7 +240,7 @@ class Runner:
                 "kind": self.suite.kind, "suite_path": str(self.suite.root),
                 "models": list(o.models), "seed": o.seed, "epochs": o.epochs, "cases": o.cases,
                 "concurrency": o.concurrency, "total": len(self.work),
-                "settings": o.settings_file}
+                "settings": o.settings_file, "max_tool_calls": o.max_tool_calls}
 
     def stop(self, reason: str, *, interrupted: bool = False) -> None:
         """Stop the run: no new case run starts and those in flight are cancelled; :meth:`run`
@@ -323,6 +326,7 @@ class Runner:
         run = CaseRun(case=w.case, model=w.model, seed=self.opts.seed, epoch=w.epoch,
                       attempt=attempt, case_dir=case_dir, offered=w.tools, limiters=limiters,
                       backend=self.opts.backend, settings=self.opts.settings,
+                      max_tool_calls=self.opts.max_tool_calls,
                       on_event=lambda type_, fields: log.write(type_, key=w.key, **fields))
         started = time.monotonic()
         try:
@@ -380,8 +384,10 @@ def resume_options(recorded: Recorded, given: dict[str, Any]) -> Options:
         if name == "models":
             value = list(value)
         if value != was:
-            raise UserError(f"--{name} {orjson.dumps(value).decode()} differs from the run "
-                            f"being resumed ({orjson.dumps(was).decode()}); leave it out")
+            raise UserError(f"--{name.replace('_', '-')} {orjson.dumps(value).decode()} differs "
+                            f"from the run being resumed ({orjson.dumps(was).decode()}); "
+                            "leave it out")
     return Options(models=tuple(start["models"]), cases=start["cases"], epochs=start["epochs"],
                    seed=start["seed"], concurrency=start.get("concurrency", 1),
-                   settings_file=start.get("settings"))
+                   settings_file=start.get("settings"),
+                   max_tool_calls=start.get("max_tool_calls"))

@@ -341,7 +341,8 @@ class ToolCallingSuite:
         result = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
                                 seed=run.seed, tools=[self.tools[n].tool for n in offered],
                                 system=SYSTEM_PROMPT, script=script, limiters=run.limiters,
-                                on_event=run.on_event, settings=run.settings)
+                                on_event=run.on_event, settings=run.settings,
+                                max_tool_calls=run.max_tool_calls)
         actual = [[Call(tool=c["tool"], args=c["args"]) for c in turn] for turn in result.turns]
         scored = score_case(tc.judged, actual, result.reply)
         metrics: dict[str, Any] = {"category": tc.category, "soft": scored.soft,
