@@ -30,8 +30,9 @@ from .plan import load_plan
 from .redact import redact
 from .replay_view import print_replay
 from .run_view import check_models, run_with_view, unsandboxed_warning
+from .rundir import fresh_run_dir
 from .runtime import resume
-from .runtime.engine import Engine, new_run_dir, tune_gc
+from .runtime.engine import Engine, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
@@ -120,9 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if not args.replay_from:  # a regression replay calls no model: no key needed
         check_models(plan, args.model)
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
-    if (run_dir / "events.jsonl").exists():
-        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    run_dir = fresh_run_dir(plan, args.run_dir)
     engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
                     model_override=args.model, handle_signals=True)
     if args.replay_from:

@@ -190,12 +190,13 @@ class LineFollower:
     """
 
     def __init__(self, path: str | os.PathLike[str], chunk: int | None = None,
-                 max_line: int | None = None) -> None:
+                 max_line: int | None = None, start: int = 0) -> None:
         self.path = Path(path)
         self.chunk = chunk
         self.max_line = max_line
         self.lines_read = 0
-        self._start = 0
+        """Lines returned so far (numbers count from ``start``, which must begin a line)."""
+        self._start = start
         """The offset after the last complete line returned."""
         self._long: bytes | None = None
         """The head of an over-long line still being skipped, read up to ``_scan``."""
@@ -256,6 +257,47 @@ class LineFollower:
         self.lines_read, self._start, self._long = 0, 0, None
         for _ in iter(self.new_lines, []):
             pass
+
+
+def lines_backward(path: str | os.PathLike[str],
+                   block: int = READ_BLOCK) -> Iterator[tuple[int, bytes]]:
+    """The complete lines of a file, last first, as (offset, bytes without the newline); an
+    unfinished last line is skipped. Reads only as far back as the caller iterates."""
+    with open(path, "rb") as f:
+        pos = os.fstat(f.fileno()).st_size
+        head = b""  # the bytes from ``pos`` to the first complete line not yet yielded
+        ended = False  # whether the end of the last complete line has been found
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            head = f.read(step) + head
+            if not ended:
+                nl = head.rfind(b"\n")
+                if nl < 0:
+                    continue
+                head, ended = head[:nl], True
+            lines = head.split(b"\n")
+            head = lines[0]  # it may begin before ``pos``
+            offset = pos + len(head) + 1
+            found = []
+            for line in lines[1:]:
+                found.append((offset, line))
+                offset += len(line) + 1
+            yield from reversed(found)
+        if ended:
+            yield 0, head
+
+
+def complete_end(path: str | os.PathLike[str]) -> int:
+    """The offset after a file's last complete line (0 for a missing or empty file): a
+    follower that starts there misses nothing, even when a torn last line is cut off later."""
+    try:
+        for offset, line in lines_backward(path):
+            return offset + len(line) + 1
+    except FileNotFoundError:
+        pass
+    return 0
 
 
 class Tailer:

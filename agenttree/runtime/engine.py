@@ -20,7 +20,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +80,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-def new_run_dir(plan: Plan, base: str | os.PathLike[str] = "runs") -> Path:
-    """``runs/<plan-name>-<UTC yyyymmdd-hhmmss>``, with a suffix if that exists already."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"{plan.name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"{plan.name}-{stamp}-{n}"
-    return path
 
 
 class Engine:
