@@ -42,7 +42,7 @@ def unsandboxed_warning(engine: Engine) -> str | None:
     networked = [m for m in sorted(models_in_use(plan, engine.model_override))
                  if not is_scripted(m)]
     shell = any(t.tools is None or "sh" in t.tools for t in plan.tiers)
-    if not networked or not shell or engine.sandbox.kind != "none":
+    if not networked or not shell or engine.confinement.kind != "none":
         return None
     why = ":sandbox :off" if plan.sandbox == "off" else "bubblewrap is not installed"
     return (f"warning: sh runs without a sandbox here ({why}) while {networked[0]} drives "

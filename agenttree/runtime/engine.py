@@ -42,12 +42,12 @@ from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
 from ..redact import redact
 from ..sandbox.base import ExecResult
+from ..sandbox.procs import detect_confinement
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
-from ..tools.procs import detect_sandbox
-from ..tools.workspace import Workspace, WorkspaceError
+from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
 from .lock_guard import guard_command
@@ -128,7 +128,7 @@ class Engine:
         it; a resume also gets to filter ``emit`` and restore the lock table."""
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
-        self.sandbox = detect_sandbox(plan.sandbox)
+        self.confinement = detect_confinement(plan.sandbox)
         self.shell: WorkspaceSandbox | None = None
         """Where ``sh`` and acceptance commands run: set before :meth:`run` to use another
         sandbox (its ``exec`` taking ``on_start`` like :class:`WorkspaceSandbox`'s); else the
@@ -176,7 +176,7 @@ class Engine:
                 except WorkspaceError:
                     pass  # (a file in the way) the task's first command says so, clearly
             if self.shell is None:
-                self.shell = WorkspaceSandbox(workspace, self.sandbox, self.env,
+                self.shell = WorkspaceSandbox(workspace, self.confinement, self.env,
                                               output_cap=OUTPUT_CAP)
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
                                           limits=httpx.Limits(max_connections=64))

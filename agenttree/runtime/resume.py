@@ -32,9 +32,9 @@ from ..errors import UserError
 from ..log import DURABILITY, LogReader, TornTail, open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
+from ..sandbox.procs import live_members, signal_group, wait_group_gone
 from ..state import FINISHED, AgentView, RunState, apply
 from ..tools.agents import parse_script
-from ..tools.procs import live_members, signal_group, wait_group_gone
 from .agent import Agent, AgentSpec, ChildDone
 from .engine import Engine, TaskRun, tune_gc
 from .recording import Cursor, Recording

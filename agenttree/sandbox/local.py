@@ -7,7 +7,7 @@ the project). Processes get the container's environment (pinned TZ, PYTHONHASHSE
 then its ``:env``) plus ``PATH`` and ``HOME`` from here, and listen on their own ports on
 127.0.0.1 (every container shares this host, so container ports must differ). Output goes to
 ``<container>.log`` beside them. Processes are started and killed with the process-group
-machinery of :mod:`agenttree.tools.procs`.
+machinery of :mod:`agenttree.sandbox.procs`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import signal_group, stop_group, wait_group_gone
-from ..tools.spawn import Child, open_process
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -45,6 +43,8 @@ from .base import (
     tail_text,
     wait_healthy,
 )
+from .procs import signal_group, stop_group, wait_group_gone
+from .spawn import Child, open_process
 from .spec import Container, ContainerSpec, resolve_mount
 
 
