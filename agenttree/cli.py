@@ -15,8 +15,9 @@ from pathlib import Path
 
 import orjson
 import trio
+from rich.console import Console
 
-from . import __version__, control_cli
+from . import __version__, control_cli, resume_cli
 from .bench import cli as bench_cli
 from .console import (
     conflict_table,
@@ -26,12 +27,12 @@ from .console import (
 )
 from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .log import DURABILITY, LogReader
+from .models.check import check_models
 from .plan import load_plan
 from .redact import redact
 from .replay_view import print_replay
-from .run_view import check_models, run_with_view, unsandboxed_warning
+from .run_view import run_with_view, unsandboxed_warning
 from .rundir import fresh_run_dir
-from .runtime import resume
 from .runtime.engine import Engine, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     locks.set_defaults(func=cmd_locks)
 
     control_cli.register(sub)
-    resume.register(sub)
+    resume_cli.register(sub)
 
     plan = sub.add_parser("plan", help="plan tools")
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
@@ -135,8 +136,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if engine.interrupted:
         return EXIT_INTERRUPTED
     if args.replay_from:
-        return engine.replayer.report(console)
+        return print_replay_verdict(console, engine.replayer)
     return EXIT_OK if succeeded(engine.state) else EXIT_FAILED
+
+
+def print_replay_verdict(console: Console, replay: RegressionReplay) -> int:
+    """Print how a regression replay went; the exit status: 0 when the run matched the
+    recording, 1 at a divergence."""
+    divergence = replay.verdict()
+    if divergence is None:
+        console.print(f"replay matched {replay.source}: {replay.checked} events checked",
+                      soft_wrap=True)
+        return EXIT_OK
+    console.print(f"[bold red]replay diverged from {replay.source}[/]: {divergence}",
+                  soft_wrap=True)
+    return EXIT_FAILED
 
 
 def _events_path(run_dir: str) -> Path:

@@ -81,7 +81,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _start(plan_path: Path, args: argparse.Namespace) -> tuple[Path, Any]:
-    from agenttree.cli import check_models
+    from agenttree.models.check import check_models
     from agenttree.plan import load_plan
     from agenttree.rundir import fresh_run_dir
 

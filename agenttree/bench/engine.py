@@ -99,7 +99,7 @@ class BenchEngine(Engine):
         plan = attrs.evolve(plan, providers={
             name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
             for name, p in providers.items()})
-        super().__init__(plan, run_dir, **kwargs)
+        super().__init__(plan, run_dir, provider_limiters=limiters.providers, **kwargs)
         if self.confinement.kind == "bwrap" and hidden:
             self.confinement = HidingConfinement(kind="bwrap",
                                          hidden=tuple(str(p.resolve()) for p in hidden))
@@ -107,7 +107,6 @@ class BenchEngine(Engine):
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
         self.script = script
-        self._limiters = limiters.providers
 
     def tool(self, name: str) -> Tool | None:
         """A case tool by that name, else a built-in."""

@@ -93,11 +93,16 @@ class Engine:
         model_override: one model spec for every agent (``--model``).
         wall_clock: the source of event time stamps (injectable for tests).
         handle_signals: let Ctrl-C (SIGINT) and SIGTERM cancel the tree cleanly.
+        provider_limiters: each provider's (connection limiter, rate limiter), filled as
+            providers are first used; pass one dict to several engines to share the limits
+            (the benchmark's cases do). Default: this engine's own.
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
-                 wall_clock: Any = time.time, handle_signals: bool = False) -> None:
+                 wall_clock: Any = time.time, handle_signals: bool = False,
+                 provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
+                 | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -135,7 +140,7 @@ class Engine:
         run makes a :class:`WorkspaceSandbox` over its workspace, confined by ``sandbox``."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
-        self._limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]] = {}
+        self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
         self.http: httpx.AsyncClient
         self.workspace: Workspace

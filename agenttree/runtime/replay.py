@@ -154,17 +154,6 @@ class RegressionReplay:
         if self.engine is not None:
             self.engine.cancel(self.engine.plan.root.id, "regression replay diverged")
 
-    def report(self, console: Any) -> int:
-        """Print the verdict; the exit status: 0 when the run matched, 1 at a divergence."""
-        divergence = self.verdict()
-        if divergence is None:
-            console.print(f"replay matched {self.source}: {self.checked} events checked",
-                          soft_wrap=True)
-            return 0
-        console.print(f"[bold red]replay diverged from {self.source}[/]: {divergence}",
-                      soft_wrap=True)
-        return 1
-
     def verdict(self) -> str | None:
         """After the run: the first divergence, counting recorded events the run never
         reached; ``None`` when the run matched the recording."""
