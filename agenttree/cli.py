@@ -32,7 +32,7 @@ from .plan import load_plan
 from .redact import redact
 from .replay_view import print_replay
 from .run_view import run_with_view, unsandboxed_warning
-from .rundir import fresh_run_dir
+from .rundir import fresh_run_dir, log_of
 from .runtime.engine import Engine, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
@@ -153,14 +153,9 @@ def print_replay_verdict(console: Console, replay: RegressionReplay) -> int:
     return EXIT_FAILED
 
 
-def _events_path(run_dir: str) -> Path:
-    path = Path(run_dir)
-    return path if path.is_file() else path / "events.jsonl"
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     """``agenttree replay RUN_DIR``: fold the log and print the state."""
-    reader = LogReader(_events_path(args.run_dir))
+    reader = LogReader(log_of(args.run_dir))
     state = fold(reader, until=args.until)
     if reader.torn is not None:
         print(f"agenttree: warning: {reader.torn}", file=sys.stderr)
@@ -176,7 +171,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_locks(args: argparse.Namespace) -> int:
     """``agenttree locks RUN_DIR``: the lock table (holders, waiters) and conflict threads."""
-    state = fold(LogReader(_events_path(args.run_dir)), until=args.until)
+    state = fold(LogReader(log_of(args.run_dir)), until=args.until)
     console = make_console()
     console.print(lock_table(state))
     if state.conflicts:

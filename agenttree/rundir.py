@@ -26,6 +26,23 @@ def require_run_dir(run_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+def log_of(run_dir_or_log: str | os.PathLike[str]) -> Path:
+    """The event log a user named: a run directory's ``events.jsonl``, or the file itself."""
+    path = Path(run_dir_or_log)
+    return path if path.is_file() else path / "events.jsonl"
+
+
+def require_no_run(run_dir: Path) -> Path:
+    """``run_dir``, if no run is there yet.
+
+    Raises:
+        UserError: it already holds a run (``events.jsonl``).
+    """
+    if (run_dir / "events.jsonl").exists():
+        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    return run_dir
+
+
 def new_run_dir(plan: Plan, base: str | os.PathLike[str] = "runs") -> Path:
     """``runs/<plan-name>-<UTC yyyymmdd-hhmmss>``, with a suffix if that exists already."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -43,7 +60,4 @@ def fresh_run_dir(plan: Plan, run_dir: str | os.PathLike[str] | None) -> Path:
     Raises:
         UserError: ``run_dir`` already holds a run.
     """
-    path = Path(run_dir) if run_dir else new_run_dir(plan)
-    if (path / "events.jsonl").exists():
-        raise UserError(f"{path} already holds a run; choose another --run-dir")
-    return path
+    return require_no_run(Path(run_dir) if run_dir else new_run_dir(plan))

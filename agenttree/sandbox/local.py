@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from .. import events as ev
+from ..errors import unwrap_group
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -325,8 +326,7 @@ class LocalBackend:
             raise
         except BaseExceptionGroup as group:
             # The watchers never fail: a group here holds the body's or the start-up's error.
-            errors = group.exceptions
-            raise errors[0] if len(errors) == 1 else group from None
+            raise unwrap_group(group) from None
 
     async def _start_all(self, spec: ContainerSpec, boxes: dict[str, LocalSandbox],
                          started: list[LocalSandbox], events: Events,
