@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from agenttree import events as ev
 from agenttree.control import (
+    Answer,
     Cancel,
     Command,
     Grant,
@@ -333,10 +334,11 @@ class AgentTreeApp(App[str]):
                 what = self._commands.pop(event.line, None)
                 if what is None:
                     continue
-                if isinstance(event, ev.ControlApplied):
-                    self.notify(event.detail, title=f"{what}: done")
+                answer = Answer.of(event)
+                if answer.applied:
+                    self.notify(answer.detail, title=f"{what}: done")
                 else:
-                    self.notify(event.reason, title=f"{what}: refused", severity="error",
+                    self.notify(answer.detail, title=f"{what}: refused", severity="error",
                                 timeout=15)
             elif isinstance(event, ev.PlanLoaded):  # the engine has written plan.edn
                 self._plan_status = self._check_plan_file()
