@@ -137,7 +137,8 @@ class Engine:
         self.shell: WorkspaceSandbox | None = None
         """Where ``sh`` and acceptance commands run: set before :meth:`run` to use another
         sandbox (its ``exec`` taking ``on_start`` like :class:`WorkspaceSandbox`'s); else the
-        run makes a :class:`WorkspaceSandbox` over its workspace, confined by ``sandbox``."""
+        run makes a :class:`WorkspaceSandbox` over its workspace, confined by
+        :attr:`confinement`."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self._limiters = {} if provider_limiters is None else provider_limiters
