@@ -34,7 +34,7 @@ from .edn_source import (
 )
 from .errors import PlanError
 from .numbers import NumberError, check_json, check_number
-from .tools.names import TOOL_NAMES
+from .tool_names import TOOL_NAMES
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from .plan import Plan, Task
-from .tools.names import TOOL_NAMES
+from .tool_names import TOOL_NAMES
 
 
 @attrs.frozen(kw_only=True)

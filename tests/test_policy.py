@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from agenttree.plan import Plan, Task, Tier
 from agenttree.policy import Policy, derive, root_policy
-from agenttree.tools.names import TOOL_NAMES
+from agenttree.tool_names import TOOL_NAMES
 
 MODELS = ["m1", "m2", "m3", "m4", "scripted"]
 tool_sets = st.none() | st.lists(st.sampled_from(sorted(TOOL_NAMES)), unique=True).map(tuple)

@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import make_console
 from ..errors import UserError
+from ..models.check import check_model
 from ..plan import Settings, load_settings
-from ..run_view import check_model
 from ..sandbox.base import BACKENDS
 from . import compare
 from .runner import Options, Recorded, Runner, new_report_dir, read_recorded, resume_options

@@ -20,9 +20,9 @@ from ..models.scripted import ScriptedModel
 from ..plan import Plan, Provider, Settings, is_scripted
 from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
+from ..sandbox.procs import Confinement
 from ..state import RunState
 from ..tools.base import Tool
-from ..tools.procs import Sandbox
 from .case import Limiters
 
 
@@ -63,7 +63,7 @@ def guarded(t: Tool, note: Callable[[str], None]) -> Tool:
 
 
 @attrs.frozen(kw_only=True)
-class HidingSandbox(Sandbox):
+class HidingConfinement(Confinement):
     """Bubblewrap that also lays an empty directory over ``hidden`` paths (a suite's hidden
     tests), so ``sh`` cannot read them either."""
 
@@ -99,15 +99,14 @@ class BenchEngine(Engine):
         plan = attrs.evolve(plan, providers={
             name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
             for name, p in providers.items()})
-        super().__init__(plan, run_dir, **kwargs)
-        if self.sandbox.kind == "bwrap" and hidden:
-            self.sandbox = HidingSandbox(kind="bwrap",
+        super().__init__(plan, run_dir, provider_limiters=limiters.providers, **kwargs)
+        if self.confinement.kind == "bwrap" and hidden:
+            self.confinement = HidingConfinement(kind="bwrap",
                                          hidden=tuple(str(p.resolve()) for p in hidden))
         self.infra: list[str] = []
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
         self.script = script
-        self._limiters = limiters.providers
 
     def tool(self, name: str) -> Tool | None:
         """A case tool by that name, else a built-in."""

@@ -20,7 +20,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,12 @@ from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
 from ..redact import redact
 from ..sandbox.base import ExecResult
+from ..sandbox.procs import detect_confinement
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
-from ..tools.procs import detect_sandbox
-from ..tools.workspace import Workspace, WorkspaceError
+from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
 from .lock_guard import guard_command
@@ -83,17 +82,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def new_run_dir(plan: Plan, base: str | os.PathLike[str] = "runs") -> Path:
-    """``runs/<plan-name>-<UTC yyyymmdd-hhmmss>``, with a suffix if that exists already."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"{plan.name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"{plan.name}-{stamp}-{n}"
-    return path
-
-
 class Engine:
     """Runs one plan in one run directory.
 
@@ -105,11 +93,16 @@ class Engine:
         model_override: one model spec for every agent (``--model``).
         wall_clock: the source of event time stamps (injectable for tests).
         handle_signals: let Ctrl-C (SIGINT) and SIGTERM cancel the tree cleanly.
+        provider_limiters: each provider's (connection limiter, rate limiter), filled as
+            providers are first used; pass one dict to several engines to share the limits
+            (the benchmark's cases do). Default: this engine's own.
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
-                 wall_clock: Any = time.time, handle_signals: bool = False) -> None:
+                 wall_clock: Any = time.time, handle_signals: bool = False,
+                 provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
+                 | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -140,14 +133,15 @@ class Engine:
         it; a resume also gets to filter ``emit`` and restore the lock table."""
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
-        self.sandbox = detect_sandbox(plan.sandbox)
+        self.confinement = detect_confinement(plan.sandbox)
         self.shell: WorkspaceSandbox | None = None
         """Where ``sh`` and acceptance commands run: set before :meth:`run` to use another
         sandbox (its ``exec`` taking ``on_start`` like :class:`WorkspaceSandbox`'s); else the
-        run makes a :class:`WorkspaceSandbox` over its workspace, confined by ``sandbox``."""
+        run makes a :class:`WorkspaceSandbox` over its workspace, confined by
+        :attr:`confinement`."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
-        self._limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]] = {}
+        self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
         self.http: httpx.AsyncClient
         self.workspace: Workspace
@@ -188,7 +182,7 @@ class Engine:
                 except WorkspaceError:
                     pass  # (a file in the way) the task's first command says so, clearly
             if self.shell is None:
-                self.shell = WorkspaceSandbox(workspace, self.sandbox, self.env,
+                self.shell = WorkspaceSandbox(workspace, self.confinement, self.env,
                                               output_cap=OUTPUT_CAP)
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
                                           limits=httpx.Limits(max_connections=64))

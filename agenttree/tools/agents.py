@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -12,11 +12,8 @@ from ..budget import parse_budget
 from ..errors import ToolError
 from ..numbers import NumberError, check_number
 from ..plan import Task
-from .base import Param, tool
-from .names import TOOL_NAMES
-
-if TYPE_CHECKING:
-    from ..runtime.agent import Agent
+from ..tool_names import TOOL_NAMES
+from .base import AgentHandle, Param, tool
 
 
 def _budget(raw: dict[str, Any]) -> dict[str, float]:
@@ -67,7 +64,7 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
                   required=False),
       script=Param(type="array", items="object",
                    description="scripted-model turns (offline runs)", required=False))
-async def spawn(agent: Agent, args: dict[str, Any]) -> str:
+async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
     model = args.get("model")
     if model is not None and not agent.policy.allows_model(model):
         raise ToolError(f"model {model!r} is not yours to give; you may use "
@@ -92,7 +89,7 @@ async def spawn(agent: Agent, args: dict[str, Any]) -> str:
 @tool("message", "Send a chat message to your parent, a child, or an agent you are bridged to.",
       to=Param(type="string", description='an agent id, or "parent"'),
       text=Param(type="string", description="the message"))
-async def message(agent: Agent, args: dict[str, Any]) -> str:
+async def message(agent: AgentHandle, args: dict[str, Any]) -> str:
     to = args["to"]
     if to == "parent":
         if agent.parent is None:
@@ -106,7 +103,7 @@ async def message(agent: Agent, args: dict[str, Any]) -> str:
       facts=Param(type="object", description='e.g. {"progress": {"done": 2, "total": 5}}'),
       status=Param(type="string", description="a one-word status, e.g. blocked",
                    required=False))
-async def report_state(agent: Agent, args: dict[str, Any]) -> str:
+async def report_state(agent: AgentHandle, args: dict[str, Any]) -> str:
     facts = args["facts"]
     status = args.get("status") or "running"
     agent.engine.emit(ev.AgentState(agent=agent.id, status=status, facts=facts))
@@ -119,7 +116,7 @@ async def report_state(agent: Agent, args: dict[str, Any]) -> str:
 @tool("wait", "Sleep until a message arrives or a child finishes; returns what arrived.",
       timeout_s=Param(type="number", description="give up after this many seconds (default 30)",
                       required=False))
-async def wait(agent: Agent, args: dict[str, Any]) -> str:
+async def wait(agent: AgentHandle, args: dict[str, Any]) -> str:
     timeout = args.get("timeout_s")
     news = await agent.wait_for_news(30.0 if timeout is None else max(0.0, float(timeout)))
     if news:
@@ -130,7 +127,7 @@ async def wait(agent: Agent, args: dict[str, Any]) -> str:
 @tool("finish", "Declare your task done with a final result (acceptance checks run next).",
       result=Param(type="string", description="a short summary of what you did",
                    required=False))
-async def finish(agent: Agent, args: dict[str, Any]) -> str:
+async def finish(agent: AgentHandle, args: dict[str, Any]) -> str:
     agent.result = args.get("result") or "done"
     return "finishing"
 
@@ -139,14 +136,14 @@ async def finish(agent: Agent, args: dict[str, Any]) -> str:
       "ancestor).",
       a=Param(type="string", description="agent id"),
       b=Param(type="string", description="agent id"))
-async def bridge(agent: Agent, args: dict[str, Any]) -> str:
+async def bridge(agent: AgentHandle, args: dict[str, Any]) -> str:
     bridge_id = agent.engine.router.open_bridge(agent.id, args["a"], args["b"])
     return f"opened {bridge_id}"
 
 
 @tool("bridge-close", "Close a bridge you opened.",
       bridge=Param(type="string", description="the bridge id"))
-async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
+async def bridge_close(agent: AgentHandle, args: dict[str, Any]) -> str:
     agent.engine.router.close_bridge(agent.id, args["bridge"])
     return f"closed {args['bridge']}"
 
@@ -159,7 +156,7 @@ async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
                   required=False),
       tools=Param(type="array", items="string", description="tools of yours it may use",
                   required=False))
-async def grant(agent: Agent, args: dict[str, Any]) -> str:
+async def grant(agent: AgentHandle, args: dict[str, Any]) -> str:
     if not any(args.get(k) for k in ("budget", "model", "tools")):
         raise ToolError("grant: give at least one of budget, model, tools")
     done = []
@@ -178,7 +175,7 @@ async def grant(agent: Agent, args: dict[str, Any]) -> str:
       model=Param(type="string", description="the model you want", required=False),
       tools=Param(type="array", items="string", description="the tools you want",
                   required=False))
-async def request_upgrade(agent: Agent, args: dict[str, Any]) -> str:
+async def request_upgrade(agent: AgentHandle, args: dict[str, Any]) -> str:
     if agent.parent is None:
         raise ToolError("the root has no parent to ask; its policy is the plan's tier 0")
     wanted = {"model": args.get("model"), "tools": list(args.get("tools") or ())}

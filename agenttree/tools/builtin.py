@@ -1,8 +1,8 @@
 """Importing this module registers every built-in tool in :data:`REGISTRY`."""
 
+from ..tool_names import TOOL_NAMES
 from . import agents, fs, lock_tools, sh
 from .base import REGISTRY
-from .names import TOOL_NAMES
 
 __all__ = ["REGISTRY", "agents", "fs", "lock_tools", "sh"]
 

@@ -25,11 +25,10 @@ from typing import Any
 import attrs
 import trio
 
-from .. import events as ev
-from ..errors import LogCorrupt
+from ..control import ControlClient, parse_command
+from ..errors import LogCorrupt, UserError
 from ..events import Entry
 from ..log import Tailer, encode
-from ..runtime.control import append_command
 from ..state import FINISHED, RunState, apply
 
 POLL_S = 0.05
@@ -132,7 +131,6 @@ class Hub:
         self.poll_s = poll_s
         self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
-        self._acks: dict[int, tuple[trio.Event, dict[str, Any]]] = {}
 
     @property
     def seq(self) -> int:
@@ -178,7 +176,6 @@ class Hub:
         for entry in entries:
             apply(self.state, entry)
             lines.append(encode(entry.seq, entry.t, entry.run, entry.event))
-            self._answer(entry.event)
         chunks = list(_chunks(entries[0].seq, lines))
         for sub in list(self._subscribers):
             if sub.lagging():
@@ -241,48 +238,35 @@ class Hub:
 
     # --- control -----------------------------------------------------------------------------
 
-    async def control(self, command: Any) -> dict[str, Any]:
-        """Append a command to ``control.jsonl`` and wait for the engine's answer.
+    async def control(self, data: Any) -> dict[str, Any]:
+        """Append a command (parsed JSON, checked against the control protocol) to
+        ``control.jsonl`` and wait for the engine's answer.
 
         Returns ``{"line", "status": "applied"|"rejected"|"pending", "detail"}``; ``pending`` when
         no answer came within :data:`ACK_WAIT_S` (the engine is busy or gone).
 
         Raises:
-            BadRequest: not a JSON object with a string ``cmd``, or the run has finished.
+            BadRequest: not a command (:func:`~agenttree.control.parse_command` says why), or
+                the run has finished.
         """
-        if not isinstance(command, dict):
-            raise BadRequest(f"a command is a JSON object, got {type(command).__name__}")
-        if not isinstance(command.get("cmd"), str) or not command["cmd"]:
-            raise BadRequest('a command needs "cmd" (a non-empty string)')
-        if self.state.status in FINISHED:
-            raise BadRequest(f"the run has finished ({self.state.status}); nothing to control")
-        if not self.log_path.is_file():
-            raise BadRequest(f"{self.run_dir} has no events.jsonl: no engine is running there")
-        line = append_command(self.run_dir, command)
-        done = trio.Event()
-        answer: dict[str, Any] = {"line": line, "status": "pending",
-                                  "detail": f"queued as line {line}; no engine answered within "
-                                            f"{ACK_WAIT_S:g}s"}
-        self._acks[line] = (done, answer)
         try:
-            with trio.move_on_after(ACK_WAIT_S):
-                await done.wait()
-        finally:
-            self._acks.pop(line, None)
-        return answer
-
-    def _answer(self, event: ev.Event) -> None:
-        if not isinstance(event, ev.ControlApplied | ev.ControlRejected):
-            return
-        waiter = self._acks.get(event.line)
-        if waiter is None:
-            return
-        done, answer = waiter
-        if isinstance(event, ev.ControlApplied):
-            answer.update(status="applied", detail=event.detail)
-        else:
-            answer.update(status="rejected", detail=event.reason)
-        done.set()
+            command = parse_command(data)
+            if self.state.status in FINISHED:
+                raise BadRequest(f"the run has finished ({self.state.status}); nothing to "
+                                 "control")
+            client = ControlClient(self.run_dir)
+        except UserError as exc:
+            raise BadRequest(str(exc)) from None
+        sent = client.send_nowait(command)
+        answer = None
+        with trio.move_on_after(ACK_WAIT_S):
+            answer = await client.wait_async(sent)
+        if answer is None:
+            return {"line": sent.line, "status": "pending",
+                    "detail": f"queued as line {sent.line}; no engine answered within "
+                              f"{ACK_WAIT_S:g}s"}
+        return {"line": sent.line, "status": "applied" if answer.applied else "rejected",
+                "detail": answer.detail}
 
 
 def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:

@@ -31,9 +31,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from ..control import MAX_COMMAND
 from ..errors import LogCorrupt, UserError
 from ..log import LogReader
-from ..runtime.control import MAX_COMMAND
 from ..state import fold, state_to_json
 from .auth import Guard, query_params, same_origin
 from .hub import CHUNK_BYTES, BadRequest, Hub, Subscriber

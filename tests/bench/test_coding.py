@@ -10,7 +10,7 @@ import trio
 
 from agenttree.bench import coding
 from agenttree.bench.case import CaseRun, Limiters
-from agenttree.bench.engine import HidingSandbox, run_tree
+from agenttree.bench.engine import HidingConfinement, run_tree
 from agenttree.bench.suites import SuiteError, load_suite
 
 from .helpers import CODING, run_bench
@@ -77,7 +77,7 @@ async def test_hidden_tests_are_out_of_the_agents_reach(tmp_path):
 
 
 def test_bubblewrap_hides_the_suite_from_shell_commands():
-    box = HidingSandbox(kind="bwrap", hidden=("/suites",))
+    box = HidingConfinement(kind="bwrap", hidden=("/suites",))
     argv = box.wrap(["sh", "-c", "cat /suites/x"], workspace="/w", cwd="/w")
     cut = argv.index("--")
     assert argv[cut - 2:cut] == ["--tmpfs", "/suites"] and argv[cut + 1:] == ["sh", "-c",
