@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 
 from ..budget import Budget
 from ..plan import Plan, Task, Tier, is_scripted
@@ -186,7 +187,7 @@ class CodingSuite:
         why = missing_requirement(cc.requires)
         if why is not None:
             return Outcome(status="skipped", score=0.0, reason=why)
-        if run.sealed and run.backend == "local" and not can_seal():
+        if run.sealed and run.backend == "local" and not await trio.to_thread.run_sync(can_seal):
             return Outcome(status="infra-error", score=0.0,
                            reason="cannot seal the case: bubblewrap does not work here")
         workspace = run.case_dir / "workspace"

@@ -96,7 +96,6 @@ class Stage(Protocol):
     """A coding case's stage (see the module docstring)."""
 
     backend: str
-    sealed: bool
 
     def agent(self) -> AbstractAsyncContextManager[AgentPlace]:
         """Ready a place for the agent's commands; tear it down on exit."""
@@ -198,7 +197,6 @@ class DockerStage:
 
     workspace: Path
     run_dir: Path
-    sealed: bool = True
     backend: str = "docker"
 
     def _container(self, **fields: Any) -> Container:

@@ -198,3 +198,12 @@ async def test_the_tests_run_from_the_copy_taken_when_the_suite_loaded(tmp_path)
     report = await run_checks(hidden, _sut(tmp_path), seed="0/x")
     assert (report.total, report.passed) == (MIN_TESTS, 0)
     assert report.tests[0]["name"] == "test_0"
+
+
+async def test_a_sealed_case_where_nothing_can_seal_it_is_an_infra_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(coding, "can_seal", lambda: False)
+    suite = load_suite(CODING)
+    outcome = await suite.run_case(_run(suite, "http-echo", tmp_path / "c"))
+    assert outcome.status == "infra-error"
+    assert outcome.reason == "cannot seal the case: bubblewrap does not work here"
+    assert not (tmp_path / "c").exists()

@@ -32,8 +32,8 @@ REWRITE = '''import glob
 import os
 
 # Replace every hidden test this program can reach with one that passes: where it knows the
-# suite is, and around its own workspace.
-for root in ({suite!r}, os.path.abspath("../../../..")):
+# suite is, and around its own workspace (not the whole file system: that takes long).
+for root in {{{suite!r}, os.path.abspath("../../../..")}} - {{"/"}}:
     for path in glob.glob(os.path.join(root, "**", "hidden", "checks.py"), recursive=True):
         try:
             with open(path, "w") as f:
@@ -69,14 +69,14 @@ async def test_a_program_cannot_rewrite_the_hidden_tests(tmp_path, backend):
         require(engine_problem())
     before, after, run, results = await _rewrite(tmp_path, backend=backend)
     assert after == before
-    assert run["status"] == "fail" and run["score"] < 1
+    assert run["status"] == "fail" and 0 < run["score"] < 1  # it served, and was found out
     assert results["tests"] == results["extra"]["expected"] >= 8
 
 
 async def test_unsealed_a_rewritten_file_is_not_what_runs(tmp_path):
     before, after, run, results = await _rewrite(tmp_path, sealed=False)
-    assert after == PASS != before  # the cheat did reach the file...
-    assert run["status"] == "fail"  # ...but the tests run from the copy taken at load
+    assert after == PASS != before  # the cheat did reach the file, but the tests ran from the
+    assert run["status"] == "fail" and 0 < run["score"] < 1  # copy taken at load
     assert results["tests"] == results["extra"]["expected"] >= 8
 
 
