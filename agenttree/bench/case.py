@@ -47,6 +47,9 @@ class CaseRun:
     """Report a tool call or result to the bench log: ``on_event(type, fields)``."""
     settings: Settings = attrs.Factory(Settings)
     """Providers, model settings and prices for every case (``--settings FILE``)."""
+    sealed: bool = True
+    """Confine what the agent and its program run, so they cannot reach the suite (a coding
+    case; false only where nothing can, with ``--unsealed`` or a scripted model)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -19,6 +19,7 @@ from ..plan import Settings, load_settings
 from ..sandbox.base import BACKENDS
 from . import compare
 from .runner import Options, Recorded, Runner, new_report_dir, read_recorded, resume_options
+from .stages import check_backend, sealing
 from .suites import EdnCache, Suite, load_suite
 
 SUITE_CACHE = "suite-cache.json"
@@ -44,7 +45,11 @@ def register(sub: Any) -> None:
     bench.add_argument("--reports", default="reports", metavar="DIR",
                        help="where new reports go (default reports/)")
     bench.add_argument("--backend", choices=BACKENDS, default="local",
-                       help="where systems under test run (default local processes)")
+                       help="where the coding suite's agents and programs run (default local "
+                            "processes, sealed by bubblewrap)")
+    bench.add_argument("--unsealed", action="store_true",
+                       help="coding suite: run a real model even where nothing can seal the "
+                            "hidden tests from it (the report is marked unsealed)")
     bench.add_argument("--max-sandboxes", type=int, metavar="N",
                        help="systems under test at once (default: --concurrency)")
     bench.add_argument("--max-procs", type=int, metavar="N",
@@ -73,10 +78,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, cache)
     report, recorded, opts = _new_or_resumed(args, suite)
     check_models(suite, opts.models, opts.settings)
-    if suite.kind == "coding" and args.backend != "local":
-        raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
-                        "backend only, for now (a container backend needs an image with each "
-                        "case's dependencies and a port the hidden tests can reach)")
+    if suite.kind == "coding":
+        check_backend(args.backend)
+        sealed = sealing(args.backend, opts.models, unsealed=args.unsealed)
+        opts = attrs.evolve(opts, sealed=sealed and (recorded is None or recorded.sealed))
     runner = Runner(suite, opts, report, recorded=recorded)
     report.mkdir(parents=True, exist_ok=True)
     cache.save(report / SUITE_CACHE)
@@ -84,7 +89,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     console.print(compare.table([str(report)]))
     totals = summary["totals"]
     console.print(f"report: {report}  ({totals['passed']} passed, {totals['failed']} failed, "
-                  f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)")
+                  f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)"
+                  + ("" if summary["sealed"] else "  UNSEALED: the agents could reach the "
+                     "hidden tests"), markup=False)
     return 0
 
 

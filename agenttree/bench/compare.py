@@ -34,7 +34,8 @@ def rows(runs: list[str]) -> list[tuple[str, ...]]:
         wall = _load(report / TIMING)["models"] if (report / TIMING).exists() else {}
         for model, m in summary["models"].items():
             totals = m.get("totals", {})
-            out.append((report.name, summary["suite"], model,
+            suite = summary["suite"] + ("" if summary.get("sealed", True) else " (unsealed)")
+            out.append((report.name, suite, model,
                         f"{m['pass_rate']:.1%} ({m['passed']}/{m['scored']})",
                         f"{m['mean_score']:.3f}", str(m["scored"]), str(m["infra_errors"]),
                         f"{int(totals.get('tokens', 0)):,}", f"{totals.get('cost', 0):.4f}",

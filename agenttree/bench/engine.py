@@ -6,7 +6,6 @@ crashed tool) apart from the agent's own mistakes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,22 +61,6 @@ def guarded(t: Tool, note: Callable[[str], None]) -> Tool:
     return attrs.evolve(t, run=run)
 
 
-@attrs.frozen(kw_only=True)
-class HidingConfinement(Confinement):
-    """Bubblewrap that also lays an empty directory over ``hidden`` paths (a suite's hidden
-    tests), so ``sh`` cannot read them either."""
-
-    hidden: tuple[str, ...]
-
-    def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
-             cwd: str | os.PathLike[str]) -> list[str]:
-        """The bubblewrap command with ``--tmpfs PATH`` for each hidden path."""
-        wrapped = super().wrap(argv, workspace=workspace, cwd=cwd)
-        cut = wrapped.index("--")
-        extra = [arg for path in self.hidden for arg in ("--tmpfs", path)]
-        return [*wrapped[:cut], *extra, *wrapped[cut:]]
-
-
 class BenchEngine(Engine):
     """An :class:`Engine` for one case.
 
@@ -87,22 +70,24 @@ class BenchEngine(Engine):
         script: the turns a ``scripted:NAME`` model plays (``None``: the engine's default).
         limiters: shared across the run's cases: each provider's connection cap (at most
             ``model_connections`` calls at once) and rate limiter live in it.
-        hidden: paths ``sh`` must not see (under bubblewrap; the file tools never leave the
-            workspace anyway).
+        confinement: how ``sh`` is confined (``None``: as the plan's ``:sandbox`` says); a
+            coding case's sealed view (:mod:`.seal`).
+        shell: where ``sh`` runs instead of the engine's own shell (a container).
     """
 
     def __init__(self, plan: Plan, run_dir: Path, *, tools: Sequence[Tool] = (),
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
-                 hidden: Sequence[Path] = (), **kwargs: Any) -> None:
+                 confinement: Confinement | None = None, shell: Any = None,
+                 **kwargs: Any) -> None:
         cap = limiters.model_connections  # every provider's, a lower :concurrency stands
         providers = {"openai": Provider(), "ollama": Provider(), **plan.providers}
         plan = attrs.evolve(plan, providers={
             name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
             for name, p in providers.items()})
         super().__init__(plan, run_dir, provider_limiters=limiters.providers, **kwargs)
-        if self.confinement.kind == "bwrap" and hidden:
-            self.confinement = HidingConfinement(kind="bwrap",
-                                         hidden=tuple(str(p.resolve()) for p in hidden))
+        if confinement is not None:
+            self.confinement = confinement
+        self.shell = shell
         self.infra: list[str] = []
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
@@ -144,14 +129,17 @@ class TreeResult:
 async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
                    limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
-                   hidden: Sequence[Path] = (), settings: Settings | None = None) -> TreeResult:
+                   confinement: Confinement | None = None, shell: Any = None,
+                   settings: Settings | None = None) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
-    replay`` and the TUI open it), reporting tool calls and results through ``on_event``.
+    replay`` and the TUI open it), reporting tool calls and results through ``on_event``;
+    ``sh`` confined by ``confinement``, or run by ``shell`` (see :class:`BenchEngine`).
     ``settings`` (``--settings``) add providers, model settings and prices to the plan."""
     if settings is not None:
         plan = settings.applied_to(plan)
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
-                         hidden=hidden, seed=seed, model_override=model)
+                         confinement=confinement, shell=shell, seed=seed,
+                         model_override=model)
     turns: list[list[dict[str, Any]]] = []
 
     def watch(entry: ev.Entry) -> None:

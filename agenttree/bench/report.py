@@ -109,7 +109,8 @@ def summarize(start: dict[str, Any], ends: Iterable[dict[str, Any]]) -> dict[str
     totals = Counter(e["status"] for runs in by_model.values() for e in runs)
     return {
         "suite": start["suite"], "version": start["version"], "seed": start["seed"],
-        "epochs": epochs, "models": models, "cases": dict(sorted(cases.items())),
+        "epochs": epochs, "sealed": start.get("sealed", True), "models": models,
+        "cases": dict(sorted(cases.items())),
         "totals": {"runs": sum(totals.values()), "passed": totals["pass"],
                    "failed": totals["fail"], "infra_errors": totals["infra-error"],
                    "skipped": totals["skipped"]},
