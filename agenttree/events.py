@@ -279,6 +279,26 @@ class ModelRetry(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class ContextCompacted(Event):
+    """Before turn ``turn``, the agent's transcript was compacted to fit its model's context
+    window (``:context-tokens``): ``limit`` is the room for the prompt, ``tokens_before`` and
+    ``tokens_after`` the estimates around it; ``outputs_shortened`` older tool outputs were cut
+    to a pointer, ``turns_dropped`` older turns (``messages_dropped`` messages in all) were
+    replaced by a summary."""
+
+    TYPE: ClassVar[str] = "context/compacted"
+    agent: str
+    turn: int
+    limit: int
+    tokens_before: int
+    tokens_after: int
+    turns_dropped: int = 0
+    messages_dropped: int = 0
+    outputs_shortened: int = 0
+
+
+@event
+@attrs.frozen(kw_only=True)
 class ToolRequested(Event):
     """An agent is about to run a tool call."""
 

@@ -226,10 +226,13 @@ _budgets = st.none() | st.builds(Budget, tool_calls=st.none() | st.integers(0, 9
 _settings = st.builds(
     ModelSettings, max_output_tokens=st.none() | st.integers(1, 10**6),
     temperature=st.none() | st.floats(0, 2), top_p=st.none() | st.floats(0, 1),
-    seed=st.none() | st.integers(-(2**53 - 1), 2**53 - 1))
+    seed=st.none() | st.integers(-(2**53 - 1), 2**53 - 1),
+    context_tokens=st.none() | st.integers(1, 10**7),
+    tool_output_chars=st.none() | st.integers(1, 10**7))
 _settings_tables = st.dictionaries(st.sampled_from(["scripted", "openai:gpt-5.2", "m@x"]),
                                    _settings, max_size=2)
 _choices = st.none() | st.sampled_from(["auto", "required", "none"])
+_prompts = st.none() | _text.filter(lambda t: t.strip() and "\x00" not in t)
 _args = st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,5}", fullmatch=True),
                         st.none() | st.integers(-5, 5) | _text | st.booleans(), max_size=3)
 _turns = st.builds(
@@ -253,7 +256,8 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
                 children=children, budget=draw(_budgets),
                 script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)),
                 watchdog_s=draw(st.none() | st.floats(0.001, 1e5)),
-                model_settings=draw(_settings_tables), tool_choice=draw(_choices))
+                model_settings=draw(_settings_tables), tool_choice=draw(_choices),
+                system_prompt=draw(_prompts))
 
 
 @settings(max_examples=150, deadline=None)
@@ -263,7 +267,8 @@ def test_plan_to_edn_round_trips(data) -> None:
     plan = Plan(name=data.draw(st.from_regex(RUN_NAME)),
                 tiers=(Tier(depth=0, models=("scripted",), budget=DEFAULT_BUDGET,
                             model_settings=data.draw(_settings_tables),
-                            tool_choice=data.draw(_choices)),),
+                            tool_choice=data.draw(_choices),
+                            system_prompt=data.draw(_prompts)),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)),
                 model_settings=data.draw(_settings_tables), root=root)

@@ -10,7 +10,7 @@ import trio
 from agenttree import events as ev
 from agenttree.errors import UserError
 from agenttree.models.base import ModelError
-from agenttree.models.openai import api_key_for
+from agenttree.models.keys import api_key_for
 from agenttree.models.ratelimit import RateLimiter
 from agenttree.models.spec import OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
 from agenttree.plan import DEFAULT_CONCURRENCY
