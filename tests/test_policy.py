@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agenttree.plan import Plan, Task, Tier
-from agenttree.policy import Policy, derive, root_policy
+from agenttree.policy import OWN_TOOLS, Policy, derive, root_policy
 from agenttree.tool_names import TOOL_NAMES
 
 MODELS = ["m1", "m2", "m3", "m4", "scripted"]
@@ -33,7 +33,7 @@ def test_every_step_down_narrows(plan: Plan, chain) -> None:
         assert child.models, "a child always has a model to use"
         assert child.choose_model(task) in child.models
         if task_tools is not None:
-            assert child.tools <= set(task_tools)
+            assert child.tools <= set(task_tools) | OWN_TOOLS
         policy = child
 
 
@@ -53,6 +53,6 @@ def test_model_override_applies_everywhere_and_still_narrows() -> None:
 def test_the_root_tasks_tools_narrow_tier_zeros() -> None:
     plan = Plan(name="p", tiers=(Tier(depth=0, models=("a",), tools=("sh", "finish")),),
                 root=Task(id="root", tools=("finish", "message")))
-    assert root_policy(plan).tools == frozenset({"finish"})
+    assert root_policy(plan).tools == frozenset({"finish"}) | OWN_TOOLS
     assert root_policy(Plan(name="p", tiers=plan.tiers, root=Task(id="root"))).tools == \
-        frozenset({"sh", "finish"})
+        frozenset({"sh", "finish"}) | OWN_TOOLS

@@ -8,8 +8,8 @@ left out); tool calls as ``tool_use`` blocks and their results as ``tool_result`
 in the next user message, errors marked ``is_error``. ``max_tokens`` is required on every
 request: the model's ``:max-output-tokens``, else :data:`~agenttree.plan.DEFAULT_MAX_OUTPUT_TOKENS`.
 The key goes in ``x-api-key``. Answers stream as server-sent events unless the provider's
-``:stream`` is false; 429, 529 (overloaded) and 5xx are retried after ``retry-after`` (a 429 for
-a spent monthly limit is not: it would fail until the month ends).
+``:stream`` is false; 429, 529 (overloaded) and 5xx are retried after ``retry-after``, and so is
+a stream that ends in an ``overloaded_error`` or ``api_error`` event.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def to_anthropic(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, An
             if m.get("error"):
                 result["is_error"] = True
             _add(out, "user", [result])
-        elif text.strip():
-            _add(out, "user", [{"type": "text", "text": text}])
+        else:  # never left out: the request must end with a user message, not an answer
+            _add(out, "user", [{"type": "text", "text": text if text.strip() else "(empty)"}])
     return "\n\n".join(system), out
 
 
@@ -158,14 +158,6 @@ class AnthropicClient(HttpModel):
             return self._response(answer.blocks, answer.usage, request)
 
         return await self._retrying(request, attempt_once)
-
-    def _worth_retrying(self, content: bytes) -> bool:
-        """A 429 for a spent monthly limit is final; other retried statuses are retried."""
-        try:
-            details = orjson.loads(content)["error"].get("details") or {}
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-            return True
-        return details.get("error_code") != "enforced_spend_limit_reached"
 
     def _parse_plain(self, content: bytes, request: ModelRequest) -> ModelResponse:
         try:

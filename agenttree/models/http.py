@@ -168,14 +168,10 @@ class HttpModel:
         if status < 400:
             return
         message = server_message(content)
-        if status in self.RETRY_STATUSES and self._worth_retrying(content):
+        if status in self.RETRY_STATUSES:
             raise Retryable(f"HTTP {status} {message}".strip(),
                             retry_after(headers.get("retry-after")))
         raise ModelError(f"{self.name}: HTTP {status} from {self.spec.base_url}: {message}")
-
-    def _worth_retrying(self, content: bytes) -> bool:
-        """Whether an error answer with a retried status is worth retrying after all."""
-        return True
 
     def _flush(self, pending: list[str]) -> None:
         if pending and self._on_delta is not None:
