@@ -226,7 +226,9 @@ class ModelRequested(Event):
     """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
     ``watchdog``: a turn its watchdog gave it (no child made progress);
     ``params`` are the request parameters sent besides model, messages and tools (settings,
-    tool choice, streaming; never a key)."""
+    tool choice, streaming; never a key); ``tools`` names the tools whose schemas were sent;
+    ``system_prompt`` is the agent's whole system prompt, on its first request (and on the
+    first after a resume), else ``None``."""
 
     TYPE: ClassVar[str] = "model/requested"
     agent: str
@@ -235,6 +237,8 @@ class ModelRequested(Event):
     messages: int
     watchdog: bool = False
     params: dict[str, Json] = attrs.Factory(dict)
+    tools: list[str] = attrs.Factory(list)
+    system_prompt: str | None = None
 
 
 @event

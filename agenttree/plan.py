@@ -477,6 +477,10 @@ def _model_settings(ctx: Context, raw: Any) -> dict[str, ModelSettings]:
             if high is not None and v > high:
                 raise ctx.fail(f"must be at most {high:g}, got {v}", k.name)
             values[k.name.replace("-", "_")] = v if whole else float(v)
+        window, output = values.get("context_tokens"), values.get("max_output_tokens")
+        if window is not None and output is not None and output >= window:
+            raise ctx.fail(f"{window} leaves no room for the prompt: :max-output-tokens "
+                           f"{output} is kept free for the answer", "context-tokens")
         out[model] = ModelSettings(**values)
     return out
 

@@ -116,6 +116,7 @@ class Agent:
         "parent",
         "policy",
         "progressed",
+        "prompt_logged",
         "replay",
         "respawn_after",
         "result",
@@ -159,6 +160,8 @@ class Agent:
         self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
         """Children to start again (spec, note, dynamic) as soon as their attempt ends."""
         self._next_child = 1
+        self.prompt_logged = False
+        """Whether a ``model/requested`` carried the system prompt (the first one does)."""
         self.window = ContextWindow(self.id, engine.outputs, lambda e: self.engine.emit(e))
         self.replay: Cursor | None = (None if engine.replayer is None
                                       else engine.replayer.cursor(self))
@@ -390,7 +393,11 @@ class Agent:
                                watchdog_turns=earlier_watchdog_turns)
         emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
                                messages=len(self.transcript), watchdog=watchdog,
-                               params=self.model.params(request)))
+                               params=self.model.params(request),
+                               tools=[t["function"]["name"] for t in tools],
+                               system_prompt=None if self.prompt_logged
+                               else self.transcript[0]["content"]))
+        self.prompt_logged = True
         started = trio.current_time()
         response = recorded if recorded is not None else await self.model.complete(request)
         self.progressed = trio.current_time()
