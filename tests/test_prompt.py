@@ -68,6 +68,9 @@ async def test_the_protocol_lines_follow_where_the_agent_stands(tmp_path: Path) 
     assert "Your parent agent, root.a, gave you this task" in leaf
     assert "report-state" in leaf and "report-state" not in root  # no parent to report to
     assert "call finish with a short summary" in root
+    sent = {r.agent: set(r.tools) for r in events_of(engine, ev.ModelRequested)}
+    assert "report-state" not in sent["root"] and "report-state" in sent["root.a.1"]
+    assert "read-output" not in sent["root"]  # nothing saved yet
 
 
 def test_a_task_without_finish_is_told_to_answer_without_a_tool_call() -> None:
