@@ -113,18 +113,8 @@ class AnthropicClient(HttpModel):
         """The parameters sent besides the model, system, messages and tools: ``max_tokens``
         (always), the model's sampling settings, the tool choice (only with tools), and
         streaming."""
-        settings = request.settings
-        out: dict[str, Any] = {"max_tokens": settings.max_output_tokens
-                               or DEFAULT_MAX_OUTPUT_TOKENS}
-        for name in ("temperature", "top_p", "seed"):
-            value = getattr(settings, name)
-            if value is not None:
-                out[name] = value
-        if request.tools and request.tool_choice is not None:
-            out["tool_choice"] = tool_choice_param(request.tool_choice)
-        if self._on_delta is not None:
-            out["stream"] = True
-        return out
+        return {"max_tokens": request.settings.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+                **self._common_params(request, tool_choice_param)}
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One message, retried on 429/529/5xx/transport errors within the budget.

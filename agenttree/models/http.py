@@ -89,6 +89,22 @@ class HttpModel:
         self._on_retry = on_retry
         self._on_delta = on_delta
 
+    def _common_params(self, request: ModelRequest,
+                       tool_choice: Callable[[str], Any]) -> dict[str, Any]:
+        """The parameters every provider takes alike: the sampling settings that are set,
+        the tool choice (only with tools; ``tool_choice`` puts it in the provider's form) and
+        ``stream`` when streaming."""
+        out: dict[str, Any] = {}
+        for name in ("temperature", "top_p", "seed"):
+            value = getattr(request.settings, name)
+            if value is not None:
+                out[name] = value
+        if request.tools and request.tool_choice is not None:
+            out["tool_choice"] = tool_choice(request.tool_choice)
+        if self._on_delta is not None:
+            out["stream"] = True
+        return out
+
     async def _retrying(self, request: ModelRequest,
                         attempt_once: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
         """``attempt_once()`` until it answers, retried on :class:`Retryable` failures within

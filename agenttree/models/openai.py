@@ -103,18 +103,11 @@ class OpenAIClient(HttpModel):
         """The parameters sent besides the model, messages and tools: the model's settings
         (the output limit only when ``max_output_tokens`` is set), the tool choice (only with
         tools) and streaming."""
-        settings = request.settings
         out: dict[str, Any] = {}
-        if settings.max_output_tokens is not None:
-            out[self._limit_param] = settings.max_output_tokens
-        for name in ("temperature", "top_p", "seed"):
-            value = getattr(settings, name)
-            if value is not None:
-                out[name] = value
-        if request.tools and request.tool_choice is not None:
-            out["tool_choice"] = tool_choice_param(request.tool_choice)
-        if self._on_delta is not None:
-            out["stream"] = True
+        if request.settings.max_output_tokens is not None:
+            out[self._limit_param] = request.settings.max_output_tokens
+        out.update(self._common_params(request, tool_choice_param))
+        if out.get("stream"):
             out["stream_options"] = {"include_usage": True}
         return out
 
