@@ -161,7 +161,8 @@ class Agent:
         """Children to start again (spec, note, dynamic) as soon as their attempt ends."""
         self._next_child = 1
         self.prompt_logged = False
-        """Whether a ``model/requested`` carried the system prompt (the first one does)."""
+        """Whether a ``model/requested`` carried the system prompt (the first one written
+        does: after a resume, the first after the replayed turns)."""
         self.window = ContextWindow(self.id, engine.outputs, lambda e: self.engine.emit(e))
         self.replay: Cursor | None = (None if engine.replayer is None
                                       else engine.replayer.cursor(self))
@@ -391,13 +392,13 @@ class Agent:
                                tools=tools, settings=settings,
                                tool_choice=self._tool_choice(tools), watchdog=watchdog,
                                watchdog_turns=earlier_watchdog_turns)
-        emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                               messages=len(self.transcript), watchdog=watchdog,
-                               params=self.model.params(request),
-                               tools=[t["function"]["name"] for t in tools],
-                               system_prompt=None if self.prompt_logged
-                               else self.transcript[0]["content"]))
-        self.prompt_logged = True
+        if emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
+                                  messages=len(self.transcript), watchdog=watchdog,
+                                  params=self.model.params(request),
+                                  tools=[t["function"]["name"] for t in tools],
+                                  system_prompt=None if self.prompt_logged
+                                  else self.transcript[0]["content"])):
+            self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
         response = recorded if recorded is not None else await self.model.complete(request)
         self.progressed = trio.current_time()
