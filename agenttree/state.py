@@ -404,7 +404,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
     ev.BudgetRolledUp: _budget_rolled_up,
     ev.ModelDelta: _nothing, ev.ModelRetry: _nothing, ev.PolicyGranted: _policy_granted,
-    ev.AgentWatchdog: _nothing,
+    ev.AgentWatchdog: _nothing, ev.ContextCompacted: _nothing,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,

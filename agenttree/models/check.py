@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import UserError
 from ..plan import Plan, Settings, is_scripted
 from .base import ModelError
-from .openai import api_key_for
+from .keys import api_key_for
 from .spec import parse_model_spec
 
 

@@ -33,13 +33,14 @@ from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
-from ..models.openai import OpenAIClient, api_key_for, output_limit_param
+from ..models.clients import open_client
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
 from ..models.spec import parse_model_spec
 from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
+from ..prompt import imposed
 from ..redact import redact
 from ..sandbox.base import ExecResult
 from ..sandbox.procs import detect_confinement
@@ -47,6 +48,7 @@ from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
+from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
@@ -143,6 +145,8 @@ class Engine:
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
+        self.outputs = OutputStore(self.run_dir / "outputs")
+        """Whole tool outputs too long for a transcript (outside the workspace)."""
         self.http: httpx.AsyncClient
         self.workspace: Workspace
         self.router: Router
@@ -252,7 +256,8 @@ class Engine:
         deadline = math.inf if wall is None else trio.current_time() + wall
         return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
                          model=policy.choose_model(plan.root), budget=budget, deadline=deadline,
-                         attempt=self.attempts(plan.root.id) + 1, note=note)
+                         attempt=self.attempts(plan.root.id) + 1, note=note,
+                         prompts=imposed((), plan, plan.root, 0))
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -350,12 +355,9 @@ class Engine:
                                    RateLimiter(settings.requests_per_minute,
                                                settings.tokens_per_minute))
         limiter, rate = self._limiters[key]
-        return OpenAIClient(
-            model, self.http, api_key=api_key_for(model, settings.api_key_env), limiter=limiter,
-            rate=rate, rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
-            on_retry=agent.model_retry,
-            on_delta=agent.model_delta if settings.stream else None,
-            limit_param=output_limit_param(model, settings))
+        return open_client(model, settings, self.http, limiter=limiter, rate=rate, rng=self.rng,
+                           retries_left=lambda: agent.meter.remaining("retries"),
+                           on_retry=agent.model_retry, on_delta=agent.model_delta)
 
     def model_settings_for(self, agent: Agent) -> ModelSettings:
         """The request settings for an agent's model: the plan's ``:model-settings`` entry,

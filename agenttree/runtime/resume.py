@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..log import DURABILITY, LogReader, TornTail, open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
+from ..prompt import PromptPart, imposed
 from ..sandbox.procs import live_members, signal_group, wait_group_gone
 from ..state import FINISHED, AgentView, RunState, apply
 from ..tools.agents import parse_script
@@ -224,7 +225,7 @@ class Restorer:
         place = engine.places.get(view.task)
         task = place.task if place is not None else engine.plan.root
         return self._spec(view, task, root_policy(engine.plan, engine.model_override),
-                          parent_deadline=float("inf"))
+                          parent_deadline=float("inf"), prompts=imposed((), engine.plan, task, 0))
 
     def cursor(self, agent: Agent) -> Cursor | None:
         """A restarted agent's cursor; ``None`` for agents started after the resume."""
@@ -245,8 +246,8 @@ class Restorer:
 
     # --- restoring an agent --------------------------------------------------------------------
 
-    def _spec(self, view: AgentView, task: Task, policy: Any, *,
-              parent_deadline: float) -> AgentSpec:
+    def _spec(self, view: AgentView, task: Task, policy: Any, *, parent_deadline: float,
+              prompts: tuple[PromptPart, ...]) -> AgentSpec:
         if tuple(view.models) != policy.models or frozenset(view.tools) != policy.tools:
             policy = attrs.evolve(policy, models=tuple(view.models),
                                   tools=frozenset(view.tools))  # widened by a grant
@@ -257,7 +258,7 @@ class Restorer:
             deadline = min(deadline, trio.current_time() + max(0.0, wall - spent))
         return AgentSpec(id=view.id, task=task, depth=view.depth, policy=policy,
                          model=view.model, budget=dict(view.limits), deadline=deadline,
-                         dynamic=view.dynamic, attempt=view.attempt)
+                         dynamic=view.dynamic, attempt=view.attempt, prompts=prompts)
 
     def _task_of(self, parent: AgentView, child: AgentView) -> Task:
         place = self.engine.places.get(child.task)
@@ -273,7 +274,8 @@ class Restorer:
         script = args.get("script")
         return Task(id=child.task, goal=child.goal, cwd=child.cwd, model=args.get("model"),
                     tools=tuple(tools) if tools is not None else None,
-                    script=parse_script(script) if script is not None else None)
+                    script=parse_script(script) if script is not None else None,
+                    system_prompt=args.get("system_prompt"))
 
     def _restore_children(self, agent: Agent, children: list[Task],
                           news: list[ChildDone]) -> list[Task]:
@@ -301,7 +303,8 @@ class Restorer:
                     news.append(attrs.evolve(done, lent={}, used={}))  # news only
                 continue
             policy = engine.child_policy(agent.policy, task, child.depth)
-            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline)
+            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline,
+                              prompts=imposed(agent.spec.prompts, engine.plan, task, child.depth))
             agent.running[child_id] = envelope
             restarted = Agent(engine, spec)
             restarted.open()

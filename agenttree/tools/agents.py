@@ -11,7 +11,7 @@ from .. import events as ev
 from ..budget import parse_budget
 from ..errors import ToolError
 from ..numbers import NumberError, check_number
-from ..plan import Task
+from ..plan import Task, check_system_prompt
 from ..tool_names import TOOL_NAMES
 from .base import AgentHandle, Param, tool
 
@@ -62,6 +62,8 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
                    '{"tool_calls": 20, "tokens": 50000}', required=False),
       tools=Param(type="array", items="string", description="tool names, a subset of yours",
                   required=False),
+      system_prompt=Param(type="string", description="rules for the child, added to yours "
+                          "(which it always gets)", required=False),
       script=Param(type="array", items="object",
                    description="scripted-model turns (offline runs)", required=False))
 async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
@@ -77,10 +79,17 @@ async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
     cwd = posixpath.normpath(posixpath.join(agent.task.cwd, args.get("cwd") or "."))
     if cwd.startswith("..") or cwd.startswith("/") or "\x00" in cwd:
         raise ToolError(f"cwd {args.get('cwd')!r} leaves the workspace")
+    prompt = args.get("system_prompt")
+    if prompt is not None:
+        try:
+            check_system_prompt(prompt)
+        except ValueError as exc:
+            raise ToolError(f"system_prompt {exc}") from None
     key, task_id = agent.next_child_key()
     task = Task(id=task_id, goal=args["goal"], cwd=cwd, model=model,
                 tools=tuple(tools) if tools is not None else None,
-                script=parse_script(args["script"]) if args.get("script") is not None else None)
+                script=parse_script(args["script"]) if args.get("script") is not None else None,
+                system_prompt=prompt)
     child = agent.start_child(task, key=key, dynamic=True,
                               extra=_budget(args.get("budget") or {}))
     return f"started {child} (task {task_id})"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..plan import Plan, Task
     from ..policy import Policy
     from ..workspace import Workspace
+    from .outputs import OutputStore
 
 
 # --- what a tool sees of the agent that called it ------------------------------------------
@@ -68,6 +69,7 @@ class EngineHandle(Protocol):
     workspace: Workspace
     router: RouterHandle
     locks: LocksHandle
+    outputs: OutputStore
 
     def emit(self, event: ev.Event) -> int: ...
     async def run_command(self, agent: Any, cmd: str, *,
@@ -84,6 +86,7 @@ class AgentHandle(Protocol):
     engine: EngineHandle
     result: str | None
     uses_locks: bool
+    output_cap: int
 
     async def wait_for_news(self, timeout_s: float) -> list[str]: ...
     def next_child_key(self) -> tuple[str, str]: ...
