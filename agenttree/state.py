@@ -9,6 +9,7 @@ that wants snapshots deep-copies the state.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -433,11 +434,17 @@ _NAMING = ("agent", "parent", "sender", "to")
 """The event fields that name the agents :func:`apply` may change."""
 
 
-def agents_touched(event: ev.Event) -> set[str]:
+@functools.cache
+def _naming_fields(cls: type[ev.Event]) -> tuple[str, ...]:
+    return tuple(name for name in _NAMING if name in attrs.fields_dict(cls))
+
+
+def agents_touched(event: ev.Event) -> tuple[str, ...]:
     """The agents whose view folding ``event`` may change: those it names (a spawn changes its
     parent's children, a message both parties' conversations). ``tests/test_state_touched.py``
     checks every handler keeps to it."""
-    return {v for name in _NAMING if type(v := getattr(event, name, None)) is str}
+    return tuple(v for name in _naming_fields(type(event))
+                 if type(v := getattr(event, name)) is str)
 
 
 def fold(entries: Iterable[Entry], state: RunState | None = None,

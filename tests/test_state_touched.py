@@ -24,7 +24,7 @@ def test_folding_an_event_changes_only_the_agents_it_names(name: str) -> None:
         apply(state, entry)
         after = {a: agent_to_json(v) for a, v in state.agents.items()}
         changed = {a for a in after if before.get(a) != after[a]}
-        assert changed <= agents_touched(entry.event), (entry.seq, entry.event.TYPE)
+        assert changed <= set(agents_touched(entry.event)), (entry.seq, entry.event.TYPE)
         seen_types.add(entry.event.TYPE)
     assert {"agent/spawned", "tool/requested", "tool/result"} <= seen_types
 
@@ -32,7 +32,7 @@ def test_folding_an_event_changes_only_the_agents_it_names(name: str) -> None:
 def test_the_named_agents_are_the_ones_the_fold_changes() -> None:
     spawn = ev.AgentSpawned(agent="root.a", parent="root", task="a", goal="g", depth=1,
                             model="m", models=["m"], tools=[], budget={})
-    assert agents_touched(spawn) == {"root.a", "root"}
+    assert agents_touched(spawn) == ("root.a", "root")
     note = ev.AgentMessage(sender="human", to="root", kind="chat", text="hi")
-    assert agents_touched(note) == {"human", "root"}
-    assert agents_touched(ev.RunFinished(status="done")) == set()
+    assert agents_touched(note) == ("human", "root")
+    assert agents_touched(ev.RunFinished(status="done")) == ()

@@ -134,11 +134,11 @@ class Viewer:
         stale: the next thing to send is a snapshot (at the start, and after falling behind).
     """
 
-    def __init__(self, limit: int, selected: str | None = None) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.selected = selected
+        self.selected: str | None = None
         self.stale = True
-        self.detail_due = selected is not None
+        self.detail_due = False
         self.deltas: deque[str] = deque()
         self.errors: list[str] = []
         self.dropped: str | None = None
@@ -276,7 +276,7 @@ class Hub:
         self._subscribers.add(sub)
         return sub
 
-    def watch(self, selected: str | None = None) -> Viewer:
+    def watch(self) -> Viewer:
         """Attach a page; its first message is a snapshot.
 
         Raises:
@@ -284,7 +284,7 @@ class Hub:
         """
         if self.error is not None:
             raise BadRequest(f"the event log is corrupt: {self.error}")
-        viewer = Viewer(VIEW_BUFFER, selected)
+        viewer = Viewer(VIEW_BUFFER)
         self._viewers.add(viewer)
         return viewer
 

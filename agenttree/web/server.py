@@ -9,7 +9,7 @@ Routes (see ``docs/web.md``)::
     GET  /api/reports       benchmark reports with progress and summaries
     POST /api/control       a control.jsonl command; token in a header; answers applied/rejected
     WS   /ws/events?from=S  every event from seq S on, then live (the log's own lines)
-    WS   /ws/view?agent=ID  the page's feed: the tree's rows folded here (a snapshot, then
+    WS   /ws/view           the page's feed: the tree's rows folded here (a snapshot, then
                             deltas) and the selected agent's detail; the page sends
                             {"select": ID or null}
 
@@ -186,7 +186,7 @@ class WebApp:
         if not self.guard.any_token(scope["headers"], query):
             return await _close(send, CLOSE_POLICY, "missing or wrong token")
         if scope["path"] == "/ws/view":
-            return await self._view(query, receive, send)
+            return await self._view(receive, send)
         if scope["path"] != "/ws/events":
             return await _close(send, CLOSE_POLICY, f"no such websocket: {scope['path']}")
         raw = query.get("from", "1")
@@ -207,9 +207,9 @@ class WebApp:
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _view(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _view(self, receive: Receive, send: Send) -> None:
         try:
-            viewer = self.hub.watch(query.get("agent") or None)
+            viewer = self.hub.watch()
         except BadRequest as exc:
             return await _close(send, CLOSE_POLICY, str(exc))
         try:

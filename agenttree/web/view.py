@@ -54,7 +54,8 @@ def detail(state: RunState, agent_id: str | None) -> dict[str, Any]:
     return {"kind": "detail", "seq": state.seq, "id": agent_id, "agent": data}
 
 
-def _who(entry: Entry) -> list[Any]:
+def _listed(entry: Entry) -> list[Any]:
+    """An event as the page's event list shows it: seq, type, who."""
     event = entry.event
     who = getattr(event, "agent", None) or getattr(event, "sender", None) or ""
     return [entry.seq, event.TYPE, who if isinstance(who, str) else ""]
@@ -72,7 +73,7 @@ class View:
         self.state = state
         self.touched: set[str] = set()
         """Agents the entries since the last delta named."""
-        self._recent: deque[list[Any]] = deque(maxlen=EVENTS_SHOWN)
+        self._recent: deque[Entry] = deque(maxlen=EVENTS_SHOWN)
         self._new_events = 0
         self._rows: dict[str, Row] = {}
         self._children: dict[str, tuple[list[str], int]] = {}
@@ -80,8 +81,8 @@ class View:
 
     def note(self, entry: Entry) -> None:
         """Take note of an entry just folded (cheap: it runs once per event)."""
-        self.touched |= agents_touched(entry.event)
-        self._recent.append(_who(entry))
+        self.touched.update(agents_touched(entry.event))
+        self._recent.append(entry)
         self._new_events += 1
 
     def delta(self) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ class View:
         count, self._new_events = min(self._new_events, EVENTS_SHOWN), 0
         if not (rows or changed or count):
             return None
-        events = list(self._recent)[len(self._recent) - count:]
+        events = [_listed(e) for e in list(self._recent)[len(self._recent) - count:]]
         return {"kind": "delta", "seq": self.state.seq, "rows": rows, **changed,
                 "events": events}
 
@@ -112,7 +113,7 @@ class View:
         """Everything the page shows, as of the last delta."""
         rows = [{**row(a), "children": list(a.children)} for a in self.state.agents.values()]
         return {"kind": "snapshot", "seq": self.state.seq, **self._run_panels(), "rows": rows,
-                "events": list(self._recent)}
+                "events": [_listed(e) for e in self._recent]}
 
     def _children_change(self, agent: AgentView) -> dict[str, list[str]]:
         kids = agent.children

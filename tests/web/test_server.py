@@ -348,9 +348,11 @@ async def test_the_page_and_its_files_are_served_with_safe_headers(
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "default-src 'self'" in r.headers["content-security-policy"]
-    for name in ["app.js", "api.js", "model.js", "tree.js", "style.css"]:
+    for name in ["app.js", "api.js", "rows.js", "tree.js", "style.css"]:
         r = await http.get(f"{served.base}/static/{name}")
         assert r.status_code == 200, name
+    r = await http.get(f"{served.base}/static/model.js")  # the page folds nothing itself
+    assert r.status_code == 404
 
 
 # --- reports --------------------------------------------------------------------------------
