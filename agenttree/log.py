@@ -342,7 +342,15 @@ class Tailer:
             LogCorrupt: a line fails its CRC or ``seq`` check (the error carries the good
                 entries read before it), or the log was cut back before records already read.
         """
-        out: list[Entry] = []
+        try:
+            return [entry for entry, _ in self.poll_lines()]
+        except LogCorrupt as exc:
+            raise LogCorrupt(str(exc), [entry for entry, _ in exc.entries]) from None
+
+    def poll_lines(self) -> list[tuple[Entry, bytes]]:
+        """Like :meth:`poll`, with each entry's line as read (without its newline), for a
+        reader that passes the log on as it is (the error carries (entry, line) pairs)."""
+        out: list[tuple[Entry, bytes]] = []
         try:
             lines = self._lines.new_lines()
         except FileCutBack as exc:
@@ -358,7 +366,7 @@ class Tailer:
                                  f"{self._expected} was expected", out)
             self._expected += 1
             if entry.seq >= self._start_seq:
-                out.append(entry)
+                out.append((entry, raw))
         return out
 
 
