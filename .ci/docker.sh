@@ -33,12 +33,16 @@ fi
 
 # agenttree.sandbox.images.EXAMPLE_IMAGES: what plans/containers/, the tests and make bench use.
 # If these lines drift from it, the tests fail, naming the command that builds what they expect.
-# The two builds run side by side (each mostly waits on dpkg): about 40% less time than in turn.
+# The builds run side by side (each mostly waits on dpkg): about 40% less time than in turn.
 agenttree=.venv/bin/agenttree
 builds=()
 "$agenttree" containers image agenttree/python:bookworm --packages python3 python3-pytest &
 builds+=($!)
 "$agenttree" containers image agenttree/redis:bookworm --packages redis-server &
+builds+=($!)
+# The coding suite's --backend docker (issue 23): its agents and programs run in this image.
+"$agenttree" containers image agenttree/coding:bookworm --packages python3 python-is-python3 \
+    python3-trio python3-trio-websocket python3-httpx socat &
 builds+=($!)
 for build in "${builds[@]}"; do
     wait "$build"  # a failed build fails the script (set -e)

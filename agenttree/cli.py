@@ -15,8 +15,9 @@ from pathlib import Path
 
 import orjson
 import trio
+from rich.console import Console
 
-from . import __version__, control_cli
+from . import __version__, control_cli, resume_cli
 from .bench import cli as bench_cli
 from .console import (
     conflict_table,
@@ -26,12 +27,13 @@ from .console import (
 )
 from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .log import DURABILITY, LogReader
+from .models.check import check_models
 from .plan import load_plan
 from .redact import redact
 from .replay_view import print_replay
-from .run_view import check_models, run_with_view, unsandboxed_warning
-from .runtime import resume
-from .runtime.engine import Engine, new_run_dir, tune_gc
+from .run_view import run_with_view, unsandboxed_warning
+from .rundir import fresh_run_dir, log_of
+from .runtime.engine import Engine, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
@@ -75,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     locks.set_defaults(func=cmd_locks)
 
     control_cli.register(sub)
-    resume.register(sub)
+    resume_cli.register(sub)
 
     plan = sub.add_parser("plan", help="plan tools")
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
@@ -120,9 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if not args.replay_from:  # a regression replay calls no model: no key needed
         check_models(plan, args.model)
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
-    if (run_dir / "events.jsonl").exists():
-        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    run_dir = fresh_run_dir(plan, args.run_dir)
     engine = Engine(plan, run_dir, seed=args.seed, durability=args.durability,
                     model_override=args.model, handle_signals=True)
     if args.replay_from:
@@ -136,18 +136,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if engine.interrupted:
         return EXIT_INTERRUPTED
     if args.replay_from:
-        return engine.replayer.report(console)
+        return print_replay_verdict(console, engine.replayer)
     return EXIT_OK if succeeded(engine.state) else EXIT_FAILED
 
 
-def _events_path(run_dir: str) -> Path:
-    path = Path(run_dir)
-    return path if path.is_file() else path / "events.jsonl"
+def print_replay_verdict(console: Console, replay: RegressionReplay) -> int:
+    """Print how a regression replay went; the exit status: 0 when the run matched the
+    recording, 1 at a divergence."""
+    divergence = replay.verdict()
+    if divergence is None:
+        console.print(f"replay matched {replay.source}: {replay.checked} events checked",
+                      soft_wrap=True)
+        return EXIT_OK
+    console.print(f"[bold red]replay diverged from {replay.source}[/]: {divergence}",
+                  soft_wrap=True)
+    return EXIT_FAILED
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``agenttree replay RUN_DIR``: fold the log and print the state."""
-    reader = LogReader(_events_path(args.run_dir))
+    reader = LogReader(log_of(args.run_dir))
     state = fold(reader, until=args.until)
     if reader.torn is not None:
         print(f"agenttree: warning: {reader.torn}", file=sys.stderr)
@@ -163,7 +171,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_locks(args: argparse.Namespace) -> int:
     """``agenttree locks RUN_DIR``: the lock table (holders, waiters) and conflict threads."""
-    state = fold(LogReader(_events_path(args.run_dir)), until=args.until)
+    state = fold(LogReader(log_of(args.run_dir)), until=args.until)
     console = make_console()
     console.print(lock_table(state))
     if state.conflicts:

@@ -15,24 +15,36 @@ from . import events as ev
 from .state import AgentView, RunState
 from .verdict import shortfalls
 
-STYLE = {
-    "pending": ("·", "dim"), "running": ("▶", "cyan"), "thinking": ("…", "cyan"),
-    "tool": ("⚙", "cyan"), "waiting": ("◷", "yellow"), "acceptance": ("✔?", "magenta"),
-    "done": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "bright_black"),
+STATUS_LOOK: dict[str, tuple[str, str]] = {
+    "pending": ("·", "bright_black"),
+    "running": ("▶", "cyan"),
+    "thinking": ("…", "cyan"),
+    "tool": ("⚙", "cyan"),
+    "acceptance": ("✔?", "magenta"),
+    "waiting": ("◷", "yellow"),
+    "blocked": ("⧗", "magenta"),
+    "needs-you": ("!", "bold red"),
+    "done": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("⊘", "bright_black"),
     "budget-exhausted": ("$", "red"),
 }
-"""Status -> (glyph, colour). Colours are ANSI names so light and dark terminals both work."""
+"""Status -> (glyph, style), for the console and the terminal UI alike. Colours are ANSI names,
+so they come from the terminal's own palette and stay readable on light and dark backgrounds;
+every status has a glyph as well as a colour, so nothing depends on telling colours apart.
+(``blocked`` and ``needs-you`` are the UI's display statuses: a lock wait, a person wanted.)"""
+
+
+def glyph(status: str) -> Text:
+    """The glyph of a status, coloured."""
+    mark, style = STATUS_LOOK.get(status, ("?", ""))
+    return Text(mark, style=style)
 
 
 def status_text(status: str) -> Text:
     """A status as glyph and word, coloured."""
-    glyph, style = STYLE.get(status, ("?", "white"))
-    return Text(f"{glyph} {status}", style=style)
-
-
-def _glyph(status: str) -> Text:
-    glyph, style = STYLE.get(status, ("?", "white"))
-    return Text(glyph, style=style)
+    mark, style = STATUS_LOOK.get(status, ("?", ""))
+    return Text(f"{mark} {status}", style=style)
 
 
 def _agent_line(agent: AgentView, now_t: int) -> Text:
@@ -43,7 +55,7 @@ def _agent_line(agent: AgentView, now_t: int) -> Text:
     line.append(f"  tools {agent.tool_calls}  tok {agent.tokens}  {agent.wall_s(now_t):.1f}s",
                 style="dim")
     if agent.reason and agent.finished and agent.status != "done":
-        line.append(f"  — {agent.reason.splitlines()[0][:80]}", style=STYLE[agent.status][1])
+        line.append(f"  — {agent.reason.splitlines()[0][:80]}", style=STATUS_LOOK[agent.status][1])
     return line
 
 
@@ -161,10 +173,10 @@ def progress_line(entry: ev.Entry) -> Text | None:
     e = entry.event
     if isinstance(e, ev.AgentSpawned):
         again = f", attempt {e.attempt}" if e.attempt > 1 else ""
-        return Text.assemble(_glyph("running"), f" {e.agent} started ({e.model}{again})")
+        return Text.assemble(glyph("running"), f" {e.agent} started ({e.model}{again})")
     if isinstance(e, ev.AgentFinished):
         why = f": {e.reason.splitlines()[0][:120]}" if e.reason else ""
-        return Text.assemble(_glyph(e.status), f" {e.agent} ", (e.status, STYLE[e.status][1]),
+        return Text.assemble(glyph(e.status), f" {e.agent} ", (e.status, STATUS_LOOK[e.status][1]),
                              why)
     if isinstance(e, ev.AcceptanceResult):
         mark = ("passed", "green") if e.ok else (f"failed (exit {e.exit_code})", "red")

@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from .budget import check_budget
+from .control import (
+    Cancel,
+    Command,
+    ControlClient,
+    Grant,
+    Message,
+    Reassign,
+    Reconcile,
+    stage_plan,
+)
 from .edn_source import read_source
 from .errors import UserError
-from .events import ControlApplied, ControlRejected
-from .log import LogReader, Tailer
+from .log import LogReader
 from .numbers import NumberError, check_number, parse_number
 from .plan import parse_plan, plan_to_edn
 from .plan_diff import Spawn, diff_plans, with_spawns
-from .runtime.control import append_command, stage_plan
-from .state import FINISHED, fold
+from .rundir import require_run_dir
+from .state import fold
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
 ACK_WAIT_S = 10.0
-POLL_S = 0.05
 
 
 def register(sub: Any) -> None:
@@ -88,78 +95,47 @@ def register_plan(plan_sub: Any) -> None:
     export.set_defaults(func=cmd_plan_export)
 
 
-def _run_dir(run_dir: str) -> Path:
-    path = Path(run_dir)
-    if not (path / "events.jsonl").is_file():
-        raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
-    return path
-
-
-class LiveRun:
-    """A run directory whose log has been read once, to its end, and stays open for its tail.
-
-    Commands and the CLI's checks share this one read: the folded ``state`` says whether an
-    engine can still answer and what plan is in force; ``tailer`` then sees only new events.
-    """
-
-    def __init__(self, run_dir: str) -> None:
-        self.name = run_dir
-        self.path = _run_dir(run_dir)
-        self.tailer = Tailer(self.path / "events.jsonl")
-        self.state = fold(self.tailer.poll())
-
-    def require_engine(self, cmd: str) -> None:
-        """Refuse at once when the run has finished: no engine would ever answer."""
-        if self.state.status in FINISHED:
-            raise UserError(f"{self.name}: the run has finished; there is no engine to take "
-                            f"{cmd!r} (resume it first)")
-
-    def send(self, command: dict[str, Any], wait_s: float = ACK_WAIT_S) -> int:
-        """Append a command and wait up to ``wait_s`` for the engine's answer in the log;
-        print it."""
-        self.require_engine(command["cmd"])
-        line = append_command(self.path, command)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            for entry in self.tailer.poll():
-                e = entry.event
-                if isinstance(e, ControlApplied | ControlRejected) and e.line == line:
-                    if isinstance(e, ControlRejected):
-                        print(f"agenttree: rejected: {e.reason}", file=sys.stderr)
-                        return EXIT_REJECTED
-                    print(e.detail)
-                    return EXIT_OK
-            time.sleep(POLL_S)  # another process writes the log: polling is all there is
-        print(f"agenttree: queued as line {line} of control.jsonl; no engine answered within "
-              f"{wait_s:g}s (is the run still going? a running engine applies it when it gets "
-              "to it)", file=sys.stderr)
+def send(client: ControlClient, command: Command, wait_s: float) -> int:
+    """Append ``command`` to the run's control file, wait up to ``wait_s`` for the engine's
+    answer and print it; the exit status."""
+    client.require_engine(command.CMD)
+    sent = client.send_nowait(command)
+    answer = client.wait(sent, wait_s)
+    if answer is None and (status := client.finished()) is not None:
+        print(f"agenttree: queued as line {sent.line} of control.jsonl; the run finished "
+              f"({status}) before its engine got to it", file=sys.stderr)
         return EXIT_NO_ANSWER
+    if answer is None:
+        print(f"agenttree: queued as line {sent.line} of control.jsonl; no engine answered "
+              f"within {wait_s:g}s (is the run still going? a running engine applies it when "
+              "it gets to it)", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    if not answer.applied:
+        print(f"agenttree: rejected: {answer.detail}", file=sys.stderr)
+        return EXIT_REJECTED
+    print(answer.detail)
+    return EXIT_OK
 
 
-def send_command(args: argparse.Namespace, command: dict[str, Any]) -> int:
-    """Append a command to ``args.run_dir`` and wait ``args.wait`` for the engine's answer
-    (see :class:`LiveRun`)."""
-    return LiveRun(args.run_dir).send(command, args.wait)
+def send_command(args: argparse.Namespace, command: Command) -> int:
+    """Send ``command`` to the run in ``args.run_dir``, waiting ``args.wait`` (:func:`send`)."""
+    return send(ControlClient(args.run_dir), command, args.wait)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """``agenttree cancel RUN_DIR AGENT``."""
-    return send_command(args, {"cmd": "cancel", "agent": args.agent})
+    return send_command(args, Cancel(agent=args.agent))
 
 
 def cmd_say(args: argparse.Namespace) -> int:
     """``agenttree say RUN_DIR AGENT TEXT``."""
-    return send_command(args, {"cmd": "message", "agent": args.agent, "text": args.text})
+    return send_command(args, Message(agent=args.agent, text=args.text))
 
 
 def cmd_reassign(args: argparse.Namespace) -> int:
     """``agenttree reassign RUN_DIR TASK [--model M] [--parent P]``."""
-    command = {"cmd": "reassign", "task": args.task}
-    if args.model:
-        command["model"] = args.model
-    if args.parent:
-        command["parent"] = args.parent
-    return send_command(args, command)
+    return send_command(args, Reassign(task=args.task, model=args.model or None,
+                                       parent=args.parent or None))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -169,17 +145,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     never copied over ``plan.edn``: the engine writes ``plan.edn`` once it has applied the
     plan, so the file is right however long the engine takes, and nothing is put back.
     """
-    run = LiveRun(args.run_dir)
-    source = Path(args.plan) if args.plan else run.path / "plan.edn"
+    client = ControlClient(args.run_dir)
+    source = Path(args.plan) if args.plan else client.run_dir / "plan.edn"
     text = read_source(source)
     new = parse_plan(text, source=str(source))
-    run.require_engine("reconcile")
-    if run.state.plan_edn:
-        print(f"diff: {diff_plans(parse_plan(run.state.plan_edn), new).summary()}")
-    command = {"cmd": "reconcile"}
-    if args.plan:
-        command["plan"] = stage_plan(run.path, text)
-    return run.send(command, args.wait)
+    client.require_engine("reconcile")
+    if in_force := client.plan_in_force():
+        print(f"diff: {diff_plans(parse_plan(in_force), new).summary()}")
+    digest = stage_plan(client.run_dir, text) if args.plan else None
+    return send(client, Reconcile(plan=digest), args.wait)
 
 
 def parse_amounts(amounts: list[str]) -> dict[str, float]:
@@ -202,13 +176,12 @@ def parse_amounts(amounts: list[str]) -> dict[str, float]:
 
 def cmd_grant(args: argparse.Namespace) -> int:
     """``agenttree grant RUN_DIR AGENT KIND=AMOUNT...``."""
-    return send_command(args, {"cmd": "grant", "agent": args.agent,
-                               "budget": parse_amounts(args.amounts)})
+    return send_command(args, Grant(agent=args.agent, budget=parse_amounts(args.amounts)))
 
 
 def cmd_plan_export(args: argparse.Namespace) -> int:
     """``agenttree plan export RUN_DIR``: the plan as it stands, spawns included."""
-    path = _run_dir(args.run_dir)
+    path = require_run_dir(args.run_dir)
     state = fold(LogReader(path / "events.jsonl"))
     if not state.plan_edn:
         raise UserError(f"{args.run_dir}: the log holds no plan")

@@ -71,6 +71,13 @@ def only_error(exc: BaseException) -> BaseException | None:
     return leaves[0] if len(leaves) == 1 else None
 
 
+def unwrap_group(group: BaseExceptionGroup) -> BaseException:
+    """What to raise for an exception group from a nursery: the one exception in it (nested
+    groups looked through, see :func:`only_error`), or the group itself when it holds
+    several."""
+    return only_error(group) or group
+
+
 def describe_os_error(exc: OSError) -> str:
     """An OSError as one line: what failed, on which file."""
     what = exc.strerror or str(exc)

@@ -226,7 +226,9 @@ class ModelRequested(Event):
     """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
     ``watchdog``: a turn its watchdog gave it (no child made progress);
     ``params`` are the request parameters sent besides model, messages and tools (settings,
-    tool choice, streaming; never a key)."""
+    tool choice, streaming; never a key); ``tools`` names the tools whose schemas were sent;
+    ``system_prompt`` is the agent's whole system prompt, on its first request (and on the
+    first after a resume), else ``None``."""
 
     TYPE: ClassVar[str] = "model/requested"
     agent: str
@@ -235,6 +237,8 @@ class ModelRequested(Event):
     messages: int
     watchdog: bool = False
     params: dict[str, Json] = attrs.Factory(dict)
+    tools: list[str] = attrs.Factory(list)
+    system_prompt: str | None = None
 
 
 @event
@@ -275,6 +279,26 @@ class ModelRetry(Event):
     attempt: int
     reason: str
     delay_s: float
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ContextCompacted(Event):
+    """Before turn ``turn``, the agent's transcript was compacted to fit its model's context
+    window (``:context-tokens``): ``limit`` is the room for the prompt, ``tokens_before`` and
+    ``tokens_after`` the estimates around it; ``outputs_shortened`` older tool outputs were cut
+    to a pointer, ``turns_dropped`` older turns (``messages_dropped`` messages in all) were
+    replaced by a summary."""
+
+    TYPE: ClassVar[str] = "context/compacted"
+    agent: str
+    turn: int
+    limit: int
+    tokens_before: int
+    tokens_after: int
+    turns_dropped: int = 0
+    messages_dropped: int = 0
+    outputs_shortened: int = 0
 
 
 @event

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import orjson
@@ -47,6 +47,7 @@ LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
 
 _CRC_KEY = b',"crc":'
+T = TypeVar("T")
 
 
 def encode(seq: int, t: int, run: str, ev: Event) -> bytes:
@@ -93,29 +94,33 @@ class TornTail:
                 f"(byte {self.offset}, {self.length} bytes): {self.reason}")
 
 
-class LogReader:
-    """Reads a whole log, checking framing and ``seq`` continuity.
+class LineReader(Generic[T]):
+    """Reads a whole file of records, one a line, with the torn-tail rule: a bad *last* line
+    (cut short by a crash) is dropped and reported in :attr:`torn`; a bad line with lines after
+    it is :class:`~agenttree.errors.LogCorrupt`.
 
-    Iterate it for :class:`Entry` objects. After iteration, :attr:`torn` says whether a torn last
-    line was dropped, and :attr:`end` is the byte offset after the last good line (where a
-    resumed writer must truncate to).
+    Iterate it for the records ``decode`` makes of each line (it raises ``ValueError`` for a bad
+    one). After iteration, :attr:`end` is the byte offset after the last good line (where a
+    writer that goes on must truncate to: :meth:`cut_torn_tail`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], decode: Callable[[bytes], T],
+                 what: str = "record") -> None:
         self.path = Path(path)
         self.torn: TornTail | None = None
         self.end = 0
-        self.last_seq = 0
+        self._decode = decode
+        self._what = what
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[T]:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            raise UserError(f"{self.path}: no such event log") from None
-        yield from self._entries(data)
+            raise UserError(f"{self.path}: no such file") from None
+        yield from self._records(data)
 
-    def _entries(self, data: bytes) -> Iterator[Entry]:
-        offset, line_no, expected = 0, 0, 1
+    def _records(self, data: bytes) -> Iterator[T]:
+        offset, line_no = 0, 0
         size = len(data)
         while offset < size:
             line_no += 1
@@ -124,23 +129,19 @@ class LogReader:
             try:
                 if nl < 0:
                     raise ValueError("no newline at the end (write cut short)")
-                entry = decode(data[offset:stop])
-                if entry.seq != expected:
-                    raise ValueError(f"seq {entry.seq} where {expected} was expected")
+                record = self._decode(data[offset:stop])
             except ValueError as exc:
                 if nl < 0 or nl + 1 == size:  # the last line: a crash may have cut it
                     self.torn = TornTail(line=line_no, offset=offset,
                                          length=size - offset, reason=str(exc))
                     return
                 raise LogCorrupt(
-                    f"{self.path}:{line_no}: corrupt event record (byte {offset}): {exc}; "
+                    f"{self.path}:{line_no}: corrupt {self._what} (byte {offset}): {exc}; "
                     "records after it are intact, so this is not a torn write"
                 ) from None
-            expected += 1
             offset = stop + 1
             self.end = offset
-            self.last_seq = entry.seq
-            yield entry
+            yield record
 
     def cut_torn_tail(self) -> TornTail | None:
         """After iterating: truncate the file to its last good line if a torn last line was
@@ -153,6 +154,27 @@ class LogReader:
             finally:
                 os.close(fd)
         return self.torn
+
+
+class LogReader(LineReader[Entry]):
+    """Reads a whole event log (:class:`LineReader`), checking each record's framing and that
+    ``seq`` goes 1, 2, 3…; :attr:`last_seq` is the last good one."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path, self._entry, "event record")
+        self.last_seq = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        if not self.path.exists():
+            raise UserError(f"{self.path}: no such event log")
+        return super().__iter__()
+
+    def _entry(self, line: bytes) -> Entry:
+        entry = decode(line)
+        if entry.seq != self.last_seq + 1:
+            raise ValueError(f"seq {entry.seq} where {self.last_seq + 1} was expected")
+        self.last_seq = entry.seq
+        return entry
 
 
 def read_events(path: str | os.PathLike[str],
@@ -190,12 +212,13 @@ class LineFollower:
     """
 
     def __init__(self, path: str | os.PathLike[str], chunk: int | None = None,
-                 max_line: int | None = None) -> None:
+                 max_line: int | None = None, start: int = 0) -> None:
         self.path = Path(path)
         self.chunk = chunk
         self.max_line = max_line
         self.lines_read = 0
-        self._start = 0
+        """Lines returned so far (numbers count from ``start``, which must begin a line)."""
+        self._start = start
         """The offset after the last complete line returned."""
         self._long: bytes | None = None
         """The head of an over-long line still being skipped, read up to ``_scan``."""
@@ -258,6 +281,47 @@ class LineFollower:
             pass
 
 
+def lines_backward(path: str | os.PathLike[str],
+                   block: int = READ_BLOCK) -> Iterator[tuple[int, bytes]]:
+    """The complete lines of a file, last first, as (offset, bytes without the newline); an
+    unfinished last line is skipped. Reads only as far back as the caller iterates."""
+    with open(path, "rb") as f:
+        pos = os.fstat(f.fileno()).st_size
+        head = b""  # the bytes from ``pos`` to the first complete line not yet yielded
+        ended = False  # whether the end of the last complete line has been found
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            head = f.read(step) + head
+            if not ended:
+                nl = head.rfind(b"\n")
+                if nl < 0:
+                    continue
+                head, ended = head[:nl], True
+            lines = head.split(b"\n")
+            head = lines[0]  # it may begin before ``pos``
+            offset = pos + len(head) + 1
+            found = []
+            for line in lines[1:]:
+                found.append((offset, line))
+                offset += len(line) + 1
+            yield from reversed(found)
+        if ended:
+            yield 0, head
+
+
+def complete_end(path: str | os.PathLike[str]) -> int:
+    """The offset after a file's last complete line (0 for a missing or empty file): a
+    follower that starts there misses nothing, even when a torn last line is cut off later."""
+    try:
+        for offset, line in lines_backward(path):
+            return offset + len(line) + 1
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 class Tailer:
     """Follows a growing log: each :meth:`poll` returns the complete new entries.
 
@@ -278,7 +342,15 @@ class Tailer:
             LogCorrupt: a line fails its CRC or ``seq`` check (the error carries the good
                 entries read before it), or the log was cut back before records already read.
         """
-        out: list[Entry] = []
+        try:
+            return [entry for entry, _ in self.poll_lines()]
+        except LogCorrupt as exc:
+            raise LogCorrupt(str(exc), [entry for entry, _ in exc.entries]) from None
+
+    def poll_lines(self) -> list[tuple[Entry, bytes]]:
+        """Like :meth:`poll`, with each entry's line as read (without its newline), for a
+        reader that passes the log on as it is (the error carries (entry, line) pairs)."""
+        out: list[tuple[Entry, bytes]] = []
         try:
             lines = self._lines.new_lines()
         except FileCutBack as exc:
@@ -294,7 +366,7 @@ class Tailer:
                                  f"{self._expected} was expected", out)
             self._expected += 1
             if entry.seq >= self._start_seq:
-                out.append(entry)
+                out.append((entry, raw))
         return out
 
 

@@ -34,7 +34,7 @@ from .edn_source import (
 )
 from .errors import PlanError
 from .numbers import NumberError, check_json, check_number
-from .tools.names import TOOL_NAMES
+from .tool_names import TOOL_NAMES
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""
@@ -55,6 +55,16 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 """A run's name becomes a directory name (``runs/<name>-<time>``): no ``/``, no leading dot."""
 MAX_DEPTH = 50
 """Tasks nest at most this deep in a plan (the root is depth 0)."""
+MAX_SYSTEM_PROMPT = 100_000
+"""Characters of a ``:system-prompt`` at most (a tier's, a task's or one given to ``spawn``)."""
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+"""The output room kept free of the context window when ``:max-output-tokens`` is not set (at
+most a quarter of ``:context-tokens``); also the ``max_tokens`` sent to Anthropic's API, which
+requires one on every request."""
+DEFAULT_TOOL_OUTPUT_CHARS = 16_000
+"""Characters of one tool output put in the transcript when ``:tool-output-chars`` is not set
+(at most ``:context-tokens`` characters, about a quarter of the window); the whole output is
+kept in the run directory."""
 
 
 def is_scripted(model: str) -> bool:
@@ -114,6 +124,34 @@ class ModelSettings:
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
+    context_tokens: int | None = None
+    """The model's context window: the transcript is compacted to fit it (never sent)."""
+    tool_output_chars: int | None = None
+    """A tool output longer than this is cut in the transcript (never sent)."""
+
+    @property
+    def output_room(self) -> int:
+        """Tokens of the context window kept free for the answer: ``max_output_tokens``, else
+        :data:`DEFAULT_MAX_OUTPUT_TOKENS` but at most a quarter of the window."""
+        if self.max_output_tokens is not None:
+            return self.max_output_tokens
+        window = self.context_tokens or 4 * DEFAULT_MAX_OUTPUT_TOKENS
+        return min(DEFAULT_MAX_OUTPUT_TOKENS, window // 4)
+
+    @property
+    def prompt_limit(self) -> int | None:
+        """Tokens a request's prompt may take (``None``: no window is set)."""
+        if self.context_tokens is None:
+            return None
+        return self.context_tokens - self.output_room
+
+    @property
+    def output_cap(self) -> int:
+        """Characters of one tool output the transcript takes (:data:`DEFAULT_TOOL_OUTPUT_CHARS`
+        unless set; never more than ``context_tokens`` characters, about a quarter of it)."""
+        if self.tool_output_chars is not None:
+            return self.tool_output_chars
+        return min(DEFAULT_TOOL_OUTPUT_CHARS, self.context_tokens or DEFAULT_TOOL_OUTPUT_CHARS)
 
     def updated(self, other: ModelSettings | None) -> ModelSettings:
         """These settings with the values ``other`` gives in their place."""
@@ -166,6 +204,9 @@ class Task:
     tier's, else :data:`DEFAULT_WATCHDOG_S`)."""
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
     tool_choice: str | None = None
+    system_prompt: str | None = None
+    """Instructions added to the system prompt of this task's agent and of every agent below
+    it (see :mod:`agenttree.prompt`)."""
     line: int | None = attrs.field(default=None, eq=False)
 
 
@@ -175,7 +216,8 @@ class Tier:
 
     ``models`` is the allowed set, default first; ``tools`` ``None`` means every tool.
     ``tool_choice`` (``auto``, ``required``, ``none`` or a tool's name; ``None``: the server's
-    default) and ``model_settings`` apply to its agents unless their task says otherwise.
+    default) and ``model_settings`` apply to its agents unless their task says otherwise;
+    ``system_prompt`` is added to theirs (and so reaches every agent below them).
     """
 
     depth: int
@@ -185,6 +227,7 @@ class Tier:
     watchdog_s: float | None = None
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
     tool_choice: str | None = None
+    system_prompt: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -407,7 +450,8 @@ def _tool_choice(ctx: Context, raw: Any) -> str:
 
 _MODEL_SETTING_KEYS: dict[str, tuple[bool, float | None, float | None]] = {
     "max-output-tokens": (True, 1, 2**31 - 1), "temperature": (False, 0, 2),
-    "top-p": (False, 0, 1), "seed": (True, None, None)}
+    "top-p": (False, 0, 1), "seed": (True, None, None),
+    "context-tokens": (True, 1, 2**31 - 1), "tool-output-chars": (True, 1, 2**31 - 1)}
 """Each setting: whole number or not, least and greatest value (``None``: the number check's)."""
 
 
@@ -437,16 +481,40 @@ def _model_settings(ctx: Context, raw: Any) -> dict[str, ModelSettings]:
             if high is not None and v > high:
                 raise ctx.fail(f"must be at most {high:g}, got {v}", k.name)
             values[k.name.replace("-", "_")] = v if whole else float(v)
+        window, output = values.get("context_tokens"), values.get("max_output_tokens")
+        if window is not None and output is not None and output >= window:
+            raise ctx.fail(f"{window} leaves no room for the prompt: :max-output-tokens "
+                           f"{output} is kept free for the answer", "context-tokens")
         out[model] = ModelSettings(**values)
     return out
 
 
 _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budget", "tools",
-              "script", "watchdog-s", "model-settings", "tool-choice"}
+              "script", "watchdog-s", "model-settings", "tool-choice", "system-prompt"}
 
 
 def _watchdog(ctx: Context, raw: Any) -> float:
     return float(_number(ctx, raw, "watchdog-s", above=0))
+
+
+def _system_prompt(ctx: Context, raw: Any) -> str:
+    expect(ctx, raw, str, "a string of instructions", "system-prompt")
+    try:
+        return check_system_prompt(raw)
+    except ValueError as exc:
+        raise ctx.fail(str(exc), "system-prompt") from None
+
+
+def check_system_prompt(text: str) -> str:
+    """``text`` if it can be a system prompt (not blank, no NUL, at most
+    :data:`MAX_SYSTEM_PROMPT` characters); raises :class:`ValueError` saying what is wrong."""
+    if not text.strip():
+        raise ValueError("is blank; leave it out instead")
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    if len(text) > MAX_SYSTEM_PROMPT:
+        raise ValueError(f"has {len(text):,} characters; at most {MAX_SYSTEM_PROMPT:,} are allowed")
+    return text
 
 
 def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
@@ -492,6 +560,8 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
             fields["model_settings"] = _model_settings(ctx, get(raw, "model-settings"))
         if get(raw, "tool-choice") is not None:
             fields["tool_choice"] = _tool_choice(ctx, get(raw, "tool-choice"))
+        if get(raw, "system-prompt") is not None:
+            fields["system_prompt"] = _system_prompt(ctx, get(raw, "system-prompt"))
         children = get(raw, "children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
@@ -540,7 +610,7 @@ def _allowed(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tupl
 
 
 _TIER_KEYS = {"depth", "models", "tools", "budget", "watchdog-s", "model-settings",
-              "tool-choice"}
+              "tool-choice", "system-prompt"}
 
 
 def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
@@ -586,10 +656,12 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
             raise ctx.fail(f"tool :{choice} is not among tier depth {depth}'s tools",
                            "tool-choice")
         settings = get(item, "model-settings")
+        prompt = get(item, "system-prompt")
         tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget,
                           watchdog_s=watchdog, tool_choice=choice,
                           model_settings={} if settings is None else
-                          _model_settings(ctx, settings)))
+                          _model_settings(ctx, settings),
+                          system_prompt=None if prompt is None else _system_prompt(ctx, prompt)))
     return tuple(tiers)
 
 
@@ -843,6 +915,8 @@ def _task_edn(task: Task, indent: str) -> str:
         lines.append(f":tool-choice :{task.tool_choice}")
     if task.model_settings:
         lines.append(f":model-settings {_model_settings_edn(task.model_settings)}")
+    if task.system_prompt is not None:
+        lines.append(f":system-prompt {_edn(task.system_prompt)}")
     if task.acceptance:
         checks = " ".join(f"(sh {_edn(a.cmd)})" if a.timeout_s == 600.0 else
                           f"{{:sh {_edn(a.cmd)} :timeout-s {a.timeout_s!r}}}"
@@ -876,6 +950,8 @@ def plan_to_edn(plan: Plan) -> str:
             parts.append(f":tool-choice :{tier.tool_choice}")
         if tier.model_settings:
             parts.append(f":model-settings {_model_settings_edn(tier.model_settings)}")
+        if tier.system_prompt is not None:
+            parts.append(f":system-prompt {_edn(tier.system_prompt)}")
         tiers.append("{" + " ".join(parts) + "}")
     out.append(" :tiers [" + "\n         ".join(tiers) + "]")
     out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")

@@ -34,7 +34,7 @@ def index(plan: Plan) -> dict[str, Place]:
 def own_fields(task: Task) -> tuple[Any, ...]:
     """What a task asks for, without its children (a change here restarts the task)."""
     return (task.goal, task.cwd, task.acceptance, task.model, task.budget, task.tools,
-            task.script, task.model_settings, task.tool_choice)
+            task.script, task.model_settings, task.tool_choice, task.system_prompt)
 
 
 @attrs.frozen(kw_only=True)
@@ -42,9 +42,9 @@ class PlanDiff:
     """What changed between two plans, by ``:task/id``.
 
     ``added``, ``removed``, ``changed`` (own fields: goal, cwd, acceptance, model, budget,
-    tools, script, model settings, tool choice) and ``moved`` (another parent) list task ids
-    in plan order; ``settings`` says whether anything outside the task tree changed (tiers,
-    models, talk, locks...).
+    tools, script, model settings, tool choice, system prompt) and ``moved`` (another parent)
+    list task ids in plan order; ``settings`` says whether anything outside the task tree
+    changed (tiers, models, talk, locks...).
     """
 
     added: tuple[str, ...] = ()

@@ -1,11 +1,21 @@
-"""Policy: which models and tools an agent may use, derived from its parent by narrowing only."""
+"""Policy: which models and tools an agent may use, derived from its parent by narrowing only;
+and which of its tools it is offered (:func:`offered_tools`)."""
 
 from __future__ import annotations
 
 import attrs
 
 from .plan import Plan, Task
-from .tools.names import TOOL_NAMES
+from .tool_names import TOOL_NAMES
+
+OWN_TOOLS = frozenset({"read-output"})
+"""Tools every agent has, whatever its tier and task say: they only read what the agent's own
+tools produced."""
+NEEDS_PARENT = frozenset({"request-upgrade", "report-state"})
+NEEDS_CHILDREN = frozenset({"grant", "bridge", "bridge-close", "resolve-conflict"})
+NEEDS_COMPANY = frozenset({"message", "wait", "lock", "unlock", "locks", "who-holds"})
+"""Tools of no use to an agent alone in its tree (no parent, no children): nobody to talk to,
+wait for or share files with (``lock`` and ``unlock`` stay when the plan requires locks)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -35,7 +45,7 @@ def root_policy(plan: Plan, model_override: str | None = None) -> Policy:
     if plan.root.tools is not None:
         tools &= frozenset(plan.root.tools)
     models = (model_override,) if model_override else tuple(tier.models)
-    return Policy(models=models, tools=tools, talk=plan.talk)
+    return Policy(models=models, tools=tools | OWN_TOOLS, talk=plan.talk)
 
 
 def derive(parent: Policy, plan: Plan, task: Task, depth: int,
@@ -55,4 +65,21 @@ def derive(parent: Policy, plan: Plan, task: Task, depth: int,
         tools = tools & frozenset(tier.tools)
     if task.tools is not None:
         tools = tools & frozenset(task.tools)
-    return Policy(models=models, tools=tools, talk=parent.talk)
+    return Policy(models=models, tools=tools | OWN_TOOLS, talk=parent.talk)
+
+
+def offered_tools(tools: frozenset[str], *, has_parent: bool, may_have_children: bool,
+                  locks_required: bool, has_saved_outputs: bool) -> frozenset[str]:
+    """The tools whose schemas an agent is sent: those of ``tools`` (its policy's) that can
+    work where it stands. A tool it is not offered stays its own: it may still give it to a
+    child, and a call to it still runs."""
+    drop: set[str] = set()
+    if not has_parent:
+        drop |= NEEDS_PARENT
+    if not may_have_children:
+        drop |= NEEDS_CHILDREN
+    if not has_parent and not may_have_children:
+        drop |= NEEDS_COMPANY - ({"lock", "unlock"} if locks_required else set())
+    if not has_saved_outputs:
+        drop |= OWN_TOOLS
+    return tools - drop

@@ -1,7 +1,7 @@
 """Keeping API keys out of everything agenttree logs, prints or serves.
 
 A key is remembered when it is read from its environment variable
-(:func:`agenttree.models.openai.api_key_for`, the only place keys are read). From then on
+(:func:`agenttree.models.keys.api_key_for`, the only place keys are read). From then on
 :func:`redact` replaces its value wherever it appears: servers echo request headers back in
 error messages, and those end up in reasons, summaries and reports. The sinks call it: the
 event log writer (so the run's state, views, ``/api/state`` and ``replay`` never see a key),

@@ -9,6 +9,7 @@ that wants snapshots deep-copies the state.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -404,7 +405,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,
     ev.BudgetRolledUp: _budget_rolled_up,
     ev.ModelDelta: _nothing, ev.ModelRetry: _nothing, ev.PolicyGranted: _policy_granted,
-    ev.AgentWatchdog: _nothing,
+    ev.AgentWatchdog: _nothing, ev.ContextCompacted: _nothing,
     ev.LockRequested: _nothing, ev.LockAcquired: _lock_acquired, ev.LockReleased: _lock_gone,
     ev.LockExpired: _lock_gone, ev.LockConflict: _lock_conflict,
     ev.LockWaitEnded: _lock_wait_ended, ev.LockDeadlock: _nothing, ev.LockUnheldWrite: _nothing,
@@ -429,6 +430,23 @@ def apply(state: RunState, entry: Entry) -> RunState:
     return state
 
 
+_NAMING = ("agent", "parent", "sender", "to")
+"""The event fields that name the agents :func:`apply` may change."""
+
+
+@functools.cache
+def _naming_fields(cls: type[ev.Event]) -> tuple[str, ...]:
+    return tuple(name for name in _NAMING if name in attrs.fields_dict(cls))
+
+
+def agents_touched(event: ev.Event) -> tuple[str, ...]:
+    """The agents whose view folding ``event`` may change: those it names (a spawn changes its
+    parent's children, a message both parties' conversations). ``tests/test_state_touched.py``
+    checks every handler keeps to it."""
+    return tuple(v for name in _naming_fields(type(event))
+                 if type(v := getattr(event, name)) is str)
+
+
 def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
@@ -445,9 +463,15 @@ _json = cattrs.Converter()
 
 def state_to_json(state: RunState) -> dict[str, Any]:
     """The state as plain JSON data (for ``replay --json`` and the web view)."""
-    data = _json.unstructure(state)
+    data = _json.unstructure(attrs.evolve(state, agents={}))
     data.pop("plan_parts", None)
-    for agent in data["agents"].values():
-        agent.pop("open_calls", None)
+    data["agents"] = {key: agent_to_json(agent) for key, agent in state.agents.items()}
     data["processes"] = {str(k): v for k, v in data["processes"].items()}
+    return data
+
+
+def agent_to_json(agent: AgentView) -> dict[str, Any]:
+    """One agent as plain JSON data (as in :func:`state_to_json`)."""
+    data = _json.unstructure(agent)
+    data.pop("open_calls", None)
     return data

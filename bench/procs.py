@@ -21,7 +21,7 @@ from pathlib import Path
 
 import trio
 
-from agenttree.tools.procs import live_members, run_command
+from agenttree.sandbox.procs import live_members, run_command
 
 GRACE_S = 0.5
 TREE = "sleep 1000 & sleep 1000; wait"

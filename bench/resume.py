@@ -22,7 +22,7 @@ from agenttree.plan import parse_plan, plan_to_edn
 from agenttree.runtime.engine import Engine, tune_gc
 from agenttree.runtime.resume import Restorer, read_run
 from agenttree.state import fold
-from agenttree.tools.names import TOOL_NAMES
+from agenttree.tool_names import TOOL_NAMES
 
 AGENTS = 100
 PER_TURN = 8

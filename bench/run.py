@@ -32,13 +32,14 @@ from agenttree.state import fold
 
 from . import baselines
 from .bench_runner import bench_runner
+from .control import bench_control
 from .docker_sandboxes import bench_docker
 from .procs import bench_process_groups
 from .reconcile import bench_reconcile
 from .resume import bench_resume
 from .sandboxes import bench_sandboxes
 from .tui_load import bench_tui
-from .web_stream import bench_web
+from .web_stream import bench_hub, bench_web
 
 RUNS = 5
 HERE = Path(__file__).parent
@@ -357,6 +358,12 @@ def machine() -> str:
             f"{platform.release()}, Python {platform.python_version()}, trio {trio.__version__}")
 
 
+def bench_web_hub(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
+    log = tmp / "hub.jsonl"
+    make_replay_log(log, n)
+    return bench_hub(log, n, runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run (smoke test)")
@@ -380,7 +387,9 @@ def main() -> None:
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
             ("Reconcile", lambda: bench_reconcile(runs, 2 if args.quick else 4)),
             ("Resume", lambda: bench_resume(100_000 // scale, runs, tmp)),
+            ("Control", lambda: bench_control(390_000 // scale, runs, tmp)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
+            ("Web hub", lambda: bench_web_hub(200_000 // scale, runs, tmp)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
             ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)
              + bench_docker(20 // scale, runs, tmp)),

@@ -7,6 +7,9 @@ Figures, in one process on 127.0.0.1 (clients and server share the CPU):
 * live: ``agenttree serve``'s app (hypercorn, the hub's tailer and fold, per-client buffers)
   while a writer appends the events to ``events.jsonl``, clients attached from the start;
 * catch-up: the same clients connecting with ``from=1`` to the finished log (history from file).
+
+And the hub's own cost per event (:func:`bench_hub`): its poll (the fold, the page's row deltas,
+the stream's chunks of the lines as read) beside the bare tail and fold it is built on.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import trio
 from trio_websocket import serve_websocket
 
 from agenttree import events as ev
-from agenttree.log import encode
-from agenttree.web.hub import Hub
+from agenttree.log import Tailer, encode
+from agenttree.state import RunState, apply
+from agenttree.web.hub import READ_CHUNK, Hub
 from agenttree.web.server import serve
 from agenttree.web.tail import connect
 
@@ -125,6 +129,41 @@ def bench_web(events: int, clients: int, runs: int) -> list[tuple[str, str, str]
          "same order as bare + 50 ms poll"),
         (f"agenttree serve, catch-up: {clients} clients from=1 on {events:,} events",
          f"{cu:.3f} s ({total / cu:,.0f} events/s, {cu / b:.2f}x bare)", "same order as bare"),
+    ]
+
+
+def _tail_and_fold(log: Path) -> float:
+    t0 = time.perf_counter()
+    tailer, state = Tailer(log, chunk=READ_CHUNK), RunState()
+    while entries := tailer.poll():
+        for entry in entries:
+            apply(state, entry)
+    return time.perf_counter() - t0
+
+
+def _hub_polls(run_dir: Path) -> float:
+    t0 = time.perf_counter()
+    hub = Hub(run_dir)
+    viewer = hub.watch()
+    while hub.poll():
+        hub.messages_for(viewer)
+    return time.perf_counter() - t0
+
+
+def bench_hub(log: Path, events: int, runs: int) -> list[tuple[str, str, str]]:
+    """Rows for bench/results.md: the hub's per-event cost on ``log`` (``events`` long, the
+    replay benchmark's mix), one page watching, beside the tail and fold alone."""
+    run_dir = log.parent / "hub-run"
+    run_dir.mkdir()
+    log.rename(run_dir / "events.jsonl")
+    base = statistics.median(_tail_and_fold(run_dir / "events.jsonl") for _ in range(runs))
+    hub = statistics.median(_hub_polls(run_dir) for _ in range(runs))
+    us = 1e6 / events
+    return [
+        (f"tail + fold (Tailer.poll, apply), {events:,} events", f"{base * us:.2f} µs/event",
+         "baseline"),
+        (f"hub poll: fold + page deltas + stream chunks, one page watching, {events:,} events",
+         f"{hub * us:.2f} µs/event ({hub / base:.2f}x)", "<= 1.5x tail + fold"),
     ]
 
 

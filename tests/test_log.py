@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
+import orjson
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agenttree import events as ev
 from agenttree import log as logmod
@@ -15,9 +19,12 @@ from agenttree.errors import LogCorrupt
 from agenttree.log import (
     MAX_LINE,
     EventLog,
+    LineReader,
     LogReader,
     Tailer,
+    complete_end,
     encode,
+    lines_backward,
     open_event_log,
     read_events,
 )
@@ -301,3 +308,32 @@ def test_tailer_says_so_when_records_it_read_are_cut_away(tmp_path: Path) -> Non
     (tmp_path / "e.jsonl").write_bytes(lines[0])
     with pytest.raises(LogCorrupt, match=r"was cut back to .* before lines already read"):
         tailer.poll()
+
+
+@given(st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"x")), max_size=12),
+       st.sampled_from([b"", b"torn"]), st.sampled_from([1, 2, 3, 7, 1 << 20]))
+def test_lines_backward_gives_every_complete_line_last_first(lines: list[bytes], tail: bytes,
+                                                             block: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f"
+        path.write_bytes(b"".join(line + b"\n" for line in lines) + tail)
+        offsets = [sum(len(x) + 1 for x in lines[:i]) for i in range(len(lines))]
+        assert list(lines_backward(path, block)) == list(zip(offsets, lines, strict=True))[::-1]
+        assert complete_end(path) == sum(len(x) + 1 for x in lines)
+
+
+def test_complete_end_of_a_missing_file_is_its_start(tmp_path: Path) -> None:
+    assert complete_end(tmp_path / "nothing.jsonl") == 0
+
+
+def test_line_reader_applies_the_torn_tail_rule_to_any_records(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3')
+    reader = LineReader(path, orjson.loads, "report line")
+    assert list(reader) == [{"a": 1}, {"a": 2}]
+    assert reader.torn is not None and reader.torn.line == 3
+    reader.cut_torn_tail()
+    assert path.read_bytes() == b'{"a": 1}\n{"a": 2}\n'
+    path.write_bytes(b'{"a": 1}\nnope\n{"a": 3}\n')
+    with pytest.raises(LogCorrupt, match=r"r\.jsonl:2: corrupt report line"):
+        list(LineReader(path, orjson.loads, "report line"))

@@ -180,6 +180,32 @@ def _error(text: str) -> PlanError:
      'expected true or false, got string "no"'),
     ('{:providers {"openai" {:max-tokens-param "max_output"}} :task {:task/id "r"}}', 1,
      ":max-tokens-param", 'must be "max_tokens" or "max_completion_tokens"'),
+    ('{:task/id "r"\n :system-prompt 42}', 2, ":system-prompt",
+     "expected a string of instructions, got number 42"),
+    ('{:task/id "r" :system-prompt :be-nice}', 1, ":system-prompt", "got keyword :be-nice"),
+    ('{:task/id "r" :system-prompt ""}', 1, ":system-prompt", "is blank; leave it out instead"),
+    ('{:task/id "r" :system-prompt " \\n "}', 1, ":system-prompt", "is blank"),
+    ('{:task/id "r" :system-prompt "a\\u0000b"}', 1, ":system-prompt",
+     "contains a NUL character"),
+    ('{:task/id "r" :system-prompt "' + "x" * 100_001 + '"}', 1, ":system-prompt",
+     "has 100,001 characters; at most 100,000 are allowed"),
+    ('{:tiers [{:depth 0\n :system-prompt ["be" "nice"]}] :task {:task/id "r"}}', 2,
+     ":system-prompt", "expected a string of instructions, got a vector"),
+    ('{:tiers [{:depth 0 :system-prompt "  "}] :task {:task/id "r"}}', 1, ":system-prompt",
+     "is blank"),
+    ('{:task/id "r" :system-promt "x"}', 1, ":system-promt", "did you mean :system-prompt?"),
+    ('{:task/id "r"\n :model-settings {"m" {:context-tokens 0}}}', 2, ":context-tokens",
+     "must be at least 1, got 0"),
+    ('{:task/id "r" :model-settings {"m" {:context-tokens 8000.5}}}', 1, ":context-tokens",
+     "expected a whole number, got 8000.5"),
+    ('{:task/id "r" :model-settings {"m" {:context-tokens "8k"}}}', 1, ":context-tokens",
+     "expected a whole number"),
+    ('{:task/id "r" :model-settings {"m" {:tool-output-chars -5}}}', 1, ":tool-output-chars",
+     "must be at least 1, got -5"),
+    ('{:task/id "r" :model-settings {"m" {:context-tokenz 9}}}', 1, ":context-tokenz",
+     "did you mean :context-tokens?"),
+    ('{:task/id "r" :model-settings {"m" {:context-tokens 4000\n :max-output-tokens 4000}}}', 1,
+     ":context-tokens", "4000 leaves no room for the prompt: :max-output-tokens 4000"),
 ])
 def test_validation_errors_name_line_and_key(text: str, line: int, key: str | None,
                                              fragment: str) -> None:
@@ -226,10 +252,15 @@ _budgets = st.none() | st.builds(Budget, tool_calls=st.none() | st.integers(0, 9
 _settings = st.builds(
     ModelSettings, max_output_tokens=st.none() | st.integers(1, 10**6),
     temperature=st.none() | st.floats(0, 2), top_p=st.none() | st.floats(0, 1),
-    seed=st.none() | st.integers(-(2**53 - 1), 2**53 - 1))
+    seed=st.none() | st.integers(-(2**53 - 1), 2**53 - 1),
+    context_tokens=st.none() | st.integers(1, 10**7),
+    tool_output_chars=st.none() | st.integers(1, 10**7)).filter(
+        lambda s: None in (s.context_tokens, s.max_output_tokens)
+        or s.max_output_tokens < s.context_tokens)
 _settings_tables = st.dictionaries(st.sampled_from(["scripted", "openai:gpt-5.2", "m@x"]),
                                    _settings, max_size=2)
 _choices = st.none() | st.sampled_from(["auto", "required", "none"])
+_prompts = st.none() | _text.filter(lambda t: t.strip() and "\x00" not in t)
 _args = st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,5}", fullmatch=True),
                         st.none() | st.integers(-5, 5) | _text | st.booleans(), max_size=3)
 _turns = st.builds(
@@ -253,7 +284,8 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
                 children=children, budget=draw(_budgets),
                 script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)),
                 watchdog_s=draw(st.none() | st.floats(0.001, 1e5)),
-                model_settings=draw(_settings_tables), tool_choice=draw(_choices))
+                model_settings=draw(_settings_tables), tool_choice=draw(_choices),
+                system_prompt=draw(_prompts))
 
 
 @settings(max_examples=150, deadline=None)
@@ -263,7 +295,8 @@ def test_plan_to_edn_round_trips(data) -> None:
     plan = Plan(name=data.draw(st.from_regex(RUN_NAME)),
                 tiers=(Tier(depth=0, models=("scripted",), budget=DEFAULT_BUDGET,
                             model_settings=data.draw(_settings_tables),
-                            tool_choice=data.draw(_choices)),),
+                            tool_choice=data.draw(_choices),
+                            system_prompt=data.draw(_prompts)),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)),
                 model_settings=data.draw(_settings_tables), root=root)

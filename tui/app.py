@@ -27,12 +27,22 @@ from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agenttree import events as ev
+from agenttree.control import (
+    Answer,
+    Cancel,
+    Command,
+    Grant,
+    Message,
+    Reassign,
+    Reconcile,
+    append_command,
+    stage_plan,
+)
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
 from agenttree.log import Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
-from agenttree.runtime.control import append_command, stage_plan
 from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
@@ -324,10 +334,11 @@ class AgentTreeApp(App[str]):
                 what = self._commands.pop(event.line, None)
                 if what is None:
                     continue
-                if isinstance(event, ev.ControlApplied):
-                    self.notify(event.detail, title=f"{what}: done")
+                answer = Answer.of(event)
+                if answer.applied:
+                    self.notify(answer.detail, title=f"{what}: done")
                 else:
-                    self.notify(event.reason, title=f"{what}: refused", severity="error",
+                    self.notify(answer.detail, title=f"{what}: refused", severity="error",
                                 timeout=15)
             elif isinstance(event, ev.PlanLoaded):  # the engine has written plan.edn
                 self._plan_status = self._check_plan_file()
@@ -491,7 +502,7 @@ class AgentTreeApp(App[str]):
             return None
         return agent.id
 
-    def send(self, command: dict[str, Any], what: str) -> int:
+    def send(self, command: Command, what: str) -> int:
         """Append a command to ``control.jsonl``; the engine's answer is shown when it comes."""
         line = append_command(self.run_dir, command)
         self._commands[line] = what
@@ -507,7 +518,7 @@ class AgentTreeApp(App[str]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.send({"cmd": "cancel", "agent": agent_id}, f"cancel {agent_id}")
+                self.send(Cancel(agent=agent_id), f"cancel {agent_id}")
 
         self.push_screen(ConfirmScreen(f"Cancel {agent_id} and its subtree?",
                                        f"This stops {affected_text(affected)}.",
@@ -520,8 +531,7 @@ class AgentTreeApp(App[str]):
 
         def confirmed(budget: dict[str, float], yes: bool | None) -> None:
             if yes:
-                self.send({"cmd": "grant", "agent": agent_id, "budget": budget},
-                          f"grant {agent_id}")
+                self.send(Grant(agent=agent_id, budget=budget), f"grant {agent_id}")
 
         def filled(budget: dict[str, float] | None) -> None:
             if budget:
@@ -549,8 +559,7 @@ class AgentTreeApp(App[str]):
 
         def chosen(choice: dict[str, str] | None) -> None:
             if choice:
-                self.send({"cmd": "reassign", "task": agent.task, **choice},
-                          f"reassign {agent.task}")
+                self.send(Reassign(task=agent.task, **choice), f"reassign {agent.task}")
 
         self.push_screen(ReassignScreen(agent_id, models, agent.model, parents, parent), chosen)
 
@@ -561,8 +570,7 @@ class AgentTreeApp(App[str]):
 
         def typed(text: str | None) -> None:
             if text:
-                self.send({"cmd": "message", "agent": agent_id, "text": text},
-                          f"message to {agent_id}")
+                self.send(Message(agent=agent_id, text=text), f"message to {agent_id}")
 
         self.push_screen(MessageScreen(agent_id), typed)
 
@@ -610,11 +618,11 @@ class AgentTreeApp(App[str]):
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
-            command = {"cmd": "reconcile"}
+            digest = None
             if draft is not None:
-                command["plan"] = stage_plan(self.run_dir, draft)
+                digest = stage_plan(self.run_dir, draft)
                 self.plan_draft = None
-            self.send(command, "reconcile")
+            self.send(Reconcile(plan=digest), "reconcile")
             self._show_details(self.state, None)
             self._show_header(self.state)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agenttree.errors import UserError
+from agenttree.rundir import require_run_dir
 
 
 def register(sub: Any) -> None:
@@ -59,9 +60,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         if args.run_dir or args.model:
             raise UserError("tui: --run-dir and --model are for starting a plan, not a run "
                             "directory")
-        if not (target / "events.jsonl").is_file():
-            raise UserError(f"{target}: not a run directory (no events.jsonl)")
-        run_dir = target
+        run_dir = require_run_dir(target)
     elif target.is_file():
         if args.readonly:
             raise UserError("tui: --readonly watches an existing run; give its run directory")
@@ -82,17 +81,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _start(plan_path: Path, args: argparse.Namespace) -> tuple[Path, Any]:
-    from agenttree.cli import check_models
+    from agenttree.models.check import check_models
     from agenttree.plan import load_plan
-    from agenttree.runtime.engine import new_run_dir
+    from agenttree.rundir import fresh_run_dir
 
     from .engine_proc import EngineProcess
 
     plan = load_plan(plan_path)
     check_models(plan, args.model)
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(plan)
-    if (run_dir / "events.jsonl").exists():
-        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    run_dir = fresh_run_dir(plan, args.run_dir)
     return run_dir, EngineProcess(plan_path, run_dir, model=args.model)
 
 
@@ -112,9 +109,9 @@ def _after(result: str | None, run_dir: Path, engine: Any, root: str | None) -> 
         elif root is None:
             print("the run has no agent yet: nothing to cancel", file=sys.stderr)
         else:
-            from agenttree.runtime.control import append_command
+            from agenttree.control import Cancel, append_command
 
-            append_command(run_dir, {"cmd": "cancel", "agent": root})
+            append_command(run_dir, Cancel(agent=root))
             print("asked the engine to cancel the whole tree", file=sys.stderr)
     elif engine is not None and engine.running():
         print(f"the run goes on headless (engine pid {engine.pid}); watch it again with:\n"

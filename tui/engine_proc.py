@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agenttree.runtime.control import append_command
+from agenttree.control import Cancel, append_command
 
 STOP_WAIT_S = 10.0
 """How long a stopped run gets to cancel its tree cleanly before it is terminated."""
@@ -51,7 +51,7 @@ class EngineProcess:
         Blocks up to ``wait_s`` plus a few seconds. Returns the engine's exit status.
         """
         if self.running() and root is not None:
-            append_command(self.run_dir, {"cmd": "cancel", "agent": root})
+            append_command(self.run_dir, Cancel(agent=root))
             try:
                 return self.proc.wait(wait_s)
             except subprocess.TimeoutExpired:

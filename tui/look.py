@@ -1,8 +1,8 @@
-"""How things look: status glyphs and colours, budget gauges, one-line event summaries.
+"""How things look: display statuses, budget gauges, one-line event summaries.
 
-Colours are ANSI names (``green``, ``red``, ``bright_black``...), so they come from the terminal's
-own palette and stay readable on light and dark backgrounds alike. Every status has a glyph as
-well as a colour, so nothing depends on telling colours apart.
+Status glyphs and colours are the console's (:data:`agenttree.console.STATUS_LOOK`): ANSI
+names, so they come from the terminal's own palette and stay readable on light and dark
+backgrounds alike.
 """
 
 from __future__ import annotations
@@ -14,23 +14,13 @@ import attrs
 from rich.text import Text
 
 from agenttree import events as ev
+from agenttree.console import STATUS_LOOK, glyph
 from agenttree.events import Entry
 from agenttree.state import AgentView, RunState
 
-STATUS_LOOK: dict[str, tuple[str, str]] = {
-    "pending": ("·", "bright_black"),
-    "running": ("▶", "cyan"),
-    "waiting": ("◷", "yellow"),
-    "blocked": ("⧗", "magenta"),
-    "needs-you": ("!", "bold red"),
-    "done": ("✓", "green"),
-    "failed": ("✗", "red"),
-    "cancelled": ("⊘", "bright_black"),
-    "budget-exhausted": ("$", "red"),
-}
-"""Display status -> (glyph, style)."""
-
-DISPLAY_ORDER = tuple(STATUS_LOOK)
+DISPLAY_ORDER = ("pending", "running", "waiting", "blocked", "needs-you", "done", "failed",
+                 "cancelled", "budget-exhausted")
+"""The statuses the UI draws (:func:`display_status`), in the order counts are shown."""
 NEEDS_YOU = frozenset({"needs-you", "help", "blocked-on-human", "question"})
 """Statuses an agent may report (``report-state``) to say a person must act."""
 _RUNNING = frozenset({"running", "thinking", "tool", "acceptance"})
@@ -57,15 +47,9 @@ def display_status(state: RunState, agent: AgentView,
         return "blocked"
     if status in _RUNNING:
         return "running"
-    if status in STATUS_LOOK:
+    if status in DISPLAY_ORDER:
         return status
     return "running"  # a status an agent reported about itself: it is still going
-
-
-def glyph(status: str) -> Text:
-    """The glyph of a display status, coloured."""
-    mark, style = STATUS_LOOK.get(status, ("?", ""))
-    return Text(mark, style=style)
 
 
 def status_counts(state: RunState, agents: list[str] | None = None) -> dict[str, int]:

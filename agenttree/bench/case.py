@@ -50,6 +50,9 @@ class CaseRun:
     """Providers, model settings and prices for every case (``--settings FILE``)."""
     max_tool_calls: int | None = None
     """The case run's tool-call budget in place of the suite's (``--max-tool-calls``)."""
+    sealed: bool = True
+    """Confine what the agent and its program run, so they cannot reach the suite (a coding
+    case; false only where nothing can, with ``--unsealed`` or a scripted model)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import make_console
 from ..errors import UserError
+from ..models.check import check_model
 from ..plan import Settings, load_settings
-from ..run_view import check_model
 from ..sandbox.base import BACKENDS
 from . import compare
 from .runner import (
@@ -30,6 +30,7 @@ from .runner import (
     resume_options,
     run_interruptible,
 )
+from .stages import check_backend, sealing
 from .suites import BUILTIN_SUITES, EdnCache, Suite, find_suite, load_suite
 
 SUITE_CACHE = "suite-cache.json"
@@ -58,7 +59,11 @@ def register(sub: Any) -> None:
     bench.add_argument("--reports", default="reports", metavar="DIR",
                        help="where new reports go (default reports/)")
     bench.add_argument("--backend", choices=BACKENDS, default="local",
-                       help="where systems under test run (default local processes)")
+                       help="where the coding suite's agents and programs run (default local "
+                            "processes, sealed by bubblewrap)")
+    bench.add_argument("--unsealed", action="store_true",
+                       help="coding suite: run a real model even where nothing can seal the "
+                            "hidden tests from it (the report is marked unsealed)")
     bench.add_argument("--max-sandboxes", type=int, metavar="N",
                        help="systems under test at once (default: --concurrency)")
     bench.add_argument("--max-procs", type=int, metavar="N",
@@ -99,24 +104,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite = load_suite(find_suite(args.suite), cache)
     report, recorded, opts = _new_or_resumed(args, suite)
     check_models(suite, opts.models, opts.settings)
-    if suite.kind == "coding" and args.backend != "local":
-        raise UserError(f"--backend {args.backend}: the coding suite's programs run on the local "
-                        "backend only, for now (a container backend needs an image with each "
-                        "case's dependencies and a port the hidden tests can reach)")
+    if suite.kind == "coding":
+        check_backend(args.backend)
+        sealed = sealing(args.backend, opts.models, unsealed=args.unsealed)
+        opts = attrs.evolve(opts, sealed=sealed and (recorded is None or recorded.sealed))
     runner = Runner(suite, opts, report, recorded=recorded)
     report.mkdir(parents=True, exist_ok=True)
     cache.save(report / SUITE_CACHE)
     try:
         summary = _run_with_progress(runner, console, args.quiet)
     except RunStopped as stop:
-        resume = shlex.join(["agenttree", "bench", args.suite, "--resume", str(report)])
+        resume = shlex.join(["agenttree", "bench", args.suite, "--resume", str(report),
+                             *_place_flags(args)])
         print(f"agenttree: {stop.reason}: {runner.done} of {len(runner.work)} case runs "
               f"done.\nResume with:\n  {resume}", file=sys.stderr)
         return 130 if stop.interrupted else 1
     console.print(compare.table([str(report)]))
     totals = summary["totals"]
     console.print(f"report: {report}  ({totals['passed']} passed, {totals['failed']} failed, "
-                  f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)")
+                  f"{totals['infra_errors']} infra errors, {totals['skipped']} skipped)"
+                  + ("" if summary["sealed"] else "  UNSEALED: the agents could reach the "
+                     "hidden tests"), markup=False)
     return 0
 
 
@@ -144,6 +152,13 @@ def _new_or_resumed(args: argparse.Namespace,
         subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend,
         retry_errors=args.retry_errors or 0, max_infra_errors=args.max_infra_errors,
         settings=settings)
+
+
+def _place_flags(args: argparse.Namespace) -> list[str]:
+    """The flags a resume must repeat: where the agents run, and whether unsealed (neither is
+    recorded as a choice: a resume decides them again)."""
+    return ((["--backend", args.backend] if args.backend != "local" else [])
+            + (["--unsealed"] if args.unsealed else []))
 
 
 def check_models(suite: Suite, models: tuple[str, ...], settings: Settings | None = None) -> None:

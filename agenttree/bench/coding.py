@@ -1,32 +1,35 @@
 """The coding suite kind: the agent gets a spec and a seeded workspace; afterwards hidden,
-black-box tests start its program through a sandbox backend and talk to it.
+black-box tests start its program and talk to it, with inputs drawn from the run's seed.
 
 A case is a directory: ``case.edn`` (the spec the agent sees and how its program starts),
-``seed/`` (copied into the workspace), ``hidden/checks.py`` (the tests, outside the workspace:
-the file tools refuse paths that leave it, and under bubblewrap ``sh`` sees an empty suite
-directory) and ``reference/good/`` + ``reference/bad/`` (what ``scripted:reference`` and
-``scripted:bad`` write). Results per test go to ``ctrf.json`` in the case directory.
+``seed/`` (copied into the workspace), ``hidden/checks.py`` (the tests: read once when the
+suite loads and run from that copy, on the host; see :mod:`.checks`) and ``reference/NAME/``,
+the solutions ``scripted:NAME`` writes: ``good`` (played by ``scripted:reference``) must pass
+every hidden test, ``bad`` fail every one, and ``hardcoded``, written for fixed inputs, must
+fail. The agent and its program run on a *stage* (:mod:`.stages`) sealed off from the suite,
+the reports and the run's own files. Results per test go to ``ctrf.json`` in the case's
+directory.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 
 from ..budget import Budget
 from ..plan import Plan, Task, Tier, is_scripted
-from ..sandbox.base import Limits, Sandbox, SandboxError, open_backend
-from ..sandbox.spec import Container, ContainerSpec, Health, Mount
+from ..sandbox.base import Limits, SandboxError, open_backend
 from .case import CaseRun, Outcome
-from .checks import Sut, TestReport, run_checks
+from .checks import HiddenTests, Sut, TestReport, run_checks
 from .engine import run_tree
 from .quality import diff_lines, lint
+from .seal import can_seal
+from .stages import Stage, sandbox_case, stage_for
 from .suites import (
     Case,
     Reader,
@@ -39,8 +42,8 @@ from .suites import (
     valid_case_id,
 )
 
-SCRIPTS = {"reference": "good", "bad": "bad"}
-"""``scripted:NAME`` models this suite plays, and the reference solution each writes."""
+SOLUTIONS = ("good", "bad", "hardcoded")
+"""The ``reference/`` solutions every case has (see the module docstring)."""
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLS = ("read-file", "write-file", "list-dir", "sh")
 CASE_BUDGET = Budget(tool_calls=80, tokens=600_000, wall_s=1200, retries=2)
@@ -53,32 +56,30 @@ SYSTEM_PROMPT = ("You are a software engineer with tools to read, write and list
                  "it is done, reply without a tool call, saying what you built.")
 """The coding suite's system prompt: plain, naming no tool the case does not offer."""
 START_S = 30.0
-IDLE = ("sleep", "86400")
-"""What a case without a server runs, so its container is alive for the tests' commands (a
-container backend can only exec in a running container)."""
+
+
+def script_name(solution: str) -> str:
+    """The ``scripted:NAME`` that plays ``reference/<solution>/``."""
+    return "reference" if solution == "good" else solution
 
 
 @attrs.frozen(kw_only=True)
 class CodingCase:
-    """A parsed coding case."""
+    """A parsed coding case: its files as read when the suite loaded."""
 
     goal: str
     cmd: tuple[str, ...] | None
     requires: tuple[str, ...]
     dir: Path
+    hidden: HiddenTests
+    solutions: dict[str, dict[str, str]]
+    """Each ``reference/`` solution's files (relative path to text), by ``scripted:`` name."""
 
 
 def _files(root: Path) -> dict[str, str]:
     """Every file under ``root`` (none if it is missing) by its relative path."""
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the SUT binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def missing_requirement(requires: tuple[str, ...]) -> str | None:
@@ -101,6 +102,10 @@ class CodingSuite:
         self.name, self.version, self.root = name, version, root
         self.cases = cases
         self.parsed = parsed
+        shared = set.intersection(*(set(cc.solutions) for cc in parsed.values())) \
+            if parsed else set()
+        self.scripts = sorted(shared, key=lambda n: (n != "reference", n))
+        """The ``scripted:NAME`` models it plays: solutions every case has."""
 
     @classmethod
     def load(cls, root: Path, info: dict[str, Any], *, name: str, version: str,
@@ -134,18 +139,26 @@ class CodingSuite:
         checks = directory / "hidden" / "checks.py"
         if not checks.is_file():
             raise SuiteError(f"{directory}: no hidden/checks.py")
-        files = {}
-        for kind in SCRIPTS.values():
-            found = _files(directory / "reference" / kind)
-            if not found:
-                raise SuiteError(f"{directory}: reference/{kind}/ holds no files")
-            files[kind] = found
+        hidden = HiddenTests.read(checks)
+        references = directory / "reference"
+        found = sorted(p.name for p in references.iterdir() if p.is_dir()) \
+            if references.is_dir() else []
+        for solution in SOLUTIONS:
+            if solution not in found:
+                raise SuiteError(f"{directory}: no reference/{solution}/ solution")
+        solutions = {}
+        for solution in found:
+            files = _files(references / solution)
+            if not files:
+                raise SuiteError(f"{directory}: reference/{solution}/ holds no files")
+            solutions[script_name(solution)] = files
         seed = _files(directory / "seed")
-        digest = spec_hash({"case": raw, "seed": seed, "checks": checks.read_text(),
-                            "reference": files})
+        digest = spec_hash({"case": raw, "seed": seed, "checks": hidden.digest,
+                            "reference": solutions})
         return (Case(id=case_id, spec=raw, hash=digest),
                 CodingCase(goal=goal, cmd=tuple(cmd) if cmd else None,
-                           requires=tuple(requires), dir=directory))
+                           requires=tuple(requires), dir=directory, hidden=hidden,
+                           solutions=solutions))
 
     def offered(self, case: Case, seed: int) -> tuple[str, ...]:
         """Coding cases offer the same built-in tools in every run (none drawn)."""
@@ -153,11 +166,11 @@ class CodingSuite:
 
     def check_model(self, model: str) -> None:
         """Scripted models must be one this suite can play."""
-        check_scripted(self.name, model, SCRIPTS)
+        check_scripted(self.name, model, self.scripts)
 
     def script(self, cc: CodingCase, model: str) -> list[dict[str, Any]]:
-        """Write the good (or bad) reference solution file by file, then finish."""
-        files = _files(cc.dir / "reference" / SCRIPTS[model.partition(":")[2]])
+        """Write the solution ``scripted:NAME`` plays file by file, then finish."""
+        files = cc.solutions[model.partition(":")[2]]
         turns: list[dict[str, Any]] = [{"calls": [{"tool": "list-dir", "args": {"path": "."}}]}]
         turns += [{"calls": [{"tool": "write-file", "args": {"path": p, "content": text}}]}
                   for p, text in files.items()]
@@ -172,60 +185,73 @@ class CodingSuite:
                     root=Task(id="root", goal=cc.goal + NOTE))
 
     async def run_case(self, run: CaseRun) -> Outcome:
-        """Seed the workspace, run the agent, then the hidden tests and the quality checks."""
+        """Seed the workspace, run the agent on its stage, then the hidden tests and the
+        quality checks."""
         cc = self.parsed[run.case.id]
         why = missing_requirement(cc.requires)
         if why is not None:
             return Outcome(status="skipped", score=0.0, reason=why)
+        if run.sealed and run.backend == "local" and not await trio.to_thread.run_sync(can_seal):
+            return Outcome(status="infra-error", score=0.0,
+                           reason="cannot seal the case: bubblewrap does not work here")
         workspace = run.case_dir / "workspace"
         if (cc.dir / "seed").is_dir():
             shutil.copytree(cc.dir / "seed", workspace, dirs_exist_ok=True)
         else:
             workspace.mkdir(parents=True, exist_ok=True)
+        stage = stage_for(run.backend, workspace=workspace, run_dir=run.case_dir,
+                          sealed=run.sealed, hidden=(self.root, run.case_dir.parent.parent))
         script = self.script(cc, run.model) if is_scripted(run.model) else None
-        tree = await run_tree(self.plan(run.case, run.model), run.case_dir, model=run.model,
-                              seed=run.seed, script=script, limiters=run.limiters,
-                              on_event=run.on_event, hidden=(self.root,),
-                              system=SYSTEM_PROMPT, settings=run.settings,
-                              max_tool_calls=run.max_tool_calls)
+        try:
+            async with stage.agent() as place:
+                tree = await run_tree(self.plan(run.case, run.model), run.case_dir,
+                                      model=run.model, seed=run.seed, script=script,
+                                      limiters=run.limiters, on_event=run.on_event,
+                                      confinement=place.confinement, shell=place.shell,
+                                      system=SYSTEM_PROMPT, settings=run.settings,
+                                      max_tool_calls=run.max_tool_calls)
+        except SandboxError as exc:
+            return Outcome(status="infra-error", score=0.0,
+                           reason=f"the agent's sandbox failed: {exc}")
         if tree.infra:
             return Outcome(status="infra-error", score=0.0, reason="; ".join(tree.infra),
                            metrics=tree.usage)
-        report = await self._hidden_tests(cc, run, workspace)
+        report = await self._hidden_tests(cc, run, workspace, stage)
         async with run.limiters.subprocesses:
             quality = await lint(workspace)
         metrics = {**tree.usage, **quality,
                    "diff_lines": diff_lines(cc.dir / "seed", workspace),
                    "tests": report.total, "tests_passed": report.passed}
         report.write(run.case_dir / "ctrf.json", tool=f"agenttree-bench/{self.name}")
-        hard = report.total > 0 and report.passed == report.total
-        return Outcome(status="pass" if hard else "fail",
-                       score=round(report.passed / report.total, 6) if report.total else 0.0,
-                       metrics=metrics, failures=report.failed_names,
-                       reason=report.reason, timing={"tests_s": report.duration_s})
+        return grade(report, metrics)
 
-    async def _hidden_tests(self, cc: CodingCase, run: CaseRun, workspace: Path) -> TestReport:
-        port = free_port() if cc.cmd else None
-        python = sys.executable
-        container = Container(
-            name="sut", workdir="/work", mounts=(Mount(host=".", container="/work"),),
-            cmd=tuple(a.replace("{python}", python).replace("{port}", str(port))
-                      for a in cc.cmd) if cc.cmd else IDLE,
-            health=Health(cmd=(python, "-c", "import socket; socket.create_connection("
-                                             f"('127.0.0.1', {port}), 1)"),
-                          interval_ms=100, retries=int(START_S * 5), timeout_ms=2000)
-            if port else None)
-        spec = ContainerSpec(name=f"bench-{run.case.id}".lower().replace("_", "-")[:40],
-                             sut="sut", containers=(container,))
-        backend = open_backend(run.backend, run_dir=run.case_dir.resolve(),
+    async def _hidden_tests(self, cc: CodingCase, run: CaseRun, workspace: Path,
+                            stage: Stage) -> TestReport:
+        program = stage.program(run.case.id, cc.cmd)
+        backend = open_backend(stage.backend, run_dir=run.case_dir.resolve(),
                                project=workspace.resolve())
-        checks = cc.dir / "hidden" / "checks.py"
+        seed = f"{run.seed}/{run.case.id}"
         async with run.limiters.sandboxes:
             try:
-                async with backend.open(spec, case=run.case_dir.name,
+                async with backend.open(program.spec, case=sandbox_case(run.case_dir),
                                         limits=Limits(start_s=START_S)) as env:
-                    box: Sandbox = env.sandbox()
-                    sut = Sut(port=port, python=python, box=box, workspace=workspace)
-                    return await run_checks(checks, sut)
+                    sut = Sut(port=program.port, python=program.python, box=env.sandbox(),
+                              workspace=workspace, launch=program.launch)
+                    return await run_checks(cc.hidden, sut, seed=seed)
             except SandboxError as exc:  # the agent's program never came up: its failure
-                return await run_checks(checks, None, why=f"the program did not start: {exc}")
+                return await run_checks(cc.hidden, None, seed=seed,
+                                        why=f"the program did not start: {exc}")
+
+
+def grade(report: TestReport, metrics: dict[str, Any]) -> Outcome:
+    """A case run's outcome from its hidden tests: it passes only when every expected test ran
+    and passed; the score is the share of the expected tests that passed."""
+    reason = report.reason
+    if not report.complete:
+        reason = f"ran {report.total} of {report.expected} expected hidden tests" + \
+            (f"; {reason}" if reason else "")
+    hard = report.complete and report.passed == report.expected
+    return Outcome(status="pass" if hard else "fail",
+                   score=round(min(report.passed, report.expected) / report.expected, 6),
+                   metrics=metrics, failures=report.failed_names, reason=reason,
+                   timing={"tests_s": report.duration_s})

@@ -48,6 +48,8 @@ class Entry:
     summary: dict[str, Any]
     cases: dict[str, dict[str, Any]]
     wall_s: float
+    sealed: bool = True
+    """Whether the run was sealed (a coding run's agents could not reach the hidden tests)."""
 
     @property
     def label(self) -> str:
@@ -74,7 +76,8 @@ def entries(runs: list[str]) -> list[Entry]:
         for model, m in summary["models"].items():
             cases = {case: per[model] for case, per in summary["cases"].items() if model in per}
             out.append(Entry(run=report.name, suite=summary["suite"], model=model, summary=m,
-                             cases=cases, wall_s=wall.get(model, {}).get("wall_s", 0.0)))
+                             cases=cases, wall_s=wall.get(model, {}).get("wall_s", 0.0),
+                             sealed=summary.get("sealed", True)))
     return out
 
 
@@ -102,7 +105,7 @@ def rows(found: list[Entry], prices: Mapping[str, Price] | None = None) -> list[
     out = []
     for e in found:
         m = e.summary
-        out.append((e.run, e.suite, e.model,
+        out.append((e.run, e.suite + ("" if e.sealed else " (unsealed)"), e.model,
                     f"{m['pass_rate']:.1%} ({m['passed']}/{m['scored']})",
                     _percent_range(wilson(m["passed"], m["scored"])),
                     f"{m['mean_score']:.3f}", str(m["scored"]), str(m["infra_errors"]),

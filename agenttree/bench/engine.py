@@ -6,7 +6,6 @@ crashed tool) apart from the agent's own mistakes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,12 @@ from .. import events as ev
 from ..errors import ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
 from ..models.scripted import ScriptedModel
+from ..models.spec import PROVIDERS
 from ..plan import Plan, Provider, Settings, is_scripted
 from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
+from ..sandbox.procs import Confinement
 from ..tools.base import Tool
-from ..tools.procs import Sandbox
 from .case import Limiters
 
 
@@ -61,22 +61,6 @@ def guarded(t: Tool, note: Callable[[str], None]) -> Tool:
     return attrs.evolve(t, run=run)
 
 
-@attrs.frozen(kw_only=True)
-class HidingSandbox(Sandbox):
-    """Bubblewrap that also lays an empty directory over ``hidden`` paths (a suite's hidden
-    tests), so ``sh`` cannot read them either."""
-
-    hidden: tuple[str, ...]
-
-    def wrap(self, argv: list[str], *, workspace: str | os.PathLike[str],
-             cwd: str | os.PathLike[str]) -> list[str]:
-        """The bubblewrap command with ``--tmpfs PATH`` for each hidden path."""
-        wrapped = super().wrap(argv, workspace=workspace, cwd=cwd)
-        cut = wrapped.index("--")
-        extra = [arg for path in self.hidden for arg in ("--tmpfs", path)]
-        return [*wrapped[:cut], *extra, *wrapped[cut:]]
-
-
 class BenchEngine(Engine):
     """An :class:`Engine` for one case.
 
@@ -86,34 +70,35 @@ class BenchEngine(Engine):
         script: the turns a ``scripted:NAME`` model plays (``None``: the engine's default).
         limiters: shared across the run's cases: each provider's connection cap (at most
             ``model_connections`` calls at once) and rate limiter live in it.
-        hidden: paths ``sh`` must not see (under bubblewrap; the file tools never leave the
-            workspace anyway).
+        confinement: how ``sh`` is confined (``None``: as the plan's ``:sandbox`` says); a
+            coding case's sealed view (:mod:`.seal`).
+        shell: where ``sh`` runs instead of the engine's own shell (a container).
         system: the system prompt the suite gives its agents (``None``: the agent-tree one).
     """
 
     def __init__(self, plan: Plan, run_dir: Path, *, tools: Sequence[Tool] = (),
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
-                 hidden: Sequence[Path] = (), system: str | None = None,
-                 **kwargs: Any) -> None:
+                 confinement: Confinement | None = None, shell: Any = None,
+                 system: str | None = None, **kwargs: Any) -> None:
         cap = limiters.model_connections  # every provider's, a lower :concurrency stands
-        providers = {"openai": Provider(), "ollama": Provider(), **plan.providers}
+        providers = {**{name: Provider() for name in PROVIDERS if name != "scripted"},
+                     **plan.providers}
         plan = attrs.evolve(plan, providers={
             name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
             for name, p in providers.items()})
-        super().__init__(plan, run_dir, **kwargs)
-        if self.sandbox.kind == "bwrap" and hidden:
-            self.sandbox = HidingSandbox(kind="bwrap",
-                                         hidden=tuple(str(p.resolve()) for p in hidden))
+        super().__init__(plan, run_dir, provider_limiters=limiters.providers, **kwargs)
+        if confinement is not None:
+            self.confinement = confinement
+        self.shell = shell
         self.infra: list[str] = []
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
         self.script = script
         self.system = system
-        self._limiters = limiters.providers
 
-    def system_prompt(self, spec: AgentSpec, tools: list[str]) -> str:
+    def system_prompt(self, agent: Agent, tools: frozenset[str]) -> str:
         """The suite's own system prompt, if it gives one."""
-        return self.system if self.system is not None else super().system_prompt(spec, tools)
+        return self.system if self.system is not None else super().system_prompt(agent, tools)
 
     def tool(self, name: str) -> Tool | None:
         """A case tool by that name, else a built-in."""
@@ -181,11 +166,12 @@ class Usage:
 async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
                    limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
-                   hidden: Sequence[Path] = (), system: str | None = None,
-                   settings: Settings | None = None,
+                   confinement: Confinement | None = None, shell: Any = None,
+                   system: str | None = None, settings: Settings | None = None,
                    max_tool_calls: int | None = None) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
-    replay`` and the TUI open it), reporting tool calls and results through ``on_event``.
+    replay`` and the TUI open it), reporting tool calls and results through ``on_event``;
+    ``sh`` confined by ``confinement``, or run by ``shell`` (see :class:`BenchEngine`).
     ``system`` is the suite's system prompt (``None``: the agent-tree one); ``settings``
     (``--settings``) add providers, model settings and prices to the plan;
     ``max_tool_calls`` (``--max-tool-calls``) replaces every tier's tool-call budget."""
@@ -196,7 +182,8 @@ async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
             attrs.evolve(t, budget=attrs.evolve(t.budget, tool_calls=max_tool_calls))
             for t in plan.tiers))
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
-                         hidden=hidden, system=system, seed=seed, model_override=model)
+                         confinement=confinement, shell=shell, system=system, seed=seed,
+                         model_override=model)
     turns: list[list[dict[str, Any]]] = []
     usage = Usage()
 

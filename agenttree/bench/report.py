@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from ..errors import UserError
+from ..log import LineReader
 from ..redact import redact_data
 from .stats import bootstrap, pass_at_k, pass_hat_k, wilson
 
@@ -64,32 +64,20 @@ class ReportLog:
 
 
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The events of a report log, skipping a torn last line; :class:`UserError` when a line in
-    the middle is corrupt (that is not a crash, it is damage)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the report log: {exc.strerror}") from None
-    lines = data.split(b"\n")
-    lines.pop()  # after the last newline: empty, or a line the writer never finished
-    for number, line in enumerate(lines, 1):
-        try:
-            yield orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if number == len(lines):
-                return
-            raise UserError(f"{path}:{number}: corrupt report line") from None
+    """The events of a report log, with the event log's rule (:class:`~agenttree.log.LineReader`):
+    a torn last line is skipped; a corrupt line in the middle is
+    :class:`~agenttree.errors.LogCorrupt` (that is not a crash, it is damage)."""
+    return iter(LineReader(path, orjson.loads, "report line"))
 
 
 def cut_torn_tail(path: Path) -> int:
     """Truncate a torn last line (a write the killed run never finished) so appending can go
-    on after the last whole line; returns the bytes cut."""
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep < len(data):
-            f.truncate(keep)
-        return len(data) - keep
+    on after the last good line; returns the bytes cut."""
+    reader = LineReader(path, orjson.loads, "report line")
+    for _ in reader:
+        pass
+    torn = reader.cut_torn_tail()
+    return 0 if torn is None else torn.length
 
 
 def _mean_spread(values: list[float]) -> dict[str, float]:
@@ -125,7 +113,8 @@ def summarize(start: dict[str, Any], ends: Iterable[dict[str, Any]]) -> dict[str
     totals = Counter(e["status"] for runs in by_model.values() for e in runs)
     return {
         "suite": start["suite"], "version": start["version"], "seed": start["seed"],
-        "epochs": epochs, "models": models, "cases": dict(sorted(cases.items())),
+        "epochs": epochs, "sealed": start.get("sealed", True), "models": models,
+        "cases": dict(sorted(cases.items())),
         "totals": {"runs": sum(totals.values()), "passed": totals["pass"],
                    "failed": totals["fail"], "infra_errors": totals["infra-error"],
                    "skipped": totals["skipped"]},

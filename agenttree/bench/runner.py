@@ -65,6 +65,9 @@ class Options:
     settings_file: str | None = None
     """``--settings FILE``: recorded in the report, read again on a resume."""
     settings: Settings = attrs.Factory(Settings)
+    sealed: bool = True
+    """Whether the run is sealed: its agents and their programs cannot reach the suite (false
+    only for a coding run where nothing can seal it); in ``run/start`` and the summary."""
     retry_errors: int = 0
     """Run a case run that ended in an infra error again, up to this many more times (and, on
     a resume, the recorded infra errors too)."""
@@ -161,6 +164,8 @@ class Recorded:
     ended: dict[str, dict[str, Any]] = attrs.Factory(dict)
     attempts: dict[str, int] = attrs.Factory(dict)
     last_seq: int = 0
+    sealed: bool = True
+    """Whether every stretch of the run so far was sealed (each ``run/start`` says)."""
 
 
 def read_recorded(report: Path) -> Recorded:
@@ -171,8 +176,9 @@ def read_recorded(report: Path) -> Recorded:
     recorded: Recorded | None = None
     for e in read_events(path):
         kind = e.get("type")
-        if kind == "run/start" and recorded is None:
-            recorded = Recorded(start=e)
+        if kind == "run/start":
+            recorded = recorded or Recorded(start=e)
+            recorded.sealed = recorded.sealed and e.get("sealed", True) is not False
         elif recorded is None:
             raise UserError(f"{path}: does not begin with run/start")
         elif kind == "case/start":
@@ -240,7 +246,8 @@ class Runner:
                 "kind": self.suite.kind, "suite_path": str(self.suite.root),
                 "models": list(o.models), "seed": o.seed, "epochs": o.epochs, "cases": o.cases,
                 "concurrency": o.concurrency, "total": len(self.work),
-                "settings": o.settings_file, "max_tool_calls": o.max_tool_calls}
+                "settings": o.settings_file, "max_tool_calls": o.max_tool_calls,
+                "sealed": o.sealed}
 
     def stop(self, reason: str, *, interrupted: bool = False) -> None:
         """Stop the run: no new case run starts and those in flight are cancelled; :meth:`run`
@@ -326,7 +333,7 @@ class Runner:
         run = CaseRun(case=w.case, model=w.model, seed=self.opts.seed, epoch=w.epoch,
                       attempt=attempt, case_dir=case_dir, offered=w.tools, limiters=limiters,
                       backend=self.opts.backend, settings=self.opts.settings,
-                      max_tool_calls=self.opts.max_tool_calls,
+                      max_tool_calls=self.opts.max_tool_calls, sealed=self.opts.sealed,
                       on_event=lambda type_, fields: log.write(type_, key=w.key, **fields))
         started = time.monotonic()
         try:

@@ -66,6 +66,15 @@ class ModelError(Exception):
     """The model could not answer (after retries); the agent fails with this message."""
 
 
+@attrs.frozen(kw_only=True)
+class Retry:
+    """What a client tells its agent before it retries (the agent charges and logs it)."""
+
+    attempt: int
+    reason: str
+    delay_s: float
+
+
 class ModelClient(Protocol):
     """Anything that answers a :class:`ModelRequest`.
 
@@ -80,7 +89,3 @@ class ModelClient(Protocol):
 
     def params(self, request: ModelRequest) -> dict[str, Any]: ...
 
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about four characters a token) for providers that do not say."""
-    return max(1, len(text) // 4)

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import trio
 
-from .base import ModelRequest, ModelResponse, ToolCall, Usage, estimate_tokens
+from ..context import estimate_tokens
+from .base import ModelRequest, ModelResponse, ToolCall, Usage
 
 
 def default_script(task_id: str, goal: str, has_parent: bool) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@
     openai:MODEL                                 OpenAI's API (key from $OPENAI_API_KEY)
     openai:MODEL@http://127.0.0.1:8000/v1        any OpenAI-compatible server (vLLM, llama.cpp)
     ollama:MODEL                                 Ollama's OpenAI-compatible endpoint
+    anthropic:MODEL                              Anthropic's Messages API ($ANTHROPIC_API_KEY)
+    anthropic:MODEL@https://gateway.example/v1   a server speaking the Messages API
 
 Model names may contain ``:`` (``qwen3:32b``); the base URL follows the last ``@``.
 """
@@ -19,7 +21,9 @@ from ..errors import UserError
 
 OPENAI_URL = "https://api.openai.com/v1"
 OLLAMA_URL = "http://127.0.0.1:11434/v1"
-PROVIDERS = ("scripted", "openai", "ollama")
+ANTHROPIC_URL = "https://api.anthropic.com/v1"
+PROVIDERS = ("scripted", "openai", "ollama", "anthropic")
+DEFAULT_URLS = {"openai": OPENAI_URL, "ollama": OLLAMA_URL, "anthropic": ANTHROPIC_URL}
 T = TypeVar("T")
 
 
@@ -41,7 +45,7 @@ class ModelSpec:
 
     @property
     def _custom_url(self) -> bool:
-        return self.base_url not in (OPENAI_URL, OLLAMA_URL)
+        return self.base_url != DEFAULT_URLS.get(self.provider)
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -52,14 +56,14 @@ def parse_model_spec(text: str) -> ModelSpec:
     if not colon or provider not in PROVIDERS:
         raise UserError(f"model {text!r}: write provider:model, with provider one of "
                         f"{', '.join(PROVIDERS)} (e.g. openai:gpt-5.2, ollama:qwen3:14b, "
-                        "openai:qwen3:32b@http://127.0.0.1:8000/v1)")
+                        "anthropic:claude-sonnet-4-5, openai:qwen3:32b@http://127.0.0.1:8000/v1)")
     model, at, url = rest.rpartition("@") if "@" in rest else (rest, "", "")
     if not model:
         raise UserError(f"model {text!r}: no model name after {provider}:")
     if at and not url.startswith(("http://", "https://")):
         raise UserError(f"model {text!r}: the part after @ must be an http(s) URL")
-    default = OPENAI_URL if provider == "openai" else OLLAMA_URL
-    return ModelSpec(provider=provider, model=model, base_url=(url or default).rstrip("/"))
+    return ModelSpec(provider=provider, model=model,
+                     base_url=(url or DEFAULT_URLS[provider]).rstrip("/"))
 
 
 def by_model(table: Mapping[str, T], model: str) -> T | None:

@@ -29,11 +29,12 @@ import trio
 from .. import events as ev
 from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
-from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, ToolCall
-from ..models.openai import Retry
+from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, Retry, ToolCall
 from ..plan import TOOL_CHOICES, Task, is_scripted
-from ..policy import Policy
+from ..policy import Policy, offered_tools
+from ..prompt import PromptPart, imposed
 from ..tools.base import check_args
+from .context_window import ContextWindow
 from .inbox import Inbox
 from .router import Mail, parent_of
 from .watchdog import digest_text, last_progress, survey
@@ -67,6 +68,8 @@ class AgentSpec:
     dynamic: bool = False
     attempt: int = 1
     note: str = ""
+    prompts: tuple[PromptPart, ...] = ()
+    """The system-prompt parts its ancestors and the plan imposed (:mod:`agenttree.prompt`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -91,20 +94,6 @@ class Grant:
     tools: tuple[str, ...] = ()
 
 
-def default_system_prompt(spec: AgentSpec, tools: list[str]) -> str:
-    """The system prompt of an agent in a tree: who it is, where it works, its tools."""
-    lines = [
-        f"You are agent {spec.id}, working on task {spec.task.id!r} in a tree of agents.",
-        f"Your working directory is {spec.task.cwd!r} inside the shared workspace.",
-        f"Tools: {', '.join(tools) or 'none'}.",
-        "Work with tool calls; answer without a tool call (or call finish) when you are done.",
-    ]
-    if spec.task.acceptance:
-        checks = "; ".join(a.cmd for a in spec.task.acceptance)
-        lines.append(f"Your work is accepted when these commands succeed: {checks}")
-    return "\n".join(lines)
-
-
 class Agent:
     """A running agent, opened and run by its parent (the engine, for the root).
 
@@ -127,6 +116,7 @@ class Agent:
         "parent",
         "policy",
         "progressed",
+        "prompt_logged",
         "replay",
         "respawn_after",
         "result",
@@ -138,6 +128,7 @@ class Agent:
         "turn",
         "uses_locks",
         "watchdog_turns",
+        "window",
     )
 
     def __init__(self, engine: Engine, spec: AgentSpec) -> None:
@@ -169,6 +160,10 @@ class Agent:
         self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
         """Children to start again (spec, note, dynamic) as soon as their attempt ends."""
         self._next_child = 1
+        self.prompt_logged = False
+        """Whether a ``model/requested`` carried the system prompt (the first one written
+        does: after a resume, the first after the replayed turns)."""
+        self.window = ContextWindow(self.id, engine.outputs, lambda e: self.engine.emit(e))
         self.replay: Cursor | None = (None if engine.replayer is None
                                       else engine.replayer.cursor(self))
         """Recorded results to replay (a resume, or a regression replay); else ``None``."""
@@ -259,12 +254,11 @@ class Agent:
 
     async def _work(self) -> tuple[str, str, str]:
         self.model = self.engine.model_for(self)
-        tools = sorted(self.policy.tools)
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
             first += "\n\n" + self.spec.note
         self.transcript = [{"role": "system",
-                            "content": self.engine.system_prompt(self.spec, tools)},
+                            "content": self.engine.system_prompt(self, self._offered())},
                            {"role": "user", "content": first}]
         attempt = 1
         while True:
@@ -357,6 +351,19 @@ class Agent:
         return self.engine.plan.watchdog_s(self.task, self.spec.depth)
 
     @property
+    def output_cap(self) -> int:
+        """Characters of one tool output this agent's transcript takes (``:tool-output-chars``,
+        see :class:`~agenttree.plan.ModelSettings`)."""
+        return self.engine.model_settings_for(self).output_cap
+
+    def _offered(self) -> frozenset[str]:
+        """The tools whose schemas this agent is sent (:func:`~agenttree.policy.offered_tools`)."""
+        return offered_tools(self.policy.tools, has_parent=self.parent is not None,
+                             may_have_children=self.needs_nursery,
+                             locks_required=self.engine.plan.locks.mode == "required",
+                             has_saved_outputs=self.window.has_saved)
+
+    @property
     def tick_s(self) -> float:
         """How long a waiting agent sleeps at most: its watchdog interval, and shorter than
         any lock TTL while it holds locks (each wake-up renews them)."""
@@ -376,17 +383,25 @@ class Agent:
             self.watchdog_turns += 1
         recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
         emit = self.engine.emit
-        tools = self.engine.tool_schemas(self.policy.tools)
+        tools = self.engine.tool_schemas(self._offered())
+        settings = self.engine.model_settings_for(self)
+        self.transcript = self.window.fit(self.transcript, tools, settings, turn=self.turn,
+                                          model=self.model.name)
         request = ModelRequest(agent=self.id, turn=self.turn, messages=self.transcript,
-                               tools=tools, settings=self.engine.model_settings_for(self),
+                               tools=tools, settings=settings,
                                tool_choice=self._tool_choice(tools), watchdog=watchdog,
                                watchdog_turns=earlier_watchdog_turns)
-        emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                               messages=len(self.transcript), watchdog=watchdog,
-                               params=self.model.params(request)))
+        if emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
+                                  messages=len(self.transcript), watchdog=watchdog,
+                                  params=self.model.params(request),
+                                  tools=[t["function"]["name"] for t in tools],
+                                  system_prompt=None if self.prompt_logged
+                                  else self.transcript[0]["content"])):
+            self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
         response = recorded if recorded is not None else await self.model.complete(request)
         self.progressed = trio.current_time()
+        self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
         emit(ev.ModelResponded(
@@ -441,18 +456,19 @@ class Agent:
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
                     duration_ms=round((trio.current_time() - started) * 1000, 3),
                     replayed_uncertain=uncertain))
-            self.transcript.append({"role": "tool", "tool_call_id": call.id,
-                                    "content": output if ok else f"ERROR: {output}"})
+            self.transcript.append(self.window.tool_message(call.id, ok, output))
 
     async def _run_tool(self, call: ToolCall) -> tuple[bool, str]:
+        """Run a call live; a long output comes back cut, kept whole on disk."""
         tool = self.engine.tool(call.tool)
         try:
             if tool is None or call.tool not in self.policy.tools:
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
                                 f"{', '.join(sorted(self.policy.tools)) or 'none'}")
-            return True, await tool.run(self, check_args(tool, call.args))
+            ok, output = True, await tool.run(self, check_args(tool, call.args))
         except ToolError as exc:
-            return False, str(exc)
+            ok, output = False, str(exc)
+        return ok, await self.window.keep_output(call.id, output, self.output_cap)
 
     async def _accept(self, attempt: int) -> tuple[bool, str]:
         self.set_status("acceptance", f"attempt {attempt}")
@@ -639,7 +655,8 @@ class Agent:
             envelope["wall_s"] = wall
         spec = AgentSpec(id=child_id, task=task, depth=depth, policy=policy,
                          model=policy.choose_model(task), budget=envelope, deadline=deadline,
-                         dynamic=dynamic, attempt=self.engine.attempts(task.id) + 1, note=note)
+                         dynamic=dynamic, attempt=self.engine.attempts(task.id) + 1, note=note,
+                         prompts=imposed(self.spec.prompts, self.engine.plan, task, depth))
         self.running[child_id] = envelope
         self.child_tasks[child_id] = task
         child = Agent(self.engine, spec)

@@ -1,21 +1,12 @@
-"""The control tail: commands for a running engine, appended to ``RUN_DIR/control.jsonl``.
+"""The control tail: the engine's side of ``RUN_DIR/control.jsonl``.
 
-Anyone may append a line (the CLI, the TUI, the web view, ``echo >>``); the engine reads each
-complete line once, in order, and answers it with a ``control/applied`` or ``control/rejected``
-event naming the line. Whatever goes wrong while one command is applied (a malformed line, a
-plan that is not UTF-8, a bug) rejects that command, with the reason; the run goes on.
-Commands::
-
-    {"cmd": "cancel", "agent": "root.lib"}
-    {"cmd": "message", "agent": "root.lib", "text": "use tabs, not spaces"}
-    {"cmd": "reassign", "task": "lib", "model": "openai:gpt-4o-mini", "parent": "root"}
-    {"cmd": "reconcile"}                       (re-read RUN_DIR/plan.edn and follow it)
-    {"cmd": "reconcile", "plan": "<sha256>"}   (follow the plan staged as
-                                                RUN_DIR/plans/<sha256>/plan.edn; see stage_plan)
-    {"cmd": "grant", "agent": "root.lib", "budget": {"tool-calls": 5, "tokens": 20000}}
-
-Lines end at ``\\n`` (for writers and the engine alike); a line longer than
-:data:`MAX_COMMAND` is rejected without ever being held in memory whole.
+Anyone may append a command (:mod:`agenttree.control` is the protocol and its client); the
+engine reads each complete line once, in order, and answers it with a ``control/applied`` or
+``control/rejected`` event naming the line. Whatever goes wrong while one command is applied
+(a malformed line, a plan that is not UTF-8, a bug) rejects that command, with the reason; the
+run goes on. Lines end at ``\\n``; a line longer than
+:data:`~agenttree.control.commands.MAX_COMMAND` is rejected without ever being held in memory
+whole.
 
 See docs/control.md.
 """
@@ -24,20 +15,30 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import traceback
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import orjson
 import trio
 
 from .. import events as ev
 from ..budget import parse_budget
+from ..control.commands import (
+    MAX_COMMAND,
+    STAGED,
+    Cancel,
+    Command,
+    CommandError,
+    Grant,
+    Message,
+    Reassign,
+    Reconcile,
+    decode_command,
+)
 from ..errors import ToolError, UserError
-from ..log import READ_BLOCK, FileCutBack, LineFollower, fsync_dir
-from ..numbers import NumberError
+from ..log import FileCutBack, LineFollower
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
@@ -48,40 +49,23 @@ if TYPE_CHECKING:
 
 POLL_S = 0.1
 """How often the file is checked for new lines."""
-MAX_COMMAND = 1 << 16
-"""Longest accepted command line, in bytes."""
 BIG_PLAN = 1 << 18
 """Plans longer than this (characters) are parsed off the engine's thread."""
-STAGED = "plans"
-"""Where clients stage a plan for ``reconcile`` (``RUN_DIR/plans/<sha256>/plan.edn``: named
-like the file it becomes, so a plan without ``:run/name`` is named as before)."""
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ControlError(Exception):
     """A command that cannot be applied; the message goes into ``control/rejected``."""
 
 
-def _field(command: dict[str, Any], name: str) -> str:
-    value = command.get(name)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"{command.get('cmd')!r} needs {name!r} (a non-empty string)")
-    return value
-
-
-def _optional(command: dict[str, Any], name: str) -> str | None:
-    return None if command.get(name) is None else _field(command, name)
-
-
-async def _cancel(engine: Engine, command: dict[str, Any]) -> str:
-    agent = _field(command, "agent")
+async def _cancel(engine: Engine, command: Cancel) -> str:
+    agent = command.agent
     if not engine.cancel(agent, "cancelled by a control command"):
         raise ControlError(f"no running agent {agent!r}")
     return f"cancelling {agent} and its subtree"
 
 
-async def _message(engine: Engine, command: dict[str, Any]) -> str:
-    agent, text = _field(command, "agent"), _field(command, "text")
+async def _message(engine: Engine, command: Message) -> str:
+    agent, text = command.agent, command.text
     try:
         await engine.router.send(HUMAN, agent, "chat", text)
     except ToolError as exc:
@@ -89,10 +73,8 @@ async def _message(engine: Engine, command: dict[str, Any]) -> str:
     return f"delivered to {agent}"
 
 
-async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
-    staged = _optional(command, "plan")
-    if staged is not None and not _DIGEST.match(staged):
-        raise ControlError("'plan' names a staged plan by its sha256 (64 hex digits)")
+async def _reconcile(engine: Engine, command: Reconcile) -> str:
+    staged = command.plan
     path = engine.run_dir / ("plan.edn" if staged is None else f"{STAGED}/{staged}/plan.edn")
     try:
         # Read in this task, like control.jsonl itself. A big plan is parsed in a thread (the
@@ -120,9 +102,8 @@ async def _reconcile(engine: Engine, command: dict[str, Any]) -> str:
     return f"reconciled: {diff.summary()}{note}"
 
 
-async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
-    task_id = _field(command, "task")
-    model, parent = _optional(command, "model"), _optional(command, "parent")
+async def _reassign(engine: Engine, command: Reassign) -> str:
+    task_id, model, parent = command.task, command.model, command.parent
     place = engine.places.get(task_id)
     if place is None:
         where = ("was spawned at run time; add it to plan.edn (see `agenttree plan export`) "
@@ -145,17 +126,9 @@ async def _reassign(engine: Engine, command: dict[str, Any]) -> str:
     return f"reassigned {task_id}: {diff.summary()}{_write_plan_in_force(engine, engine.plan_edn)}"
 
 
-async def _grant(engine: Engine, command: dict[str, Any]) -> str:
-    agent_id = _field(command, "agent")
-    raw = command.get("budget")
-    if not isinstance(raw, dict) or not raw:
-        raise ControlError("'grant' needs 'budget', an object such as {\"tool-calls\": 5}")
-    try:
-        budget = parse_budget(raw)
-    except NumberError as exc:
-        raise ControlError(f"budget: {exc}") from None
-    if "wall_s" in budget:
-        raise ControlError("wall-s cannot be granted (a deadline is set when an agent starts)")
+async def _grant(engine: Engine, command: Grant) -> str:
+    agent_id = command.agent
+    budget = parse_budget(command.budget)  # checked already, where the record was made
     target = engine.agents.get(agent_id)
     holder = agent_id if target is not None else parent_of(agent_id)
     parent = engine.agents.get(holder) if holder is not None else None
@@ -185,20 +158,14 @@ async def _grant(engine: Engine, command: dict[str, Any]) -> str:
     return f"granted {budget} to {agent_id} (its ancestors' limits raised as much)"
 
 
-COMMANDS = {"cancel": _cancel, "message": _message, "reconcile": _reconcile,
-            "reassign": _reassign, "grant": _grant}
+_HANDLERS: dict[type[Command], Callable[[Engine, Any], Awaitable[str]]] = {
+    Cancel: _cancel, Message: _message, Reassign: _reassign, Reconcile: _reconcile,
+    Grant: _grant}
 
 
-async def apply_command(engine: Engine, command: Any) -> str:
-    """Carry out one parsed command; returns what was done. Raises :class:`ControlError`."""
-    if not isinstance(command, dict):
-        raise ControlError(f"a command is a JSON object, got {type(command).__name__}")
-    cmd = command.get("cmd")
-    handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
-    if handler is None:
-        raise ControlError(f"unknown command {cmd!r}; this engine knows: "
-                           f"{', '.join(COMMANDS)}")
-    return await handler(engine, command)
+async def apply_command(engine: Engine, command: Command) -> str:
+    """Carry out one command; returns what was done. Raises :class:`ControlError`."""
+    return await _HANDLERS[type(command)](engine, command)
 
 
 def ancestry(agent_id: str) -> list[str]:
@@ -283,16 +250,13 @@ class ControlTail:
     async def _apply(self, line: int, raw: bytes) -> None:
         if not raw.strip() or line in self._answered:
             return
-        command: Any = None
+        cmd = ""
         try:
-            if len(raw) > MAX_COMMAND:
-                raise ControlError(f"a command is at most {MAX_COMMAND} bytes; this line is "
-                                   "longer")
-            try:
-                command = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise ControlError(f"not JSON: {exc}") from None
+            command = decode_command(raw)
+            cmd = command.CMD
             detail = await apply_command(self.engine, command)
+        except CommandError as exc:
+            cmd, reason = exc.cmd, str(exc)
         except ControlError as exc:
             reason = str(exc)
         except Exception as exc:  # whatever one command breaks, it is that command's failure
@@ -300,51 +264,6 @@ class ControlTail:
             reason = (f"could not be applied: {type(exc).__name__}: {exc} (traceback in "
                       f"{self.engine.run_dir / 'crash.log'})")
         else:
-            self.engine.emit(ev.ControlApplied(line=line, cmd=command["cmd"], detail=detail))
+            self.engine.emit(ev.ControlApplied(line=line, cmd=cmd, detail=detail))
             return
-        cmd = command.get("cmd") if isinstance(command, dict) else None
-        self.engine.emit(ev.ControlRejected(line=line, cmd=str(cmd or ""), reason=reason))
-
-
-def append_command(run_dir: str | os.PathLike[str], command: dict[str, Any]) -> int:
-    """Append one command to a run's control file; returns its line number.
-
-    One ``write`` with ``O_APPEND``, so concurrent writers' lines never interleave. When the
-    file does not end with a newline (someone's unfinished line), the command starts with one,
-    so it is a line of its own. Lines are counted as the engine counts them: by ``\\n``.
-    """
-    path = Path(run_dir) / "control.jsonl"
-    body = orjson.dumps(command) + b"\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            body = b"\n" + body
-        os.write(fd, body)
-        end = os.lseek(fd, 0, os.SEEK_CUR)
-        lines = 0
-        for offset in range(0, end, READ_BLOCK):
-            lines += os.pread(fd, min(READ_BLOCK, end - offset), offset).count(b"\n")
-        return lines
-    finally:
-        os.close(fd)
-
-
-def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
-    """Put a plan where the engine's ``reconcile`` can take it
-    (``RUN_DIR/plans/<sha256>/plan.edn``) without touching ``plan.edn``; returns the sha256 to
-    send: ``{"cmd": "reconcile", "plan": digest}``. The engine writes ``plan.edn`` once it has
-    applied the plan."""
-    data = text.encode()
-    digest = hashlib.sha256(data).hexdigest()
-    folder = Path(run_dir) / STAGED / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "plan.edn"
-    if not target.exists():
-        tmp = folder / f".plan.edn.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        fsync_dir(folder)
-    return digest
+        self.engine.emit(ev.ControlRejected(line=line, cmd=cmd, reason=reason))

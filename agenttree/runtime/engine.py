@@ -20,7 +20,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +33,24 @@ from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
-from ..models.openai import OpenAIClient, api_key_for, output_limit_param
+from ..models.clients import open_client
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
 from ..models.spec import by_model, parse_model_spec
 from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
+from ..prompt import imposed, system_prompt
 from ..redact import redact
 from ..sandbox.base import ExecResult
+from ..sandbox.procs import detect_confinement
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
-from ..tools.procs import detect_sandbox
-from ..tools.workspace import Workspace, WorkspaceError
-from .agent import Agent, AgentSpec, default_system_prompt
+from ..tools.outputs import OutputStore
+from ..workspace import Workspace, WorkspaceError
+from .agent import Agent, AgentSpec
 from .control import ControlTail
 from .lock_guard import guard_command
 from .locks import SERVICE, LockService
@@ -83,17 +84,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def new_run_dir(plan: Plan, base: str | os.PathLike[str] = "runs") -> Path:
-    """``runs/<plan-name>-<UTC yyyymmdd-hhmmss>``, with a suffix if that exists already."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"{plan.name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"{plan.name}-{stamp}-{n}"
-    return path
-
-
 class Engine:
     """Runs one plan in one run directory.
 
@@ -105,11 +95,16 @@ class Engine:
         model_override: one model spec for every agent (``--model``).
         wall_clock: the source of event time stamps (injectable for tests).
         handle_signals: let Ctrl-C (SIGINT) and SIGTERM cancel the tree cleanly.
+        provider_limiters: each provider's (connection limiter, rate limiter), filled as
+            providers are first used; pass one dict to several engines to share the limits
+            (the benchmark's cases do). Default: this engine's own.
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
-                 wall_clock: Any = time.time, handle_signals: bool = False) -> None:
+                 wall_clock: Any = time.time, handle_signals: bool = False,
+                 provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
+                 | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -140,15 +135,18 @@ class Engine:
         it; a resume also gets to filter ``emit`` and restore the lock table."""
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
-        self.sandbox = detect_sandbox(plan.sandbox)
+        self.confinement = detect_confinement(plan.sandbox)
         self.shell: WorkspaceSandbox | None = None
         """Where ``sh`` and acceptance commands run: set before :meth:`run` to use another
         sandbox (its ``exec`` taking ``on_start`` like :class:`WorkspaceSandbox`'s); else the
-        run makes a :class:`WorkspaceSandbox` over its workspace, confined by ``sandbox``."""
+        run makes a :class:`WorkspaceSandbox` over its workspace, confined by
+        :attr:`confinement`."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
-        self._limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]] = {}
+        self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
+        self.outputs = OutputStore(self.run_dir / "outputs")
+        """Whole tool outputs too long for a transcript (outside the workspace)."""
         self.http: httpx.AsyncClient
         self.workspace: Workspace
         self.router: Router
@@ -188,7 +186,7 @@ class Engine:
                 except WorkspaceError:
                     pass  # (a file in the way) the task's first command says so, clearly
             if self.shell is None:
-                self.shell = WorkspaceSandbox(workspace, self.sandbox, self.env,
+                self.shell = WorkspaceSandbox(workspace, self.confinement, self.env,
                                               output_cap=OUTPUT_CAP)
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
                                           limits=httpx.Limits(max_connections=64))
@@ -258,7 +256,8 @@ class Engine:
         deadline = math.inf if wall is None else trio.current_time() + wall
         return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
                          model=policy.choose_model(plan.root), budget=budget, deadline=deadline,
-                         attempt=self.attempts(plan.root.id) + 1, note=note)
+                         attempt=self.attempts(plan.root.id) + 1, note=note,
+                         prompts=imposed((), plan, plan.root, 0))
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -356,12 +355,9 @@ class Engine:
                                    RateLimiter(settings.requests_per_minute,
                                                settings.tokens_per_minute))
         limiter, rate = self._limiters[key]
-        return OpenAIClient(
-            model, self.http, api_key=api_key_for(model, settings.api_key_env), limiter=limiter,
-            rate=rate, rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
-            on_retry=agent.model_retry,
-            on_delta=agent.model_delta if settings.stream else None,
-            limit_param=output_limit_param(model, settings))
+        return open_client(model, settings, self.http, limiter=limiter, rate=rate, rng=self.rng,
+                           retries_left=lambda: agent.meter.remaining("retries"),
+                           on_retry=agent.model_retry, on_delta=agent.model_delta)
 
     def model_settings_for(self, agent: Agent) -> ModelSettings:
         """The request settings for an agent's model: the plan's ``:model-settings`` entry,
@@ -396,9 +392,12 @@ class Engine:
             budget = tier.budget
         return budget_to_dict(budget or Budget())
 
-    def system_prompt(self, spec: AgentSpec, tools: list[str]) -> str:
-        """The system prompt an agent's model gets (a subclass may give a plainer one)."""
-        return default_system_prompt(spec, tools)
+    def system_prompt(self, agent: Agent, tools: frozenset[str]) -> str:
+        """The system prompt ``agent``'s model gets, offered ``tools``: the tree protocol and
+        the rules its ancestors imposed (:mod:`agenttree.prompt`; a subclass may give a plainer
+        one)."""
+        return system_prompt(agent=agent.id, parent=agent.parent, task=agent.task, tools=tools,
+                             parts=agent.spec.prompts)
 
     def tool_schemas(self, tools: frozenset[str]) -> list[dict[str, Any]]:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""

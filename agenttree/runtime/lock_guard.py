@@ -14,7 +14,7 @@ import stat
 
 import attrs
 
-from ..tools.workspace import Workspace
+from ..workspace import Workspace
 from .locks import LockService
 
 

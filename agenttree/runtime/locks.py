@@ -1,7 +1,7 @@
 """The lock service: one task owns the lock table; agents talk to it with requests.
 
 Every request carries its own reply slot (a :class:`_Call`); the service task is the only code
-that touches the :class:`~agenttree.runtime.lock_table.LockTable`. It logs every change
+that touches the :class:`~agenttree.lock_table.LockTable`. It logs every change
 (``lock/*`` events) and runs the table's timers (TTL expiry, wait timeouts, lock-delay, conflict
 escalation) on Trio's clock, so tests run on ``MockClock``.
 
@@ -22,23 +22,22 @@ import attrs
 import trio
 
 from .. import events as ev
+from ..lock_table import (
+    DECISIONS,
+    WRITE,
+    Changes,
+    Deadlock,
+    Forked,
+    Hold,
+    LockError,
+    LockTable,
+    Waiter,
+)
 from ..plan import LockPolicy
-from .lock_table import WRITE, Changes, Deadlock, Hold, LockError, LockTable, Waiter
 from .router import lowest_common_ancestor
 
 SERVICE = "lock-service"
 """Sender id of the service's messages."""
-DECISIONS = ("sequence", "ask-release", "fork", "cancel")
-
-
-@attrs.frozen(kw_only=True)
-class Forked:
-    """The requester was given its own copy to work on instead of the contended path."""
-
-    path: str
-    hold: Hold
-
-
 class _Call:
     """A request and its reply slot, filled once by the service."""
 

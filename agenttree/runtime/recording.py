@@ -28,7 +28,7 @@ import trio
 from .. import events as ev
 from ..models.base import ModelError, ModelResponse, ToolCall, Usage
 from ..plan import Task
-from ..tools.procs import CommandResult
+from ..sandbox.procs import CommandResult
 
 RERUN = frozenset({"finish"})
 """Tools whose only effect is on the agent's own memory: replay runs them again (their result

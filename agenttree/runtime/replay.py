@@ -22,6 +22,7 @@ from .. import events as ev
 from ..errors import UserError
 from ..log import LogReader
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
+from ..rundir import log_of
 from .recording import Cursor, Recording
 from .resume import check_format
 
@@ -79,8 +80,7 @@ class RegressionReplay:
     the events written, and stops the run at the first divergence."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        path = Path(run_dir)
-        path = path if path.is_file() else path / "events.jsonl"
+        path = log_of(run_dir)
         if not path.is_file():
             raise UserError(f"--replay-from {run_dir}: no events.jsonl there")
         check_format(path)
@@ -153,17 +153,6 @@ class RegressionReplay:
         self.divergence = report
         if self.engine is not None:
             self.engine.cancel(self.engine.plan.root.id, "regression replay diverged")
-
-    def report(self, console: Any) -> int:
-        """Print the verdict; the exit status: 0 when the run matched, 1 at a divergence."""
-        divergence = self.verdict()
-        if divergence is None:
-            console.print(f"replay matched {self.source}: {self.checked} events checked",
-                          soft_wrap=True)
-            return 0
-        console.print(f"[bold red]replay diverged from {self.source}[/]: {divergence}",
-                      soft_wrap=True)
-        return 1
 
     def verdict(self) -> str | None:
         """After the run: the first divergence, counting recorded events the run never

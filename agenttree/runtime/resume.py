@@ -15,10 +15,8 @@ Steps (see docs/resume.md):
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +30,13 @@ from ..errors import UserError
 from ..log import DURABILITY, LogReader, TornTail, open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
+from ..prompt import PromptPart, imposed
+from ..sandbox.procs import live_members, signal_group, wait_group_gone
 from ..state import FINISHED, AgentView, RunState, apply
 from ..tools.agents import parse_script
-from ..tools.procs import live_members, signal_group, wait_group_gone
 from .agent import Agent, AgentSpec, ChildDone
-from .engine import Engine, TaskRun, tune_gc
+from .engine import Engine, TaskRun
 from .recording import Cursor, Recording
-from .runlock import engine_lock
 
 KILL_WAIT_S = 2.0
 """How long resume waits for killed leftover processes to be gone."""
@@ -227,7 +225,7 @@ class Restorer:
         place = engine.places.get(view.task)
         task = place.task if place is not None else engine.plan.root
         return self._spec(view, task, root_policy(engine.plan, engine.model_override),
-                          parent_deadline=float("inf"))
+                          parent_deadline=float("inf"), prompts=imposed((), engine.plan, task, 0))
 
     def cursor(self, agent: Agent) -> Cursor | None:
         """A restarted agent's cursor; ``None`` for agents started after the resume."""
@@ -248,8 +246,8 @@ class Restorer:
 
     # --- restoring an agent --------------------------------------------------------------------
 
-    def _spec(self, view: AgentView, task: Task, policy: Any, *,
-              parent_deadline: float) -> AgentSpec:
+    def _spec(self, view: AgentView, task: Task, policy: Any, *, parent_deadline: float,
+              prompts: tuple[PromptPart, ...]) -> AgentSpec:
         if tuple(view.models) != policy.models or frozenset(view.tools) != policy.tools:
             policy = attrs.evolve(policy, models=tuple(view.models),
                                   tools=frozenset(view.tools))  # widened by a grant
@@ -260,7 +258,7 @@ class Restorer:
             deadline = min(deadline, trio.current_time() + max(0.0, wall - spent))
         return AgentSpec(id=view.id, task=task, depth=view.depth, policy=policy,
                          model=view.model, budget=dict(view.limits), deadline=deadline,
-                         dynamic=view.dynamic, attempt=view.attempt)
+                         dynamic=view.dynamic, attempt=view.attempt, prompts=prompts)
 
     def _task_of(self, parent: AgentView, child: AgentView) -> Task:
         place = self.engine.places.get(child.task)
@@ -276,7 +274,8 @@ class Restorer:
         script = args.get("script")
         return Task(id=child.task, goal=child.goal, cwd=child.cwd, model=args.get("model"),
                     tools=tuple(tools) if tools is not None else None,
-                    script=parse_script(script) if script is not None else None)
+                    script=parse_script(script) if script is not None else None,
+                    system_prompt=args.get("system_prompt"))
 
     def _restore_children(self, agent: Agent, children: list[Task],
                           news: list[ChildDone]) -> list[Task]:
@@ -304,7 +303,8 @@ class Restorer:
                     news.append(attrs.evolve(done, lent={}, used={}))  # news only
                 continue
             policy = engine.child_policy(agent.policy, task, child.depth)
-            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline)
+            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline,
+                              prompts=imposed(agent.spec.prompts, engine.plan, task, child.depth))
             agent.running[child_id] = envelope
             restarted = Agent(engine, spec)
             restarted.open()
@@ -328,10 +328,10 @@ class Restorer:
         news.clear()
 
 
-# --- the command ---------------------------------------------------------------------------------
+# --- taking over -------------------------------------------------------------------------------
 
 
-def _plan_of(run_dir: Path, state: RunState) -> Plan:
+def plan_of(run_dir: Path, state: RunState) -> Plan:
     """The plan in force: the log's last (``plan.edn`` may hold an edit never reconciled);
     ``plan.edn`` only for a log that holds none."""
     path = run_dir / "plan.edn"
@@ -342,7 +342,20 @@ def _plan_of(run_dir: Path, state: RunState) -> Plan:
     raise UserError(f"{run_dir}: no plan in the log and no plan.edn")
 
 
-async def _finish_only(run_dir: Path, found: Found, status: str, durability: str) -> str:
+def resumed_engine(run_dir: Path, plan: Plan, found: Found, killed: list[int],
+                   durability: str) -> Engine:
+    """An engine that goes on with the run ``found`` in ``run_dir`` (its agents that were
+    running restart and replay their recorded results; ``killed`` are the process groups the
+    dead engine left, already ended)."""
+    state = found.state
+    engine = Engine(plan, run_dir, seed=state.seed, durability=durability,
+                    model_override=state.model_override, handle_signals=True)
+    engine.state = state
+    engine.replayer = Restorer(found, killed)
+    return engine
+
+
+async def finish_only(run_dir: Path, found: Found, status: str, durability: str) -> str:
     """The root had ended but the run's end was never logged: log it, nothing else."""
     state = found.state
     async with open_event_log(run_dir / "events.jsonl", run=state.run, durability=durability,
@@ -351,62 +364,3 @@ async def _finish_only(run_dir: Path, found: Found, status: str, durability: str
                                torn=str(found.torn) if found.torn else ""))
         log.emit(ev.RunFinished(status=status))
     return status
-
-
-def register(sub: Any) -> None:
-    """Add ``agenttree resume`` to the CLI's subcommands."""
-    resume = sub.add_parser("resume", help="take over a run whose engine died, from its log")
-    resume.add_argument("run_dir", help="the run directory")
-    resume.add_argument("--durability", choices=DURABILITY, default=None,
-                        help="when events are fsynced (default: as the run was started)")
-    resume.add_argument("--quiet", action="store_true", help="print only the summary")
-    resume.set_defaults(func=cmd_resume)
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    """``agenttree resume RUN_DIR``: exit 0 when the run ends (or had ended) with every task
-    done or cancelled on purpose (:mod:`agenttree.verdict`), 1 otherwise."""
-    from ..console import make_console, print_summary
-    from ..run_view import (  # imports the engine, as this does
-        check_models,
-        run_with_view,
-        unsandboxed_warning,
-    )
-    from ..verdict import succeeded
-
-    run_dir = Path(args.run_dir)
-    path = run_dir / "events.jsonl"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
-    console = make_console()
-    with engine_lock(run_dir):
-        found, reader = read_run(path)
-        state = found.state
-        if state.status in FINISHED:
-            print(f"{run_dir}: the run already finished ({state.status}); nothing to resume")
-            print_summary(console, state, str(run_dir))
-            return 0 if succeeded(state) else 1
-        torn = reader.cut_torn_tail()
-        if torn is not None:
-            print(f"agenttree: warning: {torn}", file=sys.stderr)
-        killed = trio.run(kill_leftovers, state.processes)
-        durability = args.durability or found.durability
-        root = state.agents.get(state.root or "")
-        if root is not None and root.finished:
-            trio.run(_finish_only, run_dir, found, root.status, durability)
-        else:
-            plan = _plan_of(run_dir, state)
-            check_models(plan, state.model_override)
-            engine = Engine(plan, run_dir, seed=state.seed, durability=durability,
-                            model_override=state.model_override, handle_signals=True)
-            engine.state = state
-            engine.replayer = Restorer(found, killed)
-            if (warning := unsandboxed_warning(engine)) is not None:
-                print(f"agenttree: {warning}", file=sys.stderr)
-            tune_gc()
-            trio.run(run_with_view, engine, console, args.quiet)
-            if engine.interrupted:
-                print_summary(console, engine.state, str(run_dir))
-                return 130
-    print_summary(console, state, str(run_dir))
-    return 0 if succeeded(state) else 1

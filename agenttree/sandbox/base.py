@@ -34,8 +34,8 @@ import yaml
 
 from .. import events as ev
 from ..errors import AgentTreeError
-from ..tools.procs import READ_CHUNK, CommandResult, run_process, stop_group
-from ..tools.spawn import Child, open_process
+from .procs import READ_CHUNK, CommandResult, run_process, stop_group
+from .spawn import Child, open_process
 from .spec import Container, ContainerSpec
 
 Emit = Callable[[ev.Event], object]
@@ -145,7 +145,7 @@ async def stream_process(argv: Sequence[str], *, cwd: str | os.PathLike[str] | N
     ``stdin`` is read from an unlinked temporary file, so a command may write any amount of
     output before it has read all of its input (or never read it). Leaving the block (normally,
     on error or on cancel) kills the whole group: SIGTERM, ``grace_s``, SIGKILL -- shielded and
-    bounded -- with :func:`agenttree.tools.procs.stop_group`.
+    bounded -- with :func:`agenttree.sandbox.procs.stop_group`.
     """
     # The child gets its own descriptor: the file is closed (and gone) once it has started.
     with nullcontext() if stdin is None else tempfile.TemporaryFile() as spool:
@@ -309,7 +309,7 @@ async def run_shell(command: str, *, cwd: str | os.PathLike[str],
                     env: Mapping[str, str] | None = None, stdin: bytes | None = None,
                     timeout: float | None = None, output_cap: int = 64_000,
                     grace_s: float = 2.0) -> ExecResult:
-    """``/bin/sh -c command`` through :func:`agenttree.tools.procs.run_process` (its own
+    """``/bin/sh -c command`` through :func:`agenttree.sandbox.procs.run_process` (its own
     process group, killed on timeout or cancel; ``stdin`` fed through a pipe)."""
     done = await run_process(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=stdin,
                              timeout_s=timeout, output_cap=output_cap, grace_s=grace_s)
@@ -317,7 +317,7 @@ async def run_shell(command: str, *, cwd: str | os.PathLike[str],
 
 
 def exec_result(done: CommandResult) -> ExecResult:
-    """A :class:`~agenttree.tools.procs.CommandResult` as an :class:`ExecResult`."""
+    """A :class:`~agenttree.sandbox.procs.CommandResult` as an :class:`ExecResult`."""
     return ExecResult(exit_code=done.exit_code, output=done.output, timed_out=done.timed_out,
                       truncated=done.truncated, duration_s=done.duration_s)
 

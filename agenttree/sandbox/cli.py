@@ -22,6 +22,7 @@ import trio
 from .. import events as ev
 from ..errors import UserError
 from ..log import open_event_log
+from ..rundir import require_no_run
 from . import compose, images, kubernetes
 from .base import BACKENDS, Limits, SandboxError, dump_yaml, open_backend, sandbox_name
 from .spec import ContainerSpec, load_spec, resolve_mount
@@ -147,9 +148,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.start_s <= 0:
         raise UserError(f"--start-s must be positive, got {args.start_s}")
-    run_dir = _run_dir(args, spec)
-    if (run_dir / "events.jsonl").exists():
-        raise UserError(f"{run_dir} already holds a run; choose another --run-dir")
+    run_dir = require_no_run(_run_dir(args, spec))
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"up: {len(spec.containers)} container(s) of {spec.name} with the {args.backend} "
           f"backend; events in {run_dir / 'events.jsonl'}", flush=True)

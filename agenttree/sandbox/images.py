@@ -98,9 +98,15 @@ def recipe(name: str, packages: Iterable[str] = (), suite: str = DEFAULT_SUITE) 
 
 PYTHON_IMAGE = recipe("agenttree/python:bookworm", ["python3", "python3-pytest"])
 REDIS_IMAGE = recipe("agenttree/redis:bookworm", ["redis-server"])
-EXAMPLE_IMAGES = (PYTHON_IMAGE, REDIS_IMAGE)
+CODING_IMAGE = recipe("agenttree/coding:bookworm",
+                      ["python3", "python-is-python3", "python3-trio", "python3-trio-websocket",
+                       "python3-httpx", "socat"])
+"""Where ``agenttree bench coding --backend docker`` runs a case's agent and its program: the
+packages the coding suite promises, and socat to carry the program's port out of the
+container (docs/bench.md)."""
+EXAMPLE_IMAGES = (PYTHON_IMAGE, REDIS_IMAGE, CODING_IMAGE)
 """The images plans/containers/redis-sut.edn and hello-docker.edn use (the tests and the
-benchmarks too); .ci/docker.sh builds them."""
+benchmarks too), and the coding suite's; .ci/docker.sh builds them."""
 
 
 def debian_mirror(suite: str = DEFAULT_SUITE, apt_dir: Path = APT_DIR) -> str:

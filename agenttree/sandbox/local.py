@@ -7,7 +7,7 @@ the project). Processes get the container's environment (pinned TZ, PYTHONHASHSE
 then its ``:env``) plus ``PATH`` and ``HOME`` from here, and listen on their own ports on
 127.0.0.1 (every container shares this host, so container ports must differ). Output goes to
 ``<container>.log`` beside them. Processes are started and killed with the process-group
-machinery of :mod:`agenttree.tools.procs`.
+machinery of :mod:`agenttree.sandbox.procs`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import attrs
 import trio
 
 from .. import events as ev
-from ..tools.procs import signal_group, stop_group, wait_group_gone
-from ..tools.spawn import Child, open_process
+from ..errors import unwrap_group
 from .base import (
     DEFAULT_LIMITS,
     ContainerEnvironment,
@@ -45,6 +44,8 @@ from .base import (
     tail_text,
     wait_healthy,
 )
+from .procs import signal_group, stop_group, wait_group_gone
+from .spawn import Child, open_process
 from .spec import Container, ContainerSpec, resolve_mount
 
 
@@ -325,8 +326,7 @@ class LocalBackend:
             raise
         except BaseExceptionGroup as group:
             # The watchers never fail: a group here holds the body's or the start-up's error.
-            errors = group.exceptions
-            raise errors[0] if len(errors) == 1 else group from None
+            raise unwrap_group(group) from None
 
     async def _start_all(self, spec: ContainerSpec, boxes: dict[str, LocalSandbox],
                          started: list[LocalSandbox], events: Events,

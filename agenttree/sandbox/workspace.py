@@ -2,9 +2,9 @@
 
 The local backend's sandbox for a run's own commands (the ``sh`` tool and acceptance checks):
 local processes in the workspace, each in a process group of its own, confined by bubblewrap
-when the engine detected it (:func:`agenttree.tools.procs.detect_sandbox`). Paths (``cwd``,
+when the engine detected it (:func:`agenttree.sandbox.procs.detect_confinement`). Paths (``cwd``,
 files) are relative to the workspace and checked like the file tools' paths: nothing outside it
-is reachable through them. Commands run with :func:`agenttree.tools.procs.run_process`, so every
+is reachable through them. Commands run with :func:`agenttree.sandbox.procs.run_process`, so every
 guarantee of docs/sh.md holds: output cut to its head and tail, the whole group killed on
 timeout or cancel, ``on_start(pgid)`` called as it starts. See docs/sandboxes.md.
 """
@@ -19,10 +19,9 @@ import attrs
 import trio
 
 from ..errors import WorkspaceError
-from ..tools.procs import Sandbox as Confinement
-from ..tools.procs import run_process
-from ..tools.workspace import Workspace
+from ..workspace import Workspace
 from .base import ExecResult, OutputStream, SandboxError, exec_result, stream_process
+from .procs import Confinement, run_process
 
 
 @attrs.define
@@ -31,7 +30,7 @@ class WorkspaceSandbox:
 
     Args:
         workspace: the run's workspace (paths are relative to its root).
-        confinement: bubblewrap or none (``detect_sandbox(plan.sandbox)``).
+        confinement: bubblewrap or none (``detect_confinement(plan.sandbox)``).
         env: the whole environment commands get (the engine's fixed set); ``exec``'s ``env``
             is added to it.
         output_cap: bytes of output kept (head and tail).
@@ -66,7 +65,7 @@ class WorkspaceSandbox:
         done = await run_process(argv, cwd=await self.directory(cwd),
                                  env={**self.env, **(env or {})}, stdin=stdin,
                                  timeout_s=timeout, output_cap=self.output_cap,
-                                 grace_s=self.grace_s, sandbox=self.confinement,
+                                 grace_s=self.grace_s, confinement=self.confinement,
                                  workspace=root, on_start=on_start,
                                  read_only=[root / Workspace.normalise(p) for p in read_only])
         return exec_result(done)

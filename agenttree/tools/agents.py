@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -11,12 +11,9 @@ from .. import events as ev
 from ..budget import parse_budget
 from ..errors import ToolError
 from ..numbers import NumberError, check_number
-from ..plan import Task
-from .base import Param, tool
-from .names import TOOL_NAMES
-
-if TYPE_CHECKING:
-    from ..runtime.agent import Agent
+from ..plan import Task, check_system_prompt
+from ..tool_names import TOOL_NAMES
+from .base import AgentHandle, Param, tool
 
 
 def _budget(raw: dict[str, Any]) -> dict[str, float]:
@@ -65,9 +62,11 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
                    '{"tool_calls": 20, "tokens": 50000}', required=False),
       tools=Param(type="array", items="string", description="tool names, a subset of yours",
                   required=False),
+      system_prompt=Param(type="string", description="rules for the child, added to yours "
+                          "(which it always gets)", required=False),
       script=Param(type="array", items="object",
                    description="scripted-model turns (offline runs)", required=False))
-async def spawn(agent: Agent, args: dict[str, Any]) -> str:
+async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
     model = args.get("model")
     if model is not None and not agent.policy.allows_model(model):
         raise ToolError(f"model {model!r} is not yours to give; you may use "
@@ -80,10 +79,17 @@ async def spawn(agent: Agent, args: dict[str, Any]) -> str:
     cwd = posixpath.normpath(posixpath.join(agent.task.cwd, args.get("cwd") or "."))
     if cwd.startswith("..") or cwd.startswith("/") or "\x00" in cwd:
         raise ToolError(f"cwd {args.get('cwd')!r} leaves the workspace")
+    prompt = args.get("system_prompt")
+    if prompt is not None:
+        try:
+            check_system_prompt(prompt)
+        except ValueError as exc:
+            raise ToolError(f"system_prompt {exc}") from None
     key, task_id = agent.next_child_key()
     task = Task(id=task_id, goal=args["goal"], cwd=cwd, model=model,
                 tools=tuple(tools) if tools is not None else None,
-                script=parse_script(args["script"]) if args.get("script") is not None else None)
+                script=parse_script(args["script"]) if args.get("script") is not None else None,
+                system_prompt=prompt)
     child = agent.start_child(task, key=key, dynamic=True,
                               extra=_budget(args.get("budget") or {}))
     return f"started {child} (task {task_id})"
@@ -92,7 +98,7 @@ async def spawn(agent: Agent, args: dict[str, Any]) -> str:
 @tool("message", "Send a chat message to your parent, a child, or an agent you are bridged to.",
       to=Param(type="string", description='an agent id, or "parent"'),
       text=Param(type="string", description="the message"))
-async def message(agent: Agent, args: dict[str, Any]) -> str:
+async def message(agent: AgentHandle, args: dict[str, Any]) -> str:
     to = args["to"]
     if to == "parent":
         if agent.parent is None:
@@ -106,7 +112,7 @@ async def message(agent: Agent, args: dict[str, Any]) -> str:
       facts=Param(type="object", description='e.g. {"progress": {"done": 2, "total": 5}}'),
       status=Param(type="string", description="a one-word status, e.g. blocked",
                    required=False))
-async def report_state(agent: Agent, args: dict[str, Any]) -> str:
+async def report_state(agent: AgentHandle, args: dict[str, Any]) -> str:
     facts = args["facts"]
     status = args.get("status") or "running"
     agent.engine.emit(ev.AgentState(agent=agent.id, status=status, facts=facts))
@@ -119,7 +125,7 @@ async def report_state(agent: Agent, args: dict[str, Any]) -> str:
 @tool("wait", "Sleep until a message arrives or a child finishes; returns what arrived.",
       timeout_s=Param(type="number", description="give up after this many seconds (default 30)",
                       required=False))
-async def wait(agent: Agent, args: dict[str, Any]) -> str:
+async def wait(agent: AgentHandle, args: dict[str, Any]) -> str:
     timeout = args.get("timeout_s")
     news = await agent.wait_for_news(30.0 if timeout is None else max(0.0, float(timeout)))
     if news:
@@ -130,7 +136,7 @@ async def wait(agent: Agent, args: dict[str, Any]) -> str:
 @tool("finish", "Declare your task done with a final result (acceptance checks run next).",
       result=Param(type="string", description="a short summary of what you did",
                    required=False))
-async def finish(agent: Agent, args: dict[str, Any]) -> str:
+async def finish(agent: AgentHandle, args: dict[str, Any]) -> str:
     agent.result = args.get("result") or "done"
     return "finishing"
 
@@ -139,14 +145,14 @@ async def finish(agent: Agent, args: dict[str, Any]) -> str:
       "ancestor).",
       a=Param(type="string", description="agent id"),
       b=Param(type="string", description="agent id"))
-async def bridge(agent: Agent, args: dict[str, Any]) -> str:
+async def bridge(agent: AgentHandle, args: dict[str, Any]) -> str:
     bridge_id = agent.engine.router.open_bridge(agent.id, args["a"], args["b"])
     return f"opened {bridge_id}"
 
 
 @tool("bridge-close", "Close a bridge you opened.",
       bridge=Param(type="string", description="the bridge id"))
-async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
+async def bridge_close(agent: AgentHandle, args: dict[str, Any]) -> str:
     agent.engine.router.close_bridge(agent.id, args["bridge"])
     return f"closed {args['bridge']}"
 
@@ -159,7 +165,7 @@ async def bridge_close(agent: Agent, args: dict[str, Any]) -> str:
                   required=False),
       tools=Param(type="array", items="string", description="tools of yours it may use",
                   required=False))
-async def grant(agent: Agent, args: dict[str, Any]) -> str:
+async def grant(agent: AgentHandle, args: dict[str, Any]) -> str:
     if not any(args.get(k) for k in ("budget", "model", "tools")):
         raise ToolError("grant: give at least one of budget, model, tools")
     done = []
@@ -178,7 +184,7 @@ async def grant(agent: Agent, args: dict[str, Any]) -> str:
       model=Param(type="string", description="the model you want", required=False),
       tools=Param(type="array", items="string", description="the tools you want",
                   required=False))
-async def request_upgrade(agent: Agent, args: dict[str, Any]) -> str:
+async def request_upgrade(agent: AgentHandle, args: dict[str, Any]) -> str:
     if agent.parent is None:
         raise ToolError("the root has no parent to ask; its policy is the plan's tier 0")
     wanted = {"model": args.get("model"), "tools": list(args.get("tools") or ())}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -17,7 +17,86 @@ from ..numbers import NumberError, check_json, check_number
 from .schema import function_schema_problem
 
 if TYPE_CHECKING:
-    from ..runtime.agent import Agent
+    from .. import events as ev
+    from ..lock_table import Forked, Hold, Waiter
+    from ..plan import Plan, Task
+    from ..policy import Policy
+    from ..workspace import Workspace
+    from .outputs import OutputStore
+
+
+# --- what a tool sees of the agent that called it ------------------------------------------
+# Tools sit below the runtime: they reach the agent, and through it the run's services, by
+# these protocols, never by the runtime's classes (runtime.agent.Agent implements AgentHandle).
+
+
+class CommandOutput(Protocol):
+    """What a shell command did (the sandbox's ``ExecResult``)."""
+
+    exit_code: int | None
+    output: str
+    truncated: bool
+    timed_out: bool
+
+
+class RouterHandle(Protocol):
+    """The message router."""
+
+    async def send(self, sender: str, to: str, kind: str, text: str,
+                   data: dict[str, Any] | None = None) -> None: ...
+    def open_bridge(self, by: str, a: str, b: str) -> str: ...
+    def close_bridge(self, by: str, bridge_id: str) -> None: ...
+
+
+class LocksHandle(Protocol):
+    """The lock service."""
+
+    async def acquire(self, agent: str, path: str, mode: str = ..., *,
+                      ttl_ms: int | None = None, wait_ms: int | None = None) -> Hold | Forked: ...
+    async def release(self, agent: str, path: str) -> None: ...
+    async def check_write(self, agent: str, path: str, token: int | None, *,
+                          required: bool) -> None: ...
+    async def who_holds(self, path: str | None) -> dict[str, tuple[list[Hold], list[Waiter]]]:
+        ...
+    async def resolve(self, by: str, conflict: str, decision: str, *, cancel: str | None = None,
+                      fork_path: str | None = None) -> str: ...
+
+
+class EngineHandle(Protocol):
+    """The run an agent belongs to: its plan, workspace, services and log."""
+
+    plan: Plan
+    workspace: Workspace
+    router: RouterHandle
+    locks: LocksHandle
+    outputs: OutputStore
+
+    def emit(self, event: ev.Event) -> int: ...
+    async def run_command(self, agent: Any, cmd: str, *,
+                          timeout_s: float | None) -> CommandOutput: ...
+
+
+class AgentHandle(Protocol):
+    """The agent whose model called the tool."""
+
+    id: str
+    parent: str | None
+    task: Task
+    policy: Policy
+    engine: EngineHandle
+    result: str | None
+    uses_locks: bool
+    output_cap: int
+
+    async def wait_for_news(self, timeout_s: float) -> list[str]: ...
+    def next_child_key(self) -> tuple[str, str]: ...
+    def start_child(self, task: Task, *, key: str | None = None, dynamic: bool = False,
+                    extra: dict[str, float] | None = None, share: int = 2,
+                    note: str = "") -> str: ...
+    async def grant_policy(self, child_id: str, models: tuple[str, ...],
+                           tools: tuple[str, ...]) -> str: ...
+    async def grant(self, child_id: str, budget: dict[str, float]) -> str: ...
+
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -43,7 +122,7 @@ class Param:
         return out
 
 
-ToolFn = Callable[["Agent", dict[str, Any]], Awaitable[str]]
+ToolFn = Callable[[AgentHandle, dict[str, Any]], Awaitable[str]]
 
 
 @attrs.frozen(kw_only=True)

@@ -1,23 +1,20 @@
 """File tools: read-file, write-file, list-dir, all confined to the run's workspace.
 
 Paths are relative to the agent's working directory (its task's ``:cwd``) and resolved by
-:class:`~agenttree.tools.workspace.Workspace`, which refuses anything that leaves the workspace.
+:class:`~agenttree.workspace.Workspace`, which refuses anything that leaves the workspace.
 File system calls run in a worker thread so they never block the other agents.
 """
 
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ..errors import ToolError
-from ..runtime.lock_table import LockError
-from .base import Param, tool
-
-if TYPE_CHECKING:
-    from ..runtime.agent import Agent
+from ..lock_table import LockError
+from .base import AgentHandle, Param, tool
 
 READ_LIMIT = 200_000
 """Bytes of a file returned to the model at most."""
@@ -31,7 +28,7 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
         raise ToolError(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from None
 
 
-def agent_path(agent: Agent, path: str) -> str:
+def agent_path(agent: AgentHandle, path: str) -> str:
     """``path`` relative to the agent's working directory (checked later by the workspace)."""
     if "\x00" in path:
         raise ToolError(f"path {path!r} contains a NUL byte")
@@ -42,7 +39,7 @@ def agent_path(agent: Agent, path: str) -> str:
 
 @tool("read-file", "Read a text file from the workspace.",
       path=Param(type="string", description="file path, relative to your working directory"))
-async def read_file(agent: Agent, args: dict[str, Any]) -> str:
+async def read_file(agent: AgentHandle, args: dict[str, Any]) -> str:
     path = agent_path(agent, args["path"])
     workspace = agent.engine.workspace
     data, truncated = await _in_thread(workspace.read_bytes, path, READ_LIMIT)
@@ -55,7 +52,7 @@ async def read_file(agent: Agent, args: dict[str, Any]) -> str:
       content=Param(type="string", description="the whole new content of the file"),
       token=Param(type="integer", description="fencing token of your write lock on the path",
                   required=False))
-async def write_file(agent: Agent, args: dict[str, Any]) -> str:
+async def write_file(agent: AgentHandle, args: dict[str, Any]) -> str:
     path = agent_path(agent, args["path"])
     data = args["content"].encode()
     workspace = agent.engine.workspace
@@ -73,7 +70,7 @@ async def write_file(agent: Agent, args: dict[str, Any]) -> str:
 @tool("list-dir", "List a directory of the workspace: name, kind and size of each entry.",
       path=Param(type="string", description="directory, relative to your working directory",
                  required=False))
-async def list_dir(agent: Agent, args: dict[str, Any]) -> str:
+async def list_dir(agent: AgentHandle, args: dict[str, Any]) -> str:
     path = agent_path(agent, args.get("path") or ".")
     workspace = agent.engine.workspace
     if path == agent.task.cwd and not await _in_thread(workspace.exists, path):

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ToolError
-from ..runtime.lock_table import MODES, LockError
-from ..runtime.locks import DECISIONS, Forked
-from .base import Param, tool
+from ..lock_table import DECISIONS, MODES, Forked, LockError
+from ..workspace import Workspace
+from .base import AgentHandle, Param, tool
 from .fs import agent_path
-from .workspace import Workspace
-
-if TYPE_CHECKING:
-    from ..runtime.agent import Agent
 
 
-def lock_key(agent: Agent, path: str) -> str:
+def lock_key(agent: AgentHandle, path: str) -> str:
     """The workspace-relative path a lock is keyed by."""
     return Workspace.normalise(agent_path(agent, path))
 
@@ -28,7 +24,7 @@ def lock_key(agent: Agent, path: str) -> str:
                    required=False),
       wait_ms=Param(type="integer", description="how long to wait in line (0: do not wait)",
                     required=False))
-async def lock(agent: Agent, args: dict[str, Any]) -> str:
+async def lock(agent: AgentHandle, args: dict[str, Any]) -> str:
     mode = args.get("mode") or "write"
     if mode not in MODES:
         raise ToolError(f"lock: mode must be read or write, got {mode!r}")
@@ -47,7 +43,7 @@ async def lock(agent: Agent, args: dict[str, Any]) -> str:
 
 @tool("unlock", "Release a lock you hold.",
       path=Param(type="string", description="the locked path"))
-async def unlock(agent: Agent, args: dict[str, Any]) -> str:
+async def unlock(agent: AgentHandle, args: dict[str, Any]) -> str:
     path = lock_key(agent, args["path"])
     try:
         await agent.engine.locks.release(agent.id, path)
@@ -63,14 +59,14 @@ def _describe(path: str, holds: list[Any], queue: list[Any]) -> str:
 
 
 @tool("locks", "Show every lock in the run: holders and waiters.")
-async def locks(agent: Agent, args: dict[str, Any]) -> str:
+async def locks(agent: AgentHandle, args: dict[str, Any]) -> str:
     table = await agent.engine.locks.who_holds(None)
     return "\n".join(_describe(p, h, q) for p, (h, q) in sorted(table.items())) or "no locks"
 
 
 @tool("who-holds", "Who holds (and who waits for) a path.",
       path=Param(type="string", description="file path, relative to your working directory"))
-async def who_holds(agent: Agent, args: dict[str, Any]) -> str:
+async def who_holds(agent: AgentHandle, args: dict[str, Any]) -> str:
     path = lock_key(agent, args["path"])
     table = await agent.engine.locks.who_holds(path)
     holds, queue = table.get(path, ([], []))
@@ -83,7 +79,7 @@ async def who_holds(agent: Agent, args: dict[str, Any]) -> str:
       decision=Param(type="string", description=" | ".join(DECISIONS)),
       cancel=Param(type="string", description='with cancel: "requester" (default) or "owner"',
                    required=False))
-async def resolve_conflict(agent: Agent, args: dict[str, Any]) -> str:
+async def resolve_conflict(agent: AgentHandle, args: dict[str, Any]) -> str:
     decision = args["decision"]
     try:
         return await agent.engine.locks.resolve(agent.id, args["conflict"], decision,

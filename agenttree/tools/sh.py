@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .base import Param, tool
-
-if TYPE_CHECKING:
-    from ..runtime.agent import Agent
+from .base import AgentHandle, Param, tool
 
 DEFAULT_TIMEOUT_S = 120.0
 MAX_TIMEOUT_S = 3600.0
@@ -18,7 +15,7 @@ MAX_TIMEOUT_S = 3600.0
       timeout_s=Param(type="number", description=f"seconds before it is killed "
                       f"(default {DEFAULT_TIMEOUT_S:g}, at most {MAX_TIMEOUT_S:g})",
                       required=False))
-async def sh(agent: Agent, args: dict[str, Any]) -> str:
+async def sh(agent: AgentHandle, args: dict[str, Any]) -> str:
     timeout = min(max(float(args.get("timeout_s") or DEFAULT_TIMEOUT_S), 0.001), MAX_TIMEOUT_S)
     result = await agent.engine.run_command(agent, args["cmd"], timeout_s=timeout)
     status = "timed out (killed)" if result.timed_out else f"exit {result.exit_code}"

@@ -1,13 +1,15 @@
 """One tailer per run directory, fanned out to every websocket client.
 
 The hub's task polls ``events.jsonl`` (:class:`~agenttree.log.Tailer`), folds each new entry into
-its :class:`~agenttree.state.RunState`, encodes the new lines once as shared chunks and queues
-them in every subscriber's buffer (a trio memory channel) with ``send_nowait``: the hub never
-waits for a client, so a slow client can slow neither the others nor the engine (which only
-ever writes a file). A client with more than its bound of events still queued from earlier
-polls is dropped: its channel is closed, and it is told, in the websocket close reason, the seq
-to resume from. (The bound is checked per poll, not per event, so one large burst, say a
-resumed run's, never drops a client that keeps up.)
+its :class:`~agenttree.state.RunState`, and passes the new lines on as they were read (joined
+into shared chunks, never decoded and encoded again) to every subscriber's buffer (a trio memory
+channel) with ``send_nowait``; the page's viewers get the poll's delta of the tree's rows
+(:mod:`~agenttree.web.view`), built and encoded once. The hub never waits for a client, so a
+slow client can slow neither the others nor the engine (which only ever writes a file). A
+client with more than its bound of events still queued from earlier polls is dropped: its
+channel is closed, and it is told, in the websocket close reason, the seq to resume from. (The
+bound is checked per poll, not per event, so one large burst, say a resumed run's, never drops
+a client that keeps up.)
 
 A subscriber that starts at an older seq first gets the lines before its live start straight
 from the file (seq ``n`` is line ``n`` of the log), then its live buffer: every seq exactly once.
@@ -18,19 +20,21 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import trio
 
-from .. import events as ev
-from ..errors import LogCorrupt
+from ..control import ControlClient, parse_command
+from ..errors import LogCorrupt, UserError
 from ..events import Entry
-from ..log import Tailer, encode
-from ..runtime.control import append_command
+from ..log import Tailer
 from ..state import FINISHED, RunState, apply
+from .view import View, detail
 
 POLL_S = 0.05
 """How often the log is checked for new lines."""
@@ -43,6 +47,8 @@ ACK_WAIT_S = 10.0
 """How long a control request waits for the engine's answer."""
 CHUNK_BYTES = 256 << 10
 """About the most log text sent in one websocket message."""
+VIEW_BUFFER = 100
+"""Deltas a viewer may have queued before it is sent a fresh snapshot instead."""
 
 
 class BadRequest(Exception):
@@ -116,6 +122,61 @@ class Subscriber:
         self._send.close()
 
 
+class Viewer:
+    """One page's feed: a snapshot, then the shared deltas, and its selected agent's detail.
+
+    The hub never blocks on a viewer: each poll's delta is queued, and a viewer that still has
+    ``limit`` deltas queued when another comes is sent a fresh snapshot in their place (rows
+    are state, not history: skipping to the present loses nothing).
+
+    Attributes:
+        selected: the agent whose detail this page shows (None for none).
+        stale: the next thing to send is a snapshot (at the start, and after falling behind).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.selected: str | None = None
+        self.stale = True
+        self.detail_due = False
+        self.deltas: deque[str] = deque()
+        self.errors: list[str] = []
+        self.dropped: str | None = None
+        """Why the hub ended this feed (None while it goes on)."""
+        self._wake = trio.Event()
+
+    def push(self, delta: str, touched: set[str]) -> None:
+        """Queue a poll's delta (``touched``: the agents its events named)."""
+        if len(self.deltas) >= self.limit:
+            self.deltas.clear()
+            self.stale = True
+        else:
+            self.deltas.append(delta)
+        if self.selected in touched:
+            self.detail_due = True
+        self._wake.set()
+
+    def select(self, agent_id: str | None) -> None:
+        """Show ``agent_id``'s detail from now on (its detail is sent at once)."""
+        self.selected, self.detail_due = agent_id, True
+        self._wake.set()
+
+    def drop(self, reason: str) -> None:
+        """End this feed; the page is told ``reason``."""
+        self.dropped = reason
+        self._wake.set()
+
+    def refuse(self, reason: str) -> None:
+        """Tell the page a message it sent was refused (and why)."""
+        self.errors.append(orjson.dumps({"kind": "error", "error": reason}).decode())
+        self._wake.set()
+
+    async def wait(self) -> None:
+        """Wait until there is something to send (returns at once if there is)."""
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+
 class Hub:
     """The live view of one run directory: its folded state and its event stream.
 
@@ -130,9 +191,12 @@ class Hub:
         self.error: str | None = None
         self.buffer = buffer
         self.poll_s = poll_s
+        self.view = View(self.state)
         self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
-        self._acks: dict[int, tuple[trio.Event, dict[str, Any]]] = {}
+        self._viewers: set[Viewer] = set()
+        self._cache: dict[tuple[str, str | None], str] = {}
+        """Encoded messages valid until the next fold: the snapshot (key None), details."""
 
     @property
     def seq(self) -> int:
@@ -141,8 +205,8 @@ class Hub:
 
     @property
     def clients(self) -> int:
-        """How many subscribers are attached."""
-        return len(self._subscribers)
+        """How many clients (event subscribers and page viewers) are attached."""
+        return len(self._subscribers) + len(self._viewers)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the log until cancelled (after a first read of what is there)."""
@@ -162,30 +226,35 @@ class Hub:
         if self.error is not None:
             return False
         try:
-            entries = self._tailer.poll()
+            lines = self._tailer.poll_lines()
         except LogCorrupt as exc:
             self._fan_out(exc.entries)  # what came before the bad line still goes out
             self.error = str(exc)
             self.drop_all(f"the event log is corrupt: {exc}")
             return False
-        self._fan_out(entries)
-        return bool(entries)
+        self._fan_out(lines)
+        return bool(lines)
 
-    def _fan_out(self, entries: list[Entry]) -> None:
-        if not entries:
+    def _fan_out(self, lines: list[tuple[Entry, bytes]]) -> None:
+        if not lines:
             return
-        lines = []
-        for entry in entries:
+        for entry, _ in lines:
             apply(self.state, entry)
-            lines.append(encode(entry.seq, entry.t, entry.run, entry.event))
-            self._answer(entry.event)
-        chunks = list(_chunks(entries[0].seq, lines))
+            self.view.note(entry)
+        self._cache.clear()
+        chunks = list(_chunks(lines[0][0].seq, [raw for _, raw in lines]))
         for sub in list(self._subscribers):
             if sub.lagging():
                 self._subscribers.discard(sub)
                 continue
             for chunk in chunks:
                 sub.push(chunk)
+        touched = self.view.touched
+        delta = self.view.delta()
+        if delta is not None:
+            text = orjson.dumps(delta).decode()
+            for viewer in self._viewers:
+                viewer.push(text, touched)
 
     def subscribe(self, start: int) -> Subscriber:
         """Attach a client that wants every event from seq ``start`` on.
@@ -207,11 +276,54 @@ class Hub:
         self._subscribers.add(sub)
         return sub
 
+    def watch(self) -> Viewer:
+        """Attach a page; its first message is a snapshot.
+
+        Raises:
+            BadRequest: the event log is corrupt.
+        """
+        if self.error is not None:
+            raise BadRequest(f"the event log is corrupt: {self.error}")
+        viewer = Viewer(VIEW_BUFFER)
+        self._viewers.add(viewer)
+        return viewer
+
+    def unwatch(self, viewer: Viewer) -> None:
+        """Detach a page (it went away)."""
+        self._viewers.discard(viewer)
+
+    def messages_for(self, viewer: Viewer) -> list[str]:
+        """What to send ``viewer`` now, in order (taking it from its queue). Plain: the snapshot
+        and the deltas after it are taken together, so the page misses nothing."""
+        out = viewer.errors
+        viewer.errors = []
+        if viewer.stale:
+            viewer.stale = False
+            viewer.detail_due = viewer.detail_due or viewer.selected is not None
+            viewer.deltas.clear()
+            out.append(self._encoded(("snapshot", None), self.view.snapshot))
+        out.extend(viewer.deltas)
+        viewer.deltas.clear()
+        if viewer.detail_due:
+            viewer.detail_due = False
+            selected = viewer.selected
+            out.append(self._encoded(("detail", selected), lambda: detail(self.state, selected)))
+        return out
+
+    def _encoded(self, key: tuple[str, str | None], message: Any) -> str:
+        text = self._cache.get(key)
+        if text is None:
+            text = self._cache[key] = orjson.dumps(message()).decode()
+        return text
+
     def drop_all(self, reason: str) -> None:
         """Drop every client, telling each ``reason`` and where to resume."""
         for sub in self._subscribers:
             sub.drop(reason)
         self._subscribers.clear()
+        for viewer in self._viewers:
+            viewer.drop(reason)
+        self._viewers.clear()
 
     def unsubscribe(self, sub: Subscriber) -> None:
         """Detach a client (it went away)."""
@@ -241,55 +353,44 @@ class Hub:
 
     # --- control -----------------------------------------------------------------------------
 
-    async def control(self, command: Any) -> dict[str, Any]:
-        """Append a command to ``control.jsonl`` and wait for the engine's answer.
+    async def control(self, data: Any) -> dict[str, Any]:
+        """Append a command (parsed JSON, checked against the control protocol) to
+        ``control.jsonl`` and wait for the engine's answer.
 
         Returns ``{"line", "status": "applied"|"rejected"|"pending", "detail"}``; ``pending`` when
         no answer came within :data:`ACK_WAIT_S` (the engine is busy or gone).
 
         Raises:
-            BadRequest: not a JSON object with a string ``cmd``, or the run has finished.
+            BadRequest: not a command (:func:`~agenttree.control.parse_command` says why), or
+                the run has finished.
         """
-        if not isinstance(command, dict):
-            raise BadRequest(f"a command is a JSON object, got {type(command).__name__}")
-        if not isinstance(command.get("cmd"), str) or not command["cmd"]:
-            raise BadRequest('a command needs "cmd" (a non-empty string)')
-        if self.state.status in FINISHED:
-            raise BadRequest(f"the run has finished ({self.state.status}); nothing to control")
-        if not self.log_path.is_file():
-            raise BadRequest(f"{self.run_dir} has no events.jsonl: no engine is running there")
-        line = append_command(self.run_dir, command)
-        done = trio.Event()
-        answer: dict[str, Any] = {"line": line, "status": "pending",
-                                  "detail": f"queued as line {line}; no engine answered within "
-                                            f"{ACK_WAIT_S:g}s"}
-        self._acks[line] = (done, answer)
         try:
-            with trio.move_on_after(ACK_WAIT_S):
-                await done.wait()
-        finally:
-            self._acks.pop(line, None)
-        return answer
-
-    def _answer(self, event: ev.Event) -> None:
-        if not isinstance(event, ev.ControlApplied | ev.ControlRejected):
-            return
-        waiter = self._acks.get(event.line)
-        if waiter is None:
-            return
-        done, answer = waiter
-        if isinstance(event, ev.ControlApplied):
-            answer.update(status="applied", detail=event.detail)
-        else:
-            answer.update(status="rejected", detail=event.reason)
-        done.set()
+            command = parse_command(data)
+            if self.state.status in FINISHED:
+                raise BadRequest(f"the run has finished ({self.state.status}); nothing to "
+                                 "control")
+            client = ControlClient(self.run_dir)
+        except UserError as exc:
+            raise BadRequest(str(exc)) from None
+        sent = client.send_nowait(command)
+        answer = None
+        with trio.move_on_after(ACK_WAIT_S):
+            answer = await client.wait_async(sent)
+        if answer is None:
+            return {"line": sent.line, "status": "pending",
+                    "detail": f"queued as line {sent.line}; no engine answered within "
+                              f"{ACK_WAIT_S:g}s"}
+        return {"line": sent.line, "status": "applied" if answer.applied else "rejected",
+                "detail": answer.detail}
 
 
 def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
-    """``lines`` (seqs from ``first``) as chunks of at most about :data:`CHUNK_BYTES`."""
+    """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
+    :data:`CHUNK_BYTES`, each line newline-terminated."""
     start, size = 0, 0
     for i, line in enumerate(lines):
-        size += len(line)
+        size += len(line) + 1
         if size >= CHUNK_BYTES or i == len(lines) - 1:
-            yield Chunk(first + start, first + i, b"".join(lines[start:i + 1]).decode())
+            text = b"\n".join(lines[start:i + 1]).decode() + "\n"
+            yield Chunk(first + start, first + i, text)
             start, size = i + 1, 0

@@ -8,7 +8,10 @@ Routes (see ``docs/web.md``)::
                             only that agent in "agents" (the page's detail panels)
     GET  /api/reports       benchmark reports with progress and summaries
     POST /api/control       a control.jsonl command; token in a header; answers applied/rejected
-    WS   /ws/events?from=S  every event from seq S on, then live
+    WS   /ws/events?from=S  every event from seq S on, then live (the log's own lines)
+    WS   /ws/view           the page's feed: the tree's rows folded here (a snapshot, then
+                            deltas) and the selected agent's detail; the page sends
+                            {"select": ID or null}
 
 No route maps a request path to a file: the static files are a dict built at start from the
 package, and the API reads only ``events.jsonl`` and ``control.jsonl`` of the run directory
@@ -31,12 +34,12 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from ..control import MAX_COMMAND
 from ..errors import LogCorrupt, UserError
 from ..log import LogReader
-from ..runtime.control import MAX_COMMAND
 from ..state import fold, state_to_json
 from .auth import Guard, query_params, same_origin
-from .hub import CHUNK_BYTES, BadRequest, Hub, Subscriber
+from .hub import CHUNK_BYTES, BadRequest, Hub, Subscriber, Viewer
 from .reports import ReportScanner
 
 Scope = dict[str, Any]
@@ -49,6 +52,8 @@ CLOSE_BEHIND = 1013
 """Websocket close code ("try again later") for a client that fell too far behind."""
 CLOSE_GRACE_S = 5.0
 """How long a dropped client gets to take its close frame."""
+MAX_VIEW_MESSAGE = 4096
+"""The longest message a page may send on ``/ws/view``."""
 READ_TIMEOUT_S = 30
 """A connection that sends nothing for this long is closed (a half-open connection, a client
 that stopped mid-request); websocket clients answer the server's pings, so they stay."""
@@ -180,6 +185,8 @@ class WebApp:
             return await _close(send, CLOSE_POLICY, "cross-site websocket refused (Origin)")
         if not self.guard.any_token(scope["headers"], query):
             return await _close(send, CLOSE_POLICY, "missing or wrong token")
+        if scope["path"] == "/ws/view":
+            return await self._view(receive, send)
         if scope["path"] != "/ws/events":
             return await _close(send, CLOSE_POLICY, f"no such websocket: {scope['path']}")
         raw = query.get("from", "1")
@@ -199,6 +206,24 @@ class WebApp:
                 nursery.cancel_scope.cancel()
         finally:
             self.hub.unsubscribe(sub)
+
+    async def _view(self, receive: Receive, send: Send) -> None:
+        try:
+            viewer = self.hub.watch()
+        except BadRequest as exc:
+            return await _close(send, CLOSE_POLICY, str(exc))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_selections, receive, viewer, nursery.cancel_scope)
+                while viewer.dropped is None:
+                    for text in self.hub.messages_for(viewer):
+                        await send({"type": "websocket.send", "text": text})
+                    await viewer.wait()
+                with trio.move_on_after(CLOSE_GRACE_S):
+                    await _close(send, CLOSE_POLICY, viewer.dropped[:120])
+                nursery.cancel_scope.cancel()
+        finally:
+            self.hub.unwatch(viewer)
 
 
 def _fold_until(path: Path, seq: int) -> Any:
@@ -231,6 +256,43 @@ async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
     while (await receive())["type"] != "websocket.disconnect":
         pass  # the event stream ignores what clients send
     scope.cancel()
+
+
+async def _selections(receive: Receive, viewer: Viewer, scope: trio.CancelScope) -> None:
+    """Read what the page sends (``{"select": ID or null}``) until it disconnects; anything
+    else is refused with a message saying why, and the feed goes on."""
+    while (message := await receive())["type"] != "websocket.disconnect":
+        if message["type"] != "websocket.receive":
+            continue
+        try:
+            viewer.select(parse_selection(message))
+        except BadRequest as exc:
+            viewer.refuse(str(exc))
+    scope.cancel()
+
+
+def parse_selection(message: dict[str, Any]) -> str | None:
+    """The agent a page's ``{"select": ID or null}`` message selects.
+
+    Raises:
+        BadRequest: a binary or over-long message, not JSON, or not that shape.
+    """
+    text = message.get("text")
+    if text is None:
+        raise BadRequest('send text: {"select": AGENT_ID or null}')
+    if len(text) > MAX_VIEW_MESSAGE:
+        raise BadRequest(f"a message is at most {MAX_VIEW_MESSAGE} characters")
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or set(data) != {"select"}:
+        raise BadRequest('expected {"select": AGENT_ID or null}')
+    selected = data["select"]
+    if selected is not None and (not isinstance(selected, str) or not selected):
+        raise BadRequest(f"select: {selected!r} is not an agent id (a non-empty string) "
+                         "or null")
+    return selected
 
 
 async def _close(send: Send, code: int, reason: str) -> None:

@@ -23,7 +23,7 @@ from trio_websocket import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from ..errors import UserError
+from ..errors import UserError, unwrap_group
 from .server import CLOSE_BEHIND, CLOSE_POLICY
 
 MAX_MESSAGE = 64 << 20
@@ -87,9 +87,7 @@ async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]
                 if rest is None:
                     return
                 group = rest
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise group from None
+            raise unwrap_group(group) from None
 
 
 async def tail(url: str, start: int = 1, *, raw: bool = False,

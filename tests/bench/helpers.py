@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from agenttree.bench.report import EVENTS, read_events
 from agenttree.bench.runner import Options, Runner
 from agenttree.bench.suites import load_suite
@@ -28,3 +30,23 @@ def copy_suite(suite: Path, tmp_path: Path) -> Path:
 def events(report: Path) -> list[dict[str, Any]]:
     """The report's events."""
     return list(read_events(report / EVENTS))
+
+
+def one_case_suite(tmp_path: Path, case: str,
+                   solutions: dict[str, dict[str, str]] | None = None) -> Path:
+    """A private copy of the coding suite holding only ``case``, with extra ``reference/``
+    solutions (name -> files) for ``scripted:NAME`` to write."""
+    root = copy_suite(CODING, tmp_path)
+    (root / "suite.edn").write_text(
+        f'{{:name "coding" :version "1" :kind :coding :cases ["{case}"]}}')
+    for name, files in (solutions or {}).items():
+        for path, text in files.items():
+            target = root / case / "reference" / name / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    return root
+
+
+def ctrf(report: Path, case_run: str) -> dict[str, Any]:
+    """The CTRF results of one case run of a report (``<case>-<model>-e1-a1``)."""
+    return orjson.loads((report / "cases" / case_run / "ctrf.json").read_bytes())["results"]

@@ -1,19 +1,23 @@
-"""The coding suite: hidden black-box tests prove the harness with known-good and known-bad
-reference solutions; the hidden tests stay out of the agent's reach."""
+"""The coding suite: hidden black-box tests prove the harness with known-good, known-bad and
+hard-coded reference solutions, on both backends; inputs come from the run's seed; a case
+passes only when every declared test ran and passed."""
 
-import os
+import sys
 from pathlib import Path
 
-import orjson
 import pytest
 import trio
 
 from agenttree.bench import coding
 from agenttree.bench.case import CaseRun, Limiters
-from agenttree.bench.engine import HidingSandbox, run_tree
+from agenttree.bench.checks import MIN_TESTS, HiddenTests, Sut, run_checks
+from agenttree.bench.coding import grade
 from agenttree.bench.suites import SuiteError, load_suite
 
-from .helpers import CODING, run_bench
+from ..sandbox.engine import engine_problem, leftovers, require
+from .helpers import CODING, ctrf, one_case_suite, run_bench
+
+MODELS = ("scripted:reference", "scripted:bad", "scripted:hardcoded")
 
 
 def _limiters():
@@ -21,79 +25,73 @@ def _limiters():
                     subprocesses=trio.CapacityLimiter(1))
 
 
-def _run(suite, case_id, case_dir, model="scripted:reference"):
+def _run(suite, case_id, case_dir, model="scripted:reference", backend="local"):
     case = next(c for c in suite.cases if c.id == case_id)
     return CaseRun(case=case, model=model, seed=0, epoch=1, attempt=1, case_dir=case_dir,
-                   offered=(), limiters=_limiters(), backend="local",
+                   offered=(), limiters=_limiters(), backend=backend,
                    on_event=lambda *_: None)
 
 
-async def test_good_solutions_pass_and_bad_ones_fail(tmp_path):
-    with trio.fail_after(180):
-        summary = await run_bench(CODING, tmp_path / "r", concurrency=2,
-                                  models=("scripted:reference", "scripted:bad"))
+def _cases():
     browser = coding.missing_requirement(("chromium",)) is None
-    cases = 5 if browser else 4
-    good, bad = summary["models"]["scripted:reference"], summary["models"]["scripted:bad"]
-    assert (good["passed"], good["scored"], good["mean_score"]) == (cases, cases, 1.0)
-    assert (bad["passed"], bad["scored"], bad["mean_score"]) == (0, cases, 0.0)
-    assert good["skipped"] == bad["skipped"] == 5 - cases
-    assert good["totals"]["tool_calls"] > 0 and good["means"]["tests_passed"] > 0
+    return [c.id for c in load_suite(CODING).cases if browser or c.id != "login-page"]
+
+
+def _check_outcomes(summary, report, models):
+    cases = _cases()
+    good = summary["models"]["scripted:reference"]
+    assert (good["passed"], good["scored"], good["mean_score"]) == (len(cases), len(cases), 1.0)
+    bad = summary["models"]["scripted:bad"]
+    assert (bad["passed"], bad["scored"], bad["mean_score"]) == (0, len(cases), 0.0)
+    for model in models:
+        for case in cases:
+            (run,) = summary["cases"][case][model]["runs"]
+            want = "pass" if model == "scripted:reference" else "fail"
+            assert run["status"] == want, (case, model, run)
+            results = ctrf(report, f"{case}-{model.replace(':', '_')}-e1-a1")
+            expected = results["summary"]["extra"]["expected"]
+            assert results["summary"]["tests"] == expected >= MIN_TESTS, (case, results)
+            assert all(t["suite"] == "must-pass" and t["duration"] >= 0
+                       for t in results["tests"])
+    assert summary["sealed"] is True
+
+
+async def test_good_solutions_pass_bad_and_hard_coded_ones_fail_locally(tmp_path):
+    with trio.fail_after(600):
+        summary = await run_bench(CODING, tmp_path / "r", concurrency=2, models=MODELS)
+    _check_outcomes(summary, tmp_path / "r", MODELS)
+    good = summary["models"]["scripted:reference"]
+    assert good["totals"]["tool_calls"] > 0 and good["means"]["tests_passed"] >= MIN_TESTS
     assert "diff_lines" in good["means"] and "lint_issues" in good["means"]
-    ctrf = orjson.loads((tmp_path / "r" / "cases" / "kv-api-scripted_reference-e1-a1"
-                         / "ctrf.json").read_bytes())["results"]
-    assert ctrf["summary"]["tests"] == ctrf["summary"]["passed"] == 5
-    assert {t["name"] for t in ctrf["tests"]} >= {"test_delete", "test_put_without_value_is_400"}
-    assert all(t["status"] == "passed" and t["suite"] == "must-pass" and t["duration"] >= 0
-               for t in ctrf["tests"])
-    failed = orjson.loads((tmp_path / "r" / "cases" / "http-echo-scripted_bad-e1-a1"
-                           / "ctrf.json").read_bytes())["results"]["tests"]
+    failed = ctrf(tmp_path / "r", "http-echo-scripted_bad-e1-a1")["tests"]
     assert all(t["status"] == "failed" and t["message"] for t in failed)
+    for case in _cases():  # written for fixed inputs: it does get some right, never all
+        assert 0 < summary["cases"][case]["scripted:hardcoded"]["runs"][0]["score"] < 1, case
 
 
-async def test_hidden_tests_are_out_of_the_agents_reach(tmp_path):
-    suite = load_suite(CODING)
-    case_dir = tmp_path / "case"
-    workspace = case_dir / "workspace"
-    hidden = CODING / "http-echo" / "hidden" / "checks.py"
-    relative = os.path.relpath(hidden, workspace)
-    tries = [{"tool": "read-file", "args": {"path": relative}},
-             {"tool": "read-file", "args": {"path": str(hidden)}},
-             {"tool": "list-dir", "args": {"path": os.path.dirname(relative)}},
-             {"tool": "write-file", "args": {"path": relative, "content": "pass"}}]
-    reported = []
-    result = await run_tree(suite.plan(suite.cases[0], "scripted:probe"), case_dir,
-                            model="scripted:probe", seed=0, limiters=_limiters(),
-                            script=[{"calls": [t]} for t in tries] + [{"say": "done"}],
-                            on_event=lambda kind, fields: reported.append((kind, fields)),
-                            hidden=(CODING,))
-    assert result.status == "done"
-    outcomes = [f for kind, f in reported if kind == "tool/result"]
-    assert len(outcomes) == 4 and not any(o["ok"] for o in outcomes)
-    secret = hidden.read_text()
-    assert all("test_echo_text" not in o["output"] for o in outcomes)
-    assert "absolute" in outcomes[1]["output"]
-    assert hidden.read_text() == secret
+async def test_good_solutions_pass_and_bad_ones_fail_in_containers(tmp_path):
+    require(engine_problem())
+    models = ("scripted:reference", "scripted:bad")
+    with trio.fail_after(600):
+        summary = await run_bench(CODING, tmp_path / "r", concurrency=2, models=models,
+                                  backend="docker")
+    _check_outcomes(summary, tmp_path / "r", models)
+    for case_dir in (tmp_path / "r" / "cases").iterdir():
+        names = [p.name for p in (case_dir / "containers").iterdir()]
+        assert len(names) == 2 and sum("-agent-" in n for n in names) == 1, names
+        for name in names:  # the agent's container and the program's, both gone
+            assert not any(leftovers(name).values()), name
 
 
-def test_bubblewrap_hides_the_suite_from_shell_commands():
-    box = HidingSandbox(kind="bwrap", hidden=("/suites",))
-    argv = box.wrap(["sh", "-c", "cat /suites/x"], workspace="/w", cwd="/w")
-    cut = argv.index("--")
-    assert argv[cut - 2:cut] == ["--tmpfs", "/suites"] and argv[cut + 1:] == ["sh", "-c",
-                                                                           "cat /suites/x"]
-
-
-async def test_a_program_that_never_starts_fails_the_case(tmp_path, monkeypatch):
-    suite = load_suite(CODING)
-    turns = [{"calls": [{"tool": "write-file", "args": {
-        "path": "server.py", "content": "import sys\nsys.exit(3)\n"}}]}, {"say": "done"}]
-    monkeypatch.setattr(suite, "script", lambda cc, model: turns)
+async def test_a_program_that_never_starts_fails_the_case(tmp_path):
+    root = one_case_suite(tmp_path, "http-echo",
+                          {"crash": {"server.py": "import sys\nsys.exit(3)\n"}})
+    suite = load_suite(root)
     with trio.fail_after(60):
-        outcome = await suite.run_case(_run(suite, "http-echo", tmp_path / "c"))
+        outcome = await suite.run_case(_run(suite, "http-echo", tmp_path / "c", "scripted:crash"))
     assert outcome.status == "fail" and outcome.score == 0.0
     assert "the program did not start" in outcome.reason
-    assert len(outcome.failures) == 4
+    assert len(outcome.failures) == len(suite.parsed["http-echo"].hidden.names) >= MIN_TESTS
 
 
 async def test_case_without_its_browser_is_skipped(tmp_path, monkeypatch):
@@ -107,5 +105,105 @@ async def test_case_without_its_browser_is_skipped(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("model", ["scripted:naive", "scripted:"])
 def test_unknown_scripted_model_is_refused(model):
-    with pytest.raises(SuiteError, match="plays scripted:reference or scripted:bad"):
+    with pytest.raises(SuiteError,
+                       match="plays scripted:reference or scripted:bad or scripted:hardcoded"):
         load_suite(CODING).check_model(model)
+
+
+def _checks(tmp_path, body):
+    path = tmp_path / "checks.py"
+    path.write_text(body)
+    return HiddenTests.read(path)
+
+
+def _sut(tmp_path):
+    return Sut(port=None, python=sys.executable, box=None, workspace=tmp_path)
+
+
+DRAWS = "".join(f"async def test_{i}(sut):\n    raise AssertionError(sut.rng.random())\n\n\n"
+                for i in range(MIN_TESTS))
+
+
+async def test_hidden_inputs_are_drawn_from_the_runs_seed(tmp_path):
+    hidden = _checks(tmp_path, DRAWS)
+
+    async def draws(seed):
+        report = await run_checks(hidden, _sut(tmp_path), seed=seed)
+        return [t["message"] for t in report.tests]
+
+    first = await draws("0/case")
+    assert first == await draws("0/case")  # the same seed: the same inputs
+    assert len(set(first)) == MIN_TESTS  # each test its own
+    other = await draws("1/case")
+    assert not set(first) & set(other)
+
+
+SHARED = '''
+import threading
+from contextlib import contextmanager
+
+import trio
+
+
+@contextmanager
+def session(sut):
+    yield {"thread": threading.get_ident(), "seen": []}
+
+
+def test_a(sut, shared):
+    assert shared["thread"] == threading.get_ident()
+    shared["seen"].append("a")
+
+
+async def test_b(sut):
+    await trio.sleep(0)
+
+
+def test_c(sut, shared):
+    assert shared["seen"] == ["a"], shared
+
+
+''' + "".join(f"def test_d{i}(sut, shared):\n    pass\n\n\n" for i in range(MIN_TESTS - 3))
+
+
+async def test_plain_tests_share_one_thread_and_the_modules_session(tmp_path):
+    report = await run_checks(_checks(tmp_path, SHARED), _sut(tmp_path), seed="0/x")
+    assert [t["name"] for t in report.tests][:3] == ["test_a", "test_b", "test_c"]
+    assert report.passed == report.total == report.expected == MIN_TESTS
+
+
+async def test_a_failing_session_fails_the_tests_it_did_not_reach(tmp_path):
+    body = SHARED.replace("@contextmanager\ndef session(sut):\n",
+                          "@contextmanager\ndef session(sut):\n    raise OSError('no browser')\n")
+    report = await run_checks(_checks(tmp_path, body), _sut(tmp_path), seed="0/x")
+    assert report.passed == 1 and report.total == MIN_TESTS  # test_b, an async test
+    assert {t["message"] for t in report.tests if t["status"] == "failed"} == \
+        {"session: OSError: no browser"}
+
+
+async def test_a_case_passes_only_when_every_declared_test_ran(tmp_path):
+    body = "".join(f"async def test_{i}(sut):\n    pass\n\n\n" for i in range(MIN_TESTS))
+    hidden = _checks(tmp_path, body + f"del test_{MIN_TESTS - 1}\n")
+    report = await run_checks(hidden, _sut(tmp_path), seed="0/x")
+    assert report.passed == report.total == MIN_TESTS - 1 and report.expected == MIN_TESTS
+    outcome = grade(report, {})
+    assert outcome.status == "fail"
+    assert outcome.score == round((MIN_TESTS - 1) / MIN_TESTS, 6)
+    assert outcome.reason == f"ran {MIN_TESTS - 1} of {MIN_TESTS} expected hidden tests"
+
+
+async def test_the_tests_run_from_the_copy_taken_when_the_suite_loaded(tmp_path):
+    hidden = _checks(tmp_path, DRAWS)
+    (tmp_path / "checks.py").write_text("def test_everything(sut):\n    pass\n")
+    report = await run_checks(hidden, _sut(tmp_path), seed="0/x")
+    assert (report.total, report.passed) == (MIN_TESTS, 0)
+    assert report.tests[0]["name"] == "test_0"
+
+
+async def test_a_sealed_case_where_nothing_can_seal_it_is_an_infra_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(coding, "can_seal", lambda: False)
+    suite = load_suite(CODING)
+    outcome = await suite.run_case(_run(suite, "http-echo", tmp_path / "c"))
+    assert outcome.status == "infra-error"
+    assert outcome.reason == "cannot seal the case: bubblewrap does not work here"
+    assert not (tmp_path / "c").exists()

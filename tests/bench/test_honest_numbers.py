@@ -186,3 +186,23 @@ async def test_max_infra_errors_from_the_command_line(tmp_path):
                           "--max-infra-errors 0 allows (the last: model: ")
     assert "Resume with:\n  agenttree bench tool-calling --resume reports/tool-calling/run-" \
         in err and "Traceback" not in err
+
+
+async def test_the_resume_command_repeats_how_a_coding_run_was_placed(tmp_path):
+    async with trio.open_nursery() as nursery:
+        _, model = await _serve(nursery, refuse=10**6)
+        with trio.fail_after(120):
+            code, _out, err = await _cli(tmp_path, "bench", "coding", "--model", model,
+                                         "--cases", "cli-wordfreq", "--reports", "reports",
+                                         "--unsealed", "--max-infra-errors", "0")
+            assert code == 1, err
+            (report,) = (tmp_path / "reports" / "coding").iterdir()
+            resume = shlex.split(err.splitlines()[2])
+            assert resume == ["agenttree", "bench", "coding", "--resume",
+                              str(report.relative_to(tmp_path)), "--unsealed"]
+            code, _out, err = await _cli(tmp_path, *resume[1:], "--retry-errors",
+                                         "--max-infra-errors", "0")
+        nursery.cancel_scope.cancel()
+    assert code == 1 and "Resume with:" in err, err  # stopped by the provider again
+    assert [e["type"] for e in events(report) if e["type"].startswith("run/")] == \
+        ["run/start", "run/stopped"] * 2

@@ -72,7 +72,13 @@ def test_resume_after_sigkill_gives_the_uninterrupted_summary(tmp_path):
     assert resumes[1]["skipped"] == len(ended)
 
 
-async def test_interrupted_case_reruns_as_a_new_attempt(tmp_path):
+@pytest.mark.parametrize("torn", [
+    b'{"seq": 99, "ty',
+    # a whole last line that is not JSON: the reader skips it as torn, so the resumed writer
+    # must cut it too (before, it stayed and was corrupt in the middle once lines followed)
+    b'{"seq": 99, "ty\n',
+])
+async def test_interrupted_case_reruns_as_a_new_attempt(tmp_path, torn: bytes):
     opts = {"models": ("scripted:reference",), "cases": "p-*", "seed": 1}
     report = tmp_path / "r"
     await run_bench(TOOL_CALLING, report, **opts)
@@ -82,7 +88,7 @@ async def test_interrupted_case_reruns_as_a_new_attempt(tmp_path):
     victim = events(report)[last_end]["key"]
     # As if killed during the last case: its end and the run's end never written, and a torn
     # half line at the end of the file.
-    (report / "events.jsonl").write_bytes(b"".join(lines[:last_end]) + b'{"seq": 99, "ty')
+    (report / "events.jsonl").write_bytes(b"".join(lines[:last_end]) + torn)
     (report / "summary.json").unlink()
 
     recorded = read_recorded(report)

@@ -1,5 +1,6 @@
 """Malformed suite and case files: one clear line naming the file, exit status 2."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,38 @@ def test_coding_case_without_hidden_tests(tmp_path):
         load_suite(root)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda case: (case / "hidden" / "checks.py").write_text(
+        "async def test_one(sut):\n    pass\n"),
+     r"http-echo/hidden/checks\.py: declares 1 test_\* functions; a coding case needs at least 8"),
+    (lambda case: (case / "hidden" / "checks.py").write_text("def test_one(sut:\n"),
+     r"http-echo/hidden/checks\.py: not valid Python: "),
+    (lambda case: (case / "hidden" / "checks.py").write_bytes(b"\xff\xfe"),
+     r"http-echo/hidden/checks\.py: not valid Python: "),
+    (lambda case: shutil.rmtree(case / "reference" / "hardcoded"),
+     r"http-echo: no reference/hardcoded/ solution"),
+    (lambda case: (case / "reference" / "empty").mkdir(),
+     r"http-echo: reference/empty/ holds no files"),
+])
+def test_malformed_coding_case_is_one_clear_line(tmp_path, change, message):
+    root = copy_suite(CODING, tmp_path)
+    change(root / "http-echo")
+    with pytest.raises(SuiteError, match=message) as info:
+        load_suite(root)
+    assert "\n" not in str(info.value)
+
+
+def test_a_solution_only_some_cases_have_is_not_played(tmp_path):
+    root = copy_suite(CODING, tmp_path)
+    (root / "http-echo" / "reference" / "extra").mkdir()
+    (root / "http-echo" / "reference" / "extra" / "server.py").write_text("pass\n")
+    suite = load_suite(root)
+    assert suite.scripts == ["reference", "bad", "hardcoded"]
+    with pytest.raises(SuiteError, match="plays scripted:reference or scripted:bad or "
+                                         "scripted:hardcoded"):
+        suite.check_model("scripted:extra")
+
+
 def test_coding_case_id_is_checked_like_a_tool_case_id(tmp_path):
     root = copy_suite(CODING, tmp_path)
     case = root / "http-echo" / "case.edn"
@@ -127,13 +160,6 @@ def test_bad_cli_arguments(tmp_path, capsys, args, message):
     assert main(["bench", str(TOOL_CALLING), "--reports", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
-
-
-def test_coding_suite_refuses_container_backends_for_now(tmp_path, capsys):
-    assert main(["bench", str(CODING), "--reports", str(tmp_path), "--backend", "docker"]) == 2
-    err = capsys.readouterr().err
-    assert "the coding suite's programs run on the local backend only" in err
-    assert err.count("\n") == 1 and not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("name", ["tool_calling", "tool-calling"])

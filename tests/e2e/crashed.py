@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agenttree.runtime.control import append_command
+from agenttree.control import Cancel, append_command
 
 from .test_crash import tear_last_line
 
@@ -44,6 +44,6 @@ def crashed_run(tmp_path: Path) -> Path:
 
 def resume_cancelled(run_dir: Path) -> subprocess.CompletedProcess[bytes]:
     """Resume the run with a cancel of the root queued, so it ends at once (status 1)."""
-    append_command(run_dir, {"cmd": "cancel", "agent": "root"})
+    append_command(run_dir, Cancel(agent="root"))
     return subprocess.run([sys.executable, "-m", "agenttree", "resume", str(run_dir),
                            "--quiet"], capture_output=True, timeout=120)

@@ -13,7 +13,7 @@ import pytest
 from agenttree.log import read_events
 from agenttree.state import fold
 
-from ..tools.test_procs import alive_in_groups, alive_with_arg
+from ..sandbox.test_procs import alive_in_groups, alive_with_arg
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "plans" / "demo.edn"

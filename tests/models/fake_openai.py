@@ -124,6 +124,12 @@ class FakeOpenAI:
         finally:
             await stream.aclose()
 
+    @staticmethod
+    def frame(chunk: dict[str, Any] | bytes) -> bytes:
+        """One server-sent event of a stream (bytes are sent as its data, as they are)."""
+        raw = chunk if isinstance(chunk, bytes) else orjson.dumps(chunk)
+        return b"data: " + raw + b"\n\n"
+
     async def _event(self, conn: h11.Connection, stream: trio.SocketStream) -> Any:
         while (event := conn.next_event()) is h11.NEED_DATA:
             conn.receive_data(await stream.receive_some(65536))
@@ -150,8 +156,7 @@ class FakeOpenAI:
                 if reply.drop_after is not None and i == reply.drop_after:
                     await stream.aclose()
                     return False
-                raw = chunk if isinstance(chunk, bytes) else orjson.dumps(chunk)
-                await send(h11.Data(data=b"data: " + raw + b"\n\n"))
+                await send(h11.Data(data=self.frame(chunk)))
             if reply.done:
                 await send(h11.Data(data=b"data: [DONE]\n\n"))
         else:

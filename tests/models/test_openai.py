@@ -10,9 +10,9 @@ import trio
 from agenttree import events as ev
 from agenttree.errors import UserError
 from agenttree.models.base import ModelError
-from agenttree.models.openai import api_key_for
+from agenttree.models.keys import api_key_for
 from agenttree.models.ratelimit import RateLimiter
-from agenttree.models.spec import OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
+from agenttree.models.spec import ANTHROPIC_URL, OLLAMA_URL, OPENAI_URL, ModelSpec, parse_model_spec
 from agenttree.plan import DEFAULT_CONCURRENCY
 
 from ..runtime.test_engine import events_of, finished, make_engine
@@ -22,15 +22,16 @@ from .fake_openai import FakeOpenAI, Reply, completion, stream
 async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, children: int = 0,
                       budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}",
                       extra: str = "", tier_extra: str = "", model: str = "test-model",
-                      server: FakeOpenAI | None = None):
-    """Run a one-tier plan of ``openai:MODEL@BASE`` against a fake server (``BASE`` in
+                      server: FakeOpenAI | None = None, provider: str = "openai",
+                      fake_class: type[FakeOpenAI] = FakeOpenAI):
+    """Run a one-tier plan of ``PROVIDER:MODEL@BASE`` against a fake server (``BASE`` in
     ``extra`` becomes its URL); a ``server`` given is already serving."""
-    fake = server or FakeOpenAI(replies)
+    fake = server or fake_class(replies)
     async with trio.open_nursery() as nursery:
         base = fake.base_url if server else await nursery.start(fake.serve)
         kids = " ".join(f'{{:task/id "c{i}" :goal "say hi"}}' for i in range(children))
         text = f"""
-{{:tiers [{{:depth 0 :models ["openai:{model}@{base}"] :budget {budget} {tier_extra}}}]
+{{:tiers [{{:depth 0 :models ["{provider}:{model}@{base}"] :budget {budget} {tier_extra}}}]
  {extra.replace("BASE", base)}
  :task {{:task/id "root" {task} :children [{kids}]}}}}
 """
@@ -205,7 +206,9 @@ def test_model_specs() -> None:
         provider="openai", model="qwen3:32b", base_url="http://127.0.0.1:8000/v1")
     assert parse_model_spec("ollama:qwen3:14b").base_url == OLLAMA_URL
     assert parse_model_spec("scripted:x").provider == "scripted"
-    for bad in ("gpt-5.2", "openai:", "openai:m@localhost", "anthropic:x"):
+    assert parse_model_spec("anthropic:claude-sonnet-4-5") == ModelSpec(
+        provider="anthropic", model="claude-sonnet-4-5", base_url=ANTHROPIC_URL)
+    for bad in ("gpt-5.2", "openai:", "openai:m@localhost", "mistral:x", "anthropic:"):
         with pytest.raises(UserError):
             parse_model_spec(bad)
 

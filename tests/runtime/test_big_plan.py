@@ -13,9 +13,10 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.cli import main
+from agenttree.control import ControlClient, Reconcile, append_command, stage_plan
 from agenttree.log import MAX_LINE, decode, read_events
 from agenttree.plan import parse_plan, plan_to_edn
-from agenttree.runtime.control import POLL_S, append_command, stage_plan
+from agenttree.runtime.control import POLL_S
 from agenttree.state import fold
 
 from .test_engine import events_of, make_engine
@@ -45,6 +46,7 @@ def test_a_plan_longer_than_a_log_line_is_logged_whole(big_run: Path) -> None:
     loaded = [e.event for e in entries if isinstance(e.event, ev.PlanLoaded)]
     assert len(loaded) == 1 and loaded[0].parts > 1 and loaded[0].edn == ""
     assert fold(entries).plan_edn == edn
+    assert ControlClient(big_run).plan_in_force() == edn  # read backwards, parts and all
     assert not [e for e in entries if isinstance(e.event, ev.UnknownEvent)]
 
 
@@ -76,8 +78,7 @@ async def test_a_reconciled_big_plan_is_logged_whole(tmp_path: Path, autojump_cl
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
-        line = append_command(engine.run_dir, {"cmd": "reconcile",
-                                               "plan": stage_plan(engine.run_dir, new)})
+        line = append_command(engine.run_dir, Reconcile(plan=stage_plan(engine.run_dir, new)))
         while not any(c["line"] == line for c in engine.state.control):
             await trio.sleep(POLL_S)
         engine.cancel("root", "test over")
@@ -87,6 +88,7 @@ async def test_a_reconciled_big_plan_is_logged_whole(tmp_path: Path, autojump_cl
     assert reconciled[0].diff["added"] == ["d"]
     state = fold(read_events(engine.run_dir / "events.jsonl"))
     assert parse_plan(state.plan_edn) == parse_plan(new)
+    assert ControlClient(engine.run_dir).plan_in_force() == state.plan_edn
     assert (engine.run_dir / "plan.edn").read_text() == new  # the engine wrote it
 
 

@@ -8,7 +8,8 @@ import trio
 import trio.testing
 
 from agenttree import events as ev
-from agenttree.runtime.control import POLL_S, append_command
+from agenttree.control import Cancel, append_command
+from agenttree.runtime.control import POLL_S
 
 from .test_engine import WAITERS, events_of, finished, make_engine
 
@@ -81,6 +82,6 @@ async def test_a_partial_line_waits_for_its_newline(tmp_path: Path, autojump_clo
 
 
 def test_append_command_returns_its_line(tmp_path: Path) -> None:
-    assert append_command(tmp_path, {"cmd": "cancel", "agent": "a"}) == 1
-    assert append_command(tmp_path, {"cmd": "cancel", "agent": "b"}) == 2
+    assert append_command(tmp_path, Cancel(agent="a")) == 1
+    assert append_command(tmp_path, Cancel(agent="b")) == 2
     assert (tmp_path / "control.jsonl").read_text().count("\n") == 2

@@ -208,7 +208,7 @@ async def test_policy_narrows_models_and_tools(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, text, model_override="scripted")
     await engine.run()
     spawned = {e.agent: e for e in events_of(engine, ev.AgentSpawned)}
-    assert spawned["root.c"].tools == ["finish", "message"]
+    assert spawned["root.c"].tools == ["finish", "message", "read-output"]  # read-output: own
     results = [r for r in events_of(engine, ev.ToolResult) if r.agent == "root.c"]
     assert not results[0].ok and "tool 'sh' is not available to root.c" in results[0].output
     assert not results[1].ok and "not available" in results[1].output

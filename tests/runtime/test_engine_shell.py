@@ -67,7 +67,7 @@ async def test_by_default_commands_run_in_the_workspace_sandbox(tmp_path: Path) 
     engine = Engine(parse_plan(PLAN, source="test.edn"), tmp_path / "run", durability="none")
     assert await engine.run() == "done"
     assert isinstance(engine.shell, WorkspaceSandbox)
-    assert engine.shell.confinement is engine.sandbox
+    assert engine.shell.confinement is engine.confinement
     assert (tmp_path / "run" / "workspace" / "app" / "made-by-sh").exists()
     [check] = events_of(engine.run_dir, ev.AcceptanceResult)
     assert check.ok and check.exit_code == 0

@@ -11,9 +11,10 @@ import trio
 import trio.testing
 
 from agenttree import events as ev
+from agenttree.control import MAX_COMMAND, Cancel, Message, append_command
 from agenttree.log import LineFollower
 from agenttree.plan import parse_plan
-from agenttree.runtime.control import MAX_COMMAND, POLL_S, append_command
+from agenttree.runtime.control import POLL_S
 from agenttree.runtime.engine import Engine
 
 from .test_engine import WAITERS, events_of, finished, make_engine
@@ -37,7 +38,7 @@ async def steer(tmp_path: Path, hostile: list[bytes], *, plan_file: bytes | None
             (engine.run_dir / "plan.edn").write_bytes(plan_file)
         with open(engine.run_dir / "control.jsonl", "ab") as f:
             f.write(b"".join(hostile))
-        good = append_command(engine.run_dir, {"cmd": "cancel", "agent": "root.side"})
+        good = append_command(engine.run_dir, Cancel(agent="root.side"))
         while not any(c["line"] == good for c in engine.state.control):
             await trio.sleep(POLL_S)
         assert "root.mid" in engine.agents  # the run went on
@@ -136,11 +137,11 @@ async def test_a_control_file_cut_back_is_reported_and_followed_on(tmp_path: Pat
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
         control = engine.run_dir / "control.jsonl"
-        append_command(engine.run_dir, {"cmd": "message", "agent": "root.side", "text": "a"})
+        append_command(engine.run_dir, Message(agent="root.side", text="a"))
         await trio.sleep(POLL_S * 2)
         control.write_bytes(b"")  # someone empties the file under the engine
         await trio.sleep(POLL_S * 2)
-        line = append_command(engine.run_dir, {"cmd": "cancel", "agent": "root.mid"})
+        line = append_command(engine.run_dir, Cancel(agent="root.mid"))
         await trio.sleep(POLL_S * 2)
         engine.cancel("root", "test over")
     assert line == 1
@@ -166,9 +167,8 @@ async def test_any_failure_of_a_command_is_its_rejection(tmp_path: Path,
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
-        first = append_command(engine.run_dir, {"cmd": "cancel", "agent": "root.mid"})
-        second = append_command(engine.run_dir, {"cmd": "message", "agent": "root.side",
-                                                 "text": "still here?"})
+        first = append_command(engine.run_dir, Cancel(agent="root.mid"))
+        second = append_command(engine.run_dir, Message(agent="root.side", text="still here?"))
         while len(engine.state.control) < 2:
             await trio.sleep(POLL_S)
         engine.cancel("root", "test over")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from agenttree import events as ev
-from agenttree.tools import procs
+from agenttree.sandbox import procs
 
-from ..tools.test_procs import needs_bwrap
+from ..sandbox.test_procs import needs_bwrap
 from .test_engine import events_of, make_engine
 
 PLAN = """
@@ -74,10 +74,10 @@ async def test_a_change_to_a_path_another_agent_holds_is_logged(tmp_path: Path, 
 
 
 def test_wrap_binds_read_only_paths_after_the_workspace() -> None:
-    argv = procs.Sandbox(kind="bwrap").wrap(["true"], workspace="/ws", cwd="/ws",
-                                            read_only=["/ws/a.txt", "/ws/d"])
+    argv = procs.Confinement(kind="bwrap").wrap(["true"], workspace="/ws", cwd="/ws",
+                                                read_only=["/ws/a.txt", "/ws/d"])
     bind = argv.index("--bind")
     assert argv[bind:bind + 9] == ["--bind", "/ws", "/ws", "--ro-bind", "/ws/a.txt",
                                    "/ws/a.txt", "--ro-bind", "/ws/d", "/ws/d"]
-    assert procs.Sandbox(kind="none").wrap(["true"], workspace="/ws", cwd="/ws",
-                                           read_only=["/ws/a.txt"]) == ["true"]
+    assert procs.Confinement(kind="none").wrap(["true"], workspace="/ws", cwd="/ws",
+                                               read_only=["/ws/a.txt"]) == ["true"]

@@ -262,8 +262,8 @@ async def test_advisory_write_to_a_locked_path_is_logged(tmp_path: Path, io_cloc
 
 
 async def test_service_refuses_unknown_agents_and_keeps_serving(autojump_clock) -> None:
+    from agenttree.lock_table import LockError
     from agenttree.plan import LockPolicy
-    from agenttree.runtime.lock_table import LockError
     from agenttree.runtime.locks import LockService
 
     running = {"root.a"}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import trio
 import trio.testing
 
 from agenttree import events as ev
+from agenttree.control import Reconcile, append_command
+from agenttree.control.client import append_line
 from agenttree.log import read_events
 from agenttree.plan import parse_plan
-from agenttree.runtime.control import append_command
 
 from .test_engine import events_of, finished, make_engine, when_written
 
@@ -46,12 +48,13 @@ async def drive(tmp_path: Path, text: str, steps) -> object:
 def reconcile_to(text: str):
     def step(engine):
         (engine.run_dir / "plan.edn").write_text(text)
-        append_command(engine.run_dir, {"cmd": "reconcile"})
+        append_command(engine.run_dir, Reconcile())
     return step
 
 
 def command(**fields):
-    return lambda engine: append_command(engine.run_dir, fields)
+    """A control line as today's clients write it (malformed ones included)."""
+    return lambda engine: append_line(engine.run_dir, orjson.dumps(fields))
 
 
 def answers(engine) -> list[tuple[str, str]]:
@@ -127,7 +130,7 @@ async def test_the_same_plan_twice_changes_nothing(tmp_path: Path, autojump_cloc
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
-        append_command(engine.run_dir, {"cmd": "reconcile"})
+        append_command(engine.run_dir, Reconcile())
         await answered.wait()
         # Whatever a reconcile does is logged between its plan/reconciled and the answer.
         types = [e.event.TYPE for e in _entries(engine)]

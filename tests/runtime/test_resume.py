@@ -23,7 +23,7 @@ from agenttree.runtime.engine import Engine
 from agenttree.runtime.runlock import engine_lock
 from agenttree.state import fold
 
-from ..tools.test_procs import alive_in_groups
+from ..sandbox.test_procs import alive_in_groups
 from .test_engine import when_written
 
 TREE = """

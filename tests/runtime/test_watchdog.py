@@ -111,7 +111,7 @@ async def test_the_interval_is_the_tasks_else_the_tiers_else_30_s(
 
 async def test_watchdog_turns_spend_the_budget_until_it_runs_out(tmp_path: Path,
                                                                  autojump_clock) -> None:
-    engine = make_engine(tmp_path, stalled(task=":watchdog-s 10", tokens=450))
+    engine = make_engine(tmp_path, stalled(task=":watchdog-s 10", tokens=1200))
     assert await engine.run() == "budget-exhausted"
     assert finished(engine) == {"root.slow": "cancelled", "root": "budget-exhausted"}
     assert [e.kind for e in events_of(engine, ev.BudgetExhausted)] == ["tokens"]

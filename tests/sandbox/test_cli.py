@@ -14,8 +14,8 @@ import yaml
 from agenttree.cli import main
 from agenttree.log import read_events
 from agenttree.sandbox import load_spec, sandbox_name
+from agenttree.sandbox.procs import live_members
 from agenttree.state import fold, state_to_json
-from agenttree.tools.procs import live_members
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = str(ROOT / "plans" / "containers" / "redis-sut.edn")

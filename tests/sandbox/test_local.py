@@ -10,7 +10,7 @@ import trio
 
 from agenttree import events as ev
 from agenttree.sandbox import Limits, SandboxError, open_backend, parse_spec
-from agenttree.tools.procs import live_members
+from agenttree.sandbox.procs import live_members
 
 PY = sys.executable
 

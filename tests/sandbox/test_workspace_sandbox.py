@@ -1,5 +1,5 @@
 """The workspace sandbox (where ``sh`` runs): the Sandbox protocol over a run's workspace, with
-the process-group guarantees of agenttree.tools.procs and the OS confinement passed through."""
+the process-group guarantees of agenttree.sandbox.procs and the OS confinement passed through."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import trio
 
 from agenttree.errors import WorkspaceError
 from agenttree.sandbox import Sandbox, SandboxError
+from agenttree.sandbox.procs import Confinement, live_members
 from agenttree.sandbox.workspace import WorkspaceSandbox
-from agenttree.tools.procs import Sandbox as Confinement
-from agenttree.tools.procs import live_members
-from agenttree.tools.workspace import Workspace
+from agenttree.workspace import Workspace
 
 ENV = {"PATH": os.environ["PATH"], "GREETING": "hi"}
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from agenttree import events as ev
+from agenttree.log import LogReader
+from agenttree.state import fold
 
 from .conftest import RunLog, spawned
 
@@ -137,20 +139,74 @@ def test_the_tree_updates_live_and_cancel_works(tmp_path: Path, serve_dir, page)
         stop(run)
 
 
+RECORDED = Path(__file__).parents[1] / "recorded" / "web-fold" / "events.jsonl"
+
+PAGE_ROWS = """() => [...document.querySelectorAll('[role="treeitem"]')]
+  .sort((a, b) => a.dataset.index - b.dataset.index)
+  .map((li) => [li.dataset.agent, Number(li.getAttribute("aria-level")) - 1, li.dataset.status,
+                li.querySelector(".detail").textContent, Number(li.dataset.toolCalls),
+                Number(li.dataset.tokens)])"""
+
+
+def fold_rows(log: Path) -> list[list]:
+    """The tree's rows as agenttree/state.py folds ``log``: pre-order from the root."""
+    state = fold(LogReader(log))
+    agents = [state.agents[a] for a in state.subtree(state.root)] if state.root else []
+    return [[a.id, a.depth, a.status, a.detail, a.tool_calls, a.tokens] for a in agents]
+
+
+def test_the_page_s_rows_are_the_python_fold_of_a_recorded_run(tmp_path: Path, serve_dir,
+                                                               page) -> None:
+    # A real run: root.a re-opened (attempt 2, its done child a1 not among the new attempt's),
+    # and a resume that requested root.slow's tool call again. Written in stages while the
+    # page watches, so the page gets there by deltas; then loaded afresh, from a snapshot.
+    lines = RECORDED.read_bytes().splitlines(keepends=True)
+    respawn = next(n for n, line in enumerate(lines)
+                   if b'"agent/spawned"' in line and b'"attempt":2' in line)
+    resumed = next(n for n, line in enumerate(lines) if b'"run/resumed"' in line)
+    log = RunLog(tmp_path / "run")
+    page.goto(serve_dir(log.run_dir))
+    expect(page.locator("#run-status")).to_contain_text("live", timeout=WAIT_MS)
+    written = 0
+    for end in [5, respawn, respawn + 1, respawn + 3, resumed + 4, len(lines)]:
+        with open(log.path, "ab") as f:
+            f.write(b"".join(lines[written:end]))
+        written = end
+        want = fold_rows(log.path)
+        try:
+            page.wait_for_function(f"(want) => JSON.stringify(({PAGE_ROWS})()) === "
+                                   "JSON.stringify(want)", arg=want, timeout=WAIT_MS)
+        except sync_api.TimeoutError:
+            assert page.evaluate(PAGE_ROWS) == want, f"after {end} events"
+        expect(page.locator("#seq")).to_have_text(f"(seq {end})")
+    rows = {r[0]: r for r in want}
+    assert rows["root.slow"][4] == 2  # requested again after the resume: counted once
+    assert "root.a.a1" not in rows and rows["root.a.a2"][1] == 2  # the re-opened parent's
+    expect(page.locator("#run-status")).to_contain_text("run done")
+    page.reload()
+    expect(page.locator("#seq")).to_have_text(f"(seq {len(lines)})", timeout=WAIT_MS)
+    assert page.evaluate(PAGE_ROWS) == want
+
+
 def test_ten_thousand_agents_render_only_the_rows_in_view(tmp_path: Path, serve_dir,
                                                           page) -> None:
     log = RunLog(tmp_path / "run")
     log.write([ev.RunStarted(plan_name="big", plan_path="big.edn", run_dir="r", seed=0,
                              durability="none"), spawned("root")])
     parents = [f"root.g{i}" for i in range(100)]
-    log.write(spawned(p, "root") for p in parents)
-    log.write(spawned(f"{p}.w{j}", p) for p in parents for j in range(99))
+    log.write(spawned(p, "root") for p in parents[:50])
+    log.write(spawned(f"{p}.w{j}", p) for p in parents[:50] for j in range(99))
     total = 1 + 100 + 100 * 99
-    page.goto(serve_dir(log.run_dir))
+    page.goto(serve_dir(log.run_dir))  # half the tree from the snapshot, half by deltas
+    expect(page.locator("#agent-total")).to_have_text(f"({1 + 50 + 50 * 99})",
+                                                      timeout=WAIT_MS)
+    for p in parents[50:]:
+        log.write([spawned(p, "root"), *(spawned(f"{p}.w{j}", p) for j in range(99))])
     expect(page.locator("#agent-total")).to_have_text(f"({total})", timeout=WAIT_MS)
     rows = page.get_by_role("treeitem")
     expect(rows.first).to_be_visible()
     assert rows.count() < 80  # ~27 rows in view + overscan, not 10,000
+    assert page.evaluate("document.querySelectorAll('#tree *').length") < 80 * 6
     page.locator("#tree").evaluate("el => { el.scrollTop = el.scrollHeight; }")
     last = "root.g99.w98"
     expect(row(page, last)).to_be_visible(timeout=WAIT_MS)

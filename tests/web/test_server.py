@@ -5,6 +5,7 @@ in-process on 127.0.0.1, port 0."""
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,20 @@ async def test_resume_from_seq_misses_nothing_and_doubles_nothing(served: Served
         second += await receive_lines(ws, 3)  # live
     assert seqs(second) == list(range(11, 19))
     assert b"".join(first + second) == served.log.path.read_bytes()  # the log's own lines
+
+
+async def test_the_stream_passes_on_the_bytes_the_log_holds(served: Served) -> None:
+    # Framed as the log's CRC rule allows, but not as agenttree's own encoder would write it:
+    # the hub passes each line on as it read it, never decoding and encoding it again.
+    body = b'{"seq": 5,  "t": 1, "run": "test-run", "type": "run/finished", "status": "done"}'
+    line = body[:-1] + b',"crc":%d}\n' % zlib.crc32(body)
+    async with open_websocket_url(served.events_url(1)) as live:
+        await receive_lines(live, 4)
+        with open(served.log.path, "ab") as f:
+            f.write(line)
+        served.hub.poll()
+        assert await receive_lines(live, 1) == [line]  # live, through the hub
+    assert served.hub.state.status == "done"
 
 
 async def test_a_client_joining_mid_stream_gets_history_then_live(
@@ -351,9 +366,11 @@ async def test_the_page_and_its_files_are_served_with_safe_headers(
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "default-src 'self'" in r.headers["content-security-policy"]
-    for name in ["app.js", "api.js", "model.js", "tree.js", "style.css"]:
+    for name in ["app.js", "api.js", "rows.js", "tree.js", "style.css"]:
         r = await http.get(f"{served.base}/static/{name}")
         assert r.status_code == 200, name
+    r = await http.get(f"{served.base}/static/model.js")  # the page folds nothing itself
+    assert r.status_code == 404
 
 
 # --- reports --------------------------------------------------------------------------------

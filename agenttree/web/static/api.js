@@ -1,4 +1,4 @@
-// Talking to `agenttree serve`: the token, JSON calls, and the resumable event stream.
+// Talking to `agenttree serve`: the token, JSON calls, and the page's live feed.
 
 const KEY = "agenttree-token";
 
@@ -42,44 +42,44 @@ export class Api {
   }
 
   /**
-   * Follow /ws/events from seq `from`. `onEvents(list)` gets parsed events in order;
-   * `onState(text)` gets connection news. Reconnects from the next seq when dropped, so
-   * nothing is missed or doubled. Returns a function that stops it.
+   * Follow /ws/view: the tree's rows folded by the server (a snapshot, then deltas) and the
+   * selected agent's detail. `onMessage(m)` gets each message; `onState(text)` gets connection
+   * news. Reconnects when dropped (starting again from a snapshot). Returns `select(id)`, which
+   * asks for an agent's detail (null for none), and `stop()`.
    */
-  stream(from, onEvents, onState) {
-    let next = from;
+  view(onMessage, onState) {
     let socket = null;
     let stopped = false;
+    let selected = null;
     const open = () => {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
-      const q = new URLSearchParams({ token: this.token, from: String(next) });
-      socket = new WebSocket(`${scheme}://${location.host}/ws/events?${q}`);
-      socket.onopen = () => onState("live");
-      socket.onmessage = (msg) => {
-        const events = [];
-        for (const line of msg.data.split("\n")) {
-          if (!line) continue;
-          const e = JSON.parse(line);
-          if (e.seq !== next) continue; // never double (cannot happen; cheap to check)
-          next = e.seq + 1;
-          events.push(e);
-        }
-        if (events.length) onEvents(events);
+      const q = new URLSearchParams({ token: this.token });
+      socket = new WebSocket(`${scheme}://${location.host}/ws/view?${q}`);
+      socket.onopen = () => {
+        onState("live");
+        if (selected) socket.send(JSON.stringify({ select: selected }));
       };
+      socket.onmessage = (msg) => onMessage(JSON.parse(msg.data));
       socket.onclose = (ev) => {
         if (stopped) return;
         if (ev.code === 1008) {
           onState(`refused: ${ev.reason}`);
           return;
         }
-        onState(ev.code === 1013 ? "catching up…" : "disconnected; retrying…");
-        setTimeout(open, ev.code === 1013 ? 0 : 2000);
+        onState("disconnected; retrying…");
+        setTimeout(open, 2000);
       };
     };
     open();
-    return () => {
-      stopped = true;
-      if (socket) socket.close();
+    return {
+      select: (id) => {
+        selected = id;
+        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ select: id }));
+      },
+      stop: () => {
+        stopped = true;
+        if (socket) socket.close();
+      },
     };
   }
 }

@@ -1,11 +1,10 @@
 // The page: wires the stream, the tree and the panels together.
 
 import { Api, takeToken } from "./api.js";
-import { Model } from "./model.js";
+import { Rows } from "./rows.js";
 import { perFrame, VirtualTree } from "./tree.js";
 
 const EVENTS_SHOWN = 200;
-const DETAIL_EVERY_MS = 1000;
 const REPORTS_EVERY_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
@@ -36,38 +35,48 @@ function fillTable(table, head, rows) {
 const short = (v) => (typeof v === "string" ? v : JSON.stringify(v));
 
 class Page {
-  constructor(api, state) {
+  constructor(api) {
     this.api = api;
-    this.model = new Model(state);
+    this.model = new Rows();
+    this.rows = [];
     this.events = [];
+    this.panels = { locks: {}, containers: {} };
     this.selected = null;
     this.schedule = perFrame(() => this.redraw());
-    this.detailDue = true;
     this.tree = new VirtualTree($("tree"), {
       onSelect: (id) => this.select(id),
       onCancel: (id) => this.cancel(id),
     });
-    this.showDetail(state);
-    this.redraw();
+    this.showDetail(null);
   }
 
   start() {
-    // Start a little before the state's seq, so the event list is not empty on load.
-    const from = Math.max(1, this.model.seq - EVENTS_SHOWN + 1);
-    this.api.stream(from, (events) => this.onEvents(events), (text) => {
+    this.feed = this.api.view((m) => this.onMessage(m), (text) => {
       this.connection = text;
       this.schedule();
     });
-    setInterval(() => this.refreshDetail(), DETAIL_EVERY_MS);
     this.refreshReports();
     setInterval(() => this.refreshReports(), REPORTS_EVERY_MS);
   }
 
-  onEvents(events) {
-    for (const e of events) if (e.seq > this.model.seq) this.model.apply(e);
-    this.events.push(...events);
+  onMessage(m) {
+    if (m.kind === "detail") {
+      if (m.id === this.selected) this.showDetail(m.agent);
+      return;
+    }
+    if (m.kind === "error") {
+      $("control-result").textContent = m.error;
+      return;
+    }
+    this.model.apply(m);
+    if (m.kind === "snapshot") this.events = [];
+    this.events.push(...m.events);
     if (this.events.length > EVENTS_SHOWN) this.events.splice(0, this.events.length - EVENTS_SHOWN);
-    this.detailDue = true;
+    for (const key of ["locks", "containers"]) {
+      if (m[key] === undefined) continue;
+      this.panels[key] = m[key];
+      this.panelsDue = true;
+    }
     this.schedule();
   }
 
@@ -82,11 +91,11 @@ class Page {
     $("agent-total").textContent = `(${m.agents.size})`;
     $("counts").textContent = Object.entries(m.counts()).map(([k, v]) => `${k} ${v}`).join(" · ");
     $("seq").textContent = `(seq ${m.seq})`;
+    if (this.panelsDue) this.showPanels();
     const list = $("events");
-    list.replaceChildren(...this.events.slice(-EVENTS_SHOWN).reverse().map((e) => {
+    list.replaceChildren(...this.events.slice().reverse().map(([seq, type, who]) => {
       const li = el("li");
-      li.append(el("span", String(e.seq), "seq"), el("span", e.type, "type"),
-        el("span", e.agent || e.sender || "", "who"));
+      li.append(el("span", String(seq), "seq"), el("span", type, "type"), el("span", who, "who"));
       return li;
     }));
   }
@@ -94,8 +103,7 @@ class Page {
   select(id) {
     this.selected = id;
     this.tree.select(id);
-    this.detailDue = true;
-    this.refreshDetail();
+    this.feed.select(id);
   }
 
   async cancel(id) {
@@ -104,28 +112,21 @@ class Page {
     $("control-result").textContent = `cancel ${id}: ${answer.status} — ${answer.detail}`;
   }
 
-  async refreshDetail() {
-    if (!this.detailDue) return;
-    this.detailDue = false;
-    try {
-      const q = this.selected ? `?agent=${encodeURIComponent(this.selected)}` : "?agent=";
-      this.showDetail(await this.api.get(`/api/state${q}`));
-    } catch (err) {
-      $("control-result").textContent = String(err.message || err);
-    }
-  }
-
-  showDetail(state) {
+  showPanels() {
+    this.panelsDue = false;
     const locks = [];
-    for (const [path, entry] of Object.entries(state.locks || {})) {
+    for (const [path, entry] of Object.entries(this.panels.locks)) {
       for (const [agent, h] of Object.entries(entry.holders)) locks.push([path, h.mode, agent, String(h.token), entry.waiters.join(", ")]);
       if (!Object.keys(entry.holders).length) locks.push([path, "", "", "", entry.waiters.join(", ")]);
     }
     fillTable($("locks"), ["path", "mode", "holder", "token", "waiting"], locks);
-    const containers = Object.entries(state.containers || {}).map(([name, c]) => [
+    const containers = Object.entries(this.panels.containers).map(([name, c]) => [
       name, c.status ?? "", c.image ?? "", c.backend ?? ""]);
     fillTable($("containers"), ["name", "status", "image", "backend"], containers);
-    const a = this.selected ? state.agents?.[this.selected] : null;
+  }
+
+  /** The selected agent's panels, from the server's "detail" message (null: none). */
+  showDetail(a) {
     const detail = $("agent-detail");
     if (!a) {
       detail.replaceChildren(el("p", "Select an agent in the tree.", "hint"));
@@ -206,15 +207,7 @@ async function main() {
     $("run-status").textContent = "No token: open the URL that `agenttree serve` printed.";
     return;
   }
-  const api = new Api(token);
-  let state;
-  try {
-    state = await api.get("/api/state");
-  } catch (err) {
-    $("run-status").textContent = String(err.message || err);
-    return;
-  }
-  const page = new Page(api, state);
+  const page = new Page(new Api(token));
   window.agenttreePage = page; // for debugging from the console
   page.start();
 }

@@ -1,8 +1,6 @@
 // A virtualised tree: only the rows in view exist in the DOM (plus a few either side), and all
 // changes are drawn at most once per animation frame, so 10,000 agents scroll and update smoothly.
 
-import { FINISHED } from "./model.js";
-
 const ROW = 26; // px, fixed row height (matches .tree-row in style.css)
 const OVERSCAN = 8;
 
@@ -93,12 +91,14 @@ function makeRow(id) {
   status.className = "status";
   const detail = document.createElement("span");
   detail.className = "detail";
+  const usage = document.createElement("span");
+  usage.className = "usage";
   const cancel = document.createElement("button");
   cancel.className = "cancel";
   cancel.type = "button";
   cancel.textContent = "Cancel";
   cancel.setAttribute("aria-label", `Cancel ${id}`);
-  li.append(name, status, detail, cancel);
+  li.append(name, status, detail, usage, cancel);
   return li;
 }
 
@@ -108,10 +108,15 @@ function fill(li, a, index, selected) {
   li.setAttribute("aria-selected", selected ? "true" : "false");
   li.setAttribute("aria-label", `${a.id} ${a.status}`);
   li.dataset.status = a.status;
-  const [name, status, detail, cancel] = li.children;
+  li.dataset.index = String(index);
+  li.dataset.toolCalls = String(a.tool_calls);
+  li.dataset.tokens = String(a.tokens);
+  const [name, status, detail, usage, cancel] = li.children;
   name.style.paddingLeft = `${a.depth * 14 + 4}px`;
   if (name.textContent !== a.id) name.textContent = a.id;
   if (status.textContent !== a.status) status.textContent = a.status;
   if (detail.textContent !== a.detail) detail.textContent = a.detail;
-  cancel.disabled = FINISHED.has(a.status);
+  const used = `${a.tool_calls} calls · ${a.tokens} tok`;
+  if (usage.textContent !== used) usage.textContent = used;
+  cancel.disabled = a.finished;
 }

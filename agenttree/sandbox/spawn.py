@@ -10,7 +10,7 @@ timeout) or its engine process dies -- and then the kernel kills every sandbox, 
 killed the engine (SIGKILL included).
 
 Waiting for an exit uses a pidfd (``os.pidfd_open``): no thread sits waiting on a process.
-Every command of the engine starts here (:func:`agenttree.tools.procs.run_process`,
+Every command of the engine starts here (:func:`agenttree.sandbox.procs.run_process`,
 :func:`agenttree.sandbox.base.stream_process`, the local backend's containers).
 """
 

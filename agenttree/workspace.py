@@ -42,7 +42,7 @@ from typing import Literal
 
 import attrs
 
-from ..errors import WorkspaceError
+from .errors import WorkspaceError
 
 # New system calls have had one number on every architecture since Linux 5.1, except alpha, ia64
 # and mips, which offset theirs; we only use it where we know the number.

@@ -26,6 +26,8 @@ import attrs
 
 READ, WRITE = "read", "write"
 MODES = (READ, WRITE)
+DECISIONS = ("sequence", "ask-release", "fork", "cancel")
+"""How the lowest common ancestor may decide a conflict (the lock service carries it out)."""
 
 
 class LockError(Exception):
@@ -53,6 +55,14 @@ class Hold:
     since: float
     ttl_s: float
     expires: float
+
+
+@attrs.frozen(kw_only=True)
+class Forked:
+    """The requester was given its own copy to work on instead of the contended path."""
+
+    path: str
+    hold: Hold
 
 
 @attrs.define(kw_only=True)

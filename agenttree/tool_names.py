@@ -5,4 +5,5 @@ TOOL_NAMES = frozenset({
     "spawn", "message", "report-state", "wait", "finish",
     "bridge", "bridge-close", "grant", "request-upgrade",
     "lock", "unlock", "locks", "who-holds", "resolve-conflict",
+    "read-output",
 })

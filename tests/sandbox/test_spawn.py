@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from agenttree.tools.procs import Sandbox
-from agenttree.tools.spawn import open_process, spawn
+from agenttree.sandbox.procs import Confinement
+from agenttree.sandbox.spawn import open_process, spawn
 
 from .test_procs import alive_with_arg, needs_bwrap
 
@@ -66,8 +66,9 @@ def test_a_sandbox_outlives_the_thread_that_started_it_only_through_spawn(
         tmp_path: Path, start: Callable[..., subprocess.Popen[bytes]], survives: bool) -> None:
     # The command cannot end before the test answers it, and the test answers only once the
     # thread that asked for it has exited.
-    argv = Sandbox(kind="bwrap").wrap(["/bin/sh", "-c", "echo ready; read word; echo got $word"],
-                                      workspace=tmp_path, cwd=tmp_path)
+    argv = Confinement(kind="bwrap").wrap(
+        ["/bin/sh", "-c", "echo ready; read word; echo got $word"], workspace=tmp_path,
+        cwd=tmp_path)
     popen = start_from_a_thread_that_exits(start, argv)
     try:
         out, _ = popen.communicate(b"go\n", timeout=BOUND_S)
@@ -119,11 +120,11 @@ async def test_cancelled_before_the_fork_starts_nothing(tmp_path: Path) -> None:
 
 ENGINE = """
 import os, sys, trio
-from agenttree.tools.procs import Sandbox, run_command
+from agenttree.sandbox.procs import Confinement, run_command
 
 async def main(workspace, marker):
     await run_command(f"sleep {marker} & sleep {marker}; wait", cwd=workspace,
-                      sandbox=Sandbox(kind="bwrap"), workspace=workspace)
+                      confinement=Confinement(kind="bwrap"), workspace=workspace)
 
 trio.run(main, sys.argv[1], os.environ["MARKER"])  # not in argv: only the sleeps carry it
 """

@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agenttree.runtime.lock_table import READ, WRITE, Deadlock, LockError, LockTable, Waiter
+from agenttree.lock_table import READ, WRITE, Deadlock, LockError, LockTable, Waiter
 
 AGENTS = [f"root.a{i}" for i in range(6)]
 PATHS = ["a.txt", "b.txt", "c.txt"]

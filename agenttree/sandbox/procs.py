@@ -1,10 +1,10 @@
-"""Shell commands as their own process group, killed as a whole; and the OS sandbox for them.
+"""Commands as their own process group, killed as a whole; and the OS confinement for them.
 
 Plain ``trio.run_process`` cancellation kills only the direct child, so ``sh -c 'server &
 tests'`` would orphan the server. Here every command starts a new session (its own process
 group); on cancel or timeout the whole group gets SIGTERM, a grace period, then SIGKILL; and
 after the leader exits the group is SIGKILLed anyway, so background leftovers never outlive the
-command. Every process starts from the one spawner thread of :mod:`agenttree.tools.spawn`, so
+command. Every process starts from the one spawner thread of :mod:`agenttree.sandbox.spawn`, so
 a sandbox's ``--die-with-parent`` ties it to the engine process, never to a worker thread. See
 docs/sh.md.
 """
@@ -41,8 +41,9 @@ class CommandResult:
 
 
 @attrs.frozen(kw_only=True)
-class Sandbox:
-    """How commands are confined: ``bwrap`` (bubblewrap) or ``none``."""
+class Confinement:
+    """How commands are confined on this machine: ``bwrap`` (bubblewrap) or ``none``. (Not
+    a :class:`~agenttree.sandbox.base.Sandbox`: one of those runs commands; this wraps them.)"""
 
     kind: str
 
@@ -69,28 +70,28 @@ class Sandbox:
 def _bwrap_works() -> bool:
     if shutil.which("bwrap") is None:
         return False
-    probe = Sandbox(kind="bwrap").wrap(["/bin/true"], workspace="/tmp", cwd="/")
+    probe = Confinement(kind="bwrap").wrap(["/bin/true"], workspace="/tmp", cwd="/")
     try:
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
 
-def detect_sandbox(mode: str = "auto") -> Sandbox:
-    """The sandbox for a plan's ``:sandbox`` mode: ``auto``, ``required`` or ``off``.
+def detect_confinement(mode: str = "auto") -> Confinement:
+    """The confinement for a plan's ``:sandbox`` mode: ``auto``, ``required`` or ``off``.
 
     Raises:
         SandboxUnavailable: ``required`` and no working bubblewrap here.
     """
     if mode == "off":
-        return Sandbox(kind="none")
+        return Confinement(kind="none")
     if _bwrap_works():
-        return Sandbox(kind="bwrap")
+        return Confinement(kind="bwrap")
     if mode == "required":
         raise SandboxUnavailable(
             "this plan requires an OS sandbox for sh (:sandbox :required) but bubblewrap is "
             "not available here: apt-get install bubblewrap")
-    return Sandbox(kind="none")
+    return Confinement(kind="none")
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -187,35 +188,35 @@ async def stop_group(process: Child, pgid: int, grace_s: float) -> None:
 async def run_command(command: str, *, cwd: str | os.PathLike[str],
                       env: Mapping[str, str] | None = None, timeout_s: float | None = None,
                       output_cap: int = 64_000, grace_s: float = 2.0,
-                      sandbox: Sandbox | None = None,
+                      confinement: Confinement | None = None,
                       workspace: str | os.PathLike[str] | None = None,
                       on_start: Callable[[int], None] | None = None) -> CommandResult:
     """Run ``/bin/sh -c command`` with :func:`run_process` (no stdin)."""
     return await run_process(["/bin/sh", "-c", command], cwd=cwd, env=env, timeout_s=timeout_s,
-                             output_cap=output_cap, grace_s=grace_s, sandbox=sandbox,
+                             output_cap=output_cap, grace_s=grace_s, confinement=confinement,
                              workspace=workspace, on_start=on_start)
 
 
 async def run_process(argv: Sequence[str], *, cwd: str | os.PathLike[str],
                       env: Mapping[str, str] | None = None, stdin: bytes | None = None,
                       timeout_s: float | None = None, output_cap: int = 64_000,
-                      grace_s: float = 2.0, sandbox: Sandbox | None = None,
+                      grace_s: float = 2.0, confinement: Confinement | None = None,
                       workspace: str | os.PathLike[str] | None = None,
                       read_only: Sequence[str | os.PathLike[str]] = (),
                       on_start: Callable[[int], None] | None = None) -> CommandResult:
     """Run ``argv`` in its own process group and collect its output (head and tail within
     ``output_cap`` bytes).
 
-    ``stdin`` is fed through a pipe (``None``: ``/dev/null``). ``sandbox`` confines it (to
+    ``stdin`` is fed through a pipe (``None``: ``/dev/null``). ``confinement`` confines it (to
     ``workspace``, default ``cwd``, with the existing ``read_only`` paths in it kept
     read-only). Cancellation or ``timeout_s`` kill the whole group (SIGTERM, ``grace_s``,
     SIGKILL); the cleanup is shielded and bounded, and ``Cancelled`` is re-raised.
     ``on_start(pgid)`` is called once the process exists.
     """
     argv = list(argv)
-    sandboxed = sandbox is not None and sandbox.kind != "none"
+    sandboxed = confinement is not None and confinement.kind != "none"
     if sandboxed:
-        argv = sandbox.wrap(argv, workspace=workspace or cwd, cwd=cwd, read_only=read_only)
+        argv = confinement.wrap(argv, workspace=workspace or cwd, cwd=cwd, read_only=read_only)
     started = trio.current_time()
     process = await open_process(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,

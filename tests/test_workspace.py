@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from agenttree import workspace as workspace_module
 from agenttree.errors import WorkspaceError
-from agenttree.tools import workspace as workspace_module
-from agenttree.tools.workspace import DirEntry, Workspace, openat2_available
+from agenttree.workspace import DirEntry, Workspace, openat2_available
 
 needs_openat2 = pytest.mark.skipif(not openat2_available(), reason="no openat2 on this system")
 STRATEGIES = [pytest.param(False, id="walk"),

@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from agenttree.errors import SandboxUnavailable
-from agenttree.tools import procs
-from agenttree.tools.procs import Sandbox, detect_sandbox, live_members, run_command
+from agenttree.sandbox import procs
+from agenttree.sandbox.procs import Confinement, detect_confinement, live_members, run_command
 
 GRACE = 0.5
 
@@ -104,14 +104,14 @@ async def test_cancel_during_cleanup_leaks_nothing(tmp_path: Path) -> None:
     assert alive_in_groups(pgids) == []
 
 
-def test_detect_sandbox_modes(monkeypatch) -> None:
-    assert detect_sandbox("off") == Sandbox(kind="none")
+def test_detect_confinement_modes(monkeypatch) -> None:
+    assert detect_confinement("off") == Confinement(kind="none")
     monkeypatch.setattr(procs, "_bwrap_works", lambda: False)
-    assert detect_sandbox("auto") == Sandbox(kind="none")
+    assert detect_confinement("auto") == Confinement(kind="none")
     with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
-        detect_sandbox("required")
+        detect_confinement("required")
     monkeypatch.setattr(procs, "_bwrap_works", lambda: True)
-    assert detect_sandbox("required") == Sandbox(kind="bwrap")
+    assert detect_confinement("required") == Confinement(kind="bwrap")
 
 
 needs_bwrap = pytest.mark.skipif(not procs._bwrap_works(),
@@ -123,19 +123,19 @@ async def test_bwrap_confines_writes_and_network(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     outside = tmp_path / "outside.txt"
-    sandbox = Sandbox(kind="bwrap")
+    confinement = Confinement(kind="bwrap")
     inside = await run_command("echo ok > inside.txt && cat inside.txt", cwd=workspace,
-                               sandbox=sandbox, workspace=workspace)
+                               confinement=confinement, workspace=workspace)
     assert inside.exit_code == 0 and inside.sandboxed
     # /tmp inside is private (a tmpfs): the write "works" there and never reaches the host
-    await run_command(f"echo pwned > {outside}", cwd=workspace, sandbox=sandbox,
+    await run_command(f"echo pwned > {outside}", cwd=workspace, confinement=confinement,
                       workspace=workspace)
     assert not outside.exists()
     system = await run_command("echo pwned > /usr/agenttree-sandbox-test", cwd=workspace,
-                               sandbox=sandbox, workspace=workspace)
+                               confinement=confinement, workspace=workspace)
     assert system.exit_code != 0 and not Path("/usr/agenttree-sandbox-test").exists()
     net = await run_command("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
-                            cwd=workspace, sandbox=sandbox, workspace=workspace)
+                            cwd=workspace, confinement=confinement, workspace=workspace)
     assert net.output.split() == ["lo"]
 
 
@@ -162,7 +162,7 @@ async def test_bwrap_commands_die_on_cancel(tmp_path: Path) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(lambda: run_command(
                 f"sleep {marker} & sleep {marker}; wait", cwd=tmp_path,
-                sandbox=Sandbox(kind="bwrap"), workspace=tmp_path, grace_s=GRACE,
+                confinement=Confinement(kind="bwrap"), workspace=tmp_path, grace_s=GRACE,
                 on_start=pgids.add))
             while len(alive_with_arg(marker)) < 2:
                 await trio.sleep(0)

@@ -1,0 +1,217 @@
+"""The one client of a run's control file: append a command, find the engine's answer.
+
+The CLI, the terminal UI and the web view all steer a run through this module. A command is
+one line appended to ``RUN_DIR/control.jsonl``; the engine (maybe another process, started by
+someone else) answers line ``n`` with ``control/applied`` or ``control/rejected`` in
+``events.jsonl``. Nothing here reads the log from its start: the answer can only come after the
+command was appended, so a :class:`Sent` remembers where the log ended then and the waits read
+from there; whether the run has finished is its last line; the plan in force is its last
+``plan/*`` event, read backwards. So a command costs the same on a run of 100 events and one of
+a million.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import attrs
+import trio
+
+from .. import events as ev
+from ..errors import LogCorrupt, UserError
+from ..log import READ_BLOCK, LineFollower, complete_end, decode, fsync_dir, lines_backward
+from ..rundir import require_run_dir
+from ..state import RunState, apply
+from .commands import STAGED, Command, encode_command
+
+POLL_S = 0.05
+"""How often a wait looks at the log for the answer (another process writes it: polling is
+all there is)."""
+
+
+@attrs.frozen(kw_only=True)
+class Answer:
+    """The engine's answer to one command: ``detail`` says what it did, or why not."""
+
+    line: int
+    cmd: str
+    applied: bool
+    detail: str
+
+    @classmethod
+    def of(cls, event: ev.ControlApplied | ev.ControlRejected) -> Answer:
+        """The answer a ``control/applied`` or ``control/rejected`` event gives."""
+        if isinstance(event, ev.ControlApplied):
+            return cls(line=event.line, cmd=event.cmd, applied=True, detail=event.detail)
+        return cls(line=event.line, cmd=event.cmd, applied=False, detail=event.reason)
+
+
+@attrs.frozen(kw_only=True)
+class Sent:
+    """A command appended as ``line`` of ``control.jsonl``, when ``events.jsonl`` ended at
+    ``log_offset`` (its last complete line: the answer comes after it)."""
+
+    line: int
+    log_offset: int
+
+
+def append_line(run_dir: str | os.PathLike[str], line: bytes) -> int:
+    """Append one line (without its newline) to a run's control file; returns its number.
+
+    One ``write`` with ``O_APPEND``, so concurrent writers' lines never interleave. When the
+    file does not end with a newline (someone's unfinished line), the line starts with one, so
+    it is a line of its own. Lines are counted as the engine counts them: by ``\\n``, in the
+    control file (which holds only commands, never the events).
+    """
+    path = Path(run_dir) / "control.jsonl"
+    body = line + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            body = b"\n" + body
+        os.write(fd, body)
+        end = os.lseek(fd, 0, os.SEEK_CUR)  # the end of this write, whoever wrote after it
+        return sum(os.pread(fd, min(READ_BLOCK, end - offset), offset).count(b"\n")
+                   for offset in range(0, end, READ_BLOCK))
+    finally:
+        os.close(fd)
+
+
+def append_command(run_dir: str | os.PathLike[str], command: Command) -> int:
+    """Append ``command`` to a run's control file (:func:`append_line`); returns its line."""
+    return append_line(run_dir, encode_command(command))
+
+
+def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
+    """Put a plan where the engine's ``reconcile`` can take it
+    (``RUN_DIR/plans/<sha256>/plan.edn``, written whole or not at all) without touching
+    ``plan.edn``; returns the sha256 to send: ``Reconcile(plan=digest)``. The engine writes
+    ``plan.edn`` once it has applied the plan."""
+    data = text.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(run_dir) / STAGED / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "plan.edn"
+    if not target.exists():
+        tmp = folder / f".plan.edn.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        fsync_dir(folder)
+    return digest
+
+
+def _decode(path: Path, raw: bytes) -> ev.Entry:
+    try:
+        return decode(raw)
+    except ValueError as exc:
+        raise LogCorrupt(f"{path}: corrupt event record: {exc}") from None
+
+
+class AnswerWatch:
+    """Follows ``events.jsonl`` from where it ended when a command was sent, for the answer
+    to that command; notices when the run finishes without one."""
+
+    def __init__(self, log_path: Path, sent: Sent) -> None:
+        self.line = sent.line
+        self.ended: str | None = None
+        """The status the run finished with, if it did before answering."""
+        self._lines = LineFollower(log_path, start=sent.log_offset)
+
+    def poll(self) -> Answer | None:
+        """The answer, if it is in the log by now."""
+        for _, raw in self._lines.new_lines():
+            if b'"type":"control/' not in raw and b'"type":"run/finished"' not in raw:
+                continue  # most lines: skip without decoding
+            event = _decode(self._lines.path, raw).event
+            if isinstance(event, ev.ControlApplied | ev.ControlRejected):
+                if event.line == self.line:
+                    return Answer.of(event)
+            elif isinstance(event, ev.RunFinished):
+                self.ended = event.status
+        return None
+
+
+class ControlClient:
+    """Steers the run in ``run_dir``: commands in, answers out.
+
+    Raises:
+        UserError: ``run_dir`` is not a run directory.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.run_dir = require_run_dir(run_dir)
+        self.log_path = self.run_dir / "events.jsonl"
+
+    def finished(self) -> str | None:
+        """The status the run finished with (its last event is ``run/finished``); ``None``
+        while an engine may still answer."""
+        for _, raw in lines_backward(self.log_path):
+            if raw:
+                event = _decode(self.log_path, raw).event
+                return event.status if isinstance(event, ev.RunFinished) else None
+        return None
+
+    def require_engine(self, cmd: str) -> None:
+        """Refuse at once when the run has finished: no engine would ever answer.
+
+        Raises:
+            UserError: the run has finished.
+        """
+        status = self.finished()
+        if status is not None:
+            raise UserError(f"{self.run_dir}: the run has finished ({status}); there is no "
+                            f"engine to take {cmd!r} (resume it first)")
+
+    def plan_in_force(self) -> str:
+        """The plan the run follows now, as EDN: its last ``plan/loaded`` or
+        ``plan/reconciled`` event (with the ``plan/part`` events before it), read backwards
+        from the end of the log. ``""`` when the log holds none."""
+        found: list[ev.Entry] = []
+        parts = 0
+        for _, raw in lines_backward(self.log_path):
+            if b'"type":"plan/' not in raw:
+                continue
+            entry = _decode(self.log_path, raw)
+            if found and isinstance(entry.event, ev.PlanPart):
+                found.append(entry)
+                parts -= 1
+            elif not found and isinstance(entry.event, ev.PlanLoaded | ev.PlanReconciled):
+                found.append(entry)
+                parts = entry.event.parts
+            if found and not parts:
+                break
+        state = RunState()
+        for entry in reversed(found):
+            apply(state, entry)
+        return state.plan_edn
+
+    def send_nowait(self, command: Command) -> Sent:
+        """Append ``command``; the engine answers it when it gets to it."""
+        offset = complete_end(self.log_path)
+        return Sent(line=append_command(self.run_dir, command), log_offset=offset)
+
+    def wait(self, sent: Sent, timeout_s: float) -> Answer | None:
+        """Block up to ``timeout_s`` for the answer to ``sent``; ``None`` when none came (or
+        the run finished without one)."""
+        watch = AnswerWatch(self.log_path, sent)
+        deadline = time.monotonic() + timeout_s
+        while (answer := watch.poll()) is None and watch.ended is None:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL_S)
+        return answer
+
+    async def wait_async(self, sent: Sent) -> Answer | None:
+        """Wait for the answer to ``sent`` (bound it with ``trio.move_on_after``); ``None``
+        when the run finished without one. Reads the log in this thread, a little at a
+        time."""
+        watch = AnswerWatch(self.log_path, sent)
+        while (answer := watch.poll()) is None and watch.ended is None:
+            await trio.sleep(POLL_S)
+        return answer
