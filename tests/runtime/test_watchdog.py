@@ -66,14 +66,17 @@ async def test_a_stalled_child_gives_its_parent_watchdog_turns(tmp_path: Path,
 
 async def test_children_making_progress_do_not_wake_the_model(tmp_path: Path,
                                                               autojump_clock) -> None:
+    # The children call `locks`, which runs in Trio alone: a tool that waits on a worker
+    # thread (list-dir) lets the autojump clock leap past the watchdog's interval while the
+    # thread runs, so on a busy machine the root's watchdog saw "no progress" (4 turns, not 2).
     busy = """
 {:tiers [{:depth 0 :models ["scripted"] :watchdog-s 10 :budget {:tool-calls 100}}]
  :task {:task/id "root" :script [{:say "waiting"} {:say "after"}]
         :children [{:task/id "busy"
-                    :script [{:call :list-dir :args {:path "."} :delay-ms 6000}
-                             {:call :list-dir :args {:path "."} :delay-ms 6000}
-                             {:call :list-dir :args {:path "."} :delay-ms 6000}
-                             {:call :list-dir :args {:path "."} :delay-ms 6000}
+                    :script [{:call :locks :args {} :delay-ms 6000}
+                             {:call :locks :args {} :delay-ms 6000}
+                             {:call :locks :args {} :delay-ms 6000}
+                             {:call :locks :args {} :delay-ms 6000}
                              {:say "busy done" :delay-ms 6000}]}]}}
 """
     engine = make_engine(tmp_path, busy)
@@ -88,8 +91,8 @@ async def test_progress_deep_in_the_subtree_counts(tmp_path: Path, autojump_cloc
  :task {:task/id "root" :script [{:say "waiting"} {:say "after"}]
         :children [{:task/id "mid" :watchdog-s 1000 :script [{:say "mid waits"} {:say "ok"}]
                     :children [{:task/id "leaf"
-                                :script [{:call :list-dir :args {:path "."} :delay-ms 6000}
-                                         {:call :list-dir :args {:path "."} :delay-ms 6000}
+                                :script [{:call :locks :args {} :delay-ms 6000}
+                                         {:call :locks :args {} :delay-ms 6000}
                                          {:say "leaf done" :delay-ms 6000}]}]}]}}
 """
     engine = make_engine(tmp_path, deep)
