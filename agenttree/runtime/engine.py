@@ -441,4 +441,3 @@ class Engine:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""
         with open(self.run_dir / "crash.log", "a") as f:
             f.write(redact(f"--- {agent_id}\n{text}\n"))
-
