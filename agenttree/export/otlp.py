@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -113,6 +114,23 @@ def _exporter_logs() -> Iterator[_Failures]:
         logger.propagate, logger.level = saved
 
 
+_GAVE_UP = "due to timeout, max retries or shutdown"
+"""How the exporter says it gave up retrying (a connection error, 429 or 5xx each time)."""
+
+
+def _reason(messages: list[str], timeout_s: float) -> str:
+    """Why a send failed, in one line, from what the exporter logged."""
+    for message in messages:  # the first that names an error: a status code or an exception
+        if _GAVE_UP in message:
+            continue
+        transient = re.match(r"Transient error (.*) encountered while", message, re.S)
+        if transient:
+            message = f"gave up retrying: {transient[1]}"
+        return " ".join(message.split())
+    return (f"no answer within {timeout_s:g} s, retries included (is a collector listening "
+            "there? --otlp-timeout waits longer)")
+
+
 def endpoint(url: str) -> str:
     """The traces endpoint for ``url``: ``URL/v1/traces`` when it names a collector without a
     path (as ``OTEL_EXPORTER_OTLP_ENDPOINT`` does), else the URL itself.
@@ -142,9 +160,9 @@ def send(trace: Trace, url: str, timeout_s: float) -> int:
         with _exporter_logs() as failures:
             for start in range(0, len(spans), BATCH):
                 if exporter.export(spans[start:start + BATCH]) is not SpanExportResult.SUCCESS:
-                    why = failures.messages[0] if failures.messages else "no reason given"
                     raise SendFailed(f"sending spans to {target} failed after {start} of "
-                                     f"{len(spans)} were sent: {' '.join(why.split())}")
+                                     f"{len(spans)} were sent: "
+                                     f"{_reason(failures.messages, timeout_s)}")
     finally:
         exporter.shutdown()
     return len(spans)
