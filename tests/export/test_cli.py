@@ -4,12 +4,14 @@ tail) exports with a warning, and OpenTelemetry is loaded by ``export`` only."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from agenttree.cli import main
 
@@ -110,6 +112,14 @@ def test_an_existing_file_is_replaced_whole(run_dir: Path) -> None:
     assert json.loads(out.read_text())["traceEvents"]
 
 
+@pytest.mark.parametrize("fmt", ["chrome-trace", "otlp-json"])
+def test_exporting_a_log_twice_gives_the_same_bytes(fmt: str, tmp_path: Path) -> None:
+    files = [tmp_path / "a", tmp_path / "b"]
+    for out in files:
+        assert main(["export", str(RECORDED / "web-fold"), "--format", fmt, "-o", str(out)]) == 0
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
 IMPORTED = ("import json, sys; from agenttree.cli import main; rc = main(sys.argv[1:]); "
             "print(json.dumps([rc, sorted({m.split('.')[1] for m in sys.modules "
             "if m.startswith('opentelemetry.')})]))")
@@ -132,3 +142,46 @@ def test_only_export_imports_opentelemetry(args: list[str], sdk: bool, loaded: l
     assert rc == 0, result.stderr
     assert ("sdk" in found) is sdk
     assert loaded is None or found == loaded
+
+
+LIVE_PLAN = """{:run/name "live"
+ :tiers [{:depth 0 :models ["scripted"] :tools :all}]
+ :task {:task/id "root" :goal "wait for the test"
+        :script [{:call :sh :args {:cmd "echo started > started; cat release"}}
+                 {:say "released"}]}}
+"""
+
+
+async def test_a_live_run_exports_what_is_running_as_open_spans(tmp_path: Path) -> None:
+    """A real engine, held inside its ``sh`` call by two FIFOs: the call opens ``started``
+    (the test sees it has begun) and reads ``release`` (it ends when the test says so)."""
+    plan, run = tmp_path / "live.edn", tmp_path / "live"
+    plan.write_text(LIVE_PLAN)
+    (run / "workspace").mkdir(parents=True)
+    os.mkfifo(run / "workspace" / "started")
+    os.mkfifo(run / "workspace" / "release")
+    log = tmp_path / "engine.out"
+    with log.open("wb") as out:
+        engine = subprocess.Popen([sys.executable, "-m", "agenttree", "run", str(plan),
+                                   "--run-dir", str(run), "--quiet"], stdout=out, stderr=out)
+    try:
+        with trio.fail_after(120):
+            said = await trio.to_thread.run_sync(
+                (run / "workspace" / "started").read_text, abandon_on_cancel=True)
+        assert said == "started\n"
+        out = tmp_path / "live.json"
+        exported = await trio.run_process(
+            [sys.executable, "-m", "agenttree", "export", str(run), "-o", str(out)],
+            capture_stderr=True)
+        assert exported.returncode == 0
+        spans = {e["name"]: e["args"] for e in json.loads(out.read_text())["traceEvents"]
+                 if e["ph"] == "X"}
+        assert {name for name, args in spans.items() if args.get("agenttree.open")} == \
+            {"run live", "invoke_agent root", "execute_tool sh"}
+        assert spans["chat scripted"]["status"] == "ok"
+    finally:
+        with trio.fail_after(120):
+            await trio.to_thread.run_sync((run / "workspace" / "release").write_text, "go",
+                                          abandon_on_cancel=True)
+            await trio.to_thread.run_sync(engine.wait)
+    assert engine.returncode == 0, log.read_text()
