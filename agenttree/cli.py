@@ -26,6 +26,7 @@ from .console import (
     print_summary,
 )
 from .errors import LogCorrupt, UserError, describe_os_error, only_error
+from .export import cli as export_cli
 from .log import DURABILITY, LogReader
 from .models.check import check_models
 from .plan import load_plan
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_plan_check)
     control_cli.register_plan(plan_sub)
     web_cli.register(sub)
+    export_cli.register(sub)
     bench_cli.register(sub)
     sandbox_cli.register(sub)
     for plugin in entry_points(group="agenttree.commands"):  # `tui` (see pyproject.toml)

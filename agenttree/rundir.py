@@ -18,9 +18,11 @@ def require_run_dir(run_dir: str | os.PathLike[str]) -> Path:
     """``run_dir`` as a path, if it holds a run.
 
     Raises:
-        UserError: it has no ``events.jsonl``.
+        UserError: it does not exist, or has no ``events.jsonl``.
     """
     path = Path(run_dir)
+    if not path.exists():
+        raise UserError(f"{run_dir}: no such run directory")
     if not (path / "events.jsonl").is_file():
         raise UserError(f"{run_dir}: not a run directory (no events.jsonl)")
     return path

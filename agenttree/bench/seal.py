@@ -93,9 +93,10 @@ class SealedConfinement(Confinement):
                  for arg in ("--tmpfs", path)]
         kept = [arg for path in map(os.fspath, read_only) for arg in ("--ro-bind", path, path)]
         # No --new-session: see Confinement.wrap (one killpg must reach everything inside).
+        # The fresh /tmp comes first: a Python (a virtual environment) under /tmp is bound on it.
         return ["bwrap", "--unshare-all", *(["--share-net"] if self.network else []),
-                "--die-with-parent", *system_view(), "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", *masks, "--bind", ws, ws, *kept, "--setenv", "HOME", "/tmp",
+                "--die-with-parent", "--tmpfs", "/tmp", *system_view(), "--dev", "/dev",
+                "--proc", "/proc", *masks, "--bind", ws, ws, *kept, "--setenv", "HOME", "/tmp",
                 "--chdir", os.fspath(cwd), "--", *argv]
 
 

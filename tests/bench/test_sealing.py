@@ -5,6 +5,7 @@ seal a run, a real model is refused unless ``--unsealed``, and the report says s
 import os
 import shutil
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import orjson
 import pytest
 import trio
 
-from agenttree.bench import stages
+from agenttree.bench import seal, stages
 from agenttree.bench.case import Limiters
 from agenttree.bench.compare import entries, rows
 from agenttree.bench.engine import run_tree
-from agenttree.bench.seal import SealedConfinement, python_roots
+from agenttree.bench.seal import SealedConfinement, python_roots, shown
 from agenttree.bench.stages import DockerStage, LocalStage
 from agenttree.bench.suites import load_suite
 from agenttree.cli import main
@@ -28,6 +29,8 @@ from .helpers import CODING, ctrf, one_case_suite, run_bench
 
 REPO = Path(__file__).resolve().parents[2]
 PASS = "def test_everything(sut):\n    pass\n"
+SHOWN = shown()
+
 REWRITE = '''import glob
 import os
 
@@ -192,6 +195,20 @@ async def test_the_sealed_view_shows_the_system_the_python_and_the_workspace_onl
                "tmp", tmp_path.parts[1], *(Path(p).parts[1] for p in python_roots())}
     assert shown <= allowed and {"usr", "etc", "tmp"} <= shown, shown
     assert "var" not in shown and "run" not in shown  # no docker socket, no host runtime
+
+
+async def test_a_python_under_tmp_is_shown_over_the_fresh_tmp(tmp_path, monkeypatch):
+    # A clone (and its .venv) under /tmp: the view's own /tmp must not lay over it.
+    with tempfile.TemporaryDirectory(dir="/tmp") as prefix:
+        tool = Path(prefix) / "bin" / "python"
+        tool.parent.mkdir()
+        tool.write_text("#!/bin/sh\necho the python under /tmp\n")
+        tool.chmod(0o755)
+        monkeypatch.setattr(seal, "shown", lambda: (*SHOWN, prefix))
+        (tmp_path / "ws").mkdir()
+        done = await run_process([str(tool)], cwd=tmp_path / "ws", workspace=tmp_path / "ws",
+                                 confinement=SealedConfinement(), timeout_s=60)
+    assert done.exit_code == 0 and done.output.strip() == "the python under /tmp", done.output
 
 
 async def test_a_hidden_path_inside_the_view_is_laid_over_with_an_empty_directory(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -16,11 +18,29 @@ WAIT = '{:call :wait :args {:timeout_s 100000}}'
 
 
 @pytest.fixture
-def io_clock() -> trio.testing.MockClock:
-    """Virtual time for tests whose agents write files: a worker thread counts as blocked, so
-    autojump at 0 would leap to the next lock deadline mid-write; jump only after 20 ms of
-    real idleness instead (a file write's thread hop takes well under 1 ms)."""
-    return trio.testing.MockClock(autojump_threshold=0.02)
+def io_clock(monkeypatch: pytest.MonkeyPatch) -> trio.testing.MockClock:
+    """Virtual time for tests whose agents write files. A task waiting on a worker thread counts
+    as blocked, so a plain autojump clock may leap to the next lock deadline while a write is
+    still in its thread (on a busy machine it did: a grant came 100 ms of virtual time late).
+    This one stops jumping while any ``trio.to_thread.run_sync`` is in flight: a thread hop
+    takes no virtual time, however long it takes for real."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    run_sync = trio.to_thread.run_sync
+    in_flight = 0
+
+    async def run_sync_in_no_time(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight
+        in_flight += 1
+        clock.autojump_threshold = math.inf
+        try:
+            return await run_sync(*args, **kwargs)
+        finally:
+            in_flight -= 1
+            if not in_flight:
+                clock.autojump_threshold = 0
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", run_sync_in_no_time)
+    return clock
 
 
 def _lock(path: str) -> str:
