@@ -168,6 +168,10 @@ class Price:
     prompt: float = 0.0
     completion: float = 0.0
 
+    def dollars(self, prompt: float, completion: float) -> float:
+        """What ``prompt`` and ``completion`` tokens cost at this price."""
+        return (prompt * self.prompt + completion * self.completion) / 1_000_000
+
 
 _PROVIDER_KEYS = {"api-key-env": str, "concurrency": int, "requests-per-minute": int,
                   "tokens-per-minute": int, "stream": bool, "max-tokens-param": str}

@@ -39,7 +39,8 @@ class CaseRun:
     epoch: int
     attempt: int
     case_dir: Path
-    decoys: tuple[str, ...]
+    offered: tuple[str, ...]
+    """The tools the case offers, decoys included, in the order the model sees them."""
     limiters: Limiters
     backend: str
     """Where systems under test run: ``local``, ``docker`` or ``kubernetes``."""
@@ -47,6 +48,8 @@ class CaseRun:
     """Report a tool call or result to the bench log: ``on_event(type, fields)``."""
     settings: Settings = attrs.Factory(Settings)
     """Providers, model settings and prices for every case (``--settings FILE``)."""
+    max_tool_calls: int | None = None
+    """The case run's tool-call budget in place of the suite's (``--max-tool-calls``)."""
     sealed: bool = True
     """Confine what the agent and its program run, so they cannot reach the suite (a coding
     case; false only where nothing can, with ``--unsealed`` or a scripted model)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,18 @@ from ..models.check import check_model
 from ..plan import Settings, load_settings
 from ..sandbox.base import BACKENDS
 from . import compare
-from .runner import Options, Recorded, Runner, new_report_dir, read_recorded, resume_options
+from .runner import (
+    Options,
+    Recorded,
+    Runner,
+    RunStopped,
+    new_report_dir,
+    read_recorded,
+    resume_options,
+    run_interruptible,
+)
 from .stages import check_backend, sealing
-from .suites import EdnCache, Suite, load_suite
+from .suites import BUILTIN_SUITES, EdnCache, Suite, find_suite, load_suite
 
 SUITE_CACHE = "suite-cache.json"
 """The report's :class:`EdnCache` of parsed suite files."""
@@ -30,13 +41,16 @@ def register(sub: Any) -> None:
     """Add the ``bench`` command to the ``agenttree`` subparsers."""
     bench = sub.add_parser(
         "bench", help="run a benchmark suite (or: bench compare RUN...)",
-        description="Run SUITE (a directory such as suites/tool_calling) against models, or "
-                    "'agenttree bench compare RUN RUN...' to compare finished runs.")
-    bench.add_argument("suite", help="suite directory, or 'compare'")
+        description="Run SUITE (a built-in suite: tool_calling or coding; or a suite "
+                    "directory) against models, or 'agenttree bench compare RUN RUN...' to "
+                    "compare finished runs.")
+    bench.add_argument("suite", help="built-in suite name (" + ", ".join(BUILTIN_SUITES)
+                       + ") or suite directory, or 'compare'")
     bench.add_argument("runs", nargs="*", help="with compare: report directories")
     bench.add_argument("--model", action="append", dest="models", metavar="SPEC",
                        help="model to run (repeatable; default scripted:reference)")
-    bench.add_argument("--cases", metavar="GLOB", help="only cases whose id matches")
+    bench.add_argument("--cases", metavar="GLOB",
+                       help="only cases whose id matches (several globs: separate with commas)")
     bench.add_argument("--concurrency", type=int, default=None, metavar="N",
                        help="case runs at once (default 1)")
     bench.add_argument("--epochs", type=int, metavar="K", help="runs of each case (default 1)")
@@ -56,8 +70,17 @@ def register(sub: Any) -> None:
                        help="helper subprocesses at once (default: --concurrency)")
     bench.add_argument("--max-connections", type=int, metavar="N",
                        help="model calls at once, per provider (default: --concurrency)")
+    bench.add_argument("--retry-errors", type=int, nargs="?", const=1, metavar="N",
+                       help="run a case run that ended in an infra error again, up to N times "
+                            "(default 1); with --resume, the recorded ones too")
+    bench.add_argument("--max-infra-errors", type=int, metavar="N",
+                       help="stop the run when more than N case runs end in an infra error")
+    bench.add_argument("--max-tool-calls", type=int, metavar="N",
+                       help="tool calls each case run may make, in place of the suite's budget "
+                            "(12 a tool-calling case, 80 a coding case)")
     bench.add_argument("--settings", metavar="FILE",
-                       help="EDN map of :providers, :model-settings and :prices for every case")
+                       help="EDN map of :providers, :model-settings and :prices for every case "
+                            "(with compare: :prices prices the runs' tokens)")
     bench.add_argument("--markdown", metavar="FILE", help="with compare: also write Markdown")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
@@ -70,12 +93,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _compare(args, console)
     if args.runs:
         raise UserError(f"unexpected arguments after the suite: {' '.join(args.runs)}")
-    for name in ("concurrency", "epochs", "max_sandboxes", "max_procs", "max_connections"):
+    for name in ("concurrency", "epochs", "max_sandboxes", "max_procs", "max_connections",
+                 "retry_errors", "max_tool_calls"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.max_infra_errors is not None and args.max_infra_errors < 0:
+        raise UserError(f"--max-infra-errors must be 0 or more, got {args.max_infra_errors}")
     cache = EdnCache.load(Path(args.resume) / SUITE_CACHE) if args.resume else EdnCache()
-    suite = load_suite(args.suite, cache)
+    suite = load_suite(find_suite(args.suite), cache)
     report, recorded, opts = _new_or_resumed(args, suite)
     check_models(suite, opts.models, opts.settings)
     if suite.kind == "coding":
@@ -85,7 +111,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runner = Runner(suite, opts, report, recorded=recorded)
     report.mkdir(parents=True, exist_ok=True)
     cache.save(report / SUITE_CACHE)
-    summary = _run_with_progress(runner, console, args.quiet)
+    try:
+        summary = _run_with_progress(runner, console, args.quiet)
+    except RunStopped as stop:
+        resume = shlex.join(["agenttree", "bench", args.suite, "--resume", str(report),
+                             *_place_flags(args)])
+        print(f"agenttree: {stop.reason}: {runner.done} of {len(runner.work)} case runs "
+              f"done.\nResume with:\n  {resume}", file=sys.stderr)
+        return 130 if stop.interrupted else 1
     console.print(compare.table([str(report)]))
     totals = summary["totals"]
     console.print(f"report: {report}  ({totals['passed']} passed, {totals['failed']} failed, "
@@ -106,17 +139,26 @@ def _new_or_resumed(args: argparse.Namespace,
                             f"not {suite.name!r}")
         opts = resume_options(recorded, {"models": args.models, "seed": args.seed,
                                          "epochs": args.epochs, "cases": args.cases,
-                                         "settings": args.settings})
+                                         "settings": args.settings,
+                                         "max_tool_calls": args.max_tool_calls})
     else:
         report, recorded = new_report_dir(Path(args.reports), suite), None
         opts = Options(models=tuple(args.models or ["scripted:reference"]),
                        cases=args.cases or "*", epochs=args.epochs or 1, seed=args.seed or 0,
-                       settings_file=args.settings)
+                       settings_file=args.settings, max_tool_calls=args.max_tool_calls)
     settings = load_settings(opts.settings_file) if opts.settings_file else Settings()
     return report, recorded, attrs.evolve(
         opts, concurrency=args.concurrency or opts.concurrency, sandboxes=args.max_sandboxes,
         subprocesses=args.max_procs, connections=args.max_connections, backend=args.backend,
+        retry_errors=args.retry_errors or 0, max_infra_errors=args.max_infra_errors,
         settings=settings)
+
+
+def _place_flags(args: argparse.Namespace) -> list[str]:
+    """The flags a resume must repeat: where the agents run, and whether unsealed (neither is
+    recorded as a choice: a resume decides them again)."""
+    return ((["--backend", args.backend] if args.backend != "local" else [])
+            + (["--unsealed"] if args.unsealed else []))
 
 
 def check_models(suite: Suite, models: tuple[str, ...], settings: Settings | None = None) -> None:
@@ -144,7 +186,7 @@ def _run_with_progress(runner: Runner, console: Console, quiet: bool) -> dict[st
                 console.file.flush()
 
         runner.progress = update
-        return trio.run(runner.run)
+        return trio.run(run_interruptible, runner)
 
 
 def _counts(counts: Counter[str]) -> str:
@@ -155,8 +197,9 @@ def _counts(counts: Counter[str]) -> str:
 def _compare(args: argparse.Namespace, console: Console) -> int:
     if not args.runs:
         raise UserError("bench compare needs at least one report directory")
-    console.print(compare.table(args.runs))
+    prices = load_settings(args.settings).prices if args.settings else None
+    console.print(compare.table(args.runs, prices))
     if args.markdown:
-        Path(args.markdown).write_text(compare.markdown(args.runs))
+        Path(args.markdown).write_text(compare.markdown(args.runs, prices))
         console.print(f"wrote {args.markdown}")
     return 0

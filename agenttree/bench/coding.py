@@ -26,7 +26,7 @@ from ..plan import Plan, Task, Tier, is_scripted
 from ..sandbox.base import Limits, SandboxError, open_backend
 from .case import CaseRun, Outcome
 from .checks import HiddenTests, Sut, TestReport, run_checks
-from .engine import run_tree, usage_metrics
+from .engine import run_tree
 from .quality import diff_lines, lint
 from .seal import can_seal
 from .stages import Stage, sandbox_case, stage_for
@@ -51,6 +51,10 @@ NOTE = ("\n\nWork in the current directory. Python 3.11 is available as `python`
         "packages trio, trio-websocket and httpx. Hidden tests will start your program as "
         "described and check its behaviour from outside; paths and message shapes above are "
         "strict.")
+SYSTEM_PROMPT = ("You are a software engineer with tools to read, write and list files and to run "
+                 "shell commands in your workspace. Build and test what the user asks for. When "
+                 "it is done, reply without a tool call, saying what you built.")
+"""The coding suite's system prompt: plain, naming no tool the case does not offer."""
 START_S = 30.0
 
 
@@ -156,8 +160,8 @@ class CodingSuite:
                            requires=tuple(requires), dir=directory, hidden=hidden,
                            solutions=solutions))
 
-    def decoys(self, case: Case, seed: int) -> tuple[str, ...]:
-        """Coding cases have no decoys."""
+    def offered(self, case: Case, seed: int) -> tuple[str, ...]:
+        """Coding cases offer the same built-in tools in every run (none drawn)."""
         return ()
 
     def check_model(self, model: str) -> None:
@@ -204,17 +208,18 @@ class CodingSuite:
                                       model=run.model, seed=run.seed, script=script,
                                       limiters=run.limiters, on_event=run.on_event,
                                       confinement=place.confinement, shell=place.shell,
-                                      settings=run.settings)
+                                      system=SYSTEM_PROMPT, settings=run.settings,
+                                      max_tool_calls=run.max_tool_calls)
         except SandboxError as exc:
             return Outcome(status="infra-error", score=0.0,
                            reason=f"the agent's sandbox failed: {exc}")
         if tree.infra:
             return Outcome(status="infra-error", score=0.0, reason="; ".join(tree.infra),
-                           metrics=usage_metrics(tree.state))
+                           metrics=tree.usage)
         report = await self._hidden_tests(cc, run, workspace, stage)
         async with run.limiters.subprocesses:
             quality = await lint(workspace)
-        metrics = {**usage_metrics(tree.state), **quality,
+        metrics = {**tree.usage, **quality,
                    "diff_lines": diff_lines(cc.dir / "seed", workspace),
                    "tests": report.total, "tests_passed": report.passed}
         report.write(run.case_dir / "ctrf.json", tool=f"agenttree-bench/{self.name}")

@@ -16,11 +16,11 @@ from .. import events as ev
 from ..errors import ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse
 from ..models.scripted import ScriptedModel
+from ..models.spec import PROVIDERS
 from ..plan import Plan, Provider, Settings, is_scripted
 from ..runtime.agent import Agent, AgentSpec
 from ..runtime.engine import Engine
 from ..sandbox.procs import Confinement
-from ..state import RunState
 from ..tools.base import Tool
 from .case import Limiters
 
@@ -73,14 +73,16 @@ class BenchEngine(Engine):
         confinement: how ``sh`` is confined (``None``: as the plan's ``:sandbox`` says); a
             coding case's sealed view (:mod:`.seal`).
         shell: where ``sh`` runs instead of the engine's own shell (a container).
+        system: the system prompt the suite gives its agents (``None``: the agent-tree one).
     """
 
     def __init__(self, plan: Plan, run_dir: Path, *, tools: Sequence[Tool] = (),
                  script: list[dict[str, Any]] | None = None, limiters: Limiters,
                  confinement: Confinement | None = None, shell: Any = None,
-                 **kwargs: Any) -> None:
+                 system: str | None = None, **kwargs: Any) -> None:
         cap = limiters.model_connections  # every provider's, a lower :concurrency stands
-        providers = {"openai": Provider(), "ollama": Provider(), **plan.providers}
+        providers = {**{name: Provider() for name in PROVIDERS if name != "scripted"},
+                     **plan.providers}
         plan = attrs.evolve(plan, providers={
             name: attrs.evolve(p, concurrency=min(p.concurrency or cap, cap))
             for name, p in providers.items()})
@@ -92,6 +94,11 @@ class BenchEngine(Engine):
         self.case_tools: Mapping[str, Tool] = {t.name: guarded(t, self.infra.append)
                                                for t in tools}
         self.script = script
+        self.system = system
+
+    def system_prompt(self, agent: Agent, tools: frozenset[str]) -> str:
+        """The suite's own system prompt, if it gives one."""
+        return self.system if self.system is not None else super().system_prompt(agent, tools)
 
     def tool(self, name: str) -> Tool | None:
         """A case tool by that name, else a built-in."""
@@ -117,35 +124,75 @@ class BenchEngine(Engine):
 
 @attrs.frozen(kw_only=True)
 class TreeResult:
-    """How a case's agent tree ended: the root's status, the folded state, the calls the root's
-    model made (one list per turn that made any), and infra problems noted."""
+    """How a case's agent tree ended: the root's status and final reply, the calls the root's
+    model made (one list per turn that made any), what the tree used (:class:`Usage`), and
+    infra problems noted."""
 
     status: str
-    state: RunState
+    reply: str
     turns: list[list[dict[str, Any]]]
+    usage: dict[str, float]
     infra: tuple[str, ...]
+
+
+@attrs.define
+class Usage:
+    """Tokens the tree's models used, split into prompt and completion; ``estimated`` counts
+    those the model did not report (a scripted model's always are)."""
+
+    prompt: int = 0
+    completion: int = 0
+    estimated: int = 0
+
+    def add(self, e: ev.ModelResponded) -> None:
+        """Count one model answer."""
+        prompt, completion = int(e.usage.get("prompt", 0)), int(e.usage.get("completion", 0))
+        self.prompt += prompt
+        self.completion += completion
+        if e.usage.get("estimated"):
+            self.estimated += prompt + completion
+
+    def metrics(self, used: Mapping[str, float]) -> dict[str, float]:
+        """Tool calls, tokens (all, prompt, completion, estimated), retries and cost the whole
+        tree used; ``used`` is the root's roll-up of its tree's budget."""
+        return {"tool_calls": round(float(used.get("tool_calls", 0)), 6),
+                "tokens": float(self.prompt + self.completion),
+                "prompt_tokens": float(self.prompt), "completion_tokens": float(self.completion),
+                "estimated_tokens": float(self.estimated),
+                "retries": round(float(used.get("retries", 0)), 6),
+                "cost": round(float(used.get("cost", 0)), 6)}
 
 
 async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
                    tools: Sequence[Tool] = (), script: list[dict[str, Any]] | None,
                    limiters: Limiters, on_event: Callable[[str, dict[str, Any]], None],
                    confinement: Confinement | None = None, shell: Any = None,
-                   settings: Settings | None = None) -> TreeResult:
+                   system: str | None = None, settings: Settings | None = None,
+                   max_tool_calls: int | None = None) -> TreeResult:
     """Run ``plan`` with ``model`` in ``run_dir`` (an ordinary run directory: ``agenttree
     replay`` and the TUI open it), reporting tool calls and results through ``on_event``;
     ``sh`` confined by ``confinement``, or run by ``shell`` (see :class:`BenchEngine`).
-    ``settings`` (``--settings``) add providers, model settings and prices to the plan."""
+    ``system`` is the suite's system prompt (``None``: the agent-tree one); ``settings``
+    (``--settings``) add providers, model settings and prices to the plan;
+    ``max_tool_calls`` (``--max-tool-calls``) replaces every tier's tool-call budget."""
     if settings is not None:
         plan = settings.applied_to(plan)
+    if max_tool_calls is not None:
+        plan = attrs.evolve(plan, tiers=tuple(
+            attrs.evolve(t, budget=attrs.evolve(t.budget, tool_calls=max_tool_calls))
+            for t in plan.tiers))
     engine = BenchEngine(plan, run_dir, tools=tools, script=script, limiters=limiters,
-                         confinement=confinement, shell=shell, seed=seed,
+                         confinement=confinement, shell=shell, system=system, seed=seed,
                          model_override=model)
     turns: list[list[dict[str, Any]]] = []
+    usage = Usage()
 
     def watch(entry: ev.Entry) -> None:
         e = entry.event
-        if isinstance(e, ev.ModelResponded) and e.agent == plan.root.id and e.calls:
-            turns.append([{"tool": c["tool"], "args": c["args"]} for c in e.calls])
+        if isinstance(e, ev.ModelResponded):
+            usage.add(e)
+            if e.agent == plan.root.id and e.calls:
+                turns.append([{"tool": c["tool"], "args": c["args"]} for c in e.calls])
         elif isinstance(e, ev.ToolRequested):
             on_event("tool/call", {"agent": e.agent, "tool": e.tool, "args": e.args})
         elif isinstance(e, ev.ToolResult):
@@ -154,12 +201,6 @@ async def run_tree(plan: Plan, run_dir: Path, *, model: str, seed: int,
 
     engine.on_event = watch
     status = await engine.run()
-    return TreeResult(status=status, state=engine.state, turns=turns,
-                      infra=tuple(engine.infra))
-
-
-def usage_metrics(state: RunState) -> dict[str, float]:
-    """Tool calls, tokens, retries and cost the whole tree used (the root's roll-up)."""
-    used = state.agents["root"].used if "root" in state.agents else {}
-    return {k: round(float(used.get(k, 0)), 6) for k in ("tool_calls", "tokens", "retries",
-                                                         "cost")}
+    root = engine.state.agents.get(plan.root.id)
+    return TreeResult(status=status, reply=root.result if root else "", turns=turns,
+                      usage=usage.metrics(root.used if root else {}), infra=tuple(engine.infra))

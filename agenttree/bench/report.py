@@ -3,12 +3,13 @@
 
 Report events are one JSON object a line: ``seq``, ``t`` (Unix ms), ``type`` and the event's
 fields. Types: ``run/start``, ``case/start``, ``tool/call``, ``tool/result``, ``case/end``,
-``run/end``. A torn last line (the process was killed mid-write) is ignored by the reader.
+``run/end`` or ``run/stopped``. A torn last line (the process was killed mid-write) is ignored
+by the reader.
 
 ``summary.json`` holds only what a deterministic model reproduces exactly (statuses, scores,
-failures, tokens...), so two runs with the scripted model and one seed, or a run resumed after a
-crash and one that never stopped, give byte-identical summaries. Wall times go to
-``timing.json``.
+failures, tokens, intervals from :mod:`.stats` with their fixed seed...), so two runs with the
+scripted model and one seed, or a run resumed after a crash and one that never stopped, give
+byte-identical summaries. Wall times go to ``timing.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,14 +25,15 @@ import orjson
 
 from ..log import LineReader
 from ..redact import redact_data
-from .scoring import pass_at_k, pass_hat_k
+from .stats import bootstrap, pass_at_k, pass_hat_k, wilson
 
 EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
 TIMING = "timing.json"
 SCORED = ("pass", "fail")
 """Statuses that count in pass rates (``infra-error`` and ``skipped`` do not)."""
-SUMMED = ("tool_calls", "tokens", "retries", "cost")
+SUMMED = ("tool_calls", "tokens", "prompt_tokens", "completion_tokens", "estimated_tokens",
+          "retries", "cost")
 """Metrics summed per model; other numeric metrics are averaged."""
 
 
@@ -96,7 +98,9 @@ def summarize(start: dict[str, Any], ends: Iterable[dict[str, Any]]) -> dict[str
     cases: dict[str, dict[str, Any]] = defaultdict(dict)
     for end in sorted(ends, key=lambda e: (e["case"], e["model"], e["epoch"])):
         by_model[end["model"]].append(end)
-        per = cases[end["case"]].setdefault(end["model"], {"runs": []})
+        per = cases[end["case"]].setdefault(end["model"], {
+            "runs": [], "spec": end["fingerprint"]["spec"], "category": "all"})
+        per["category"] = end["metrics"].get("category", per["category"])
         per["runs"].append({"epoch": end["epoch"], "status": end["status"],
                             "score": end["score"], "failures": end["failures"]})
     for per_model in cases.values():
@@ -119,18 +123,16 @@ def summarize(start: dict[str, Any], ends: Iterable[dict[str, Any]]) -> dict[str
 
 def _model_summary(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
     scored = [r for r in runs if r["status"] in SCORED]
-    passed = sum(r["status"] == "pass" for r in scored)
+    passed = passed_of(scored)
     rates, scores = [], []
     for epoch in range(1, epochs + 1):
         those = [r for r in scored if r["epoch"] == epoch]
         if those:
             rates.append(passed_of(those) / len(those))
             scores.append(statistics.fmean(r["score"] for r in those))
-    per_case: dict[str, list[bool]] = defaultdict(list)
+    per_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in scored:
-        per_case[r["case"]].append(r["status"] == "pass")
-    at_k = [pass_at_k(len(v), sum(v), min(epochs, len(v))) for v in per_case.values()]
-    hat_k = [pass_hat_k(len(v), sum(v), min(epochs, len(v))) for v in per_case.values()]
+        per_case[r["case"]].append(r)
     categories: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in scored:
         categories[r["metrics"].get("category", "all")].append(r)
@@ -139,21 +141,23 @@ def _model_summary(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
         for k, v in r["metrics"].items():
             if isinstance(v, int | float) and not isinstance(v, bool):
                 numeric[k].append(v)
+    case_scores = [statistics.fmean(r["score"] for r in rs) for rs in per_case.values()]
     return {
         "runs": len(runs), "scored": len(scored), "passed": passed,
         "failed": len(scored) - passed,
         "infra_errors": sum(r["status"] == "infra-error" for r in runs),
         "skipped": sum(r["status"] == "skipped" for r in runs),
         "pass_rate": _rate(passed, len(scored)),
+        "pass_rate_ci95": wilson(passed, len(scored)),
         "mean_score": _mean_spread([r["score"] for r in scored])["mean"],
+        "mean_score_ci95": bootstrap(case_scores),
         "pass_rate_over_epochs": _mean_spread(rates),
         "score_over_epochs": _mean_spread(scores),
-        "pass@1": round(statistics.fmean(pass_at_k(len(v), sum(v), 1)
-                                         for v in per_case.values()), 6) if per_case else 0.0,
-        f"pass@{epochs}": round(statistics.fmean(at_k), 6) if at_k else 0.0,
-        f"pass^{epochs}": round(statistics.fmean(hat_k), 6) if hat_k else 0.0,
+        **{f"pass@{k}": _over_cases(per_case, k, pass_at_k) for k in sorted({1, epochs})},
+        **({f"pass^{epochs}": _over_cases(per_case, epochs, pass_hat_k)} if epochs > 1 else {}),
         "by_category": {c: {"scored": len(rs), "passed": passed_of(rs),
                             "accuracy": _rate(passed_of(rs), len(rs)),
+                            "accuracy_ci95": wilson(passed_of(rs), len(rs)),
                             "mean_score": _mean_spread([r["score"] for r in rs])["mean"]}
                         for c, rs in sorted(categories.items())},
         "failures": dict(sorted(Counter(f for r in scored for f in r["failures"]).items())),
@@ -161,6 +165,21 @@ def _model_summary(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
         "means": {k: round(statistics.fmean(v), 6) for k, v in sorted(numeric.items())
                   if k not in SUMMED},
     }
+
+
+def _over_cases(per_case: dict[str, list[dict[str, Any]]], k: int,
+                estimator: Callable[[int, int, int], float]) -> dict[str, Any]:
+    """pass@k or pass^k: the mean of the per-case estimates over the cases scored at least
+    ``k`` times (``cases``; ``left_out`` were scored fewer times, so it is not defined for
+    them; ``runs`` is the samples used), with a bootstrap interval over those cases."""
+    values, runs = [], 0
+    for rs in per_case.values():
+        if len(rs) >= k:
+            values.append(estimator(len(rs), passed_of(rs), k))
+            runs += len(rs)
+    return {"value": round(statistics.fmean(values), 6) if values else None,
+            "ci95": bootstrap(values), "cases": len(values), "runs": runs,
+            "left_out": len(per_case) - len(values)}
 
 
 def passed_of(runs: list[dict[str, Any]]) -> int:

@@ -1,10 +1,17 @@
 """The bench runner: which case runs (case, model and epoch) there are, in what order, how many
-at once, and how a killed run resumes.
+at once, how infra errors are retried, when a run stops early, and how a stopped or killed run
+resumes.
 
-Each case run gets a fingerprint (suite version, case spec hash, model, seed, decoy set). A
-resumed run skips every case run that has a ``case/end``, reruns an interrupted one as a new
-attempt in a new directory (the old attempt's files stay), and refuses, naming the case and what
-changed, when a recorded fingerprint no longer matches the suite on disk.
+Each case run gets a fingerprint (suite version, case spec hash, model, seed, the tools offered
+in order). A resumed run skips every case run that has a ``case/end`` (an infra error too,
+unless ``retry_errors`` asks to run those again), reruns an interrupted one as a new attempt in a
+new directory (the old attempt's files stay), and refuses, naming the case and what changed,
+when a recorded fingerprint no longer matches the suite on disk.
+
+A run stops early when it is interrupted (Ctrl-C, SIGTERM: :func:`run_interruptible`) or when
+its infra errors pass ``max_infra_errors``: the case runs in flight are cancelled (they have no
+``case/end``, so a resume runs them again), ``run/stopped`` says why, and :class:`RunStopped` is
+raised.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import re
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -60,6 +68,23 @@ class Options:
     sealed: bool = True
     """Whether the run is sealed: its agents and their programs cannot reach the suite (false
     only for a coding run where nothing can seal it); in ``run/start`` and the summary."""
+    retry_errors: int = 0
+    """Run a case run that ended in an infra error again, up to this many more times (and, on
+    a resume, the recorded infra errors too)."""
+    max_infra_errors: int | None = None
+    """Stop the run when more case runs than this end in an infra error (after retries)."""
+    max_tool_calls: int | None = None
+    """Each case run's tool-call budget in place of the suite's (``--max-tool-calls``):
+    recorded in the report, kept by a resume."""
+
+
+class RunStopped(Exception):
+    """The run stopped before every case ran; ``reason`` says why."""
+
+    def __init__(self, reason: str, *, interrupted: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.interrupted = interrupted
 
 
 @attrs.frozen(kw_only=True)
@@ -69,7 +94,7 @@ class Work:
     case: Case
     model: str
     epoch: int
-    decoys: tuple[str, ...]
+    tools: tuple[str, ...]
     fingerprint: dict[str, Any]
 
     @property
@@ -79,10 +104,15 @@ class Work:
 
 
 def fingerprint(suite: Suite, case: Case, model: str, seed: int,
-                decoys: tuple[str, ...]) -> dict[str, Any]:
+                tools: tuple[str, ...]) -> dict[str, Any]:
     """What a recorded case result depends on."""
     return {"suite_version": suite.version, "spec": case.hash, "model": model, "seed": seed,
-            "decoys": list(decoys)}
+            "tools": list(tools)}
+
+
+def matches(case_id: str, patterns: str) -> bool:
+    """Whether ``case_id`` matches ``--cases``: one glob, or several separated by commas."""
+    return any(fnmatch.fnmatchcase(case_id, p.strip()) for p in patterns.split(","))
 
 
 def plan_work(suite: Suite, opts: Options) -> list[Work]:
@@ -94,7 +124,7 @@ def plan_work(suite: Suite, opts: Options) -> list[Work]:
             raise UserError(f"model {model!r} given twice" if other == model else
                             f"models {other!r} and {model!r} would share case directories")
         named[_safe(model)] = model
-    cases = [c for c in suite.cases if fnmatch.fnmatchcase(c.id, opts.cases)]
+    cases = [c for c in suite.cases if matches(c.id, opts.cases)]
     if not cases:
         raise UserError(f"no case of suite {suite.name} matches --cases {opts.cases!r}")
     order = sorted(cases, key=lambda c: c.id)
@@ -102,10 +132,10 @@ def plan_work(suite: Suite, opts: Options) -> list[Work]:
     work = []
     for epoch in range(1, opts.epochs + 1):
         for case in order:
-            decoys = suite.decoys(case, opts.seed)
+            tools = suite.offered(case, opts.seed)
             for model in opts.models:
-                work.append(Work(case=case, model=model, epoch=epoch, decoys=decoys,
-                                 fingerprint=fingerprint(suite, case, model, opts.seed, decoys)))
+                work.append(Work(case=case, model=model, epoch=epoch, tools=tools,
+                                 fingerprint=fingerprint(suite, case, model, opts.seed, tools)))
     return work
 
 
@@ -197,8 +227,17 @@ class Runner:
             check_resumable(recorded, self.work, report)
         self.ends = dict(recorded.ended) if recorded is not None else {}
         """The last ``case/end`` of each finished case run, recorded or new."""
-        self.todo = [w for w in self.work if w.key not in self.ends]
+        self.attempts = dict(recorded.attempts) if recorded is not None else {}
+        self.todo = [w for w in self.work if self._to_run(w.key)]
         self.done = len(self.work) - len(self.todo)
+        self.infra_errors = 0
+        """Case runs of this invocation that ended in an infra error after their retries."""
+        self._stop: RunStopped | None = None
+        self._scope: trio.CancelScope | None = None
+
+    def _to_run(self, key: str) -> bool:
+        end = self.ends.get(key)
+        return end is None or (self.opts.retry_errors > 0 and end["status"] == "infra-error")
 
     def params(self) -> dict[str, Any]:
         """The run/start fields."""
@@ -207,10 +246,23 @@ class Runner:
                 "kind": self.suite.kind, "suite_path": str(self.suite.root),
                 "models": list(o.models), "seed": o.seed, "epochs": o.epochs, "cases": o.cases,
                 "concurrency": o.concurrency, "total": len(self.work),
-                "settings": o.settings_file, "sealed": o.sealed}
+                "settings": o.settings_file, "max_tool_calls": o.max_tool_calls,
+                "sealed": o.sealed}
+
+    def stop(self, reason: str, *, interrupted: bool = False) -> None:
+        """Stop the run: no new case run starts and those in flight are cancelled; :meth:`run`
+        then raises :class:`RunStopped` (the first reason given wins)."""
+        if self._stop is None:
+            self._stop = RunStopped(reason, interrupted=interrupted)
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self) -> dict[str, Any]:
-        """Run what is left; write summary.json and timing.json; return the summary."""
+        """Run what is left; write summary.json and timing.json; return the summary.
+
+        Raises:
+            RunStopped: :meth:`stop` was called (the report is left ready to resume).
+        """
         self.report.mkdir(parents=True, exist_ok=True)
         next_seq = 1
         if self.recorded is not None:
@@ -227,9 +279,18 @@ class Runner:
                 subprocesses=trio.CapacityLimiter(self.opts.subprocesses or n))
             cases = trio.CapacityLimiter(n)
             async with trio.open_nursery() as nursery:
+                self._scope = nursery.cancel_scope
+                if self._stop is not None:  # stopped before it began
+                    nursery.cancel_scope.cancel()
                 for w in self.todo:
                     await cases.acquire_on_behalf_of(w.key)
                     nursery.start_soon(self._one, w, log, limiters, cases)
+            self._scope = None
+            if self._stop is not None:
+                log.write("run/stopped", reason=self._stop.reason,
+                          interrupted=self._stop.interrupted, done=self.done,
+                          total=len(self.work))
+                raise self._stop
             summary = self._finish()
             log.write("run/end", totals=summary["totals"])
         finally:
@@ -240,25 +301,39 @@ class Runner:
                    cases: trio.CapacityLimiter) -> None:
         try:
             outcome = await self._attempt(w, log, limiters)
-        finally:
+            for _ in range(self.opts.retry_errors):
+                if outcome.status != "infra-error":
+                    break
+                outcome = await self._attempt(w, log, limiters)
+            self._ended(w, outcome)
+        finally:  # after _ended: a stop it makes comes before the next case run can start
             cases.release_on_behalf_of(w.key)
+
+    def _ended(self, w: Work, outcome: Outcome) -> None:
         self.done += 1
         if self.progress is not None:
             self.progress(w.key, outcome.status, self.done, len(self.work))
+        if outcome.status == "infra-error":
+            self.infra_errors += 1
+            limit = self.opts.max_infra_errors
+            if limit is not None and self.infra_errors > limit:
+                self.stop(f"{self.infra_errors} case runs ended in an infra error, more than "
+                          f"--max-infra-errors {limit} allows (the last: {outcome.reason})")
 
     async def _attempt(self, w: Work, log: ReportLog,
                        limiters: Limiters) -> Outcome:
-        attempts = self.recorded.attempts if self.recorded else {}
-        attempt = attempts.get(w.key, 0) + 1
+        await trio.lowlevel.checkpoint_if_cancelled()  # a stopped run starts nothing new
+        attempt = self.attempts.get(w.key, 0) + 1
+        self.attempts[w.key] = attempt
         case_dir = (self.report / "cases"
                     / f"{w.case.id}-{_safe(w.model)}-e{w.epoch}-a{attempt}")
         log.write("case/start", key=w.key, case=w.case.id, model=w.model, epoch=w.epoch,
                   attempt=attempt, fingerprint=w.fingerprint,
                   dir=str(case_dir.relative_to(self.report)))
         run = CaseRun(case=w.case, model=w.model, seed=self.opts.seed, epoch=w.epoch,
-                      attempt=attempt, case_dir=case_dir, decoys=w.decoys, limiters=limiters,
+                      attempt=attempt, case_dir=case_dir, offered=w.tools, limiters=limiters,
                       backend=self.opts.backend, settings=self.opts.settings,
-                      sealed=self.opts.sealed,
+                      max_tool_calls=self.opts.max_tool_calls, sealed=self.opts.sealed,
                       on_event=lambda type_, fields: log.write(type_, key=w.key, **fields))
         started = time.monotonic()
         try:
@@ -283,6 +358,29 @@ class Runner:
         return summary
 
 
+async def run_interruptible(runner: Runner) -> dict[str, Any]:
+    """:meth:`Runner.run`, stopped cleanly by Ctrl-C (SIGINT) or SIGTERM: the runs in flight
+    are cancelled and :class:`RunStopped` (``interrupted``) is raised. Main thread only."""
+    stopped: RunStopped | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    runner.stop(f"interrupted ({name})", interrupted=True)
+
+            nursery.start_soon(watch)
+            try:
+                summary = await runner.run()
+            except RunStopped as exc:
+                stopped = exc
+            nursery.cancel_scope.cancel()
+    if stopped is not None:
+        raise stopped
+    return summary
+
+
 def resume_options(recorded: Recorded, given: dict[str, Any]) -> Options:
     """The options of the run being resumed; a flag given now must agree with it."""
     start = recorded.start
@@ -293,8 +391,10 @@ def resume_options(recorded: Recorded, given: dict[str, Any]) -> Options:
         if name == "models":
             value = list(value)
         if value != was:
-            raise UserError(f"--{name} {orjson.dumps(value).decode()} differs from the run "
-                            f"being resumed ({orjson.dumps(was).decode()}); leave it out")
+            raise UserError(f"--{name.replace('_', '-')} {orjson.dumps(value).decode()} differs "
+                            f"from the run being resumed ({orjson.dumps(was).decode()}); "
+                            "leave it out")
     return Options(models=tuple(start["models"]), cases=start["cases"], epochs=start["epochs"],
                    seed=start["seed"], concurrency=start.get("concurrency", 1),
-                   settings_file=start.get("settings"))
+                   settings_file=start.get("settings"),
+                   max_tool_calls=start.get("max_tool_calls"))

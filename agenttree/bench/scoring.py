@@ -1,35 +1,49 @@
-"""Scoring: structural matching of tool calls, and pass@k / pass^k over epochs.
+"""Scoring a tool-calling case: the calls the model made against the expected ones, and its
+final reply against the expected answer (docs/bench.md, "How calls are matched").
 
-Matching rules (docs/bench.md, "How calls are matched"):
-
-- the tool name must be equal;
-- every expected argument must be present (``missing-arg``) and nothing else (``unexpected-arg``);
-- values compare by value: an int matches a float of the same value (``6`` ≡ ``6.0``); a bool is
-  never a number; strings match ignoring case and surrounding white space; lists element by
-  element; maps key by key; a :class:`AnyOf` matches if any alternative does. A value of the
-  wrong JSON type is ``wrong-type`` (a numeric string for a number is not coerced), a value of
-  the right type but different is ``wrong-value``;
-- the calls of one turn (parallel calls) match in any order; turns match in order;
-- arguments that are not a JSON object (a call the model garbled) are ``unparseable-call``, and
-  such a call never counts as a correct refusal.
+- Each parameter of an expected call has a list of acceptable answers (:class:`Arg`); "left
+  out" (:data:`ABSENT`) is one of them where leaving it out is right: an optional parameter the
+  case does not name, or one whose declared default is an acceptable answer. A ``null`` sent for
+  a parameter counts as leaving it out. Values compare as :mod:`.matching` says.
+- The tool name must be equal (``wrong-function``); an argument the case needs is there
+  (``missing-arg``); an argument the tool does not have, or an optional one the case did not ask
+  for sent with a value other than its default, is ``unexpected-arg``.
+- Turns match in order and the calls of one turn in any order (parallel calls). Multi-turn
+  cases are judged by dependency order instead: a call may come in any turn after the turns of
+  every call it needs the result of (``wrong-order`` otherwise), so fetching two inputs in two
+  turns is as right as fetching them together; and the final reply must state the answer
+  (``wrong-answer``).
+- Arguments that are not a JSON object (a garbled call) are ``unparseable-call``, and such a call
+  never counts as a correct refusal.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
+from .matching import mentions, value_failure
+
 FAILURE_KINDS = (
     "wrong-function", "missing-arg", "unexpected-arg", "wrong-type", "wrong-value",
-    "parallel-unmatched", "no-call", "extra-call", "called-when-should-not", "unparseable-call",
+    "parallel-unmatched", "no-call", "extra-call", "wrong-order", "wrong-answer",
+    "called-when-should-not", "did-not-ask", "unparseable-call",
 )
 """Every failure a tool-calling case can report."""
 _BRUTE_FORCE_MAX = 7
-"""Parallel turns up to this many calls get the optimal pairing; larger ones a greedy one."""
+"""Turns up to this many calls get the optimal pairing; larger ones a greedy one."""
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+"""The answer "this argument is left out (or sent as null)"."""
 
 
 @attrs.frozen
@@ -40,8 +54,34 @@ class AnyOf:
 
 
 @attrs.frozen(kw_only=True)
+class Arg:
+    """How one parameter of an expected call is judged."""
+
+    answers: tuple[Any, ...]
+    """Acceptable values; :data:`ABSENT` among them when leaving it out is right."""
+    match: str = "text"
+    """How values compare (:data:`~agenttree.bench.matching.MATCH_KINDS`)."""
+    asked: bool = True
+    """The case names this argument. Another value for one it does not name is not a wrong
+    value but an ``unexpected-arg``."""
+
+    @property
+    def concrete(self) -> tuple[Any, ...]:
+        """The answers that are values (not "left out")."""
+        return tuple(a for a in self.answers if a is not ABSENT)
+
+
+@attrs.frozen(kw_only=True)
+class Expected:
+    """An expected call: the tool and a rule for each of its parameters."""
+
+    tool: str
+    args: dict[str, Arg]
+
+
+@attrs.frozen(kw_only=True)
 class Call:
-    """One tool call: ``args`` is a dict, or the raw text when the model's JSON did not parse."""
+    """A call the model made: ``args`` is a dict, or the raw text when its JSON did not parse."""
 
     tool: str
     args: Any
@@ -49,135 +89,140 @@ class Call:
 
 @attrs.frozen(kw_only=True)
 class CallScore:
-    """A case's result: exact (every call right, nothing extra), a soft score in [0, 1], and the
-    failures found (sorted, each kind once)."""
+    """A case's result: exact (nothing wrong), a soft score in [0, 1], and the failures found
+    (sorted, each kind once)."""
 
     exact: bool
     soft: float
     failures: tuple[str, ...]
 
 
-def value_failure(expected: Any, actual: Any) -> str | None:
-    """``None`` when ``actual`` matches ``expected``, else ``wrong-type`` or ``wrong-value``."""
-    if isinstance(expected, AnyOf):
-        found = [value_failure(option, actual) for option in expected.options]
-        if None in found:
-            return None
-        return "wrong-type" if all(f == "wrong-type" for f in found) else "wrong-value"
-    if isinstance(expected, bool) or expected is None:
-        if type(actual) is not type(expected):
-            return "wrong-type"
-        return None if actual == expected else "wrong-value"
-    if isinstance(expected, int | float):
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return "wrong-type"
-        return None if math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-9) \
-            else "wrong-value"
-    if isinstance(expected, str):
-        if not isinstance(actual, str):
-            return "wrong-type"
-        return None if expected.strip().casefold() == actual.strip().casefold() else "wrong-value"
-    if isinstance(expected, list | tuple):
-        if not isinstance(actual, list | tuple):
-            return "wrong-type"
-        if len(expected) != len(actual):
-            return "wrong-value"
-        return _first(value_failure(e, a) for e, a in zip(expected, actual, strict=True))
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return "wrong-type"
-        if set(expected) != set(actual):
-            return "wrong-value"
-        return _first(value_failure(v, actual[k]) for k, v in expected.items())
-    raise TypeError(f"cannot match expected value {expected!r}")
+def arg_failure(arg: Arg, value: Any) -> str | None:
+    """What is wrong with ``value`` (``None``: left out) for ``arg``, or ``None``."""
+    if value is None:
+        return None if ABSENT in arg.answers else "missing-arg"
+    if not arg.concrete:
+        return "unexpected-arg"
+    found = [value_failure(answer, value, arg.match) for answer in arg.concrete]
+    if None in found:
+        return None
+    if not arg.asked:
+        return "unexpected-arg"
+    return "wrong-type" if all(f == "wrong-type" for f in found) else "wrong-value"
 
 
-def _first(failures: Any) -> str | None:
-    return next((f for f in failures if f is not None), None)
-
-
-def call_failures(expected: Call, actual: Call) -> list[str]:
+def call_failures(expected: Expected, actual: Call) -> list[str]:
     """What is wrong with ``actual`` as the call ``expected`` (empty: an exact match)."""
     if not isinstance(actual.args, dict):
         return ["unparseable-call"]
     if actual.tool != expected.tool:
         return ["wrong-function"]
-    failures = []
-    for key, value in expected.args.items():
-        if key not in actual.args:
-            failures.append("missing-arg")
-        else:
-            found = value_failure(value, actual.args[key])
-            if found:
-                failures.append(found)
-    failures += ["unexpected-arg" for key in actual.args if key not in expected.args]
-    return failures
+    failures = [f for name, arg in expected.args.items()
+                if (f := arg_failure(arg, actual.args.get(name))) is not None]
+    return failures + ["unexpected-arg" for key in actual.args if key not in expected.args]
 
 
-def call_credit(expected: Call, actual: Call) -> float:
+def call_credit(expected: Expected, actual: Call) -> float:
     """Partial credit: 0 for the wrong (or a garbled) call; else half for the name and half
-    shared by the arguments (an unexpected argument counts against the share)."""
+    shared by the arguments the case names (an unexpected argument takes a share)."""
     if not isinstance(actual.args, dict) or actual.tool != expected.tool:
         return 0.0
-    right = sum(1 for k, v in expected.args.items()
-                if k in actual.args and value_failure(v, actual.args[k]) is None)
-    extra = sum(1 for k in actual.args if k not in expected.args)
-    slots = len(expected.args) + extra
+    slots = right = 0
+    for name, arg in expected.args.items():
+        wrong = arg_failure(arg, actual.args.get(name)) is not None
+        if arg.asked or wrong:
+            slots += 1
+            right += not wrong
+    slots += sum(1 for key in actual.args if key not in expected.args)
     return 0.5 + 0.5 * (right / slots if slots else 1.0)
 
 
-def _pairing(expected: Sequence[Call], actual: Sequence[Call]) -> list[tuple[int, int]]:
-    """Pairs (expected index, actual index) that maximise exact matches, then credit."""
-    def value(pairs: Sequence[tuple[int, int]]) -> tuple[int, float]:
-        exact = sum(1 for e, a in pairs if not call_failures(expected[e], actual[a]))
-        return exact, sum(call_credit(expected[e], actual[a]) for e, a in pairs)
+Pairs = list[tuple[int, int]]
 
+
+def _best_pairing(expected: Sequence[Expected], actual: Sequence[Call],
+                  value: Callable[[Pairs], tuple[float, ...]]) -> Pairs:
+    """Pairs (expected index, actual index) that maximise ``value``; greedy for big turns."""
     n = min(len(expected), len(actual))
     if max(len(expected), len(actual)) <= _BRUTE_FORCE_MAX:
-        best: list[tuple[int, int]] = []
-        best_value = (-1, -1.0)
+        best: Pairs = []
+        best_value: tuple[float, ...] | None = None
         for chosen in itertools.permutations(range(len(actual)), n):
             for rows in itertools.combinations(range(len(expected)), n):
                 pairs = list(zip(rows, chosen, strict=True))
                 v = value(pairs)
-                if v > best_value:
+                if best_value is None or v > best_value:
                     best, best_value = pairs, v
         return best
     pairs, free = [], list(range(len(actual)))
     for e in range(len(expected)):
         if not free:
             break
-        a = max(free, key=lambda i: (not call_failures(expected[e], actual[i]),
-                                     call_credit(expected[e], actual[i])))
+        a = max(free, key=lambda i: value([(e, i)]))
         free.remove(a)
         pairs.append((e, a))
     return pairs
 
 
-def score_turn(expected: Sequence[Call], actual: Sequence[Call]) -> tuple[list[str], float]:
+def _match_value(expected: Sequence[Expected], actual: Sequence[Call],
+                 pairs: Pairs) -> tuple[int, float]:
+    exact = sum(1 for e, a in pairs if not call_failures(expected[e], actual[a]))
+    return exact, sum(call_credit(expected[e], actual[a]) for e, a in pairs)
+
+
+def score_turn(expected: Sequence[Expected], actual: Sequence[Call]) -> tuple[list[str], float]:
     """Failures and summed credit of one turn (parallel calls match in any order)."""
     if expected and not actual:
         return ["no-call"], 0.0
     if actual and not expected:
         return ["extra-call"], 0.0
-    pairs = _pairing(expected, actual)
+    pairs = _best_pairing(expected, actual, lambda p: _match_value(expected, actual, p))
     failures = [f for e, a in pairs for f in call_failures(expected[e], actual[a])]
     if len(expected) != len(actual):
         failures.append("parallel-unmatched")
     return failures, sum(call_credit(expected[e], actual[a]) for e, a in pairs)
 
 
-def score_calls(expected: Sequence[Sequence[Call]],
-                actual: Sequence[Sequence[Call]]) -> CallScore:
-    """Score a case: ``expected`` and ``actual`` are turns (each a list of calls); turns with no
-    calls are left out of ``actual``. No expected turns means no tool should be called."""
-    if not expected:
-        calls = [c for turn in actual for c in turn]
-        if not calls:
-            return CallScore(exact=True, soft=1.0, failures=())
-        garbled = any(not isinstance(c.args, dict) for c in calls)
-        kind = "unparseable-call" if garbled else "called-when-should-not"
-        return CallScore(exact=False, soft=0.0, failures=(kind,))
+def _out_of_order(stages: Sequence[int], turns: Sequence[int], pairs: Pairs) -> int:
+    """Pairs of pairs whose actual turns contradict the expected dependency order: a call of a
+    later stage must come in a strictly later turn (it needs the earlier results)."""
+    return sum(1 for (e1, a1), (e2, a2) in itertools.combinations(pairs, 2)
+               if stages[e1] != stages[e2]
+               and (stages[e1] < stages[e2]) != (turns[a1] < turns[a2]))
+
+
+def score_dependent(expected: Sequence[Sequence[Expected]],
+                    actual: Sequence[Sequence[Call]]) -> tuple[list[str], float, int]:
+    """Failures, summed credit and calls made, judging calls by dependency order: every call of
+    expected turn *i* must come in a later model turn than the calls of turns before *i*."""
+    want = [c for turn in expected for c in turn]
+    stages = [i for i, turn in enumerate(expected) for _ in turn]
+    made = [c for turn in actual for c in turn]
+    turns = [i for i, turn in enumerate(actual) for _ in turn]
+
+    def value(pairs: Pairs) -> tuple[float, ...]:
+        exact, credit = _match_value(want, made, pairs)
+        return exact, -_out_of_order(stages, turns, pairs), credit
+
+    pairs = _best_pairing(want, made, value)
+    failures = [f for e, a in pairs for f in call_failures(want[e], made[a])]
+    if _out_of_order(stages, turns, pairs):
+        failures.append("wrong-order")
+    if len(pairs) < len(want):
+        failures.append("no-call")
+    if len(pairs) < len(made):
+        failures.append("extra-call")
+    return failures, sum(call_credit(want[e], made[a]) for e, a in pairs), len(made)
+
+
+def score_calls(expected: Sequence[Sequence[Expected]], actual: Sequence[Sequence[Call]], *,
+                by_dependency: bool = False) -> tuple[set[str], float, int]:
+    """Failures, summed credit and the larger of the expected and made call counts; turns
+    with no calls are left out of ``actual``."""
+    wanted = sum(len(t) for t in expected)
+    if by_dependency:
+        found, credit, made = score_dependent(expected, actual)
+        return set(found), credit, max(wanted, made)
     failures: set[str] = set()
     credit = 0.0
     for i in range(max(len(expected), len(actual))):
@@ -185,19 +230,44 @@ def score_calls(expected: Sequence[Sequence[Call]],
                                 actual[i] if i < len(actual) else ())
         failures.update(found)
         credit += got
-    wanted = sum(len(t) for t in expected)
-    made = sum(len(t) for t in actual)
-    soft = round(credit / max(wanted, made), 6)
-    return CallScore(exact=not failures, soft=soft, failures=tuple(sorted(failures)))
+    return failures, credit, max(wanted, sum(len(t) for t in actual))
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Chance that at least one of ``k`` samples (of ``n``, ``c`` passing) passes."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+@attrs.frozen(kw_only=True)
+class Judged:
+    """What a case expects: its calls (turns), how they are ordered, and what the final reply
+    must say."""
+
+    expect: tuple[tuple[Expected, ...], ...]
+    by_dependency: bool = False
+    """Multi-turn: calls judged by dependency order, not by an exact partition into turns."""
+    answer: tuple[Any, ...] = ()
+    """The final reply must state one of these (a number or a text)."""
+    ask: tuple[str, ...] = ()
+    """Missing information: no call, and the reply must ask for one of these."""
 
 
-def pass_hat_k(n: int, c: int, k: int) -> float:
-    """pass^k: chance that all of ``k`` samples (of ``n``, ``c`` passing) pass."""
-    return math.comb(c, k) / math.comb(n, k) if k <= n else 0.0
+def score_case(case: Judged, actual: Sequence[Sequence[Call]], reply: str) -> CallScore:
+    """Score a case from the calls made (one list per turn that made any) and the final reply.
+
+    No expected calls means no tool should be called. When the case has an answer it counts as
+    one more slot in the soft score; asking for missing information is half of one.
+    """
+    if not case.expect:
+        calls = [c for turn in actual for c in turn]
+        if calls:
+            garbled = any(not isinstance(c.args, dict) for c in calls)
+            kind = "unparseable-call" if garbled else "called-when-should-not"
+            return CallScore(exact=False, soft=0.0, failures=(kind,))
+        if case.ask and not any(mentions(reply, word) for word in case.ask):
+            return CallScore(exact=False, soft=0.5, failures=("did-not-ask",))
+        return CallScore(exact=True, soft=1.0, failures=())
+    failures, credit, slots = score_calls(case.expect, actual, by_dependency=case.by_dependency)
+    if case.answer:
+        slots += 1
+        if any(mentions(reply, a) for a in case.answer):
+            credit += 1
+        else:
+            failures.add("wrong-answer")
+    return CallScore(exact=not failures, soft=round(credit / slots, 6),
+                     failures=tuple(sorted(failures)))

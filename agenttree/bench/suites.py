@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from .case import CaseRun, Outcome
 
 SUITE_FILE = "suite.edn"
+SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+"""Where the built-in suites live (the project's ``suites/`` directory)."""
+BUILTIN_SUITES = {"tool_calling": "tool_calling", "tool-calling": "tool_calling",
+                  "coding": "coding"}
+"""Built-in suite names (``tool-calling`` is also the suite's own name, which names its
+report directory) and their directories under :data:`SUITES_DIR`."""
 CASE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 """What a case id may be: it names the case's directories in a report."""
 
@@ -50,8 +56,9 @@ class Suite(Protocol):
     root: Path
     cases: tuple[Case, ...]
 
-    def decoys(self, case: Case, seed: int) -> tuple[str, ...]:
-        """The decoy tools this case is offered under ``seed`` (part of its fingerprint)."""
+    def offered(self, case: Case, seed: int) -> tuple[str, ...]:
+        """The tools this case offers under ``seed``, decoys included, in order (part of its
+        fingerprint)."""
         ...
 
     def check_model(self, model: str) -> None:
@@ -193,13 +200,27 @@ Reader = Callable[[Path], Any]
 """Reads one EDN file as plain data: :func:`read_edn` or an :class:`EdnCache`."""
 
 
+def find_suite(arg: str) -> Path:
+    """The suite directory ``agenttree bench ARG`` means: a path that exists, else a built-in
+    suite's name."""
+    path = Path(arg)
+    if path.exists() or arg not in BUILTIN_SUITES:
+        return path
+    builtin = SUITES_DIR / BUILTIN_SUITES[arg]
+    if not (builtin / SUITE_FILE).is_file():
+        raise SuiteError(f"suite {arg!r}: the built-in suites are not installed here (no "
+                         f"{builtin / SUITE_FILE}); give a suite directory")
+    return builtin
+
+
 def load_suite(path: str | Path, reader: Reader = read_edn) -> Suite:
     """Load the suite in directory ``path`` (or the suite.edn file itself)."""
     root = Path(path)
     if root.name == SUITE_FILE:
         root = root.parent
     if not (root / SUITE_FILE).is_file():
-        raise SuiteError(f"{root}: not a suite (no {SUITE_FILE} in it)")
+        raise SuiteError(f"{root}: not a suite (no {SUITE_FILE} in it); the built-in suites "
+                         f"are {', '.join(sorted(set(BUILTIN_SUITES.values())))}")
     where = str(root / SUITE_FILE)
     info = reader(root / SUITE_FILE)
     name = require(where, info, "name", str, "the suite's name, a string")

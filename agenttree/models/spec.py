@@ -12,6 +12,9 @@ Model names may contain ``:`` (``qwen3:32b``); the base URL follows the last ``@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 import attrs
 
 from ..errors import UserError
@@ -21,6 +24,7 @@ OLLAMA_URL = "http://127.0.0.1:11434/v1"
 ANTHROPIC_URL = "https://api.anthropic.com/v1"
 PROVIDERS = ("scripted", "openai", "ollama", "anthropic")
 DEFAULT_URLS = {"openai": OPENAI_URL, "ollama": OLLAMA_URL, "anthropic": ANTHROPIC_URL}
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -60,3 +64,15 @@ def parse_model_spec(text: str) -> ModelSpec:
         raise UserError(f"model {text!r}: the part after @ must be an http(s) URL")
     return ModelSpec(provider=provider, model=model,
                      base_url=(url or DEFAULT_URLS[provider]).rstrip("/"))
+
+
+def by_model(table: Mapping[str, T], model: str) -> T | None:
+    """The entry of a table keyed by model (``:prices``, ``:model-settings``) for ``model``: by
+    its full spec, else by its bare model name (``"gpt-5.2"`` for ``openai:gpt-5.2``); ``None``
+    when neither is there."""
+    if not table:
+        return None
+    found = table.get(model)
+    if found is None and ":" in model:
+        found = table.get(parse_model_spec(model).model)
+    return found

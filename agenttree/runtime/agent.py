@@ -32,7 +32,7 @@ from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, Retry, ToolCall
 from ..plan import TOOL_CHOICES, Task, is_scripted
 from ..policy import Policy, offered_tools
-from ..prompt import PromptPart, imposed, system_prompt
+from ..prompt import PromptPart, imposed
 from ..tools.base import check_args
 from .context_window import ContextWindow
 from .inbox import Inbox
@@ -257,9 +257,8 @@ class Agent:
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
             first += "\n\n" + self.spec.note
-        prompt = system_prompt(agent=self.id, parent=self.parent, task=self.task,
-                               tools=self._offered(), parts=self.spec.prompts)
-        self.transcript = [{"role": "system", "content": prompt},
+        self.transcript = [{"role": "system",
+                            "content": self.engine.system_prompt(self, self._offered())},
                            {"role": "user", "content": first}]
         attempt = 1
         while True:

@@ -36,11 +36,11 @@ from ..models.base import ModelClient, ModelError
 from ..models.clients import open_client
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
-from ..models.spec import parse_model_spec
+from ..models.spec import by_model, parse_model_spec
 from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
 from ..policy import Policy, derive, root_policy
-from ..prompt import imposed
+from ..prompt import imposed, system_prompt
 from ..redact import redact
 from ..sandbox.base import ExecResult
 from ..sandbox.procs import detect_confinement
@@ -365,15 +365,13 @@ class Engine:
         tier = self.plan.tier_for(agent.spec.depth)
         settings = ModelSettings()
         for table in (self.plan.model_settings, tier.model_settings, agent.task.model_settings):
-            settings = settings.updated(_by_model(table, agent.model_name))
+            settings = settings.updated(by_model(table, agent.model_name))
         return settings
 
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
         """Dollars for a call, from the plan's ``:prices`` (0 for unpriced models)."""
-        price = _by_model(self.plan.prices, model_name)
-        if price is None:
-            return 0.0
-        return (prompt * price.prompt + completion * price.completion) / 1_000_000
+        price = by_model(self.plan.prices, model_name)
+        return 0.0 if price is None else price.dollars(prompt, completion)
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
         """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""
@@ -393,6 +391,13 @@ class Engine:
         if budget is None and tier.depth == depth:
             budget = tier.budget
         return budget_to_dict(budget or Budget())
+
+    def system_prompt(self, agent: Agent, tools: frozenset[str]) -> str:
+        """The system prompt ``agent``'s model gets, offered ``tools``: the tree protocol and
+        the rules its ancestors imposed (:mod:`agenttree.prompt`; a subclass may give a plainer
+        one)."""
+        return system_prompt(agent=agent.id, parent=agent.parent, task=agent.task, tools=tools,
+                             parts=agent.spec.prompts)
 
     def tool_schemas(self, tools: frozenset[str]) -> list[dict[str, Any]]:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""
@@ -436,14 +441,3 @@ class Engine:
         """Keep the traceback of a bug that ended an agent (the agent fails; the run goes on)."""
         with open(self.run_dir / "crash.log", "a") as f:
             f.write(redact(f"--- {agent_id}\n{text}\n"))
-
-
-def _by_model(table: dict[str, Any], model_name: str) -> Any:
-    """``table``'s entry for a model spec, else for its bare model name (``gpt-5.2`` for
-    ``openai:gpt-5.2``); ``None`` when it has neither."""
-    if not table:
-        return None
-    found = table.get(model_name)
-    if found is None and ":" in model_name:
-        found = table.get(parse_model_spec(model_name).model)
-    return found

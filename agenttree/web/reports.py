@@ -2,11 +2,12 @@
 
 A report directory is the one ``agenttree bench`` writes (:mod:`agenttree.bench.report`):
 ``events.jsonl`` as the bench runs (``run/start`` with the ``total`` of case runs, then
-``case/start`` and ``case/end`` per case run, named by ``key``, ``run/end``) and, once finished,
-``summary.json``. Progress is counted per case-run key, so a resumed report (a second
-``run/start``, an interrupted case run started again) is not counted twice. Each log is followed
-from where the last scan stopped, so polling a 10,000-case report costs only its new lines,
-and a ``summary.json`` is parsed again only when its size or mtime changed.
+``case/start`` and ``case/end`` per case run, named by ``key``, ``run/end``, or ``run/stopped``
+when the run stopped early) and, once finished, ``summary.json``. Progress is counted per
+case-run key, so a resumed report (a second ``run/start``, an interrupted case run started
+again) is not counted twice. Each log is followed from where the last scan stopped, so polling
+a 10,000-case report costs only its new lines, and a ``summary.json`` is parsed again only when
+its size or mtime changed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class _Progress:
     statuses: dict[str, str] = attrs.Factory(dict)
     """Each ended case run's status (``pass``, ``fail``, ``infra-error``, ``skipped``)."""
     finished: bool = False
+    stopped: str | None = None
+    """Why the run stopped early (``run/stopped``), until it is resumed."""
     summary_stamp: tuple[int, int] | None = None
     """``summary.json``'s (mtime_ns, size) when it was last read: unchanged, it is not re-read."""
     summary: Any = None
@@ -52,13 +55,15 @@ class _Progress:
             if kind == "run/start":
                 total = record.get("total")
                 self.total = total if isinstance(total, int) else self.total
-                self.finished = False
+                self.finished, self.stopped = False, None
             elif kind == "case/start" and isinstance(key, str):
                 self.started.add(key)
             elif kind == "case/end" and isinstance(key, str):
                 self.statuses[key] = str(record.get("status"))
             elif kind == "run/end":
                 self.finished = True
+            elif kind == "run/stopped":
+                self.stopped = str(record.get("reason"))
 
 
 class ReportScanner:
@@ -97,7 +102,8 @@ class ReportScanner:
                 "ended": len(statuses), "passed": sum(s == "pass" for s in statuses),
                 "total": progress.total,
                 "finished": progress.finished or progress.summary is not None,
-                "summary": progress.summary, "summary_error": progress.summary_error}
+                "stopped": progress.stopped, "summary": progress.summary,
+                "summary_error": progress.summary_error}
 
 
 def _read_summary(path: Path, progress: _Progress) -> None:

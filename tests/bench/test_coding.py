@@ -28,7 +28,7 @@ def _limiters():
 def _run(suite, case_id, case_dir, model="scripted:reference", backend="local"):
     case = next(c for c in suite.cases if c.id == case_id)
     return CaseRun(case=case, model=model, seed=0, epoch=1, attempt=1, case_dir=case_dir,
-                   decoys=(), limiters=_limiters(), backend=backend,
+                   offered=(), limiters=_limiters(), backend=backend,
                    on_event=lambda *_: None)
 
 

@@ -1,11 +1,14 @@
 """Infrastructure failures become ``infra-error`` case results and never stop the run."""
 
+import attrs
 import trio
 
 from agenttree.bench.case import Limiters
-from agenttree.bench.engine import run_tree
+from agenttree.bench.engine import BenchEngine, run_tree
 from agenttree.bench.suites import load_suite
 from agenttree.bench.toolcalls import ToolCallingSuite
+from agenttree.models.spec import PROVIDERS
+from agenttree.plan import Provider
 from agenttree.tools.base import Param, Tool
 
 from .helpers import TOOL_CALLING, events, run_bench
@@ -41,7 +44,7 @@ async def test_a_harness_error_is_recorded_and_the_run_goes_on(tmp_path, monkeyp
         return await real(self, run)
 
     monkeypatch.setattr(ToolCallingSuite, "run_case", flaky)
-    summary = await run_bench(TOOL_CALLING, tmp_path / "r", cases="s-[dm][iu]*",
+    summary = await run_bench(TOOL_CALLING, tmp_path / "r", cases="s-div,s-mul",
                               models=("scripted:reference",))
     m = summary["models"]["scripted:reference"]
     assert (m["passed"], m["scored"], m["infra_errors"], m["pass_rate"]) == (1, 1, 1, 1.0)
@@ -50,3 +53,16 @@ async def test_a_harness_error_is_recorded_and_the_run_goes_on(tmp_path, monkeyp
     assert end["status"] == "infra-error" and "harness bug" in end["reason"]
     crash = tmp_path / "r" / "cases" / "s-div-scripted_reference-e1-a1" / "crash.log"
     assert "RuntimeError: harness bug" in crash.read_text()
+
+
+def test_every_providers_connections_are_capped(tmp_path):
+    suite = load_suite(TOOL_CALLING)
+    limiters = Limiters(model_connections=2, sandboxes=trio.CapacityLimiter(1),
+                        subprocesses=trio.CapacityLimiter(1))
+    plan = suite.plan(suite.cases[0], "scripted:x")
+    plan = attrs.evolve(plan, providers={"ollama": Provider(concurrency=1),
+                                         "openai": Provider(concurrency=9)})
+    engine = BenchEngine(plan, tmp_path / "c", limiters=limiters)
+    caps = {name: engine.plan.provider(None, name).concurrency
+            for name in PROVIDERS if name != "scripted"}
+    assert caps == {"openai": 2, "ollama": 1, "anthropic": 2}

@@ -15,7 +15,7 @@ import trio
 
 from agenttree.bench import seal, stages
 from agenttree.bench.case import Limiters
-from agenttree.bench.compare import rows
+from agenttree.bench.compare import entries, rows
 from agenttree.bench.engine import run_tree
 from agenttree.bench.seal import SealedConfinement, python_roots, shown
 from agenttree.bench.stages import DockerStage, LocalStage
@@ -254,7 +254,7 @@ def test_an_unsealed_run_is_marked_and_stays_so_when_resumed(tmp_path, capsys, m
     (report,) = (tmp_path / "r" / "coding").iterdir()
     assert _summary(report)["sealed"] is False
     assert _summary(report)["models"]["scripted:reference"]["passed"] == 1
-    assert rows([str(report)])[0][1] == "coding (unsealed)"
+    assert rows(entries([str(report)]))[0][1] == "coding (unsealed)"
     monkeypatch.setattr(stages, "can_seal", lambda: True)  # sealable now: the past is not
     assert main(["bench", str(root), "--resume", str(report), "--quiet"]) == 0
     assert _summary(report)["sealed"] is False
@@ -266,7 +266,7 @@ def test_a_sealed_run_says_so(tmp_path, capsys):
     assert "UNSEALED" not in capsys.readouterr().out
     (report,) = (tmp_path / "r" / "coding").iterdir()
     assert _summary(report)["sealed"] is True
-    assert rows([str(report)])[0][1] == "coding"
+    assert rows(entries([str(report)]))[0][1] == "coding"
 
 
 def test_the_coding_suite_runs_on_local_or_docker_only(tmp_path, capsys):

@@ -11,6 +11,8 @@ import orjson
 import pytest
 import trio
 
+from agenttree.bench.runner import matches
+from agenttree.bench.suites import load_suite
 from agenttree.cli import main
 
 from ..models.fake_openai import FakeOpenAI, completion
@@ -41,7 +43,8 @@ async def test_every_case_runs_with_the_settings_and_no_request_is_refused(
                 env={**os.environ, "COLUMNS": "200"})
         nursery.cancel_scope.cancel()
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
-    assert server.refused == [] and len(server.requests) >= 16
+    n = sum(matches(c.id, "s-*") for c in load_suite(TOOL_CALLING).cases)
+    assert server.refused == [] and len(server.requests) >= n
     for request in server.requests:
         body = request["body"]
         assert (body["max_tokens"], body["temperature"]) == (256, 0.0)
@@ -49,8 +52,8 @@ async def test_every_case_runs_with_the_settings_and_no_request_is_refused(
     [report] = (tmp_path / "reports" / "tool-calling").iterdir()
     summary = orjson.loads((report / "summary.json").read_bytes())
     model = summary["models"][f"openai:test-model@{base}"]
-    assert (model["infra_errors"], model["scored"]) == (0, 16)  # a real, low, score
-    assert model["totals"]["cost"] == pytest.approx(16 * (100 * 1.0 + 20 * 2.0) / 1e6)
+    assert (model["infra_errors"], model["scored"]) == (0, n)  # a real, low, score
+    assert model["totals"]["cost"] == pytest.approx(n * (100 * 1.0 + 20 * 2.0) / 1e6)
     assert events(report)[0]["settings"] == str(settings)
 
 

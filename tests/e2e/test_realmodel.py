@@ -9,18 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from agenttree import events as ev
 from agenttree.log import LogReader, read_events
 from agenttree.state import fold
 
-from ..realmodel import SETTINGS_EDN, LlamaServer
+from ..realmodel import LlamaServer
 
 pytestmark = pytest.mark.realmodel
-
-SUITES = Path(__file__).resolve().parents[2] / "suites"
 
 
 def _agenttree(*args: str) -> subprocess.CompletedProcess[str]:
@@ -96,26 +93,3 @@ def test_what_the_server_refuses_ends_the_agent_with_its_own_message(
     reason = finished[-1].reason
     assert finished[-1].status == "failed" and message in reason and "\n" not in reason
 
-
-def test_the_tool_calling_suite_gets_a_real_score(llama: LlamaServer, tmp_path: Path) -> None:
-    settings = tmp_path / "settings.edn"
-    settings.write_text(SETTINGS_EDN)
-    reports = tmp_path / "reports"
-    result = _agenttree("bench", str(SUITES / "tool_calling"), "--cases", "s-*", "--model",
-                        llama.spec, "--settings", str(settings), "--reports", str(reports),
-                        "--quiet")
-    assert result.returncode == 0, result.stdout + result.stderr
-    [report] = (reports / "tool-calling").iterdir()
-    summary = orjson.loads((report / "summary.json").read_bytes())
-    model = summary["models"][llama.spec]
-    assert (model["infra_errors"], model["scored"]) == (0, 16)
-    assert model["totals"]["tokens"] > 0
-    for log in sorted((report / "cases").glob("*/events.jsonl")):
-        for entry in read_events(log):
-            e = entry.event
-            assert not isinstance(e, ev.ModelRetry), (log, e)  # nothing refused or retried
-            if isinstance(e, ev.AgentFinished):
-                assert "HTTP" not in e.reason, (log, e.reason)
-            if isinstance(e, ev.ModelRequested):
-                assert "stream" not in e.params and e.params["max_tokens"] == 128
-                assert e.params["tool_choice"] == "auto"

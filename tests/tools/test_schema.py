@@ -23,7 +23,7 @@ def _shipped() -> list[dict[str, Any]]:
     schemas = [t.schema() for t in REGISTRY.values()]
     for suite_dir in sorted(p.parent for p in SUITES.glob("*/suite.edn")):
         suite = load_suite(suite_dir)
-        schemas += [t.schema() for t in getattr(suite, "tools", {}).values()]
+        schemas += [t.tool.schema() for t in getattr(suite, "tools", {}).values()]
     return schemas
 
 

@@ -235,6 +235,24 @@ def test_a_summary_is_read_once_until_it_changes(tmp_path: Path) -> None:
     summary.unlink()
     assert scanner.scan()[0]["summary"] is None
 
+
+def test_a_stopped_run_says_why_until_it_is_resumed(tmp_path: Path) -> None:
+    run = tmp_path / "tool-calling" / "run-1"
+    run.mkdir(parents=True)
+    log = ReportLog(run / "events.jsonl")
+    log.write("run/start", suite="tool-calling", total=2)
+    log.write("case/start", key="a|m|e1", case="a", attempt=1)
+    log.write("run/stopped", reason="interrupted (SIGINT)", interrupted=True, done=0, total=2)
+    log.close()
+    scanner = ReportScanner(tmp_path)
+    (report,) = scanner.scan()
+    assert (report["stopped"], report["finished"]) == ("interrupted (SIGINT)", False)
+    log = ReportLog(run / "events.jsonl", next_seq=4)
+    log.write("run/start", suite="tool-calling", total=2, resumed=True)
+    log.close()
+    assert scanner.scan()[0]["stopped"] is None
+
+
 def test_a_report_log_started_over_is_read_again(tmp_path: Path) -> None:
     run = tmp_path / "tool_calling" / "run-1"
     run.mkdir(parents=True)

@@ -185,7 +185,8 @@ class Page {
       bar.max = Math.max(total, 1);
       bar.value = r.ended;
       bar.setAttribute("aria-label", `${r.suite} ${r.run} progress`);
-      card.append(bar, el("p", `${r.ended} of ${total} cases done, ${r.passed} passed${r.finished ? " · finished" : " · running"}`));
+      const how = r.finished ? " · finished" : r.stopped ? ` · stopped: ${r.stopped}` : " · running";
+      card.append(bar, el("p", `${r.ended} of ${total} cases done, ${r.passed} passed${how}`));
       if (r.summary_error) card.append(el("p", r.summary_error, "error"));
       if (r.summary) {
         const dl = el("dl");
