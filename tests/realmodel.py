@@ -149,12 +149,17 @@ def _stop(process: subprocess.Popen[str]) -> None:
 def main() -> int:
     """``python -m tests.realmodel``: serve until Ctrl-C (or SIGTERM)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        model_file()
+    except FileNotFoundError as exc:
+        print(f"agenttree: {exc}", file=sys.stderr)
+        return 2
     with llama_server() as server:
         settings = REPO / "runs" / "llama-settings.edn"
         settings.parent.mkdir(exist_ok=True)
         settings.write_text(SETTINGS_EDN + "\n")
         print(f"model:    {server.spec}\nsettings: {settings}\n"
-              f"try:      agenttree bench suites/tool_calling --cases 's-*' "
+              f"try:      agenttree bench tool_calling --max-tool-calls 3 "
               f"--model {server.spec} --settings {settings}", flush=True)
         try:
             server.process.wait()
