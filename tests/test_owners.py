@@ -23,20 +23,20 @@ STATE = "state.py"
 """The fold: it writes the records of ``RunState`` (an ``AgentView`` has a ``model``, a
 ``result`` … of its own)."""
 
-OWNERS: dict[str, set[str]] = {
+OWNERS: dict[str, frozenset[str]] = {
     # the engine: its services, its fold of the log, its plan (the task book owns the rest)
     **dict.fromkeys(("book", "router", "locks", "emit", "interrupted", "root_up", "places",
-                     "reconciler", "workspace", "http"), {ENGINE}),
-    **dict.fromkeys(("plan", "plan_edn", "state"), {ENGINE, STATE}),
+                     "reconciler", "workspace", "http"), frozenset({ENGINE})),
+    **dict.fromkeys(("plan", "plan_edn", "state"), frozenset({ENGINE, STATE})),
     # an agent: its life, its conversation, its children, its policy
     **dict.fromkeys(("meter", "policy", "model_name", "transcript", "cancel_reason", "nursery",
                      "scope", "ending", "uses_locks", "ended", "child_tasks", "turn",
                      "progressed", "prompt_logged", "source", "window", "inbox", "spec"),
-                    {AGENT}),
-    "watchdog_turns": {AGENT, "runtime/recording.py"},  # (an agent's record has its own)
-    **dict.fromkeys(("model", "result", "task"), {AGENT, STATE}),
+                    frozenset({AGENT})),
+    "watchdog_turns": frozenset({AGENT, "runtime/recording.py"}),  # (an agent's record has its own)
+    **dict.fromkeys(("model", "result", "task"), frozenset({AGENT, STATE})),
     # a meter: its limits, spending and loans (the fold keeps an agent's figures as logged)
-    **dict.fromkeys(("limits", "used", "lent"), {"budget.py", STATE}),
+    **dict.fromkeys(("limits", "used", "lent"), frozenset({"budget.py", STATE})),
 }
 
 MUTATORS = frozenset({"append", "extend", "insert", "pop", "popitem", "popleft", "remove",

@@ -31,8 +31,8 @@ from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, Retry, ToolCall
 from ..plan import TOOL_CHOICES, Task, is_scripted
-from ..policy import Policy, offered_tools
-from ..prompt import PromptPart, imposed
+from ..policy import offered_tools
+from ..prompt import imposed
 from ..tools.agents import spawn_record
 from ..tools.base import check_args
 from . import grants
@@ -40,6 +40,7 @@ from .context_window import ContextWindow
 from .grants import Grant
 from .inbox import Inbox
 from .recording import LIVE, Source
+from .records import AgentSpec, ChildDone, Outcome, RestoredChildren
 from .router import Mail, parent_of
 from .tasks import Respawn
 from .watchdog import digest_text, last_progress, survey
@@ -56,58 +57,6 @@ EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one o
                "to go on, or answer in text (or call finish) when the task is done.")
 """Sent back to a model whose answer was empty; a second empty answer in a row fails the
 agent (an empty answer is never taken as a final one)."""
-
-
-@attrs.frozen(kw_only=True)
-class AgentSpec:
-    """Everything a parent decides when it starts a child."""
-
-    id: str
-    task: Task
-    depth: int
-    policy: Policy
-    model: str
-    budget: dict[str, float]
-    deadline: float
-    dynamic: bool = False
-    attempt: int = 1
-    note: str = ""
-    prompts: tuple[PromptPart, ...] = ()
-    """The system-prompt parts its ancestors and the plan imposed (:mod:`agenttree.prompt`)."""
-
-
-@attrs.frozen(kw_only=True)
-class Outcome:
-    """How an agent's work ended: its status, why (for anything but ``done``), its result."""
-
-    status: str
-    reason: str = ""
-    result: str = ""
-
-
-@attrs.frozen(kw_only=True)
-class ChildDone:
-    """A child ended (sent by the child's cleanup into its parent's inbox)."""
-
-    agent: str
-    status: str
-    reason: str
-    result: str
-    lent: dict[str, float]
-    used: dict[str, float]
-
-
-@attrs.frozen(kw_only=True)
-class RestoredChildren:
-    """A resumed agent's children as the log left them, for the agent to take back: the
-    running ones to start again (each spec with its envelope), the ended ones, and the plan's
-    children the log never saw started."""
-
-    running: tuple[tuple[AgentSpec, dict[str, float]], ...]
-    ended: tuple[ChildDone, ...]
-    tasks: dict[str, Task]
-    """Every restored child's task, by agent id."""
-    fresh: tuple[Task, ...]
 
 
 class Agent:
@@ -613,7 +562,7 @@ class Agent:
                 news.append(f"[{item.agent} restarted: task {respawn.task.id} was reassigned]")
         elif isinstance(item, Grant):
             if item.budget:
-                news.append(grants.take_budget(self.engine, self.id, self.meter, item.budget,
+                news.append(grants.take_budget(self.engine.emit, self.id, self.meter, item.budget,
                                                by=item.by))
             if item.models or item.tools:
                 self._widen(item)

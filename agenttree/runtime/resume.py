@@ -35,9 +35,10 @@ from ..prompt import PromptPart, imposed
 from ..sandbox.procs import live_members, signal_group, wait_group_gone
 from ..state import FINISHED, AgentView, RunState, TaskView, apply
 from ..tools.agents import spawned_task
-from .agent import Agent, AgentSpec, ChildDone, RestoredChildren
+from .agent import Agent
 from .engine import Engine
 from .recording import Cursor, Recording
+from .records import AgentSpec, ChildDone, RestoredChildren
 from .tasks import TaskRun
 
 KILL_WAIT_S = 2.0

@@ -86,7 +86,8 @@ class TaskBook:
         self._agents.pop(agent.id, None)
         run = self._runs.get(agent.task.id)
         if run is not None and run.agent == agent.id:
-            self._runs[agent.task.id] = attrs.evolve(run, status=status)
+            self._runs[agent.task.id] = TaskRun(agent=run.agent, attempts=run.attempts,
+                                                status=status)
         return self._after_end.pop(agent.id, [])
 
     # --- tasks ------------------------------------------------------------------------------
