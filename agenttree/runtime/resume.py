@@ -345,7 +345,7 @@ class Restorer:
         the log's (re-execution rebuilt its own charges; the log also counts children's),
         and the ends of children it had not yet heard of reach its inbox."""
         self.replaying.discard(agent.id)
-        if self.all_live:
+        if not self.replaying:  # (a parent restores its running children before it goes live)
             self._live.set()
         agent.catch_up(view.used, list(news))
         news.clear()
