@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -83,14 +85,55 @@ class Meter:
     of :meth:`remaining`, and what they do not use comes back when they finish (:meth:`settle`).
     So a whole tree can never spend more tool calls, tokens or cost than the root was given.
     :data:`PER_AGENT` kinds (retries) are each agent's own.
+
+    It also keeps each running child's envelope (:meth:`lend_to`, :meth:`lend_more`,
+    :meth:`take_back`): the only way the numbers change is through these methods.
     """
 
-    __slots__ = ("lent", "limits", "used")
+    __slots__ = ("_envelopes", "lent", "limits", "used")
 
     def __init__(self, limits: dict[str, float]) -> None:
         self.limits = {k: v for k, v in limits.items() if k in COUNTED}
         self.used: dict[str, float] = dict.fromkeys(COUNTED, 0)
         self.lent = {k: 0 for k in self.limits if k in POOLED}
+        self._envelopes: dict[str, dict[str, float]] = {}
+
+    @property
+    def children(self) -> Mapping[str, Mapping[str, float]]:
+        """The running children's envelopes by agent id (read-only)."""
+        return MappingProxyType(self._envelopes)
+
+    def lend_to(self, child: str, wanted: dict[str, float], share: int = 2) -> dict[str, float]:
+        """:meth:`carve` an envelope for a starting ``child`` and keep it; returns it."""
+        envelope = self._envelopes[child] = self.carve(wanted, share)
+        return envelope
+
+    def adopt(self, child: str, envelope: dict[str, float]) -> None:
+        """A resume: a child that runs on under an envelope the log gave it."""
+        self._envelopes[child] = envelope
+        for kind, amount in envelope.items():
+            if kind in self.lent:
+                self.lent[kind] += amount
+
+    def lend_more(self, child: str, budget: dict[str, float]) -> None:
+        """Raise a running child's envelope by ``budget``, lent out of what is left."""
+        envelope = self._envelopes[child]
+        for kind, amount in budget.items():
+            if kind in self.lent:
+                self.lent[kind] += amount
+            envelope[kind] = envelope.get(kind, 0) + amount
+
+    def take_back(self, child: str, envelope: dict[str, float], used: dict[str, float]) -> None:
+        """A child ended: :meth:`settle` the envelope kept for it (else ``envelope``, what it
+        says it was given)."""
+        self.settle(self._envelopes.pop(child, envelope), used)
+
+    def catch_up(self, used: dict[str, float]) -> None:
+        """A resume: count at least what the log says was used (replaying rebuilt the
+        agent's own charges; the log's figures also hold its children's)."""
+        for kind, amount in used.items():
+            if kind in self.used:
+                self.used[kind] = max(self.used[kind], amount)
 
     def remaining(self, kind: str) -> float | None:
         """What is left of ``kind`` (``None``: unlimited)."""

@@ -151,6 +151,9 @@ class AgentSpawned(Event):
     cwd: str = "."
     dynamic: bool = False
     attempt: int = 1
+    spawn: dict[str, Json] | None = None
+    """A task spawned at run time: the model, tools, system prompt and script its parent's
+    ``spawn`` call gave it (``None`` for a plan task)."""
 
 
 @event

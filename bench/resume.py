@@ -122,8 +122,7 @@ def _resume_once(source: Path, tmp: Path) -> tuple[float, float, int]:
     read = time.perf_counter() - t0
     tune_gc()  # as agenttree resume does
     plan = parse_plan(found.state.plan_edn, source="bench.edn")
-    engine = Engine(plan, run_dir, durability="none")
-    engine.state = found.state
+    engine = Engine(plan, run_dir, durability="none", state=found.state)
     restorer = engine.replayer = Restorer(found, [])
     live = trio.run(_until_live, engine, restorer)
     return read, live - t0, len(restorer.restart)

@@ -19,8 +19,8 @@ Cancelling an agent cancels its scope, hence its whole subtree.
 
 from __future__ import annotations
 
-import contextlib
 import traceback
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,17 +31,22 @@ from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, Retry, ToolCall
 from ..plan import TOOL_CHOICES, Task, is_scripted
-from ..policy import Policy, offered_tools
-from ..prompt import PromptPart, imposed
+from ..policy import offered_tools
+from ..prompt import imposed
+from ..tools.agents import spawn_record
 from ..tools.base import check_args
+from . import grants
 from .context_window import ContextWindow
+from .grants import Grant
 from .inbox import Inbox
+from .recording import LIVE, Source
+from .records import AgentSpec, ChildDone, Outcome, RestoredChildren
 from .router import Mail, parent_of
+from .tasks import Respawn
 from .watchdog import digest_text, last_progress, survey
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .recording import Cursor
 
 INBOX_SIZE = 256
 CLEANUP_S = 5.0
@@ -52,46 +57,6 @@ EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one o
                "to go on, or answer in text (or call finish) when the task is done.")
 """Sent back to a model whose answer was empty; a second empty answer in a row fails the
 agent (an empty answer is never taken as a final one)."""
-
-
-@attrs.frozen(kw_only=True)
-class AgentSpec:
-    """Everything a parent decides when it starts a child."""
-
-    id: str
-    task: Task
-    depth: int
-    policy: Policy
-    model: str
-    budget: dict[str, float]
-    deadline: float
-    dynamic: bool = False
-    attempt: int = 1
-    note: str = ""
-    prompts: tuple[PromptPart, ...] = ()
-    """The system-prompt parts its ancestors and the plan imposed (:mod:`agenttree.prompt`)."""
-
-
-@attrs.frozen(kw_only=True)
-class ChildDone:
-    """A child ended (sent by the child's cleanup into its parent's inbox)."""
-
-    agent: str
-    status: str
-    reason: str
-    result: str
-    lent: dict[str, float]
-    used: dict[str, float]
-
-
-@attrs.frozen(kw_only=True)
-class Grant:
-    """More budget, models or tools for a running agent, out of its parent's own."""
-
-    by: str
-    budget: dict[str, float] = attrs.Factory(dict)
-    models: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
 
 
 class Agent:
@@ -117,11 +82,9 @@ class Agent:
         "policy",
         "progressed",
         "prompt_logged",
-        "replay",
-        "respawn_after",
         "result",
-        "running",
         "scope",
+        "source",
         "spec",
         "task",
         "transcript",
@@ -144,7 +107,6 @@ class Agent:
         self.inbox = Inbox(INBOX_SIZE)
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
-        self.running: dict[str, dict[str, float]] = {}
         self.ended: dict[str, ChildDone] = {}
         self.child_tasks: dict[str, Task] = {}
         self.transcript: list[dict[str, Any]] = []
@@ -157,16 +119,22 @@ class Agent:
         """When this agent last made progress (a model answer, a tool result, a check)."""
         self.uses_locks = False
         self.ending = False
-        self.respawn_after: dict[str, tuple[Task, str, bool]] = {}
-        """Children to start again (spec, note, dynamic) as soon as their attempt ends."""
         self._next_child = 1
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
         does: after a resume, the first after the replayed turns)."""
-        self.window = ContextWindow(self.id, engine.outputs, lambda e: self.engine.emit(e))
-        self.replay: Cursor | None = (None if engine.replayer is None
-                                      else engine.replayer.cursor(self))
-        """Recorded results to replay (a resume, or a regression replay); else ``None``."""
+        self.window = ContextWindow(self.id, engine.outputs, engine.emit)
+        cursor = None if engine.replayer is None else engine.replayer.cursor(self)
+        self.source: Source = LIVE if cursor is None else cursor
+        if self.source.holds_locks:
+            self.uses_locks = True  # a resumed agent that held locks when the engine died
+        """Where model answers, tool and check results come from: live, or recorded (a
+        resume, a regression replay)."""
+
+    @property
+    def running(self) -> Mapping[str, Mapping[str, float]]:
+        """The running children's envelopes by agent id (kept by the meter)."""
+        return self.meter.children
 
     # --- the life ------------------------------------------------------------------------
 
@@ -176,19 +144,20 @@ class Agent:
         """
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self.inbox)
-        engine.agents[self.id] = self
-        engine.task_started(self.task.id, self.id, spec.attempt)
+        engine.book.opened(self)
         engine.emit(ev.AgentSpawned(
             agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
             depth=spec.depth, model=spec.model, models=list(spec.policy.models),
             tools=sorted(spec.policy.tools), budget=dict(spec.budget), cwd=self.task.cwd,
-            dynamic=spec.dynamic, attempt=spec.attempt))
+            dynamic=spec.dynamic, attempt=spec.attempt,
+            spawn=spawn_record(self.task) if spec.dynamic or self.task.id not in engine.places
+            else None))
 
     async def run(self) -> str:
         """Run the opened agent to its end; returns its final status. Only cancellation
         escapes."""
         spec = self.spec
-        outcome: tuple[str, str, str] | None = None
+        outcome: Outcome | None = None
         try:
             with trio.CancelScope(deadline=spec.deadline) as scope:
                 self.scope = scope
@@ -199,34 +168,38 @@ class Agent:
                 outcome = self._why_cancelled(scope)
         finally:
             if outcome is None:
-                outcome = ("cancelled", self.cancel_reason or "an ancestor was cancelled", "")
+                outcome = Outcome(status="cancelled",
+                                  reason=self.cancel_reason or "an ancestor was cancelled")
             with trio.move_on_after(CLEANUP_S, shield=True):
-                await self._end(*outcome)
-        return outcome[0]
+                await self._end(outcome)
+        return outcome.status
 
-    def _why_cancelled(self, scope: trio.CancelScope) -> tuple[str, str, str]:
+    def _why_cancelled(self, scope: trio.CancelScope) -> Outcome:
         if self.cancel_reason is None and trio.current_time() >= scope.deadline:
             limit = self.spec.budget.get("wall_s") or 0
             self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="wall_s", used=limit,
                                                 limit=limit))
-            return "budget-exhausted", "wall_s budget exhausted (deadline passed)", ""
-        return "cancelled", self.cancel_reason or "cancelled", ""
+            return Outcome(status="budget-exhausted",
+                           reason="wall_s budget exhausted (deadline passed)")
+        return Outcome(status="cancelled", reason=self.cancel_reason or "cancelled")
 
     @property
     def needs_nursery(self) -> bool:
         """An agent opens a nursery only when it has children or may spawn them."""
         return bool(self.task.children) or "spawn" in self.policy.tools
 
-    async def _live(self) -> tuple[str, str, str]:
+    async def _live(self) -> Outcome:
         if not self.needs_nursery:
             return await self._guarded_work()
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             try:
                 # Tasks done in an earlier attempt stay done (a reopened parent, a resume).
-                children = [c for c in self.task.children if not self.engine.settled(c.id)]
-                if self.replay is not None:  # a resume: children as the log left them
-                    children = self.replay.restore_children(self, children)
+                children = [c for c in self.task.children
+                            if not self.engine.book.settled(c.id)]
+                restored = self.source.restore_children(self, children)
+                if restored is not None:  # a resume: children as the log left them
+                    children = self._take_back(restored)
                 for i, child in enumerate(children):
                     # Equal shares: child i gets remaining / (children left + the parent's own).
                     self.start_child(child, share=len(children) - i + 1)
@@ -236,23 +209,23 @@ class Agent:
                 # again): a reconcile must not start children in it.
                 self.ending = True
             if self.running:
-                self._cancel_children(f"parent {self.id} ended {outcome[0]}")
+                self._cancel_children(f"parent {self.id} ended {outcome.status}")
         return outcome
 
-    async def _guarded_work(self) -> tuple[str, str, str]:
+    async def _guarded_work(self) -> Outcome:
         try:
             return await self._work()
         except BudgetExhausted as exc:
             self.engine.emit(ev.BudgetExhausted(agent=self.id, kind=exc.kind, used=exc.used,
                                                 limit=exc.limit))
-            return "budget-exhausted", str(exc), self.result or ""
+            return Outcome(status="budget-exhausted", reason=str(exc), result=self.result or "")
         except (ModelError, AgentTreeError) as exc:
-            return "failed", str(exc), ""
+            return Outcome(status="failed", reason=str(exc))
         except Exception as exc:  # a bug must end this agent, not the whole tree
             self.engine.report_crash(self.id, traceback.format_exc())
-            return "failed", f"internal error: {exc!r}", ""
+            return Outcome(status="failed", reason=f"internal error: {exc!r}")
 
-    async def _work(self) -> tuple[str, str, str]:
+    async def _work(self) -> Outcome:
         self.model = self.engine.model_for(self)
         first = self.task.goal or f"Carry out task {self.task.id}."
         if self.spec.note:
@@ -264,19 +237,20 @@ class Agent:
         while True:
             final = await self._converse()
             if not self.task.acceptance:
-                return "done", "", final
+                return Outcome(status="done", result=final)
             ok, report = await self._accept(attempt)
             while ok and self.running:  # a child was added (reconcile) while checks ran
                 self._take_news(await self._wait_children())
                 ok, report = await self._accept(attempt)
             if ok:
-                return "done", "", final
+                return Outcome(status="done", result=final)
             left = self.meter.remaining("retries")
             if left is not None and left < 1:
                 used = self.meter.used.get("retries", 0)
                 self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="retries", used=used,
                                                     limit=self.meter.limits["retries"]))
-                return "failed", f"acceptance failed, no retries left: {report}", final
+                return Outcome(status="failed", result=final,
+                               reason=f"acceptance failed, no retries left: {report}")
             self.charge("retries", 1)
             attempt += 1
             self.result = None
@@ -309,10 +283,9 @@ class Agent:
                 final, finished = self.result, True
             else:
                 final, finished = response.text, False
-            # On a replay the recording, not the timing of news, says whether another turn came.
-            planned = None if self.replay is None or finished else self.replay.more_turns(
-                self.turn)
-            if planned and not self.replay.strict:
+            # Replaying, the recording, not the timing of news, says whether another turn came.
+            planned = None if finished else self.source.more_turns(self.turn)
+            if planned and not self.source.strict:
                 continue  # a resume replays to its live point without waiting
             news = await self._wait_children()
             self._take_news(news)
@@ -377,11 +350,11 @@ class Agent:
         assert self.model is not None
         self.turn += 1
         earlier_watchdog_turns = self.watchdog_turns
-        if self.replay is not None and self.replay.is_watchdog(self.turn):
+        if self.source.is_watchdog(self.turn):
             watchdog = True  # the recording says this turn was one, whoever asks for it now
         if watchdog:
             self.watchdog_turns += 1
-        recorded = None if self.replay is None else await self.replay.model(self.id, self.turn)
+        recorded = await self.source.model(self.id, self.turn)
         emit = self.engine.emit
         tools = self.engine.tool_schemas(self._offered())
         settings = self.engine.model_settings_for(self)
@@ -399,7 +372,7 @@ class Agent:
                                   else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
-        response = recorded if recorded is not None else await self.model.complete(request)
+        response = recorded or await self.model.complete(request)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
@@ -441,16 +414,16 @@ class Agent:
                 self.heartbeat()
                 # A call the crashed engine had started (and charged, in the log) runs again
                 # without a second charge: however often a run is resumed, a call costs once.
-                uncertain = self.replay is not None and self.replay.uncertain(call.id)
+                uncertain = self.source.uncertain(call.id)
                 if not uncertain:
                     self.meter.check("tool_calls", 1)
-                recorded = None if self.replay is None else self.replay.tool(call)
+                recorded = self.source.tool(call)
                 self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
                                                   args=call.args))
                 if not uncertain:
                     self.charge("tool_calls", 1)
                 started = trio.current_time()
-                ok, output = recorded if recorded is not None else await self._run_tool(call)
+                ok, output = recorded or await self._run_tool(call)
                 self.progressed = trio.current_time()
                 self.engine.emit(ev.ToolResult(
                     agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
@@ -474,10 +447,8 @@ class Agent:
         self.set_status("acceptance", f"attempt {attempt}")
         failures = []
         for check in self.task.acceptance:
-            result = None if self.replay is None else self.replay.check(attempt)
-            if result is None:
-                result = await self.engine.run_command(self, check.cmd,
-                                                       timeout_s=check.timeout_s)
+            result = self.source.check(attempt) or await self.engine.run_command(
+                self, check.cmd, timeout_s=check.timeout_s)
             ok = result.exit_code == 0
             tail = result.output[-4000:]
             self.progressed = trio.current_time()
@@ -552,8 +523,8 @@ class Agent:
     def _watchdog_due(self, looked: float) -> bool:
         """Whether the watchdog gives the model a turn now: live, when no child progressed
         since ``looked``; replaying, where the recording has one (the recording decides)."""
-        if self.replay is not None and not self.replay.live:
-            return self.replay.is_watchdog(self.turn + 1)
+        if not self.source.live:
+            return self.source.is_watchdog(self.turn + 1)
         return last_progress(self) <= looked
 
     async def _watchdog_turn(self, news: list[str], *, quiet_s: float) -> None:
@@ -578,33 +549,29 @@ class Agent:
             via = f" via {item.bridge}" if item.bridge else ""
             news.append(f"[{item.kind} from {item.sender}{via}] {item.text}".rstrip())
         elif isinstance(item, ChildDone):
-            lent = self.running.pop(item.agent, item.lent)
-            self.meter.settle(lent, item.used)
+            self.meter.take_back(item.agent, item.lent, item.used)
             self.engine.emit(ev.BudgetRolledUp(agent=self.id, child=item.agent, used={
                 kind: self.meter.used[kind] for kind in POOLED}))
             self.ended[item.agent] = item
             detail = item.reason or item.result
             news.append(f"[child {item.agent} finished {item.status}] {detail}".rstrip())
-            respawn = self.respawn_after.pop(item.agent, None)
+            respawn = self.engine.book.take_respawn(item.agent)
             if respawn is not None and not self.ending \
-                    and self.engine.agent_on(respawn[0].id) is None:  # not restarted meanwhile
-                task, note, dynamic = respawn
-                self.start_child(task, key=item.agent.rpartition(".")[2], note=note,
-                                 dynamic=dynamic)
-                news.append(f"[{item.agent} restarted: task {task.id} was reassigned]")
+                    and self.engine.book.agent_on(respawn.task.id) is None:  # not restarted
+                self._respawn(item.agent, respawn)
+                news.append(f"[{item.agent} restarted: task {respawn.task.id} was reassigned]")
         elif isinstance(item, Grant):
             if item.budget:
-                news.append(self.take_budget(item.budget, by=item.by))
+                news.append(grants.take_budget(self.engine.emit, self.id, self.meter, item.budget,
+                                               by=item.by))
             if item.models or item.tools:
                 self._widen(item)
                 news.append(f"[granted by {item.by}] models {list(item.models)} tools "
                             f"{list(item.tools)}; you now use {self.model_name}")
 
-    def take_budget(self, budget: dict[str, float], *, by: str) -> str:
-        """Raise this agent's own limits (a grant from above); returns the news line."""
-        self.meter.grant(budget)
-        self.engine.emit(ev.BudgetGranted(agent=self.id, by=by, budget=budget))
-        return f"[budget from {by}] {budget}"
+    def _respawn(self, old: str, respawn: Respawn) -> None:
+        self.start_child(respawn.task, key=old.rpartition(".")[2], note=respawn.note,
+                         dynamic=respawn.dynamic)
 
     def _widen(self, grant: Grant) -> None:
         models = tuple(dict.fromkeys((*grant.models, *self.policy.models)))
@@ -647,7 +614,7 @@ class Agent:
             for kind, amount in extra.items():
                 inherited = self.meter.limits.get(kind, 0) if kind in PER_AGENT else 0
                 wanted[kind] = wanted.get(kind, inherited) + amount
-        envelope = self.meter.carve(wanted, share=share)
+        envelope = self.meter.lend_to(child_id, wanted, share=share)
         wall = wanted.get("wall_s")
         deadline = self.spec.deadline
         if wall is not None:
@@ -655,14 +622,52 @@ class Agent:
             envelope["wall_s"] = wall
         spec = AgentSpec(id=child_id, task=task, depth=depth, policy=policy,
                          model=policy.choose_model(task), budget=envelope, deadline=deadline,
-                         dynamic=dynamic, attempt=self.engine.attempts(task.id) + 1, note=note,
-                         prompts=imposed(self.spec.prompts, self.engine.plan, task, depth))
-        self.running[child_id] = envelope
-        self.child_tasks[child_id] = task
+                         dynamic=dynamic, attempt=self.engine.book.attempts(task.id) + 1,
+                         note=note, prompts=imposed(self.spec.prompts, self.engine.plan, task,
+                                                    depth))
+        self._start(spec)
+        return child_id
+
+    def _start(self, spec: AgentSpec) -> None:
+        assert self.nursery is not None
+        self.child_tasks[spec.id] = spec.task
         child = Agent(self.engine, spec)
         child.open()
-        self.nursery.start_soon(child.run, name=child_id)
-        return child_id
+        self.nursery.start_soon(child.run, name=spec.id)
+
+    def _take_back(self, restored: RestoredChildren) -> list[Task]:
+        """A resume: take back the children the log shows (running ones start again, ended
+        ones are settled); returns the plan children still to start."""
+        self.child_tasks.update(restored.tasks)
+        for done in restored.ended:
+            self.meter.adopt(done.agent, done.lent)
+            self.meter.take_back(done.agent, done.lent, done.used)
+            self.ended[done.agent] = done
+        for spec, envelope in restored.running:
+            self.meter.adopt(spec.id, envelope)
+            self._start(spec)
+        return list(restored.fresh)
+
+    def catch_up(self, used: dict[str, float], news: list[ChildDone]) -> None:
+        """A resume: this agent's recording ran out. Its meter counts what the log says it
+        used; the ends of children it had not yet heard of come as news."""
+        self.meter.catch_up(used)
+        for done in news:
+            self.inbox.notify(done)
+
+    def finish(self, result: str) -> None:
+        """The ``finish`` tool: the model declared the task done with ``result``."""
+        self.result = result
+
+    def will_lock(self) -> None:
+        """The agent is about to ask the lock service for a lock: from now on it renews its
+        locks as it makes progress, and releases all it holds as it ends."""
+        self.uses_locks = True
+
+    def follow(self, task: Task) -> None:
+        """The plan changed around this agent's task, not the task itself: keep the new
+        record (its children list may differ)."""
+        self.task = task
 
     def next_child_key(self) -> tuple[str, str]:
         """A fresh (agent id key, task id) for a dynamically spawned child."""
@@ -670,79 +675,29 @@ class Agent:
             n = self._next_child
             self._next_child += 1
             task_id = f"{self.task.id}-{n}"
-            if task_id not in self.engine.task_ids and f"{self.id}.{n}" not in self.running:
-                self.engine.task_ids.add(task_id)
+            if f"{self.id}.{n}" not in self.running and self.engine.book.claim(task_id):
                 return str(n), task_id
 
     async def grant_policy(self, child_id: str, models: tuple[str, ...],
                            tools: tuple[str, ...]) -> str:
         """Give a running child models or tools out of this agent's own policy."""
-        if child_id not in self.running:
-            raise ToolError(f"{child_id} is not a running child of {self.id}")
-        lacking = [m for m in models if not self.policy.allows_model(m)]
-        lacking += [t for t in tools if t not in self.policy.tools]
-        if lacking:
-            why = f"{self.id} does not have {lacking} itself"
-            # The child may be waiting for this answer: tell it, rather than let it wait out.
-            # A notice, like the grant it stands for: one lane keeps a refusal and a later
-            # grant in the order they were decided.
-            self.engine.router.deliver(
-                self.id, child_id, "upgrade", f"upgrade refused: {why}",
-                data={"refused": {"models": list(models), "tools": list(tools)}, "reason": why})
-            raise ToolError(f"cannot grant {lacking}: {self.id} does not have them itself "
-                            f"(told {child_id} its upgrade is refused)")
-        inbox = self.engine.router.inbox(child_id)
-        if inbox is None:
-            raise ToolError(f"{child_id} is ending")
-        inbox.notify(Grant(by=self.id, models=models, tools=tools))
-        return f"granted {list(models) + list(tools)} to {child_id}"
+        return grants.grant_policy(self, child_id, models, tools)
 
     async def grant(self, child_id: str, budget: dict[str, float]) -> str:
         """Give a child more budget from this agent's own; restart it if it ran out."""
-        if child_id not in self.child_tasks:
-            raise ToolError(f"{child_id} is not a child of {self.id}")
-        budget = {k: v for k, v in budget.items() if k != "wall_s"}
-        for kind, amount in budget.items():
-            left = self.meter.remaining(kind)
-            if left is not None and amount > left:
-                raise ToolError(f"cannot grant {amount:g} {kind}: only {left:g} left")
-        if child_id in self.running:
-            inbox = self.engine.router.inbox(child_id)
-            if inbox is None:
-                raise ToolError(f"{child_id} is ending")
-            self._lend(child_id, budget)
-            inbox.notify(Grant(by=self.id, budget=budget))
-            return f"granted {budget} to {child_id}"
-        done = self.ended.get(child_id)
-        if done is None or done.status != "budget-exhausted":
-            status = done.status if done else "unknown"
-            raise ToolError(f"{child_id} ended {status}; only a running child or one that ran "
-                            "out of budget can be granted more")
-        del self.ended[child_id]
-        key = child_id.rpartition(".")[2]
-        self.start_child(self.child_tasks[child_id], key=key, extra=budget,
-                         note=f"Your previous attempt ran out of budget ({done.reason}); "
-                         "you have been given more. Finish the task.")
-        return f"restarted {child_id} with {budget} more"
+        return grants.grant_budget(self, child_id, budget)
 
-    def lend_more(self, child_id: str, budget: dict[str, float], by: str) -> None:
-        """Raise this agent's limits by ``budget`` and lend all of it on to a running child:
-        a grant from above (a human's ``grant``), passed down the path to its target, so the
-        root's limit stays a bound on the whole tree."""
-        self.take_budget(budget, by=by)
-        if child_id in self.running:
-            self._lend(child_id, budget)
-
-    def _lend(self, child_id: str, budget: dict[str, float]) -> None:
-        envelope = self.running[child_id]
-        for kind, amount in budget.items():
-            if kind in self.meter.lent:
-                self.meter.lent[kind] += amount
-            envelope[kind] = envelope.get(kind, 0) + amount
+    def restart_exhausted(self, child_id: str, budget: dict[str, float]) -> None:
+        """Start again a child that ran out of budget, with ``budget`` more than its task
+        asks for."""
+        done = self.ended.pop(child_id)
+        self.start_child(self.child_tasks[child_id], key=child_id.rpartition(".")[2],
+                         extra=budget, note=f"Your previous attempt ran out of budget "
+                         f"({done.reason}); you have been given more. Finish the task.")
 
     def _cancel_children(self, reason: str) -> None:
         for child_id in list(self.running):
-            child = self.engine.agents.get(child_id)
+            child = self.engine.book.agent(child_id)
             if child is not None:
                 child.cancel(reason)
 
@@ -753,24 +708,21 @@ class Agent:
         if self.scope is not None:
             self.scope.cancel()
 
-    async def _end(self, status: str, reason: str, result: str) -> None:
-        engine = self.engine
-        if self.replay is not None:
-            self.replay.go_live()  # a resumed agent's end is always logged
-        engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=reason, result=result))
+    async def _end(self, outcome: Outcome) -> None:
+        engine, status = self.engine, outcome.status
+        self.source.go_live()  # a resumed agent's end is always logged
+        engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=outcome.reason,
+                                     result=outcome.result))
         engine.emit(ev.TaskStateChanged(task=self.task.id, agent=self.id, status=status,
                                         prev="running"))
-        engine.task_ended(self.task.id, self.id, status)
         engine.router.unregister(self.id)
-        engine.agents.pop(self.id, None)
+        waiting = engine.book.closed(self, status)
         if self.uses_locks:
             engine.locks.release_all_nowait(self.id)
         self.inbox.close()
-        parent_inbox = engine.router.inbox(self.parent) if self.parent else None
-        if parent_inbox is not None:
-            with contextlib.suppress(trio.BrokenResourceError):  # the parent is ending too
-                parent_inbox.notify(ChildDone(
-                    agent=self.id, status=status, reason=reason, result=result,
-                    lent=self.spec.budget, used=dict(self.meter.used)))
-        for callback in engine.after_end.pop(self.id, ()):
+        if self.parent is not None:  # (a parent that is ending too has gone: nobody to tell)
+            engine.router.notify(self.parent, ChildDone(
+                agent=self.id, status=status, reason=outcome.reason, result=outcome.result,
+                lent=self.spec.budget, used=dict(self.meter.used)))
+        for callback in waiting:
             callback()

@@ -42,7 +42,8 @@ from ..log import FileCutBack, LineFollower
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
-from .router import HUMAN, parent_of
+from .grants import GrantRefused, grant_from_above
+from .router import HUMAN
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -107,7 +108,7 @@ async def _reassign(engine: Engine, command: Reassign) -> str:
     place = engine.places.get(task_id)
     if place is None:
         where = ("was spawned at run time; add it to plan.edn (see `agenttree plan export`) "
-                 "to reassign it" if task_id in engine.task_runs else "is not in the plan")
+                 "to reassign it" if engine.book.run(task_id) is not None else "is not in the plan")
         raise ControlError(f"task {task_id!r} {where}")
     plan = engine.plan
     try:
@@ -127,35 +128,17 @@ async def _reassign(engine: Engine, command: Reassign) -> str:
 
 
 async def _grant(engine: Engine, command: Grant) -> str:
-    agent_id = command.agent
     budget = parse_budget(command.budget)  # checked already, where the record was made
-    target = engine.agents.get(agent_id)
-    holder = agent_id if target is not None else parent_of(agent_id)
-    parent = engine.agents.get(holder) if holder is not None else None
-    if target is None:
-        done = parent.ended.get(agent_id) if parent is not None else None
-        if done is None or holder is None:
-            raise ControlError(f"no running agent {agent_id!r}")
-        if done.status != "budget-exhausted":
-            raise ControlError(f"{agent_id} ended {done.status}; only a running agent or one "
-                               "that ran out of budget can be granted more")
-    chain = ancestry(holder)
-    for upper, lower in zip(chain, [*chain[1:], agent_id], strict=True):
-        if upper != agent_id:
-            engine.agents[upper].lend_more(lower, budget, by=HUMAN)
-    if target is None:
-        try:
-            return await engine.agents[holder].grant(agent_id, budget)
-        except ToolError as exc:
-            raise ControlError(str(exc)) from None
-    # Applied here and now (the agent may end before it reads its inbox again); the note
-    # tells its model.
-    note = target.take_budget(budget, by=HUMAN)
     try:
-        await engine.router.send(HUMAN, agent_id, "chat", note)
-    except ToolError:
-        pass  # it is ending: the grant stands, nobody is left to read about it
-    return f"granted {budget} to {agent_id} (its ancestors' limits raised as much)"
+        done, note = grant_from_above(engine, command.agent, budget)
+    except GrantRefused as exc:
+        raise ControlError(str(exc)) from None
+    if note is not None:  # applied already (the agent may end before it reads it): tell it
+        try:
+            await engine.router.send(HUMAN, command.agent, "chat", note)
+        except ToolError:
+            pass  # it is ending: the grant stands, nobody is left to read about it
+    return done
 
 
 _HANDLERS: dict[type[Command], Callable[[Engine, Any], Awaitable[str]]] = {
@@ -166,14 +149,6 @@ _HANDLERS: dict[type[Command], Callable[[Engine, Any], Awaitable[str]]] = {
 async def apply_command(engine: Engine, command: Command) -> str:
     """Carry out one command; returns what was done. Raises :class:`ControlError`."""
     return await _HANDLERS[type(command)](engine, command)
-
-
-def ancestry(agent_id: str) -> list[str]:
-    """An agent and its ancestors, root first (agent ids are dotted paths)."""
-    chain = [agent_id]
-    while (parent := parent_of(chain[-1])) is not None:
-        chain.append(parent)
-    return chain[::-1]
 
 
 def plan_policy(plan: Plan, task_id: str, model_override: str | None) -> Policy:
@@ -218,10 +193,12 @@ class ControlTail:
         self._unreadable = ""
 
     async def run(self) -> None:
-        """Poll the file and apply commands until cancelled, once the root agent is up (the
-        commands a resumed run finds pending name agents that are being restarted)."""
-        while self.engine.plan.root.id not in self.engine.agents:
-            await trio.sleep(POLL_S)
+        """Poll the file and apply commands until cancelled, once the root agent is up and
+        no agent replays any more (the commands a resumed run finds pending name agents that
+        are being restarted)."""
+        await self.engine.root_up.wait()
+        if self.engine.replayer is not None:
+            await self.engine.replayer.wait_live()
         while True:
             for number, raw in self._new_lines():
                 await self._apply(number, raw)

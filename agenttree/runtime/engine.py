@@ -19,11 +19,10 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
 import httpx
 import trio
 
@@ -43,7 +42,7 @@ from ..policy import Policy, derive, root_policy
 from ..prompt import imposed, system_prompt
 from ..redact import redact
 from ..sandbox.base import ExecResult
-from ..sandbox.procs import detect_confinement
+from ..sandbox.procs import detect_confinement, signal_group
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
@@ -52,24 +51,17 @@ from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
 from .control import ControlTail
+from .emit import Replayer, build_emit
 from .lock_guard import guard_command
 from .locks import SERVICE, LockService
 from .reconcile import Reconciler
 from .router import Router
 from .runlock import engine_lock
+from .tasks import TaskBook
 
 MODEL_TIMEOUT_S = 300.0
 OUTPUT_CAP = 64_000
 """Bytes of a command's output kept (head and tail)."""
-
-
-@attrs.define
-class TaskRun:
-    """A task's current agent, how many agents have taken it, and the last one's status."""
-
-    agent: str
-    attempts: int
-    status: str = "running"
 
 
 def tune_gc() -> None:
@@ -98,13 +90,14 @@ class Engine:
         provider_limiters: each provider's (connection limiter, rate limiter), filled as
             providers are first used; pass one dict to several engines to share the limits
             (the benchmark's cases do). Default: this engine's own.
+        state: the folded log a resume goes on from (default: a new run's).
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
                  wall_clock: Any = time.time, handle_signals: bool = False,
                  provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
-                 | None = None) -> None:
+                 | None = None, state: RunState | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -112,27 +105,19 @@ class Engine:
         self.model_override = model_override
         self.wall_clock = wall_clock
         self.handle_signals = handle_signals
-        self.state = RunState()
-        self.agents: dict[str, Agent] = {}
+        self.state = RunState() if state is None else state
+        """The log folded as it is written (a resume starts from the log's fold)."""
         self.places = index(plan)
-        self.task_ids = set(self.places)
         self.plan_edn = plan_to_edn(plan)
-        self.task_runs: dict[str, TaskRun] = {}
-        """Each task's current agent, attempts and status, kept in step with the agents (the
-        folded ``state`` lags the log writer by a batch)."""
-        self.redo: set[str] = set()
-        """Tasks to run again even if done: changed by a reconcile whose parent restarts."""
-        self.after_end: dict[str, list[Callable[[], None]]] = {}
-        """Callbacks run when an agent has ended (a task moved elsewhere starts again)."""
+        self.book = TaskBook(self.places)
+        """Which agent runs which task, the running agents, what waits on an attempt's end."""
         self.reconciler = Reconciler(self)
-        self.root_restart: str | None = None
-        """Set (to the new attempt's note) when the root is cancelled to be started again."""
         self.interrupted = False
-        self.replayer: Any = None
+        self.replayer: Replayer | None = None
         """Set before :meth:`run` to replay recorded results: a resume
         (:class:`~agenttree.runtime.resume.Restorer`) or a regression replay
         (:class:`~agenttree.runtime.replay.RegressionReplay`). Agents get their cursors from
-        it; a resume also gets to filter ``emit`` and restore the lock table."""
+        it; it is the replay hook of the run's one ``emit``."""
         self.on_event: Callable[[ev.Entry], None] | None = None
         """Called with every entry once it is written (after the engine's state has it)."""
         self.confinement = detect_confinement(plan.sandbox)
@@ -151,7 +136,13 @@ class Engine:
         self.workspace: Workspace
         self.router: Router
         self.locks: LockService
-        self.emit: Any = None
+        self.emit: Callable[[ev.Event], int]
+        """Log an event (never blocks): the log writer's ``emit`` behind the replayer's hook,
+        built once as the log opens and handed to everything that logs."""
+        self.root_up = trio.Event()
+        """Set once the first root agent is reachable (the control tail waits for it)."""
+        self._groups: dict[int, str] = {}
+        """The process groups of commands running now, by pgid: their agent."""
         bin_dir = os.path.dirname(sys.executable)
         self.env = {
             "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -194,13 +185,13 @@ class Engine:
                                       durability=self.durability, wall_clock=self.wall_clock,
                                       on_write=self._on_write,
                                       next_seq=self.state.seq + 1) as log:
-                self.emit = log.emit
-                self.router = Router(log.emit, self.plan.talk)
+                self.emit = emit = build_emit(log.emit, self.replayer)
+                self.router = Router(emit, self.plan.talk)
                 self.locks = LockService(
-                    log.emit, self.plan.locks,
+                    emit, self.plan.locks,
                     deliver=lambda to, kind, text, data: self.router.deliver(
                         SERVICE, to, kind, text, data),
-                    cancel=self.cancel, is_running=self.agents.__contains__)
+                    cancel=self.cancel, is_running=self.book.is_running)
                 if self.replayer is not None:
                     self.replayer.attach(self)
                 try:
@@ -218,7 +209,7 @@ class Engine:
                                     durability=self.durability, version=__version__,
                                     pid=os.getpid(), model=self.model_override))
             for event in ev.plan_events(ev.PlanLoaded, self.plan_edn, name=plan.name,
-                                        source=plan.source, tasks=len(self.task_ids)):
+                                        source=plan.source, tasks=len(self.places)):
                 self.emit(event)
         status = "cancelled"
         try:
@@ -235,14 +226,15 @@ class Engine:
         return status
 
     async def _run_root(self) -> str:
-        note = ""
+        note: str | None = ""
         while True:
             root = Agent(self, self.root_spec(note))
             root.open()
+            self.root_up.set()
             status = await root.run()
-            if self.root_restart is None or self.interrupted:
+            note = self.book.take_root_restart()
+            if note is None or self.interrupted:
                 return status
-            note, self.root_restart = self.root_restart, None
 
     def root_spec(self, note: str = "") -> AgentSpec:
         """The root agent's spec: tier 0's policy and budget (a resume: as the log left it)."""
@@ -256,62 +248,45 @@ class Engine:
         deadline = math.inf if wall is None else trio.current_time() + wall
         return AgentSpec(id=plan.root.id, task=plan.root, depth=0, policy=policy,
                          model=policy.choose_model(plan.root), budget=budget, deadline=deadline,
-                         attempt=self.attempts(plan.root.id) + 1, note=note,
+                         attempt=self.book.attempts(plan.root.id) + 1, note=note,
                          prompts=imposed((), plan, plan.root, 0))
 
     # --- tasks ------------------------------------------------------------------------------
 
-    def task_started(self, task_id: str, agent_id: str, attempt: int) -> None:
-        """An agent took a task as its ``attempt``-th (called as it opens; a resumed agent
-        reopens its own attempt)."""
-        self.task_runs[task_id] = TaskRun(agent=agent_id, attempts=attempt)
-        self.redo.discard(task_id)
-
-    def task_ended(self, task_id: str, agent_id: str, status: str) -> None:
-        """An agent ended; a stale attempt (already replaced) changes nothing."""
-        run = self.task_runs.get(task_id)
-        if run is not None and run.agent == agent_id:
-            run.status = status
-
-    def attempts(self, task_id: str) -> int:
-        """How many agents have taken this task so far."""
-        run = self.task_runs.get(task_id)
-        return 0 if run is None else run.attempts
-
-    def settled(self, task_id: str) -> bool:
-        """Whether a task is done and not to be redone (a restarted parent skips it)."""
-        run = self.task_runs.get(task_id)
-        return run is not None and run.status == "done" and task_id not in self.redo
-
-    def agent_on(self, task_id: str) -> Agent | None:
-        """The running agent on a task, if any."""
-        run = self.task_runs.get(task_id)
-        return None if run is None else self.agents.get(run.agent)
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        """The running agents by id (read-only; the task book owns them)."""
+        return self.book.agents
 
     def set_plan(self, plan: Plan) -> None:
         """Follow a new plan from now on (reconcile); agents already running keep theirs
         apart from their children list."""
         self.plan = plan
         self.places = index(plan)
-        self.task_ids |= set(self.places)
+        self.book.learn(self.places)
         self.plan_edn = plan_to_edn(plan)
         self._policies.clear()
-        for agent in self.agents.values():
+        for agent in self.book.agents.values():
             place = self.places.get(agent.task.id)
             if place is not None and own_fields(place.task) == own_fields(agent.task):
-                agent.task = place.task
+                agent.follow(place.task)
 
     async def _watch_signals(self) -> None:
+        """Ctrl-C (or SIGTERM) cancels the root, so the tree ends cleanly and every end is
+        logged. A second one hurries that: the commands still running are SIGKILLed at once,
+        rather than given their grace period (the log is still written whole)."""
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 if self.interrupted:
-                    os._exit(130)  # a second Ctrl-C: the user wants out now
+                    for pgid in list(self._groups):
+                        signal_group(pgid, signal.SIGKILL)
+                    continue
                 self.interrupted = True
                 self.cancel(self.plan.root.id, "interrupted by the user")
 
     def cancel(self, agent_id: str, reason: str) -> bool:
         """Cancel a running agent and its subtree; ``False`` if it is not running."""
-        agent = self.agents.get(agent_id)
+        agent = self.book.agent(agent_id)
         if agent is None:
             return False
         agent.cancel(reason)
@@ -319,7 +294,7 @@ class Engine:
 
     def cancel_task(self, task_id: str, reason: str) -> bool:
         """Cancel the agent running a task (and its subtree); ``False`` if none is."""
-        agent = self.agent_on(task_id)
+        agent = self.book.agent_on(task_id)
         if agent is None:
             return False
         agent.cancel(reason)
@@ -425,7 +400,11 @@ class Engine:
         guard = await guard_command(self.locks, self.workspace, agent.id)
         read_only = guard.protectable() if self.plan.locks.mode == "required" else []
 
+        groups: list[int] = []
+
         def started(pgid: int) -> None:
+            groups.append(pgid)
+            self._groups[pgid] = agent.id
             self.emit(ev.ProcessStarted(agent=agent.id, pgid=pgid, cmd=cmd))
 
         try:
@@ -433,6 +412,8 @@ class Engine:
                                          env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
                                          read_only=read_only, on_start=started)
         finally:
+            for pgid in groups:
+                self._groups.pop(pgid, None)
             for path in guard.changed(self.workspace):
                 self.emit(ev.LockUnheldWrite(agent=agent.id, path=path,
                                              holders=guard.holders[path], via="sh"))

@@ -11,8 +11,11 @@ workers asking for one lock give their common ancestor a thousand conflicts in a
 The lane is accounted: :attr:`Inbox.notices` is its length and :attr:`Inbox.peak_notices` the
 most it ever held. The reader takes notices first.
 
-Closing the inbox (its agent ended) refuses further sends with ``trio.BrokenResourceError``;
-the reader may still take what was queued, then gets ``trio.EndOfChannel``.
+The inbox's one reader, its agent, closes it as it ends: from then on a send is refused (it
+returns ``False``: being refused is an answer a sender acts on, not an error), and the reader may
+still take what was queued, then gets ``trio.EndOfChannel``. Senders never close it and need no
+clone of their own: they reach an inbox only through the router, which forgets it as its agent
+ends.
 """
 
 from __future__ import annotations
@@ -49,40 +52,47 @@ class Inbox:
 
     # --- senders ----------------------------------------------------------------------------
 
-    def send_nowait(self, item: Any) -> None:
-        """Queue mail. Raises ``trio.WouldBlock`` when the mail lane is full,
-        ``trio.BrokenResourceError`` once the inbox is closed."""
+    @property
+    def closed(self) -> bool:
+        """Whether the reader has ended (sends are refused)."""
+        return self._closed
+
+    def send_nowait(self, item: Any) -> bool:
+        """Queue mail; ``False`` once the inbox is closed. Raises ``trio.WouldBlock`` when the
+        mail lane is full."""
         if self._closed:
-            raise trio.BrokenResourceError("the inbox is closed")
+            return False
         if len(self._mail) >= self.size:
             raise trio.WouldBlock
         self._mail.append(item)
         self._arrived.unpark()
+        return True
 
-    async def send(self, item: Any) -> None:
-        """Queue mail, waiting while the mail lane is full. Raises
-        ``trio.BrokenResourceError`` once the inbox is closed."""
+    async def send(self, item: Any) -> bool:
+        """Queue mail, waiting while the mail lane is full; ``False`` once the inbox is
+        closed (also while waiting)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         parked = False
         while True:
             try:
-                self.send_nowait(item)
+                sent = self.send_nowait(item)
             except trio.WouldBlock:
                 await self._room.park()
                 parked = True
                 continue
             if not parked:  # (parking was the checkpoint)
                 await trio.lowlevel.cancel_shielded_checkpoint()
-            return
+            return sent
 
-    def notify(self, item: Any) -> None:
-        """Queue a notice from the engine: never blocks, never refused for being many.
-        Raises ``trio.BrokenResourceError`` once the inbox is closed."""
+    def notify(self, item: Any) -> bool:
+        """Queue a notice from the engine: never blocks, never refused for being many;
+        ``False`` once the inbox is closed."""
         if self._closed:
-            raise trio.BrokenResourceError("the inbox is closed")
+            return False
         self._notices.append(item)
         self.peak_notices = max(self.peak_notices, len(self._notices))
         self._arrived.unpark()
+        return True
 
     # --- the reader -------------------------------------------------------------------------
 
@@ -125,8 +135,8 @@ class Inbox:
             raise StopAsyncIteration from None
 
     def close(self) -> None:
-        """No more sends; waiting senders get ``trio.BrokenResourceError``, a waiting reader
-        ``trio.EndOfChannel`` once the lanes are empty."""
+        """The reader ends: no more sends (waiting senders are refused), and a waiting reader
+        gets ``trio.EndOfChannel`` once the lanes are empty."""
         self._closed = True
         self._room.unpark_all()
         self._arrived.unpark_all()

@@ -26,6 +26,7 @@ from .. import events as ev
 from ..plan import Plan
 from ..plan_diff import PlanDiff, diff_plans
 from ..state import AgentView
+from .tasks import Respawn
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -79,13 +80,13 @@ class Reconciler:
             if self._covered(task_id, restarting):
                 # Its new place restarts anyway and starts it there; the old attempt, which
                 # sits elsewhere, must still go.
-                engine.redo.add(task_id)
+                engine.book.redo(task_id)
                 engine.cancel_task(task_id, f"{task_id} was moved")
             else:
                 self.restart(task_id, f"{task_id} was moved", restarting)
         for task_id in diff.changed:
             if self._covered(task_id, restarting):
-                engine.redo.add(task_id)
+                engine.book.redo(task_id)
             elif task_id not in restarting:
                 self.restart(task_id, f"{task_id} was reassigned", restarting)
         for task_id in diff.added:
@@ -107,10 +108,10 @@ class Reconciler:
         in the plan, told what the previous attempt did."""
         engine = self.engine
         restarting.add(task_id)
-        engine.redo.add(task_id)
+        engine.book.redo(task_id)
         place = engine.places[task_id]
-        agent = engine.agent_on(task_id)
-        run = engine.task_runs.get(task_id)
+        agent = engine.book.agent_on(task_id)
+        run = engine.book.run(task_id)
         note = summarize_attempt(engine.state.agents.get(run.agent) if run else None)
         if note:
             note = f"This task was restarted ({reason}).\n{note}"
@@ -118,33 +119,34 @@ class Reconciler:
             self.spawn(task_id, note, restarting)
             return
         if place.parent is None:
-            engine.root_restart = note
+            engine.book.restart_root(note)
         else:
-            host = engine.agents.get(agent.parent) if agent.parent else None
+            host = engine.book.agent(agent.parent) if agent.parent else None
             if host is not None and host.task.id == place.parent and not host.ending:
-                host.respawn_after[agent.id] = (place.task, note, agent.spec.dynamic)
+                engine.book.respawn_after(agent.id, Respawn(task=place.task, note=note,
+                                                            dynamic=agent.spec.dynamic))
             else:
-                engine.after_end.setdefault(agent.id, []).append(
-                    lambda: self.spawn(task_id, note, set()))
+                engine.book.after_end(agent.id, lambda: self.spawn(task_id, note, set()))
         agent.cancel(reason)
 
     def spawn(self, task_id: str, note: str, restarting: set[str]) -> None:
         """Start a task under its plan parent now; re-open the parent if it cannot host."""
         engine = self.engine
         place = engine.places.get(task_id)
-        if place is None or place.parent is None or engine.agent_on(task_id) is not None:
+        if place is None or place.parent is None or engine.book.agent_on(task_id) is not None:
             return  # removed meanwhile, running again, or the root (the run is ending)
-        host = engine.agent_on(place.parent)
+        host = engine.book.agent_on(place.parent)
         if host is not None and host.nursery is not None and not host.ending:
             restarting.add(task_id)  # its own new children start with it
-            older = engine.agents.get(f"{host.id}.{task_id}")
+            older = engine.book.agent(f"{host.id}.{task_id}")
             if older is not None:  # an older attempt under the same id is still ending
-                host.respawn_after[older.id] = (place.task, note, False)
+                engine.book.respawn_after(older.id, Respawn(task=place.task, note=note,
+                                                            dynamic=False))
                 older.cancel(f"{task_id} was reassigned")
             else:
                 host.start_child(place.task, note=note)
             return
-        engine.redo.add(task_id)
+        engine.book.redo(task_id)
         if place.parent not in restarting:
             self.restart(place.parent, f"sub-task {task_id} was added or moved here",
                          restarting)

@@ -20,7 +20,7 @@ depended on when news arrived and how its children were doing; on replay the rec
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -60,6 +60,10 @@ class Recording:
         """Each agent's last ``agent/finished`` seq."""
         self.last_token = 0
         """The highest fencing token the log shows."""
+        self.spawned: dict[str, dict[str, Any]] = {}
+        """Each agent on a task spawned at run time: its task as the spawn call gave it."""
+        self._spawning: dict[str, dict[str, Any]] = {}
+        """A ``spawn`` call in progress, by the calling agent: its arguments."""
         self._current: dict[str, AgentRecord] = {}
         self._adders: dict[type[ev.Event], Callable[[Any, int], None]] = {
             ev.AgentSpawned: self._spawned, ev.ModelRequested: self._asked,
@@ -88,6 +92,12 @@ class Recording:
     def _spawned(self, e: ev.AgentSpawned, seq: int) -> None:
         record = self.records[(e.agent, e.attempt)] = AgentRecord()
         self._current[e.agent] = record
+        if e.spawn is not None:
+            self.spawned[e.agent] = e.spawn
+        elif e.dynamic and e.parent in self._spawning:
+            # A log from before agent/spawned carried the task: a spawned child's agent/spawned
+            # comes while its parent's spawn call runs, whose arguments give the task.
+            self.spawned[e.agent] = self._spawning[e.parent]
 
     def _asked(self, e: ev.ModelRequested, seq: int) -> None:
         if e.watchdog:
@@ -108,9 +118,13 @@ class Recording:
 
     def _requested(self, e: ev.ToolRequested, seq: int) -> None:
         self._record(e.agent).requested.add(e.call)
+        if e.tool == "spawn":
+            self._spawning[e.agent] = e.args
 
     def _result(self, e: ev.ToolResult, seq: int) -> None:
         self._record(e.agent).tools[e.call] = (e.ok, e.output)
+        if e.tool == "spawn":
+            self._spawning.pop(e.agent, None)
 
     def _checked(self, e: ev.AcceptanceResult, seq: int) -> None:
         checks = self._record(e.agent).checks
@@ -122,6 +136,69 @@ class Recording:
 
     def _locked(self, e: ev.LockAcquired, seq: int) -> None:
         self.last_token = max(self.last_token, e.token)
+
+
+class Source(Protocol):
+    """Where an agent's model answers, tool results and check results come from: a recording
+    (:class:`Cursor`), or nowhere (:data:`LIVE`: every answer is live). The agent asks it the
+    same way either way, before each model call, tool call and check; ``None`` means: do it
+    live. Only a source knows whether it replays."""
+
+    live: bool
+    strict: bool
+    holds_locks: bool
+    """Whether the agent held locks as the recording ends (a resume)."""
+
+    def restore_children(self, agent: Any, children: list[Task]) -> Any: ...
+    def go_live(self) -> None: ...
+    async def model(self, agent: str, turn: int) -> ModelResponse | None: ...
+    def is_watchdog(self, turn: int) -> bool: ...
+    def tool(self, call: ToolCall) -> tuple[bool, str] | None: ...
+    def uncertain(self, call_id: str) -> bool: ...
+    def check(self, attempt: int) -> CommandResult | None: ...
+    def more_turns(self, turn: int) -> bool | None: ...
+
+
+class Live:
+    """The source of an agent that replays nothing: every answer is live."""
+
+    live = True
+    strict = False
+    holds_locks = False
+
+    def restore_children(self, agent: Any, children: list[Task]) -> None:
+        """Nothing to restore: the plan's children start afresh."""
+        return None
+
+    def go_live(self) -> None:
+        """Live already."""
+
+    async def model(self, agent: str, turn: int) -> None:
+        """Ask the model."""
+        return None
+
+    def is_watchdog(self, turn: int) -> bool:
+        """The watchdog decides, live."""
+        return False
+
+    def tool(self, call: ToolCall) -> None:
+        """Run the tool."""
+        return None
+
+    def uncertain(self, call_id: str) -> bool:
+        """No call ran before."""
+        return False
+
+    def check(self, attempt: int) -> None:
+        """Run the command."""
+        return None
+
+    def more_turns(self, turn: int) -> None:
+        """The agent decides as usual."""
+        return None
+
+
+LIVE = Live()
 
 
 class ReplayDiverged(ModelError):
@@ -141,19 +218,22 @@ class Cursor:
     def __init__(self, record: AgentRecord | None, *, strict: bool = False,
                  on_live: Callable[[], None] | None = None,
                  on_diverge: Callable[[str], None] | None = None,
-                 restore: Callable[[Any, list[Task]], list[Task]] | None = None) -> None:
+                 restore: Callable[[Any, list[Task]], Any] | None = None,
+                 holds_locks: bool = False) -> None:
         self.record = record if record is not None else AgentRecord()
         self.strict = strict
+        self.holds_locks = holds_locks
         self.live = False
         self._on_live = on_live
         self._on_diverge = on_diverge
         self._restore = restore
         self._checks_taken: dict[int, int] = {}
 
-    def restore_children(self, agent: Any, children: list[Task]) -> list[Task]:
-        """Resume: bring back the agent's children as the log left them (running ones restart,
-        finished ones stay finished); returns the plan children still to start afresh."""
-        return children if self._restore is None else self._restore(agent, children)
+    def restore_children(self, agent: Any, children: list[Task]) -> Any:
+        """Resume: the agent's children as the log left them (a
+        :class:`~agenttree.runtime.agent.RestoredChildren` the agent takes back itself);
+        ``None``: start the plan's children afresh."""
+        return None if self._restore is None else self._restore(agent, children)
 
     def go_live(self) -> None:
         """Resume: stop replaying (the agent's own events are logged again from here on)."""

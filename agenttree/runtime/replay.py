@@ -99,18 +99,21 @@ class RegressionReplay:
 
     # --- engine hooks ------------------------------------------------------------------------
 
+    def admits(self, event: ev.Event) -> bool:
+        """Every event is logged."""
+        return True
+
+    def written(self, seq: int, event: ev.Event) -> None:
+        """Check every event as it is logged (in ``seq`` order, so the first divergence found
+        is the earliest)."""
+        self.check(seq, event)
+
     def attach(self, engine: Engine) -> None:
-        """Called by the engine once its log exists: check every event as it is emitted (in
-        ``seq`` order, so the first divergence found is the earliest)."""
+        """Called by the engine once its log exists."""
         self.engine = engine
-        log_emit = engine.emit
 
-        def emit(event: ev.Event) -> int:
-            seq: int = log_emit(event)
-            self.check(seq, event)
-            return seq
-
-        engine.emit = emit
+    async def wait_live(self) -> None:
+        """Agents replay model answers to the end: commands apply from the start."""
 
     def root_spec(self) -> AgentSpec | None:
         """A regression replay starts the root as a new run does."""

@@ -15,6 +15,7 @@ Steps (see docs/resume.md):
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 from pathlib import Path
@@ -32,11 +33,13 @@ from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
 from ..prompt import PromptPart, imposed
 from ..sandbox.procs import live_members, signal_group, wait_group_gone
-from ..state import FINISHED, AgentView, RunState, apply
-from ..tools.agents import parse_script
-from .agent import Agent, AgentSpec, ChildDone
-from .engine import Engine, TaskRun
+from ..state import FINISHED, AgentView, RunState, TaskView, apply
+from ..tools.agents import spawned_task
+from .agent import Agent
+from .engine import Engine
 from .recording import Cursor, Recording
+from .records import AgentSpec, ChildDone, RestoredChildren
+from .tasks import TaskRun
 
 KILL_WAIT_S = 2.0
 """How long resume waits for killed leftover processes to be gone."""
@@ -131,12 +134,42 @@ def restart_set(state: RunState) -> list[str]:
     return out
 
 
+@attrs.frozen(kw_only=True)
+class AsFound:
+    """What a resume reads of the folded log, copied as found: the engine's own state goes on
+    folding the resumed run's events, this never changes."""
+
+    seq: int
+    t: int
+    agents: dict[str, AgentView]
+    """Every agent's view (without its conversation, which a resume does not read)."""
+    tasks: dict[str, TaskView]
+    locks: dict[str, dict[str, Any]]
+    conflicts: dict[str, dict[str, Any]]
+    bridges: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, state: RunState) -> AsFound:
+        """A copy of what a resume reads of ``state``."""
+        agents = {agent_id: attrs.evolve(view, children=list(view.children),
+                                         limits=dict(view.limits), used=dict(view.used),
+                                         models=list(view.models), tools=list(view.tools),
+                                         conversation=[], acceptance=[], open_calls={})
+                  for agent_id, view in state.agents.items()}
+        return cls(seq=state.seq, t=state.t, agents=agents,
+                   tasks={k: attrs.evolve(v) for k, v in state.tasks.items()},
+                   locks=copy.deepcopy(state.locks), conflicts=copy.deepcopy(state.conflicts),
+                   bridges=copy.deepcopy(state.bridges))
+
+
 class Restorer:
     """The engine's replayer on a resume: gives restarted agents their cursors, restores
-    their children, budgets and locks, and keeps their replayed events out of the log."""
+    their children, budgets and locks, and keeps their replayed events out of the log.
+
+    It reads the log's state as found (:class:`AsFound`), never the engine's live fold."""
 
     def __init__(self, found: Found, killed: list[int]) -> None:
-        self.state = found.state
+        self.state = AsFound.of(found.state)
         self.recording = found.recording
         self.torn = found.torn
         self.killed = killed
@@ -147,6 +180,9 @@ class Restorer:
         self._restarted: set[str] = set()
         self._root_given = False
         self._lock_holders: set[str] = set()
+        self._live = trio.Event()
+        if not self.restart:
+            self._live.set()
         self.engine: Engine
 
     @property
@@ -156,22 +192,22 @@ class Restorer:
 
     # --- engine hooks ------------------------------------------------------------------------
 
+    def admits(self, event: ev.Event) -> bool:
+        """A restarted agent's events stay out of the log until it is live (the log has
+        them)."""
+        return getattr(event, "agent", None) not in self.replaying
+
+    def written(self, seq: int, event: ev.Event) -> None:
+        """Nothing to check."""
+
     def attach(self, engine: Engine) -> None:
         """Called by the engine once its log, router and lock service exist."""
         self.engine = engine
-        log_emit, replaying = engine.emit, self.replaying
-
-        def emit(event: ev.Event) -> int:
-            if getattr(event, "agent", None) in replaying:
-                return 0  # replayed: the log has it
-            return log_emit(event)
-
-        engine.emit = emit
+        emit = engine.emit
         state, restart = self.state, self._restart
-        engine.task_ids |= set(state.tasks)
         for task in state.tasks.values():
-            engine.task_runs[task.id] = TaskRun(agent=task.agent, attempts=task.attempts,
-                                                status=task.status)
+            engine.book.restore(task.id, TaskRun(agent=task.agent, attempts=task.attempts,
+                                                 status=task.status))
         holds = {path: {a: h for a, h in entry["holders"].items() if a in restart}
                  for path, entry in state.locks.items()}
         self._lock_holders = {a for holders in holds.values() for a in holders}
@@ -198,18 +234,23 @@ class Restorer:
             if agent is not None and agent.finished and task.status not in FINISHED:
                 emit(ev.TaskStateChanged(task=task.id, agent=agent.id, status=agent.status,
                                          prev=task.status))
-                self.engine.task_runs[task.id].status = agent.status
-        for path, entry in list(state.locks.items()):
-            for holder, hold in list(entry["holders"].items()):
+                self.engine.book.mark(task.id, agent.status)
+        for path, entry in state.locks.items():
+            for holder, hold in entry["holders"].items():
                 if holder not in restart:
                     emit(ev.LockReleased(agent=holder, path=path, token=hold["token"],
                                          reason="its holder ended before the engine died"))
-            for waiter in list(entry["waiters"]):
+            for waiter in entry["waiters"]:
                 emit(ev.LockWaitEnded(agent=waiter, path=path, reason=LOST))
-        for conflict_id, conflict in list(state.conflicts.items()):
+        for conflict_id, conflict in state.conflicts.items():
             if conflict["status"] == "open":
                 emit(ev.ConflictResolved(conflict=conflict_id, decision="abandoned",
                                          by="resume", detail=LOST))
+
+    async def wait_live(self) -> None:
+        """Return once every restarted agent has replayed to its live point (the commands a
+        resumed run finds pending name agents that are being restarted)."""
+        await self._live.wait()
 
     def model_for(self, agent: Agent) -> None:
         """Agents call their real model once live."""
@@ -235,14 +276,14 @@ class Restorer:
             return None
         self._restarted.add(agent.id)
         self.replaying.add(agent.id)
-        agent.uses_locks = agent.id in self._lock_holders
         record = self.recording.get(agent.id, view.attempt)
         news: list[ChildDone] = []
 
-        def restore(parent: Any, children: list[Task]) -> list[Task]:
+        def restore(parent: Any, children: list[Task]) -> RestoredChildren:
             return self._restore_children(parent, children, news)
 
-        return Cursor(record, on_live=lambda: self._go_live(agent, view, news), restore=restore)
+        return Cursor(record, on_live=lambda: self._go_live(agent, view, news), restore=restore,
+                      holds_locks=agent.id in self._lock_holders)
 
     # --- restoring an agent --------------------------------------------------------------------
 
@@ -260,71 +301,53 @@ class Restorer:
                          model=view.model, budget=dict(view.limits), deadline=deadline,
                          dynamic=view.dynamic, attempt=view.attempt, prompts=prompts)
 
-    def _task_of(self, parent: AgentView, child: AgentView) -> Task:
+    def _task_of(self, child: AgentView) -> Task:
         place = self.engine.places.get(child.task)
         if place is not None and not child.dynamic:
             return place.task
-        # A dynamic child: its task is what the parent's spawn call asked for.
-        args: dict[str, Any] = {}
-        for item in parent.conversation:
-            if (item.get("kind") == "tool" and item.get("tool") == "spawn"
-                    and str(item.get("output", "")).startswith(f"started {child.id} ")):
-                args = item.get("args") or {}
-        tools = args.get("tools")
-        script = args.get("script")
-        return Task(id=child.task, goal=child.goal, cwd=child.cwd, model=args.get("model"),
-                    tools=tuple(tools) if tools is not None else None,
-                    script=parse_script(script) if script is not None else None,
-                    system_prompt=args.get("system_prompt"))
+        # Spawned at run time: its task is what the parent's spawn call asked for.
+        return spawned_task(child.task, child.goal, child.cwd,
+                            self.recording.spawned.get(child.id, {}))
 
     def _restore_children(self, agent: Agent, children: list[Task],
-                          news: list[ChildDone]) -> list[Task]:
+                          news: list[ChildDone]) -> RestoredChildren:
         """Children as the log left them: running ones restart (replaying), finished ones
-        are settled now and told to the parent when it goes live. Returns the plan
-        children the log never saw spawned (they start afresh)."""
+        are settled now and told to the parent when it goes live; the plan's children the
+        log never saw spawned start afresh."""
         engine, view = self.engine, self.state.agents[agent.id]
-        assert agent.nursery is not None
+        running: list[tuple[AgentSpec, dict[str, float]]] = []
+        ended: list[ChildDone] = []
+        tasks: dict[str, Task] = {}
+        record = self.recording.get(agent.id, view.attempt)
+        seen = record.last_turn_seq if record is not None else 0
         for child_id in view.children:
             child = self.state.agents[child_id]
-            task = self._task_of(view, child)
+            task = tasks[child_id] = self._task_of(child)
             envelope = dict(child.limits)
-            agent.child_tasks[child_id] = task
-            for kind, amount in envelope.items():
-                if kind in agent.meter.lent:
-                    agent.meter.lent[kind] += amount
             if child.finished:
                 done = ChildDone(agent=child_id, status=child.status, reason=child.reason,
                                  result=child.result, lent=envelope, used=dict(child.used))
-                agent.meter.settle(envelope, done.used)
-                agent.ended[child_id] = done
-                record = self.recording.get(agent.id, view.attempt)
-                seen = record.last_turn_seq if record is not None else 0
+                ended.append(done)
                 if self.recording.finished_seq.get(child_id, 0) > seen:
                     news.append(attrs.evolve(done, lent={}, used={}))  # news only
                 continue
             policy = engine.child_policy(agent.policy, task, child.depth)
-            spec = self._spec(child, task, policy, parent_deadline=agent.spec.deadline,
-                              prompts=imposed(agent.spec.prompts, engine.plan, task, child.depth))
-            agent.running[child_id] = envelope
-            restarted = Agent(engine, spec)
-            restarted.open()
-            agent.nursery.start_soon(restarted.run, name=child_id)
+            running.append((self._spec(child, task, policy, parent_deadline=agent.spec.deadline,
+                                       prompts=imposed(agent.spec.prompts, engine.plan, task,
+                                                       child.depth)), envelope))
         known = set(view.children)
-        return [c for c in children if f"{agent.id}.{c.id}" not in known]
+        return RestoredChildren(running=tuple(running), ended=tuple(ended), tasks=tasks,
+                                fresh=tuple(c for c in children
+                                            if f"{agent.id}.{c.id}" not in known))
 
     def _go_live(self, agent: Agent, view: AgentView, news: list[ChildDone]) -> None:
         """The agent's recording ran out: its events are logged from now on, its budget is
         the log's (re-execution rebuilt its own charges; the log also counts children's),
         and the ends of children it had not yet heard of reach its inbox."""
         self.replaying.discard(agent.id)
-        meter = agent.meter
-        for kind, used in view.used.items():
-            if kind in meter.used:
-                meter.used[kind] = max(meter.used[kind], used)
-        inbox = self.engine.router.inbox(agent.id)
-        if inbox is not None:
-            for done in news:
-                inbox.notify(done)
+        if not self.replaying:  # (a parent restores its running children before it goes live)
+            self._live.set()
+        agent.catch_up(view.used, list(news))
         news.clear()
 
 
@@ -349,8 +372,7 @@ def resumed_engine(run_dir: Path, plan: Plan, found: Found, killed: list[int],
     dead engine left, already ended)."""
     state = found.state
     engine = Engine(plan, run_dir, seed=state.seed, durability=durability,
-                    model_override=state.model_override, handle_signals=True)
-    engine.state = state
+                    model_override=state.model_override, handle_signals=True, state=state)
     engine.replayer = Restorer(found, killed)
     return engine
 

@@ -114,32 +114,35 @@ class Router:
         mail = Mail(sender=sender, kind=kind, text=text, data=data, bridge=bridge)
         self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data,
                                    bridge=bridge))
+        sent: bool | None = None
         try:
-            inbox.send_nowait(mail)
-            return
+            sent = inbox.send_nowait(mail)
         except trio.WouldBlock:
-            pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ToolError(f"{to} is no longer receiving messages") from None
-        with trio.move_on_after(SEND_TIMEOUT_S):
-            try:
-                await inbox.send(mail)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise ToolError(f"{to} is no longer receiving messages") from None
-            return
-        raise ToolError(f"{to}'s inbox stayed full for {SEND_TIMEOUT_S:g}s; try again later")
+            with trio.move_on_after(SEND_TIMEOUT_S):
+                sent = await inbox.send(mail)
+            if sent is None:
+                raise ToolError(f"{to}'s inbox stayed full for {SEND_TIMEOUT_S:g}s; try again "
+                                "later") from None
+        if not sent:
+            raise ToolError(f"{to} is no longer receiving messages")
+
+    def notify(self, to: str, item: Any) -> bool:
+        """Put a notice from the engine in ``to``'s inbox (never waits, never dropped for
+        being many); ``False`` when ``to`` is not running (or ending)."""
+        inbox = self._inboxes.get(to)
+        return inbox is not None and inbox.notify(item)
+
+    def reachable(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` takes messages now."""
+        inbox = self._inboxes.get(agent_id)
+        return inbox is not None and not inbox.closed
 
     def deliver(self, sender: str, to: str, kind: str, text: str,
                 data: dict[str, Any] | None = None) -> bool:
         """Log and deliver a notice from the system (e.g. a conflict thread), without the
         conversation-graph check and without waiting, however full the inbox's mail lane is;
         ``False`` only when ``to`` is not running."""
-        inbox = self._inboxes.get(to)
-        if inbox is None:
-            return False
-        try:
-            inbox.notify(Mail(sender=sender, kind=kind, text=text, data=data))
-        except trio.BrokenResourceError:
+        if not self.notify(to, Mail(sender=sender, kind=kind, text=text, data=data)):
             return False
         self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data))
         return True

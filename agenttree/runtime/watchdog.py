@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _below(agent: Agent) -> list[Agent]:
     """The running agents under ``agent`` (children, their children, ...)."""
-    agents = agent.engine.agents
+    agents = agent.engine.book.agents
     out, stack = [], list(agent.running)
     while stack:
         found = agents.get(stack.pop())
@@ -37,7 +37,7 @@ def survey(agent: Agent, quiet_s: float) -> ev.AgentWatchdog:
     views = agent.engine.state.agents
     children: list[dict[str, Any]] = []
     for child_id in sorted(agent.running):
-        child = agent.engine.agents.get(child_id)
+        child = agent.engine.book.agent(child_id)
         if child is None:
             continue
         view = views.get(child_id)

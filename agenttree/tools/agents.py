@@ -53,6 +53,32 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
     return tuple(turns)
 
 
+def spawn_record(task: Task) -> dict[str, Any]:
+    """What ``agent/spawned`` logs of a task spawned at run time, beyond its id, goal and cwd:
+    the model, tools, system prompt and script its parent's ``spawn`` call gave it (those set),
+    so a resume rebuilds the task from the log (:func:`spawned_task`)."""
+    record: dict[str, Any] = {}
+    if task.model is not None:
+        record["model"] = task.model
+    if task.tools is not None:
+        record["tools"] = list(task.tools)
+    if task.system_prompt is not None:
+        record["system_prompt"] = task.system_prompt
+    if task.script is not None:
+        record["script"] = list(task.script)
+    return record
+
+
+def spawned_task(task_id: str, goal: str, cwd: str, record: dict[str, Any]) -> Task:
+    """A task spawned at run time, rebuilt from its :func:`spawn_record` (or, in a log written
+    before ``agent/spawned`` carried one, from the arguments of the ``spawn`` call)."""
+    tools, script = record.get("tools"), record.get("script")
+    return Task(id=task_id, goal=goal, cwd=cwd, model=record.get("model"),
+                tools=tuple(tools) if tools is not None else None,
+                script=parse_script(script) if script is not None else None,
+                system_prompt=record.get("system_prompt"))
+
+
 @tool("spawn", "Start a child agent for a new sub-task; it reports back to you.",
       goal=Param(type="string", description="what the child must achieve"),
       cwd=Param(type="string", description="its working directory in the workspace",
@@ -137,7 +163,7 @@ async def wait(agent: AgentHandle, args: dict[str, Any]) -> str:
       result=Param(type="string", description="a short summary of what you did",
                    required=False))
 async def finish(agent: AgentHandle, args: dict[str, Any]) -> str:
-    agent.result = args.get("result") or "done"
+    agent.finish(args.get("result") or "done")
     return "finishing"
 
 

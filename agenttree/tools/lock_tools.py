@@ -29,7 +29,7 @@ async def lock(agent: AgentHandle, args: dict[str, Any]) -> str:
     if mode not in MODES:
         raise ToolError(f"lock: mode must be read or write, got {mode!r}")
     path = lock_key(agent, args["path"])
-    agent.uses_locks = True
+    agent.will_lock()
     try:
         got = await agent.engine.locks.acquire(agent.id, path, mode, ttl_ms=args.get("ttl_ms"),
                                                wait_ms=args.get("wait_ms"))

@@ -9,6 +9,7 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.control import Cancel, append_command
+from agenttree.log import read_events
 from agenttree.runtime.control import POLL_S
 
 from .test_engine import WAITERS, events_of, finished, make_engine
@@ -85,3 +86,20 @@ def test_append_command_returns_its_line(tmp_path: Path) -> None:
     assert append_command(tmp_path, Cancel(agent="a")) == 1
     assert append_command(tmp_path, Cancel(agent="b")) == 2
     assert (tmp_path / "control.jsonl").read_text().count("\n") == 2
+
+
+async def test_a_command_waiting_at_the_start_applies_as_the_root_comes_up(
+        tmp_path: Path, autojump_clock) -> None:
+    """The tail waits for the root on an event, not by polling for it: a command already in
+    control.jsonl is applied at the very moment the run starts, before any poll interval."""
+    engine = make_engine(tmp_path, WAITERS, wall_clock=trio.current_time)  # stamps: Trio's clock
+    engine.prepare()
+    append_command(engine.run_dir, Cancel(agent="root.mid"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.sleep(POLL_S * 3)
+        engine.cancel("root", "test over")
+    entries = list(read_events(engine.run_dir / "events.jsonl"))
+    applied = [e for e in entries if isinstance(e.event, ev.ControlApplied)]
+    assert [(e.event.line, e.event.cmd, e.t) for e in applied] == [(1, "cancel", 0)]
+    assert finished(engine)["root.mid"] == "cancelled"

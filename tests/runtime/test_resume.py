@@ -20,8 +20,9 @@ from agenttree.errors import UserError
 from agenttree.log import encode, read_events
 from agenttree.plan import parse_plan
 from agenttree.runtime.engine import Engine
+from agenttree.runtime.resume import Restorer, read_run
 from agenttree.runtime.runlock import engine_lock
-from agenttree.state import fold
+from agenttree.state import apply, fold
 
 from ..sandbox.test_procs import alive_in_groups
 from .test_engine import when_written
@@ -366,3 +367,24 @@ def test_open_bridges_are_restored(tmp_path: Path, capsys: pytest.CaptureFixture
     assert not any(isinstance(e.event, ev.BridgeOpened) for e in after)  # not logged twice
     heard = fold(events(run_dir)).agents["root.b"].conversation
     assert any(m.get("text") == "over the bridge" for m in heard)
+
+
+def test_the_restorer_reads_the_log_as_found_not_the_engines_fold(full: Path,
+                                                                   tmp_path: Path) -> None:
+    """The engine goes on folding the resumed run into the state it started from; what the
+    restorer decides from (who ran, their budgets, their children) stays as the log left it."""
+    entries = events(full)
+    n = next(e.seq for e in entries if isinstance(e.event, ev.AgentSpawned)
+             and e.event.agent == "root.a.a1") + 2
+    run_dir = cut(full, n, tmp_path / "cut")
+    found, _ = read_run(run_dir / "events.jsonl")
+    restorer = Restorer(found, [])
+    assert "root.a.a1" in restorer.restart
+    later = [e for e in entries[n:] if isinstance(e.event, ev.AgentFinished | ev.BudgetCharged
+                                                   | ev.AgentSpawned)]
+    for entry in later:  # what the engine's own fold takes in as the resumed run goes on
+        apply(found.state, entry)
+    folded = found.state.agents["root.a.a1"]
+    assert folded.finished and folded.used["tool_calls"] == 2
+    view = restorer.state.agents["root.a.a1"]
+    assert not view.finished and view.used.get("tool_calls", 0) == 0

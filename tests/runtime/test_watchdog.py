@@ -150,8 +150,8 @@ def test_a_resumed_parent_counts_its_recorded_watchdog_turns(tmp_path: Path) -> 
     (cut / "control.jsonl").touch()
     (cut / "events.jsonl").write_bytes(b"".join(lines[:cut_at]))
     found, _ = read_run(cut / "events.jsonl")
-    engine = Engine(parse_plan((cut / "plan.edn").read_text()), cut, durability="none")
-    engine.state = found.state
+    engine = Engine(parse_plan((cut / "plan.edn").read_text()), cut, durability="none",
+                    state=found.state)
     engine.replayer = Restorer(found, [])
     assert run_on_mock_clock(engine) == "done"
     # As recorded up to the cut; then live, the child's 45 s wait runs again and the root's
