@@ -29,12 +29,13 @@ import attrs
 import orjson
 import trio
 
+from ..activity import Activity
 from ..control import ControlClient, parse_command
 from ..errors import LogCorrupt, UserError
 from ..events import Entry
 from ..log import Tailer
 from ..state import FINISHED, RunState, apply
-from .view import View, detail
+from .view import View, budgets, detail, marks
 
 POLL_S = 0.05
 """How often the log is checked for new lines."""
@@ -49,6 +50,8 @@ CHUNK_BYTES = 256 << 10
 """About the most log text sent in one websocket message."""
 VIEW_BUFFER = 100
 """Deltas a viewer may have queued before it is sent a fresh snapshot instead."""
+MAX_WATCHED = 500
+"""The most agents a page's Activity panel may ask the marks of at once."""
 
 
 class BadRequest(Exception):
@@ -130,23 +133,29 @@ class Viewer:
     are state, not history: skipping to the present loses nothing).
 
     Attributes:
-        selected: the agent whose detail this page shows (None for none).
+        selected: the agent whose detail (and subtree's budgets) this page shows (None: none).
+        watching: the agents whose marks this page's Activity panel shows.
         stale: the next thing to send is a snapshot (at the start, and after falling behind).
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.selected: str | None = None
+        self.watching: frozenset[str] = frozenset()
+        self.marks_due: set[str] = set()
         self.stale = True
         self.detail_due = False
+        self.budgets_due = True
+        self.budgets_sent = ""
         self.deltas: deque[str] = deque()
         self.errors: list[str] = []
         self.dropped: str | None = None
         """Why the hub ended this feed (None while it goes on)."""
         self._wake = trio.Event()
 
-    def push(self, delta: str, touched: set[str]) -> None:
-        """Queue a poll's delta (``touched``: the agents its events named)."""
+    def push(self, delta: str, touched: set[str], marked: set[str]) -> None:
+        """Queue a poll's delta (``touched``: the agents its events named; ``marked``: those
+        whose marks changed)."""
         if len(self.deltas) >= self.limit:
             self.deltas.clear()
             self.stale = True
@@ -154,11 +163,21 @@ class Viewer:
             self.deltas.append(delta)
         if self.selected in touched:
             self.detail_due = True
+        self.marks_due |= marked & self.watching
+        self.budgets_due = True
         self._wake.set()
 
     def select(self, agent_id: str | None) -> None:
-        """Show ``agent_id``'s detail from now on (its detail is sent at once)."""
-        self.selected, self.detail_due = agent_id, True
+        """Show ``agent_id``'s detail and budgets from now on (both are sent at once)."""
+        self.selected, self.detail_due, self.budgets_due = agent_id, True, True
+        self._wake.set()
+
+    def watch(self, agent_ids: frozenset[str]) -> None:
+        """Show the marks of ``agent_ids`` from now on (those new to the page are sent at
+        once)."""
+        self.marks_due |= agent_ids - self.watching
+        self.marks_due &= agent_ids
+        self.watching = agent_ids
         self._wake.set()
 
     def drop(self, reason: str) -> None:
@@ -191,7 +210,9 @@ class Hub:
         self.error: str | None = None
         self.buffer = buffer
         self.poll_s = poll_s
-        self.view = View(self.state)
+        self.activity = Activity()
+        """Each agent's marks in time, beside the fold (the page's Activity panel)."""
+        self.view = View(self.state, self.activity)
         self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
         self._viewers: set[Viewer] = set()
@@ -249,12 +270,13 @@ class Hub:
                 continue
             for chunk in chunks:
                 sub.push(chunk)
-        touched = self.view.touched
+        touched, marked = self.view.touched, self.view.marked
+        self.view.marked = set()
         delta = self.view.delta()
         if delta is not None:
             text = orjson.dumps(delta).decode()
             for viewer in self._viewers:
-                viewer.push(text, touched)
+                viewer.push(text, touched, marked)
 
     def subscribe(self, start: int) -> Subscriber:
         """Attach a client that wants every event from seq ``start`` on.
@@ -300,6 +322,8 @@ class Hub:
         if viewer.stale:
             viewer.stale = False
             viewer.detail_due = viewer.detail_due or viewer.selected is not None
+            viewer.budgets_due, viewer.budgets_sent = True, ""
+            viewer.marks_due |= viewer.watching
             viewer.deltas.clear()
             out.append(self._encoded(("snapshot", None), self.view.snapshot))
         out.extend(viewer.deltas)
@@ -308,6 +332,17 @@ class Hub:
             viewer.detail_due = False
             selected = viewer.selected
             out.append(self._encoded(("detail", selected), lambda: detail(self.state, selected)))
+        if viewer.budgets_due:
+            viewer.budgets_due = False
+            selected = viewer.selected
+            text = self._encoded(("budgets", selected),
+                                 lambda: budgets(self.activity, self.state, selected))
+            if text != viewer.budgets_sent:  # the page has these figures already
+                viewer.budgets_sent = text
+                out.append(text)
+        if viewer.marks_due:
+            due, viewer.marks_due = viewer.marks_due, set()
+            out.append(orjson.dumps(marks(self.activity, self.state, sorted(due))).decode())
         return out
 
     def _encoded(self, key: tuple[str, str | None], message: Any) -> str:

@@ -23,7 +23,7 @@ from agenttree.state import RunState, fold
 from agenttree.web.hub import Hub, Viewer
 from agenttree.web.tail import connect as open_websocket_url
 
-from .conftest import TOKEN, RunLog, Served, spawned, start_events
+from .conftest import T0, TOKEN, RunLog, Served, spawned, start_events
 
 RECORDED = Path(__file__).parents[1] / "recorded" / "web-fold" / "events.jsonl"
 LINES = RECORDED.read_bytes().splitlines(keepends=True)
@@ -34,7 +34,8 @@ def fold_rows(state: RunState) -> dict[str, dict[str, Any]]:
     """Every agent's row as the fold has it (what the page must hold)."""
     return {a.id: {"id": a.id, "parent": a.parent, "depth": a.depth, "status": a.status,
                    "detail": a.detail, "finished": a.finished, "tool_calls": a.tool_calls,
-                   "tokens": a.tokens, "attempt": a.attempt, "children": list(a.children)}
+                   "tokens": a.tokens, "attempt": a.attempt, "start_t": a.started_t,
+                   "end_t": a.finished_t, "children": list(a.children)}
             for a in state.agents.values()}
 
 
@@ -47,6 +48,8 @@ class Page:
         self.run: dict[str, Any] = {}
         self.root: str | None = None
         self.details: list[dict[str, Any]] = []
+        self.budgets: list[dict[str, Any]] = []
+        self.marks: dict[str, list[list[Any]]] = {}
         self.errors: list[str] = []
         self.kinds: list[str] = []
 
@@ -58,6 +61,12 @@ class Page:
         self.kinds.append(m["kind"])
         if m["kind"] == "detail":
             self.details.append(m)
+            return
+        if m["kind"] == "budgets":
+            self.budgets.append(m)
+            return
+        if m["kind"] == "marks":
+            self.marks.update(m["marks"])
             return
         if m["kind"] == "error":
             self.errors.append(m["error"])
@@ -104,9 +113,11 @@ def test_a_page_following_the_deltas_has_the_fold_s_rows_after_every_poll(run_di
         want = fold_rows(fold(LogReader(run_dir / "events.jsonl")))
         assert first.rows == want, seq
         assert first.seq == seq
-    assert first.kinds[0] == "snapshot" and set(first.kinds[1:]) == {"delta"}
+    assert first.kinds[0] == "snapshot" and set(first.kinds[1:]) == {"delta", "budgets"}
     assert late.kinds[0] == "snapshot"
-    assert first.run == {"name": "web-fold", "status": "done", "reason": ""}
+    assert first.run | {"started_t": 0, "finished_t": 0} == {
+        "name": "web-fold", "status": "done", "reason": "", "started_t": 0, "finished_t": 0}
+    assert first.run["finished_t"] == fold(LogReader(RECORDED)).finished_t
 
 
 def test_a_tool_call_requested_again_after_a_resume_counts_once(run_dir: Path) -> None:
@@ -153,8 +164,9 @@ def test_a_delta_holds_only_the_rows_that_changed(run_dir: Path) -> None:
     log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=5, used=5),
                ev.AgentState(agent="root.b", status="waiting", detail="for root.b.x")])
     hub.poll()
-    (text,) = hub.messages_for(viewer)
+    text, budgets = hub.messages_for(viewer)
     delta = orjson.loads(text)
+    assert orjson.loads(budgets)["rows"][0]["tokens"] == 5  # the root's subtree spent them
     assert [r["id"] for r in delta["rows"]] == ["root.b"]  # root.a's row did not change
     assert [e[:2] for e in delta["events"]] == [[5, "budget/charged"], [6, "agent/state"]]
     assert "locks" not in delta and "run" not in delta  # unchanged panels are not sent
@@ -180,7 +192,8 @@ def test_a_viewer_that_falls_behind_gets_a_snapshot_in_place_of_the_deltas(
         hub.poll()
     messages = hub.messages_for(viewer)
     page.take(messages)
-    assert [orjson.loads(m)["kind"] for m in messages] == ["snapshot"]  # now, not 105 deltas
+    kinds = [orjson.loads(m)["kind"] for m in messages]
+    assert kinds == ["snapshot", "budgets"]  # now, not 105 deltas
     assert page.rows == fold_rows(hub.state) and page.rows["root.a"]["detail"] == "step 104"
 
 
@@ -233,17 +246,19 @@ async def test_the_feed_starts_with_a_snapshot_and_goes_on_live(served: Served) 
     async with open_websocket_url(view_url(served)) as ws:
         snapshot = await next_message(ws)
         assert snapshot["kind"] == "snapshot" and snapshot["seq"] == 4
+        budgets = await next_message(ws)
+        assert budgets["kind"] == "budgets" and budgets["id"] == "root"
         assert snapshot["root"] == "root"
         assert {r["id"]: r["children"] for r in snapshot["rows"]} == {
             "root": ["root.a", "root.b"], "root.a": [], "root.b": []}
         served.log.write([ev.AgentFinished(agent="root.a", status="done", reason="ok")])
         delta = await next_message(ws)
-        assert delta["kind"] == "delta" and delta["seq"] == 5
+        assert delta["kind"] == "delta" and delta["seq"] == 5 and delta["t"] == T0 + 5
         (row,) = delta["rows"]
         assert (row["id"], row["status"], row["finished"]) == ("root.a", "done", True)
         await ws.send_message('{"select": "root.a"}')
-        detail = await next_message(ws)
-        assert detail["kind"] == "detail" and detail["agent"]["reason"] == "ok"
+        detail = await next_message(ws, "detail")
+        assert detail["agent"]["reason"] == "ok"
 
 
 @pytest.mark.parametrize(("sent", "error"), [
@@ -254,16 +269,22 @@ async def test_the_feed_starts_with_a_snapshot_and_goes_on_live(served: Served) 
     ('{"choose": "root.a"}', 'expected {"select": AGENT_ID or null}'),
     ('{"select": 7}', "select: 7 is not an agent id (a non-empty string) or null"),
     ('{"select": ""}', "select: '' is not an agent id"),
-    ('{"select": "' + "x" * 5000 + '"}', "a message is at most 4096 characters"),
+    ('{"select": "' + "x" * 70_000 + '"}', "a message is at most 65536 characters"),
     ('{"select": "\\ud800"}', "not JSON"),
-])
+    ('{"watch": "root.a"}', "watch: a list of at most 500 agent ids"),
+    ('{"watch": ["root.a"], "select": null}', "expected {"),
+    ('{"watch": [' + '"a",' * 500 + '"b"]}', "watch: a list of at most 500 agent ids"),
+    ('{"watch": ["root.a", 3]}', "watch: 3 is not an agent id (a non-empty string)"),
+    ('{"watch": [""]}', "watch: '' is not an agent id"),
+    ('{"watch": [null]}', "watch: None is not an agent id"),
+], ids=lambda value: value[:40] if isinstance(value, str) else repr(value[:40]))
 async def test_a_malformed_message_from_the_page_is_refused_and_the_feed_goes_on(
         served: Served, sent: str | bytes, error: str) -> None:
     async with open_websocket_url(view_url(served)) as ws:
         await next_message(ws, "snapshot")
         await ws.send_message(sent)
-        refused = await next_message(ws)
-        assert refused["kind"] == "error" and error in refused["error"]
+        refused = await next_message(ws, "error")
+        assert error in refused["error"]
         served.log.write([ev.AgentFinished(agent="root.b", status="failed")])
         assert (await next_message(ws, "delta"))["rows"][0]["status"] == "failed"
         await ws.send_message('{"select": "root.b"}')
