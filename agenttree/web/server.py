@@ -156,9 +156,9 @@ class WebApp:
 
     async def _event(self, scope: Scope, receive: Receive,
                      query: dict[str, str]) -> tuple[int, Any]:
-        raw = query.get("seq")
+        raw = query.get("seq", "")
         try:
-            seq = int(raw or "")
+            seq = int(raw)
         except ValueError:
             return 400, {"error": f"seq={raw!r}: not a whole number"}
         if not 1 <= seq <= self.hub.seq:

@@ -321,3 +321,36 @@ async def test_a_corrupt_log_ends_the_feed_saying_why(served: Served) -> None:
     assert closed.value.reason.code == 1008
     assert "the event log is corrupt" in closed.value.reason.reason
     assert "the event log is corrupt" in await refused(view_url(served))
+
+
+def test_marks_come_for_the_watched_agents_only_and_again_after_a_snapshot(
+        run_dir: Path) -> None:
+    log = RunLog(run_dir)
+    log.write(start_events())
+    hub = Hub(run_dir)
+    hub.poll()
+    viewer = hub.watch()
+    page = Page()
+    page.take(hub.messages_for(viewer))
+    assert page.marks == {}  # nothing watched yet
+    log.write([ev.ToolRequested(agent="root.a", call="c", tool="sh", args={}),
+               ev.ToolRequested(agent="root.b", call="d", tool="sh", args={})])
+    hub.poll()
+    viewer.watch(frozenset({"root.a", "root.nobody"}))
+    page.take(hub.messages_for(viewer))
+    assert page.marks == {"root.a": [["tool", 5, T0 + 5, None, True, "sh"]]}
+    log.write([ev.ToolResult(agent="root.a", call="c", tool="sh", ok=False, output=""),
+               ev.ToolResult(agent="root.b", call="d", tool="sh", ok=True, output="")])
+    hub.poll()
+    texts = hub.messages_for(viewer)
+    sent = [orjson.loads(t) for t in texts if orjson.loads(t)["kind"] == "marks"]
+    assert [list(m["marks"]) for m in sent] == [["root.a"]]  # root.b is not watched
+    assert sent[0]["marks"]["root.a"] == [["tool", 5, T0 + 5, T0 + 7, False, "sh"]]
+    viewer.watch(frozenset({"root.a", "root.b"}))  # only root.b is new to the page
+    (text,) = hub.messages_for(viewer)
+    assert list(orjson.loads(text)["marks"]) == ["root.b"]
+    for n in range(viewer.limit + 1):  # falls behind: a snapshot, and every watched agent's
+        log.write([ev.AgentState(agent="root", status="running", detail=f"{n}")])
+        hub.poll()
+    kinds = {orjson.loads(t)["kind"]: orjson.loads(t) for t in hub.messages_for(viewer)}
+    assert set(kinds["marks"]["marks"]) == {"root.a", "root.b"}
