@@ -15,7 +15,8 @@ from it (the web hub keeps one beside its fold), so they agree by construction.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 
@@ -63,66 +64,90 @@ class Activity:
         self.token_times: dict[str, list[tuple[int, int]]] = {}
         """Agent id -> ``(t, tokens)`` of each token charge, in time order."""
         self._open: dict[tuple[str, str], Mark] = {}
+        self._open_keys: dict[str, set[str]] = {}
 
     def extend(self, entries: Iterable[Entry]) -> set[str]:
         """Take in entries (in seq order); returns the agents whose marks changed."""
         touched: set[str] = set()
-        for entry in entries:
-            touched.update(self.add(entry))
+        handlers = _HANDLERS
+        for seq, t, _, event in entries:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                touched.update(handler(self, event, seq, t))
         return touched
 
     def add(self, entry: Entry) -> tuple[str, ...]:
         """Take in one entry; returns the agents whose marks or charges changed."""
-        e, seq, t = entry.event, entry.seq, entry.t
-        match e:
-            case ev.ModelRequested():
-                self._start(e.agent, "model", Mark(kind="model", seq=seq, t=t, end_t=None,
-                                                   label=e.model))
-            case ev.ModelResponded():
-                mark = self._finish(e.agent, "model", t)
-                if mark is None:  # a replayed turn (its request was not logged again)
-                    mark = self._put(e.agent, Mark(kind="model", seq=seq, t=t, end_t=t,
-                                                   label=e.model))
-                mark.tokens = int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
-            case ev.ToolRequested():
-                key = f"tool {e.call}"
-                if (e.agent, key) not in self._open:  # requested again after a resume: one
-                    self._start(e.agent, key, Mark(kind="tool", seq=seq, t=t, end_t=None,
-                                                   label=e.tool))
-            case ev.ToolResult():
-                mark = self._finish(e.agent, f"tool {e.call}", t)
-                if mark is None:
-                    mark = self._put(e.agent, Mark(kind="tool", seq=seq, t=t, end_t=t,
-                                                   label=e.tool))
-                mark.ok = e.ok
-            case ev.AcceptanceResult():
-                self._put(e.agent, Mark(kind="acceptance", seq=seq, t=t, end_t=t, ok=e.ok,
-                                        label=e.cmd))
-            case ev.LockConflict():
-                self._start(e.agent, f"lock {e.path}", Mark(kind="lock", seq=seq, t=t,
-                                                            end_t=None, label=e.path))
-            case ev.LockAcquired():
-                self._finish(e.agent, f"lock {e.path}", t)
-            case ev.LockWaitEnded():
-                mark = self._finish(e.agent, f"lock {e.path}", t)
-                if mark is not None:
-                    mark.ok = False
-            case ev.AgentMessage():
-                self._put(e.sender, Mark(kind="message", seq=seq, t=t, end_t=t,
-                                         label=f"→ {e.to}"))
-                self._put(e.to, Mark(kind="message", seq=seq, t=t, end_t=t,
-                                     label=f"← {e.sender}"))
-                return (e.sender, e.to)
-            case ev.BudgetCharged() if e.kind in CHARGED:
-                own = self.charged.setdefault(e.agent, {})
-                own[e.kind] = own.get(e.kind, 0.0) + e.amount
-                if e.kind == "tokens":
-                    self.token_times.setdefault(e.agent, []).append((t, int(e.amount)))
-            case ev.AgentFinished():  # what it left open ends with it
-                for key in [k for k in self._open if k[0] == e.agent]:
-                    self._finish(e.agent, key[1], t)
-            case _:
-                return ()
+        handler = _HANDLERS.get(type(entry.event))
+        return () if handler is None else handler(self, entry.event, entry.seq, entry.t)
+
+    def _model_requested(self, e: ev.ModelRequested, seq: int, t: int) -> tuple[str, ...]:
+        self._start(e.agent, "model", Mark(kind="model", seq=seq, t=t, end_t=None,
+                                           label=e.model))
+        return (e.agent,)
+
+    def _model_responded(self, e: ev.ModelResponded, seq: int, t: int) -> tuple[str, ...]:
+        mark = self._finish(e.agent, "model", t)
+        if mark is None:  # a replayed turn (its request was not logged again)
+            mark = self._put(e.agent, Mark(kind="model", seq=seq, t=t, end_t=t, label=e.model))
+        mark.tokens = int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+        return (e.agent,)
+
+    def _tool_requested(self, e: ev.ToolRequested, seq: int, t: int) -> tuple[str, ...]:
+        key = f"tool {e.call}"
+        if (e.agent, key) not in self._open:  # requested again after a resume: one mark
+            self._start(e.agent, key, Mark(kind="tool", seq=seq, t=t, end_t=None,
+                                           label=e.tool))
+        return (e.agent,)
+
+    def _tool_result(self, e: ev.ToolResult, seq: int, t: int) -> tuple[str, ...]:
+        mark = self._finish(e.agent, f"tool {e.call}", t)
+        if mark is None:
+            mark = self._put(e.agent, Mark(kind="tool", seq=seq, t=t, end_t=t, label=e.tool))
+        mark.ok = e.ok
+        return (e.agent,)
+
+    def _acceptance(self, e: ev.AcceptanceResult, seq: int, t: int) -> tuple[str, ...]:
+        self._put(e.agent, Mark(kind="acceptance", seq=seq, t=t, end_t=t, ok=e.ok,
+                                label=e.cmd))
+        return (e.agent,)
+
+    def _lock_conflict(self, e: ev.LockConflict, seq: int, t: int) -> tuple[str, ...]:
+        self._start(e.agent, f"lock {e.path}", Mark(kind="lock", seq=seq, t=t, end_t=None,
+                                                    label=e.path))
+        return (e.agent,)
+
+    def _lock_acquired(self, e: ev.LockAcquired, seq: int, t: int) -> tuple[str, ...]:
+        return (e.agent,) if self._finish(e.agent, f"lock {e.path}", t) else ()
+
+    def _lock_wait_ended(self, e: ev.LockWaitEnded, seq: int, t: int) -> tuple[str, ...]:
+        mark = self._finish(e.agent, f"lock {e.path}", t)
+        if mark is None:
+            return ()
+        mark.ok = False
+        return (e.agent,)
+
+    def _message(self, e: ev.AgentMessage, seq: int, t: int) -> tuple[str, ...]:
+        self._put(e.sender, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"→ {e.to}"))
+        self._put(e.to, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"← {e.sender}"))
+        return (e.sender, e.to)
+
+    def _charged(self, e: ev.BudgetCharged, seq: int, t: int) -> tuple[str, ...]:
+        if e.kind not in CHARGED:
+            return ()
+        own = self.charged.get(e.agent)
+        if own is None:
+            own = self.charged[e.agent] = {}
+        own[e.kind] = own.get(e.kind, 0.0) + e.amount
+        if e.kind == "tokens":
+            self.token_times.setdefault(e.agent, []).append((t, int(e.amount)))
+        return (e.agent,)
+
+    def _finished(self, e: ev.AgentFinished, seq: int, t: int) -> tuple[str, ...]:
+        """What the agent left open ends with it."""
+        keys = self._open_keys.pop(e.agent, ())
+        for key in keys:
+            self._finish(e.agent, key, t)
         return (e.agent,)
 
     def marks_of(self, agent_id: str, until: int | None = None) -> list[Mark]:
@@ -138,12 +163,25 @@ class Activity:
 
     def _start(self, agent_id: str, key: str, mark: Mark) -> None:
         self._open[agent_id, key] = self._put(agent_id, mark)
+        self._open_keys.setdefault(agent_id, set()).add(key)
 
     def _finish(self, agent_id: str, key: str, t: int) -> Mark | None:
         mark = self._open.pop((agent_id, key), None)
         if mark is not None:
             mark.end_t = t
+            self._open_keys.get(agent_id, set()).discard(key)
         return mark
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[Activity, Any, int, int], tuple[str, ...]]] = {
+    ev.ModelRequested: Activity._model_requested, ev.ModelResponded: Activity._model_responded,
+    ev.ToolRequested: Activity._tool_requested, ev.ToolResult: Activity._tool_result,
+    ev.AcceptanceResult: Activity._acceptance, ev.LockConflict: Activity._lock_conflict,
+    ev.LockAcquired: Activity._lock_acquired, ev.LockWaitEnded: Activity._lock_wait_ended,
+    ev.AgentMessage: Activity._message, ev.BudgetCharged: Activity._charged,
+    ev.AgentFinished: Activity._finished,
+}
+"""The events that make or end marks (or charge a budget), and what each does."""
 
 
 def end_of(mark: Mark, agent: AgentView | None, now_t: int) -> int:

@@ -39,20 +39,31 @@ class Spend:
 
 def subtree_spend(state: RunState, activity: Activity, agent_id: str, now_t: int) -> Spend:
     """The totals of ``agent_id`` and all its descendants, as of ``now_t`` (epoch ms)."""
-    ids = state.subtree(agent_id)
-    totals = dict.fromkeys(("tokens", "tool_calls", "cost"), 0.0)
-    wall = 0.0
-    for a in ids:
-        for kind, value in activity.charged.get(a, {}).items():
-            totals[kind] += value
-        wall += state.agents[a].wall_s(now_t)
-    return Spend(agent=agent_id, agents=len(ids), wall_s=round(wall, 3), **totals)
+    return spending(state, activity, agent_id, now_t)[0]
 
 
 def spending(state: RunState, activity: Activity, agent_id: str, now_t: int) -> list[Spend]:
-    """``agent_id``'s subtree, then each of its children's, for bars side by side."""
-    agent = state.agents[agent_id]
-    return [subtree_spend(state, activity, a, now_t) for a in (agent_id, *agent.children)]
+    """``agent_id``'s subtree, then each of its children's, for bars side by side (one pass
+    over the subtree)."""
+    agents, charged = state.agents, activity.charged
+    totals: dict[str, list[float]] = {}
+    for a in reversed(state.subtree(agent_id)):  # children before their parents
+        own = charged.get(a)
+        row = [1.0, 0.0, 0.0, 0.0, agents[a].wall_s(now_t)]
+        if own:
+            row[1], row[2], row[3] = (own.get("tokens", 0.0), own.get("tool_calls", 0.0),
+                                      own.get("cost", 0.0))
+        for child in agents[a].children:
+            for i, value in enumerate(totals[child]):
+                row[i] += value
+        totals[a] = row
+
+    def spend(a: str) -> Spend:
+        n, tokens, calls, cost, wall = totals[a]
+        return Spend(agent=a, agents=int(n), tokens=tokens, tool_calls=calls, cost=cost,
+                     wall_s=round(wall, 3))
+
+    return [spend(a) for a in (agent_id, *agents[agent_id].children)]
 
 
 def tokens_over_time(state: RunState, activity: Activity, agent_id: str, now_t: int,

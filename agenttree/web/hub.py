@@ -50,6 +50,9 @@ CHUNK_BYTES = 256 << 10
 """About the most log text sent in one websocket message."""
 VIEW_BUFFER = 100
 """Deltas a viewer may have queued before it is sent a fresh snapshot instead."""
+BUDGET_POLLS = 10
+"""Polls between two budget pictures sent to a page (they add up a whole subtree: at 10,000
+agents, too much work for every poll); a selection or a snapshot sends them at once."""
 MAX_WATCHED = 500
 """The most agents a page's Activity panel may ask the marks of at once."""
 
@@ -146,6 +149,9 @@ class Viewer:
         self.stale = True
         self.detail_due = False
         self.budgets_due = True
+        self.budgets_now = True
+        """Send the budgets without waiting for :data:`BUDGET_POLLS` polls to pass."""
+        self.budgets_poll = 0
         self.budgets_sent = ""
         self.deltas: deque[str] = deque()
         self.errors: list[str] = []
@@ -169,7 +175,8 @@ class Viewer:
 
     def select(self, agent_id: str | None) -> None:
         """Show ``agent_id``'s detail and budgets from now on (both are sent at once)."""
-        self.selected, self.detail_due, self.budgets_due = agent_id, True, True
+        self.selected, self.detail_due = agent_id, True
+        self.budgets_due = self.budgets_now = True
         self._wake.set()
 
     def watch(self, agent_ids: frozenset[str]) -> None:
@@ -188,6 +195,10 @@ class Viewer:
     def refuse(self, reason: str) -> None:
         """Tell the page a message it sent was refused (and why)."""
         self.errors.append(orjson.dumps({"kind": "error", "error": reason}).decode())
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Something may be due: let the viewer's task look."""
         self._wake.set()
 
     async def wait(self) -> None:
@@ -216,6 +227,8 @@ class Hub:
         self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
         self._viewers: set[Viewer] = set()
+        self.polls = 0
+        """How many times the log was polled (the clock of :data:`BUDGET_POLLS`)."""
         self._cache: dict[tuple[str, str | None], str] = {}
         """Encoded messages valid until the next fold: the snapshot (key None), details."""
 
@@ -246,6 +259,10 @@ class Hub:
         bytes of it); returns whether anything was."""
         if self.error is not None:
             return False
+        self.polls += 1
+        for viewer in self._viewers:  # budgets held back by BUDGET_POLLS are due now
+            if viewer.budgets_due and self.polls - viewer.budgets_poll == BUDGET_POLLS:
+                viewer.wake()
         try:
             lines = self._tailer.poll_lines()
         except LogCorrupt as exc:
@@ -322,7 +339,8 @@ class Hub:
         if viewer.stale:
             viewer.stale = False
             viewer.detail_due = viewer.detail_due or viewer.selected is not None
-            viewer.budgets_due, viewer.budgets_sent = True, ""
+            viewer.budgets_due = viewer.budgets_now = True
+            viewer.budgets_sent = ""
             viewer.marks_due |= viewer.watching
             viewer.deltas.clear()
             out.append(self._encoded(("snapshot", None), self.view.snapshot))
@@ -332,8 +350,10 @@ class Hub:
             viewer.detail_due = False
             selected = viewer.selected
             out.append(self._encoded(("detail", selected), lambda: detail(self.state, selected)))
-        if viewer.budgets_due:
-            viewer.budgets_due = False
+        if viewer.budgets_due and (viewer.budgets_now
+                                   or self.polls - viewer.budgets_poll >= BUDGET_POLLS):
+            viewer.budgets_due = viewer.budgets_now = False
+            viewer.budgets_poll = self.polls
             selected = viewer.selected
             text = self._encoded(("budgets", selected),
                                  lambda: budgets(self.activity, self.state, selected))

@@ -20,7 +20,7 @@ from trio_websocket import ConnectionClosed
 from agenttree import events as ev
 from agenttree.log import LogReader
 from agenttree.state import RunState, fold
-from agenttree.web.hub import Hub, Viewer
+from agenttree.web.hub import BUDGET_POLLS, Hub, Viewer
 from agenttree.web.tail import connect as open_websocket_url
 
 from .conftest import T0, TOKEN, RunLog, Served, spawned, start_events
@@ -164,9 +164,8 @@ def test_a_delta_holds_only_the_rows_that_changed(run_dir: Path) -> None:
     log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=5, used=5),
                ev.AgentState(agent="root.b", status="waiting", detail="for root.b.x")])
     hub.poll()
-    text, budgets = hub.messages_for(viewer)
+    (text,) = hub.messages_for(viewer)  # budgets wait for BUDGET_POLLS polls
     delta = orjson.loads(text)
-    assert orjson.loads(budgets)["rows"][0]["tokens"] == 5  # the root's subtree spent them
     assert [r["id"] for r in delta["rows"]] == ["root.b"]  # root.a's row did not change
     assert [e[:2] for e in delta["events"]] == [[5, "budget/charged"], [6, "agent/state"]]
     assert "locks" not in delta and "run" not in delta  # unchanged panels are not sent
@@ -354,3 +353,32 @@ def test_marks_come_for_the_watched_agents_only_and_again_after_a_snapshot(
         hub.poll()
     kinds = {orjson.loads(t)["kind"]: orjson.loads(t) for t in hub.messages_for(viewer)}
     assert set(kinds["marks"]["marks"]) == {"root.a", "root.b"}
+
+
+def test_budgets_come_at_once_on_a_selection_and_then_at_most_every_budget_polls(
+        run_dir: Path) -> None:
+    log = RunLog(run_dir)
+    log.write(start_events())
+    hub = Hub(run_dir)
+    hub.poll()
+    viewer = hub.watch()
+    page = Page()
+    page.take(hub.messages_for(viewer))
+    assert [b["rows"][0]["tokens"] for b in page.budgets] == [0]
+    for n in range(1, BUDGET_POLLS + 1):  # a charge, then quiet polls
+        if n == 1:
+            log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=7, used=7)])
+        hub.poll()
+        page.take(hub.messages_for(viewer))
+        assert len(page.budgets) == (1 if n < BUDGET_POLLS else 2), n
+    assert page.budgets[-1]["rows"][0] == {"agent": "root", "agents": 3, "tokens": 7.0,
+                                           "tool_calls": 0.0, "cost": 0.0,
+                                           "wall_s": page.budgets[-1]["rows"][0]["wall_s"]}
+    assert [r["agent"] for r in page.budgets[-1]["rows"]] == ["root", "root.a", "root.b"]
+    viewer.select("root.a")  # at once, whatever the polls
+    page.take(hub.messages_for(viewer))
+    assert page.budgets[-1]["id"] == "root.a" and page.budgets[-1]["rows"][0]["tokens"] == 7
+    for _ in range(BUDGET_POLLS * 2):  # nothing changed: nothing sent again
+        hub.poll()
+        page.take(hub.messages_for(viewer))
+    assert len(page.budgets) == 3
