@@ -13,6 +13,8 @@ and follows it live again.
 
 from __future__ import annotations
 
+from itertools import groupby
+from operator import itemgetter
 from typing import ClassVar
 
 import attrs
@@ -336,5 +338,7 @@ class ActivityChart(ScrollView, can_focus=True):
                 column = max(0, min(lane - 1, column))
             if 0 <= column < lane:
                 cells[column] = (look, mark_style)
-        segments += [Segment(char, style) for char, style in cells]
+        # One segment per run of cells in the same style (a lane is mostly bar or blank).
+        segments += [Segment("".join(char for char, _ in run), style)
+                     for style, run in groupby(cells, key=itemgetter(1))]
         return Strip(segments).crop_extend(0, width, Style())
