@@ -13,7 +13,7 @@ from agenttree.activity import Activity
 from agenttree.log import LogReader
 from agenttree.state import fold
 from tui.screens.info import InfoScreen
-from tui.widgets.activity_chart import ActivityChart, Window
+from tui.widgets.activity_chart import LABEL, ActivityChart, Window
 from tui.widgets.spending_chart import SpendingChart, bar, sparkline
 
 from .conftest import drive, loaded, make_app, text_of, wait_for
@@ -65,6 +65,21 @@ def test_marks_are_selected_and_open_their_event(demo_run: Path) -> None:
         await pilot.press("right", "right", "left")
         assert chart.selected_mark is activity.marks_of("root")[1] or \
             chart.selected_mark.seq == activity.marks_of("root")[1].seq
+
+    drive(make_app(demo_run), script)
+
+
+def test_a_click_on_a_mark_opens_its_event(demo_run: Path) -> None:
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.press("6")
+        chart = chart_of(pilot)
+        row = chart.rows.index("root.docs")
+        mark = chart.activity.marks_of("root.docs")[-1]
+        x = LABEL + 1 + chart._column(mark.t)
+        await pilot.click("#activity-chart", offset=(x, row + 1))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, InfoScreen), "the event")
+        assert chart.selected_agent == "root.docs"
+        assert f"Event {mark.seq}" in text_of(pilot.app.screen.query(".dialog-title"))
 
     drive(make_app(demo_run), script)
 
