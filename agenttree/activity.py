@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -69,7 +69,7 @@ class Activity:
     def extend(self, entries: Iterable[Entry]) -> set[str]:
         """Take in entries (in seq order); returns the agents whose marks changed."""
         touched: set[str] = set()
-        handlers = _HANDLERS
+        handlers = self._HANDLERS
         for seq, t, _, event in entries:
             handler = handlers.get(type(event))
             if handler is not None:
@@ -78,7 +78,7 @@ class Activity:
 
     def add(self, entry: Entry) -> tuple[str, ...]:
         """Take in one entry; returns the agents whose marks or charges changed."""
-        handler = _HANDLERS.get(type(entry.event))
+        handler = self._HANDLERS.get(type(entry.event))
         return () if handler is None else handler(self, entry.event, entry.seq, entry.t)
 
     def _model_requested(self, e: ev.ModelRequested, seq: int, t: int) -> tuple[str, ...]:
@@ -172,16 +172,15 @@ class Activity:
             self._open_keys.get(agent_id, set()).discard(key)
         return mark
 
+    _HANDLERS: ClassVar[dict[type[ev.Event], Callable[[Any, Any, int, int], tuple[str, ...]]]] = {
+        ev.ModelRequested: _model_requested, ev.ModelResponded: _model_responded,
+        ev.ToolRequested: _tool_requested, ev.ToolResult: _tool_result,
+        ev.AcceptanceResult: _acceptance, ev.LockConflict: _lock_conflict,
+        ev.LockAcquired: _lock_acquired, ev.LockWaitEnded: _lock_wait_ended,
+        ev.AgentMessage: _message, ev.BudgetCharged: _charged, ev.AgentFinished: _finished,
+    }
+    """The events that make or end marks (or charge a budget), and what each does."""
 
-_HANDLERS: dict[type[ev.Event], Callable[[Activity, Any, int, int], tuple[str, ...]]] = {
-    ev.ModelRequested: Activity._model_requested, ev.ModelResponded: Activity._model_responded,
-    ev.ToolRequested: Activity._tool_requested, ev.ToolResult: Activity._tool_result,
-    ev.AcceptanceResult: Activity._acceptance, ev.LockConflict: Activity._lock_conflict,
-    ev.LockAcquired: Activity._lock_acquired, ev.LockWaitEnded: Activity._lock_wait_ended,
-    ev.AgentMessage: Activity._message, ev.BudgetCharged: Activity._charged,
-    ev.AgentFinished: Activity._finished,
-}
-"""The events that make or end marks (or charge a budget), and what each does."""
 
 
 def end_of(mark: Mark, agent: AgentView | None, now_t: int) -> int:
