@@ -31,6 +31,7 @@ from agenttree.runtime.router import Router
 from agenttree.state import fold
 
 from . import baselines
+from .activity_view import bench_activity
 from .bench_runner import bench_runner
 from .control import bench_control
 from .docker_sandboxes import bench_docker
@@ -391,6 +392,7 @@ def main() -> None:
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Web hub", lambda: bench_web_hub(200_000 // scale, runs, tmp)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
+            ("Activity view", lambda: bench_activity(10_000 // scale, min(runs, 3), tmp)),
             ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)
              + bench_docker(20 // scale, runs, tmp)),
             ("Process groups", lambda: bench_process_groups(50 // scale, runs, tmp)),

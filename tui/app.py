@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -27,6 +27,7 @@ from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agenttree import events as ev
+from agenttree.activity import Activity
 from agenttree.control import (
     Answer,
     Cancel,
@@ -47,13 +48,14 @@ from agenttree.state import RunState, fold
 
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
-from .look import status_counts
+from .look import event_line, status_counts, vars_of
 from .messages import CaughtUp, EventsRead, TailFailed
 from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
 from .screens.plan_editor import PlanEditorScreen
 from .timeline import SNAPSHOT_EVERY, Timeline
+from .widgets.activity_chart import ActivityChart
 from .widgets.agent_tree import AgentTree
 from .widgets.budgets_view import BudgetsView
 from .widgets.conversation import ConversationView
@@ -63,6 +65,7 @@ from .widgets.locks_view import LocksView
 from .widgets.plan_view import PlanView
 from .widgets.run_header import RunHeader
 from .widgets.scrubber import Scrubber
+from .widgets.spending_chart import SpendingChart
 
 W = TypeVar("W", bound=Widget)
 
@@ -82,7 +85,7 @@ FIRST_PAINT_WAIT_S = 1.0
 """At most this long the tail waits for the first screen before reading on."""
 BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
-TABS = ("conversation", "locks", "budgets", "events", "plan")
+TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile"})
 """Actions that change the run (refused read-only and while viewing the past)."""
 MAIN_ONLY = STEERING | {"edit_plan", "travel", "live", "tab", "filter", "follow", "quit_tui"}
@@ -129,6 +132,8 @@ class AgentTreeApp(App[str]):
         self.engine = engine
         self.readonly = readonly
         self.timeline = Timeline(every=snapshot_every)
+        self.activity = Activity()
+        """Each agent's marks in time (the Activity tab and the Budget tab's pictures)."""
         self.view_seq: int | None = None
         """The seq being viewed; None means LIVE."""
         self.plan_draft: str | None = None
@@ -166,12 +171,15 @@ class AgentTreeApp(App[str]):
                     yield ConversationView(id="conversation-view")
                 with TabPane("2 Locks", id="locks"):
                     yield LocksView(id="locks-view")
-                with TabPane("3 Budget", id="budgets"):
+                with TabPane("3 Budget", id="budgets"), VerticalScroll(id="budgets-scroll"):
                     yield BudgetsView(id="budgets-view")
+                    yield SpendingChart(id="spending-chart")
                 with TabPane("4 Events", id="events"):
                     yield EventList(id="agent-events")
                 with TabPane("5 Plan", id="plan"):
                     yield PlanView(id="plan-view")
+                with TabPane("6 Activity", id="activity"):
+                    yield ActivityChart(id="activity-chart")
         yield Scrubber(id="scrubber")
         yield EventsStrip(id="strip")
         yield Footer()
@@ -283,6 +291,7 @@ class AgentTreeApp(App[str]):
             del self._pending[:MAX_PER_FLUSH]
             first = not timeline.entries
             self._dirty |= timeline.extend(batch)
+            self.activity.extend(batch)
             if first:
                 self._set_start_t(timeline.entries[0].t)
             self._answers(batch)
@@ -430,6 +439,13 @@ class AgentTreeApp(App[str]):
             self._part("#locks-view", LocksView).show(state, self._now_t(state))
         elif tab == "budgets":
             self._part("#budgets-view", BudgetsView).show(state, selected)
+            self._part("#spending-chart", SpendingChart).show(state, self.activity, selected,
+                                                              self._now_t(state))
+        elif tab == "activity":
+            chart = self._part("#activity-chart", ActivityChart)
+            chart.show(state, self.activity, self._now_t(state), self.view_seq)
+            if touched is None and selected:
+                chart.select_agent(selected)
         elif tab == "plan":
             self._part("#plan-view", PlanView).show(state.plan_edn)
 
@@ -440,6 +456,15 @@ class AgentTreeApp(App[str]):
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_changed(self) -> None:
         self._show_details(self.state, None)
+
+    @on(ActivityChart.MarkOpened)
+    def _mark_opened(self, message: ActivityChart.MarkOpened) -> None:
+        """A mark of the Activity tab was opened: show its event in full."""
+        entry = self.timeline.entries[message.seq - 1]
+        start_t = self.timeline.entries[0].t
+        fields = "\n".join(f"{k}: {v}" for k, v in vars_of(entry.event).items())
+        self.push_screen(InfoScreen(f"Event {entry.seq}", f"{event_line(entry, start_t)}\n\n"
+                                                          f"{fields}"))
 
     @on(EventsStrip.FilterChanged)
     def _filter_changed(self) -> None:
@@ -634,6 +659,8 @@ class AgentTreeApp(App[str]):
     def action_tab(self, name: str) -> None:
         """``1``-``5``: show a detail tab."""
         self._part("#tabs", TabbedContent).active = name
+        if name == "activity":  # its keys (rows, marks, zoom) work at once
+            self._part("#activity-chart", ActivityChart).focus()
 
     def action_filter(self) -> None:
         """``/``: filter the events strip."""

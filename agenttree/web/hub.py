@@ -29,12 +29,13 @@ import attrs
 import orjson
 import trio
 
+from ..activity import Activity
 from ..control import ControlClient, parse_command
 from ..errors import LogCorrupt, UserError
 from ..events import Entry
 from ..log import Tailer
 from ..state import FINISHED, RunState, apply
-from .view import View, detail
+from .view import View, budgets, detail, marks
 
 POLL_S = 0.05
 """How often the log is checked for new lines."""
@@ -49,6 +50,11 @@ CHUNK_BYTES = 256 << 10
 """About the most log text sent in one websocket message."""
 VIEW_BUFFER = 100
 """Deltas a viewer may have queued before it is sent a fresh snapshot instead."""
+BUDGET_POLLS = 10
+"""Polls between two budget pictures sent to a page (they add up a whole subtree: at 10,000
+agents, too much work for every poll); a selection or a snapshot sends them at once."""
+MAX_WATCHED = 500
+"""The most agents a page's Activity panel may ask the marks of at once."""
 
 
 class BadRequest(Exception):
@@ -130,23 +136,32 @@ class Viewer:
     are state, not history: skipping to the present loses nothing).
 
     Attributes:
-        selected: the agent whose detail this page shows (None for none).
+        selected: the agent whose detail (and subtree's budgets) this page shows (None: none).
+        watching: the agents whose marks this page's Activity panel shows.
         stale: the next thing to send is a snapshot (at the start, and after falling behind).
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.selected: str | None = None
+        self.watching: frozenset[str] = frozenset()
+        self.marks_due: set[str] = set()
         self.stale = True
         self.detail_due = False
+        self.budgets_due = True
+        self.budgets_now = True
+        """Send the budgets without waiting for :data:`BUDGET_POLLS` polls to pass."""
+        self.budgets_poll = 0
+        self.budgets_sent = ""
         self.deltas: deque[str] = deque()
         self.errors: list[str] = []
         self.dropped: str | None = None
         """Why the hub ended this feed (None while it goes on)."""
         self._wake = trio.Event()
 
-    def push(self, delta: str, touched: set[str]) -> None:
-        """Queue a poll's delta (``touched``: the agents its events named)."""
+    def push(self, delta: str, touched: set[str], marked: set[str]) -> None:
+        """Queue a poll's delta (``touched``: the agents its events named; ``marked``: those
+        whose marks changed)."""
         if len(self.deltas) >= self.limit:
             self.deltas.clear()
             self.stale = True
@@ -154,11 +169,22 @@ class Viewer:
             self.deltas.append(delta)
         if self.selected in touched:
             self.detail_due = True
+        self.marks_due |= marked & self.watching
+        self.budgets_due = True
         self._wake.set()
 
     def select(self, agent_id: str | None) -> None:
-        """Show ``agent_id``'s detail from now on (its detail is sent at once)."""
+        """Show ``agent_id``'s detail and budgets from now on (both are sent at once)."""
         self.selected, self.detail_due = agent_id, True
+        self.budgets_due = self.budgets_now = True
+        self._wake.set()
+
+    def watch(self, agent_ids: frozenset[str]) -> None:
+        """Show the marks of ``agent_ids`` from now on (those new to the page are sent at
+        once)."""
+        self.marks_due |= agent_ids - self.watching
+        self.marks_due &= agent_ids
+        self.watching = agent_ids
         self._wake.set()
 
     def drop(self, reason: str) -> None:
@@ -169,6 +195,10 @@ class Viewer:
     def refuse(self, reason: str) -> None:
         """Tell the page a message it sent was refused (and why)."""
         self.errors.append(orjson.dumps({"kind": "error", "error": reason}).decode())
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Something may be due: let the viewer's task look."""
         self._wake.set()
 
     async def wait(self) -> None:
@@ -191,10 +221,14 @@ class Hub:
         self.error: str | None = None
         self.buffer = buffer
         self.poll_s = poll_s
-        self.view = View(self.state)
+        self.activity = Activity()
+        """Each agent's marks in time, beside the fold (the page's Activity panel)."""
+        self.view = View(self.state, self.activity)
         self._tailer = Tailer(self.log_path, chunk=READ_CHUNK)
         self._subscribers: set[Subscriber] = set()
         self._viewers: set[Viewer] = set()
+        self.polls = 0
+        """How many times the log was polled (the clock of :data:`BUDGET_POLLS`)."""
         self._cache: dict[tuple[str, str | None], str] = {}
         """Encoded messages valid until the next fold: the snapshot (key None), details."""
 
@@ -225,6 +259,10 @@ class Hub:
         bytes of it); returns whether anything was."""
         if self.error is not None:
             return False
+        self.polls += 1
+        for viewer in self._viewers:  # budgets held back by BUDGET_POLLS are due now
+            if viewer.budgets_due and self.polls - viewer.budgets_poll == BUDGET_POLLS:
+                viewer.wake()
         try:
             lines = self._tailer.poll_lines()
         except LogCorrupt as exc:
@@ -249,12 +287,13 @@ class Hub:
                 continue
             for chunk in chunks:
                 sub.push(chunk)
-        touched = self.view.touched
+        touched, marked = self.view.touched, self.view.marked
+        self.view.marked = set()
         delta = self.view.delta()
         if delta is not None:
             text = orjson.dumps(delta).decode()
             for viewer in self._viewers:
-                viewer.push(text, touched)
+                viewer.push(text, touched, marked)
 
     def subscribe(self, start: int) -> Subscriber:
         """Attach a client that wants every event from seq ``start`` on.
@@ -300,6 +339,9 @@ class Hub:
         if viewer.stale:
             viewer.stale = False
             viewer.detail_due = viewer.detail_due or viewer.selected is not None
+            viewer.budgets_due = viewer.budgets_now = True
+            viewer.budgets_sent = ""
+            viewer.marks_due |= viewer.watching
             viewer.deltas.clear()
             out.append(self._encoded(("snapshot", None), self.view.snapshot))
         out.extend(viewer.deltas)
@@ -308,6 +350,19 @@ class Hub:
             viewer.detail_due = False
             selected = viewer.selected
             out.append(self._encoded(("detail", selected), lambda: detail(self.state, selected)))
+        if viewer.budgets_due and (viewer.budgets_now
+                                   or self.polls - viewer.budgets_poll >= BUDGET_POLLS):
+            viewer.budgets_due = viewer.budgets_now = False
+            viewer.budgets_poll = self.polls
+            selected = viewer.selected
+            text = self._encoded(("budgets", selected),
+                                 lambda: budgets(self.activity, self.state, selected))
+            if text != viewer.budgets_sent:  # the page has these figures already
+                viewer.budgets_sent = text
+                out.append(text)
+        if viewer.marks_due:
+            due, viewer.marks_due = viewer.marks_due, set()
+            out.append(orjson.dumps(marks(self.activity, self.state, sorted(due))).decode())
         return out
 
     def _encoded(self, key: tuple[str, str | None], message: Any) -> str:

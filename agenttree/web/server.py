@@ -9,6 +9,7 @@ Routes (see ``docs/web.md``)::
     GET  /api/reports       benchmark reports with progress and summaries
     POST /api/control       a control.jsonl command; token in a header; answers applied/rejected
     WS   /ws/events?from=S  every event from seq S on, then live (the log's own lines)
+    GET  /api/event?seq=N  one event of the log, as written (the Activity panel opens a mark)
     WS   /ws/view           the page's feed: the tree's rows folded here (a snapshot, then
                             deltas) and the selected agent's detail; the page sends
                             {"select": ID or null}
@@ -20,6 +21,7 @@ package, and the API reads only ``events.jsonl`` and ``control.jsonl`` of the ru
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -39,7 +41,7 @@ from ..errors import LogCorrupt, UserError
 from ..log import LogReader
 from ..state import fold, state_to_json
 from .auth import Guard, query_params, same_origin
-from .hub import CHUNK_BYTES, BadRequest, Hub, Subscriber, Viewer
+from .hub import CHUNK_BYTES, MAX_WATCHED, BadRequest, Hub, Subscriber, Viewer
 from .reports import ReportScanner
 
 Scope = dict[str, Any]
@@ -52,7 +54,7 @@ CLOSE_BEHIND = 1013
 """Websocket close code ("try again later") for a client that fell too far behind."""
 CLOSE_GRACE_S = 5.0
 """How long a dropped client gets to take its close frame."""
-MAX_VIEW_MESSAGE = 4096
+MAX_VIEW_MESSAGE = 65_536
 """The longest message a page may send on ``/ws/view``."""
 READ_TIMEOUT_S = 30
 """A connection that sends nothing for this long is closed (a half-open connection, a client
@@ -110,6 +112,7 @@ class WebApp:
             body, content_type = self.static[name]
             return await _respond_bytes(send, 200, body, content_type)
         routes = {"/api/state": ("GET", self._state), "/api/reports": ("GET", self._reports),
+                  "/api/event": ("GET", self._event),
                   "/api/control": ("POST", self._control)}
         if path not in routes:
             return await _respond(send, 404, {"error": f"no such page: {path}"})
@@ -150,6 +153,21 @@ class WebApp:
         data["server"] = {"seq": self.hub.seq, "clients": self.hub.clients,
                           "error": self.hub.error}
         return 200, data
+
+    async def _event(self, scope: Scope, receive: Receive,
+                     query: dict[str, str]) -> tuple[int, Any]:
+        raw = query.get("seq", "")
+        try:
+            seq = int(raw)
+        except ValueError:
+            return 400, {"error": f"seq={raw!r}: not a whole number"}
+        if not 1 <= seq <= self.hub.seq:
+            return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
+                                  f"{self.hub.seq})"}
+        # Line ``seq`` of the log (seq n is line n), read in a thread: a long log takes a while.
+        line = await trio.to_thread.run_sync(_line, self.hub.log_path, seq,
+                                             abandon_on_cancel=True)
+        return 200, {"seq": seq, "event": orjson.loads(line)}
 
     async def _reports(self, scope: Scope, receive: Receive,
                        query: dict[str, str]) -> tuple[int, Any]:
@@ -226,6 +244,11 @@ class WebApp:
             self.hub.unwatch(viewer)
 
 
+def _line(path: Path, seq: int) -> bytes:
+    with open(path, "rb") as f:
+        return next(itertools.islice(f, seq - 1, seq))
+
+
 def _fold_until(path: Path, seq: int) -> Any:
     return fold(LogReader(path), until=seq)
 
@@ -259,35 +282,53 @@ async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
 
 
 async def _selections(receive: Receive, viewer: Viewer, scope: trio.CancelScope) -> None:
-    """Read what the page sends (``{"select": ID or null}``) until it disconnects; anything
-    else is refused with a message saying why, and the feed goes on."""
+    """Read what the page sends (``{"select": ID or null}``, ``{"watch": [ID, …]}``) until it
+    disconnects; anything else is refused with a message saying why, and the feed goes on."""
     while (message := await receive())["type"] != "websocket.disconnect":
         if message["type"] != "websocket.receive":
             continue
         try:
-            viewer.select(parse_selection(message))
+            request = parse_page_message(message)
         except BadRequest as exc:
             viewer.refuse(str(exc))
+            continue
+        if isinstance(request, frozenset):
+            viewer.watch(request)
+        else:
+            viewer.select(request)
     scope.cancel()
 
 
-def parse_selection(message: dict[str, Any]) -> str | None:
-    """The agent a page's ``{"select": ID or null}`` message selects.
+PAGE_MESSAGES = '{"select": AGENT_ID or null} or {"watch": [AGENT_ID, ...]}'
+
+
+def parse_page_message(message: dict[str, Any]) -> str | frozenset[str] | None:
+    """What a page's message asks for: the agent ``{"select": ID or null}`` selects (a str or
+    None), or the agents ``{"watch": [ID, …]}`` shows in its Activity panel (a frozenset).
 
     Raises:
-        BadRequest: a binary or over-long message, not JSON, or not that shape.
+        BadRequest: a binary or over-long message, not JSON, or not one of those shapes.
     """
     text = message.get("text")
     if text is None:
-        raise BadRequest('send text: {"select": AGENT_ID or null}')
+        raise BadRequest(f"send text: {PAGE_MESSAGES}")
     if len(text) > MAX_VIEW_MESSAGE:
         raise BadRequest(f"a message is at most {MAX_VIEW_MESSAGE} characters")
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or set(data) != {"select"}:
-        raise BadRequest('expected {"select": AGENT_ID or null}')
+    if not isinstance(data, dict) or set(data) not in ({"select"}, {"watch"}):
+        raise BadRequest(f"expected {PAGE_MESSAGES}")
+    if "watch" in data:
+        ids = data["watch"]
+        if not isinstance(ids, list) or len(ids) > MAX_WATCHED:
+            raise BadRequest(f"watch: a list of at most {MAX_WATCHED} agent ids")
+        for agent_id in ids:
+            if not isinstance(agent_id, str) or not agent_id:
+                raise BadRequest(f"watch: {agent_id!r} is not an agent id (a non-empty "
+                                 "string)")
+        return frozenset(ids)
     selected = data["select"]
     if selected is not None and (not isinstance(selected, str) or not selected):
         raise BadRequest(f"select: {selected!r} is not an agent id (a non-empty string) "

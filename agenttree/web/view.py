@@ -5,14 +5,25 @@ The page folds nothing itself: every row it draws is a projection of an
 :class:`~agenttree.state.AgentView` that :func:`~agenttree.state.apply` made, so the page, the
 TUI, ``replay`` and ``resume`` agree by construction. Messages (JSON objects, ``kind`` first)::
 
-    {"kind": "snapshot", "seq", "run": {name, status, reason}, "root", "rows": [ROW, …],
-     "locks", "containers", "events": [[seq, type, who], …]}
-    {"kind": "delta", "seq", "rows": [ROW, …], "events": […], and "run", "root", "locks",
+    {"kind": "snapshot", "seq", "t", "run": {name, status, reason, started_t, finished_t},
+     "root", "rows": [ROW, …], "locks", "containers", "events": [[seq, type, who], …]}
+    {"kind": "delta", "seq", "t", "rows": [ROW, …], "events": […], and "run", "root", "locks",
      "containers" when they changed}
+
+``t`` is the last event's time (epoch ms; every time here is), so a page can tell how far a
+live run has got without trusting its own clock.
     {"kind": "detail", "seq", "id", "agent": the agent as in /api/state, or null}
+    {"kind": "marks", "seq", "marks": {id: [MARK, …]}}  (the agents the page's Activity panel
+     shows: all of them when it asks, then those whose marks changed)
+    {"kind": "budgets", "id", "rows": [SPEND, …], "tokens": [[t, total], …]}  (when changed)
     {"kind": "error", "error": "why a message from the page was refused"}
 
-A ``ROW`` is ``{id, parent, depth, status, detail, finished, tool_calls, tokens, attempt}`` plus
+A ``MARK`` is ``[kind, seq, t, end_t, ok, label]`` (:meth:`agenttree.activity.Mark.to_json`),
+a ``SPEND`` a :class:`agenttree.spending.Spend` (the selected agent's subtree, then each
+child's; the root's when none is selected), ``tokens`` that subtree's tokens over the run.
+
+A ``ROW`` is ``{id, parent, depth, status, detail, finished, tool_calls, tokens, attempt,
+start_t, end_t}`` plus
 its children: ``children`` (the whole list) in a snapshot, for an agent new to the page, or when
 the list was replaced (a re-opened parent starts with no children), else ``added`` (the ids
 appended since the last delta) when there are any. A delta holds only rows that changed.
@@ -21,17 +32,24 @@ appended since the last delta) when there are any. A delta holds only rows that 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
+from ..activity import Activity
 from ..events import Entry
+from ..spending import spending, tokens_over_time
 from ..state import AgentView, RunState, agent_to_json, agents_touched
 
 EVENTS_SHOWN = 200
 """The most recent events the page lists."""
 DETAIL_ITEMS = 100
 """The last conversation items sent in an agent's detail."""
+MARKS_SENT = 500
+"""The last marks of an agent sent to the Activity panel."""
+TOKEN_SLICES = 60
+"""Points of the tokens-over-time line."""
 
 Row = dict[str, Any]
 
@@ -40,7 +58,8 @@ def row(agent: AgentView) -> Row:
     """The fields of ``agent`` a tree row shows (children apart)."""
     return {"id": agent.id, "parent": agent.parent, "depth": agent.depth,
             "status": agent.status, "detail": agent.detail, "finished": agent.finished,
-            "tool_calls": agent.tool_calls, "tokens": agent.tokens, "attempt": agent.attempt}
+            "tool_calls": agent.tool_calls, "tokens": agent.tokens, "attempt": agent.attempt,
+            "start_t": agent.started_t, "end_t": agent.finished_t}
 
 
 def detail(state: RunState, agent_id: str | None) -> dict[str, Any]:
@@ -52,6 +71,25 @@ def detail(state: RunState, agent_id: str | None) -> dict[str, Any]:
         data = agent_to_json(agent)
         data["conversation"] = data["conversation"][-DETAIL_ITEMS:]
     return {"kind": "detail", "seq": state.seq, "id": agent_id, "agent": data}
+
+
+def marks(activity: Activity, state: RunState, agent_ids: Iterable[str]) -> dict[str, Any]:
+    """The ``marks`` message for ``agent_ids`` (those the state knows; each its last
+    :data:`MARKS_SENT`)."""
+    return {"kind": "marks", "seq": state.seq,
+            "marks": {a: [m.to_json() for m in activity.marks_of(a)[-MARKS_SENT:]]
+                      for a in agent_ids if a in state.agents}}
+
+
+def budgets(activity: Activity, state: RunState, agent_id: str | None) -> dict[str, Any]:
+    """The ``budgets`` message for ``agent_id``'s subtree (the root's for None or an unknown
+    id; no rows before the root is spawned). Times are as of the last event."""
+    focus = agent_id if agent_id in state.agents else state.root
+    if focus is None:
+        return {"kind": "budgets", "id": None, "rows": [], "tokens": []}
+    return {"kind": "budgets", "id": focus,
+            "rows": [s.to_json() for s in spending(state, activity, focus, state.t)],
+            "tokens": tokens_over_time(state, activity, focus, state.t, TOKEN_SLICES)}
 
 
 def _listed(entry: Entry) -> list[Any]:
@@ -69,10 +107,13 @@ class View:
     it, so a page that starts from a snapshot and applies the deltas after it has every row.
     """
 
-    def __init__(self, state: RunState) -> None:
+    def __init__(self, state: RunState, activity: Activity) -> None:
         self.state = state
+        self.activity = activity
         self.touched: set[str] = set()
         """Agents the entries since the last delta named."""
+        self.marked: set[str] = set()
+        """Agents whose marks the entries since the last delta changed."""
         self._recent: deque[Entry] = deque(maxlen=EVENTS_SHOWN)
         self._new_events = 0
         self._rows: dict[str, Row] = {}
@@ -82,6 +123,7 @@ class View:
     def note(self, entry: Entry) -> None:
         """Take note of an entry just folded (cheap: it runs once per event)."""
         self.touched.update(agents_touched(entry.event))
+        self.marked.update(self.activity.add(entry))
         self._recent.append(entry)
         self._new_events += 1
 
@@ -106,13 +148,14 @@ class View:
         if not (rows or changed or count):
             return None
         events = [_listed(e) for e in list(self._recent)[len(self._recent) - count:]]
-        return {"kind": "delta", "seq": self.state.seq, "rows": rows, **changed,
+        return {"kind": "delta", "seq": self.state.seq, "t": self.state.t, "rows": rows, **changed,
                 "events": events}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the page shows, as of the last delta."""
         rows = [{**row(a), "children": list(a.children)} for a in self.state.agents.values()]
-        return {"kind": "snapshot", "seq": self.state.seq, **self._run_panels(), "rows": rows,
+        return {"kind": "snapshot", "seq": self.state.seq, "t": self.state.t,
+                **self._run_panels(), "rows": rows,
                 "events": [_listed(e) for e in self._recent]}
 
     def _children_change(self, agent: AgentView) -> dict[str, list[str]]:
@@ -127,6 +170,7 @@ class View:
 
     def _run_panels(self) -> dict[str, Any]:
         s = self.state
-        return {"run": {"name": s.plan_name, "status": s.status, "reason": s.reason},
+        return {"run": {"name": s.plan_name, "status": s.status, "reason": s.reason,
+                        "started_t": s.started_t, "finished_t": s.finished_t},
                 "root": s.root, "locks": s.locks, "containers": s.containers}
 

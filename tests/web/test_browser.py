@@ -228,3 +228,42 @@ def test_the_containers_panel_shows_each_container_s_status_image_and_backend(
     expect(cells).to_have_text(["c1/db", "started", "postgres:16", "local"], timeout=WAIT_MS)
     log.write([ev.ContainerHealthy(case="c1", name="db", checks=1)])
     expect(cells.nth(1)).to_have_text("healthy", timeout=WAIT_MS)
+
+
+def test_the_activity_panel_draws_marks_opens_their_events_and_folds_with_the_tree(
+        tmp_path: Path, serve_dir, page) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write([ev.RunStarted(plan_name="act", plan_path="a.edn", run_dir="r", seed=0,
+                             durability="none"),
+               spawned("root"), spawned("root.a", "root"), spawned("root.a.x", "root.a"),
+               ev.ModelRequested(agent="root.a", model="scripted", turn=1, messages=1),
+               ev.ModelResponded(agent="root.a", model="scripted", turn=1, text="", calls=[],
+                                 usage={"prompt": 30, "completion": 12}),
+               ev.BudgetCharged(agent="root.a", kind="tokens", amount=42, used=42),
+               ev.ToolRequested(agent="root.a", call="c1", tool="sh", args={"cmd": "ls"})])
+    page.goto(serve_dir(log.run_dir))
+    lane = page.locator('.act-row[data-agent="root.a"]')
+    expect(lane.locator(".mark.model")).to_have_count(1, timeout=WAIT_MS)
+    expect(lane.locator(".mark.tool")).to_have_attribute("data-seq", "8")
+    log.write([ev.ToolResult(agent="root.a", call="c1", tool="sh", ok=False, output="no"),
+               ev.AgentMessage(sender="root.a", to="root", kind="chat", text="hi")])
+    expect(lane.locator(".mark.tool.bad")).to_have_count(1, timeout=WAIT_MS)  # live
+    expect(page.locator('.act-row[data-agent="root"] .mark.message')).to_have_count(1)
+    lane.locator(".mark.tool").click()
+    expect(page.get_by_label("Event", exact=True)).to_contain_text('"type": "tool/requested"')
+    # Budgets as pictures: the root's subtree, root.a's bar.
+    expect(page.get_by_role("img", name="tokens by subtree")).to_contain_text(
+        "tokens: 42 in root's subtree")
+    # Collapsing root.a in the tree folds its child away in both panels.
+    expect(page.locator('.act-row[data-agent="root.a.x"]')).to_have_count(1)
+    page.get_by_role("button", name="Close root.a").click()
+    expect(page.locator('.act-row[data-agent="root.a.x"]')).to_have_count(0)
+    expect(row(page, "root.a.x")).to_have_count(0)
+    expect(row(page, "root.a")).to_have_attribute("aria-expanded", "false")
+    page.get_by_role("button", name="Open root.a").click()
+    expect(row(page, "root.a.x")).to_have_count(1)
+    # Zoom: the window halves; "whole run" goes back.
+    page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator("#activity-span")).not_to_contain_text("whole run")
+    page.get_by_role("button", name="Whole run, live").click()
+    expect(page.locator("#activity-span")).to_contain_text("whole run")

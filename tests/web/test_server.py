@@ -416,3 +416,24 @@ async def test_reports_show_progress_and_summaries(served: Served, http: httpx.A
     r = await http.get(f"{served.base}/api/reports?token={TOKEN}")
     first = r.json()["reports"][0]
     assert (first["ended"], first["passed"], first["finished"]) == (3, 2, True)
+
+
+async def test_one_event_is_the_log_s_own_line(served: Served, http: httpx.AsyncClient) -> None:
+    r = await http.get(f"{served.base}/api/event?seq=2&token={TOKEN}")
+    assert r.status_code == 200
+    assert r.json() == {"seq": 2, "event": orjson.loads(
+        (served.log.path.read_bytes().splitlines())[1])}
+    assert r.json()["event"]["type"] == "agent/spawned"
+    r = await http.get(f"{served.base}/api/event?seq=2")
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(("query", "error"), [
+    ("", "seq='': not a whole number"), ("seq=x", "seq='x': not a whole number"),
+    ("seq=0", "seq=0: out of range (this log has seqs 1 to 4)"),
+    ("seq=5", "seq=5: out of range"), ("seq=-1", "seq=-1: out of range"),
+])
+async def test_a_bad_event_seq_is_a_400_saying_why(served: Served, http: httpx.AsyncClient,
+                                                  query: str, error: str) -> None:
+    r = await http.get(f"{served.base}/api/event?{query}&token={TOKEN}")
+    assert r.status_code == 400 and error in r.json()["error"]

@@ -20,10 +20,10 @@ from trio_websocket import ConnectionClosed
 from agenttree import events as ev
 from agenttree.log import LogReader
 from agenttree.state import RunState, fold
-from agenttree.web.hub import Hub, Viewer
+from agenttree.web.hub import BUDGET_POLLS, Hub, Viewer
 from agenttree.web.tail import connect as open_websocket_url
 
-from .conftest import TOKEN, RunLog, Served, spawned, start_events
+from .conftest import T0, TOKEN, RunLog, Served, spawned, start_events
 
 RECORDED = Path(__file__).parents[1] / "recorded" / "web-fold" / "events.jsonl"
 LINES = RECORDED.read_bytes().splitlines(keepends=True)
@@ -34,7 +34,8 @@ def fold_rows(state: RunState) -> dict[str, dict[str, Any]]:
     """Every agent's row as the fold has it (what the page must hold)."""
     return {a.id: {"id": a.id, "parent": a.parent, "depth": a.depth, "status": a.status,
                    "detail": a.detail, "finished": a.finished, "tool_calls": a.tool_calls,
-                   "tokens": a.tokens, "attempt": a.attempt, "children": list(a.children)}
+                   "tokens": a.tokens, "attempt": a.attempt, "start_t": a.started_t,
+                   "end_t": a.finished_t, "children": list(a.children)}
             for a in state.agents.values()}
 
 
@@ -47,6 +48,8 @@ class Page:
         self.run: dict[str, Any] = {}
         self.root: str | None = None
         self.details: list[dict[str, Any]] = []
+        self.budgets: list[dict[str, Any]] = []
+        self.marks: dict[str, list[list[Any]]] = {}
         self.errors: list[str] = []
         self.kinds: list[str] = []
 
@@ -58,6 +61,12 @@ class Page:
         self.kinds.append(m["kind"])
         if m["kind"] == "detail":
             self.details.append(m)
+            return
+        if m["kind"] == "budgets":
+            self.budgets.append(m)
+            return
+        if m["kind"] == "marks":
+            self.marks.update(m["marks"])
             return
         if m["kind"] == "error":
             self.errors.append(m["error"])
@@ -104,9 +113,11 @@ def test_a_page_following_the_deltas_has_the_fold_s_rows_after_every_poll(run_di
         want = fold_rows(fold(LogReader(run_dir / "events.jsonl")))
         assert first.rows == want, seq
         assert first.seq == seq
-    assert first.kinds[0] == "snapshot" and set(first.kinds[1:]) == {"delta"}
+    assert first.kinds[0] == "snapshot" and set(first.kinds[1:]) == {"delta", "budgets"}
     assert late.kinds[0] == "snapshot"
-    assert first.run == {"name": "web-fold", "status": "done", "reason": ""}
+    assert first.run | {"started_t": 0, "finished_t": 0} == {
+        "name": "web-fold", "status": "done", "reason": "", "started_t": 0, "finished_t": 0}
+    assert first.run["finished_t"] == fold(LogReader(RECORDED)).finished_t
 
 
 def test_a_tool_call_requested_again_after_a_resume_counts_once(run_dir: Path) -> None:
@@ -153,7 +164,7 @@ def test_a_delta_holds_only_the_rows_that_changed(run_dir: Path) -> None:
     log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=5, used=5),
                ev.AgentState(agent="root.b", status="waiting", detail="for root.b.x")])
     hub.poll()
-    (text,) = hub.messages_for(viewer)
+    (text,) = hub.messages_for(viewer)  # budgets wait for BUDGET_POLLS polls
     delta = orjson.loads(text)
     assert [r["id"] for r in delta["rows"]] == ["root.b"]  # root.a's row did not change
     assert [e[:2] for e in delta["events"]] == [[5, "budget/charged"], [6, "agent/state"]]
@@ -180,7 +191,8 @@ def test_a_viewer_that_falls_behind_gets_a_snapshot_in_place_of_the_deltas(
         hub.poll()
     messages = hub.messages_for(viewer)
     page.take(messages)
-    assert [orjson.loads(m)["kind"] for m in messages] == ["snapshot"]  # now, not 105 deltas
+    kinds = [orjson.loads(m)["kind"] for m in messages]
+    assert kinds == ["snapshot", "budgets"]  # now, not 105 deltas
     assert page.rows == fold_rows(hub.state) and page.rows["root.a"]["detail"] == "step 104"
 
 
@@ -233,17 +245,19 @@ async def test_the_feed_starts_with_a_snapshot_and_goes_on_live(served: Served) 
     async with open_websocket_url(view_url(served)) as ws:
         snapshot = await next_message(ws)
         assert snapshot["kind"] == "snapshot" and snapshot["seq"] == 4
+        budgets = await next_message(ws)
+        assert budgets["kind"] == "budgets" and budgets["id"] == "root"
         assert snapshot["root"] == "root"
         assert {r["id"]: r["children"] for r in snapshot["rows"]} == {
             "root": ["root.a", "root.b"], "root.a": [], "root.b": []}
         served.log.write([ev.AgentFinished(agent="root.a", status="done", reason="ok")])
         delta = await next_message(ws)
-        assert delta["kind"] == "delta" and delta["seq"] == 5
+        assert delta["kind"] == "delta" and delta["seq"] == 5 and delta["t"] == T0 + 5
         (row,) = delta["rows"]
         assert (row["id"], row["status"], row["finished"]) == ("root.a", "done", True)
         await ws.send_message('{"select": "root.a"}')
-        detail = await next_message(ws)
-        assert detail["kind"] == "detail" and detail["agent"]["reason"] == "ok"
+        detail = await next_message(ws, "detail")
+        assert detail["agent"]["reason"] == "ok"
 
 
 @pytest.mark.parametrize(("sent", "error"), [
@@ -254,16 +268,22 @@ async def test_the_feed_starts_with_a_snapshot_and_goes_on_live(served: Served) 
     ('{"choose": "root.a"}', 'expected {"select": AGENT_ID or null}'),
     ('{"select": 7}', "select: 7 is not an agent id (a non-empty string) or null"),
     ('{"select": ""}', "select: '' is not an agent id"),
-    ('{"select": "' + "x" * 5000 + '"}', "a message is at most 4096 characters"),
+    ('{"select": "' + "x" * 70_000 + '"}', "a message is at most 65536 characters"),
     ('{"select": "\\ud800"}', "not JSON"),
-])
+    ('{"watch": "root.a"}', "watch: a list of at most 500 agent ids"),
+    ('{"watch": ["root.a"], "select": null}', "expected {"),
+    ('{"watch": [' + '"a",' * 500 + '"b"]}', "watch: a list of at most 500 agent ids"),
+    ('{"watch": ["root.a", 3]}', "watch: 3 is not an agent id (a non-empty string)"),
+    ('{"watch": [""]}', "watch: '' is not an agent id"),
+    ('{"watch": [null]}', "watch: None is not an agent id"),
+], ids=lambda value: value[:40] if isinstance(value, str) else repr(value[:40]))
 async def test_a_malformed_message_from_the_page_is_refused_and_the_feed_goes_on(
         served: Served, sent: str | bytes, error: str) -> None:
     async with open_websocket_url(view_url(served)) as ws:
         await next_message(ws, "snapshot")
         await ws.send_message(sent)
-        refused = await next_message(ws)
-        assert refused["kind"] == "error" and error in refused["error"]
+        refused = await next_message(ws, "error")
+        assert error in refused["error"]
         served.log.write([ev.AgentFinished(agent="root.b", status="failed")])
         assert (await next_message(ws, "delta"))["rows"][0]["status"] == "failed"
         await ws.send_message('{"select": "root.b"}')
@@ -300,3 +320,65 @@ async def test_a_corrupt_log_ends_the_feed_saying_why(served: Served) -> None:
     assert closed.value.reason.code == 1008
     assert "the event log is corrupt" in closed.value.reason.reason
     assert "the event log is corrupt" in await refused(view_url(served))
+
+
+def test_marks_come_for_the_watched_agents_only_and_again_after_a_snapshot(
+        run_dir: Path) -> None:
+    log = RunLog(run_dir)
+    log.write(start_events())
+    hub = Hub(run_dir)
+    hub.poll()
+    viewer = hub.watch()
+    page = Page()
+    page.take(hub.messages_for(viewer))
+    assert page.marks == {}  # nothing watched yet
+    log.write([ev.ToolRequested(agent="root.a", call="c", tool="sh", args={}),
+               ev.ToolRequested(agent="root.b", call="d", tool="sh", args={})])
+    hub.poll()
+    viewer.watch(frozenset({"root.a", "root.nobody"}))
+    page.take(hub.messages_for(viewer))
+    assert page.marks == {"root.a": [["tool", 5, T0 + 5, None, True, "sh"]]}
+    log.write([ev.ToolResult(agent="root.a", call="c", tool="sh", ok=False, output=""),
+               ev.ToolResult(agent="root.b", call="d", tool="sh", ok=True, output="")])
+    hub.poll()
+    texts = hub.messages_for(viewer)
+    sent = [orjson.loads(t) for t in texts if orjson.loads(t)["kind"] == "marks"]
+    assert [list(m["marks"]) for m in sent] == [["root.a"]]  # root.b is not watched
+    assert sent[0]["marks"]["root.a"] == [["tool", 5, T0 + 5, T0 + 7, False, "sh"]]
+    viewer.watch(frozenset({"root.a", "root.b"}))  # only root.b is new to the page
+    (text,) = hub.messages_for(viewer)
+    assert list(orjson.loads(text)["marks"]) == ["root.b"]
+    for n in range(viewer.limit + 1):  # falls behind: a snapshot, and every watched agent's
+        log.write([ev.AgentState(agent="root", status="running", detail=f"{n}")])
+        hub.poll()
+    kinds = {orjson.loads(t)["kind"]: orjson.loads(t) for t in hub.messages_for(viewer)}
+    assert set(kinds["marks"]["marks"]) == {"root.a", "root.b"}
+
+
+def test_budgets_come_at_once_on_a_selection_and_then_at_most_every_budget_polls(
+        run_dir: Path) -> None:
+    log = RunLog(run_dir)
+    log.write(start_events())
+    hub = Hub(run_dir)
+    hub.poll()
+    viewer = hub.watch()
+    page = Page()
+    page.take(hub.messages_for(viewer))
+    assert [b["rows"][0]["tokens"] for b in page.budgets] == [0]
+    for n in range(1, BUDGET_POLLS + 1):  # a charge, then quiet polls
+        if n == 1:
+            log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=7, used=7)])
+        hub.poll()
+        page.take(hub.messages_for(viewer))
+        assert len(page.budgets) == (1 if n < BUDGET_POLLS else 2), n
+    assert page.budgets[-1]["rows"][0] == {"agent": "root", "agents": 3, "tokens": 7.0,
+                                           "tool_calls": 0.0, "cost": 0.0,
+                                           "wall_s": page.budgets[-1]["rows"][0]["wall_s"]}
+    assert [r["agent"] for r in page.budgets[-1]["rows"]] == ["root", "root.a", "root.b"]
+    viewer.select("root.a")  # at once, whatever the polls
+    page.take(hub.messages_for(viewer))
+    assert page.budgets[-1]["id"] == "root.a" and page.budgets[-1]["rows"][0]["tokens"] == 7
+    for _ in range(BUDGET_POLLS * 2):  # nothing changed: nothing sent again
+        hub.poll()
+        page.take(hub.messages_for(viewer))
+    assert len(page.budgets) == 3

@@ -48,7 +48,7 @@ class InfoScreen(ModalScreen[None]):
         with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
-                yield Static(self.body, classes="dialog-body")
+                yield Static(self.body, classes="dialog-body", markup=False)
             yield Button("Close (enter)", id="close")
 
     def action_close(self) -> None:

@@ -43,7 +43,7 @@ export class Api {
 
   /**
    * Follow /ws/view: the tree's rows folded by the server (a snapshot, then deltas) and the
-   * selected agent's detail. `onMessage(m)` gets each message; `onState(text)` gets connection
+   * selected agent's detail, its subtree's budgets and the marks of the agents watched. `onMessage(m)` gets each message; `onState(text)` gets connection
    * news. Reconnects when dropped (starting again from a snapshot). Returns `select(id)`, which
    * asks for an agent's detail (null for none), and `stop()`.
    */
@@ -51,13 +51,18 @@ export class Api {
     let socket = null;
     let stopped = false;
     let selected = null;
+    let watched = [];
+    const send = (m) => {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(m));
+    };
     const open = () => {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       const q = new URLSearchParams({ token: this.token });
       socket = new WebSocket(`${scheme}://${location.host}/ws/view?${q}`);
       socket.onopen = () => {
         onState("live");
-        if (selected) socket.send(JSON.stringify({ select: selected }));
+        if (selected) send({ select: selected });
+        if (watched.length) send({ watch: watched });
       };
       socket.onmessage = (msg) => onMessage(JSON.parse(msg.data));
       socket.onclose = (ev) => {
@@ -74,7 +79,12 @@ export class Api {
     return {
       select: (id) => {
         selected = id;
-        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ select: id }));
+        send({ select: id });
+      },
+      /** Ask for the marks of these agents (the Activity panel's rows in view). */
+      watch: (ids) => {
+        watched = ids;
+        send({ watch: ids });
       },
       stop: () => {
         stopped = true;

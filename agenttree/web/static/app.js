@@ -1,6 +1,8 @@
 // The page: wires the stream, the tree and the panels together.
 
 import { Api, takeToken } from "./api.js";
+import { ActivityChart } from "./activity.js";
+import { drawBudgets } from "./budgets.js";
 import { Rows } from "./rows.js";
 import { perFrame, VirtualTree } from "./tree.js";
 
@@ -46,7 +48,30 @@ class Page {
     this.tree = new VirtualTree($("tree"), {
       onSelect: (id) => this.select(id),
       onCancel: (id) => this.cancel(id),
+      onToggle: (id) => this.toggle(id),
+      isCollapsed: (id) => this.model.collapsed.has(id),
     });
+    this.marks = new Map();
+    this.clock = { t: 0, at: Date.now() };
+    this.activity = new ActivityChart($("activity"), {
+      now: () => this.now(),
+      span: () => this.span(),
+      marks: this.marks,
+      onWatch: (ids) => this.feed && this.feed.watch(ids),
+      onOpen: (seq) => this.openEvent(seq),
+      isCollapsed: (id) => this.model.collapsed.has(id),
+    });
+    for (const [id, act] of [["act-zoom-in", () => this.activity.zoom(0.5)],
+      ["act-zoom-out", () => this.activity.zoom(2)], ["act-left", () => this.activity.pan(-0.25)],
+      ["act-right", () => this.activity.pan(0.25)], ["act-whole", () => this.activity.whole()]]) {
+      $(id).addEventListener("click", () => {
+        act();
+        this.schedule(); // the span's caption
+      });
+    }
+    setInterval(() => {
+      if (this.model.run.status === "running") this.activity.schedule(); // follows live
+    }, 500);
     this.showDetail(null);
   }
 
@@ -64,11 +89,21 @@ class Page {
       if (m.id === this.selected) this.showDetail(m.agent);
       return;
     }
+    if (m.kind === "marks") {
+      for (const [id, list] of Object.entries(m.marks)) this.marks.set(id, list);
+      this.activity.schedule();
+      return;
+    }
+    if (m.kind === "budgets") {
+      drawBudgets($("spending"), m);
+      return;
+    }
     if (m.kind === "error") {
       $("control-result").textContent = m.error;
       return;
     }
     this.model.apply(m);
+    this.clock = { t: m.t, at: Date.now() };
     if (m.kind === "snapshot") this.events = [];
     this.events.push(...m.events);
     if (this.events.length > EVENTS_SHOWN) this.events.splice(0, this.events.length - EVENTS_SHOWN);
@@ -84,6 +119,10 @@ class Page {
     const m = this.model;
     if (m.structureChanged) this.rows = m.flatten();
     this.tree.setRows(this.rows);
+    this.activity.setRows(this.rows);
+    const [start, end] = this.activity.span();
+    const [s0] = this.span();
+    $("activity-span").textContent = `${((start - s0) / 1000).toFixed(1)}s … ${((end - s0) / 1000).toFixed(1)}s${this.activity.window ? "" : " (whole run)"}`;
     $("run-name").textContent = m.run.name || "";
     const conn = this.connection ? ` · ${this.connection}` : "";
     $("run-status").textContent = `run ${m.run.status}${m.run.reason ? ` (${m.run.reason})` : ""}${conn}`;
@@ -98,6 +137,35 @@ class Page {
       li.append(el("span", String(seq), "seq"), el("span", type, "type"), el("span", who, "who"));
       return li;
     }));
+  }
+
+  /** Now, in the run's time: its end, or the last event's time plus what passed since. */
+  now() {
+    const run = this.model.run;
+    if (run.finished_t != null) return run.finished_t;
+    return this.clock.t + (Date.now() - this.clock.at);
+  }
+
+  /** The whole run so far, [start, end] in epoch ms. */
+  span() {
+    const start = this.model.run.started_t || this.clock.t;
+    return [start, Math.max(start + 1, this.now())];
+  }
+
+  toggle(id) {
+    this.model.toggle(id);
+    this.schedule();
+  }
+
+  async openEvent(seq) {
+    const box = $("event-detail");
+    box.hidden = false;
+    try {
+      const { event } = await this.api.get(`/api/event?seq=${seq}`);
+      box.textContent = JSON.stringify(event, null, 2);
+    } catch (err) {
+      box.textContent = String(err.message);
+    }
   }
 
   select(id) {

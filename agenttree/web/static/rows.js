@@ -8,6 +8,14 @@ export class Rows {
     this.seq = 0;
     this.root = null;
     this.agents = new Map();
+    this.collapsed = new Set(); // agents whose subtrees are folded away (the page's own choice)
+    this.structureChanged = true;
+  }
+
+  /** Fold ``id``'s subtree away, or open it again. */
+  toggle(id) {
+    if (this.collapsed.has(id)) this.collapsed.delete(id);
+    else this.collapsed.add(id);
     this.structureChanged = true;
   }
 
@@ -38,7 +46,8 @@ export class Rows {
     else this.agents.set(r.id, { ...fields, children });
   }
 
-  /** Agents in tree order (pre-order from the root, as the fold's children lists say). */
+  /** Agents in tree order (pre-order from the root, as the fold's children lists say), without
+   * the subtrees of collapsed agents. */
   flatten() {
     const out = [];
     const stack = this.root ? [this.root] : [];
@@ -46,6 +55,7 @@ export class Rows {
       const a = this.agents.get(stack.pop());
       if (!a) continue;
       out.push(a);
+      if (this.collapsed.has(a.id)) continue;
       for (let i = a.children.length - 1; i >= 0; i--) stack.push(a.children[i]);
     }
     this.structureChanged = false;

@@ -20,7 +20,8 @@ export function perFrame(draw) {
 export class VirtualTree {
   /**
    * @param {HTMLElement} el the scrolling container (holds a .spacer child)
-   * @param {{onSelect: (id) => void, onCancel: (id) => void}} actions
+   * @param {{onSelect: (id) => void, onCancel: (id) => void, onToggle: (id) => void,
+   *          isCollapsed: (id) => boolean}} actions
    */
   constructor(el, actions) {
     this.el = el;
@@ -48,6 +49,7 @@ export class VirtualTree {
   }
 
   draw() {
+    this.drawn = [];
     const first = Math.max(0, Math.floor(this.el.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((this.el.scrollTop + this.el.clientHeight) / ROW) + OVERSCAN);
     const keep = new Set();
@@ -60,7 +62,8 @@ export class VirtualTree {
         this.pool.set(a.id, li);
         this.spacer.appendChild(li);
       }
-      fill(li, a, i, this.selected === a.id);
+      fill(li, a, i, this.selected === a.id, this.actions.isCollapsed(a.id));
+      this.drawn.push(a.id);
     }
     for (const [id, li] of this.pool) {
       if (!keep.has(id)) {
@@ -75,6 +78,7 @@ export class VirtualTree {
     if (!button) return;
     const id = button.closest("[data-agent]").dataset.agent;
     if (button.classList.contains("cancel")) this.actions.onCancel(id);
+    else if (button.classList.contains("fold")) this.actions.onToggle(id);
     else this.actions.onSelect(id);
   }
 }
@@ -84,6 +88,9 @@ function makeRow(id) {
   li.className = "tree-row";
   li.setAttribute("role", "treeitem");
   li.dataset.agent = id;
+  const fold = document.createElement("button");
+  fold.className = "fold";
+  fold.type = "button";
   const name = document.createElement("button");
   name.className = "name";
   name.type = "button";
@@ -98,11 +105,11 @@ function makeRow(id) {
   cancel.type = "button";
   cancel.textContent = "Cancel";
   cancel.setAttribute("aria-label", `Cancel ${id}`);
-  li.append(name, status, detail, usage, cancel);
+  li.append(fold, name, status, detail, usage, cancel);
   return li;
 }
 
-function fill(li, a, index, selected) {
+function fill(li, a, index, selected, collapsed) {
   li.style.transform = `translateY(${index * ROW}px)`;
   li.setAttribute("aria-level", String(a.depth + 1));
   li.setAttribute("aria-selected", selected ? "true" : "false");
@@ -111,8 +118,13 @@ function fill(li, a, index, selected) {
   li.dataset.index = String(index);
   li.dataset.toolCalls = String(a.tool_calls);
   li.dataset.tokens = String(a.tokens);
-  const [name, status, detail, usage, cancel] = li.children;
-  name.style.paddingLeft = `${a.depth * 14 + 4}px`;
+  const [fold, name, status, detail, usage, cancel] = li.children;
+  fold.style.marginLeft = `${a.depth * 14}px`;
+  fold.style.visibility = a.children.length ? "visible" : "hidden";
+  fold.textContent = collapsed ? "▸" : "▾";
+  fold.setAttribute("aria-label", `${collapsed ? "Open" : "Close"} ${a.id}`);
+  if (a.children.length) li.setAttribute("aria-expanded", collapsed ? "false" : "true");
+  else li.removeAttribute("aria-expanded");
   if (name.textContent !== a.id) name.textContent = a.id;
   if (status.textContent !== a.status) status.textContent = a.status;
   if (detail.textContent !== a.detail) detail.textContent = a.detail;

@@ -1,0 +1,143 @@
+// The Activity panel: one row per agent in the tree's order (its collapsed subtrees left out), a
+// bar from spawn to finish coloured by status, and marks for model calls, tool calls,
+// acceptance runs, lock waits and messages (agenttree/activity.py, sent by the server for the
+// rows in view only). Virtualised like the tree: only the rows in view exist in the DOM.
+
+import { perFrame } from "./tree.js";
+
+const ROW = 22; // px (matches .act-row in style.css)
+const OVERSCAN = 6;
+const LOOK = { model: "●", tool: "▲", acceptance: "✔", lock: "◔", message: "✉" };
+
+export class ActivityChart {
+  /**
+   * @param {HTMLElement} el the scrolling container (holds a .spacer child)
+   * @param {{now: () => number, span: () => [number, number], marks: Map, onWatch: (ids) => void,
+   *          onOpen: (seq) => void, isCollapsed: (id) => boolean}} source
+   */
+  constructor(el, source) {
+    this.el = el;
+    this.spacer = el.querySelector(".spacer");
+    this.source = source;
+    this.rows = [];
+    this.window = null; // {start, end} while zoomed or panned; null: the whole run, live
+    this.pool = new Map();
+    this.watched = "";
+    this.schedule = perFrame(() => this.draw());
+    el.addEventListener("scroll", () => this.schedule());
+    el.addEventListener("click", (ev) => {
+      const mark = ev.target.closest(".mark");
+      if (mark) this.source.onOpen(Number(mark.dataset.seq));
+    });
+    new ResizeObserver(() => this.schedule()).observe(el);
+  }
+
+  setRows(rows) {
+    this.rows = rows;
+    this.spacer.style.height = `${rows.length * ROW}px`;
+    this.schedule();
+  }
+
+  /** The time shown, [start, end] in epoch ms. */
+  span() {
+    return this.window ? [this.window.start, this.window.end] : this.source.span();
+  }
+
+  zoom(factor) {
+    const [start, end] = this.span();
+    const mid = (start + end) / 2;
+    const half = Math.max(5, ((end - start) * factor) / 2);
+    this.window = { start: mid - half, end: mid + half };
+    this.schedule();
+  }
+
+  pan(fraction) {
+    const [start, end] = this.span();
+    const shift = (end - start) * fraction;
+    this.window = { start: start + shift, end: end + shift };
+    this.schedule();
+  }
+
+  whole() {
+    this.window = null;
+    this.schedule();
+  }
+
+  draw() {
+    const first = Math.max(0, Math.floor(this.el.scrollTop / ROW) - OVERSCAN);
+    const last = Math.min(this.rows.length, Math.ceil((this.el.scrollTop + this.el.clientHeight) / ROW) + OVERSCAN);
+    const [start, end] = this.span();
+    const now = this.source.now();
+    const width = end - start || 1;
+    const pct = (t) => `${((t - start) / width) * 100}%`;
+    const keep = new Set();
+    for (let i = first; i < last; i++) {
+      const a = this.rows[i];
+      keep.add(a.id);
+      let row = this.pool.get(a.id);
+      if (!row) {
+        row = makeRow(a.id);
+        this.pool.set(a.id, row);
+        this.spacer.appendChild(row);
+      }
+      row.style.transform = `translateY(${i * ROW}px)`;
+      row.dataset.status = a.status;
+      row.dataset.index = String(i);
+      const [label, lane] = row.children;
+      label.style.paddingLeft = `${a.depth * 10 + 4}px`;
+      label.textContent = `${a.children.length ? (this.source.isCollapsed(a.id) ? "▸ " : "▾ ") : ""}${a.id.split(".").pop()}`;
+      const bar = lane.firstChild;
+      const stop = a.end_t != null ? a.end_t : now;
+      bar.style.left = pct(a.start_t);
+      bar.style.width = `${Math.max(0.2, ((stop - a.start_t) / width) * 100)}%`;
+      const marks = this.source.marks.get(a.id) || [];
+      const drawn = lane.querySelectorAll(".mark");
+      for (let k = drawn.length; k > marks.length; k--) drawn[k - 1].remove();
+      marks.forEach(([kind, seq, t, endT, ok, text], k) => {
+        let m = drawn[k];
+        if (!m) {
+          m = document.createElement("button");
+          m.type = "button";
+          lane.appendChild(m);
+        }
+        m.className = `mark ${kind}${ok ? "" : " bad"}`;
+        m.dataset.seq = String(seq);
+        m.dataset.kind = kind;
+        m.style.left = pct(t);
+        m.style.width = endT !== t ? `${Math.max(0, (((endT ?? now) - t) / width) * 100)}%` : "";
+        m.textContent = kind === "acceptance" && !ok ? "✘" : LOOK[kind];
+        m.title = `${kind} ${text} (event ${seq})`;
+        m.setAttribute("aria-label", `${kind} ${text}, event ${seq}`);
+      });
+    }
+    for (const [id, row] of this.pool) {
+      if (!keep.has(id)) {
+        row.remove();
+        this.pool.delete(id);
+      }
+    }
+    const ids = [...keep].sort();
+    const key = ids.join("\n");
+    if (key !== this.watched) {
+      this.watched = key;
+      this.source.onWatch(ids);
+    }
+    this.drawnSpan = [start, end];
+  }
+}
+
+function makeRow(id) {
+  const row = document.createElement("div");
+  row.className = "act-row";
+  row.dataset.agent = id;
+  row.setAttribute("role", "listitem");
+  const label = document.createElement("span");
+  label.className = "act-label";
+  const lane = document.createElement("div");
+  lane.className = "act-lane";
+  const bar = document.createElement("div");
+  bar.className = "act-bar";
+  lane.appendChild(bar);
+  row.append(label, lane);
+  return row;
+}
