@@ -76,8 +76,9 @@ class Reconciler:
         restarting: set[str] = set()
         for task_id in diff.removed:
             engine.cancel_task(task_id, f"{task_id} was removed from the plan")
+        changed = set(diff.changed)  # each restarts below (or within an ancestor's restart)
         for task_id in diff.moved:
-            if self._covered(task_id, restarting):
+            if self._covered(task_id, restarting | changed):
                 # Its new place restarts anyway and starts it there; the old attempt, which
                 # sits elsewhere, must still go.
                 engine.book.redo(task_id)
@@ -90,7 +91,11 @@ class Reconciler:
             elif task_id not in restarting:
                 self.restart(task_id, f"{task_id} was reassigned", restarting)
         for task_id in diff.added:
-            if not self._covered(task_id, restarting):
+            if self._covered(task_id, restarting):
+                # Its parent starts it, unless it counts as done: a task of that id that ran
+                # to its end before it was removed is new again now.
+                engine.book.redo(task_id)
+            else:
                 self.spawn(task_id, "", restarting)
         return diff
 

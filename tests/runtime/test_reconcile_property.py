@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 import trio.testing
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agenttree.plan import parse_plan
@@ -72,6 +72,21 @@ def run(text: str, edits: list[str]):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=trees(), edits=st.lists(trees(), min_size=1, max_size=3))
+# Found by Hypothesis: a task that ran to its end, was removed, then came back under a parent
+# added in the same edit stayed done where it was (or was missing from the fold).
+@example(first={"t1": ("root", "g1"), "t6": ("root", "g2"), "t4": ("root", "g1"),
+                "t3": ("root", "g1"), "t2": ("t6", "g1")},
+         edits=[{"t6": ("root", "g2")}, {},
+                {"t1": ("root", "g1"), "t2": ("root", "g1"), "t6": ("t2", "g1"),
+                 "t3": ("root", "g1"), "t4": ("root", "g1")}])
+# ... and tasks moved under a parent whose goal changed in the same edit ended cancelled.
+@example(first={"t5": ("root", "g2"), "t3": ("root", "g1"), "t1": ("t3", "g1")},
+         edits=[{"t5": ("root", "g1"), "t3": ("t5", "g1"), "t1": ("t5", "g1")}])
+@example(first={"t1": ("root", "g1"), "t6": ("root", "g2"), "t2": ("t1", "g2"),
+                "t4": ("root", "g2"), "t5": ("t6", "g2")},
+         edits=[{"t6": ("root", "g2")}, {"t1": ("root", "g2")},
+                {"t1": ("root", "g2"), "t2": ("root", "g2"), "t6": ("t2", "g2"),
+                 "t4": ("t6", "g1"), "t3": ("t6", "g2")}])
 def test_live_edits_end_like_a_fresh_run_of_the_last_plan(first, edits) -> None:
     plans = [to_edn(first), *map(to_edn, edits)]
     live, live_status = run(plans[0], plans[1:])
