@@ -8,12 +8,15 @@ import pytest
 import trio.testing
 
 from . import realmodel
+from .clock import virtual_clock
 
 
 @pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    """Virtual time that jumps ahead whenever every task is blocked."""
-    return trio.testing.MockClock(autojump_threshold=0)
+def autojump_clock() -> Iterator[trio.testing.MockClock]:
+    """Virtual time that jumps ahead whenever every task is blocked (not while a worker thread
+    runs: see :mod:`tests.clock`)."""
+    with virtual_clock() as clock:
+        yield clock
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

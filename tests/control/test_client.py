@@ -16,6 +16,7 @@ from agenttree.control.client import append_line
 from agenttree.errors import UserError
 from agenttree.log import complete_end, read_events
 
+from ..clock import beside
 from ..runtime.test_engine import WAITERS, events_of, make_engine
 
 
@@ -76,7 +77,7 @@ async def test_a_command_never_reads_the_head_of_the_log(tmp_path: Path, autojum
             head = f.readline()
             f.seek(0)
             f.write(head.replace(b"run/started", b"run/startex"))
-        code = await trio.to_thread.run_sync(
+        code = await beside(
             main, ["say", str(engine.run_dir), "root.side", "hello", "--wait", "30"])
         engine.cancel("root", "test over")
     out = capsys.readouterr()

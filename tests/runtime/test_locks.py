@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -17,32 +15,6 @@ from .test_engine import events_of, finished, make_engine
 WAIT = '{:call :wait :args {:timeout_s 100000}}'
 
 
-@pytest.fixture
-def io_clock(monkeypatch: pytest.MonkeyPatch) -> trio.testing.MockClock:
-    """Virtual time for tests whose agents write files. A task waiting on a worker thread counts
-    as blocked, so a plain autojump clock may leap to the next lock deadline while a write is
-    still in its thread (on a busy machine it did: a grant came 100 ms of virtual time late).
-    This one stops jumping while any ``trio.to_thread.run_sync`` is in flight: a thread hop
-    takes no virtual time, however long it takes for real."""
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    run_sync = trio.to_thread.run_sync
-    in_flight = 0
-
-    async def run_sync_in_no_time(*args: Any, **kwargs: Any) -> Any:
-        nonlocal in_flight
-        in_flight += 1
-        clock.autojump_threshold = math.inf
-        try:
-            return await run_sync(*args, **kwargs)
-        finally:
-            in_flight -= 1
-            if not in_flight:
-                clock.autojump_threshold = 0
-
-    monkeypatch.setattr(trio.to_thread, "run_sync", run_sync_in_no_time)
-    return clock
-
-
 def _lock(path: str) -> str:
     return f'{{:call :lock :args {{:path "{path}"}}}}'
 
@@ -52,7 +24,7 @@ def _tool_outputs(engine, agent: str, tool: str) -> list[str]:
             if r.agent == agent and r.tool == tool]
 
 
-async def test_ttl_expiry_lock_delay_and_fencing(tmp_path: Path, io_clock) -> None:
+async def test_ttl_expiry_lock_delay_and_fencing(tmp_path: Path, autojump_clock) -> None:
     """A holder that stops making progress loses its lock after the TTL; the next holder gets
     it only after the lock-delay; the old holder's late write is refused by its stale token."""
     text = f"""
@@ -84,7 +56,7 @@ async def test_ttl_expiry_lock_delay_and_fencing(tmp_path: Path, io_clock) -> No
     assert (engine.run_dir / "workspace" / "x.txt").read_text() == "b"
 
 
-async def test_heartbeats_keep_a_waiting_holder_alive(tmp_path: Path, io_clock) -> None:
+async def test_heartbeats_keep_a_waiting_holder_alive(tmp_path: Path, autojump_clock) -> None:
     text = f"""
 {{:locks {{:ttl-ms 900}}
  :task {{:task/id "root" :script [{{:say "go"}}]
@@ -235,7 +207,7 @@ async def test_deadlock_rings_are_refused_and_the_run_finishes(tmp_path: Path, a
     assert "would deadlock" in refused
 
 
-async def test_bad_lock_requests_are_clear_errors(tmp_path: Path, io_clock) -> None:
+async def test_bad_lock_requests_are_clear_errors(tmp_path: Path, autojump_clock) -> None:
     text = f"""
 {{:locks {{:mode :required}}
  :task {{:task/id "root"
@@ -266,7 +238,7 @@ async def test_bad_lock_requests_are_clear_errors(tmp_path: Path, io_clock) -> N
     assert "held by root (write, token 1)" in results[9][2]
 
 
-async def test_advisory_write_to_a_locked_path_is_logged(tmp_path: Path, io_clock) -> None:
+async def test_advisory_write_to_a_locked_path_is_logged(tmp_path: Path, autojump_clock) -> None:
     text = f"""
 {{:task {{:task/id "root" :script [{{:say "go"}}]
         :children [{{:task/id "a" :script [{_lock("f")} {{:call :wait :args {{:timeout_s 5}}}}

@@ -16,6 +16,7 @@ from agenttree.plan import parse_plan
 from agenttree.runtime.control import POLL_S
 from agenttree.state import fold
 
+from ..clock import beside
 from .test_engine import WAITERS, events_of, make_engine
 
 ADDED = WAITERS.replace('{:task/id "side"', '{:task/id "late" :script [{:say "late"}]}\n'
@@ -30,7 +31,7 @@ async def test_a_client_that_gave_up_waiting_leaves_plan_edn_to_the_engine(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
-        code = await trio.to_thread.run_sync(
+        code = await beside(
             main, ["reconcile", str(engine.run_dir), str(new), "--wait", "0"])
         assert code == 1  # no answer within 0 s: queued
         assert "diff: 1 added" in capsys.readouterr().out
@@ -55,7 +56,7 @@ async def test_a_rejected_plan_leaves_plan_edn_as_it_was(tmp_path: Path, autojum
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
         before = (engine.run_dir / "plan.edn").read_text()
-        code = await trio.to_thread.run_sync(
+        code = await beside(
             main, ["reconcile", str(engine.run_dir), str(other_root), "--wait", "0"])
         assert code == 1
         while not engine.state.control:

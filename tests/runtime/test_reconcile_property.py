@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agenttree.plan import parse_plan
 
+from ..clock import virtual_clock
 from .test_engine import make_engine
 
 IDS = ["t1", "t2", "t3", "t4", "t5", "t6"]
@@ -67,7 +68,8 @@ def run(text: str, edits: list[str]):
                     await trio.testing.wait_all_tasks_blocked()
                     engine.reconciler.apply(parse_plan(edit))
             return final_tree(engine), engine.state.status
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    with virtual_clock() as clock:
+        return trio.run(main, clock=clock)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,5 +110,7 @@ def test_the_same_plan_again_is_an_empty_diff(tree) -> None:
                 await trio.testing.wait_all_tasks_blocked()
                 diffs = [engine.reconciler.apply(parse_plan(text)) for _ in range(2)]
             return diffs
-    for diff in trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)):
+    with virtual_clock() as clock:
+        diffs = trio.run(main, clock=clock)
+    for diff in diffs:
         assert diff.empty

@@ -16,6 +16,7 @@ from agenttree.runtime.engine import Engine
 from agenttree.runtime.replay import RegressionReplay
 from agenttree.runtime.resume import Restorer, read_run
 
+from ..clock import virtual_clock
 from .test_engine import events_of, finished, make_engine
 
 STALLED = """
@@ -66,17 +67,14 @@ async def test_a_stalled_child_gives_its_parent_watchdog_turns(tmp_path: Path,
 
 async def test_children_making_progress_do_not_wake_the_model(tmp_path: Path,
                                                               autojump_clock) -> None:
-    # The children call `locks`, which runs in Trio alone: a tool that waits on a worker
-    # thread (list-dir) lets the autojump clock leap past the watchdog's interval while the
-    # thread runs, so on a busy machine the root's watchdog saw "no progress" (4 turns, not 2).
     busy = """
 {:tiers [{:depth 0 :models ["scripted"] :watchdog-s 10 :budget {:tool-calls 100}}]
  :task {:task/id "root" :script [{:say "waiting"} {:say "after"}]
         :children [{:task/id "busy"
-                    :script [{:call :locks :args {} :delay-ms 6000}
-                             {:call :locks :args {} :delay-ms 6000}
-                             {:call :locks :args {} :delay-ms 6000}
-                             {:call :locks :args {} :delay-ms 6000}
+                    :script [{:call :list-dir :args {:path "."} :delay-ms 6000}
+                             {:call :list-dir :args {:path "."} :delay-ms 6000}
+                             {:call :list-dir :args {:path "."} :delay-ms 6000}
+                             {:call :list-dir :args {:path "."} :delay-ms 6000}
                              {:say "busy done" :delay-ms 6000}]}]}}
 """
     engine = make_engine(tmp_path, busy)
@@ -91,8 +89,8 @@ async def test_progress_deep_in_the_subtree_counts(tmp_path: Path, autojump_cloc
  :task {:task/id "root" :script [{:say "waiting"} {:say "after"}]
         :children [{:task/id "mid" :watchdog-s 1000 :script [{:say "mid waits"} {:say "ok"}]
                     :children [{:task/id "leaf"
-                                :script [{:call :locks :args {} :delay-ms 6000}
-                                         {:call :locks :args {} :delay-ms 6000}
+                                :script [{:call :list-dir :args {:path "."} :delay-ms 6000}
+                                         {:call :list-dir :args {:path "."} :delay-ms 6000}
                                          {:say "leaf done" :delay-ms 6000}]}]}]}}
 """
     engine = make_engine(tmp_path, deep)
@@ -122,7 +120,8 @@ async def test_watchdog_turns_spend_the_budget_until_it_runs_out(tmp_path: Path,
 
 
 def run_on_mock_clock(engine: Engine) -> str:
-    return trio.run(engine.run, clock=trio.testing.MockClock(autojump_threshold=0))
+    with virtual_clock() as clock:
+        return trio.run(engine.run, clock=clock)
 
 
 def test_a_regression_replay_of_a_run_with_watchdog_turns_matches(tmp_path: Path) -> None:
