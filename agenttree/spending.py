@@ -37,11 +37,6 @@ class Spend:
         return attrs.asdict(self)
 
 
-def subtree_spend(state: RunState, activity: Activity, agent_id: str, now_t: int) -> Spend:
-    """The totals of ``agent_id`` and all its descendants, as of ``now_t`` (epoch ms)."""
-    return spending(state, activity, agent_id, now_t)[0]
-
-
 def spending(state: RunState, activity: Activity, agent_id: str, now_t: int) -> list[Spend]:
     """``agent_id``'s subtree, then each of its children's, for bars side by side (one pass
     over the subtree)."""

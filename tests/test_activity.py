@@ -9,7 +9,7 @@ from agenttree import events as ev
 from agenttree.activity import Activity, end_of, time_span
 from agenttree.events import Entry
 from agenttree.log import LogReader
-from agenttree.spending import Spend, spending, subtree_spend, tokens_over_time
+from agenttree.spending import Spend, spending, tokens_over_time
 from agenttree.state import fold
 
 DEMO = Path(__file__).parent / "recorded" / "demo" / "events.jsonl"
@@ -114,7 +114,7 @@ def test_the_recorded_demo_run_s_totals_match_the_fold() -> None:
     state = fold(entries)
     activity = Activity()
     activity.extend(entries)
-    root = subtree_spend(state, activity, state.root, state.t)
+    root = spending(state, activity, state.root, state.t)[0]
     assert root.agents == len(state.agents)
     # Every attempt's tokens, as the root's rolled-up budget counts them (root.explorer was
     # restarted: the fold's own counters hold its second attempt only).

@@ -288,7 +288,6 @@ class Hub:
             for chunk in chunks:
                 sub.push(chunk)
         touched, marked = self.view.touched, self.view.marked
-        self.view.marked = set()
         delta = self.view.delta()
         if delta is not None:
             text = orjson.dumps(delta).decode()

@@ -123,7 +123,10 @@ class WebApp:
         if not self.guard.any_token(scope["headers"], query):
             return await _respond(send, 401, {"error": "missing or wrong token; use the URL "
                                                        "that `agenttree serve` printed"})
-        status, data = await handler(scope, receive, query)
+        try:
+            status, data = await handler(scope, receive, query)
+        except BadRequest as exc:
+            status, data = 400, {"error": str(exc)}
         await _respond(send, status, data)
 
     async def _state(self, scope: Scope, receive: Receive,
@@ -132,13 +135,7 @@ class WebApp:
         if raw is None:
             state = self.hub.state
         else:
-            try:
-                seq = int(raw)
-            except ValueError:
-                return 400, {"error": f"seq={raw!r}: not a whole number"}
-            if not 0 <= seq <= self.hub.seq:
-                return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
-                                      f"{self.hub.seq}; 0 is the empty state)"}
+            seq = _seq_in(raw, 0, self.hub.seq)
             try:
                 # In a thread: folding a long log takes seconds, and the server (Ctrl-C
                 # included) must not wait for it.
@@ -156,14 +153,7 @@ class WebApp:
 
     async def _event(self, scope: Scope, receive: Receive,
                      query: dict[str, str]) -> tuple[int, Any]:
-        raw = query.get("seq", "")
-        try:
-            seq = int(raw)
-        except ValueError:
-            return 400, {"error": f"seq={raw!r}: not a whole number"}
-        if not 1 <= seq <= self.hub.seq:
-            return 400, {"error": f"seq={seq}: out of range (this log has seqs 1 to "
-                                  f"{self.hub.seq})"}
+        seq = _seq_in(query.get("seq", ""), 1, self.hub.seq)
         # Line ``seq`` of the log (seq n is line n), read in a thread: a long log takes a while.
         line = await trio.to_thread.run_sync(_line, self.hub.log_path, seq,
                                              abandon_on_cancel=True)
@@ -185,10 +175,7 @@ class WebApp:
             command = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return 400, {"error": f"the body is not JSON: {exc}"}
-        try:
-            answer = await self.hub.control(command)
-        except BadRequest as exc:
-            return 400, {"error": str(exc)}
+        answer = await self.hub.control(command)
         status = {"applied": 200, "rejected": 422, "pending": 504}[answer["status"]]
         return status, answer
 
@@ -242,6 +229,22 @@ class WebApp:
                 nursery.cancel_scope.cancel()
         finally:
             self.hub.unwatch(viewer)
+
+
+def _seq_in(raw: str, first: int, last: int) -> int:
+    """``raw`` (a query's ``seq``) as a whole number from ``first`` to ``last``.
+
+    Raises:
+        BadRequest: not a whole number, or out of that range (0 is the empty state).
+    """
+    try:
+        seq = int(raw)
+    except ValueError:
+        raise BadRequest(f"seq={raw!r}: not a whole number") from None
+    if not first <= seq <= last:
+        empty = "; 0 is the empty state" if first == 0 else ""
+        raise BadRequest(f"seq={seq}: out of range (this log has seqs 1 to {last}{empty})")
+    return seq
 
 
 def _line(path: Path, seq: int) -> bytes:

@@ -102,7 +102,8 @@ def _listed(entry: Entry) -> list[Any]:
 class View:
     """Turns the entries the hub folds into the page's messages.
 
-    Call :meth:`note` after folding each entry and :meth:`delta` once per poll. The baseline a
+    Call :meth:`note` after folding each entry and :meth:`delta` once per poll (read
+    :attr:`touched` and :attr:`marked` first: a delta starts them afresh). The baseline a
     delta is taken against is the previous delta; a :meth:`snapshot` taken between polls equals
     it, so a page that starts from a snapshot and applies the deltas after it has every row.
     """
@@ -140,7 +141,7 @@ class View:
                 continue
             self._rows[agent_id] = fields
             rows.append({**fields, **children})
-        self.touched = set()
+        self.touched, self.marked = set(), set()
         panels = self._run_panels()
         sent, self._panels = self._panels, {k: orjson.dumps(v) for k, v in panels.items()}
         changed = {k: v for k, v in panels.items() if sent[k] != self._panels[k]}

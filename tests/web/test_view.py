@@ -96,6 +96,19 @@ def run_dir(tmp_path: Path) -> Path:
     return path
 
 
+def started(run_dir: Path) -> tuple[RunLog, Hub, Viewer, Page]:
+    """A run with its first events, a hub that has read them, and a page that took its
+    first messages (the snapshot and the budgets)."""
+    log = RunLog(run_dir)
+    log.write(start_events())
+    hub = Hub(run_dir)
+    hub.poll()
+    viewer = hub.watch()
+    page = Page()
+    page.take(hub.messages_for(viewer))
+    return log, hub, viewer, page
+
+
 def test_a_page_following_the_deltas_has_the_fold_s_rows_after_every_poll(run_dir: Path) -> None:
     hub = Hub(run_dir)
     first, late = Page(), Page()
@@ -155,12 +168,7 @@ def test_a_re_opened_parent_shows_only_its_new_attempt_s_children(run_dir: Path)
 
 
 def test_a_delta_holds_only_the_rows_that_changed(run_dir: Path) -> None:
-    log = RunLog(run_dir)
-    log.write(start_events())
-    hub = Hub(run_dir)
-    hub.poll()
-    viewer = hub.watch()
-    hub.messages_for(viewer)
+    log, hub, viewer, _ = started(run_dir)
     log.write([ev.BudgetCharged(agent="root.a", kind="tokens", amount=5, used=5),
                ev.AgentState(agent="root.b", status="waiting", detail="for root.b.x")])
     hub.poll()
@@ -179,13 +187,7 @@ def test_a_delta_holds_only_the_rows_that_changed(run_dir: Path) -> None:
 
 def test_a_viewer_that_falls_behind_gets_a_snapshot_in_place_of_the_deltas(
         run_dir: Path) -> None:
-    log = RunLog(run_dir)
-    log.write(start_events())
-    hub = Hub(run_dir)
-    hub.poll()
-    viewer = hub.watch()
-    page = Page()
-    page.take(hub.messages_for(viewer))
+    log, hub, viewer, page = started(run_dir)
     for n in range(viewer.limit + 5):  # one poll each, and the page takes none of them
         log.write([ev.AgentState(agent="root.a", status="running", detail=f"step {n}")])
         hub.poll()
@@ -324,13 +326,7 @@ async def test_a_corrupt_log_ends_the_feed_saying_why(served: Served) -> None:
 
 def test_marks_come_for_the_watched_agents_only_and_again_after_a_snapshot(
         run_dir: Path) -> None:
-    log = RunLog(run_dir)
-    log.write(start_events())
-    hub = Hub(run_dir)
-    hub.poll()
-    viewer = hub.watch()
-    page = Page()
-    page.take(hub.messages_for(viewer))
+    log, hub, viewer, page = started(run_dir)
     assert page.marks == {}  # nothing watched yet
     log.write([ev.ToolRequested(agent="root.a", call="c", tool="sh", args={}),
                ev.ToolRequested(agent="root.b", call="d", tool="sh", args={})])
@@ -357,13 +353,7 @@ def test_marks_come_for_the_watched_agents_only_and_again_after_a_snapshot(
 
 def test_budgets_come_at_once_on_a_selection_and_then_at_most_every_budget_polls(
         run_dir: Path) -> None:
-    log = RunLog(run_dir)
-    log.write(start_events())
-    hub = Hub(run_dir)
-    hub.poll()
-    viewer = hub.watch()
-    page = Page()
-    page.take(hub.messages_for(viewer))
+    log, hub, viewer, page = started(run_dir)
     assert [b["rows"][0]["tokens"] for b in page.budgets] == [0]
     for n in range(1, BUDGET_POLLS + 1):  # a charge, then quiet polls
         if n == 1:

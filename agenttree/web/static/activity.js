@@ -3,39 +3,27 @@
 // acceptance runs, lock waits and messages (agenttree/activity.py, sent by the server for the
 // rows in view only). Virtualised like the tree: only the rows in view exist in the DOM.
 
-import { perFrame } from "./tree.js";
+import { VirtualRows } from "./tree.js";
 
 const ROW = 22; // px (matches .act-row in style.css)
 const OVERSCAN = 6;
 const LOOK = { model: "●", tool: "▲", acceptance: "✔", lock: "◔", message: "✉" };
 
-export class ActivityChart {
+export class ActivityChart extends VirtualRows {
   /**
    * @param {HTMLElement} el the scrolling container (holds a .spacer child)
    * @param {{now: () => number, span: () => [number, number], marks: Map, onWatch: (ids) => void,
    *          onOpen: (seq) => void, isCollapsed: (id) => boolean}} source
    */
   constructor(el, source) {
-    this.el = el;
-    this.spacer = el.querySelector(".spacer");
+    super(el, ROW, OVERSCAN);
     this.source = source;
-    this.rows = [];
     this.window = null; // {start, end} while zoomed or panned; null: the whole run, live
-    this.pool = new Map();
     this.watched = "";
-    this.schedule = perFrame(() => this.draw());
-    el.addEventListener("scroll", () => this.schedule());
     el.addEventListener("click", (ev) => {
       const mark = ev.target.closest(".mark");
       if (mark) this.source.onOpen(Number(mark.dataset.seq));
     });
-    new ResizeObserver(() => this.schedule()).observe(el);
-  }
-
-  setRows(rows) {
-    this.rows = rows;
-    this.spacer.style.height = `${rows.length * ROW}px`;
-    this.schedule();
   }
 
   /** The time shown, [start, end] in epoch ms. */
@@ -64,23 +52,11 @@ export class ActivityChart {
   }
 
   draw() {
-    const first = Math.max(0, Math.floor(this.el.scrollTop / ROW) - OVERSCAN);
-    const last = Math.min(this.rows.length, Math.ceil((this.el.scrollTop + this.el.clientHeight) / ROW) + OVERSCAN);
     const [start, end] = this.span();
     const now = this.source.now();
     const width = end - start || 1;
     const pct = (t) => `${((t - start) / width) * 100}%`;
-    const keep = new Set();
-    for (let i = first; i < last; i++) {
-      const a = this.rows[i];
-      keep.add(a.id);
-      let row = this.pool.get(a.id);
-      if (!row) {
-        row = makeRow(a.id);
-        this.pool.set(a.id, row);
-        this.spacer.appendChild(row);
-      }
-      row.style.transform = `translateY(${i * ROW}px)`;
+    const keep = this.drawRows(makeRow, (row, a, i) => {
       row.dataset.status = a.status;
       row.dataset.index = String(i);
       const [label, lane] = row.children;
@@ -109,20 +85,13 @@ export class ActivityChart {
         m.title = `${kind} ${text} (event ${seq})`;
         m.setAttribute("aria-label", `${kind} ${text}, event ${seq}`);
       });
-    }
-    for (const [id, row] of this.pool) {
-      if (!keep.has(id)) {
-        row.remove();
-        this.pool.delete(id);
-      }
-    }
+    });
     const ids = [...keep].sort();
     const key = ids.join("\n");
     if (key !== this.watched) {
       this.watched = key;
       this.source.onWatch(ids);
     }
-    this.drawnSpan = [start, end];
   }
 }
 

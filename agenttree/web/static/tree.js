@@ -17,30 +17,80 @@ export function perFrame(draw) {
   };
 }
 
-export class VirtualTree {
+/**
+ * Rows of fixed height in a scrolling container, virtualised: only the rows in view (and
+ * `overscan` either side) exist in the DOM, one element per agent id, kept while it stays in
+ * view. Subclasses draw with `drawRows`; `schedule()` asks for a draw on the next frame.
+ */
+export class VirtualRows {
   /**
    * @param {HTMLElement} el the scrolling container (holds a .spacer child)
-   * @param {{onSelect: (id) => void, onCancel: (id) => void, onToggle: (id) => void,
-   *          isCollapsed: (id) => boolean}} actions
+   * @param {number} rowHeight px (matches the row's CSS)
+   * @param {number} overscan rows drawn either side of those in view
    */
-  constructor(el, actions) {
+  constructor(el, rowHeight, overscan) {
     this.el = el;
     this.spacer = el.querySelector(".spacer");
-    this.actions = actions;
+    this.rowHeight = rowHeight;
+    this.overscan = overscan;
     this.rows = [];
-    this.selected = null;
     this.pool = new Map(); // agent id -> row element, for the rows in view
     this.schedule = perFrame(() => this.draw());
     el.addEventListener("scroll", () => this.schedule());
-    el.addEventListener("click", (ev) => this.onClick(ev));
     new ResizeObserver(() => this.schedule()).observe(el);
   }
 
   /** New rows (tree order); drawn on the next frame. */
   setRows(rows) {
     this.rows = rows;
-    this.spacer.style.height = `${rows.length * ROW}px`;
+    this.spacer.style.height = `${rows.length * this.rowHeight}px`;
     this.schedule();
+  }
+
+  /**
+   * Draws the rows in view: `make(id)` builds an element for a row new to the view,
+   * `fill(element, row, index)` brings it up to date; rows gone from view are removed.
+   * @returns {Set<string>} the ids drawn
+   */
+  drawRows(make, fill) {
+    const { scrollTop, clientHeight } = this.el;
+    const first = Math.max(0, Math.floor(scrollTop / this.rowHeight) - this.overscan);
+    const last = Math.min(this.rows.length,
+      Math.ceil((scrollTop + clientHeight) / this.rowHeight) + this.overscan);
+    const keep = new Set();
+    for (let i = first; i < last; i++) {
+      const a = this.rows[i];
+      keep.add(a.id);
+      let element = this.pool.get(a.id);
+      if (!element) {
+        element = make(a.id);
+        this.pool.set(a.id, element);
+        this.spacer.appendChild(element);
+      }
+      element.style.transform = `translateY(${i * this.rowHeight}px)`;
+      fill(element, a, i);
+    }
+    for (const [id, element] of this.pool) {
+      if (!keep.has(id)) {
+        element.remove();
+        this.pool.delete(id);
+      }
+    }
+    return keep;
+  }
+}
+
+export class VirtualTree extends VirtualRows {
+  /**
+   * @param {HTMLElement} el the scrolling container (holds a .spacer child)
+   * @param {{onSelect: (id) => void, onCancel: (id) => void, onToggle: (id) => void,
+   *          isCollapsed: (id) => boolean}} actions
+   */
+  constructor(el, actions) {
+    super(el, ROW, OVERSCAN);
+    this.actions = actions;
+    this.selected = null;
+    el.addEventListener("click", (ev) => this.onClick(ev));
   }
 
   select(id) {
@@ -49,28 +99,8 @@ export class VirtualTree {
   }
 
   draw() {
-    this.drawn = [];
-    const first = Math.max(0, Math.floor(this.el.scrollTop / ROW) - OVERSCAN);
-    const last = Math.min(this.rows.length, Math.ceil((this.el.scrollTop + this.el.clientHeight) / ROW) + OVERSCAN);
-    const keep = new Set();
-    for (let i = first; i < last; i++) {
-      const a = this.rows[i];
-      keep.add(a.id);
-      let li = this.pool.get(a.id);
-      if (!li) {
-        li = makeRow(a.id);
-        this.pool.set(a.id, li);
-        this.spacer.appendChild(li);
-      }
-      fill(li, a, i, this.selected === a.id, this.actions.isCollapsed(a.id));
-      this.drawn.push(a.id);
-    }
-    for (const [id, li] of this.pool) {
-      if (!keep.has(id)) {
-        li.remove();
-        this.pool.delete(id);
-      }
-    }
+    this.drawRows(makeRow, (li, a, i) =>
+      fill(li, a, i, this.selected === a.id, this.actions.isCollapsed(a.id)));
   }
 
   onClick(ev) {
@@ -110,7 +140,6 @@ function makeRow(id) {
 }
 
 function fill(li, a, index, selected, collapsed) {
-  li.style.transform = `translateY(${index * ROW}px)`;
   li.setAttribute("aria-level", String(a.depth + 1));
   li.setAttribute("aria-selected", selected ? "true" : "false");
   li.setAttribute("aria-label", `${a.id} ${a.status}`);
