@@ -165,7 +165,7 @@ def compact(messages: list[Message], *, limit: int,
     before = sum(sizes)
     if before <= limit:
         return None
-    work = _Work(list(messages), count)
+    work = _Work(list(messages), sizes, count)
     for stage in (work.shorten_outputs, work.shorten_args):
         if stage(work.body(), limit):
             return work.result(before)
@@ -180,11 +180,12 @@ def compact(messages: list[Message], *, limit: int,
 class _Work:
     """One compaction in progress (the stages of :func:`compact`)."""
 
-    def __init__(self, messages: list[Message], count: Callable[[Message], int]) -> None:
+    def __init__(self, messages: list[Message], sizes: list[int],
+                 count: Callable[[Message], int]) -> None:
         self.messages = messages
         self.count = count
-        self.sizes = [count(m) for m in messages]
-        self.total = sum(self.sizes)
+        self.sizes = sizes
+        self.total = sum(sizes)
         has_summary = len(messages) > 2 and "summary" in messages[2]
         self.head_end = min(len(messages), 3 if has_summary else 2)
         self.shortened = 0
@@ -275,7 +276,7 @@ class _Work:
             if base + summary_size + middle + rest <= limit:
                 break
         self.messages = [*self.messages[:2], summary, *self.messages[i:end], *kept]
-        self.sizes = [self.count(m) for m in self.messages]
+        self.sizes = [*self.sizes[:2], summary_size, *self.sizes[i:]]
         self.total = sum(self.sizes)
         self.head_end = 3
         return self.total <= limit

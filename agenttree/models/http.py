@@ -110,8 +110,7 @@ class HttpModel:
         """``attempt_once()`` until it answers, retried on :class:`Retryable` failures within
         the agent's budget (after the server's ``retry-after``, else exponential backoff with
         jitter); each request waits for the provider's rate and concurrency limits."""
-        prompt_estimate = sum(estimate_tokens(str(m.get("content") or ""))
-                              for m in request.messages)
+        prompt_estimate = _prompt_estimate(request)
         attempt = 0
         while True:
             attempt += 1
@@ -197,8 +196,14 @@ class HttpModel:
     @staticmethod
     def _estimated_usage(request: ModelRequest, text: str) -> Usage:
         """Usage for a server that reports none (about four characters a token)."""
-        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
-        return Usage(prompt=prompt, completion=estimate_tokens(text), estimated=True)
+        return Usage(prompt=_prompt_estimate(request), completion=estimate_tokens(text),
+                     estimated=True)
+
+
+def _prompt_estimate(request: ModelRequest) -> int:
+    """The prompt's tokens by the rough estimate (what the rate limit waits for, and the usage
+    of a server that reports none)."""
+    return sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -18,6 +18,7 @@ import trio
 
 from .. import events as ev
 from ..context import (
+    Message,
     WindowTooSmall,
     compact,
     cut_output,
@@ -54,6 +55,11 @@ class ContextWindow:
         """The provider's prompt tokens per estimated token, from the last request."""
         self.has_saved = False
         """Whether the transcript points at a saved output (``read-output`` is offered)."""
+        self._sizes: dict[int, tuple[Message, int]] = {}
+        """Each transcript message's estimate by identity, so a turn measures only what is new
+        (a message is never changed in place, and its entry holds it: its id is not reused)."""
+        self._schemas: tuple[list[dict[str, Any]], int] = ([], 0)
+        """The last tool schemas measured, with their estimate (an agent's rarely change)."""
 
     async def keep_output(self, call_id: str, text: str, cap: int) -> str:
         """The text a live tool output goes into the transcript as: itself, or cut to about
@@ -86,14 +92,14 @@ class ContextWindow:
         limit = settings.prompt_limit
         if limit is None:
             return messages
-        room = limit - self._scaled(schema_tokens(tools))
+        room = limit - self._scaled(self._schema_tokens(tools))
         try:
-            done = compact(messages, limit=room,
-                           count=lambda m: self._scaled(message_tokens(m)))
+            done = compact(messages, limit=room, count=lambda m: self._scaled(self._tokens(m)))
         except WindowTooSmall as exc:
             raise ModelError(f"{model}: {exc}") from None
         if done is None:
             return messages
+        self._sizes = {id(m): (m, self._tokens(m)) for m in done.messages}  # forget the dropped
         for saved in done.to_save:
             self.outputs.save(self.agent, saved.name, saved.text)
         if done.outputs_shortened:
@@ -108,9 +114,20 @@ class ContextWindow:
         """Calibrate the estimate by the provider's count of ``request``'s prompt."""
         if usage.estimated or usage.prompt <= 0:
             return
-        estimate = sum(message_tokens(m) for m in request.messages) + schema_tokens(
+        estimate = sum(self._tokens(m) for m in request.messages) + self._schema_tokens(
             request.tools)
         self.ratio = min(MAX_RATIO, max(1.0, usage.prompt / max(1, estimate)))
+
+    def _tokens(self, message: Message) -> int:
+        known = self._sizes.get(id(message))
+        if known is None:
+            known = self._sizes[id(message)] = (message, message_tokens(message))
+        return known[1]
+
+    def _schema_tokens(self, tools: list[dict[str, Any]]) -> int:
+        if self._schemas[0] is not tools:
+            self._schemas = (tools, schema_tokens(tools))
+        return self._schemas[1]
 
     def _scaled(self, tokens: int) -> int:
         return math.ceil(tokens * self.ratio)

@@ -195,13 +195,13 @@ class Engine:
                 if self.replayer is not None:
                     self.replayer.attach(self)
                 try:
-                    status = await self._run_logged(log)
+                    status = await self._run_logged()
                 finally:
                     with trio.CancelScope(shield=True):
                         await self.http.aclose()
             return status
 
-    async def _run_logged(self, log: Any) -> str:
+    async def _run_logged(self) -> str:
         plan = self.plan
         if not self.state.seq:  # a new run (a resume starts from the folded log instead)
             self.emit(ev.RunStarted(plan_name=plan.name, plan_path=plan.source,

@@ -127,10 +127,6 @@ class TaskBook:
 
     # --- task ids -----------------------------------------------------------------------------
 
-    def knows(self, task_id: str) -> bool:
-        """Whether ``task_id`` is taken (by the plan, now or before a reconcile, or a spawn)."""
-        return task_id in self._ids
-
     def learn(self, task_ids: Iterable[str]) -> None:
         """Task ids a new plan brings."""
         self._ids.update(task_ids)

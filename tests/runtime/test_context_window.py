@@ -10,7 +10,12 @@ import trio
 
 from agenttree import events as ev
 from agenttree.log import read_events
+from agenttree.models.base import ModelRequest, Usage
+from agenttree.plan import ModelSettings
+from agenttree.runtime import context_window
+from agenttree.runtime.context_window import ContextWindow
 from agenttree.state import fold
+from agenttree.tools.outputs import OutputStore
 
 from ..models.fake_openai import FakeOpenAI, completion
 from .test_engine import events_of, finished, make_engine
@@ -154,3 +159,30 @@ async def test_the_compacted_transcript_goes_on_the_wire(tmp_path: Path) -> None
     assert "summary" not in last[2]  # the tallies stay in the agent
     assert [m["content"] for m in last if m["role"] == "assistant"][-2:] == ["reading 3",
                                                                             "reading 4"]
+
+
+def test_each_message_is_measured_once_however_many_turns_see_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fitting and calibrating every turn measure only the messages new since the last turn
+    (not the whole transcript, twice, each turn)."""
+    measured: list[str] = []
+
+    def counting(message: dict) -> int:
+        measured.append(message["content"])
+        return real(message)
+
+    real = context_window.message_tokens
+    monkeypatch.setattr(context_window, "message_tokens", counting)
+    window = ContextWindow("root", OutputStore(tmp_path), lambda event: 0)
+    settings = ModelSettings(context_tokens=100_000)
+    tools = [{"type": "function", "function": {"name": "finish", "parameters": {}}}]
+    transcript = [{"role": "system", "content": "rules"}, {"role": "user", "content": "goal"}]
+    for turn in range(1, 6):
+        transcript = window.fit(transcript, tools, settings, turn=turn, model="m")
+        request = ModelRequest(agent="root", turn=turn, messages=transcript, tools=tools,
+                               settings=settings)
+        window.observe(request, Usage(prompt=40 * turn, completion=5))
+        transcript.append({"role": "assistant", "content": f"answer {turn}"})
+        transcript.append({"role": "user", "content": f"news {turn}"})
+    assert sorted(measured) == sorted(m["content"] for m in transcript[:-2])
+    assert window.ratio > 1.0  # calibrated all along
