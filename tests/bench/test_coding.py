@@ -39,6 +39,7 @@ def _cases():
 
 def _check_outcomes(summary, report, models):
     cases = _cases()
+    parsed = load_suite(CODING).parsed
     good = summary["models"]["scripted:reference"]
     assert (good["passed"], good["scored"], good["mean_score"]) == (len(cases), len(cases), 1.0)
     bad = summary["models"]["scripted:bad"]
@@ -51,7 +52,9 @@ def _check_outcomes(summary, report, models):
             results = ctrf(report, f"{case}-{model.replace(':', '_')}-e1-a1")
             expected = results["summary"]["extra"]["expected"]
             assert results["summary"]["tests"] == expected >= MIN_TESTS, (case, results)
-            assert all(t["suite"] == "must-pass" and t["duration"] >= 0
+            assert tuple(t["name"] for t in results["tests"]) == parsed[case].hidden.names, \
+                (case, model)
+            assert all(t["suite"] == "must-pass" and isinstance(t["duration"], float)
                        for t in results["tests"])
     assert summary["sealed"] is True
 
