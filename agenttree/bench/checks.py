@@ -108,11 +108,8 @@ class HiddenTests:
         """A fresh module run from the copy (never from the file).
 
         Raises:
-            SuiteError: the copy no longer matches its digest, or the module does not import.
+            SuiteError: the module does not import.
         """
-        if hashlib.sha256(self.source.encode()).hexdigest() != self.digest:
-            raise SuiteError(f"{self.path}: the hidden tests' copy changed since the suite "
-                             "loaded")
         module = ModuleType(f"_hidden_{self.digest[:12]}")
         module.__file__ = str(self.path)
         try:

@@ -63,21 +63,17 @@ class ReportLog:
         self._file.close()
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The events of a report log, with the event log's rule (:class:`~agenttree.log.LineReader`):
-    a torn last line is skipped; a corrupt line in the middle is
+def report_reader(path: Path) -> LineReader[dict[str, Any]]:
+    """A reader of a report log, with the event log's rule (:class:`~agenttree.log.LineReader`):
+    a torn last line is skipped (and, after reading, cut by its ``cut_torn_tail``, so appending
+    can go on after the last good line); a corrupt line in the middle is
     :class:`~agenttree.errors.LogCorrupt` (that is not a crash, it is damage)."""
-    return iter(LineReader(path, orjson.loads, "report line"))
+    return LineReader(path, orjson.loads, "report line")
 
 
-def cut_torn_tail(path: Path) -> int:
-    """Truncate a torn last line (a write the killed run never finished) so appending can go
-    on after the last good line; returns the bytes cut."""
-    reader = LineReader(path, orjson.loads, "report line")
-    for _ in reader:
-        pass
-    torn = reader.cut_torn_tail()
-    return 0 if torn is None else torn.length
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a report log (see :func:`report_reader`)."""
+    return iter(report_reader(path))
 
 
 def _mean_spread(values: list[float]) -> dict[str, float]:

@@ -32,6 +32,7 @@ import orjson
 import trio
 
 from ..errors import UserError
+from ..log import LineReader
 from ..plan import Settings
 from ..redact import redact
 from .case import CaseRun, Limiters, Outcome
@@ -40,8 +41,7 @@ from .report import (
     SUMMARY,
     TIMING,
     ReportLog,
-    cut_torn_tail,
-    read_events,
+    report_reader,
     summarize,
     timing,
     write_json,
@@ -160,6 +160,8 @@ class Recorded:
     ``case/end``) and attempts so far."""
 
     start: dict[str, Any]
+    reader: LineReader[dict[str, Any]]
+    """The scan of the log: a torn last line it skipped is cut when the run goes on."""
     fingerprints: dict[str, dict[str, Any]] = attrs.Factory(dict)
     ended: dict[str, dict[str, Any]] = attrs.Factory(dict)
     attempts: dict[str, int] = attrs.Factory(dict)
@@ -174,10 +176,11 @@ def read_recorded(report: Path) -> Recorded:
     if not path.is_file():
         raise UserError(f"{report}: not a bench report (no {EVENTS})")
     recorded: Recorded | None = None
-    for e in read_events(path):
+    reader = report_reader(path)
+    for e in reader:
         kind = e.get("type")
         if kind == "run/start":
-            recorded = recorded or Recorded(start=e)
+            recorded = recorded or Recorded(start=e, reader=reader)
             recorded.sealed = recorded.sealed and e.get("sealed", True) is not False
         elif recorded is None:
             raise UserError(f"{path}: does not begin with run/start")
@@ -267,7 +270,7 @@ class Runner:
         next_seq = 1
         if self.recorded is not None:
             next_seq = self.recorded.last_seq + 1
-            cut_torn_tail(self.report / EVENTS)
+            self.recorded.reader.cut_torn_tail()
         log = ReportLog(self.report / EVENTS, next_seq)
         try:
             log.write("run/start", **self.params(), resumed=self.recorded is not None,

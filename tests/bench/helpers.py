@@ -15,6 +15,12 @@ from agenttree.bench.suites import load_suite
 SUITES = Path(__file__).resolve().parents[2] / "suites"
 TOOL_CALLING = SUITES / "tool_calling"
 CODING = SUITES / "coding"
+HANG_GUARD_S = 600.0
+"""The ``trio.fail_after`` around a whole bench run in a test: a hang guard, not a time limit.
+The runs take seconds to a minute alone (the slowest about a tenth of this), but start many
+subprocesses (bubblewrap, programs under test, ruff, a browser) and share two cores with other
+test sessions: a bound near their usual time fails a busy machine, so this one only stops a
+run that is stuck (where a fake provider's nursery would keep the test waiting forever)."""
 
 
 async def run_bench(suite: Path, report: Path, **options: Any) -> dict[str, Any]:

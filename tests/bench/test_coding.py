@@ -15,7 +15,7 @@ from agenttree.bench.coding import grade
 from agenttree.bench.suites import SuiteError, load_suite
 
 from ..sandbox.engine import engine_problem, leftovers, require
-from .helpers import CODING, ctrf, one_case_suite, run_bench
+from .helpers import CODING, HANG_GUARD_S, ctrf, one_case_suite, run_bench
 
 MODELS = ("scripted:reference", "scripted:bad", "scripted:hardcoded")
 
@@ -39,6 +39,7 @@ def _cases():
 
 def _check_outcomes(summary, report, models):
     cases = _cases()
+    parsed = load_suite(CODING).parsed
     good = summary["models"]["scripted:reference"]
     assert (good["passed"], good["scored"], good["mean_score"]) == (len(cases), len(cases), 1.0)
     bad = summary["models"]["scripted:bad"]
@@ -51,13 +52,15 @@ def _check_outcomes(summary, report, models):
             results = ctrf(report, f"{case}-{model.replace(':', '_')}-e1-a1")
             expected = results["summary"]["extra"]["expected"]
             assert results["summary"]["tests"] == expected >= MIN_TESTS, (case, results)
-            assert all(t["suite"] == "must-pass" and t["duration"] >= 0
+            assert tuple(t["name"] for t in results["tests"]) == parsed[case].hidden.names, \
+                (case, model)
+            assert all(t["suite"] == "must-pass" and isinstance(t["duration"], float)
                        for t in results["tests"])
     assert summary["sealed"] is True
 
 
 async def test_good_solutions_pass_bad_and_hard_coded_ones_fail_locally(tmp_path):
-    with trio.fail_after(600):
+    with trio.fail_after(HANG_GUARD_S):
         summary = await run_bench(CODING, tmp_path / "r", concurrency=2, models=MODELS)
     _check_outcomes(summary, tmp_path / "r", MODELS)
     good = summary["models"]["scripted:reference"]
@@ -72,7 +75,7 @@ async def test_good_solutions_pass_bad_and_hard_coded_ones_fail_locally(tmp_path
 async def test_good_solutions_pass_and_bad_ones_fail_in_containers(tmp_path):
     require(engine_problem())
     models = ("scripted:reference", "scripted:bad")
-    with trio.fail_after(600):
+    with trio.fail_after(HANG_GUARD_S):
         summary = await run_bench(CODING, tmp_path / "r", concurrency=2, models=models,
                                   backend="docker")
     _check_outcomes(summary, tmp_path / "r", models)
@@ -87,7 +90,7 @@ async def test_a_program_that_never_starts_fails_the_case(tmp_path):
     root = one_case_suite(tmp_path, "http-echo",
                           {"crash": {"server.py": "import sys\nsys.exit(3)\n"}})
     suite = load_suite(root)
-    with trio.fail_after(60):
+    with trio.fail_after(HANG_GUARD_S):
         outcome = await suite.run_case(_run(suite, "http-echo", tmp_path / "c", "scripted:crash"))
     assert outcome.status == "fail" and outcome.score == 0.0
     assert "the program did not start" in outcome.reason

@@ -11,7 +11,7 @@ from agenttree.errors import PlanError
 from agenttree.plan import load_settings
 
 from .fake_provider import FakeProvider
-from .helpers import TOOL_CALLING, copy_suite, run_bench
+from .helpers import HANG_GUARD_S, TOOL_CALLING, copy_suite, run_bench
 from .real_answers import RealModel
 
 
@@ -74,7 +74,7 @@ async def test_reported_tokens_are_not_marked_estimated_and_are_priced(tmp_path)
     provider = FakeProvider(answer=RealModel().answer)
     async with trio.open_nursery() as nursery:
         model = await provider.serve(nursery)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             await run_bench(TOOL_CALLING, tmp_path / "r", models=(model,), cases="m-*")
         nursery.cancel_scope.cancel()
     settings = tmp_path / "settings.edn"

@@ -15,7 +15,7 @@ from agenttree.bench.runner import Options, Runner, RunStopped, read_recorded
 from agenttree.bench.suites import load_suite
 
 from .fake_provider import FakeProvider
-from .helpers import TOOL_CALLING, events
+from .helpers import HANG_GUARD_S, TOOL_CALLING, events
 from .real_answers import RealModel
 
 CASES = "s-mul,s-add,s-div"
@@ -38,7 +38,7 @@ async def test_retry_errors_runs_an_infra_error_again_as_a_new_attempt(tmp_path)
     report = tmp_path / "r"
     async with trio.open_nursery() as nursery:
         _, model = await _serve(nursery, refuse=2)  # a bad key for the first two requests
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await Runner(load_suite(TOOL_CALLING), Options(
                 models=(model,), cases=CASES, retry_errors=2), report).run()
         nursery.cancel_scope.cancel()
@@ -58,7 +58,7 @@ async def test_retry_errors_runs_an_infra_error_again_as_a_new_attempt(tmp_path)
 async def test_retries_run_out(tmp_path):
     async with trio.open_nursery() as nursery:
         _, model = await _serve(nursery, refuse=2)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await Runner(load_suite(TOOL_CALLING), Options(
                 models=(model,), cases=CASES, retry_errors=1), tmp_path / "r").run()
         nursery.cancel_scope.cancel()
@@ -73,7 +73,7 @@ async def test_resume_skips_infra_errors_unless_asked_to_retry_them(tmp_path):
     async with trio.open_nursery() as nursery:
         provider, model = await _serve(nursery, refuse=10**6)
         opts = Options(models=(model,), cases=CASES)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             first = await Runner(suite, opts, report).run()
             assert first["models"][model]["infra_errors"] == 3
             provider.refuse = 0  # the provider works again
@@ -93,7 +93,7 @@ async def test_too_many_infra_errors_stop_the_run_and_it_resumes(tmp_path):
     suite = load_suite(TOOL_CALLING)
     async with trio.open_nursery() as nursery:
         provider, model = await _serve(nursery, refuse=10**6)
-        with trio.fail_after(60), pytest.raises(RunStopped) as stopped:
+        with trio.fail_after(HANG_GUARD_S), pytest.raises(RunStopped) as stopped:
             await Runner(suite, Options(models=(model,), cases="s-*", max_infra_errors=2),
                          report).run()
         assert not stopped.value.interrupted
@@ -105,7 +105,7 @@ async def test_too_many_infra_errors_stop_the_run_and_it_resumes(tmp_path):
         assert log[-1]["type"] == "run/stopped" and log[-1]["done"] == 3
         assert not (report / "summary.json").exists()
         provider.refuse = 0
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await Runner(suite, Options(models=(model,), cases="s-*",
                                                   retry_errors=1),
                                    report, recorded=read_recorded(report)).run()
@@ -145,7 +145,7 @@ async def _cli(cwd, *args, interrupt: trio.Event | None = None):
 async def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path):
     async with trio.open_nursery() as nursery:
         provider, model = await _serve(nursery, stall=True)  # the first request never ends
-        with trio.fail_after(120):
+        with trio.fail_after(HANG_GUARD_S):
             code, _out, err = await _cli(tmp_path, "bench", "tool_calling", "--model", model,
                                          "--cases", CASES, "--reports", "reports",
                                          interrupt=provider.got_request)
@@ -163,7 +163,7 @@ async def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path):
         (interrupted,) = [e["key"] for e in log if e["type"] == "case/start"]
 
         provider.stall = False
-        with trio.fail_after(120):
+        with trio.fail_after(HANG_GUARD_S):
             code, _out, err = await _cli(tmp_path, *resume[1:])
         nursery.cancel_scope.cancel()
     assert code == 0, err
@@ -176,7 +176,7 @@ async def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path):
 async def test_max_infra_errors_from_the_command_line(tmp_path):
     async with trio.open_nursery() as nursery:
         _, model = await _serve(nursery, refuse=10**6)
-        with trio.fail_after(120):
+        with trio.fail_after(HANG_GUARD_S):
             code, _out, err = await _cli(tmp_path, "bench", "tool-calling", "--model", model,
                                          "--cases", CASES, "--reports", "reports",
                                          "--max-infra-errors", "0")
@@ -191,7 +191,7 @@ async def test_max_infra_errors_from_the_command_line(tmp_path):
 async def test_the_resume_command_repeats_how_a_coding_run_was_placed(tmp_path):
     async with trio.open_nursery() as nursery:
         _, model = await _serve(nursery, refuse=10**6)
-        with trio.fail_after(120):
+        with trio.fail_after(HANG_GUARD_S):
             code, _out, err = await _cli(tmp_path, "bench", "coding", "--model", model,
                                          "--cases", "cli-wordfreq", "--reports", "reports",
                                          "--unsealed", "--max-infra-errors", "0")

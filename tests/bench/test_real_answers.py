@@ -8,7 +8,7 @@ from agenttree.bench.suites import load_suite
 from agenttree.bench.toolcalls import SYSTEM_PROMPT
 
 from .fake_provider import FakeProvider
-from .helpers import TOOL_CALLING, events, run_bench
+from .helpers import HANG_GUARD_S, TOOL_CALLING, events, run_bench
 from .real_answers import MISTAKES, RealModel
 
 
@@ -16,7 +16,7 @@ async def _bench(tmp_path, model: RealModel, **options):
     provider = FakeProvider(answer=model.answer)
     async with trio.open_nursery() as nursery:
         spec = await provider.serve(nursery)
-        with trio.fail_after(300):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await run_bench(TOOL_CALLING, tmp_path / "r", models=(spec,), **options)
         nursery.cancel_scope.cancel()
     assert model.unknown_prompts == []

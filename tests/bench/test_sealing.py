@@ -25,7 +25,7 @@ from agenttree.sandbox.images import CODING_IMAGE
 from agenttree.sandbox.procs import run_process
 
 from ..sandbox.engine import engine_problem, require
-from .helpers import CODING, ctrf, one_case_suite, run_bench
+from .helpers import CODING, HANG_GUARD_S, ctrf, one_case_suite, run_bench
 
 REPO = Path(__file__).resolve().parents[2]
 PASS = "def test_everything(sut):\n    pass\n"
@@ -59,7 +59,7 @@ async def _rewrite(tmp_path: Path, **options):
                           {"rewrite": {"server.py": _rewriting_server(root)}})
     checks = root / "http-echo" / "hidden" / "checks.py"
     before = checks.read_text()
-    with trio.fail_after(300):
+    with trio.fail_after(HANG_GUARD_S):
         summary = await run_bench(root, tmp_path / "r", models=("scripted:rewrite",), **options)
     (run,) = summary["cases"]["http-echo"]["scripted:rewrite"]["runs"]
     results = ctrf(tmp_path / "r", "http-echo-scripted_rewrite-e1-a1")["summary"]
@@ -114,7 +114,7 @@ async def _shell(stage, case_dir: Path, commands: list[str]) -> list[str]:
     script = [{"calls": [{"tool": "sh", "args": {"cmd": c}}]} for c in commands]
     limiters = Limiters(model_connections=1, sandboxes=trio.CapacityLimiter(1),
                         subprocesses=trio.CapacityLimiter(1))
-    with trio.fail_after(300):
+    with trio.fail_after(HANG_GUARD_S):
         async with stage.agent() as place:
             result = await run_tree(suite.plan(suite.cases[0], "scripted:probe"), case_dir,
                                     model="scripted:probe", seed=0, limiters=limiters,

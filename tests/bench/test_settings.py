@@ -16,7 +16,7 @@ from agenttree.bench.suites import load_suite
 from agenttree.cli import main
 
 from ..models.fake_openai import FakeOpenAI, completion
-from .helpers import TOOL_CALLING, events
+from .helpers import HANG_GUARD_S, TOOL_CALLING, events
 
 
 def _settings(base: str) -> str:
@@ -34,7 +34,7 @@ async def test_every_case_runs_with_the_settings_and_no_request_is_refused(
         base = await nursery.start(server.serve)
         settings = tmp_path / "settings.edn"
         settings.write_text(_settings(base))
-        with trio.fail_after(120):
+        with trio.fail_after(HANG_GUARD_S):
             result = await trio.run_process(
                 [sys.executable, "-m", "agenttree", "bench", str(TOOL_CALLING), "--cases", "s-*",
                  "--model", f"openai:test-model@{base}", "--settings", str(settings),

@@ -10,7 +10,7 @@ from agenttree.bench.toolcalls import CATEGORIES
 from agenttree.cli import main
 
 from .fake_provider import FakeProvider
-from .helpers import TOOL_CALLING, events, run_bench
+from .helpers import HANG_GUARD_S, TOOL_CALLING, events, run_bench
 
 
 async def test_reference_model_scores_every_case(tmp_path, capsys):
@@ -92,7 +92,7 @@ async def test_same_seed_same_summary_and_order(tmp_path):
 async def test_infra_errors_are_kept_out_of_the_pass_rate(tmp_path):
     async with trio.open_nursery() as nursery:
         broken = await FakeProvider(refuse=10**6).serve(nursery)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await run_bench(TOOL_CALLING, tmp_path / "r", cases="s-*",
                                       models=("scripted:reference", broken))
         nursery.cancel_scope.cancel()
@@ -113,7 +113,7 @@ async def test_real_provider_path_and_the_connection_cap(tmp_path):
     provider = FakeProvider()
     async with trio.open_nursery() as nursery:
         model = await provider.serve(nursery)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             summary = await run_bench(TOOL_CALLING, tmp_path / "r", cases="i-*", models=(model,),
                                       concurrency=4, connections=1)
         nursery.cancel_scope.cancel()
@@ -135,7 +135,7 @@ async def test_connections_run_together_up_to_the_cap(tmp_path):
     provider = FakeProvider(hold=3)
     async with trio.open_nursery() as nursery:
         model = await provider.serve(nursery)
-        with trio.fail_after(60):
+        with trio.fail_after(HANG_GUARD_S):
             await run_bench(TOOL_CALLING, tmp_path / "r", cases="i-*", models=(model,),
                             concurrency=4, connections=3)
         nursery.cancel_scope.cancel()
