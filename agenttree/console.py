@@ -43,8 +43,7 @@ def glyph(status: str) -> Text:
 
 def status_text(status: str) -> Text:
     """A status as glyph and word, coloured."""
-    mark, style = STATUS_LOOK.get(status, ("?", ""))
-    return Text(f"{mark} {status}", style=style)
+    return glyph(status).append(f" {status}")
 
 
 def _agent_line(agent: AgentView, now_t: int) -> Text:

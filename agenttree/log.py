@@ -120,6 +120,7 @@ class LineReader(Generic[T]):
         yield from self._records(data)
 
     def _records(self, data: bytes) -> Iterator[T]:
+        self.torn, self.end = None, 0  # each iteration reads the file afresh
         offset, line_no = 0, 0
         size = len(data)
         while offset < size:
@@ -167,6 +168,7 @@ class LogReader(LineReader[Entry]):
     def __iter__(self) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
+        self.last_seq = 0
         return super().__iter__()
 
     def _entry(self, line: bytes) -> Entry:

@@ -78,7 +78,6 @@ class Trace:
     run: str
     spans: list[Span]
     start_t: int
-    end_t: int
     last_seq: int
 
 
@@ -244,8 +243,7 @@ class _Builder:
             if span.open:
                 span.end_t = max(self.last_t, span.start_t)
         start = self.spans[0].start_t if self.spans else self.last_t
-        return Trace(run=self.run, spans=self.spans, start_t=start, end_t=self.last_t,
-                     last_seq=self.last_seq)
+        return Trace(run=self.run, spans=self.spans, start_t=start, last_seq=self.last_seq)
 
 
 _HANDLERS: dict[type[ev.Event], Any] = {

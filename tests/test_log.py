@@ -49,6 +49,16 @@ def test_reader_yields_all_in_order(tmp_path: Path) -> None:
     assert [e.seq for e in entries] == list(range(1, 21))
 
 
+def test_a_reader_read_twice_reads_the_whole_log_again(tmp_path: Path) -> None:
+    data = _write(tmp_path / "e.jsonl", _events(3))
+    (tmp_path / "e.jsonl").write_bytes(data[:-5])  # a live log: its last line half written
+    reader = LogReader(tmp_path / "e.jsonl")
+    assert len(list(reader)) == 2 and reader.torn is not None
+    (tmp_path / "e.jsonl").write_bytes(data)  # the writer finished the line
+    assert [e.seq for e in reader] == [1, 2, 3]
+    assert (reader.torn, reader.last_seq, reader.end) == (None, 3, len(data))
+
+
 def test_truncating_last_record_at_every_offset_keeps_earlier_events(tmp_path: Path) -> None:
     events = _events(5)
     data = _write(tmp_path / "full", events)
