@@ -18,6 +18,7 @@ writes on, they read the new records, not the old bytes glued to the new.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import zlib
 from collections import deque
@@ -382,6 +383,29 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_whole(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` as ``path``, whole or not at all: a temporary file beside it, renamed over
+    it (readers never see half a file; concurrent writers never share a temporary file).
+    ``durable``: also survive a machine crash (the file and its directory entry synced).
+
+    Raises:
+        OSError: it cannot be written there (no temporary file is left behind).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
 
 
 class EventLog:

@@ -347,3 +347,19 @@ def test_line_reader_applies_the_torn_tail_rule_to_any_records(tmp_path: Path) -
     path.write_bytes(b'{"a": 1}\nnope\n{"a": 3}\n')
     with pytest.raises(LogCorrupt, match=r"r\.jsonl:2: corrupt report line"):
         list(LineReader(path, orjson.loads, "report line"))
+
+
+def test_replace_whole_leaves_the_old_file_or_the_new_one_never_a_part(tmp_path, monkeypatch):
+    target = tmp_path / "plan.edn"
+    target.write_bytes(b"old")
+    logmod.replace_whole(target, b"new", durable=True)
+    assert target.read_bytes() == b"new"
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logmod.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        logmod.replace_whole(target, b"newer")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.edn"]  # no temporary file left

@@ -22,7 +22,14 @@ import trio
 
 from .. import events as ev
 from ..errors import LogCorrupt, UserError
-from ..log import READ_BLOCK, LineFollower, complete_end, decode, fsync_dir, lines_backward
+from ..log import (
+    READ_BLOCK,
+    LineFollower,
+    complete_end,
+    decode,
+    lines_backward,
+    replace_whole,
+)
 from ..rundir import require_run_dir
 from ..state import RunState, apply
 from .commands import STAGED, Command, encode_command
@@ -97,12 +104,7 @@ def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "plan.edn"
     if not target.exists():
-        tmp = folder / f".plan.edn.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        fsync_dir(folder)
+        replace_whole(target, data, durable=True)
     return digest
 
 

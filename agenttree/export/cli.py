@@ -9,15 +9,13 @@ them) are imported only when the command runs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import orjson
 
 from ..errors import UserError
-from ..log import LogReader
+from ..log import LogReader, replace_whole
 from ..rundir import require_run_dir
 from ..traces import Trace, trace_of
 
@@ -73,21 +71,14 @@ def _encode(trace: Trace, fmt: str) -> bytes:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it).
+    """Write ``data`` to ``path`` whole or not at all.
 
     Raises:
         UserError: the file cannot be written there (the reason, in one line).
     """
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        replace_whole(path, data)
     except OSError as exc:
-        raise UserError(f"-o {path}: cannot write there: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
         raise UserError(f"-o {path}: cannot write there: {exc.strerror or exc}") from None
 
 

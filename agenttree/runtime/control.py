@@ -14,7 +14,6 @@ See docs/control.md.
 from __future__ import annotations
 
 import hashlib
-import os
 import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ from ..control.commands import (
     decode_command,
 )
 from ..errors import ToolError, UserError
-from ..log import FileCutBack, LineFollower
+from ..log import FileCutBack, LineFollower, replace_whole
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
@@ -176,9 +175,7 @@ def _write_plan_in_force(engine: Engine, edn: str) -> str:
 
 def write_plan_file(run_dir: Path, edn: str) -> None:
     """Replace ``RUN_DIR/plan.edn`` atomically (readers never see half a plan)."""
-    tmp = run_dir / ".plan.edn.tmp"
-    tmp.write_text(edn)
-    os.replace(tmp, run_dir / "plan.edn")
+    replace_whole(run_dir / "plan.edn", edn.encode())
 
 
 class ControlTail:

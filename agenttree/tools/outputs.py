@@ -8,8 +8,6 @@ an agent reads its own outputs, by the name its transcript's pointer gives, with
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import trio
 
 from ..context import NAME
 from ..errors import ToolError
+from ..log import replace_whole
 from .base import AgentHandle, Param, tool
 
 HEADER_ROOM = 200
@@ -42,14 +41,7 @@ class OutputStore:
         next attempt may reuse a call id). Blocking: call it in a thread for a large output."""
         path = self.path(agent, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_whole(path, text.encode("utf-8", "surrogateescape"))
 
     def read(self, agent: str, name: str) -> str:
         """``agent``'s whole output ``name`` (blocking: call it in a thread).
