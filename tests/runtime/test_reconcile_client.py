@@ -16,8 +16,7 @@ from agenttree.plan import parse_plan
 from agenttree.runtime.control import POLL_S
 from agenttree.state import fold
 
-from ..clock import beside
-from .test_engine import WAITERS, events_of, make_engine
+from .test_engine import WAITERS, events_of, make_engine, when_written
 
 ADDED = WAITERS.replace('{:task/id "side"', '{:task/id "late" :script [{:say "late"}]}\n'
                         '                   {:task/id "side"')
@@ -28,10 +27,11 @@ async def test_a_client_that_gave_up_waiting_leaves_plan_edn_to_the_engine(
     engine = make_engine(tmp_path, WAITERS)
     new = tmp_path / "new.edn"
     new.write_text(ADDED)
+    plan_logged = when_written(engine, lambda e: isinstance(e, ev.PlanLoaded))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
-        await trio.testing.wait_all_tasks_blocked()
-        code = await beside(
+        await plan_logged.wait()  # the client reads the plan in force from the log
+        code = await trio.to_thread.run_sync(  # --wait 0: the engine does not poll meanwhile
             main, ["reconcile", str(engine.run_dir), str(new), "--wait", "0"])
         assert code == 1  # no answer within 0 s: queued
         assert "diff: 1 added" in capsys.readouterr().out
@@ -52,11 +52,12 @@ async def test_a_rejected_plan_leaves_plan_edn_as_it_was(tmp_path: Path, autojum
     engine = make_engine(tmp_path, WAITERS)
     other_root = tmp_path / "other.edn"
     other_root.write_text(WAITERS.replace('{:task/id "root"', '{:task/id "boss"'))
+    plan_logged = when_written(engine, lambda e: isinstance(e, ev.PlanLoaded))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
-        await trio.testing.wait_all_tasks_blocked()
+        await plan_logged.wait()  # the client reads the plan in force from the log
         before = (engine.run_dir / "plan.edn").read_text()
-        code = await beside(
+        code = await trio.to_thread.run_sync(  # --wait 0: the engine does not poll meanwhile
             main, ["reconcile", str(engine.run_dir), str(other_root), "--wait", "0"])
         assert code == 1
         while not engine.state.control:
