@@ -18,7 +18,6 @@ from ..console import make_console
 from ..errors import UserError
 from ..models.check import check_model
 from ..plan import Settings, load_settings
-from ..sandbox.base import BACKENDS
 from . import compare
 from .runner import (
     Options,
@@ -30,7 +29,7 @@ from .runner import (
     resume_options,
     run_interruptible,
 )
-from .stages import check_backend, sealing
+from .stages import BACKENDS, check_backend, sealing
 from .suites import BUILTIN_SUITES, EdnCache, Suite, find_suite, load_suite
 
 SUITE_CACHE = "suite-cache.json"
@@ -58,7 +57,7 @@ def register(sub: Any) -> None:
     bench.add_argument("--resume", metavar="RUN", help="continue the report directory RUN")
     bench.add_argument("--reports", default="reports", metavar="DIR",
                        help="where new reports go (default reports/)")
-    bench.add_argument("--backend", choices=BACKENDS, default="local",
+    bench.add_argument("--backend", default="local", metavar="|".join(BACKENDS),
                        help="where the coding suite's agents and programs run (default local "
                             "processes, sealed by bubblewrap)")
     bench.add_argument("--unsealed", action="store_true",

@@ -245,7 +245,12 @@ def stage_for(backend: str, *, workspace: Path, run_dir: Path, sealed: bool,
     if backend == "local":
         return LocalStage(workspace=workspace, sealed=sealed,
                           hidden=tuple(str(p.resolve()) for p in hidden))
-    raise UserError(f"--backend {backend}: the coding suite runs on {' or '.join(BACKENDS)}")
+    raise unsupported(backend)
+
+
+def unsupported(backend: str) -> UserError:
+    """The refusal of a backend the coding suite does not run on."""
+    return UserError(f"--backend {backend}: the coding suite runs on {' or '.join(BACKENDS)}")
 
 
 def check_backend(backend: str) -> None:
@@ -256,7 +261,7 @@ def check_backend(backend: str) -> None:
             it) or without an engine that answers.
     """
     if backend not in BACKENDS:
-        raise UserError(f"--backend {backend}: the coding suite runs on {' or '.join(BACKENDS)}")
+        raise unsupported(backend)
     if backend == "docker" and not is_current(CODING_IMAGE):
         raise UserError(f"--backend docker: the coding suite runs in image {CODING_IMAGE.name}, "
                         f"which is missing or out of date here; build it (as root, offline "
