@@ -370,6 +370,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run (smoke test)")
     parser.add_argument("--smoke", action="store_true",
                         help="as --quick, and leave bench/results.md alone (CI runs this)")
+    parser.add_argument("--only", metavar="TITLE", action="append", default=[],
+                        help="run only this section (repeatable; case-insensitive title prefix); "
+                             "leaves bench/results.md alone")
     args = parser.parse_args()
     args.quick = args.quick or args.smoke
     runs = 1 if args.quick else RUNS
@@ -398,12 +401,14 @@ def main() -> None:
             ("Process groups", lambda: bench_process_groups(50 // scale, runs, tmp)),
             ("Bench runner", lambda: bench_runner(10_000 // scale, runs, tmp)),
         ]:
+            if args.only and not any(title.lower().startswith(o.lower()) for o in args.only):
+                continue
             print(f"== {title}", flush=True)
             rows = fn()
             for row in rows:
                 print("   ", " | ".join(row), flush=True)
             sections.append((title, rows))
-    if not args.smoke:
+    if not (args.smoke or args.only):
         write_results(sections, runs)
 
 
