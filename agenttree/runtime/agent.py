@@ -578,8 +578,9 @@ class Agent:
         self.policy = attrs.evolve(self.policy, models=models,
                                    tools=self.policy.tools | frozenset(grant.tools))
         if grant.models:
+            was_scripted = is_scripted(self.model_name)
             self.model_name = grant.models[0]
-            if self.model is not None and is_scripted(self.model_name):
+            if self.model is not None and was_scripted and is_scripted(self.model_name):
                 self.model.name = self.model_name  # the offline model keeps its script
             else:
                 self.model = self.engine.model_for(self)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+
 from agenttree import events as ev
 
+from ..bench.helpers import HANG_GUARD_S
+from ..models.fake_openai import FakeOpenAI, completion
 from .test_engine import events_of, make_engine
 
 PLAN = """
@@ -39,3 +43,33 @@ async def test_a_grant_to_a_running_child_raises_its_limits_out_of_the_parents(
     waits = [r.output for r in events_of(engine, ev.ToolResult)
              if r.agent == "root.c" and r.tool == "wait"]
     assert any("[budget from root] {'tool_calls': 4}" in w for w in waits)
+
+
+async def test_a_grant_of_the_scripted_model_to_a_child_on_a_network_model_switches_it(
+        tmp_path: Path) -> None:
+    """After the grant the child's turns play its script: the server sees only the requests
+    made before it (the network client was renamed "scripted" and went on calling the server)."""
+    server = FakeOpenAI([completion("", [("message", {"to": "root", "text": "ready"})]),
+                         completion("", [("wait", {"timeout_s": 50})]),
+                         completion("still on the network")])
+    async with trio.open_nursery() as nursery:
+        base = await nursery.start(server.serve)
+        network = f"openai:m@{base}"
+        engine = make_engine(tmp_path, f"""
+{{:tiers [{{:depth 0 :models ["scripted" "{network}"]}}
+          {{:depth 1 :models ["{network}" "scripted"]}}]
+ :providers {{"{base}" {{:stream false}}}}
+ :task {{:task/id "root"
+        :script [{{:call :wait :args {{:timeout_s 50}}}}
+                 {{:call :grant :args {{:agent "root.c" :model "scripted"}}}}
+                 {{:say "granted"}}]
+        :children [{{:task/id "c" :model "{network}" :tools [:message :wait :finish]
+                    :script [{{:say "done on the scripted model"}}]}}]}}}}""")
+        with trio.fail_after(HANG_GUARD_S):
+            assert await engine.run() == "done"
+        nursery.cancel_scope.cancel()
+    asked = [r.model for r in events_of(engine, ev.ModelRequested) if r.agent == "root.c"]
+    assert asked[0] == network and asked[-1] == "scripted"
+    assert len(server.requests) == asked.count(network) and server.refused == []
+    child = engine.state.agents["root.c"]
+    assert child.model == "scripted" and child.status == "done"
