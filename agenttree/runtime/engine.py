@@ -47,6 +47,7 @@ from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
+from ..tools.command import command_tool
 from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
@@ -109,6 +110,8 @@ class Engine:
         """The log folded as it is written (a resume starts from the log's fold)."""
         self.places = index(plan)
         self.plan_edn = plan_to_edn(plan)
+        self.custom_tools = {name: command_tool(spec) for name, spec in plan.toolbox.items()}
+        """The plan's own tools (its ``:toolbox``), by name."""
         self.book = TaskBook(self.places)
         """Which agent runs which task, the running agents, what waits on an attempt's end."""
         self.reconciler = Reconciler(self)
@@ -378,19 +381,21 @@ class Engine:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""
         schemas = self._schemas.get(tools)
         if schemas is None:
-            schemas = self._schemas[tools] = [REGISTRY[n].schema() for n in sorted(tools)
-                                              if n in REGISTRY]
+            schemas = self._schemas[tools] = [t.schema() for n in sorted(tools)
+                                              if (t := self.tool(n)) is not None]
         return schemas
 
     def tool(self, name: str) -> Tool | None:
-        """The tool an agent's call names (a subclass may offer tools beyond the built-ins;
-        the agent's policy still decides whether it may use one)."""
-        return REGISTRY.get(name)
+        """The tool an agent's call names: a built-in or one the plan declares (a subclass may
+        offer more; the agent's policy still decides whether it may use one)."""
+        return REGISTRY.get(name) or self.custom_tools.get(name)
 
-    async def run_command(self, agent: Agent, cmd: str, *,
-                          timeout_s: float | None) -> ExecResult:
-        """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`; its
-        process group is logged (``process/started``) as it starts.
+    async def run_command(self, agent: Agent, cmd: str, *, timeout_s: float | None,
+                          env: dict[str, str] | None = None,
+                          stdin: bytes | None = None) -> ExecResult:
+        """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`, with
+        ``env`` added to its environment and ``stdin`` as its input; its process group is
+        logged (``process/started``) as it starts.
 
         Paths other agents hold locks on are guarded (:mod:`.lock_guard`): read-only inside
         the sandbox under ``:locks :required``, and each one the command changed anyway is
@@ -409,7 +414,8 @@ class Engine:
 
         try:
             return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
-                                         env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
+                                         env={**(env or {}), "AGENTTREE_AGENT": agent.id},
+                                         stdin=stdin, timeout=timeout_s,
                                          read_only=read_only, on_start=started)
         finally:
             for pgid in groups:

@@ -307,7 +307,8 @@ class Restorer:
             return place.task
         # Spawned at run time: its task is what the parent's spawn call asked for.
         return spawned_task(child.task, child.goal, child.cwd,
-                            self.recording.spawned.get(child.id, {}))
+                            self.recording.spawned.get(child.id, {}),
+                            self.engine.plan.tool_names)
 
     def _restore_children(self, agent: Agent, children: list[Task],
                           news: list[ChildDone]) -> RestoredChildren:
