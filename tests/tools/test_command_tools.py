@@ -134,3 +134,15 @@ def test_a_tier_naming_an_undeclared_tool_is_refused() -> None:
     with pytest.raises(PlanError, match=r"unknown tool :word-cont \(did you mean :word-count"):
         parse_plan('{:toolbox {:word-count {:sh "wc -w"}}\n'
                    ' :tiers [{:depth 0 :tools [:word-cont]}] :task {:task/id "r"}}')
+
+
+async def test_a_command_tool_past_its_timeout_is_killed_like_sh(tmp_path: Path) -> None:
+    plan = parse_plan('{:toolbox {:hang {:sh "touch started; sleep 600; touch finished" '
+                      ':timeout-s 0.2}}\n'
+                      ' :task {:task/id "r" :script [{:call :hang} {:say "done"}]}}')
+    engine = Engine(plan, tmp_path / "run", durability="none")
+    assert await engine.run() == "done"
+    [result] = results(engine.run_dir)
+    assert result.output.startswith("timed out (killed)")
+    workspace = engine.run_dir / "workspace"
+    assert (workspace / "started").exists() and not (workspace / "finished").exists()
