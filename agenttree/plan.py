@@ -9,6 +9,7 @@ back as EDN that parses to an equal plan. The format is documented in docs/plans
 from __future__ import annotations
 
 import difflib
+import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
@@ -35,7 +36,7 @@ from .edn_source import (
 from .errors import PlanError
 from .numbers import NumberError, check_json, check_number
 from .tool_names import TOOL_NAMES
-from .toolbox import CommandTool, parse_toolbox, toolbox_to_edn
+from .toolbox import DeclaredTool, parse_toolbox, toolbox_to_edn
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""
@@ -244,10 +245,14 @@ class Plan:
     providers: dict[str, Provider] = attrs.Factory(dict)
     prices: dict[str, Price] = attrs.Factory(dict)
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
-    toolbox: dict[str, CommandTool] = attrs.Factory(dict)
+    toolbox: dict[str, DeclaredTool] = attrs.Factory(dict)
     """The tools the plan declares besides the built-ins (docs/tools.md)."""
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
+    base_dir: Path = attrs.field(factory=Path.cwd, eq=False)
+    """The directory the plan's relative paths (``:python`` modules, ``:command``, ``:cwd``)
+    resolve against: the plan file's (absolute; recorded in ``plan/loaded``, so a resume
+    or reconcile finds them from any working directory)."""
 
     @property
     def tool_names(self) -> frozenset[str]:
@@ -783,8 +788,10 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
                            "tool-choice")
 
 
-def parse_plan(text: str, source: str = "<plan>") -> Plan:
-    """Parse and validate EDN plan text.
+def parse_plan(text: str, source: str = "<plan>",
+               base_dir: str | os.PathLike[str] | None = None) -> Plan:
+    """Parse and validate EDN plan text; its relative paths resolve against ``base_dir``
+    (default: the current directory).
 
     Raises:
         PlanError: the first problem found, with file, line and key.
@@ -819,7 +826,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     root = _task(ctx, get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
-                toolbox=toolbox, root=root, source=source)
+                toolbox=toolbox, root=root, source=source,
+                base_dir=Path.cwd() if base_dir is None else Path(base_dir).absolute())
     _check_task_policy(ctx, plan)
     return plan
 
@@ -830,9 +838,11 @@ def _default_name(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "plan"
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read and validate a plan file (its name defaults to the file's stem)."""
-    return parse_plan(read_source(path), source=str(path))
+def load_plan(path: str | Path, base_dir: str | os.PathLike[str] | None = None) -> Plan:
+    """Read and validate a plan file (its name defaults to the file's stem); its relative paths
+    resolve against ``base_dir``, by default the file's own directory."""
+    base = Path(path).absolute().parent if base_dir is None else base_dir
+    return parse_plan(read_source(path), source=str(path), base_dir=base)
 
 
 _SETTINGS_KEYS = {"providers", "model-settings", "prices"}

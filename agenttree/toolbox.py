@@ -1,7 +1,8 @@
 """A plan's ``:toolbox``: the tools it declares besides the built-ins (see docs/tools.md).
 
 Plain records, parsed and validated with the plan and written back by :func:`toolbox_to_edn`;
-the tools layer turns each into a runnable tool (:mod:`agenttree.tools.command`).
+the tools layer turns each into a runnable tool (:mod:`agenttree.tools.custom`). Parsing only
+checks the form: a ``:python`` module is imported when the tools are built, never here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ PARAM_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 """The JSON types a declared parameter may have."""
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+PYTHON_REF = re.compile(rf"^{_IDENT}(\.{_IDENT})*:(<locals>|{_IDENT})(\.(<locals>|{_IDENT}))*$")
+"""``module:function``: a dotted module path, a colon, a dotted attribute path (``<locals>``
+appears in the path of a function given to :func:`agenttree.run` from inside another)."""
 DEFAULT_TIMEOUT_S = 120.0
 MAX_TIMEOUT_S = 3600.0
 
@@ -52,23 +57,44 @@ class CommandTool:
         return self.doc or f"Runs: {self.sh}"
 
 
+@attrs.frozen(kw_only=True)
+class PythonTool:
+    """A Python tool: ``function`` in ``module`` (``python`` is ``"module:function"``), imported
+    from the plan's directory. ``params`` is ``None`` when the schema comes from the function's
+    signature."""
+
+    name: str
+    python: str
+    doc: str = ""
+    params: dict[str, ToolParam] | None = None
+    required: tuple[str, ...] = ()
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    line: int | None = attrs.field(default=None, eq=False)
+    """Where ``:python`` is in the plan file (for errors found when the module is imported)."""
+
+
+DeclaredTool = CommandTool | PythonTool
+"""A ``:toolbox`` entry."""
+
+
 def arg_variable(param: str) -> str:
     """The environment variable a parameter is passed in: ``ARG_`` + upper case, ``-`` → ``_``."""
     return "ARG_" + param.upper().replace("-", "_")
 
 
-_TOOL_KEYS = {"sh", "doc", "params", "required", "timeout-s"}
+_KINDS = ("sh", "python")
+_TOOL_KEYS = {*_KINDS, "doc", "params", "required", "timeout-s"}
 _PARAM_KEYS = {"type", "doc", "items"}
 
 
-def parse_toolbox(ctx: Context, raw: Any) -> dict[str, CommandTool]:
+def parse_toolbox(ctx: Context, raw: Any) -> dict[str, DeclaredTool]:
     """The plan's ``:toolbox`` map, validated.
 
     Raises:
         PlanError: the first problem, located at the offending key.
     """
     expect(ctx, raw, Mapping, 'a map like {:word-count {:sh "wc -w"}}', "toolbox")
-    out: dict[str, CommandTool] = {}
+    out: dict[str, DeclaredTool] = {}
     for key, entry in raw.items():
         name = name_of(key) if isinstance(key, Keyword | str) else None
         if name is None or not TOOL_NAME.match(name):
@@ -79,22 +105,50 @@ def parse_toolbox(ctx: Context, raw: Any) -> dict[str, CommandTool]:
         ctx.anchor = ctx.locate.key_line(name, ctx.anchor) or ctx.anchor
         expect(ctx, entry, Mapping, 'a tool map like {:sh "wc -w" :doc "..."}', name)
         check_keys(ctx, entry, _TOOL_KEYS, f"tool :{name}")
-        sh = get(entry, "sh")
-        if not isinstance(sh, str) or not sh.strip():
-            raise ctx.fail(f'tool :{name} needs :sh, a command string', "sh")
+        kinds = [k for k in _KINDS if get(entry, k) is not None]
+        if len(kinds) != 1:
+            why = "both :sh and :python" if kinds else "neither"
+            raise ctx.fail(f'tool :{name} needs :sh (a command) or :python ("module:function"), '
+                           f"got {why}", kinds[-1] if kinds else "sh")
         doc = expect(ctx, get(entry, "doc", ""), str, "a string", "doc")
-        params = _params(ctx, get(entry, "params", {}))
-        required = _required(ctx, get(entry, "required"), params)
-        timeout = get(entry, "timeout-s", DEFAULT_TIMEOUT_S)
-        try:
-            timeout = float(check_number(timeout, above=0))
-        except NumberError as exc:
-            raise ctx.fail(str(exc), "timeout-s") from None
-        if timeout > MAX_TIMEOUT_S:
-            raise ctx.fail(f"at most {MAX_TIMEOUT_S:g} seconds, got {timeout:g}", "timeout-s")
-        out[name] = CommandTool(name=name, sh=sh, doc=doc, params=params, required=required,
-                                timeout_s=timeout)
+        timeout = _timeout(ctx, get(entry, "timeout-s", DEFAULT_TIMEOUT_S))
+        if kinds == ["sh"]:
+            sh = get(entry, "sh")
+            if not isinstance(sh, str) or not sh.strip():
+                raise ctx.fail(f"tool :{name} needs :sh, a command string", "sh")
+            params = _params(ctx, get(entry, "params", {}))
+            out[name] = CommandTool(name=name, sh=sh, doc=doc, params=params, timeout_s=timeout,
+                                    required=_required(ctx, get(entry, "required"), params))
+        else:
+            out[name] = _python(ctx, name, entry, doc, timeout)
     return out
+
+
+def _python(ctx: Context, name: str, entry: Any, doc: str, timeout: float) -> PythonTool:
+    ref = get(entry, "python")
+    if not isinstance(ref, str) or not PYTHON_REF.match(ref):
+        raise ctx.fail(f'tool :{name}: :python must be "module:function" (like '
+                       f'"mytools:lookup"), got {kind_of(ref)}', "python")
+    line = ctx.locate.key_line("python", ctx.anchor) or ctx.anchor
+    raw_params = get(entry, "params")
+    if raw_params is None:
+        if get(entry, "required") is not None:
+            raise ctx.fail(f"tool :{name}: :required goes with :params (without them, the "
+                           "function's parameters without a default are required)", "required")
+        return PythonTool(name=name, python=ref, doc=doc, timeout_s=timeout, line=line)
+    params = _params(ctx, raw_params)
+    return PythonTool(name=name, python=ref, doc=doc, params=params, timeout_s=timeout,
+                      required=_required(ctx, get(entry, "required"), params), line=line)
+
+
+def _timeout(ctx: Context, raw: Any) -> float:
+    try:
+        timeout = float(check_number(raw, above=0))
+    except NumberError as exc:
+        raise ctx.fail(str(exc), "timeout-s") from None
+    if timeout > MAX_TIMEOUT_S:
+        raise ctx.fail(f"at most {MAX_TIMEOUT_S:g} seconds, got {timeout:g}", "timeout-s")
+    return timeout
 
 
 def _params(ctx: Context, raw: Any) -> dict[str, ToolParam]:
@@ -148,15 +202,19 @@ def _required(ctx: Context, raw: Any, params: dict[str, ToolParam]) -> tuple[str
     return tuple(names)
 
 
-def toolbox_to_edn(toolbox: dict[str, CommandTool], edn: Any) -> str:
+def toolbox_to_edn(toolbox: dict[str, DeclaredTool], edn: Any) -> str:
     """``toolbox`` as EDN that parses back to an equal map (``edn`` writes one value)."""
     entries = []
     for t in toolbox.values():
-        params = " ".join(
-            f":{n} {{:type :{p.type} :doc {edn(p.doc)}"
-            + (f" :items :{p.items}" if p.items else "") + "}"
-            for n, p in t.params.items())
-        required = " ".join(f":{n}" for n in t.required)
-        entries.append(f":{t.name} {{:sh {edn(t.sh)} :doc {edn(t.doc)} :params {{{params}}} "
-                       f":required [{required}] :timeout-s {edn(t.timeout_s)}}}")
+        kind = f":sh {edn(t.sh)}" if isinstance(t, CommandTool) else f":python {edn(t.python)}"
+        schema = ""
+        if t.params is not None:
+            params = " ".join(
+                f":{n} {{:type :{p.type} :doc {edn(p.doc)}"
+                + (f" :items :{p.items}" if p.items else "") + "}"
+                for n, p in t.params.items())
+            required = " ".join(f":{n}" for n in t.required)
+            schema = f" :params {{{params}}} :required [{required}]"
+        entries.append(f":{t.name} {{{kind} :doc {edn(t.doc)}{schema} "
+                       f":timeout-s {edn(t.timeout_s)}}}")
     return "{" + "\n  ".join(entries) + "}"

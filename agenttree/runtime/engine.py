@@ -47,7 +47,7 @@ from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
-from ..tools.command import command_tool
+from ..tools.custom import custom_tools
 from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
@@ -92,13 +92,19 @@ class Engine:
             providers are first used; pass one dict to several engines to share the limits
             (the benchmark's cases do). Default: this engine's own.
         state: the folded log a resume goes on from (default: a new run's).
+        functions: Python tools' functions by tool name, used instead of importing the
+            ``:python`` functions the plan names (:func:`agenttree.run`'s ``tools``).
+
+    Raises:
+        PlanError: a declared tool cannot be made (a ``:python`` module not found...).
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
                  wall_clock: Any = time.time, handle_signals: bool = False,
                  provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
-                 | None = None, state: RunState | None = None) -> None:
+                 | None = None, state: RunState | None = None,
+                 functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -110,7 +116,8 @@ class Engine:
         """The log folded as it is written (a resume starts from the log's fold)."""
         self.places = index(plan)
         self.plan_edn = plan_to_edn(plan)
-        self.custom_tools = {name: command_tool(spec) for name, spec in plan.toolbox.items()}
+        self.functions = dict(functions or {})
+        self.custom_tools = custom_tools(plan, self.functions)
         """The plan's own tools (its ``:toolbox``), by name."""
         self.book = TaskBook(self.places)
         """Which agent runs which task, the running agents, what waits on an attempt's end."""
@@ -212,7 +219,8 @@ class Engine:
                                     durability=self.durability, version=__version__,
                                     pid=os.getpid(), model=self.model_override))
             for event in ev.plan_events(ev.PlanLoaded, self.plan_edn, name=plan.name,
-                                        source=plan.source, tasks=len(self.places)):
+                                        source=plan.source, tasks=len(self.places),
+                                        base_dir=str(plan.base_dir)):
                 self.emit(event)
         status = "cancelled"
         try:
@@ -263,7 +271,13 @@ class Engine:
 
     def set_plan(self, plan: Plan) -> None:
         """Follow a new plan from now on (reconcile); agents already running keep theirs
-        apart from their children list."""
+        apart from their children list.
+
+        Raises:
+            PlanError: a tool it declares cannot be made (nothing was changed).
+        """
+        self.custom_tools = custom_tools(plan, self.functions)
+        self._schemas.clear()
         self.plan = plan
         self.places = index(plan)
         self.book.learn(self.places)

@@ -357,12 +357,14 @@ class Restorer:
 
 def plan_of(run_dir: Path, state: RunState) -> Plan:
     """The plan in force: the log's last (``plan.edn`` may hold an edit never reconciled);
-    ``plan.edn`` only for a log that holds none."""
+    ``plan.edn`` only for a log that holds none. Its relative paths resolve where the log says
+    (the directory of the plan file the run was started with)."""
     path = run_dir / "plan.edn"
+    base_dir = state.plan_base_dir or None
     if state.plan_edn:
-        return parse_plan(state.plan_edn, source=str(path))
+        return parse_plan(state.plan_edn, source=str(path), base_dir=base_dir)
     if path.exists():
-        return load_plan(path)
+        return load_plan(path, base_dir=base_dir or Path.cwd())
     raise UserError(f"{run_dir}: no plan in the log and no plan.edn")
 
 
