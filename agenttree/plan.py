@@ -827,7 +827,7 @@ def parse_plan(text: str, source: str = "<plan>",
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
                 toolbox=toolbox, root=root, source=source,
-                base_dir=Path.cwd() if base_dir is None else Path(base_dir).absolute())
+                base_dir=Path(os.path.abspath(base_dir or os.curdir)))
     _check_task_policy(ctx, plan)
     return plan
 
@@ -841,7 +841,7 @@ def _default_name(source: str) -> str:
 def load_plan(path: str | Path, base_dir: str | os.PathLike[str] | None = None) -> Plan:
     """Read and validate a plan file (its name defaults to the file's stem); its relative paths
     resolve against ``base_dir``, by default the file's own directory."""
-    base = Path(path).absolute().parent if base_dir is None else base_dir
+    base = os.path.dirname(os.path.abspath(path)) if base_dir is None else base_dir
     return parse_plan(read_source(path), source=str(path), base_dir=base)
 
 
