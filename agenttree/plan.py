@@ -789,9 +789,12 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
 
 
 def parse_plan(text: str, source: str = "<plan>",
-               base_dir: str | os.PathLike[str] | None = None) -> Plan:
+               base_dir: str | os.PathLike[str] | None = None,
+               toolbox: Mapping[str, DeclaredTool] | None = None) -> Plan:
     """Parse and validate EDN plan text; its relative paths resolve against ``base_dir``
-    (default: the current directory).
+    (default: the current directory). ``toolbox`` holds tools declared outside the text (the
+    functions given to :func:`agenttree.run`), as if in its ``:toolbox`` (where the text's own
+    entry of a name wins).
 
     Raises:
         PlanError: the first problem found, with file, line and key.
@@ -811,7 +814,7 @@ def parse_plan(text: str, source: str = "<plan>",
     if not RUN_NAME.match(run_name):
         raise ctx.fail(f"{kind_of(run_name)} cannot name a run directory: use letters, "
                        "digits, -, _ and . (not first), at most 100 characters", "run/name")
-    toolbox = parse_toolbox(ctx, get(data, "toolbox", {}))
+    toolbox = {**(toolbox or {}), **parse_toolbox(ctx, get(data, "toolbox", {}))}
     ctx.anchor = None
     ctx.tools = TOOL_NAMES | frozenset(toolbox)
     models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
@@ -838,11 +841,13 @@ def _default_name(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "plan"
 
 
-def load_plan(path: str | Path, base_dir: str | os.PathLike[str] | None = None) -> Plan:
+def load_plan(path: str | Path, base_dir: str | os.PathLike[str] | None = None,
+              toolbox: Mapping[str, DeclaredTool] | None = None) -> Plan:
     """Read and validate a plan file (its name defaults to the file's stem); its relative paths
-    resolve against ``base_dir``, by default the file's own directory."""
+    resolve against ``base_dir``, by default the file's own directory (``toolbox``: as for
+    :func:`parse_plan`)."""
     base = os.path.dirname(os.path.abspath(path)) if base_dir is None else base_dir
-    return parse_plan(read_source(path), source=str(path), base_dir=base)
+    return parse_plan(read_source(path), source=str(path), base_dir=base, toolbox=toolbox)
 
 
 _SETTINGS_KEYS = {"providers", "model-settings", "prices"}
