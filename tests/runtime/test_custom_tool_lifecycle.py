@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from agenttree import events as ev
 from agenttree.cli import main
+from agenttree.control import Reconcile, append_command
 from agenttree.log import read_events
 from agenttree.plan import parse_plan
 from agenttree.runtime.engine import Engine
@@ -107,3 +109,38 @@ async def test_cancelling_an_agent_kills_its_command_tools_process_group(
     assert engine.state.agents["r"].status == "cancelled"
     assert [r for r in tool_results(engine.run_dir) if r[0] == "hang"] == []
     assert not (engine.run_dir / "workspace" / "finished").exists()
+
+
+RECONCILED = """
+{:toolbox {%s}
+ :tiers [{:depth 0 :models ["scripted"] :budget {:tool-calls 30}}]
+ :task {:task/id "root" :script [{:call :wait :args {:timeout_s 100}} {:say "done"}]}}
+"""
+
+
+async def test_reconcile_imports_python_tools_from_the_plans_directory_not_the_cwd(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        autojump_clock: trio.testing.MockClock) -> None:
+    plans, elsewhere = tmp_path / "plans", tmp_path / "elsewhere"
+    plans.mkdir()
+    elsewhere.mkdir()
+    (plans / "late_tools.py").write_text("def greet(name: str) -> str:\n    return name\n")
+    monkeypatch.chdir(elsewhere)
+    engine = Engine(parse_plan(RECONCILED % "", source=str(plans / "p.edn"), base_dir=plans),
+                    tmp_path / "run", durability="none")
+    edits = [RECONCILED % ':greet {:python "late_tools:greet"}',
+             RECONCILED % ':gone {:python "no_such_late_tools:f"}']
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        for at, text in enumerate(edits, start=1):
+            await trio.sleep_until(at)
+            await trio.testing.wait_all_tasks_blocked()
+            (engine.run_dir / "plan.edn").write_text(text)
+            append_command(engine.run_dir, Reconcile())
+    logged = [e.event for e in read_events(engine.run_dir / "events.jsonl")]
+    applied = [e.detail for e in logged if isinstance(e, ev.ControlApplied)]
+    [why] = [e.reason for e in logged if isinstance(e, ev.ControlRejected)]
+    assert applied == ["reconciled: settings changed"], applied
+    assert "module 'no_such_late_tools' not found" in why and "nothing was changed" in why
+    assert set(engine.plan.toolbox) == {"greet"}
+    assert engine.state.status == "done"
