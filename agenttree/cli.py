@@ -38,6 +38,7 @@ from .runtime.engine import Engine, tune_gc
 from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
 from .state import fold, state_to_json
+from .tools.custom import custom_tools
 from .verdict import succeeded
 from .web import cli as web_cli
 
@@ -182,8 +183,9 @@ def cmd_locks(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
-    """``agenttree plan check PLAN``: validation only."""
+    """``agenttree plan check PLAN``: validation only (its ``:python`` tools are imported)."""
     plan = load_plan(args.plan)
+    custom_tools(plan)
     tasks = list(plan.walk())
     depth = max(d for _, _, d in tasks)
     print(f"{args.plan}: ok — plan {plan.name!r}, {len(tasks)} tasks, depth {depth}")

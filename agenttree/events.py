@@ -128,6 +128,9 @@ class PlanLoaded(Event):
     tasks: int
     edn: str
     parts: int = 0
+    base_dir: str = ""
+    """The directory the plan's relative paths resolve against (its file's; empty in logs
+    written before it was recorded: then the working directory)."""
 
 
 # --- agents --------------------------------------------------------------------------------

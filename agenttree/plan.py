@@ -9,6 +9,7 @@ back as EDN that parses to an equal plan. The format is documented in docs/plans
 from __future__ import annotations
 
 import difflib
+import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
@@ -35,6 +36,7 @@ from .edn_source import (
 from .errors import PlanError
 from .numbers import NumberError, check_json, check_number
 from .tool_names import TOOL_NAMES
+from .toolbox import DeclaredTool, parse_toolbox, toolbox_to_edn
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
 """The root's budget when the plan gives none."""
@@ -243,8 +245,19 @@ class Plan:
     providers: dict[str, Provider] = attrs.Factory(dict)
     prices: dict[str, Price] = attrs.Factory(dict)
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
+    toolbox: dict[str, DeclaredTool] = attrs.Factory(dict)
+    """The tools the plan declares besides the built-ins (docs/tools.md)."""
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
+    base_dir: Path = attrs.field(factory=Path.cwd, eq=False)
+    """The directory the plan's relative paths (``:python`` modules, ``:command``, ``:cwd``)
+    resolve against: the plan file's (absolute; recorded in ``plan/loaded``, so a resume
+    or reconcile finds them from any working directory)."""
+
+    @property
+    def tool_names(self) -> frozenset[str]:
+        """Every tool a policy may name: the built-ins and the plan's own."""
+        return TOOL_NAMES | frozenset(self.toolbox)
 
     def watchdog_s(self, task: Task, depth: int) -> float:
         """A task's watchdog interval: its own ``:watchdog-s``, else its tier's, else 30 s."""
@@ -304,6 +317,18 @@ class Settings:
 
 
 _TASK_ID_DECL = re.compile(r':task/id\s+(?:"([^"\\]*)"|:([\w-]+)(?![\w/.-]))')
+
+
+@attrs.define
+class _PlanContext(Context):
+    """A plan's parsing context: also the tool names the plan may use (the built-ins and its
+    ``:toolbox``'s, known once that is read)."""
+
+    tools: frozenset[str] = TOOL_NAMES
+
+
+def _known_tools(ctx: Context) -> frozenset[str]:
+    return ctx.tools if isinstance(ctx, _PlanContext) else TOOL_NAMES
 
 
 class _PlanLocator(Locator):
@@ -381,8 +406,8 @@ def _tool_names(ctx: Context, raw: Any, key: str) -> tuple[str, ...] | None:
     names = []
     for item in raw:
         name = name_of(item)
-        if name not in TOOL_NAMES:
-            near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
+        if name not in _known_tools(ctx):
+            near = difflib.get_close_matches(name, sorted(_known_tools(ctx)), n=1)
             hint = f" (did you mean :{near[0]}?)" if near else ""
             raise ctx.fail(f"unknown tool :{name}{hint}", key)
         names.append(name)
@@ -396,8 +421,8 @@ def _call(ctx: Context, raw: Any) -> dict[str, Any]:
     expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
     check_keys(ctx, raw, {"call", "args"}, "a script call")
     name = name_of(get(raw, "call"))
-    if name not in TOOL_NAMES:
-        near = difflib.get_close_matches(name, sorted(TOOL_NAMES), n=1)
+    if name not in _known_tools(ctx):
+        near = difflib.get_close_matches(name, sorted(_known_tools(ctx)), n=1)
         hint = f" (did you mean :{near[0]}?)" if near else ""
         raise ctx.fail(f"unknown tool :{name}{hint}", "call")
     args = get(raw, "args", {})
@@ -440,9 +465,10 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
 
 def _tool_choice(ctx: Context, raw: Any) -> str:
     name = raw.name if isinstance(raw, Keyword) else None
-    if name in TOOL_CHOICES or name in TOOL_NAMES:
+    if name in TOOL_CHOICES or name in _known_tools(ctx):
         return name
-    near = difflib.get_close_matches(name or "", [*TOOL_CHOICES, *sorted(TOOL_NAMES)], n=1)
+    near = difflib.get_close_matches(name or "", [*TOOL_CHOICES, *sorted(_known_tools(ctx))],
+                                     n=1)
     hint = f" (did you mean :{near[0]}?)" if near else ""
     raise ctx.fail(f"must be :auto, :required, :none or a tool keyword such as :write-file, got "
                    f"{kind_of(raw)}{hint}", "tool-choice")
@@ -644,7 +670,7 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
                     raise ctx.fail(f'tier depth {depth} asks for model "{m}" that tier depth '
                                    f"{above.depth} lacks", "models")
             if above.tools is not None:
-                extra = [t for t in (tools or sorted(TOOL_NAMES)) if t not in above.tools]
+                extra = [t for t in (tools or sorted(_known_tools(ctx))) if t not in above.tools]
                 if extra:
                     raise ctx.fail(f"tier depth {depth} asks for tool :{extra[0]} that tier "
                                    f"depth {above.depth} lacks", "tools")
@@ -740,7 +766,7 @@ def _prices(ctx: Context, raw: Any) -> dict[str, Price]:
 
 
 _PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "providers", "prices",
-              "model-settings", "task"}
+              "model-settings", "toolbox", "task"}
 
 
 def _check_task_policy(ctx: Context, plan: Plan) -> None:
@@ -762,13 +788,18 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
                            "tool-choice")
 
 
-def parse_plan(text: str, source: str = "<plan>") -> Plan:
-    """Parse and validate EDN plan text.
+def parse_plan(text: str, source: str = "<plan>",
+               base_dir: str | os.PathLike[str] | None = None,
+               toolbox: Mapping[str, DeclaredTool] | None = None) -> Plan:
+    """Parse and validate EDN plan text; its relative paths resolve against ``base_dir``
+    (default: the current directory). ``toolbox`` holds tools declared outside the text (the
+    functions given to :func:`agenttree.run`), as if in its ``:toolbox`` (where the text's own
+    entry of a name wins).
 
     Raises:
         PlanError: the first problem found, with file, line and key.
     """
-    ctx = Context(source=source, locate=_PlanLocator(text))
+    ctx = _PlanContext(source=source, locate=_PlanLocator(text))
     data = read_edn(ctx, text)
     if not isinstance(data, Mapping):
         raise ctx.fail(f"a plan must be a map, got {kind_of(data)}", line=1)
@@ -783,6 +814,9 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     if not RUN_NAME.match(run_name):
         raise ctx.fail(f"{kind_of(run_name)} cannot name a run directory: use letters, "
                        "digits, -, _ and . (not first), at most 100 characters", "run/name")
+    toolbox = {**(toolbox or {}), **parse_toolbox(ctx, get(data, "toolbox", {}))}
+    ctx.anchor = None
+    ctx.tools = TOOL_NAMES | frozenset(toolbox)
     models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
     tiers = _tiers(ctx, get(data, "tiers"), models)
     ctx.anchor = None
@@ -795,7 +829,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     root = _task(ctx, get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
-                root=root, source=source)
+                toolbox=toolbox, root=root, source=source,
+                base_dir=Path(os.path.abspath(base_dir or os.curdir)))
     _check_task_policy(ctx, plan)
     return plan
 
@@ -806,9 +841,13 @@ def _default_name(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "plan"
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read and validate a plan file (its name defaults to the file's stem)."""
-    return parse_plan(read_source(path), source=str(path))
+def load_plan(path: str | Path, base_dir: str | os.PathLike[str] | None = None,
+              toolbox: Mapping[str, DeclaredTool] | None = None) -> Plan:
+    """Read and validate a plan file (its name defaults to the file's stem); its relative paths
+    resolve against ``base_dir``, by default the file's own directory (``toolbox``: as for
+    :func:`parse_plan`)."""
+    base = os.path.dirname(os.path.abspath(path)) if base_dir is None else base_dir
+    return parse_plan(read_source(path), source=str(path), base_dir=base, toolbox=toolbox)
 
 
 _SETTINGS_KEYS = {"providers", "model-settings", "prices"}
@@ -821,7 +860,7 @@ def parse_settings(text: str, source: str = "<settings>") -> Settings:
     Raises:
         PlanError: the first problem found, with file, line and key.
     """
-    ctx = Context(source=source, locate=_PlanLocator(text))
+    ctx = _PlanContext(source=source, locate=_PlanLocator(text))
     data = read_edn(ctx, text)
     if not isinstance(data, Mapping):
         raise ctx.fail(f"settings must be a map with :providers, :model-settings or :prices, "
@@ -970,5 +1009,7 @@ def plan_to_edn(plan: Plan) -> str:
             for m, p in plan.prices.items()) + "}")
     if plan.model_settings:
         out.append(f" :model-settings {_model_settings_edn(plan.model_settings)}")
+    if plan.toolbox:
+        out.append(f" :toolbox {toolbox_to_edn(plan.toolbox, _edn)}")
     out.append(" :task " + _task_edn(plan.root, "       ") + "}")
     return "\n".join(out) + "\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import attrs
 
 from .plan import Plan, Task
-from .tool_names import TOOL_NAMES
 
 OWN_TOOLS = frozenset({"read-output"})
 """Tools every agent has, whatever its tier and task say: they only read what the agent's own
@@ -41,7 +40,7 @@ def root_policy(plan: Plan, model_override: str | None = None) -> Policy:
     """The root's policy: tier 0 of the plan (or one model for everything with ``--model``),
     its tools narrowed by the root task's ``:tools``."""
     tier = plan.tier_for(0)
-    tools = TOOL_NAMES if tier.tools is None else frozenset(tier.tools) & TOOL_NAMES
+    tools = plan.tool_names if tier.tools is None else frozenset(tier.tools) & plan.tool_names
     if plan.root.tools is not None:
         tools &= frozenset(plan.root.tools)
     models = (model_override,) if model_override else tuple(tier.models)

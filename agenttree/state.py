@@ -87,6 +87,9 @@ class RunState:
     plan_name: str = ""
     plan_source: str = ""
     plan_edn: str = ""
+    plan_base_dir: str = ""
+    """Where the plan's relative paths resolve (``plan/loaded``; empty: the working
+    directory)."""
     plan_parts: list[str] = attrs.Factory(list)
     """``plan/part`` texts read since the last plan event (joined by the next one)."""
     seed: int = 0
@@ -163,6 +166,7 @@ def _plan_text(s: RunState, e: ev.PlanLoaded | ev.PlanReconciled) -> str:
 
 def _plan_loaded(s: RunState, e: ev.PlanLoaded, t: int) -> None:
     s.plan_name, s.plan_source, s.plan_edn = e.name, e.source, _plan_text(s, e)
+    s.plan_base_dir = e.base_dir
 
 
 def _plan_reconciled(s: RunState, e: ev.PlanReconciled, t: int) -> None:

@@ -83,10 +83,11 @@ async def _reconcile(engine: Engine, command: Reconcile) -> str:
         if staged is not None and hashlib.sha256(data).hexdigest() != staged:
             raise ControlError(f"{path} does not match its sha256; nothing was changed")
         text = data.decode()
+        base_dir = engine.plan.base_dir  # where the run's plan file was, not the run directory
         if len(text) > BIG_PLAN:
-            plan = await trio.to_thread.run_sync(parse_plan, text, str(path))
+            plan = await trio.to_thread.run_sync(parse_plan, text, str(path), base_dir)
         else:
-            plan = parse_plan(text, source=str(path))
+            plan = parse_plan(text, source=str(path), base_dir=base_dir)
     except OSError as exc:
         raise ControlError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -97,7 +98,10 @@ async def _reconcile(engine: Engine, command: Reconcile) -> str:
     if plan.root.id != engine.plan.root.id:
         raise ControlError(f"the root task id cannot change ({engine.plan.root.id!r} -> "
                            f"{plan.root.id!r}); nothing was changed")
-    diff = engine.reconciler.apply(plan)
+    try:
+        diff = engine.reconciler.apply(plan)
+    except UserError as exc:  # a declared tool that cannot be made: refused before any change
+        raise ControlError(f"{exc} (nothing was changed)") from None
     note = "" if staged is None else _write_plan_in_force(engine, text)
     return f"reconciled: {diff.summary()}{note}"
 

@@ -47,6 +47,7 @@ from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
+from ..tools.custom import custom_tools
 from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
@@ -91,13 +92,19 @@ class Engine:
             providers are first used; pass one dict to several engines to share the limits
             (the benchmark's cases do). Default: this engine's own.
         state: the folded log a resume goes on from (default: a new run's).
+        functions: Python tools' functions by tool name, used instead of importing the
+            ``:python`` functions the plan names (:func:`agenttree.run`'s ``tools``).
+
+    Raises:
+        PlanError: a declared tool cannot be made (a ``:python`` module not found...).
     """
 
     def __init__(self, plan: Plan, run_dir: str | os.PathLike[str], *, seed: int = 0,
                  durability: str = "batch", model_override: str | None = None,
                  wall_clock: Any = time.time, handle_signals: bool = False,
                  provider_limiters: dict[str, tuple[trio.CapacityLimiter, RateLimiter]]
-                 | None = None, state: RunState | None = None) -> None:
+                 | None = None, state: RunState | None = None,
+                 functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.plan = plan
         self.run_dir = Path(run_dir)
         self.seed = seed
@@ -109,6 +116,9 @@ class Engine:
         """The log folded as it is written (a resume starts from the log's fold)."""
         self.places = index(plan)
         self.plan_edn = plan_to_edn(plan)
+        self.functions = dict(functions or {})
+        self.custom_tools = custom_tools(plan, self.functions)
+        """The plan's own tools (its ``:toolbox``), by name."""
         self.book = TaskBook(self.places)
         """Which agent runs which task, the running agents, what waits on an attempt's end."""
         self.reconciler = Reconciler(self)
@@ -209,7 +219,8 @@ class Engine:
                                     durability=self.durability, version=__version__,
                                     pid=os.getpid(), model=self.model_override))
             for event in ev.plan_events(ev.PlanLoaded, self.plan_edn, name=plan.name,
-                                        source=plan.source, tasks=len(self.places)):
+                                        source=plan.source, tasks=len(self.places),
+                                        base_dir=str(plan.base_dir)):
                 self.emit(event)
         status = "cancelled"
         try:
@@ -260,7 +271,13 @@ class Engine:
 
     def set_plan(self, plan: Plan) -> None:
         """Follow a new plan from now on (reconcile); agents already running keep theirs
-        apart from their children list."""
+        apart from their children list.
+
+        Raises:
+            PlanError: a tool it declares cannot be made (nothing was changed).
+        """
+        self.custom_tools = custom_tools(plan, self.functions)
+        self._schemas.clear()
         self.plan = plan
         self.places = index(plan)
         self.book.learn(self.places)
@@ -378,19 +395,21 @@ class Engine:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""
         schemas = self._schemas.get(tools)
         if schemas is None:
-            schemas = self._schemas[tools] = [REGISTRY[n].schema() for n in sorted(tools)
-                                              if n in REGISTRY]
+            schemas = self._schemas[tools] = [t.schema() for n in sorted(tools)
+                                              if (t := self.tool(n)) is not None]
         return schemas
 
     def tool(self, name: str) -> Tool | None:
-        """The tool an agent's call names (a subclass may offer tools beyond the built-ins;
-        the agent's policy still decides whether it may use one)."""
-        return REGISTRY.get(name)
+        """The tool an agent's call names: a built-in or one the plan declares (a subclass may
+        offer more; the agent's policy still decides whether it may use one)."""
+        return REGISTRY.get(name) or self.custom_tools.get(name)
 
-    async def run_command(self, agent: Agent, cmd: str, *,
-                          timeout_s: float | None) -> ExecResult:
-        """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`; its
-        process group is logged (``process/started``) as it starts.
+    async def run_command(self, agent: Agent, cmd: str, *, timeout_s: float | None,
+                          env: dict[str, str] | None = None,
+                          stdin: bytes | None = None) -> ExecResult:
+        """Run ``/bin/sh -c cmd`` in the agent's working directory through :attr:`shell`, with
+        ``env`` added to its environment and ``stdin`` as its input; its process group is
+        logged (``process/started``) as it starts.
 
         Paths other agents hold locks on are guarded (:mod:`.lock_guard`): read-only inside
         the sandbox under ``:locks :required``, and each one the command changed anyway is
@@ -409,7 +428,8 @@ class Engine:
 
         try:
             return await self.shell.exec(["/bin/sh", "-c", cmd], cwd=agent.task.cwd,
-                                         env={"AGENTTREE_AGENT": agent.id}, timeout=timeout_s,
+                                         env={**(env or {}), "AGENTTREE_AGENT": agent.id},
+                                         stdin=stdin, timeout=timeout_s,
                                          read_only=read_only, on_start=started)
         finally:
             for pgid in groups:

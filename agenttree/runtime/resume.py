@@ -307,7 +307,8 @@ class Restorer:
             return place.task
         # Spawned at run time: its task is what the parent's spawn call asked for.
         return spawned_task(child.task, child.goal, child.cwd,
-                            self.recording.spawned.get(child.id, {}))
+                            self.recording.spawned.get(child.id, {}),
+                            self.engine.plan.tool_names)
 
     def _restore_children(self, agent: Agent, children: list[Task],
                           news: list[ChildDone]) -> RestoredChildren:
@@ -356,12 +357,14 @@ class Restorer:
 
 def plan_of(run_dir: Path, state: RunState) -> Plan:
     """The plan in force: the log's last (``plan.edn`` may hold an edit never reconciled);
-    ``plan.edn`` only for a log that holds none."""
+    ``plan.edn`` only for a log that holds none. Its relative paths resolve where the log says
+    (the directory of the plan file the run was started with)."""
     path = run_dir / "plan.edn"
+    base_dir = state.plan_base_dir or None
     if state.plan_edn:
-        return parse_plan(state.plan_edn, source=str(path))
+        return parse_plan(state.plan_edn, source=str(path), base_dir=base_dir)
     if path.exists():
-        return load_plan(path)
+        return load_plan(path, base_dir=base_dir or Path.cwd())
     raise UserError(f"{run_dir}: no plan in the log and no plan.edn")
 
 

@@ -12,7 +12,6 @@ from ..budget import parse_budget
 from ..errors import ToolError
 from ..numbers import NumberError, check_number
 from ..plan import Task, check_system_prompt
-from ..tool_names import TOOL_NAMES
 from .base import AgentHandle, Param, tool
 
 
@@ -24,8 +23,9 @@ def _budget(raw: dict[str, Any]) -> dict[str, float]:
         raise ToolError(f"budget: {exc}") from None
 
 
-def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
-    """Scripted-model turns given to ``spawn`` (the plan's shape, JSON-spelled)."""
+def parse_script(raw: list[Any], tool_names: frozenset[str]) -> tuple[dict[str, Any], ...]:
+    """Scripted-model turns given to ``spawn`` (the plan's shape, JSON-spelled), calling only
+    ``tool_names`` (the run's plan's)."""
     turns = []
     for i, turn in enumerate(raw):
         if not isinstance(turn, dict):
@@ -36,7 +36,7 @@ def parse_script(raw: list[Any]) -> tuple[dict[str, Any], ...]:
         norm = []
         for call in calls:
             name = call.get("tool") or call.get("call") if isinstance(call, dict) else None
-            if name not in TOOL_NAMES:
+            if name not in tool_names:
                 raise ToolError(f"script turn {i}: unknown tool {name!r}")
             args = call.get("args") or {}
             if not isinstance(args, dict):
@@ -69,13 +69,14 @@ def spawn_record(task: Task) -> dict[str, Any]:
     return record
 
 
-def spawned_task(task_id: str, goal: str, cwd: str, record: dict[str, Any]) -> Task:
+def spawned_task(task_id: str, goal: str, cwd: str, record: dict[str, Any],
+                 tool_names: frozenset[str]) -> Task:
     """A task spawned at run time, rebuilt from its :func:`spawn_record` (or, in a log written
     before ``agent/spawned`` carried one, from the arguments of the ``spawn`` call)."""
     tools, script = record.get("tools"), record.get("script")
     return Task(id=task_id, goal=goal, cwd=cwd, model=record.get("model"),
                 tools=tuple(tools) if tools is not None else None,
-                script=parse_script(script) if script is not None else None,
+                script=parse_script(script, tool_names) if script is not None else None,
                 system_prompt=record.get("system_prompt"))
 
 
@@ -114,7 +115,8 @@ async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
     key, task_id = agent.next_child_key()
     task = Task(id=task_id, goal=args["goal"], cwd=cwd, model=model,
                 tools=tuple(tools) if tools is not None else None,
-                script=parse_script(args["script"]) if args.get("script") is not None else None,
+                script=parse_script(args["script"], agent.engine.plan.tool_names)
+                if args.get("script") is not None else None,
                 system_prompt=prompt)
     child = agent.start_child(task, key=key, dynamic=True,
                               extra=_budget(args.get("budget") or {}))

@@ -72,8 +72,9 @@ class EngineHandle(Protocol):
     outputs: OutputStore
 
     def emit(self, event: ev.Event) -> int: ...
-    async def run_command(self, agent: Any, cmd: str, *,
-                          timeout_s: float | None) -> CommandOutput: ...
+    async def run_command(self, agent: Any, cmd: str, *, timeout_s: float | None,
+                          env: dict[str, str] | None = None,
+                          stdin: bytes | None = None) -> CommandOutput: ...
 
 
 class AgentHandle(Protocol):
