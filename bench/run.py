@@ -33,7 +33,7 @@ from agenttree.state import fold
 from . import baselines
 from .activity_view import bench_activity
 from .bench_runner import bench_runner
-from .control import bench_control
+from .control import bench_control, bench_control_latency
 from .docker_sandboxes import bench_docker
 from .procs import bench_process_groups
 from .reconcile import bench_reconcile
@@ -392,7 +392,8 @@ def main() -> None:
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
             ("Reconcile", lambda: bench_reconcile(runs, 2 if args.quick else 4)),
             ("Resume", lambda: bench_resume(100_000 // scale, runs, tmp)),
-            ("Control", lambda: bench_control(390_000 // scale, runs, tmp)),
+            ("Control latency", lambda: bench_control_latency(100 // scale, tmp)),
+            ("Control", lambda: bench_control(1_000_000 // scale, runs, tmp)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Web hub", lambda: bench_web_hub(200_000 // scale, runs, tmp)),
             ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
