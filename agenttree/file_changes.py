@@ -33,15 +33,12 @@ class FileChanges:
 
     Start :meth:`run` in a nursery (task group); the follower calls :meth:`wait` between two
     reads. A change between a read and the next :meth:`wait` is not lost: that wait returns at
-    once. With ``notify`` false (or where notification cannot start), :meth:`wait` is a plain
-    ``poll_s`` sleep.
+    once. Where notification cannot start, :meth:`wait` is a plain ``poll_s`` sleep.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, poll_s: float,
-                 notify: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, poll_s: float) -> None:
         self.path = Path(path)
         self.poll_s = poll_s
-        self.notify = notify
         self.notifying = False
         """Whether changes are being notified now (false: polling only)."""
         self._changed = False
@@ -65,9 +62,6 @@ class FileChanges:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] =
                   anyio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled. Reports started once a change made from then on is seen."""
-        if not self.notify:
-            task_status.started()
-            return
         stop = threading.Event()
         try:
             await self._watch(stop, task_status)

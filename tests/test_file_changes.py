@@ -6,6 +6,8 @@ because the file changed and the operating system said so.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -23,58 +25,56 @@ def append(path: Path, text: bytes = b"line\n") -> None:
         f.write(text)
 
 
+@asynccontextmanager
+async def following(path: Path, **options) -> AsyncIterator[FileChanges]:
+    """``FileChanges`` for ``path``, running (watching, or polling only) for the block."""
+    changes = FileChanges(path, **options)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(changes.run)
+        yield changes
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_wait_ends_when_the_file_is_appended_to(tmp_path: Path) -> None:
     path = tmp_path / "control.jsonl"
     path.touch()
-    changes = FileChanges(path, poll_s=NEVER)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
+    async with following(path, poll_s=NEVER) as changes:
         assert changes.notifying
         for _ in range(3):
             append(path)
             await changes.wait()
-        nursery.cancel_scope.cancel()
     assert not changes.notifying
 
 
 async def test_a_change_before_the_wait_is_not_lost(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.touch()
-    changes = FileChanges(path, poll_s=NEVER)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
+    async with following(path, poll_s=NEVER) as changes:
         append(path)
         while not changes._changed:  # the follower is busy elsewhere as the change comes
             await trio.sleep(0)
         await changes.wait()  # returns at once: the change was noted
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_file_that_does_not_exist_yet_is_followed_once_created(tmp_path: Path) -> None:
     path = tmp_path / "control.jsonl"
-    changes = FileChanges(path, poll_s=NEVER)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
+    async with following(path, poll_s=NEVER) as changes:
         append(path)
         await changes.wait()
         append(path)  # now watched as a file
         await changes.wait()
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_deleted_and_recreated_file_is_followed_on(tmp_path: Path) -> None:
     path = tmp_path / "control.jsonl"
     path.touch()
-    changes = FileChanges(path, poll_s=NEVER)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
+    async with following(path, poll_s=NEVER) as changes:
         path.unlink()
         await changes.wait()
         append(path)
         await changes.wait()
         append(path)
         await changes.wait()
-        nursery.cancel_scope.cancel()
 
 
 async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_clock,
@@ -85,25 +85,9 @@ async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_
     monkeypatch.setattr(file_changes, "RustNotify", unavailable)
     path = tmp_path / "control.jsonl"
     path.touch()
-    changes = FileChanges(path, poll_s=0.25)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
+    async with following(path, poll_s=0.25) as changes:
         assert not changes.notifying
         t0 = trio.current_time()
         append(path)
         await changes.wait()
         assert trio.current_time() - t0 == pytest.approx(0.25)
-        nursery.cancel_scope.cancel()
-
-
-async def test_notify_false_polls_only(tmp_path: Path, autojump_clock) -> None:
-    path = tmp_path / "control.jsonl"
-    path.touch()
-    changes = FileChanges(path, poll_s=0.1, notify=False)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(changes.run)
-        assert not changes.notifying
-        t0 = trio.current_time()
-        await changes.wait()
-        await changes.wait()
-        assert trio.current_time() - t0 == pytest.approx(0.2)
