@@ -35,6 +35,17 @@ async def following(path: Path, **options) -> AsyncIterator[FileChanges]:
         nursery.cancel_scope.cancel()
 
 
+async def require_notification(directory: Path) -> None:
+    """Fail at once, saying why, where change notification cannot start: a test that relies on
+    it would otherwise wait for ever."""
+    probe = directory / "notification-probe"
+    probe.touch()
+    async with following(probe, poll_s=NEVER) as changes:
+        if not changes.notifying:
+            pytest.fail("file-change notification cannot start here (the user's inotify "
+                        "instances used up? see /proc/sys/fs/inotify/max_user_instances)")
+
+
 async def test_a_wait_ends_when_the_file_is_appended_to(tmp_path: Path) -> None:
     path = tmp_path / "control.jsonl"
     path.touch()

@@ -18,6 +18,7 @@ from agenttree.log import complete_end, read_events
 
 from ..clock import beside
 from ..runtime.test_engine import WAITERS, events_of, make_engine
+from ..test_file_changes import require_notification
 
 
 async def test_answers_are_read_from_the_tail_after_the_command(tmp_path: Path,
@@ -104,6 +105,7 @@ async def test_an_async_wait_ends_on_the_logs_change_notification(
     only be seen because the log's change was notified (real clock, as in production)."""
     from agenttree.control import client as client_module
 
+    await require_notification(tmp_path)
     monkeypatch.setattr(client_module, "ASYNC_POLL_S", 1e9)
     engine = make_engine(tmp_path, WAITERS)
     async with trio.open_nursery() as nursery:

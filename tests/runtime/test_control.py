@@ -14,6 +14,7 @@ from agenttree.log import read_events
 from agenttree.runtime import control
 from agenttree.runtime.control import POLL_S
 
+from ..test_file_changes import require_notification
 from .test_engine import WAITERS, events_of, finished, make_engine, when_written
 
 
@@ -111,6 +112,7 @@ async def test_a_command_is_applied_when_its_line_is_notified_not_at_the_next_po
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the poll interval out of reach, only the file-change notification can wake the
     tail: each command is answered all the same (on Trio's real clock, as in production)."""
+    await require_notification(tmp_path)
     monkeypatch.setattr(control, "POLL_S", 1e9)
     engine = make_engine(tmp_path, WAITERS)
     async with trio.open_nursery() as nursery:

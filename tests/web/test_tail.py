@@ -16,6 +16,7 @@ from agenttree.cli import main
 from agenttree.errors import UserError
 from agenttree.web.tail import events_url, format_line, tail
 
+from ..test_file_changes import require_notification
 from .conftest import TOKEN, RunLog, Served, start_events, start_server
 
 
@@ -156,6 +157,7 @@ async def test_the_web_stream_benchmark_clients_resume_when_dropped(
 async def test_a_quiet_log_reaches_tail_on_the_change_notification(
         tmp_path: Path, nursery: trio.Nursery) -> None:
     """The hub's poll out of reach: the new event can only come through the notification."""
+    await require_notification(tmp_path)
     log = RunLog(tmp_path / "run")
     log.write(start_events())
     base, _ = await start_server(nursery, log.run_dir, poll_s=1e9, gap_s=0)
