@@ -179,6 +179,23 @@ class LockTable:
         self.waiting[agent] = waiter
         return waiter
 
+    def grant_now(self, agent: str, path: str, mode: str, *, ttl_s: float,
+                  now: float) -> Hold | None:
+        """The uncontended case of :meth:`acquire`: a fresh hold, granted at once, when
+        nothing stands in the way (no holder to wait for, nobody queued, no lock-delay, no
+        hold of the path past its expiry, ``agent`` neither waiting nor holding ``path``
+        already); ``None`` otherwise, with nothing changed (then :meth:`acquire` decides).
+        Never raises, never queues."""
+        if mode not in MODES or not ttl_s > 0 or agent in self.waiting:
+            return None
+        state = self.paths.get(path)
+        if state is None:
+            state = self.paths[path] = _Path()
+        elif (state.queue or agent in state.holds or not self._grantable(state, mode, now)
+              or any(h.expires <= now for h in state.holds.values())):
+            return None
+        return self._grant(state, agent, path, mode, ttl_s, now)
+
     def _again(self, state: _Path, held: Hold, mode: str, ttl_s: float, now: float) -> Hold:
         if mode == held.mode or held.mode == WRITE:  # re-entrant; write covers read
             held.ttl_s, held.expires = ttl_s, now + ttl_s

@@ -3,6 +3,7 @@ over many agents and paths and checks the invariants after every step."""
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 
@@ -11,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agenttree.lock_table import READ, WRITE, Deadlock, LockError, LockTable, Waiter
+from agenttree.lock_table import READ, WRITE, Deadlock, Hold, LockError, LockTable, Waiter
 
 AGENTS = [f"root.a{i}" for i in range(6)]
 PATHS = ["a.txt", "b.txt", "c.txt"]
@@ -64,6 +65,28 @@ class LockMachine(RuleBasedStateMachine):
             self.open_waits[got.id] = got
         elif got.token != before.get(agent):
             self._check_token(got.token)
+
+    @rule(agent=st.sampled_from(AGENTS), path=st.sampled_from(PATHS),
+          mode=st.sampled_from([READ, WRITE]), ttl=st.sampled_from([0.5, 1.0, 5.0]))
+    def grant_now(self, agent, path, mode, ttl) -> None:
+        """The fast path grants exactly what a non-waiting acquire would, or changes nothing."""
+        self.steps += 1
+        twin = copy.deepcopy(self.table)
+        before = self._picture()
+        hold = self.table.grant_now(agent, path, mode, ttl_s=ttl, now=self.now)
+        if hold is None:
+            assert self._picture() == before
+            return
+        self._check_token(hold.token)
+        got = twin.acquire(agent, path, mode, ttl_s=ttl, wait_s=0, now=self.now)
+        assert isinstance(got, Hold)
+        assert (got.agent, got.mode, got.token, got.expires) == (
+            hold.agent, hold.mode, hold.token, hold.expires)
+
+    def _picture(self) -> tuple:
+        return (self.table.last_token, sorted(self.table.waiting),
+                {p: (sorted((h.agent, h.token, h.expires) for h in self.table.holders(p)),
+                     [w.id for w in self.table.queue(p)]) for p in PATHS})
 
     @rule(agent=st.sampled_from(AGENTS), path=st.sampled_from(PATHS))
     def release(self, agent, path) -> None:

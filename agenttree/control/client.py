@@ -34,9 +34,12 @@ from ..rundir import require_run_dir
 from ..state import RunState, apply
 from .commands import STAGED, Command, encode_command
 
-POLL_S = 0.05
-"""How often a wait looks at the log for the answer (another process writes it: polling is
-all there is)."""
+POLL_S = 0.005
+"""How often a blocking wait looks at the log for the answer (each look reads only what was
+appended since the last)."""
+ASYNC_POLL_S = 0.05
+"""How often an async wait looks when no change of the log is notified
+(:mod:`~agenttree.file_changes`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -212,8 +215,14 @@ class ControlClient:
     async def wait_async(self, sent: Sent) -> Answer | None:
         """Wait for the answer to ``sent`` (bound it with ``trio.move_on_after``); ``None``
         when the run finished without one. Reads the log in this thread, a little at a
-        time."""
+        time: when a change is notified, and every :data:`ASYNC_POLL_S`."""
+        from ..file_changes import FileChanges  # here: the CLI's blocking wait needs none of it
+
         watch = AnswerWatch(self.log_path, sent)
-        while (answer := watch.poll()) is None and watch.ended is None:
-            await trio.sleep(POLL_S)
+        changes = FileChanges(self.log_path, poll_s=ASYNC_POLL_S)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(changes.run)
+            while (answer := watch.poll()) is None and watch.ended is None:
+                await changes.wait()
+            nursery.cancel_scope.cancel()
         return answer

@@ -37,6 +37,7 @@ from ..control.commands import (
     decode_command,
 )
 from ..errors import ToolError, UserError
+from ..file_changes import FileChanges
 from ..log import FileCutBack, LineFollower, replace_whole
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 POLL_S = 0.1
-"""How often the file is checked for new lines."""
+"""How often the file is checked for new lines when no change was notified (the fallback where
+change notification is unavailable: :mod:`agenttree.file_changes`)."""
 BIG_PLAN = 1 << 18
 """Plans longer than this (characters) are parsed off the engine's thread."""
 
@@ -194,16 +196,20 @@ class ControlTail:
         self._unreadable = ""
 
     async def run(self) -> None:
-        """Poll the file and apply commands until cancelled, once the root agent is up and
+        """Apply commands as they are appended, until cancelled, once the root agent is up and
         no agent replays any more (the commands a resumed run finds pending name agents that
-        are being restarted)."""
-        await self.engine.root_up.wait()
-        if self.engine.replayer is not None:
-            await self.engine.replayer.wait_live()
-        while True:
-            for number, raw in self._new_lines():
-                await self._apply(number, raw)
-            await trio.sleep(POLL_S)
+        are being restarted). The file is read again when a change is notified, and every
+        :data:`POLL_S` in any case."""
+        changes = FileChanges(self.path, poll_s=POLL_S)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(changes.run)
+            await self.engine.root_up.wait()
+            if self.engine.replayer is not None:
+                await self.engine.replayer.wait_live()
+            while True:
+                for number, raw in self._new_lines():
+                    await self._apply(number, raw)
+                await changes.wait()
 
     def _new_lines(self) -> list[tuple[int, bytes]]:
         """The new lines; a file that cannot be read or was cut back is reported (once), and

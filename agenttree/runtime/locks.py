@@ -1,9 +1,15 @@
 """The lock service: one task owns the lock table; agents talk to it with requests.
 
-Every request carries its own reply slot (a :class:`_Call`); the service task is the only code
-that touches the :class:`~agenttree.lock_table.LockTable`. It logs every change
-(``lock/*`` events) and runs the table's timers (TTL expiry, wait timeouts, lock-delay, conflict
-escalation) on Trio's clock, so tests run on ``MockClock``.
+Every request carries its own reply slot (a :class:`_Call`); the service task serves them in
+order. It logs every change (``lock/*`` events) and runs the table's timers (TTL expiry, wait
+timeouts, lock-delay, conflict escalation) on Trio's clock, so tests run on ``MockClock``.
+
+The uncontended case skips the round trip: when no request is queued for the service, an
+``acquire`` that the :class:`~agenttree.lock_table.LockTable` can grant at once
+(:meth:`~agenttree.lock_table.LockTable.grant_now`), and a ``release`` that nobody waits
+behind, are carried out in the caller's task, as one synchronous step (Trio runs one task at a
+time), their events logged before the caller sees the result. Whatever must wait, every timer
+and every conflict stays with the service task.
 
 A request that must wait opens a **conflict thread**: requester, owners, and their lowest common
 ancestor, whose inbox gets a ``conflict`` message. The ancestor decides with the
@@ -161,6 +167,9 @@ class LockService:
         self._waiters: dict[int, Waiter] = {}  # id(call) -> its waiter
         self._conflicts: dict[str, _Conflict] = {}
         self._next_conflict = 1
+        self._timer: trio.CancelScope | None = None
+        """The service task's wait for its next deadline (a grant in a caller's task may
+        bring it forward)."""
 
     def restore(self, holds: dict[str, dict[str, Any]], *, last_token: int,
                 conflicts: int) -> int:
@@ -201,6 +210,19 @@ class LockService:
         ttl = self.policy.ttl_ms if ttl_ms is None else ttl_ms
         if not 0 < ttl <= self.policy.max_ttl_ms:
             raise LockError(f"ttl must be between 1 and {self.policy.max_ttl_ms} ms, got {ttl}")
+        if not self._inbox and self._is_running(agent):
+            await trio.lowlevel.checkpoint_if_cancelled()
+            hold = self.table.grant_now(agent, path, mode, ttl_s=ttl / 1000,
+                                        now=trio.current_time())
+            if hold is not None:
+                self._emit(ev.LockRequested(agent=agent, path=path, mode=mode, ttl_ms=ttl,
+                                            wait_ms=self.policy.wait_ms if wait_ms is None
+                                            else wait_ms))
+                self._acquired(hold, 0.0)
+                if self._timer is not None and hold.expires < self._timer.deadline:
+                    self._timer.deadline = hold.expires  # the service expires it in time
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return hold
         request = _Acquire(agent, path, mode, ttl, self.policy.wait_ms if wait_ms is None
                            else wait_ms)
         call = _Call(request)
@@ -213,7 +235,15 @@ class LockService:
 
     async def release(self, agent: str, path: str) -> None:
         """Give a lock back. Raises LockError if it is not held."""
-        await self._call(_Release(agent, path))
+        if self._inbox or self.table.queue(path):
+            await self._call(_Release(agent, path))
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            now = trio.current_time()
+            self._apply(self.table.release(agent, path, now), now)
+        finally:
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def release_all_nowait(self, agent: str) -> None:
         """An agent is ending: release its locks and leave queues (never blocks)."""
@@ -248,7 +278,7 @@ class LockService:
         task_status.started()
         inbox = self._inbox
         while True:
-            with trio.move_on_at(self._next_deadline()):
+            with trio.move_on_at(self._next_deadline()) as self._timer:
                 while not inbox:
                     await self._lot.park()
             while inbox:  # everything queued, before looking at the clock again

@@ -1,6 +1,6 @@
 """One tailer per run directory, fanned out to every websocket client.
 
-The hub's task polls ``events.jsonl`` (:class:`~agenttree.log.Tailer`), folds each new entry into
+The hub's task follows ``events.jsonl`` (:class:`~agenttree.log.Tailer`), folds each new entry into
 its :class:`~agenttree.state.RunState`, and passes the new lines on as they were read (joined
 into shared chunks, never decoded and encoded again) to every subscriber's buffer (a trio memory
 channel) with ``send_nowait``; the page's viewers get the poll's delta of the tree's rows
@@ -33,12 +33,16 @@ from ..activity import Activity
 from ..control import ControlClient, parse_command
 from ..errors import LogCorrupt, UserError
 from ..events import Entry
+from ..file_changes import FileChanges
 from ..log import Tailer
 from ..state import FINISHED, RunState, apply
 from .view import View, budgets, detail, marks
 
 POLL_S = 0.05
-"""How often the log is checked for new lines."""
+"""How often the log is read when no change is notified (where notification is unavailable)."""
+GAP_S = 0.05
+"""The most often the log is read: a busy log is read in batches, a quiet one as soon as it
+changes."""
 READ_CHUNK = 4 << 20
 """Bytes of log read and folded at a time (a long log is caught up chunk by chunk, with a
 checkpoint between, so the server and Ctrl-C never wait for a whole log's fold)."""
@@ -214,13 +218,14 @@ class Hub:
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], *, buffer: int = BUFFER,
-                 poll_s: float = POLL_S) -> None:
+                 poll_s: float = POLL_S, gap_s: float = GAP_S) -> None:
         self.run_dir = Path(run_dir)
         self.log_path = self.run_dir / "events.jsonl"
         self.state = RunState()
         self.error: str | None = None
         self.buffer = buffer
         self.poll_s = poll_s
+        self.gap_s = gap_s
         self.activity = Activity()
         """Each agent's marks in time, beside the fold (the page's Activity panel)."""
         self.view = View(self.state, self.activity)
@@ -243,12 +248,20 @@ class Hub:
         return len(self._subscribers) + len(self._viewers)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow the log until cancelled (after a first read of what is there)."""
-        await self._catch_up()
-        task_status.started()
-        while True:
-            await trio.sleep(self.poll_s)
+        """Follow the log until cancelled (after a first read of what is there): read it as
+        soon as a change is notified (:mod:`~agenttree.file_changes`) but not more often than
+        every ``gap_s``, and every ``poll_s`` where no notification comes."""
+        changes = FileChanges(self.log_path, poll_s=self.poll_s)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(changes.run)
             await self._catch_up()
+            task_status.started()
+            next_read = trio.current_time() + self.gap_s
+            while True:
+                await changes.wait()
+                await trio.sleep_until(next_read)
+                next_read = trio.current_time() + self.gap_s
+                await self._catch_up()
 
     async def _catch_up(self) -> None:
         while self.poll():

@@ -90,9 +90,11 @@ async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]
             raise unwrap_group(group) from None
 
 
-async def tail(url: str, start: int = 1, *, raw: bool = False,
-               out: Callable[[str], None] = print) -> None:
-    """Print every event from seq ``start`` on, then live ones, until the server goes away.
+async def follow(url: str, start: int, on_batch: Callable[[str], None]) -> None:
+    """Pass the event stream from seq ``start`` on to ``on_batch``, a message at a time (each
+    line of it newline-terminated), history then live events, until the server goes away.
+    Dropped for falling behind, it connects again from the next seq it has not had: nothing
+    missed, nothing doubled.
 
     Raises:
         UserError: the server cannot be reached or refused the token.
@@ -103,10 +105,9 @@ async def tail(url: str, start: int = 1, *, raw: bool = False,
         try:
             async with connect(target, max_message_size=MAX_MESSAGE) as ws:
                 while True:
-                    for line in (await ws.get_message()).splitlines():
-                        if line:
-                            out(line if raw else format_line(line.encode()))
-                            next_seq += 1
+                    batch = await ws.get_message()
+                    on_batch(batch)
+                    next_seq += batch.count("\n")
         except ConnectionClosed as exc:
             reason = exc.reason
             if reason is not None and reason.code == CLOSE_BEHIND:
@@ -118,6 +119,21 @@ async def tail(url: str, start: int = 1, *, raw: bool = False,
             return
         except (OSError, HandshakeError) as exc:
             raise UserError(f"cannot connect to {urlsplit(target).netloc}: {exc}") from None
+
+
+async def tail(url: str, start: int = 1, *, raw: bool = False,
+               out: Callable[[str], None] = print) -> None:
+    """Print every event from seq ``start`` on, then live ones, until the server goes away.
+
+    Raises:
+        UserError: the server cannot be reached or refused the token.
+    """
+    def show(batch: str) -> None:
+        for line in batch.splitlines():
+            if line:
+                out(line if raw else format_line(line.encode()))
+
+    await follow(url, start, show)
 
 
 def run_tail(url: str, start: int, raw: bool) -> None:

@@ -18,6 +18,7 @@ from agenttree.log import complete_end, read_events
 
 from ..clock import beside
 from ..runtime.test_engine import WAITERS, events_of, make_engine
+from ..test_file_changes import require_notification
 
 
 async def test_answers_are_read_from_the_tail_after_the_command(tmp_path: Path,
@@ -96,3 +97,22 @@ def test_line_numbers_count_what_is_in_the_file(tmp_path: Path) -> None:
 def test_a_directory_without_a_log_is_no_run(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a run directory"):
         ControlClient(tmp_path)
+
+
+async def test_an_async_wait_ends_on_the_logs_change_notification(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web view waits for answers this way: with its poll out of reach, the answer can
+    only be seen because the log's change was notified (real clock, as in production)."""
+    from agenttree.control import client as client_module
+
+    await require_notification(tmp_path)
+    monkeypatch.setattr(client_module, "ASYNC_POLL_S", 1e9)
+    engine = make_engine(tmp_path, WAITERS)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.testing.wait_all_tasks_blocked()
+        client = ControlClient(engine.run_dir)
+        sent = client.send_nowait(Message(agent="root.mid", text="hello"))
+        answer = await client.wait_async(sent)
+        engine.cancel("root", "test over")
+    assert answer == Answer(line=1, cmd="message", applied=True, detail="delivered to root.mid")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
 from agenttree import events as ev
-from agenttree.control import Cancel, append_command
+from agenttree.control import Cancel, Message, append_command
 from agenttree.log import read_events
+from agenttree.runtime import control
 from agenttree.runtime.control import POLL_S
 
-from .test_engine import WAITERS, events_of, finished, make_engine
+from ..test_file_changes import require_notification
+from .test_engine import WAITERS, events_of, finished, make_engine, when_written
 
 
 async def _run_with_commands(tmp_path: Path, lines: list[bytes]):
@@ -103,3 +106,22 @@ async def test_a_command_waiting_at_the_start_applies_as_the_root_comes_up(
     applied = [e for e in entries if isinstance(e.event, ev.ControlApplied)]
     assert [(e.event.line, e.event.cmd, e.t) for e in applied] == [(1, "cancel", 0)]
     assert finished(engine)["root.mid"] == "cancelled"
+
+
+async def test_a_command_is_applied_when_its_line_is_notified_not_at_the_next_poll(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the poll interval out of reach, only the file-change notification can wake the
+    tail: each command is answered all the same (on Trio's real clock, as in production)."""
+    await require_notification(tmp_path)
+    monkeypatch.setattr(control, "POLL_S", 1e9)
+    engine = make_engine(tmp_path, WAITERS)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await trio.testing.wait_all_tasks_blocked()
+        for line in (1, 2, 3):
+            answered = when_written(engine, lambda e, line=line: isinstance(
+                e, ev.ControlApplied | ev.ControlRejected) and e.line == line)
+            assert append_command(engine.run_dir, Message(agent="root.mid", text="hi")) == line
+            await answered.wait()
+        engine.cancel("root", "test over")
+    assert [a.line for a in events_of(engine, ev.ControlApplied)] == [1, 2, 3]

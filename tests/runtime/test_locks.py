@@ -272,3 +272,69 @@ async def test_service_refuses_unknown_agents_and_keeps_serving(autojump_clock) 
         hold = await service.acquire("root.a", "f")
         assert hold.token == 1  # still serving after every refusal
         nursery.cancel_scope.cancel()
+
+
+def _service(events: list[ev.Event], **policy):
+    from agenttree.plan import LockPolicy
+    from agenttree.runtime.locks import LockService
+
+    return LockService(lambda e: events.append(e) or len(events), LockPolicy(**policy),
+                       deliver=lambda *a: True, cancel=lambda *a: True)
+
+
+async def test_an_uncontended_lock_is_granted_and_released_in_the_callers_task(
+        autojump_clock) -> None:
+    """No service task runs here at all: the uncontended acquire and release are carried out
+    in the caller's task, each with its events logged before it returns."""
+    events: list[ev.Event] = []
+    service = _service(events)
+    hold = await service.acquire("root.a", "f.txt", ttl_ms=5000)
+    assert (hold.agent, hold.path, hold.token) == ("root.a", "f.txt", 1)
+    assert [type(e) for e in events] == [ev.LockRequested, ev.LockAcquired]
+    assert events[1].token == 1 and events[1].waited_ms == 0
+    await service.release("root.a", "f.txt")
+    assert isinstance(events[-1], ev.LockReleased) and events[-1].token == 1
+    assert service.table.holders("f.txt") == []
+    hold = await service.acquire("root.b", "f.txt", mode="read")
+    assert hold.token == 2  # fencing tokens go on increasing across the fast path
+
+
+async def test_a_fast_grant_still_expires_on_time(autojump_clock) -> None:
+    """The service task sleeps until its next deadline; a hold granted in a caller's task
+    brings that deadline forward, so its TTL is enforced to the moment."""
+    events: list[ev.Event] = []
+    service = _service(events, delay_ms=0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await trio.testing.wait_all_tasks_blocked()  # the service sleeps: nothing to time
+        t0 = trio.current_time()
+        await service.acquire("root.a", "f.txt", ttl_ms=1500)
+        await trio.sleep(10)
+        expired = [e for e in events if isinstance(e, ev.LockExpired)]
+        assert [(e.agent, e.token) for e in expired] == [("root.a", 1)]
+        assert service.table.holders("f.txt") == []
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() - t0 >= 1.5
+
+
+async def test_a_contended_lock_still_waits_with_the_service(autojump_clock) -> None:
+    events: list[ev.Event] = []
+    service = _service(events, wait_ms=60_000)
+    got: list[str] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await service.acquire("root.a", "f.txt")
+
+        async def second() -> None:
+            await service.acquire("root.b", "f.txt")
+            got.append("root.b")
+
+        nursery.start_soon(second)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == [] and [w.agent for w in service.table.queue("f.txt")] == ["root.b"]
+        await service.release("root.a", "f.txt")  # someone waits: through the service
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == ["root.b"]
+        assert [e.agent for e in events if isinstance(e, ev.LockAcquired)] == ["root.a",
+                                                                               "root.b"]
+        nursery.cancel_scope.cancel()

@@ -16,6 +16,7 @@ from agenttree.cli import main
 from agenttree.errors import UserError
 from agenttree.web.tail import events_url, format_line, tail
 
+from ..test_file_changes import require_notification
 from .conftest import TOKEN, RunLog, Served, start_events, start_server
 
 
@@ -130,3 +131,42 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"agenttree: error: cannot listen on 127.0.0.1:{port}: ")
     assert "in use" in done.stderr and done.stderr.count("\n") == 1
+
+
+async def test_the_web_stream_benchmark_clients_resume_when_dropped(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    """`make bench`'s clients fell 10,000 events behind on a busy machine, were dropped with
+    "resume with from=…", and the benchmark died with a traceback: they resume, as tail does."""
+    from bench.web_stream import _drain
+
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base, hub = await start_server(nursery, log.run_dir)
+    async with trio.open_nursery() as inner:
+        inner.start_soon(_drain, f"ws{base[4:]}/ws/events?token={TOKEN}&from=1", 4 + 30)
+        for _ in range(3):
+            while hub.clients < 1:
+                await trio.sleep(0)
+            log.notes(10)
+            await trio.testing.wait_all_tasks_blocked()
+            hub.poll()
+            hub.drop_all("dropped by the test")
+        # _drain returns once it holds all 34 events, each seq once (it counts them)
+
+
+async def test_a_quiet_log_reaches_tail_on_the_change_notification(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    """The hub's poll out of reach: the new event can only come through the notification."""
+    await require_notification(tmp_path)
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base, _ = await start_server(nursery, log.run_dir, poll_s=1e9, gap_s=0)
+    printed = Printed()
+    async with trio.open_nursery() as inner:
+        inner.start_soon(partial(tail, f"{base}/?token={TOKEN}", out=printed.out.send_nowait))
+        for count, more in ((4, 1), (5, 2), (7, 0)):
+            while len(printed.lines) < count:
+                printed.lines.append(await printed._printed.receive())
+            log.notes(more)
+        inner.cancel_scope.cancel()
+    assert [int(line.split()[0]) for line in printed.everything()] == list(range(1, 8))

@@ -1,0 +1,104 @@
+"""FileChanges: a follower's wait ends on a change notification, or after its poll at the latest.
+
+The poll interval is set huge where notification is under test, so a wait can only end
+because the file changed and the operating system said so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+from agenttree import file_changes
+from agenttree.file_changes import FileChanges
+
+NEVER = 1e9
+"""A poll interval no test lives to see."""
+
+
+def append(path: Path, text: bytes = b"line\n") -> None:
+    with open(path, "ab") as f:
+        f.write(text)
+
+
+@asynccontextmanager
+async def following(path: Path, **options) -> AsyncIterator[FileChanges]:
+    """``FileChanges`` for ``path``, running (watching, or polling only) for the block."""
+    changes = FileChanges(path, **options)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(changes.run)
+        yield changes
+        nursery.cancel_scope.cancel()
+
+
+async def require_notification(directory: Path) -> None:
+    """Fail at once, saying why, where change notification cannot start: a test that relies on
+    it would otherwise wait for ever."""
+    probe = directory / "notification-probe"
+    probe.touch()
+    async with following(probe, poll_s=NEVER) as changes:
+        if not changes.notifying:
+            pytest.fail("file-change notification cannot start here (the user's inotify "
+                        "instances used up? see /proc/sys/fs/inotify/max_user_instances)")
+
+
+async def test_a_wait_ends_when_the_file_is_appended_to(tmp_path: Path) -> None:
+    path = tmp_path / "control.jsonl"
+    path.touch()
+    async with following(path, poll_s=NEVER) as changes:
+        assert changes.notifying
+        for _ in range(3):
+            append(path)
+            await changes.wait()
+    assert not changes.notifying
+
+
+async def test_a_change_before_the_wait_is_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.touch()
+    async with following(path, poll_s=NEVER) as changes:
+        append(path)
+        while not changes._changed:  # the follower is busy elsewhere as the change comes
+            await trio.sleep(0)
+        await changes.wait()  # returns at once: the change was noted
+
+
+async def test_a_file_that_does_not_exist_yet_is_followed_once_created(tmp_path: Path) -> None:
+    path = tmp_path / "control.jsonl"
+    async with following(path, poll_s=NEVER) as changes:
+        append(path)
+        await changes.wait()
+        append(path)  # now watched as a file
+        await changes.wait()
+
+
+async def test_a_deleted_and_recreated_file_is_followed_on(tmp_path: Path) -> None:
+    path = tmp_path / "control.jsonl"
+    path.touch()
+    async with following(path, poll_s=NEVER) as changes:
+        path.unlink()
+        await changes.wait()
+        append(path)
+        await changes.wait()
+        append(path)
+        await changes.wait()
+
+
+async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_clock,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*args: object) -> None:
+        raise OSError(24, "Too many open files (inotify instances used up)")
+
+    monkeypatch.setattr(file_changes, "RustNotify", unavailable)
+    path = tmp_path / "control.jsonl"
+    path.touch()
+    async with following(path, poll_s=0.25) as changes:
+        assert not changes.notifying
+        t0 = trio.current_time()
+        append(path)
+        await changes.wait()
+        assert trio.current_time() - t0 == pytest.approx(0.25)
