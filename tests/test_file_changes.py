@@ -88,12 +88,18 @@ async def test_a_deleted_and_recreated_file_is_followed_on(tmp_path: Path) -> No
         await changes.wait()
 
 
-async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_clock,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def without_notification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make change notification unavailable (as when inotify instances are used up): every
+    follower polls."""
     def unavailable(*args: object) -> None:
         raise OSError(24, "Too many open files (inotify instances used up)")
 
     monkeypatch.setattr(file_changes, "RustNotify", unavailable)
+
+
+async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_clock,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    without_notification(monkeypatch)
     path = tmp_path / "control.jsonl"
     path.touch()
     async with following(path, poll_s=0.25) as changes:
