@@ -1,13 +1,6 @@
-"""``agenttree containers up|down|logs|compose|k8s SPEC`` and ``containers image NAME``.
-
-``compose`` and ``k8s`` print what the spec renders to (nothing is started). ``image`` builds an
-image from Debian packages (:mod:`agenttree.sandbox.images`). ``up`` starts the
-containers with a backend (default ``local``), logs ``container/*`` events to
-``RUN_DIR/events.jsonl`` and prints them, waits for the SUT's ``:cmd`` to exit (or for Ctrl-C
-when it has none) and tears everything down; its exit status is 0 when the SUT exited 0.
-Ctrl-C or SIGTERM tear down too (exit 130). ``down`` removes what a killed ``up`` left
-behind; ``logs`` prints the saved logs.
-"""
+"""``agenttree containers up|down|logs|compose|k8s SPEC`` and ``containers image NAME``: the
+command's arguments. What each verb does is in :mod:`.verbs`, imported (with the backends) only
+when one runs."""
 
 from __future__ import annotations
 
