@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..errors import UserError
 from ..rundir import require_run_dir
 
@@ -62,8 +64,6 @@ def _refuse_run_files(run_dir: Path, output: Path) -> None:
 
 def _encode(trace: Trace, fmt: str) -> bytes:
     if fmt == "chrome-trace":
-        import orjson
-
         from .chrome import chrome_trace
 
         return orjson.dumps(chrome_trace(trace)) + b"\n"
