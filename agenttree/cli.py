@@ -12,35 +12,25 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-
-import orjson
-import trio
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from . import __version__, control_cli, resume_cli
 from .bench import cli as bench_cli
-from .console import (
-    conflict_table,
-    lock_table,
-    make_console,
-    print_summary,
-)
+from .durability import DURABILITY
 from .errors import LogCorrupt, UserError, describe_os_error, only_error
 from .export import cli as export_cli
-from .log import DURABILITY, LogReader
-from .models.check import check_models
-from .plan import load_plan
 from .redact import redact
-from .replay_view import print_replay
-from .run_view import run_with_view, unsandboxed_warning
-from .rundir import fresh_run_dir, log_of
-from .runtime.engine import Engine, tune_gc
-from .runtime.replay import RegressionReplay
 from .sandbox import cli as sandbox_cli
-from .state import fold, state_to_json
-from .tools.custom import custom_tools
-from .verdict import succeeded
 from .web import cli as web_cli
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .runtime.replay import RegressionReplay
+
+# Building the parser imports only the commands' parsers: each command imports what it uses
+# when it runs, so `--version`, `--help` and the control commands never load the engine
+# (tests/test_startup.py checks which modules each command imports).
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -122,6 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``agenttree run PLAN``."""
+    import trio
+
+    from .console import make_console, print_summary
+    from .models.check import check_models
+    from .plan import load_plan
+    from .run_view import run_with_view, unsandboxed_warning
+    from .rundir import fresh_run_dir
+    from .runtime.engine import Engine, tune_gc
+    from .runtime.replay import RegressionReplay
+    from .verdict import succeeded
+
     plan = load_plan(args.plan)
     if not args.replay_from:  # a regression replay calls no model: no key needed
         check_models(plan, args.model)
@@ -158,6 +159,14 @@ def print_replay_verdict(console: Console, replay: RegressionReplay) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``agenttree replay RUN_DIR``: fold the log and print the state."""
+    import orjson
+
+    from .console import make_console
+    from .log import LogReader
+    from .replay_view import print_replay
+    from .rundir import log_of
+    from .state import fold, state_to_json
+
     reader = LogReader(log_of(args.run_dir))
     state = fold(reader, until=args.until)
     if reader.torn is not None:
@@ -174,6 +183,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_locks(args: argparse.Namespace) -> int:
     """``agenttree locks RUN_DIR``: the lock table (holders, waiters) and conflict threads."""
+    from .console import conflict_table, lock_table, make_console
+    from .log import LogReader
+    from .rundir import log_of
+    from .state import fold
+
     state = fold(LogReader(log_of(args.run_dir)), until=args.until)
     console = make_console()
     console.print(lock_table(state))
@@ -184,6 +198,9 @@ def cmd_locks(args: argparse.Namespace) -> int:
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
     """``agenttree plan check PLAN``: validation only (its ``:python`` tools are imported)."""
+    from .plan import load_plan
+    from .tools.custom import custom_tools
+
     plan = load_plan(args.plan)
     custom_tools(plan)
     tasks = list(plan.walk())

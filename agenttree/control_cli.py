@@ -12,27 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .budget import check_budget
-from .control import (
-    Cancel,
-    Command,
-    ControlClient,
-    Grant,
-    Message,
-    Reassign,
-    Reconcile,
-    stage_plan,
-)
-from .edn_source import read_source
 from .errors import UserError
-from .log import LogReader
 from .numbers import NumberError, check_number, parse_number
-from .plan import parse_plan, plan_to_edn
-from .plan_diff import Spawn, diff_plans, with_spawns
-from .rundir import require_run_dir
-from .state import fold
+
+if TYPE_CHECKING:
+    from .control import Command, ControlClient
+
+# The control protocol and the readers of the log are imported when a command runs, not when
+# the parser is built: ``agenttree --help`` and ``--version`` stay fast.
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_REJECTED = 0, 1, 2
 ACK_WAIT_S = 10.0
@@ -119,21 +108,29 @@ def send(client: ControlClient, command: Command, wait_s: float) -> int:
 
 def send_command(args: argparse.Namespace, command: Command) -> int:
     """Send ``command`` to the run in ``args.run_dir``, waiting ``args.wait`` (:func:`send`)."""
+    from .control import ControlClient
+
     return send(ControlClient(args.run_dir), command, args.wait)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """``agenttree cancel RUN_DIR AGENT``."""
+    from .control import Cancel
+
     return send_command(args, Cancel(agent=args.agent))
 
 
 def cmd_say(args: argparse.Namespace) -> int:
     """``agenttree say RUN_DIR AGENT TEXT``."""
+    from .control import Message
+
     return send_command(args, Message(agent=args.agent, text=args.text))
 
 
 def cmd_reassign(args: argparse.Namespace) -> int:
     """``agenttree reassign RUN_DIR TASK [--model M] [--parent P]``."""
+    from .control import Reassign
+
     return send_command(args, Reassign(task=args.task, model=args.model or None,
                                        parent=args.parent or None))
 
@@ -145,6 +142,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     never copied over ``plan.edn``: the engine writes ``plan.edn`` once it has applied the
     plan, so the file is right however long the engine takes, and nothing is put back.
     """
+    from .control import ControlClient, Reconcile, stage_plan
+    from .edn_source import read_source
+    from .plan import parse_plan
+    from .plan_diff import diff_plans
+
     client = ControlClient(args.run_dir)
     source = Path(args.plan) if args.plan else client.run_dir / "plan.edn"
     text = read_source(source)
@@ -159,6 +161,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def parse_amounts(amounts: list[str]) -> dict[str, float]:
     """``["tool-calls=5", "cost=0.5"]`` -> ``{"tool-calls": 5, "cost": 0.5}``, each amount
     checked as every budget amount is (:func:`~agenttree.budget.check_budget`)."""
+    from .budget import check_budget
+
     raw: dict[str, float] = {}
     for item in amounts:
         kind, sep, value = item.partition("=")
@@ -176,11 +180,19 @@ def parse_amounts(amounts: list[str]) -> dict[str, float]:
 
 def cmd_grant(args: argparse.Namespace) -> int:
     """``agenttree grant RUN_DIR AGENT KIND=AMOUNT...``."""
+    from .control import Grant
+
     return send_command(args, Grant(agent=args.agent, budget=parse_amounts(args.amounts)))
 
 
 def cmd_plan_export(args: argparse.Namespace) -> int:
     """``agenttree plan export RUN_DIR``: the plan as it stands, spawns included."""
+    from .log import LogReader
+    from .plan import parse_plan, plan_to_edn
+    from .plan_diff import Spawn, with_spawns
+    from .rundir import require_run_dir
+    from .state import fold
+
     path = require_run_dir(args.run_dir)
     state = fold(LogReader(path / "events.jsonl"))
     if not state.plan_edn:

@@ -31,6 +31,7 @@ import attrs
 import orjson
 import trio
 
+from .durability import DURABILITY
 from .errors import LogCorrupt, UserError
 from .events import Entry, Event, from_wire, to_wire
 from .fit import fit_event
@@ -39,7 +40,6 @@ from .redact import holds_secret, redact_data
 MAX_LINE = 1 << 20
 """Bound on one record's length in bytes (newline included)."""
 
-DURABILITY = ("none", "batch", "every")
 BATCH_FSYNC_S = 0.05
 """In ``batch`` mode an event is fsynced at most this long after it is written (in practice as
 soon as the previous fsync is done)."""

@@ -6,18 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-import trio
-
-from .console import make_console, print_summary
-from .log import DURABILITY
-from .models.check import check_models
-from .run_view import run_with_view, unsandboxed_warning
-from .rundir import require_run_dir
-from .runtime.engine import tune_gc
-from .runtime.resume import finish_only, kill_leftovers, plan_of, read_run, resumed_engine
-from .runtime.runlock import engine_lock
-from .state import FINISHED
-from .verdict import succeeded
+from .durability import DURABILITY
 
 
 def register(sub: Any) -> None:
@@ -33,6 +22,18 @@ def register(sub: Any) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     """``agenttree resume RUN_DIR``: exit 0 when the run ends (or had ended) with every task
     done or cancelled on purpose (:mod:`agenttree.verdict`), 1 otherwise."""
+    import trio  # the engine and what runs it are imported only when the command runs
+
+    from .console import make_console, print_summary
+    from .models.check import check_models
+    from .run_view import run_with_view, unsandboxed_warning
+    from .rundir import require_run_dir
+    from .runtime.engine import tune_gc
+    from .runtime.resume import finish_only, kill_leftovers, plan_of, read_run, resumed_engine
+    from .runtime.runlock import engine_lock
+    from .state import FINISHED
+    from .verdict import succeeded
+
     run_dir = require_run_dir(args.run_dir)
     console = make_console()
     with engine_lock(run_dir):

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UserError
-from .plan import Plan
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 def require_run_dir(run_dir: str | os.PathLike[str]) -> Path:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from agenttree.bench.cli import SUITE_CACHE
+from agenttree.bench.command import SUITE_CACHE
 from agenttree.bench.report import EVENTS, ReportLog, read_events
 from agenttree.bench.runner import Options, Runner
 from agenttree.bench.suites import EdnCache, load_suite

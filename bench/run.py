@@ -39,6 +39,7 @@ from .procs import bench_process_groups
 from .reconcile import bench_reconcile
 from .resume import bench_resume
 from .sandboxes import bench_sandboxes
+from .startup import bench_startup
 from .tui_load import bench_tui
 from .web_stream import bench_hub, bench_web
 
@@ -383,6 +384,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=HERE) as tmp_name:
         tmp = Path(tmp_name)
         for title, fn in [
+            ("Start-up", lambda: bench_startup(runs, tmp)),
             ("Fan-out", lambda: bench_fanout(10_000 // scale, runs)),
             ("Messaging", lambda: bench_messaging(50_000 // scale, runs, tmp)),
             ("Cancel cascade", lambda: bench_cancel(runs)),

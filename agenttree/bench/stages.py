@@ -37,10 +37,9 @@ from ..sandbox.images import CODING_IMAGE, is_current
 from ..sandbox.procs import Confinement
 from ..sandbox.spec import Container, ContainerSpec, Health, Mount, Port
 from ..workspace import Workspace
+from .names import BACKENDS
 from .seal import SealedConfinement, can_seal
 
-BACKENDS = ("local", "docker")
-"""The backends the coding suite runs on."""
 MOUNT = "/work"
 """Where a container sees the workspace."""
 IDLE = ("sleep", "86400")

@@ -18,6 +18,7 @@ import orjson
 from ..edn_source import plain
 from ..errors import UserError
 from ..plan import is_scripted
+from .names import BUILTIN_SUITES
 from .scoring import AnyOf
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 SUITE_FILE = "suite.edn"
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 """Where the built-in suites live (the project's ``suites/`` directory)."""
-BUILTIN_SUITES = {"tool_calling": "tool_calling", "tool-calling": "tool_calling",
-                  "coding": "coding"}
-"""Built-in suite names (``tool-calling`` is also the suite's own name, which names its
-report directory) and their directories under :data:`SUITES_DIR`."""
 CASE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 """What a case id may be: it names the case's directories in a report."""
 

@@ -2,8 +2,8 @@
 OpenTelemetry collector.
 
 Exit status: 0 written (and sent); 1 the collector could not be reached or refused the spans
-(the file, if asked for, is written first); 2 bad input. The exporters (and OpenTelemetry with
-them) are imported only when the command runs.
+(the file, if asked for, is written first); 2 bad input. The log's readers, the exporters and
+OpenTelemetry are imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from ..errors import UserError
-from ..log import LogReader, replace_whole
 from ..rundir import require_run_dir
-from ..traces import Trace, trace_of
+
+if TYPE_CHECKING:
+    from ..traces import Trace
 
 FORMATS = ("chrome-trace", "otlp-json")
 RUN_FILES = ("events.jsonl", "control.jsonl", "plan.edn")
@@ -76,6 +78,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     Raises:
         UserError: the file cannot be written there (the reason, in one line).
     """
+    from ..log import replace_whole
+
     try:
         replace_whole(path, data)
     except OSError as exc:
@@ -84,6 +88,9 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``agenttree export RUN_DIR [--format F -o FILE] [--otlp URL]``."""
+    from ..log import LogReader
+    from ..traces import trace_of
+
     _check(args)
     run_dir = require_run_dir(args.run_dir)
     if args.otlp is not None:

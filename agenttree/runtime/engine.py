@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
 from .. import __version__
@@ -32,9 +31,9 @@ from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
-from ..models.clients import open_client
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
+from ..models.shared_http import SharedHttp
 from ..models.spec import by_model, parse_model_spec
 from ..plan import DEFAULT_CONCURRENCY, ModelSettings, Plan, Task, is_scripted, plan_to_edn
 from ..plan_diff import index, own_fields
@@ -142,7 +141,8 @@ class Engine:
         self.rng = random.Random(seed)
         self.outputs = OutputStore(self.run_dir / "outputs")
         """Whole tool outputs too long for a transcript (outside the workspace)."""
-        self.http: httpx.AsyncClient
+        self.http: SharedHttp
+        """The HTTP client network models share, built when the first of them asks."""
         self.workspace: Workspace
         self.router: Router
         self.locks: LockService
@@ -189,8 +189,7 @@ class Engine:
             if self.shell is None:
                 self.shell = WorkspaceSandbox(workspace, self.confinement, self.env,
                                               output_cap=OUTPUT_CAP)
-            self.http = httpx.AsyncClient(timeout=httpx.Timeout(MODEL_TIMEOUT_S, connect=10),
-                                          limits=httpx.Limits(max_connections=64))
+            self.http = SharedHttp(timeout_s=MODEL_TIMEOUT_S, connect_s=10, max_connections=64)
             async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
                                       durability=self.durability, wall_clock=self.wall_clock,
                                       on_write=self._on_write,
@@ -347,8 +346,11 @@ class Engine:
                                    RateLimiter(settings.requests_per_minute,
                                                settings.tokens_per_minute))
         limiter, rate = self._limiters[key]
-        return open_client(model, settings, self.http, limiter=limiter, rate=rate, rng=self.rng,
-                           retries_left=lambda: agent.meter.remaining("retries"),
+        # Imported here: the providers' clients import httpx, which a scripted run never needs.
+        from ..models.clients import open_client
+
+        return open_client(model, settings, self.http.client(), limiter=limiter, rate=rate,
+                           rng=self.rng, retries_left=lambda: agent.meter.remaining("retries"),
                            on_retry=agent.model_retry, on_delta=agent.model_delta)
 
     def model_settings_for(self, agent: Agent) -> ModelSettings:

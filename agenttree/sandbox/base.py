@@ -375,5 +375,3 @@ def open_backend(name: str, **options: object) -> SandboxBackend:
         return KubernetesBackend(**options)  # type: ignore[arg-type]
     raise SandboxError(f"unknown sandbox backend {name!r} (local, docker or kubernetes)")
 
-
-BACKENDS = ("local", "docker", "kubernetes")

@@ -29,13 +29,13 @@ from typing import IO
 import attrs
 
 from ..errors import AgentTreeError, UserError
+from .names import DEFAULT_SUITE
 
 RECIPE_VERSION = 1
 """Part of every image's hash: bump it when the build steps change, and images are rebuilt."""
 INPUTS_LABEL = "agenttree.io/image-inputs"
 PACKAGES_LABEL = "agenttree.io/image-packages"
 VARIANT = "minbase"
-DEFAULT_SUITE = "bookworm"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 APT_DIR = Path("/etc/apt")
 

@@ -42,10 +42,8 @@ from .base import (
     save_log,
 )
 from .cli_exec import CliExecSandbox
+from .names import DEFAULT_TTL_S, PROJECT_CLAIM
 from .spec import Container, ContainerSpec, require_images
-
-DEFAULT_TTL_S = 3600
-PROJECT_CLAIM = "agenttree-project"
 
 
 def _probe(c: Container) -> dict[str, Any] | None:

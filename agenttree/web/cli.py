@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
-import trio
-
 from ..errors import UserError, only_error
 from .auth import new_token
-
-EXIT_INTERRUPTED = 130
-STOP_GRACE_S = 2.0
-"""After Ctrl-C, how long the server gets to close its connections before the process ends."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,8 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         reports = "reports"
     elif reports is not None and not Path(reports).is_dir():
         raise UserError(f"--reports {reports}: no such directory")
+    import trio  # Trio, the hub and hypercorn are imported only by the commands that need them
+
     from .hub import Hub
-    from .server import serve  # hypercorn is imported only by the commands that need it
+    from .server import serve
+    from .stop import EXIT_INTERRUPTED, until_signal
 
     token = new_token()
 
@@ -88,30 +82,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UserError(f"cannot listen on {args.host}:{args.port}: {leaf}") from None
         raise
     return EXIT_INTERRUPTED
-
-
-async def until_signal(main: Callable[[], Awaitable[None]]) -> None:
-    """Run ``main`` until Ctrl-C (SIGINT) or SIGTERM, then cancel it; if it has not ended
-    :data:`STOP_GRACE_S` later, end the process (exit 130).
-
-    The signals are taken from Trio, so no ``KeyboardInterrupt`` is ever raised inside a
-    request handler (where the web server would catch it and go on serving), and a client
-    that stopped reading cannot hold the process: hypercorn shields its socket writes from
-    cancellation.
-    """
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(main)
-            async for _ in signals:
-                trio.lowlevel.spawn_system_task(_exit_after, STOP_GRACE_S)
-                nursery.cancel_scope.cancel()
-                break
-
-
-async def _exit_after(seconds: float) -> None:
-    await trio.sleep(seconds)
-    sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from ..errors import LogCorrupt, UserError
 from ..log import LogReader
 from ..state import fold, state_to_json
 from .auth import Guard, query_params, same_origin
+from .close_codes import CLOSE_BEHIND, CLOSE_POLICY
 from .hub import CHUNK_BYTES, MAX_WATCHED, BadRequest, Hub, Subscriber, Viewer
 from .reports import ReportScanner
 
@@ -48,10 +49,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-CLOSE_POLICY = 1008
-"""Websocket close code for a refused token or Origin."""
-CLOSE_BEHIND = 1013
-"""Websocket close code ("try again later") for a client that fell too far behind."""
 CLOSE_GRACE_S = 5.0
 """How long a dropped client gets to take its close frame."""
 MAX_VIEW_MESSAGE = 65_536

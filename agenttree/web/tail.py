@@ -24,7 +24,7 @@ from trio_websocket import (
 from wsproto.utilities import LocalProtocolError
 
 from ..errors import UserError, unwrap_group
-from .server import CLOSE_BEHIND, CLOSE_POLICY
+from .close_codes import CLOSE_BEHIND, CLOSE_POLICY
 
 MAX_MESSAGE = 64 << 20
 """Largest websocket message accepted (a history batch can hold many events)."""

@@ -1,0 +1,4 @@
+"""The event log's durability modes (:class:`~agenttree.log.EventLog` says what each one does),
+in a module of their own so the command line can offer them without importing the log."""
+
+DURABILITY = ("none", "batch", "every")
