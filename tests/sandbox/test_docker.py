@@ -98,9 +98,11 @@ async def test_transient_failures_are_retried_idempotently(backend, fake_docker,
 
 async def test_a_hanging_docker_command_times_out(tmp_path, fake_docker, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_DOCKER_HANG", "create")
+    # The timeout covers every docker command, the teardown's too: generous enough for the
+    # fake docker (a Python script) to start on a busy machine (0.3 s was not, at load 13).
     backend = open_backend("docker", run_dir=tmp_path, project=tmp_path,
-                           cli=DockerCli(timeout_s=0.3, retries=1, backoff_s=0.01))
-    with trio.fail_after(30), pytest.raises(SandboxError,
+                           cli=DockerCli(timeout_s=3, retries=1, backoff_s=0.01))
+    with trio.fail_after(60), pytest.raises(SandboxError,
                                             match=r"docker create .*timed out, 2 tries"):
         async with backend.open(parse_spec(SPEC), case="c3"):
             pass
