@@ -435,7 +435,7 @@ class Agent:
         """Run a call live; a long output comes back cut, kept whole on disk."""
         tool = self.engine.tool(call.tool)
         try:
-            if tool is None or call.tool not in self.policy.tools:
+            if tool is None or not self.policy.allows_tool(call.tool):
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
                                 f"{', '.join(sorted(self.policy.tools)) or 'none'}")
             ok, output = True, await tool.run(self, check_args(tool, call.args))
