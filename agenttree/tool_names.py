@@ -4,7 +4,7 @@ for all of them in a policy)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 TOOL_NAMES = frozenset({
     "read-file", "write-file", "list-dir", "sh",
@@ -47,3 +47,10 @@ def narrow(a: Iterable[str], b: Iterable[str]) -> frozenset[str]:
     both = {n for n in a if covers(b, n)} | {n for n in b if covers(a, n)}
     return frozenset(n for n in both
                      if n.endswith("/*") or not covers(both - {n}, n))
+
+
+def plan_tool_name(name: str, servers: Container[str]) -> str:
+    """A tool name as plans spell it, from the one a model used: ``calc__add`` is ``calc/add``
+    when ``calc`` is one of ``servers`` (the plan refuses any other tool named so)."""
+    server, separator, tool = name.partition(WIRE_SEPARATOR)
+    return f"{server}/{tool}" if separator and server in servers else name
