@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import events as ev
-from ..errors import ToolError, UserError
+from ..errors import ToolError, UserError, only_error
 from ..mcp_config import McpServer
 from ..tool_names import wire_name
 from .base import AgentHandle, Tool
@@ -98,7 +98,7 @@ class McpConnection:
             except Exception as exc:  # whatever the SDK or the server did: it is down
                 reason = _describe(exc)
             finally:
-                self._live, self._up = None, trio.Event()
+                self._down()
             if self.spec.url is None:
                 reason += f" (its stderr: {self._errlog})"
             if attempt == 1 and not started:
@@ -128,20 +128,28 @@ class McpConnection:
         try:
             result = await client.call_tool(name, args)
         except Exception as exc:
-            error = _unwrap(exc)
+            error = only_error(exc) or exc
             if isinstance(error, MCPError) and error.code != CONNECTION_CLOSED:
                 raise ToolError(f"{label}: the server refused the call: {error.message}") \
                     from None
+            if self._live is not None and self._live[1] is broken:
+                self._down()  # later calls wait for the restart
             broken.set()
             raise ToolError(f"{label}: MCP server :{self.spec.name} closed the connection "
-                            f"during the call ({_describe(exc)}); it is restarted if it may "
-                            "be: call the tool again") from None
+                            f"during the call ({_describe(exc)}); a server is restarted once in "
+                            "a run: call the tool again") from None
         text = render(result)
         if result.is_error:
             raise ToolError(f"{label}: {text}")
         return text
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _down(self) -> None:
+        """No client until the next start: calls from now on wait for it."""
+        self._live = None
+        if self._up.is_set():
+            self._up = trio.Event()
 
     def _target(self) -> str:
         if self.spec.url is not None:
@@ -232,16 +240,11 @@ def render(result: Any) -> str:
     return "\n".join(parts)
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """The one error inside nested exception groups (the SDK's task groups wrap errors)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _describe(exc: BaseException) -> str:
-    error = _unwrap(exc)
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in error.exceptions)
+    """What went wrong, in a line (the SDK's task groups wrap errors in groups)."""
+    error = only_error(exc)
+    if error is None:
+        assert isinstance(exc, BaseExceptionGroup)
+        return "; ".join(_describe(e) for e in exc.exceptions)
     text = str(error) or type(error).__name__
     return text if len(text) < 300 else text[:297] + "..."

@@ -90,6 +90,9 @@ def serve_http(token: str) -> None:
 
 
 if __name__ == "__main__":
+    if "MCP_TEST_PIDFILE" in os.environ:
+        with open(os.environ["MCP_TEST_PIDFILE"], "a") as f:
+            f.write(f"{os.getpid()} {os.getcwd()}\n")
     _odd_tool()
     if sys.argv[1] == "http":
         serve_http(sys.argv[2])
