@@ -34,8 +34,8 @@ from .edn_source import (
     read_source,
 )
 from .errors import PlanError
-from .numbers import NumberError, check_json, check_number
 from .mcp_config import McpServer, mcp_to_edn, parse_mcp
+from .numbers import NumberError, check_json, check_number
 from .tool_names import TOOL_NAMES, WIRE_SEPARATOR, all_of, covers, server_of, wire_name
 from .toolbox import DeclaredTool, parse_toolbox, toolbox_to_edn
 

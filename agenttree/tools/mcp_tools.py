@@ -26,7 +26,6 @@ import trio
 from .. import events as ev
 from ..errors import ToolError, UserError, only_error
 from ..mcp_config import McpServer
-from ..tool_names import wire_name
 from .base import AgentHandle, Tool
 from .schema import MAX_DESCRIPTION, function_schema_problem
 
