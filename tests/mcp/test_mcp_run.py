@@ -238,3 +238,13 @@ def test_an_interrupted_run_leaves_no_server_behind(tmp_path: Path) -> None:
     proc.communicate(timeout=LIMIT_S)
     [pid] = [line.split()[0] for line in (tmp_path / "pids").read_text().splitlines()]
     assert not alive(int(pid))
+
+
+def test_the_example_plan_runs_offline(tmp_path: Path) -> None:
+    plan = Path(__file__).parents[2] / "plans" / "tools.edn"
+    result = subprocess.run([sys.executable, "-m", "agenttree", "run", str(plan), "--run-dir",
+                             str(tmp_path / "run"), "--quiet"], capture_output=True, text=True,
+                            cwd=tmp_path, check=False, timeout=LIMIT_S)
+    assert result.returncode == 0, result.stderr
+    out = {r.tool: r.output for r in results(tmp_path / "run").values() if r.ok}
+    assert (out["calc/mul"], out["calc/add"]) == ("10.0", "10.0")
