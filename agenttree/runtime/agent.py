@@ -441,6 +441,8 @@ class Agent:
         """Run a call live; a long output comes back cut, kept whole on disk."""
         tool = self.engine.tool(call.tool)
         try:
+            if tool is None and self.policy.allows_tool(call.tool):
+                raise ToolError(self.engine.missing_tool(call.tool))
             if tool is None or not self.policy.allows_tool(call.tool):
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
                                 f"{', '.join(sorted(self.policy.tools)) or 'none'}")

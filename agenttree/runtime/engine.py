@@ -446,6 +446,15 @@ class Engine:
             return None if connection is None else connection.tools.get(name)
         return REGISTRY.get(name) or self.custom_tools.get(name)
 
+    def missing_tool(self, name: str) -> str:
+        """Why a tool the agent's policy allows cannot be called (an MCP server's tool that
+        the server does not offer)."""
+        server = server_of(name)
+        connection = None if server is None else self.mcp.get(server)
+        if connection is None:
+            return f"{name}: no such tool in this run"
+        return connection.missing(name)
+
     def plan_tool_name(self, name: str) -> str:
         """A tool name as plans and logs spell it, from the name a model called it by (MCP
         tools are ``server__tool`` on the wire, ``server/tool`` in plans)."""

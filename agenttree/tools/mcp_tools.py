@@ -64,6 +64,7 @@ class McpConnection:
         """Set while a client is connected, or for good once the server is given up."""
         self._gone = ""
         """Why the server is given up for the rest of the run (empty while it is not)."""
+        self._left_out: dict[str, str] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start the server, serve calls until cancelled; restart it once if it dies.
@@ -80,6 +81,7 @@ class McpConnection:
                         listed = await _list_tools(client)
                         scope.deadline = math.inf
                         self.tools, left_out = self._adopt(listed)
+                        self._left_out = left_out
                         self._emit(ev.McpStarted(server=self.spec.name,
                                                  transport=self.spec.transport,
                                                  target=self._target(),
@@ -141,6 +143,14 @@ class McpConnection:
         if result.is_error:
             raise ToolError(f"{label}: {text}")
         return text
+
+    def missing(self, name: str) -> str:
+        """The tool error for ``name`` (``server/tool``), a tool the server does not offer."""
+        why = self._left_out.get(name)
+        if why is not None:
+            return f"{name}: MCP server :{self.spec.name} lists it, but it is left out ({why})"
+        return (f"{name}: MCP server :{self.spec.name} has no such tool; it has: "
+                f"{', '.join(sorted(self.tools)) or 'none'}")
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ picks, printed as the first line of stdout) and refuses requests without ``Beare
 Their tools: ``add``; ``fail`` (the tool reports an error); ``crash`` (the process SIGKILLs
 itself mid-call); ``block`` (signals ``started`` through the FIFO named by ``$MCP_TEST_FIFO``,
 then waits forever, and writes ``cancelled`` to it when the client cancels the call);
+``was_cancelled`` (returns once a ``block`` call was cancelled, while the server runs on);
 ``odd`` (an input schema hosted APIs refuse: an array without items).
 """
 
@@ -41,6 +42,15 @@ def crash() -> str:
     return "unreachable"
 
 
+_cancelled: list[anyio.Event] = []
+
+
+def _cancelled_event() -> anyio.Event:
+    if not _cancelled:
+        _cancelled.append(anyio.Event())
+    return _cancelled[0]
+
+
 @app.tool()
 async def block() -> str:
     """Wait until cancelled."""
@@ -49,9 +59,17 @@ async def block() -> str:
     try:
         await anyio.sleep_forever()
     finally:
+        _cancelled_event().set()
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_write, fifo, "cancelled")
     return "unreachable"
+
+
+@app.tool()
+async def was_cancelled() -> str:
+    """Return once a call to block has been cancelled (waits until then)."""
+    await _cancelled_event().wait()
+    return "block was cancelled"
 
 
 def _write(path: str, text: str) -> None:
