@@ -45,7 +45,7 @@ class McpServer:
         """``stdio`` or ``http``."""
         return "http" if self.url is not None else "stdio"
 
-    def launch(self, base_dir: str | None) -> tuple[list[str], str]:
+    def launch(self, base_dir: str | os.PathLike[str] | None) -> tuple[list[str], str]:
         """The command line and working directory of a stdio server, relative paths resolved
         against ``base_dir`` (the plan file's directory; ``None``: the current one)."""
         base = Path(base_dir or os.getcwd())

@@ -49,7 +49,8 @@ class McpConnection:
         emit: logs an event.
     """
 
-    def __init__(self, spec: McpServer, *, base_dir: str | None, path: str, errlog: Path,
+    def __init__(self, spec: McpServer, *, base_dir: str | os.PathLike[str] | None, path: str,
+                 errlog: Path,
                  emit: Callable[[ev.Event], int]) -> None:
         self.spec = spec
         self.tools: dict[str, Tool] = {}
