@@ -631,6 +631,40 @@ class ContainerLogs(Event):
     tail: str = ""
 
 
+# --- MCP servers ------------------------------------------------------------------------------
+
+
+@event
+@attrs.frozen(kw_only=True)
+class McpStarted(Event):
+    """An MCP server of the plan's ``:mcp`` is up (``attempt`` 2: restarted after it died).
+
+    ``target`` is its command line or URL (header values are never logged); ``tools`` the
+    tools agents may call, as plans name them (``calc/add``); ``left_out`` those it lists that
+    are not offered, each with why (a name or schema a hosted API would refuse).
+    """
+
+    TYPE: ClassVar[str] = "mcp/started"
+    server: str
+    transport: str
+    target: str
+    tools: list[str]
+    left_out: dict[str, str] = attrs.Factory(dict)
+    attempt: int = 1
+
+
+@event
+@attrs.frozen(kw_only=True)
+class McpFailed(Event):
+    """An MCP server died or could not be reached (``reason``); ``restarting``: it is started
+    once more, else its tools fail for the rest of the run."""
+
+    TYPE: ClassVar[str] = "mcp/failed"
+    server: str
+    reason: str
+    restarting: bool = False
+
+
 # --- control ---------------------------------------------------------------------------------
 
 

@@ -34,8 +34,9 @@ from .edn_source import (
     read_source,
 )
 from .errors import PlanError
+from .mcp_config import McpServer, mcp_to_edn, parse_mcp
 from .numbers import NumberError, check_json, check_number
-from .tool_names import TOOL_NAMES
+from .tool_names import TOOL_NAMES, WIRE_SEPARATOR, all_of, covers, server_of, wire_name
 from .toolbox import DeclaredTool, parse_toolbox, toolbox_to_edn
 
 DEFAULT_BUDGET = Budget(tool_calls=200, wall_s=3600, tokens=2_000_000, retries=3)
@@ -247,6 +248,8 @@ class Plan:
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
     toolbox: dict[str, DeclaredTool] = attrs.Factory(dict)
     """The tools the plan declares besides the built-ins (docs/tools.md)."""
+    mcp: dict[str, McpServer] = attrs.Factory(dict)
+    """The MCP servers whose tools its agents may use (docs/tools.md)."""
     root: Task
     source: str = attrs.field(default="<plan>", eq=False)
     base_dir: Path = attrs.field(factory=Path.cwd, eq=False)
@@ -256,8 +259,9 @@ class Plan:
 
     @property
     def tool_names(self) -> frozenset[str]:
-        """Every tool a policy may name: the built-ins and the plan's own."""
-        return TOOL_NAMES | frozenset(self.toolbox)
+        """Every tool a policy may name: the built-ins, the plan's own, and ``server/*`` for
+        each MCP server (its tools are known once it runs)."""
+        return TOOL_NAMES | frozenset(self.toolbox) | {all_of(s) for s in self.mcp}
 
     def watchdog_s(self, task: Task, depth: int) -> float:
         """A task's watchdog interval: its own ``:watchdog-s``, else its tier's, else 30 s."""
@@ -325,10 +329,46 @@ class _PlanContext(Context):
     ``:toolbox``'s, known once that is read)."""
 
     tools: frozenset[str] = TOOL_NAMES
+    servers: frozenset[str] = frozenset()
+    """The plan's MCP servers: ``:server/tool`` and ``:server/*`` name their tools."""
 
 
 def _known_tools(ctx: Context) -> frozenset[str]:
     return ctx.tools if isinstance(ctx, _PlanContext) else TOOL_NAMES
+
+
+MCP_TOOL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""An MCP tool's name as plans may use it (on the wire ``server__tool``, at most 64 long)."""
+
+
+def _is_tool(ctx: Context, name: str, *, every: bool) -> bool:
+    """Whether ``name`` is a tool the plan may name: a built-in, a ``:toolbox`` tool, or one of
+    an MCP server's (``server/*`` too, if ``every``)."""
+    if name in _known_tools(ctx):
+        return True
+    server = server_of(name)
+    if server is None or not isinstance(ctx, _PlanContext) or server not in ctx.servers:
+        return False
+    tool = name[len(server) + 1:]
+    if tool == "*":
+        return every
+    return bool(MCP_TOOL.match(tool)) and len(wire_name(name)) <= 64
+
+
+def _unknown_tool(ctx: Context, name: str, key: str) -> PlanError:
+    server = server_of(name)
+    if server is not None and isinstance(ctx, _PlanContext) and server in ctx.servers:
+        return ctx.fail(f":{name} cannot name a tool of MCP server :{server}: use "
+                        f":{server}/TOOL (letters, digits, - and _; at most 64 with the "
+                        "server's name)" + (f", or :{server}/* in :tools" if key != "tools"
+                                             else ""), key)
+    if server is not None:
+        known = ", ".join(f":{s}" for s in sorted(getattr(ctx, "servers", ()))) or "none"
+        return ctx.fail(f"unknown tool :{name}: no MCP server :{server} in :mcp "
+                        f"(declared: {known})", key)
+    near = difflib.get_close_matches(name, sorted(_known_tools(ctx)), n=1)
+    hint = f" (did you mean :{near[0]}?)" if near else ""
+    return ctx.fail(f"unknown tool :{name}{hint}", key)
 
 
 class _PlanLocator(Locator):
@@ -406,10 +446,8 @@ def _tool_names(ctx: Context, raw: Any, key: str) -> tuple[str, ...] | None:
     names = []
     for item in raw:
         name = name_of(item)
-        if name not in _known_tools(ctx):
-            near = difflib.get_close_matches(name, sorted(_known_tools(ctx)), n=1)
-            hint = f" (did you mean :{near[0]}?)" if near else ""
-            raise ctx.fail(f"unknown tool :{name}{hint}", key)
+        if not _is_tool(ctx, name, every=True):
+            raise _unknown_tool(ctx, name, key)
         names.append(name)
     return tuple(names)
 
@@ -421,10 +459,8 @@ def _call(ctx: Context, raw: Any) -> dict[str, Any]:
     expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
     check_keys(ctx, raw, {"call", "args"}, "a script call")
     name = name_of(get(raw, "call"))
-    if name not in _known_tools(ctx):
-        near = difflib.get_close_matches(name, sorted(_known_tools(ctx)), n=1)
-        hint = f" (did you mean :{near[0]}?)" if near else ""
-        raise ctx.fail(f"unknown tool :{name}{hint}", "call")
+    if not _is_tool(ctx, name, every=False):
+        raise _unknown_tool(ctx, name, "call")
     args = get(raw, "args", {})
     expect(ctx, args, Mapping, "a map of arguments", "args")
     args = plain(args)
@@ -465,7 +501,7 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
 
 def _tool_choice(ctx: Context, raw: Any) -> str:
     name = raw.name if isinstance(raw, Keyword) else None
-    if name in TOOL_CHOICES or name in _known_tools(ctx):
+    if name in TOOL_CHOICES or (name is not None and _is_tool(ctx, name, every=False)):
         return name
     near = difflib.get_close_matches(name or "", [*TOOL_CHOICES, *sorted(_known_tools(ctx))],
                                      n=1)
@@ -670,7 +706,8 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
                     raise ctx.fail(f'tier depth {depth} asks for model "{m}" that tier depth '
                                    f"{above.depth} lacks", "models")
             if above.tools is not None:
-                extra = [t for t in (tools or sorted(_known_tools(ctx))) if t not in above.tools]
+                extra = [t for t in (tools or sorted(_all_tools(ctx)))
+                         if not covers(above.tools, t)]
                 if extra:
                     raise ctx.fail(f"tier depth {depth} asks for tool :{extra[0]} that tier "
                                    f"depth {above.depth} lacks", "tools")
@@ -678,7 +715,8 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
             budget = DEFAULT_BUDGET
         choice = get(item, "tool-choice")
         choice = None if choice is None else _tool_choice(ctx, choice)
-        if choice not in (None, *TOOL_CHOICES) and tools is not None and choice not in tools:
+        if choice not in (None, *TOOL_CHOICES) and tools is not None \
+                and not covers(tools, choice):
             raise ctx.fail(f"tool :{choice} is not among tier depth {depth}'s tools",
                            "tool-choice")
         settings = get(item, "model-settings")
@@ -766,7 +804,25 @@ def _prices(ctx: Context, raw: Any) -> dict[str, Price]:
 
 
 _PLAN_KEYS = {"run/name", "models", "tiers", "talk", "sandbox", "locks", "providers", "prices",
-              "model-settings", "toolbox", "task"}
+              "model-settings", "toolbox", "mcp", "task"}
+
+
+def _all_tools(ctx: Context) -> frozenset[str]:
+    """What a tier without ``:tools`` (``:all``) allows."""
+    servers = ctx.servers if isinstance(ctx, _PlanContext) else frozenset()
+    return _known_tools(ctx) | {all_of(s) for s in servers}
+
+
+def _check_wire_names(ctx: Context, toolbox: Mapping[str, DeclaredTool],
+                      servers: dict[str, McpServer]) -> None:
+    """No toolbox tool may be sent to models under a name an MCP server's tool could take."""
+    for name in toolbox:
+        prefix, separator, _ = name.partition(WIRE_SEPARATOR)
+        if separator and prefix in servers:
+            ctx.anchor = ctx.locate.key_line("toolbox", 1)
+            raise ctx.fail(f"tool :{name} would collide on the wire with MCP server :{prefix}'s "
+                           f"tools (sent to models as {prefix}{WIRE_SEPARATOR}TOOL): rename it",
+                           name)
 
 
 def _check_task_policy(ctx: Context, plan: Plan) -> None:
@@ -778,12 +834,13 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
             raise ctx.fail(f'model "{task.model}" is not allowed at depth {depth}; allowed: '
                            f"{', '.join(tier.models)}", "model")
         if task.tools is not None and tier.tools is not None:
-            extra = [t for t in task.tools if t not in tier.tools]
+            extra = [t for t in task.tools if not covers(tier.tools, t)]
             if extra:
                 raise ctx.fail(f"tool :{extra[0]} is not allowed at depth {depth}", "tools")
         choice = task.tool_choice or tier.tool_choice
         tools = task.tools if task.tools is not None else tier.tools
-        if choice not in (None, *TOOL_CHOICES) and tools is not None and choice not in tools:
+        if choice not in (None, *TOOL_CHOICES) and tools is not None \
+                and not covers(tools, choice):
             raise ctx.fail(f'tool :{choice} is not among task "{task.id}"\'s tools',
                            "tool-choice")
 
@@ -816,7 +873,11 @@ def parse_plan(text: str, source: str = "<plan>",
                        "digits, -, _ and . (not first), at most 100 characters", "run/name")
     toolbox = {**(toolbox or {}), **parse_toolbox(ctx, get(data, "toolbox", {}))}
     ctx.anchor = None
+    servers = parse_mcp(ctx, get(data, "mcp", {}))
+    _check_wire_names(ctx, toolbox, servers)
+    ctx.anchor = None
     ctx.tools = TOOL_NAMES | frozenset(toolbox)
+    ctx.servers = frozenset(servers)
     models = _models(ctx, get(data, "models")) if get(data, "models") is not None else {}
     tiers = _tiers(ctx, get(data, "tiers"), models)
     ctx.anchor = None
@@ -829,7 +890,7 @@ def parse_plan(text: str, source: str = "<plan>",
     root = _task(ctx, get(data, "task"), {})
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
-                toolbox=toolbox, root=root, source=source,
+                toolbox=toolbox, mcp=servers, root=root, source=source,
                 base_dir=Path(os.path.abspath(base_dir or os.curdir)))
     _check_task_policy(ctx, plan)
     return plan
@@ -1011,5 +1072,7 @@ def plan_to_edn(plan: Plan) -> str:
         out.append(f" :model-settings {_model_settings_edn(plan.model_settings)}")
     if plan.toolbox:
         out.append(f" :toolbox {toolbox_to_edn(plan.toolbox, _edn)}")
+    if plan.mcp:
+        out.append(f" :mcp {mcp_to_edn(plan.mcp, _edn)}")
     out.append(" :task " + _task_edn(plan.root, "       ") + "}")
     return "\n".join(out) + "\n"

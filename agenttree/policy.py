@@ -6,6 +6,7 @@ from __future__ import annotations
 import attrs
 
 from .plan import Plan, Task
+from .tool_names import covers, narrow
 
 OWN_TOOLS = frozenset({"read-output"})
 """Tools every agent has, whatever its tier and task say: they only read what the agent's own
@@ -23,7 +24,12 @@ class Policy:
 
     models: tuple[str, ...]
     tools: frozenset[str]
+    """Tool names; ``server/*`` allows every tool of that MCP server (see :meth:`allows_tool`)."""
     talk: frozenset[str]
+
+    def allows_tool(self, name: str) -> bool:
+        """Whether the agent may call (or pass on) the tool ``name``."""
+        return covers(self.tools, name)
 
     def allows_model(self, model: str) -> bool:
         """Whether the agent may use ``model``."""
@@ -40,9 +46,9 @@ def root_policy(plan: Plan, model_override: str | None = None) -> Policy:
     """The root's policy: tier 0 of the plan (or one model for everything with ``--model``),
     its tools narrowed by the root task's ``:tools``."""
     tier = plan.tier_for(0)
-    tools = plan.tool_names if tier.tools is None else frozenset(tier.tools) & plan.tool_names
+    tools = plan.tool_names if tier.tools is None else narrow(tier.tools, plan.tool_names)
     if plan.root.tools is not None:
-        tools &= frozenset(plan.root.tools)
+        tools = narrow(tools, plan.root.tools)
     models = (model_override,) if model_override else tuple(tier.models)
     return Policy(models=models, tools=tools | OWN_TOOLS, talk=plan.talk)
 
@@ -61,9 +67,9 @@ def derive(parent: Policy, plan: Plan, task: Task, depth: int,
         models = tuple(m for m in tier.models if parent.allows_model(m)) or parent.models[-1:]
     tools = parent.tools
     if tier.tools is not None:
-        tools = tools & frozenset(tier.tools)
+        tools = narrow(tools, tier.tools)
     if task.tools is not None:
-        tools = tools & frozenset(task.tools)
+        tools = narrow(tools, task.tools)
     return Policy(models=models, tools=tools | OWN_TOOLS, talk=parent.talk)
 
 

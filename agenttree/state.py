@@ -416,6 +416,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.ConflictOpened: _conflict_opened, ev.ConflictResolved: _conflict_resolved,
     ev.ContainerStarted: _container_started, ev.ContainerHealthy: _container_healthy,
     ev.ContainerExited: _container_exited, ev.ContainerLogs: _container_logs,
+    ev.McpStarted: _nothing, ev.McpFailed: _nothing,
     ev.ControlApplied: _control, ev.ControlRejected: _control,
     ev.PlanReconciled: _plan_reconciled, ev.UnknownEvent: _unknown,
 }

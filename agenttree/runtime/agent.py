@@ -33,6 +33,7 @@ from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, 
 from ..plan import TOOL_CHOICES, Task, is_scripted
 from ..policy import offered_tools
 from ..prompt import imposed
+from ..tool_names import wire_name
 from ..tools.agents import spawn_record
 from ..tools.base import check_args
 from . import grants
@@ -367,12 +368,17 @@ class Agent:
         if emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
                                   messages=len(self.transcript), watchdog=watchdog,
                                   params=self.model.params(request),
-                                  tools=[t["function"]["name"] for t in tools],
+                                  tools=[self.engine.plan_tool_name(t["function"]["name"])
+                                         for t in tools],
                                   system_prompt=None if self.prompt_logged
                                   else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
         response = recorded or await self.model.complete(request)
+        if response.calls:  # named as plans and logs name tools (models see wire names)
+            response = attrs.evolve(response, calls=tuple(
+                attrs.evolve(c, tool=self.engine.plan_tool_name(c.tool))
+                for c in response.calls))
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
@@ -384,7 +390,7 @@ class Agent:
             latency_ms=round((trio.current_time() - started) * 1000, 3)))
         message: dict[str, Any] = {"role": "assistant", "content": response.text}
         if calls:
-            message["tool_calls"] = calls
+            message["tool_calls"] = [{**c, "tool": wire_name(c["tool"])} for c in calls]
         self.transcript.append(message)
         self.charge("tokens", usage.total)
         cost = self.engine.cost_of(self.model.name, usage.prompt, usage.completion)
@@ -402,9 +408,9 @@ class Agent:
         choice = self.task.tool_choice or self.engine.plan.tier_for(self.spec.depth).tool_choice
         if choice is None or choice in TOOL_CHOICES:
             return choice
-        if not any(t["function"]["name"] == choice for t in tools):
+        if not any(t["function"]["name"] == wire_name(choice) for t in tools):
             return None
-        return choice if self.turn == 1 else "auto"
+        return wire_name(choice) if self.turn == 1 else "auto"
 
     async def _run_calls(self, calls: tuple[ToolCall, ...]) -> None:
         for call in calls:
@@ -435,7 +441,9 @@ class Agent:
         """Run a call live; a long output comes back cut, kept whole on disk."""
         tool = self.engine.tool(call.tool)
         try:
-            if tool is None or call.tool not in self.policy.tools:
+            if tool is None and self.policy.allows_tool(call.tool):
+                raise ToolError(self.engine.missing_tool(call.tool))
+            if tool is None or not self.policy.allows_tool(call.tool):
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
                                 f"{', '.join(sorted(self.policy.tools)) or 'none'}")
             ok, output = True, await tool.run(self, check_args(tool, call.args))

@@ -100,6 +100,9 @@ async def _reconcile(engine: Engine, command: Reconcile) -> str:
     if plan.root.id != engine.plan.root.id:
         raise ControlError(f"the root task id cannot change ({engine.plan.root.id!r} -> "
                            f"{plan.root.id!r}); nothing was changed")
+    if plan.mcp != engine.plan.mcp:
+        raise ControlError(":mcp cannot change in a running run (its servers start with the "
+                           "run); nothing was changed")
     try:
         diff = engine.reconciler.apply(plan)
     except UserError as exc:  # a declared tool that cannot be made: refused before any change

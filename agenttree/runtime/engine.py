@@ -7,6 +7,7 @@ Structure (each line a nursery or scope inside the one above)::
         signal watcher          Ctrl-C cancels the root agent (the tree ends cleanly)
         control tail            applies commands appended to control.jsonl
         lock service            owns the file-lock table
+        MCP servers             one task per server of the plan's :mcp (agenttree.tools.mcp_tools)
         root agent              its children run in its own nursery, and so on down
 """
 
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -44,6 +45,7 @@ from ..sandbox.base import ExecResult
 from ..sandbox.procs import detect_confinement, signal_group
 from ..sandbox.workspace import WorkspaceSandbox
 from ..state import RunState, apply
+from ..tool_names import all_of, plan_tool_name, server_of
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
 from ..tools.custom import custom_tools
@@ -58,6 +60,9 @@ from .reconcile import Reconciler
 from .router import Router
 from .runlock import engine_lock
 from .tasks import TaskBook
+
+if TYPE_CHECKING:
+    from ..tools.mcp_tools import McpConnection
 
 MODEL_TIMEOUT_S = 300.0
 OUTPUT_CAP = 64_000
@@ -118,6 +123,8 @@ class Engine:
         self.functions = dict(functions or {})
         self.custom_tools = custom_tools(plan, self.functions)
         """The plan's own tools (its ``:toolbox``), by name."""
+        self.mcp: dict[str, McpConnection] = {}
+        """The plan's MCP servers, by name, once the run has started them."""
         self.book = TaskBook(self.places)
         """Which agent runs which task, the running agents, what waits on an attempt's end."""
         self.reconciler = Reconciler(self)
@@ -228,12 +235,30 @@ class Engine:
                     nursery.start_soon(self._watch_signals)
                 nursery.start_soon(ControlTail(self, self.run_dir / "control.jsonl").run)
                 await nursery.start(self.locks.run)
+                await self._start_mcp(nursery)
                 status = await self._run_root()
                 nursery.cancel_scope.cancel()
         finally:
             reason = "interrupted" if self.interrupted else ""
             self.emit(ev.RunFinished(status=status, reason=reason))
         return status
+
+    async def _start_mcp(self, nursery: trio.Nursery) -> None:
+        """Start the plan's MCP servers (their tools are known from then on).
+
+        Raises:
+            UserError: a server did not start (the run ends before any agent starts).
+        """
+        if not self.plan.mcp:
+            return
+        from ..tools.mcp_tools import McpConnection  # the mcp SDK: only when a plan has servers
+
+        for name, spec in self.plan.mcp.items():
+            connection = McpConnection(spec, base_dir=self.plan.base_dir, path=self.env["PATH"],
+                                       errlog=self.run_dir / "mcp" / f"{name}.stderr",
+                                       emit=self.emit)
+            await nursery.start(connection.run)
+            self.mcp[name] = connection
 
     async def _run_root(self) -> str:
         note: str | None = ""
@@ -317,6 +342,8 @@ class Engine:
         return True
 
     def _on_write(self, entry: ev.Entry) -> None:
+        if isinstance(entry.event, ev.McpStarted):
+            self._schemas.clear()  # a restarted server may list other tools
         apply(self.state, entry)
         if self.on_event is not None:
             self.on_event(entry)
@@ -397,14 +424,41 @@ class Engine:
         """The model-facing schemas of a tool set (cached: many agents share a set)."""
         schemas = self._schemas.get(tools)
         if schemas is None:
-            schemas = self._schemas[tools] = [t.schema() for n in sorted(tools)
+            named = {n for name in tools for n in self._expand(name)}
+            schemas = self._schemas[tools] = [t.schema() for n in sorted(named)
                                               if (t := self.tool(n)) is not None]
         return schemas
 
+    def _expand(self, name: str) -> list[str]:
+        """``server/*`` as the server's tools; any other name as itself."""
+        server = server_of(name)
+        if server is not None and name == all_of(server) and server in self.mcp:
+            return list(self.mcp[server].tools)
+        return [name]
+
     def tool(self, name: str) -> Tool | None:
-        """The tool an agent's call names: a built-in or one the plan declares (a subclass may
-        offer more; the agent's policy still decides whether it may use one)."""
+        """The tool an agent's call names: a built-in, one the plan declares or an MCP
+        server's (a subclass may offer more; the agent's policy still decides whether it may
+        use one)."""
+        server = server_of(name)
+        if server is not None:
+            connection = self.mcp.get(server)
+            return None if connection is None else connection.tools.get(name)
         return REGISTRY.get(name) or self.custom_tools.get(name)
+
+    def missing_tool(self, name: str) -> str:
+        """Why a tool the agent's policy allows cannot be called (an MCP server's tool that
+        the server does not offer)."""
+        server = server_of(name)
+        connection = None if server is None else self.mcp.get(server)
+        if connection is None:
+            return f"{name}: no such tool in this run"
+        return connection.missing(name)
+
+    def plan_tool_name(self, name: str) -> str:
+        """A tool name as plans and logs spell it, from the name a model called it by (MCP
+        tools are ``server__tool`` on the wire, ``server/tool`` in plans)."""
+        return plan_tool_name(name, self.plan.mcp)
 
     async def run_command(self, agent: Agent, cmd: str, *, timeout_s: float | None,
                           env: dict[str, str] | None = None,

@@ -55,7 +55,7 @@ def grant_policy(parent: Agent, child_id: str, models: tuple[str, ...],
     if child_id not in parent.running:
         raise ToolError(f"{child_id} is not a running child of {parent.id}")
     lacking = [m for m in models if not parent.policy.allows_model(m)]
-    lacking += [t for t in tools if t not in parent.policy.tools]
+    lacking += [t for t in tools if not parent.policy.allows_tool(t)]
     if lacking:
         why = f"{parent.id} does not have {lacking} itself"
         # The child may be waiting for this answer: tell it, rather than let it wait out.

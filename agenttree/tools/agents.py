@@ -12,6 +12,7 @@ from ..budget import parse_budget
 from ..errors import ToolError
 from ..numbers import NumberError, check_number
 from ..plan import Task, check_system_prompt
+from ..tool_names import covers
 from .base import AgentHandle, Param, tool
 
 
@@ -36,7 +37,7 @@ def parse_script(raw: list[Any], tool_names: frozenset[str]) -> tuple[dict[str, 
         norm = []
         for call in calls:
             name = call.get("tool") or call.get("call") if isinstance(call, dict) else None
-            if name not in tool_names:
+            if not isinstance(name, str) or name.endswith("/*") or not covers(tool_names, name):
                 raise ToolError(f"script turn {i}: unknown tool {name!r}")
             args = call.get("args") or {}
             if not isinstance(args, dict):
@@ -100,7 +101,7 @@ async def spawn(agent: AgentHandle, args: dict[str, Any]) -> str:
                         f"{', '.join(agent.policy.models)}")
     tools = args.get("tools")
     if tools is not None:
-        extra = set(tools) - agent.policy.tools
+        extra = {t for t in tools if not agent.policy.allows_tool(t)}
         if extra:
             raise ToolError(f"tools {sorted(extra)} are not yours to give")
     cwd = posixpath.normpath(posixpath.join(agent.task.cwd, args.get("cwd") or "."))

@@ -14,6 +14,7 @@ import attrs
 
 from ..errors import ToolError
 from ..numbers import NumberError, check_json, check_number
+from ..tool_names import wire_name
 from .schema import function_schema_problem
 
 if TYPE_CHECKING:
@@ -128,23 +129,30 @@ ToolFn = Callable[[AgentHandle, dict[str, Any]], Awaitable[str]]
 
 @attrs.frozen(kw_only=True)
 class Tool:
-    """A tool: ``run(agent, args)`` returns the text the model sees."""
+    """A tool: ``run(agent, args)`` returns the text the model sees.
+
+    ``input_schema``, when given, is the parameters' JSON schema whole (an MCP server's tool:
+    the server checks its arguments) in place of ``params``.
+    """
 
     name: str
     description: str
     params: dict[str, Param]
     run: ToolFn
+    input_schema: dict[str, Any] | None = None
 
     def schema(self) -> dict[str, Any]:
-        """The OpenAI ``tools`` entry for this tool."""
+        """The OpenAI ``tools`` entry for this tool (named as models see it:
+        :func:`~agenttree.tool_names.wire_name`)."""
+        parameters = self.input_schema if self.input_schema is not None else {
+            "type": "object",
+            "properties": {k: p.schema() for k, p in self.params.items()},
+            "required": [k for k, p in self.params.items() if p.required],
+            "additionalProperties": False,
+        }
         return {"type": "function", "function": {
-            "name": self.name, "description": self.description,
-            "parameters": {
-                "type": "object",
-                "properties": {k: p.schema() for k, p in self.params.items()},
-                "required": [k for k, p in self.params.items() if p.required],
-                "additionalProperties": False,
-            }}}
+            "name": wire_name(self.name), "description": self.description,
+            "parameters": parameters}}
 
 
 REGISTRY: dict[str, Tool] = {}
@@ -175,6 +183,8 @@ def check_args(t: Tool, args: Any) -> dict[str, Any]:
     except NumberError as exc:
         raise ToolError(f"{t.name}: argument {exc}") from None
     args = dict(args)
+    if t.input_schema is not None:
+        return args  # checked by the server that owns the schema
     for key in args:
         if key not in t.params:
             near = difflib.get_close_matches(str(key), list(t.params), n=1)

@@ -41,6 +41,16 @@ def _node_problem(node: Any, where: tuple[str, ...]) -> str | None:
     at = f"at {'.'.join(where)}: " if where else ""
     if not isinstance(node, dict):
         return f"{at}a schema must be an object"
+    for combinator in ("anyOf", "oneOf", "allOf"):  # (an MCP tool's Optional[...] parameter)
+        members = node.get(combinator, [])
+        if not isinstance(members, list):
+            return f"{at}{combinator} must be a list of schemas"
+        for i, member in enumerate(members):
+            problem = _node_problem(member, (*where, f"{combinator}[{i}]"))
+            if problem is not None:
+                return problem
+    if "type" not in node:
+        return None  # a $ref, an enum, a const or a combinator alone: hosted APIs take them
     kinds = node.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     unknown = [k for k in kinds if k not in JSON_TYPES]

@@ -162,6 +162,17 @@ async def test_an_invalid_plan_changes_nothing_and_says_why(tmp_path: Path, auto
     assert finished(engine) == {"root.a": "done", "root": "done"}
 
 
+async def test_mcp_servers_cannot_change_in_a_running_run(tmp_path: Path, autojump_clock):
+    text = live_plan(task("a", 20))
+    added = text.replace("{:tiers", '{:mcp {:calc {:command ["python" "calc_server.py"]}}\n :tiers')
+    engine = await drive(tmp_path, text, [(2, reconcile_to(added))])
+    [rejected] = [e.reason for e in events_of(engine, ev.ControlRejected)]
+    assert rejected == (":mcp cannot change in a running run (its servers start with the run); "
+                        "nothing was changed")
+    assert events_of(engine, ev.PlanReconciled) == []
+    assert finished(engine) == {"root.a": "done", "root": "done"}
+
+
 async def test_reassign_to_another_model_and_parent(tmp_path: Path, autojump_clock):
     text = live_plan(task("a", 100) + task("b", 100))
     engine = await drive(tmp_path, text, [
