@@ -49,7 +49,7 @@ from agenttree.state import RunState, fold
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
-from .messages import CaughtUp, EventsRead, TailFailed
+from .messages import CaughtUp, EventsRead, PlanChecked, TailFailed
 from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
@@ -71,10 +71,12 @@ W = TypeVar("W", bound=Widget)
 
 TAIL_CHUNK = 1 << 20
 """Bytes the tail thread reads at a time: about 4,000 events of a typical log."""
-FLUSH_S = 0.15
+FLUSH_S = 0.05
 """How often arrived events are folded and drawn."""
-MAX_PER_FLUSH = 25_000
-"""Events folded per flush while catching up, so the screen stays responsive."""
+FOLD_SLICE = 500
+"""Events folded at a time (between two looks at the clock)."""
+FOLD_BUDGET_S = 0.02
+"""Folding time a flush may take; the rest waits for the next flush, so keys go first."""
 POLL_S = 0.1
 """How often the tail looks for new lines once it has caught up."""
 ENGINE_GONE_S = 1.0
@@ -126,7 +128,7 @@ class AgentTreeApp(App[str]):
     def __init__(self, run_dir: Path, *, engine: EngineProcess | None = None,
                  readonly: bool = False, keymap: dict[str, str] | None = None,
                  theme: str | None = None, snapshot_every: int = SNAPSHOT_EVERY,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, fold_budget_s: float = FOLD_BUDGET_S) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.engine = engine
@@ -138,6 +140,8 @@ class AgentTreeApp(App[str]):
         """The seq being viewed; None means LIVE."""
         self.plan_draft: str | None = None
         """A checked plan from the editor that ``R`` has not applied yet."""
+        self.fold_budget_s = fold_budget_s
+        """Folding time a flush may take (:data:`FOLD_BUDGET_S`; 0: one slice a flush)."""
         self.metrics: dict[str, float] = {}
         """Seconds from start to ``first_paint`` and to ``caught_up`` (for the benchmark)."""
         self._key_overrides = dict(keymap or {})
@@ -156,7 +160,9 @@ class AgentTreeApp(App[str]):
         self._drawn_at = 0.0
         self._painted_once = threading.Event()
         self._t0 = time.perf_counter()
-        self._plan_status = self._check_plan_file()
+        self._plan_status = "checking…"
+        self._plan_checks = 0
+        """Checks of the plan file started; a check's answer counts only if it is the last."""
         self._engine_gone = False
         self._engine_exit_seen: float | None = None
 
@@ -248,6 +254,8 @@ class AgentTreeApp(App[str]):
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
+        if not self._plan_checks:  # a log without plan/loaded (yet)
+            self._check_plan_file()
 
     @on(TailFailed)
     def _tail_failed(self, message: TailFailed) -> None:
@@ -280,22 +288,20 @@ class AgentTreeApp(App[str]):
         return True
 
     def _apply_pending(self) -> None:
-        """Fold what arrived and redraw (every :data:`FLUSH_S`; while a long log is still
-        being read, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`)."""
+        """Fold what arrived and redraw (every :data:`FLUSH_S`). At most
+        :attr:`fold_budget_s` of folding a tick (a slice at least), so a burst or a long log
+        is folded over several ticks and keys are handled in between; while the view is
+        behind the log, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`."""
         if self._tearing_down():
             return
         self._watch_engine()
         timeline = self.timeline
         if self._pending:
-            batch = self._pending[:MAX_PER_FLUSH]
-            del self._pending[:MAX_PER_FLUSH]
             first = not timeline.entries
-            self._dirty |= timeline.extend(batch)
-            self.activity.extend(batch)
+            self._fold_slices()
             if first:
                 self._set_start_t(timeline.entries[0].t)
-            self._answers(batch)
-            if not self._caught_up and not first \
+            if (self._pending or not self._caught_up) and not first \
                     and time.perf_counter() - self._drawn_at < CATCH_UP_DRAW_S:
                 return
         elif self._drawn_seq == timeline.last_seq:
@@ -312,6 +318,20 @@ class AgentTreeApp(App[str]):
         self._drawn_at = time.perf_counter()
         if "first_paint" not in self.metrics:
             self.call_after_refresh(self._painted)
+
+    def _fold_slices(self) -> None:
+        """Fold pending entries, :data:`FOLD_SLICE` at a time, until none are left or
+        :attr:`fold_budget_s` is spent."""
+        pending, timeline = self._pending, self.timeline
+        deadline = time.perf_counter() + self.fold_budget_s
+        while pending:
+            batch = pending[:FOLD_SLICE]
+            del pending[:FOLD_SLICE]
+            self._dirty |= timeline.extend(batch)
+            self.activity.extend(batch)
+            self._answers(batch)
+            if time.perf_counter() >= deadline:
+                return
 
     def _painted(self) -> None:
         self.metrics.setdefault("first_paint", time.perf_counter() - self._t0)
@@ -350,14 +370,14 @@ class AgentTreeApp(App[str]):
                     self.notify(answer.detail, title=f"{what}: refused", severity="error",
                                 timeout=15)
             elif isinstance(event, ev.PlanLoaded):  # the engine has written plan.edn
-                self._plan_status = self._check_plan_file()
+                self._check_plan_file()
             elif isinstance(event, ev.RunFinished) and self._caught_up:
                 self.notify(f"The run finished: {event.status}. Browse it as long as you like: "
                             "[ and ] step through its history, q quits.", title="run finished",
                             severity="information" if event.status == "done" else "warning",
                             timeout=10)
             elif isinstance(event, ev.PlanReconciled):
-                self._plan_status = self._check_plan_file()
+                self._check_plan_file()
                 if "reconcile" in self._commands.values():  # the answer to this UI's R
                     self.push_screen(InfoScreen("The plan was reconciled: what changed",
                                                 reconciled_text(event)))
@@ -606,15 +626,44 @@ class AgentTreeApp(App[str]):
         """The plan file the run follows (what ``reconcile`` re-reads)."""
         return self.run_dir / "plan.edn"
 
-    def _check_plan_file(self) -> str:
+    def _check_plan_file(self) -> None:
+        """Find out whether the plan file is valid, for the header. When it holds the plan the
+        log says is in force (the engine wrote it) it is, and nothing is parsed; otherwise (an
+        edit on disk) it is parsed in a thread: a plan of thousands of tasks takes seconds."""
+        self._plan_checks += 1
         try:
-            parse_plan(self.plan_path.read_text(), source=str(self.plan_path))
+            text = self.plan_path.read_text()
         except FileNotFoundError:
-            return "none yet"
-        except (OSError, UnicodeDecodeError, PlanError) as exc:
+            self._plan_status = "none yet"
+            return
+        except (OSError, UnicodeDecodeError):
+            self._plan_status = "✗"
+            return
+        if text and text == self.timeline.live.plan_edn:
+            self._plan_status = "✓"
+            return
+        self._plan_status = "checking…"
+        self._parse_plan_file(text, self._plan_checks)
+
+    @work(thread=True, exclusive=True, group="plan-check", exit_on_error=False)
+    def _parse_plan_file(self, text: str, check: int) -> None:
+        """Parse the plan file's text (in a thread) and post what the header should say."""
+        try:
+            parse_plan(text, source=str(self.plan_path))
+        except PlanError as exc:
             line = getattr(exc, "line", None)
-            return f"✗ line {line}" if line else "✗"
-        return "✓"
+            status = f"✗ line {line}" if line else "✗"
+        else:
+            status = "✓"
+        self.post_message(PlanChecked(status, check))
+
+    @on(PlanChecked)
+    def _plan_checked(self, message: PlanChecked) -> None:
+        if message.check != self._plan_checks or self._tearing_down():
+            return  # a later check is under way, or the app is going
+        self._plan_status = message.status
+        if self.view_seq is None:
+            self._show_header(self.state)
 
     def action_edit_plan(self) -> None:
         """``e``: edit the plan; saving checks it, ``R`` applies it."""
