@@ -87,6 +87,8 @@ FIRST_PAINT_WAIT_S = 1.0
 """At most this long the tail waits for the first screen before reading on."""
 BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
+PLAN_WAIT_S = 2.0
+"""How long after reaching the end of a log without ``plan/loaded`` the plan file is parsed."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile"})
 """Actions that change the run (refused read-only and while viewing the past)."""
@@ -254,7 +256,12 @@ class AgentTreeApp(App[str]):
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
-        if not self._plan_checks:  # a log without plan/loaded (yet)
+        # A live engine writes plan.edn and then logs plan/loaded: a check now would parse the
+        # file the log is about to vouch for. A log that still has no plan by then gets one.
+        self.set_timer(PLAN_WAIT_S, self._check_plan_if_unchecked)
+
+    def _check_plan_if_unchecked(self) -> None:
+        if not self._plan_checks and not self._tearing_down():
             self._check_plan_file()
 
     @on(TailFailed)

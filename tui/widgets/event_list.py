@@ -1,10 +1,21 @@
-"""A list of event lines (Textual's ``Log``: line API, cheap at any length) with a filter."""
+"""A list of event lines with a filter: a line-API scroll view that keeps the last
+:data:`MAX_LINES` lines and draws only the rows on screen.
+
+Not Textual's ``Log``: it measures every batch of lines in a worker thread of its own (a thread
+per write, and a layout pass when it reports back), which at a thousand events a second kept the
+UI busy. Here a batch costs its lines' formatting and one refresh.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 
-from textual.widgets import Log
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from agenttree.events import Entry
 
@@ -17,22 +28,39 @@ MAX_LINES = 2000
 """Lines kept; older ones scroll away (the whole log is one filter away)."""
 
 
-class EventList(Log):
+class EventList(ScrollView, can_focus=True):
     """Event lines that pass :attr:`filter`; follows the end while :attr:`follow` is on."""
 
+    DEFAULT_CSS = """
+    EventList {
+        background: $surface;
+        color: $text;
+        overflow: scroll;
+        &:focus { background-tint: $foreground 5%; }
+    }
+    """
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(max_lines=MAX_LINES, auto_scroll=True, id=id)
+        super().__init__(id=id)
         self.filter = EventFilter()
         self.start_t = 0
+        self._follow = True
+        self._lines: deque[str] = deque(maxlen=MAX_LINES)
+        self._width = 0
+
+    @property
+    def lines(self) -> Sequence[str]:
+        """The lines kept, oldest first."""
+        return tuple(self._lines)
 
     @property
     def follow(self) -> bool:
         """Whether new lines scroll the list to its end."""
-        return self.auto_scroll
+        return self._follow
 
     @follow.setter
     def follow(self, on: bool) -> None:
-        self.auto_scroll = on
+        self._follow = on
         if on:
             self.scroll_end(animate=False)
 
@@ -70,7 +98,35 @@ class EventList(Log):
     def show_lines(self, lines: Iterable[str]) -> None:
         """Replace the content with ``lines`` and scroll to the end."""
         self.clear()
-        lines = list(lines)
-        if lines:
-            self.write_lines(lines)
-        self.scroll_end(animate=False)
+        self.write_lines(lines, scroll_end=True)
+
+    def clear(self) -> None:
+        """Remove every line."""
+        self._lines.clear()
+        self._width = 0
+        self.virtual_size = Size(0, 0)
+        self.refresh()
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> None:
+        """Append ``lines`` (the oldest go past :data:`MAX_LINES`); scroll to the end if
+        following (or ``scroll_end``) and the view was there."""
+        at_end = self.is_vertical_scroll_end
+        for line in lines:
+            self._lines.append(line)
+            self._width = max(self._width, cell_len(line))
+        self.virtual_size = Size(self._width, len(self._lines))
+        if scroll_end or (self.follow and at_end and not self.is_vertical_scrollbar_grabbed):
+            # after the coming layout: a horizontal scroll bar may just have taken a row
+            self.scroll_end(animate=False, x_axis=False)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        """Row ``y`` of the view: a line of the list, cropped to the view's width."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        style = self.rich_style
+        index = scroll_y + y
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        strip = Strip([Segment(self._lines[index], style)])
+        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
