@@ -82,7 +82,7 @@ async def drive(run_dir: Path, seconds: float) -> dict[str, object]:
     app = _stamped_app(run_dir)
     latencies: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
-        while app.timeline.last_seq < 1000:  # the tree has agents to move through
+        while len(app.timeline.live.agents) < 2:  # the tree has agents to move through
             if not app.is_running:
                 return {}  # run_test raises what stopped it
             await asyncio.sleep(0.05)

@@ -73,6 +73,11 @@ TAIL_CHUNK = 1 << 20
 """Bytes the tail thread reads at a time: about 4,000 events of a typical log."""
 FLUSH_S = 0.05
 """How often arrived events are folded and drawn."""
+DRAW_S = 0.2
+"""The screen follows new events at most this often: drawing a frame of a big run costs tens
+of milliseconds, and keys must find the UI free (a key's own effect is drawn at once)."""
+REFOLD_S = 0.005
+"""While entries wait, the next fold comes this soon after the last (keys are handled first)."""
 FOLD_SLICE = 500
 """Events folded at a time (between two looks at the clock)."""
 FOLD_BUDGET_S = 0.02
@@ -156,7 +161,8 @@ class AgentTreeApp(App[str]):
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
-        self._flush: Timer | None = None
+        self._flush_timer: Timer | None = None
+        self._refold: Timer | None = None
         self._dirty: set[str] = set()
         self._drawn_seq = 0
         self._drawn_at = 0.0
@@ -200,7 +206,7 @@ class AgentTreeApp(App[str]):
         self._part("#strip", EventsStrip).border_title = "events"
         self._part("#tree", AgentTree).focus()
         self._render_view(None)
-        self._flush = self.set_interval(FLUSH_S, self._apply_pending)
+        self._flush_timer = self.set_interval(FLUSH_S, self._apply_pending)
         self._tail()
 
     def _part(self, selector: str, kind: type[W]) -> W:
@@ -281,8 +287,8 @@ class AgentTreeApp(App[str]):
     def _stop_feeding(self) -> None:
         """Stop the flush timer and the tail worker: nothing arrives or is drawn any more."""
         self._stop.set()
-        if self._flush is not None:
-            self._flush.stop()
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
         self.workers.cancel_group(self, "tail")
 
     def _tearing_down(self) -> bool:
@@ -295,10 +301,11 @@ class AgentTreeApp(App[str]):
         return True
 
     def _apply_pending(self) -> None:
-        """Fold what arrived and redraw (every :data:`FLUSH_S`). At most
-        :attr:`fold_budget_s` of folding a tick (a slice at least), so a burst or a long log
-        is folded over several ticks and keys are handled in between; while the view is
-        behind the log, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`."""
+        """Fold what arrived (every :data:`FLUSH_S`) and redraw (at most every
+        :data:`DRAW_S`). At most :attr:`fold_budget_s` of folding a tick (a slice at least),
+        so a burst or a long log is folded over several ticks and keys are handled in
+        between; while the view is behind the log, the screen is redrawn only every
+        :data:`CATCH_UP_DRAW_S`."""
         if self._tearing_down():
             return
         self._watch_engine()
@@ -306,12 +313,17 @@ class AgentTreeApp(App[str]):
         if self._pending:
             first = not timeline.entries
             self._fold_slices()
+            if self._pending and not self._refold:  # behind: fold on soon, after the keys
+                self._refold = self.set_timer(REFOLD_S, self._fold_on)
             if first:
                 self._set_start_t(timeline.entries[0].t)
-            if (self._pending or not self._caught_up) and not first \
-                    and time.perf_counter() - self._drawn_at < CATCH_UP_DRAW_S:
+            wait = CATCH_UP_DRAW_S if self._pending or not self._caught_up else DRAW_S
+            if not first and time.perf_counter() - self._drawn_at < wait:
                 return
-        elif self._drawn_seq == timeline.last_seq:
+        elif self._drawn_seq != timeline.last_seq:
+            if time.perf_counter() - self._drawn_at < DRAW_S:
+                return
+        else:
             if self._caught_up and "caught_up" not in self.metrics:
                 self.metrics["caught_up"] = time.perf_counter() - self._t0
             return
@@ -325,6 +337,10 @@ class AgentTreeApp(App[str]):
         self._drawn_at = time.perf_counter()
         if "first_paint" not in self.metrics:
             self.call_after_refresh(self._painted)
+
+    def _fold_on(self) -> None:
+        self._refold = None
+        self._apply_pending()
 
     def _fold_slices(self) -> None:
         """Fold pending entries, :data:`FOLD_SLICE` at a time, until none are left or
