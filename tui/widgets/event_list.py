@@ -1,9 +1,10 @@
 """A list of event lines with a filter: a line-API scroll view that keeps the last
-:data:`MAX_LINES` lines and draws only the rows on screen.
+:data:`MAX_LINES` events and draws only the rows on screen.
 
 Not Textual's ``Log``: it measures every batch of lines in a worker thread of its own (a thread
 per write, and a layout pass when it reports back), which at a thousand events a second kept the
-UI busy. Here a batch costs its lines' formatting and one refresh.
+UI busy. Here an event is turned into its line only when its row is drawn (or a filter with
+words must read it), so a batch costs little more than one refresh.
 """
 
 from __future__ import annotations
@@ -45,13 +46,28 @@ class EventList(ScrollView, can_focus=True):
         self.filter = EventFilter()
         self.start_t = 0
         self._follow = True
-        self._lines: deque[str] = deque(maxlen=MAX_LINES)
+        self._lines: deque[str | Entry] = deque(maxlen=MAX_LINES)
+        """Lines, or events whose lines are not drawn yet."""
         self._width = 0
 
     @property
     def lines(self) -> Sequence[str]:
         """The lines kept, oldest first."""
-        return tuple(self._lines)
+        return tuple(self._line(i) for i in range(len(self._lines)))
+
+    def _line(self, index: int) -> str:
+        item = self._lines[index]
+        if isinstance(item, str):
+            return item
+        line = event_line(item, self.start_t, self.app.size.width < NARROW)
+        self._lines[index] = line
+        if cell_len(line) > self._width:  # the view may scroll further right (after this draw)
+            self._width = cell_len(line)
+            self.call_later(self._resize)
+        return line
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self._width, len(self._lines))
 
     @property
     def follow(self) -> bool:
@@ -78,12 +94,22 @@ class EventList(ScrollView, can_focus=True):
         return out
 
     def add_entries(self, entries: Sequence[Entry]) -> None:
-        """Append the lines of new entries that pass the filter (only the last
-        :data:`MAX_LINES` of a big batch are drawn: the rest would scroll away unseen)."""
-        lines = self._lines_for(reversed(entries), MAX_LINES)
-        if lines:
-            lines.reverse()
-            self.write_lines(lines)
+        """Append new entries that pass the filter (only the last :data:`MAX_LINES` of a big
+        batch: the rest would scroll away unseen). Lines are made when drawn, unless the
+        filter has words to look for in them."""
+        flt = self.filter
+        if flt.words:
+            kept: list[str | Entry] = list(self._lines_for(reversed(entries), MAX_LINES))
+        else:
+            kept = []
+            for entry in reversed(entries):
+                if flt.matches_entry(entry):
+                    kept.append(entry)
+                    if len(kept) == MAX_LINES:
+                        break
+        if kept:
+            kept.reverse()
+            self.write_lines(kept)
 
     def show_until(self, entries: Sequence[Entry], seq: int) -> None:
         """Show the last :data:`MAX_LINES` matching events up to ``seq`` (after a filter change or
@@ -107,13 +133,15 @@ class EventList(ScrollView, can_focus=True):
         self.virtual_size = Size(0, 0)
         self.refresh()
 
-    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> None:
-        """Append ``lines`` (the oldest go past :data:`MAX_LINES`); scroll to the end if
-        following (or ``scroll_end``) and the view was there."""
+    def write_lines(self, lines: Iterable[str | Entry], scroll_end: bool | None = None) -> None:
+        """Append ``lines`` (or events, drawn as their lines; the oldest go past
+        :data:`MAX_LINES`); scroll to the end if following (or ``scroll_end``) and the view
+        was there."""
         at_end = self.is_vertical_scroll_end
         for line in lines:
             self._lines.append(line)
-            self._width = max(self._width, cell_len(line))
+            if isinstance(line, str):
+                self._width = max(self._width, cell_len(line))
         self.virtual_size = Size(self._width, len(self._lines))
         if scroll_end or (self.follow and at_end and not self.is_vertical_scrollbar_grabbed):
             # after the coming layout: a horizontal scroll bar may just have taken a row
@@ -128,5 +156,5 @@ class EventList(ScrollView, can_focus=True):
         index = scroll_y + y
         if index >= len(self._lines):
             return Strip.blank(width, style)
-        strip = Strip([Segment(self._lines[index], style)])
+        strip = Strip([Segment(self._line(index), style)])
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
