@@ -23,9 +23,8 @@ from .test_app import header
 T0 = 1_800_000_000_000
 
 
-def write_busy_run(path: Path, agents: int, updates: int) -> int:
-    """A run of a root and ``agents`` children reporting ``updates`` states between them;
-    returns the number of events."""
+def busy_events(agents: int, updates: int) -> list[ev.Event]:
+    """A run of a root and ``agents`` children, then ``updates`` states reported by them."""
     events: list[ev.Event] = [
         ev.RunStarted(plan_name="busy", plan_path="plan.edn", run_dir="busy", seed=0,
                       durability="none", format=ev.FORMAT, version="test", pid=0)]
@@ -37,35 +36,42 @@ def write_busy_run(path: Path, agents: int, updates: int) -> int:
                                       dynamic=False, attempt=1))
     events += [ev.AgentState(agent=f"root.w{1 + k % agents}", status="working",
                              detail=f"step {k}", facts=None) for k in range(updates)]
-    with open(path, "wb") as f:
-        for seq, event in enumerate(events, start=1):
+    return events
+
+
+def append_events(path: Path, events: list[ev.Event], first_seq: int) -> None:
+    with open(path, "ab") as f:
+        for seq, event in enumerate(events, start=first_seq):
             f.write(encode(seq, T0 + seq, "busy", event))
-    return len(events)
 
 
 def test_a_key_is_handled_between_two_slices_of_a_long_fold(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    log = run_dir / "events.jsonl"
+    events = busy_events(10, 10 * FOLD_SLICE)
+    start, rest = events[:12], events[12:]
+    append_events(log, start, 1)
     app = make_app(run_dir, fold_budget_s=0.0)  # one slice a flush
 
     async def script(pilot: Pilot[Any]) -> None:
-        assert app._flush_timer is not None
-        app._flush_timer.pause()
-        total = write_busy_run(run_dir / "events.jsonl", 10, 40 * FOLD_SLICE)
-        await wait_for(pilot, lambda: app.timeline.last_seq > 0, "the first slice")
-        if app._refold is not None:
-            app._refold.stop()  # from now on, flushes happen only when this test calls one
-        folded = app.timeline.last_seq
-        assert app._pending  # the first flush did not fold the whole batch
+        await wait_for(pilot, lambda: app.timeline.last_seq == len(start), "the first events")
+        assert app._flush_timer is not None and app._refold is None
+        app._flush_timer.pause()  # from now on, flushes happen only when this test calls one
+        append_events(log, rest, len(start) + 1)
+        await wait_for(pilot, lambda: len(app._pending) == len(rest), "the burst to arrive")
         app._apply_pending()
-        assert app.timeline.last_seq == folded + FOLD_SLICE  # a flush folds one slice
+        assert app._refold is not None
+        app._refold.stop()  # (the next slice would come 5 ms later)
+        assert app.timeline.last_seq == len(start) + FOLD_SLICE  # a flush folds one slice
         await pilot.press("down")  # handled now, not after the rest of the fold
         assert app.query_one("#tree", AgentTree).selected_agent == "root.w1"
-        assert app.timeline.last_seq == folded + FOLD_SLICE and app._pending
+        assert app.timeline.last_seq == len(start) + FOLD_SLICE
+        assert len(app._pending) == len(rest) - FOLD_SLICE
         app._refold = None
         app._flush_timer.resume()
-        await wait_for(pilot, lambda: app.timeline.last_seq == total, "the whole log")
-        assert app.timeline.live.agents["root.w10"].detail == f"step {40 * FOLD_SLICE - 1}"
+        await wait_for(pilot, lambda: app.timeline.last_seq == len(events), "the whole log")
+        assert app.timeline.live.agents["root.w10"].detail == f"step {10 * FOLD_SLICE - 1}"
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
