@@ -398,7 +398,7 @@ def main() -> None:
             ("Control", lambda: bench_control(1_000_000 // scale, runs, tmp)),
             ("Web stream", lambda: bench_web(20_000 // scale, 10 if args.quick else 50, runs)),
             ("Web hub", lambda: bench_web_hub(200_000 // scale, runs, tmp)),
-            ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp)),
+            ("Terminal UI", lambda: bench_tui(10_000 // scale, min(runs, 3), tmp, scale)),
             ("Activity view", lambda: bench_activity(10_000 // scale, min(runs, 3), tmp)),
             ("Sandboxes", lambda: bench_sandboxes(50 // scale, runs, tmp)
              + bench_docker(20 // scale, runs, tmp)),

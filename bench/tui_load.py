@@ -1,8 +1,9 @@
-"""TUI load: a recorded 100,000-event log of 10,000 agents, and a live feed of 1,000 events/s.
+"""TUI load: a recorded 100,000-event log of 10,000 agents, then a live engine's run.
 
 Measures ``agenttree tui`` (headless, through Textual's Pilot) beside a baseline measured in the
-same run: a plain ``fold`` of the same log. Figures: time to first paint, time to catch up with
-the whole log, and key-press-to-screen latency while events are appended.
+same run: a plain ``fold`` of the same log. Figures: time to first paint and time to catch up
+with the whole log; then, against a live 2,000-agent run, key press to screen and memory
+(:mod:`bench.tui_live`: a recorded log with appended events did not show the live problems).
 Run alone: ``python -m bench.tui_load [--quick]``.
 """
 
@@ -12,7 +13,6 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +20,8 @@ from pathlib import Path
 from agenttree import events as ev
 from agenttree.log import LogReader, encode
 from agenttree.state import fold
+
+from .tui_live import bench_tui_live
 
 RUN = "bench-tui"
 T0 = 1_800_000_000_000
@@ -82,84 +84,29 @@ def write_log(path: Path, agents: int) -> int:
     return seq
 
 
-class LiveWriter(threading.Thread):
-    """Appends new agents' events to a log at ``rate`` events/s until stopped."""
-
-    def __init__(self, path: Path, next_seq: int, rate: int) -> None:
-        super().__init__(daemon=True)
-        self.path, self.seq, self.rate = path, next_seq, rate
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        tick, k = 0.01, 0
-        per_tick = max(1, round(self.rate * tick))
-        backlog: list[ev.Event] = []
-        with open(self.path, "ab") as f:
-            while not self.stop.wait(tick):
-                while len(backlog) < per_tick:
-                    k += 1
-                    backlog += _agent_events(f"root.1.live{k}", "root.1", 2)
-                batch, backlog = backlog[:per_tick], backlog[per_tick:]
-                for event in batch:
-                    f.write(encode(self.seq, T0 + self.seq, RUN, event))
-                    self.seq += 1
-                f.flush()
-
-
-async def _measure_app(run_dir: Path, presses: int, rate: int) -> dict[str, float]:
+async def _measure_app(run_dir: Path) -> dict[str, float]:
     from tui.app import AgentTreeApp
 
     app = AgentTreeApp(run_dir)
-    latencies: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         while "caught_up" not in app.metrics:
             await pilot.pause(0.01)
-        writer = LiveWriter(run_dir / "events.jsonl", app.timeline.last_seq + 1, rate)
-        writer.start()
-        try:
-            await pilot.pause(0.5)  # the feed is flowing
-            tree = app.query_one("#tree")
-            painted = asyncio.Event()
-            show_details = app._show_details
-
-            def show_and_stamp(*args: object) -> None:  # the key's effect is being drawn
-                show_details(*args)
-                app.call_after_refresh(painted.set)
-
-            app._show_details = show_and_stamp  # type: ignore[method-assign]
-            for i in range(presses):
-                before = tree.cursor_line
-                painted.clear()
-                start = time.perf_counter()
-                press = asyncio.create_task(pilot.press("down" if i % 10 < 5 else "up"))
-                await painted.wait()
-                latencies.append(time.perf_counter() - start)
-                await press
-                await pilot.pause(0.05)
-                assert tree.cursor_line != before
-        finally:
-            writer.stop.set()
-            writer.join()
-    latencies.sort()
-    return {"first_paint": app.metrics["first_paint"], "caught_up": app.metrics["caught_up"],
-            "key_median": statistics.median(latencies),
-            "key_p95": latencies[int(len(latencies) * 0.95) - 1]}
+    return app.metrics
 
 
-def bench_tui(agents: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
-    """Rows for bench/results.md."""
+def bench_tui(agents: int, runs: int, tmp: Path, scale: int = 1) -> list[tuple[str, str, str]]:
+    """Rows for bench/results.md: the recorded log, then a live run (:mod:`bench.tui_live`,
+    ``scale`` times smaller and shorter)."""
     run_dir = tmp / "tui-run"
     run_dir.mkdir()
     events = write_log(run_dir / "events.jsonl", agents)
     size = (run_dir / "events.jsonl").stat().st_size
-    original = (run_dir / "events.jsonl").read_bytes()
     folds, trials = [], []
     for _ in range(runs):
         start = time.perf_counter()
         fold(LogReader(run_dir / "events.jsonl"))
         folds.append(time.perf_counter() - start)
-        (run_dir / "events.jsonl").write_bytes(original)  # drop the last trial's live events
-        trials.append(asyncio.run(_measure_app(run_dir, presses=40, rate=1000)))
+        trials.append(asyncio.run(_measure_app(run_dir)))
 
     def med(key: str) -> float:
         return statistics.median(t[key] for t in trials)
@@ -171,9 +118,8 @@ def bench_tui(agents: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
         ("tui: start to first paint", f"{med('first_paint'):.2f} s", "< 1 s"),
         ("tui: start to caught up (whole log folded and drawn)",
          f"{med('caught_up'):.2f} s ({med('caught_up') / base:.1f}x the bare fold)", "< 3 s"),
-        ("tui: key press to screen while 1,000 events/s arrive",
-         f"median {med('key_median') * 1000:.0f} ms, p95 {med('key_p95') * 1000:.0f} ms",
-         "< 100 ms"),
+        *bench_tui_live(agents=2_000 // scale, rate=1_100 // scale, seconds=30.0 / scale,
+                        runs=runs, tmp=tmp),
     ]
 
 
@@ -184,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for row in bench_tui(1_000 if args.quick else 10_000, 1 if args.quick else 3,
-                             Path(tmp)):
+                             Path(tmp), 10 if args.quick else 1):
             print(" | ".join(row))
 
 

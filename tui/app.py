@@ -49,7 +49,7 @@ from agenttree.state import RunState, fold
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
-from .messages import CaughtUp, EventsRead, TailFailed
+from .messages import CaughtUp, EventsRead, PlanChecked, TailFailed
 from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
@@ -71,10 +71,17 @@ W = TypeVar("W", bound=Widget)
 
 TAIL_CHUNK = 1 << 20
 """Bytes the tail thread reads at a time: about 4,000 events of a typical log."""
-FLUSH_S = 0.15
+FLUSH_S = 0.05
 """How often arrived events are folded and drawn."""
-MAX_PER_FLUSH = 25_000
-"""Events folded per flush while catching up, so the screen stays responsive."""
+DRAW_S = 0.2
+"""The screen follows new events at most this often: drawing a frame of a big run costs tens
+of milliseconds, and keys must find the UI free (a key's own effect is drawn at once)."""
+REFOLD_S = 0.005
+"""While entries wait, the next fold comes this soon after the last (keys are handled first)."""
+FOLD_SLICE = 500
+"""Events folded at a time (between two looks at the clock)."""
+FOLD_BUDGET_S = 0.02
+"""Folding time a flush may take; the rest waits for the next flush, so keys go first."""
 POLL_S = 0.1
 """How often the tail looks for new lines once it has caught up."""
 ENGINE_GONE_S = 1.0
@@ -85,6 +92,8 @@ FIRST_PAINT_WAIT_S = 1.0
 """At most this long the tail waits for the first screen before reading on."""
 BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
+PLAN_WAIT_S = 2.0
+"""How long after reaching the end of a log without ``plan/loaded`` the plan file is parsed."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile"})
 """Actions that change the run (refused read-only and while viewing the past)."""
@@ -126,7 +135,7 @@ class AgentTreeApp(App[str]):
     def __init__(self, run_dir: Path, *, engine: EngineProcess | None = None,
                  readonly: bool = False, keymap: dict[str, str] | None = None,
                  theme: str | None = None, snapshot_every: int = SNAPSHOT_EVERY,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, fold_budget_s: float = FOLD_BUDGET_S) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.engine = engine
@@ -138,6 +147,8 @@ class AgentTreeApp(App[str]):
         """The seq being viewed; None means LIVE."""
         self.plan_draft: str | None = None
         """A checked plan from the editor that ``R`` has not applied yet."""
+        self.fold_budget_s = fold_budget_s
+        """Folding time a flush may take (:data:`FOLD_BUDGET_S`; 0: one slice a flush)."""
         self.metrics: dict[str, float] = {}
         """Seconds from start to ``first_paint`` and to ``caught_up`` (for the benchmark)."""
         self._key_overrides = dict(keymap or {})
@@ -150,13 +161,16 @@ class AgentTreeApp(App[str]):
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
-        self._flush: Timer | None = None
+        self._flush_timer: Timer | None = None
+        self._refold: Timer | None = None
         self._dirty: set[str] = set()
         self._drawn_seq = 0
         self._drawn_at = 0.0
         self._painted_once = threading.Event()
         self._t0 = time.perf_counter()
-        self._plan_status = self._check_plan_file()
+        self._plan_status = "checking…"
+        self._plan_checks = 0
+        """Checks of the plan file started; a check's answer counts only if it is the last."""
         self._engine_gone = False
         self._engine_exit_seen: float | None = None
 
@@ -192,7 +206,7 @@ class AgentTreeApp(App[str]):
         self._part("#strip", EventsStrip).border_title = "events"
         self._part("#tree", AgentTree).focus()
         self._render_view(None)
-        self._flush = self.set_interval(FLUSH_S, self._apply_pending)
+        self._flush_timer = self.set_interval(FLUSH_S, self._apply_pending)
         self._tail()
 
     def _part(self, selector: str, kind: type[W]) -> W:
@@ -248,6 +262,13 @@ class AgentTreeApp(App[str]):
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
+        # A live engine writes plan.edn and then logs plan/loaded: a check now would parse the
+        # file the log is about to vouch for. A log that still has no plan by then gets one.
+        self.set_timer(PLAN_WAIT_S, self._check_plan_if_unchecked)
+
+    def _check_plan_if_unchecked(self) -> None:
+        if not self._plan_checks and not self._tearing_down():
+            self._check_plan_file()
 
     @on(TailFailed)
     def _tail_failed(self, message: TailFailed) -> None:
@@ -266,8 +287,8 @@ class AgentTreeApp(App[str]):
     def _stop_feeding(self) -> None:
         """Stop the flush timer and the tail worker: nothing arrives or is drawn any more."""
         self._stop.set()
-        if self._flush is not None:
-            self._flush.stop()
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
         self.workers.cancel_group(self, "tail")
 
     def _tearing_down(self) -> bool:
@@ -280,25 +301,29 @@ class AgentTreeApp(App[str]):
         return True
 
     def _apply_pending(self) -> None:
-        """Fold what arrived and redraw (every :data:`FLUSH_S`; while a long log is still
-        being read, the screen is redrawn only every :data:`CATCH_UP_DRAW_S`)."""
+        """Fold what arrived (every :data:`FLUSH_S`) and redraw (at most every
+        :data:`DRAW_S`). At most :attr:`fold_budget_s` of folding a tick (a slice at least),
+        so a burst or a long log is folded over several ticks and keys are handled in
+        between; while the view is behind the log, the screen is redrawn only every
+        :data:`CATCH_UP_DRAW_S`."""
         if self._tearing_down():
             return
         self._watch_engine()
         timeline = self.timeline
         if self._pending:
-            batch = self._pending[:MAX_PER_FLUSH]
-            del self._pending[:MAX_PER_FLUSH]
             first = not timeline.entries
-            self._dirty |= timeline.extend(batch)
-            self.activity.extend(batch)
+            self._fold_slices()
+            if self._pending and not self._refold:  # behind: fold on soon, after the keys
+                self._refold = self.set_timer(REFOLD_S, self._fold_on)
             if first:
                 self._set_start_t(timeline.entries[0].t)
-            self._answers(batch)
-            if not self._caught_up and not first \
-                    and time.perf_counter() - self._drawn_at < CATCH_UP_DRAW_S:
+            wait = CATCH_UP_DRAW_S if self._pending or not self._caught_up else DRAW_S
+            if not first and time.perf_counter() - self._drawn_at < wait:
                 return
-        elif self._drawn_seq == timeline.last_seq:
+        elif self._drawn_seq != timeline.last_seq:
+            if time.perf_counter() - self._drawn_at < DRAW_S:
+                return
+        else:
             if self._caught_up and "caught_up" not in self.metrics:
                 self.metrics["caught_up"] = time.perf_counter() - self._t0
             return
@@ -312,6 +337,24 @@ class AgentTreeApp(App[str]):
         self._drawn_at = time.perf_counter()
         if "first_paint" not in self.metrics:
             self.call_after_refresh(self._painted)
+
+    def _fold_on(self) -> None:
+        self._refold = None
+        self._apply_pending()
+
+    def _fold_slices(self) -> None:
+        """Fold pending entries, :data:`FOLD_SLICE` at a time, until none are left or
+        :attr:`fold_budget_s` is spent."""
+        pending, timeline = self._pending, self.timeline
+        deadline = time.perf_counter() + self.fold_budget_s
+        while pending:
+            batch = pending[:FOLD_SLICE]
+            del pending[:FOLD_SLICE]
+            self._dirty |= timeline.extend(batch)
+            self.activity.extend(batch)
+            self._answers(batch)
+            if time.perf_counter() >= deadline:
+                return
 
     def _painted(self) -> None:
         self.metrics.setdefault("first_paint", time.perf_counter() - self._t0)
@@ -350,14 +393,14 @@ class AgentTreeApp(App[str]):
                     self.notify(answer.detail, title=f"{what}: refused", severity="error",
                                 timeout=15)
             elif isinstance(event, ev.PlanLoaded):  # the engine has written plan.edn
-                self._plan_status = self._check_plan_file()
+                self._check_plan_file()
             elif isinstance(event, ev.RunFinished) and self._caught_up:
                 self.notify(f"The run finished: {event.status}. Browse it as long as you like: "
                             "[ and ] step through its history, q quits.", title="run finished",
                             severity="information" if event.status == "done" else "warning",
                             timeout=10)
             elif isinstance(event, ev.PlanReconciled):
-                self._plan_status = self._check_plan_file()
+                self._check_plan_file()
                 if "reconcile" in self._commands.values():  # the answer to this UI's R
                     self.push_screen(InfoScreen("The plan was reconciled: what changed",
                                                 reconciled_text(event)))
@@ -606,15 +649,44 @@ class AgentTreeApp(App[str]):
         """The plan file the run follows (what ``reconcile`` re-reads)."""
         return self.run_dir / "plan.edn"
 
-    def _check_plan_file(self) -> str:
+    def _check_plan_file(self) -> None:
+        """Find out whether the plan file is valid, for the header. When it holds the plan the
+        log says is in force (the engine wrote it) it is, and nothing is parsed; otherwise (an
+        edit on disk) it is parsed in a thread: a plan of thousands of tasks takes seconds."""
+        self._plan_checks += 1
         try:
-            parse_plan(self.plan_path.read_text(), source=str(self.plan_path))
+            text = self.plan_path.read_text()
         except FileNotFoundError:
-            return "none yet"
-        except (OSError, UnicodeDecodeError, PlanError) as exc:
+            self._plan_status = "none yet"
+            return
+        except (OSError, UnicodeDecodeError):
+            self._plan_status = "✗"
+            return
+        if text and text == self.timeline.live.plan_edn:
+            self._plan_status = "✓"
+            return
+        self._plan_status = "checking…"
+        self._parse_plan_file(text, self._plan_checks)
+
+    @work(thread=True, exclusive=True, group="plan-check", exit_on_error=False)
+    def _parse_plan_file(self, text: str, check: int) -> None:
+        """Parse the plan file's text (in a thread) and post what the header should say."""
+        try:
+            parse_plan(text, source=str(self.plan_path))
+        except PlanError as exc:
             line = getattr(exc, "line", None)
-            return f"✗ line {line}" if line else "✗"
-        return "✓"
+            status = f"✗ line {line}" if line else "✗"
+        else:
+            status = "✓"
+        self.post_message(PlanChecked(status, check))
+
+    @on(PlanChecked)
+    def _plan_checked(self, message: PlanChecked) -> None:
+        if message.check != self._plan_checks or self._tearing_down():
+            return  # a later check is under way, or the app is going
+        self._plan_status = message.status
+        if self.view_seq is None:
+            self._show_header(self.state)
 
     def action_edit_plan(self) -> None:
         """``e``: edit the plan; saving checks it, ``R`` applies it."""

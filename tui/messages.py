@@ -25,3 +25,12 @@ class TailFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class PlanChecked(Message):
+    """The plan file was parsed (in a thread): what the header says about it."""
+
+    def __init__(self, status: str, check: int) -> None:
+        super().__init__()
+        self.status = status
+        self.check = check
