@@ -285,7 +285,8 @@ def _approval_requested(s: RunState, e: ev.ApprovalRequested, t: int) -> None:
     s.approvals[e.call] = {"agent": e.agent, "tool": e.tool, "args": e.args,
                            "timeout_s": e.timeout_s, "status": "pending", "seq": s.seq}
     agent = s.agents[e.agent]
-    agent.status, agent.detail, agent.waiting_call = "needs-you", f"approve {e.tool}", e.call
+    agent.status, agent.detail = "needs-you", f"approve {e.tool} ({e.call})"
+    agent.waiting_call = e.call
     if (item := _call_item(agent, e.call)) is not None:
         item["approval"] = "pending"
 
