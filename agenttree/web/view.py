@@ -59,7 +59,8 @@ def row(agent: AgentView) -> Row:
     return {"id": agent.id, "parent": agent.parent, "depth": agent.depth,
             "status": agent.status, "detail": agent.detail, "finished": agent.finished,
             "tool_calls": agent.tool_calls, "tokens": agent.tokens, "attempt": agent.attempt,
-            "start_t": agent.started_t, "end_t": agent.finished_t}
+            "start_t": agent.started_t, "end_t": agent.finished_t,
+            "waiting_call": agent.waiting_call}
 
 
 def detail(state: RunState, agent_id: str | None) -> dict[str, Any]:
