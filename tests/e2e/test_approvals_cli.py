@@ -14,7 +14,7 @@ from .test_cli import agenttree
 from .test_control_cli import wait_for
 
 PLAN = """
-{:tiers [{:depth 0 :models ["scripted"] :approve [:sh :write-file]
+{:tiers [{:depth 0 :models ["scripted"] :approve [:sh :write-file] :approve-timeout-s 3600
           :budget {:tool-calls 20 :tokens 100000}}]
  :task {:task/id "root"
         :script [{:call :sh :args {:cmd "echo ran >> out.txt"}}
@@ -112,3 +112,18 @@ def test_a_pending_approval_is_pending_again_after_a_crash_and_resume(tmp_path: 
              == "root#1.0"]
     assert kinds == ["tool/requested", "tool/approval-requested", "tool/requested",
                      "tool/approval-requested", "tool/approved", "tool/result"]
+    # the resumed engine read :approve and :approve-timeout-s back from RUN_DIR/plan.edn
+    asked = [e.event for e in read_events(log) if isinstance(e.event, ev.ApprovalRequested)]
+    assert [(a.call, a.timeout_s) for a in asked] == [("root#1.0", 3600), ("root#1.0", 3600),
+                                                      ("root#2.0", 3600)]
+
+
+def test_plan_check_names_the_file_line_and_key_of_a_bad_approval(tmp_path: Path) -> None:
+    (tmp_path / "bad.edn").write_text(PLAN.replace(":approve [:sh :write-file]",
+                                                   ":approve [:sh\n :wirte-file]"))
+    result = agenttree("plan", "check", "bad.edn", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("agenttree: error: bad.edn:2: :approve: unknown tool :wirte-file "
+                             "(did you mean :write-file?)\n")
+    (tmp_path / "ok.edn").write_text(PLAN)
+    assert agenttree("plan", "check", "ok.edn", cwd=tmp_path).returncode == 0
