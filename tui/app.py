@@ -163,6 +163,8 @@ class AgentTreeApp(App[str]):
         self._pending: list[Entry] = []
         self._travel: RunState | None = None
         self._selected: str | None = None
+        self._decidable = False
+        """Whether the selected agent has a call waiting for approval (``a``/``d`` shown)."""
         self._tab = "conversation"
         self._commands: dict[int, str] = {}
         self._caught_up = False
@@ -480,6 +482,10 @@ class AgentTreeApp(App[str]):
             self._refill_agent_events()
             touched = None
         agent = state.agents.get(selected) if selected else None
+        decidable = agent is not None and agent.waiting_call is not None
+        if decidable != self._decidable:
+            self._decidable = decidable
+            self.refresh_bindings()  # a and d are in the footer only while there is a call
         if tab == "conversation" and (touched is None or selected in touched):
             streaming = self.timeline.streaming.get(selected or "", "") \
                 if self.view_seq is None else ""
@@ -551,7 +557,10 @@ class AgentTreeApp(App[str]):
     # --- steering the run -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Main-screen keys do nothing while a dialog is open."""
+        """Main-screen keys do nothing while a dialog is open; ``a`` and ``d`` only while the
+        selected agent has a call waiting for approval."""
+        if action in ("approve", "deny") and not self._decidable:
+            return False
         return action not in MAIN_ONLY or self.screen is self.screen_stack[0]
 
     def _steerable(self) -> bool:

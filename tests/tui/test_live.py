@@ -202,6 +202,7 @@ def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> Non
         assert app.query_one("#tree", AgentTree).select_agent("root")
         await pilot.pause()
         assert str(app.query_one("#tree", AgentTree).nodes["root"].label).startswith("! root")
+        assert {"Approve", "Deny"} <= {key.description for key in app.query("FooterKey")}
         await pilot.press("a")
         body = text_of(app.screen.query(Static))
         assert "Approve sh call root#1.0 of root?" in body and "echo ran >> out.txt" in body
@@ -213,7 +214,8 @@ def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> Non
                        tries=600)
         assert [c["detail"] for c in app.timeline.live.control] == [
             "approved root#1.0 (sh for root)", "denied root#2.0 (write-file for root)"]
-        await pilot.press("d")  # nothing waits any more: a note, no command
+        await pilot.pause()  # nothing waits any more: a and d leave the footer
+        assert not {"Approve", "Deny"} & {key.description for key in app.query("FooterKey")}
         await pilot.press("q")
 
     try:
