@@ -62,7 +62,7 @@ def test_approve_and_deny_from_the_command_line_while_the_run_waits(tmp_path: Pa
                            cwd=tmp_path)
         assert denied.returncode == 0 and denied.stdout == "denied root#2.0 (write-file for " \
                                                            "root)\n", denied.stderr
-        out, err = engine.communicate(timeout=120)
+        _, err = engine.communicate(timeout=120)
         assert engine.returncode == 0, err
     finally:
         if engine.poll() is None:
@@ -101,7 +101,7 @@ def test_a_pending_approval_is_pending_again_after_a_crash_and_resume(tmp_path: 
         wait_for(run_dir, b'"call":"root#2.0"', resumed)
         denied = agenttree("deny", str(run_dir), "root#2.0", cwd=tmp_path)
         assert denied.returncode == 0, denied.stderr
-        out, err = resumed.communicate(timeout=120)
+        _, err = resumed.communicate(timeout=120)
         assert resumed.returncode == 0, err
     finally:
         if resumed.poll() is None:
