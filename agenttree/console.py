@@ -6,6 +6,7 @@ objects, so ``run`` and ``replay`` print the same thing.
 
 from __future__ import annotations
 
+import orjson
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -164,7 +165,7 @@ def verdict_lines(state: RunState) -> list[Text]:
 
 
 PROGRESS_TYPES = (ev.AgentSpawned, ev.AgentFinished, ev.AcceptanceResult, ev.BudgetExhausted,
-                  ev.RunFinished)
+                  ev.ApprovalRequested, ev.ToolApproved, ev.ToolDenied, ev.RunFinished)
 
 
 def progress_line(entry: ev.Entry) -> Text | None:
@@ -180,6 +181,14 @@ def progress_line(entry: ev.Entry) -> Text | None:
     if isinstance(e, ev.AcceptanceResult):
         mark = ("passed", "green") if e.ok else (f"failed (exit {e.exit_code})", "red")
         return Text.assemble(f"  {e.agent} acceptance `{e.cmd}` ", mark)
+    if isinstance(e, ev.ApprovalRequested):
+        args = orjson.dumps(e.args).decode()
+        return Text.assemble(glyph("needs-you"), f" {e.agent} needs you: {e.tool} {args[:100]} "
+                             f"— agenttree approve|deny RUN_DIR {e.call}")
+    if isinstance(e, ev.ToolApproved):
+        return Text(f"  {e.agent}: {e.tool} call {e.call} approved", style="green")
+    if isinstance(e, ev.ToolDenied):
+        return Text(f"  {e.agent}: {e.tool} call {e.call} denied: {e.reason[:120]}", style="red")
     if isinstance(e, ev.BudgetExhausted):
         return Text(f"  {e.agent} ran out of {e.kind} ({e.used:g} of {e.limit:g})", style="red")
     if isinstance(e, ev.RunFinished):

@@ -1,5 +1,5 @@
-"""The control commands of the ``agenttree`` CLI: cancel, say, reassign, reconcile, grant, and
-``plan export``.
+"""The control commands of the ``agenttree`` CLI: cancel, say, reassign, reconcile, grant,
+approve, deny, and ``plan export``.
 
 Each appends one command to a run's ``control.jsonl`` (the engine may be another process, even
 started by someone else) and waits for the engine's answer in the log (``--wait``, default
@@ -62,7 +62,20 @@ def register(sub: Any) -> None:
                        help="e.g. tool-calls=5 tokens=20000 (kinds: tool-calls, tokens, "
                        "retries, cost)")
     grant.set_defaults(func=cmd_grant)
-    for command in (cancel, say, reassign, reconcile, grant):
+
+    approve = sub.add_parser("approve", help="let a tool call that waits for you (:approve) run")
+    approve.add_argument("run_dir")
+    approve.add_argument("call", help="the call's id, e.g. root.lib#3.0 (shown where the "
+                         "agent is marked needs-you)")
+    approve.set_defaults(func=cmd_approve)
+
+    deny = sub.add_parser("deny", help="refuse a tool call that waits for you (:approve); the "
+                          "model is told why")
+    deny.add_argument("run_dir")
+    deny.add_argument("call", help="the call's id, e.g. root.lib#3.0")
+    deny.add_argument("--reason", help="what the model is told (default: denied by a person)")
+    deny.set_defaults(func=cmd_deny)
+    for command in (cancel, say, reassign, reconcile, grant, approve, deny):
         command.add_argument("--wait", type=_seconds, default=ACK_WAIT_S, metavar="S",
                              help=f"seconds to wait for the engine's answer (default "
                              f"{ACK_WAIT_S:g}; the command is applied even if it comes later)")
@@ -183,6 +196,20 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from .control import Grant
 
     return send_command(args, Grant(agent=args.agent, budget=parse_amounts(args.amounts)))
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """``agenttree approve RUN_DIR CALL``."""
+    from .control import Approve
+
+    return send_command(args, Approve(call=args.call))
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    """``agenttree deny RUN_DIR CALL [--reason TEXT]``."""
+    from .control import Deny
+
+    return send_command(args, Deny(call=args.call, reason=args.reason))
 
 
 def cmd_plan_export(args: argparse.Namespace) -> int:

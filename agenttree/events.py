@@ -338,6 +338,46 @@ class ToolResult(Event):
 
 @event
 @attrs.frozen(kw_only=True)
+class ApprovalRequested(Event):
+    """A call waits for a person: its tool matches the agent's ``:approve`` (docs/tools.md).
+    Logged again for the same call when a resumed run takes the wait up again."""
+
+    TYPE: ClassVar[str] = "tool/approval-requested"
+    agent: str
+    call: str
+    tool: str
+    args: dict[str, Json]
+    timeout_s: float | None = None
+    """Seconds until the call is denied unasked (``None``: it waits for as long as it takes)."""
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ToolApproved(Event):
+    """A person approved a waiting call; the tool runs now."""
+
+    TYPE: ClassVar[str] = "tool/approved"
+    agent: str
+    call: str
+    tool: str
+
+
+@event
+@attrs.frozen(kw_only=True)
+class ToolDenied(Event):
+    """A waiting call was denied, by a person or by ``:approve-timeout-s`` (``reason``
+    ``"timed out"``); the model gets a tool error with the reason."""
+
+    TYPE: ClassVar[str] = "tool/denied"
+    agent: str
+    call: str
+    tool: str
+    reason: str = ""
+    timed_out: bool = False
+
+
+@event
+@attrs.frozen(kw_only=True)
 class AcceptanceResult(Event):
     """One acceptance command ran for an agent."""
 

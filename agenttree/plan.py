@@ -9,6 +9,7 @@ back as EDN that parses to an equal plan. The format is documented in docs/plans
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import posixpath
 import re
@@ -210,6 +211,10 @@ class Task:
     system_prompt: str | None = None
     """Instructions added to the system prompt of this task's agent and of every agent below
     it (see :mod:`agenttree.prompt`)."""
+    approve: tuple[str, ...] = ()
+    """Tool-name patterns whose calls wait for a person, here and below (docs/tools.md)."""
+    approve_timeout_s: float | None = None
+    """How long such a call waits before it is denied (default: its tier's, else for ever)."""
     line: int | None = attrs.field(default=None, eq=False)
 
 
@@ -231,6 +236,8 @@ class Tier:
     model_settings: dict[str, ModelSettings] = attrs.Factory(dict)
     tool_choice: str | None = None
     system_prompt: str | None = None
+    approve: tuple[str, ...] = ()
+    approve_timeout_s: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -269,6 +276,13 @@ class Plan:
             return task.watchdog_s
         tier = self.tier_for(depth).watchdog_s
         return DEFAULT_WATCHDOG_S if tier is None else tier
+
+    def approve_timeout_s(self, task: Task, depth: int) -> float | None:
+        """How long a call of ``task``'s agent waits for a person before it is denied: the
+        task's ``:approve-timeout-s``, else its tier's; ``None``: for as long as it takes."""
+        if task.approve_timeout_s is not None:
+            return task.approve_timeout_s
+        return self.tier_for(depth).approve_timeout_s
 
     def tier_for(self, depth: int) -> Tier:
         """The tier with the greatest ``depth`` not above ``depth``."""
@@ -452,6 +466,42 @@ def _tool_names(ctx: Context, raw: Any, key: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+_GLOB = re.compile(r"[*?\[]")
+_APPROVE_PATTERN = re.compile(r"^[\w*?\[\]!-]+(/[\w*?\[\]!.-]+)?$")
+
+
+def _approve(ctx: Context, raw: Any) -> tuple[str, ...]:
+    """``:approve``: tool-name patterns (globs; ``:server/tool`` and ``:server/*`` name an MCP
+    server's tools, which are known only once it starts). A plain built-in or toolbox name must
+    exist, and a glob without a server must match one of them: a typo would silently let calls
+    through."""
+    expect(ctx, raw, VECTOR, "a vector of tool keywords or patterns like [:sh :calc/*]",
+           "approve")
+    patterns = []
+    for item in raw:
+        if not isinstance(item, Keyword):
+            raise ctx.fail(f"expected a tool keyword or pattern like :sh or :calc/*, got "
+                           f"{kind_of(item)}", "approve")
+        name = item.name
+        if not _APPROVE_PATTERN.match(name):
+            raise ctx.fail(f":{name} is not a tool name or pattern (letters, digits, -, _ and "
+                           "the globs * ? [...]; :server/tool for an MCP server's tools)",
+                           "approve")
+        known = sorted(_known_tools(ctx))
+        if "/" not in name and not _GLOB.search(name) and name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean :{near[0]}?)" if near else ""
+            raise ctx.fail(f"unknown tool :{name}{hint}", "approve")
+        if "/" not in name and _GLOB.search(name) and not fnmatch.filter(known, name):
+            raise ctx.fail(f":{name} matches no tool", "approve")
+        patterns.append(name)
+    return tuple(dict.fromkeys(patterns))
+
+
+def _approve_timeout(ctx: Context, raw: Any) -> float:
+    return float(_number(ctx, raw, "approve-timeout-s", above=0))
+
+
 _TURN_KEYS = {"say", "call", "args", "calls", "delay-ms", "tokens"}
 
 
@@ -552,7 +602,8 @@ def _model_settings(ctx: Context, raw: Any) -> dict[str, ModelSettings]:
 
 
 _TASK_KEYS = {"task/id", "goal", "cwd", "acceptance", "children", "model", "budget", "tools",
-              "script", "watchdog-s", "model-settings", "tool-choice", "system-prompt"}
+              "script", "watchdog-s", "model-settings", "tool-choice", "system-prompt",
+              "approve", "approve-timeout-s"}
 
 
 def _watchdog(ctx: Context, raw: Any) -> float:
@@ -624,6 +675,10 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
             fields["tool_choice"] = _tool_choice(ctx, get(raw, "tool-choice"))
         if get(raw, "system-prompt") is not None:
             fields["system_prompt"] = _system_prompt(ctx, get(raw, "system-prompt"))
+        if get(raw, "approve") is not None:
+            fields["approve"] = _approve(ctx, get(raw, "approve"))
+        if get(raw, "approve-timeout-s") is not None:
+            fields["approve_timeout_s"] = _approve_timeout(ctx, get(raw, "approve-timeout-s"))
         children = get(raw, "children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
@@ -672,7 +727,7 @@ def _allowed(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tupl
 
 
 _TIER_KEYS = {"depth", "models", "tools", "budget", "watchdog-s", "model-settings",
-              "tool-choice", "system-prompt"}
+              "tool-choice", "system-prompt", "approve", "approve-timeout-s"}
 
 
 def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[Tier, ...]:
@@ -721,8 +776,12 @@ def _tiers(ctx: Context, raw: Any, models: dict[str, tuple[str, ...]]) -> tuple[
                            "tool-choice")
         settings = get(item, "model-settings")
         prompt = get(item, "system-prompt")
+        approve = () if get(item, "approve") is None else _approve(ctx, get(item, "approve"))
+        approve_timeout = None if get(item, "approve-timeout-s") is None \
+            else _approve_timeout(ctx, get(item, "approve-timeout-s"))
         tiers.append(Tier(depth=depth, models=allowed, tools=tools, budget=budget,
-                          watchdog_s=watchdog, tool_choice=choice,
+                          watchdog_s=watchdog, tool_choice=choice, approve=approve,
+                          approve_timeout_s=approve_timeout,
                           model_settings={} if settings is None else
                           _model_settings(ctx, settings),
                           system_prompt=None if prompt is None else _system_prompt(ctx, prompt)))
@@ -996,6 +1055,16 @@ def _turn_edn(turn: dict[str, Any]) -> str:
     return "{" + " ".join(parts) + "}"
 
 
+def _approve_edn(holder: Task | Tier) -> list[str]:
+    """A task's or tier's ``:approve`` and ``:approve-timeout-s``, when set."""
+    out = []
+    if holder.approve:
+        out.append(":approve [" + " ".join(":" + p for p in holder.approve) + "]")
+    if holder.approve_timeout_s is not None:
+        out.append(f":approve-timeout-s {holder.approve_timeout_s!r}")
+    return out
+
+
 def _task_edn(task: Task, indent: str) -> str:
     inner = indent + " "
     lines = [f":task/id {_edn(task.id)}"]
@@ -1017,6 +1086,7 @@ def _task_edn(task: Task, indent: str) -> str:
         lines.append(f":model-settings {_model_settings_edn(task.model_settings)}")
     if task.system_prompt is not None:
         lines.append(f":system-prompt {_edn(task.system_prompt)}")
+    lines.extend(_approve_edn(task))
     if task.acceptance:
         checks = " ".join(f"(sh {_edn(a.cmd)})" if a.timeout_s == 600.0 else
                           f"{{:sh {_edn(a.cmd)} :timeout-s {a.timeout_s!r}}}"
@@ -1052,6 +1122,7 @@ def plan_to_edn(plan: Plan) -> str:
             parts.append(f":model-settings {_model_settings_edn(tier.model_settings)}")
         if tier.system_prompt is not None:
             parts.append(f":system-prompt {_edn(tier.system_prompt)}")
+        parts.extend(_approve_edn(tier))
         tiers.append("{" + " ".join(parts) + "}")
     out.append(" :tiers [" + "\n         ".join(tiers) + "]")
     out.append(" :talk #{" + " ".join(":" + t for t in sorted(plan.talk)) + "}")

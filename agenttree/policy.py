@@ -3,6 +3,8 @@ and which of its tools it is offered (:func:`offered_tools`)."""
 
 from __future__ import annotations
 
+import fnmatch
+
 import attrs
 
 from .plan import Plan, Task
@@ -26,6 +28,14 @@ class Policy:
     tools: frozenset[str]
     """Tool names; ``server/*`` allows every tool of that MCP server (see :meth:`allows_tool`)."""
     talk: frozenset[str]
+    approve: frozenset[str] = frozenset()
+    """Tool-name patterns (globs) whose calls wait for a person. They only add up down the
+    tree: a child's are its parent's, its tier's and its task's together."""
+
+    def needs_approval(self, tool: str) -> bool:
+        """Whether a call to ``tool`` waits for a person (a pattern of :attr:`approve`
+        matches its name, ``calc/*`` included)."""
+        return any(fnmatch.fnmatchcase(tool, pattern) for pattern in self.approve)
 
     def allows_tool(self, name: str) -> bool:
         """Whether the agent may call (or pass on) the tool ``name``."""
@@ -50,12 +60,15 @@ def root_policy(plan: Plan, model_override: str | None = None) -> Policy:
     if plan.root.tools is not None:
         tools = narrow(tools, plan.root.tools)
     models = (model_override,) if model_override else tuple(tier.models)
-    return Policy(models=models, tools=tools | OWN_TOOLS, talk=plan.talk)
+    return Policy(models=models, tools=tools | OWN_TOOLS, talk=plan.talk,
+                  approve=frozenset(tier.approve) | frozenset(plan.root.approve))
 
 
 def derive(parent: Policy, plan: Plan, task: Task, depth: int,
            model_override: str | None = None) -> Policy:
-    """A child's policy: its tier's, intersected with its parent's. Never wider than the parent.
+    """A child's policy: its tier's, intersected with its parent's. Never wider than the parent:
+    its tools narrow, and what needs approval only grows (the parent's, its tier's and its
+    task's ``:approve`` together; a child cannot drop an approval above it).
 
     Models keep the tier's order (its default first); if the intersection is empty the child
     gets its parent's last (smallest) model.
@@ -70,7 +83,8 @@ def derive(parent: Policy, plan: Plan, task: Task, depth: int,
         tools = narrow(tools, tier.tools)
     if task.tools is not None:
         tools = narrow(tools, task.tools)
-    return Policy(models=models, tools=tools | OWN_TOOLS, talk=parent.talk)
+    return Policy(models=models, tools=tools | OWN_TOOLS, talk=parent.talk,
+                  approve=parent.approve | frozenset(tier.approve) | frozenset(task.approve))
 
 
 def offered_tools(tools: frozenset[str], *, has_parent: bool, may_have_children: bool,

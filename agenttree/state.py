@@ -55,6 +55,8 @@ class AgentView:
     acceptance: list[dict[str, Any]] = attrs.Factory(list)
     conversation: list[dict[str, Any]] = attrs.Factory(list)
     open_calls: dict[str, int] = attrs.Factory(dict)
+    waiting_call: str | None = None
+    """The call that waits for a person's approval (status ``needs-you``), if one does."""
 
     @property
     def finished(self) -> bool:
@@ -112,6 +114,9 @@ class RunState:
     conflicts: dict[str, dict[str, Any]] = attrs.Factory(dict)
     containers: dict[str, dict[str, Any]] = attrs.Factory(dict)
     """Sandbox containers by ``"case/name"``: backend, ref, status, exit code, log."""
+    approvals: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """Calls that asked a person, by call id: agent, tool, args, timeout, and ``status``
+    (``pending``, ``approved`` or ``denied``, with the ``reason``)."""
     unknown: int = 0
 
     def subtree(self, agent_id: str) -> list[str]:
@@ -219,6 +224,10 @@ def _agent_finished(s: RunState, e: ev.AgentFinished, t: int) -> None:
     agent = s.agents[e.agent]
     agent.status, agent.reason, agent.result, agent.finished_t = e.status, e.reason, e.result, t
     agent.detail = ""
+    if agent.waiting_call is not None:  # it ended (cancelled) while a call waited
+        if (entry := s.approvals.get(agent.waiting_call)) is not None:
+            entry["status"] = "withdrawn"
+        agent.waiting_call = None
 
 
 def _task_state(s: RunState, e: ev.TaskStateChanged, t: int) -> None:
@@ -265,6 +274,34 @@ def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
     agent.conversation[index].update(ok=e.ok, output=e.output)
     if agent.status == "tool":
         agent.status, agent.detail = "running", ""
+
+
+def _call_item(agent: AgentView, call: str) -> dict[str, Any] | None:
+    index = agent.open_calls.get(call)
+    return None if index is None else agent.conversation[index]
+
+
+def _approval_requested(s: RunState, e: ev.ApprovalRequested, t: int) -> None:
+    s.approvals[e.call] = {"agent": e.agent, "tool": e.tool, "args": e.args,
+                           "timeout_s": e.timeout_s, "status": "pending", "seq": s.seq}
+    agent = s.agents[e.agent]
+    agent.status, agent.detail = "needs-you", f"approve {e.tool} ({e.call})"
+    agent.waiting_call = e.call
+    if (item := _call_item(agent, e.call)) is not None:
+        item["approval"] = "pending"
+
+
+def _approval_decided(s: RunState, e: ev.ToolApproved | ev.ToolDenied, t: int) -> None:
+    status = "approved" if isinstance(e, ev.ToolApproved) else "denied"
+    entry = s.approvals.setdefault(e.call, {"agent": e.agent, "tool": e.tool, "args": {}})
+    entry["status"] = status
+    if isinstance(e, ev.ToolDenied):
+        entry["reason"] = e.reason
+    agent = s.agents[e.agent]
+    if agent.waiting_call == e.call:
+        agent.status, agent.detail, agent.waiting_call = "tool", e.tool, None
+    if (item := _call_item(agent, e.call)) is not None:
+        item["approval"] = status
 
 
 def _acceptance(s: RunState, e: ev.AcceptanceResult, t: int) -> None:
@@ -404,6 +441,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
     ev.TaskStateChanged: _task_state, ev.ModelRequested: _model_requested,
     ev.ModelResponded: _model_responded, ev.ToolRequested: _tool_requested,
     ev.ToolResult: _tool_result, ev.AcceptanceResult: _acceptance,
+    ev.ApprovalRequested: _approval_requested, ev.ToolApproved: _approval_decided,
+    ev.ToolDenied: _approval_decided,
     ev.ProcessStarted: _process_started, ev.BridgeOpened: _bridge_opened,
     ev.BridgeClosed: _bridge_closed, ev.BudgetCharged: _budget_charged,
     ev.BudgetExhausted: _budget_exhausted, ev.BudgetGranted: _budget_granted,

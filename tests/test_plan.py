@@ -271,6 +271,10 @@ _turns = st.builds(
     _text.filter(bool), st.integers(0, 50))
 
 
+_approvals = st.lists(st.sampled_from(["sh", "write-file", "calc/*", "calc/add", "*-file",
+                                       "docs/search"]), max_size=3, unique=True).map(tuple)
+
+
 @st.composite
 def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
     task_id = draw(_ids.filter(lambda i: i not in ids))
@@ -285,7 +289,8 @@ def _tasks(draw, ids: set[str], depth: int = 0) -> Task:
                 script=draw(st.none() | st.lists(_turns, max_size=2).map(tuple)),
                 watchdog_s=draw(st.none() | st.floats(0.001, 1e5)),
                 model_settings=draw(_settings_tables), tool_choice=draw(_choices),
-                system_prompt=draw(_prompts))
+                system_prompt=draw(_prompts), approve=draw(_approvals),
+                approve_timeout_s=draw(st.none() | st.floats(0.001, 1e5)))
 
 
 @settings(max_examples=150, deadline=None)
@@ -296,11 +301,49 @@ def test_plan_to_edn_round_trips(data) -> None:
                 tiers=(Tier(depth=0, models=("scripted",), budget=DEFAULT_BUDGET,
                             model_settings=data.draw(_settings_tables),
                             tool_choice=data.draw(_choices),
-                            system_prompt=data.draw(_prompts)),),
+                            system_prompt=data.draw(_prompts), approve=data.draw(_approvals),
+                            approve_timeout_s=data.draw(st.none() | st.floats(0.001, 1e5))),),
                 talk=data.draw(st.sets(st.sampled_from(["parent", "children", "siblings"]))
                                .map(frozenset)),
                 model_settings=data.draw(_settings_tables), root=root)
     assert parse_plan(plan_to_edn(plan)) == plan
+
+
+def test_approvals_per_tier_and_task_survive_export() -> None:
+    plan = parse_plan('{:tiers [{:depth 0 :models ["scripted"] :approve [:sh :calc/*]'
+                      ' :approve-timeout-s 60} {:depth 1 :approve-timeout-s 5}]'
+                      ' :task {:task/id "r" :children [{:task/id "a" :approve [:write-file]'
+                      ' :approve-timeout-s 2.5} {:task/id "b"}]}}')
+    a, b = plan.root.children
+    assert plan.tiers[0].approve == ("sh", "calc/*") and a.approve == ("write-file",)
+    assert [plan.approve_timeout_s(t, d) for t, d in ((plan.root, 0), (a, 1), (b, 1))] == \
+        [60.0, 2.5, 5.0]
+    exported = plan_to_edn(plan)
+    assert ":approve [:sh :calc/*]" in exported and ":approve-timeout-s 2.5" in exported
+    assert parse_plan(exported) == plan
+
+
+@pytest.mark.parametrize("text,line,fragment", [
+    ('{:task/id "r"\n :approve [:shh]}', 2, "unknown tool :shh (did you mean :sh?)"),
+    ('{:task/id "r" :approve :sh}', 1, "expected a vector of tool keywords or patterns"),
+    ('{:task/id "r" :approve ["sh"]}', 1, 'expected a tool keyword or pattern like :sh or '
+     ':calc/*, got string "sh"'),
+    ('{:task/id "r" :approve [:zz*]}', 1, ":zz* matches no tool"),
+    ('{:task/id "r" :approve [:a$b]}', 1, ":a$b is not a tool name or pattern"),
+    ('{:tiers [{:depth 0\n :approve [:teleport]}] :task {:task/id "r"}}', 2,
+     "unknown tool :teleport"),
+])
+def test_approve_patterns_are_checked(text: str, line: int, fragment: str) -> None:
+    error = _error(text)
+    assert (error.line, error.key) == (line, ":approve") and fragment in str(error), str(error)
+
+
+@pytest.mark.parametrize("text", ['{:task {:task/id "r" :approve-timeout-s 0}}',
+                                  '{:task {:task/id "r" :approve-timeout-s "soon"}}',
+                                  '{:tiers [{:depth 0 :approve-timeout-s -1}]'
+                                  ' :task {:task/id "r"}}'])
+def test_an_approval_timeout_must_be_a_positive_number(text: str) -> None:
+    assert _error(text).key == ":approve-timeout-s"
 
 
 def test_watchdog_interval_per_tier_and_task_survives_export() -> None:

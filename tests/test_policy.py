@@ -72,3 +72,32 @@ def test_an_agent_is_offered_only_the_tools_that_work_where_it_stands() -> None:
     # never more than the policy allows
     assert offered_tools(frozenset({"sh"}), has_parent=True, may_have_children=True,
                          locks_required=True, has_saved_outputs=True) == {"sh"}
+
+
+patterns = st.lists(st.sampled_from(["sh", "write-file", "calc/*", "*-file", "docs/search"]),
+                    max_size=3, unique=True).map(tuple)
+
+
+@given(st.lists(patterns, min_size=1, max_size=4), st.lists(patterns, min_size=1, max_size=4))
+def test_approvals_only_add_up_down_the_tree(tier_patterns, task_patterns) -> None:
+    """Whatever a task or tier says (``:approve []`` included), a child needs approval for
+    everything its parent does, and for its own tier's and task's patterns too."""
+    tiers = tuple(Tier(depth=d, models=("scripted",), approve=p)
+                  for d, p in enumerate(tier_patterns))
+    plan = Plan(name="p", tiers=tiers, root=Task(id="root", approve=task_patterns[0]))
+    policy = root_policy(plan)
+    assert policy.approve == frozenset(tier_patterns[0]) | frozenset(task_patterns[0])
+    for depth, own in enumerate(task_patterns[1:], start=1):
+        child = derive(policy, plan, Task(id=f"t{depth}", approve=own), depth)
+        assert child.approve == policy.approve | frozenset(own) | frozenset(
+            plan.tier_for(depth).approve)
+        policy = child
+
+
+def test_approval_patterns_are_globs_on_the_tool_name() -> None:
+    policy = Policy(models=("scripted",), tools=frozenset(), talk=frozenset(),
+                    approve=frozenset({"sh", "calc/*", "*-file", "docs/search"}))
+    needs = {t for t in ("sh", "shx", "calc/add", "calc/sub", "calcx/add", "read-file",
+                         "write-file", "docs/search", "docs/fetch", "list-dir")
+             if policy.needs_approval(t)}
+    assert needs == {"sh", "calc/add", "calc/sub", "read-file", "write-file", "docs/search"}

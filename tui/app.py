@@ -10,6 +10,7 @@ screen shows is always the folded log, never a guess.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -30,8 +31,10 @@ from agenttree import events as ev
 from agenttree.activity import Activity
 from agenttree.control import (
     Answer,
+    Approve,
     Cancel,
     Command,
+    Deny,
     Grant,
     Message,
     Reassign,
@@ -50,7 +53,7 @@ from .engine_proc import EngineProcess
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
 from .messages import CaughtUp, EventsRead, PlanChecked, TailFailed
-from .screens.ask import GrantScreen, MessageScreen, ReassignScreen
+from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
 from .screens.plan_editor import PlanEditorScreen
@@ -95,7 +98,8 @@ BACKLOG = 100_000
 PLAN_WAIT_S = 2.0
 """How long after reaching the end of a log without ``plan/loaded`` the plan file is parsed."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
-STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile"})
+STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
+                      "deny"})
 """Actions that change the run (refused read-only and while viewing the past)."""
 MAIN_ONLY = STEERING | {"edit_plan", "travel", "live", "tab", "filter", "follow", "quit_tui"}
 """Actions of the main screen (inactive while a dialog is open)."""
@@ -121,6 +125,8 @@ class AgentTreeApp(App[str]):
         Binding("g", "grant", "Grant", id="grant"),
         Binding("r", "reassign", "Reassign", show=False, id="reassign"),
         Binding("m", "message", "Message", id="message"),
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit_plan", "Edit plan", id="edit-plan"),
         Binding("R", "reconcile", "Reconcile", show=False, id="reconcile"),
         Binding("left_square_bracket", "travel(-1)", "Back", id="back"),
@@ -157,6 +163,8 @@ class AgentTreeApp(App[str]):
         self._pending: list[Entry] = []
         self._travel: RunState | None = None
         self._selected: str | None = None
+        self._decidable = False
+        """Whether the selected agent has a call waiting for approval (``a``/``d`` shown)."""
         self._tab = "conversation"
         self._commands: dict[int, str] = {}
         self._caught_up = False
@@ -474,6 +482,10 @@ class AgentTreeApp(App[str]):
             self._refill_agent_events()
             touched = None
         agent = state.agents.get(selected) if selected else None
+        decidable = agent is not None and agent.waiting_call is not None
+        if decidable != self._decidable:
+            self._decidable = decidable
+            self.refresh_bindings()  # a and d are in the footer only while there is a call
         if tab == "conversation" and (touched is None or selected in touched):
             streaming = self.timeline.streaming.get(selected or "", "") \
                 if self.view_seq is None else ""
@@ -545,7 +557,10 @@ class AgentTreeApp(App[str]):
     # --- steering the run -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Main-screen keys do nothing while a dialog is open."""
+        """Main-screen keys do nothing while a dialog is open; ``a`` and ``d`` only while the
+        selected agent has a call waiting for approval."""
+        if action in ("approve", "deny") and not self._decidable:
+            return False
         return action not in MAIN_ONLY or self.screen is self.screen_stack[0]
 
     def _steerable(self) -> bool:
@@ -630,6 +645,43 @@ class AgentTreeApp(App[str]):
                 self.send(Reassign(task=agent.task, **choice), f"reassign {agent.task}")
 
         self.push_screen(ReassignScreen(agent_id, models, agent.model, parents, parent), chosen)
+
+    def _waiting_call(self) -> tuple[str, str, str] | None:
+        """The selected agent's call that waits for approval: (agent, call, tool)."""
+        if (agent_id := self._selected_running("decide on")) is None:
+            return None
+        call = self.state.agents[agent_id].waiting_call
+        if call is None:
+            self.notify(f"{agent_id} has no call waiting for approval.", severity="warning")
+            return None
+        return agent_id, call, self.state.approvals[call]["tool"]
+
+    def action_approve(self) -> None:
+        """``a``: let the selected agent's waiting call run, after a confirmation."""
+        if not self._steerable() or (waiting := self._waiting_call()) is None:
+            return
+        agent_id, call, tool = waiting
+        args = json.dumps(self.state.approvals[call].get("args") or {}, ensure_ascii=False,
+                          indent=1)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send(Approve(call=call), f"approve {call}")
+
+        self.push_screen(ConfirmScreen(f"Approve {tool} call {call} of {agent_id}?",
+                                       f"Arguments:\n{args[:2000]}", yes="Approve"), answered)
+
+    def action_deny(self) -> None:
+        """``d``: refuse the selected agent's waiting call, with an optional reason."""
+        if not self._steerable() or (waiting := self._waiting_call()) is None:
+            return
+        agent_id, call, tool = waiting
+
+        def filled(answer: dict[str, str | None] | None) -> None:
+            if answer is not None:
+                self.send(Deny(call=call, reason=answer["reason"]), f"deny {call}")
+
+        self.push_screen(DenyScreen(agent_id, tool, call), filled)
 
     def action_message(self) -> None:
         """``m``: put a note into the selected agent's inbox."""
@@ -780,6 +832,8 @@ class AgentTreeApp(App[str]):
             ("Grant budget", "Give the selected agent more budget", "grant"),
             ("Reassign", "Another model or parent for the selected task", "reassign"),
             ("Message agent", "Put a note into the selected agent's inbox", "message"),
+            ("Approve call", "Let the selected agent's waiting call run", "approve"),
+            ("Deny call", "Refuse the selected agent's waiting call", "deny"),
             ("Edit plan", "Open the plan editor", "edit_plan"),
             ("Reconcile", "Apply the edited plan to the run", "reconcile"),
             ("Go live", "Leave time travel", "live"),

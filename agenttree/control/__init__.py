@@ -8,9 +8,11 @@ engine, whose side of the file is :mod:`agenttree.runtime.control`. See docs/con
 from .client import Answer, ControlClient, Sent, append_command, stage_plan
 from .commands import (
     MAX_COMMAND,
+    Approve,
     Cancel,
     Command,
     CommandError,
+    Deny,
     Grant,
     Message,
     Reassign,
@@ -20,6 +22,6 @@ from .commands import (
     parse_command,
 )
 
-__all__ = ["MAX_COMMAND", "Answer", "Cancel", "Command", "CommandError", "ControlClient",
-           "Grant", "Message", "Reassign", "Reconcile", "Sent", "append_command",
-           "decode_command", "encode_command", "parse_command", "stage_plan"]
+__all__ = ["MAX_COMMAND", "Answer", "Approve", "Cancel", "Command", "CommandError",
+           "ControlClient", "Deny", "Grant", "Message", "Reassign", "Reconcile", "Sent",
+           "append_command", "decode_command", "encode_command", "parse_command", "stage_plan"]

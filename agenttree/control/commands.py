@@ -10,6 +10,8 @@ its fields; a field left at its default is left out::
     {"cmd":"reconcile"}                          re-read RUN_DIR/plan.edn and follow it
     {"cmd":"reconcile","plan":"<sha256>"}        follow RUN_DIR/plans/<sha256>/plan.edn
     {"cmd":"grant","agent":"root.lib","budget":{"tool-calls":5,"tokens":20000}}
+    {"cmd":"approve","call":"root.lib#3.0"}      let a call that waits for a person run
+    {"cmd":"deny","call":"root.lib#3.0","reason":"not on main"}
 
 :func:`decode_command` reads any such line, however it was written (``echo >>``, an older
 client, the web page): unknown keys are ignored, a field may be ``null`` where it is optional.
@@ -146,7 +148,25 @@ class Grant:
         converter=_grant_budget, metadata={"needs": 'an object such as {"tool-calls": 5}'})
 
 
-Command = Cancel | Message | Reassign | Reconcile | Grant
+@attrs.frozen(kw_only=True)
+class Approve:
+    """Let a tool call that waits for a person (``:approve`` in the plan) run."""
+
+    CMD: ClassVar[str] = "approve"
+    call: str = _text_field()
+
+
+@attrs.frozen(kw_only=True)
+class Deny:
+    """Refuse a tool call that waits for a person; the model gets a tool error with
+    ``reason``."""
+
+    CMD: ClassVar[str] = "deny"
+    call: str = _text_field()
+    reason: str | None = _optional_text_field()
+
+
+Command = Cancel | Message | Reassign | Reconcile | Grant | Approve | Deny
 """Any control command."""
 COMMANDS: dict[str, type[Command]] = {cls.CMD: cls for cls in Command.__args__}
 """Command tag -> record class."""

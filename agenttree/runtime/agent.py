@@ -68,6 +68,7 @@ class Agent:
 
     __slots__ = (
         "_next_child",
+        "call_ids",
         "cancel_reason",
         "child_tasks",
         "ended",
@@ -121,6 +122,8 @@ class Agent:
         self.uses_locks = False
         self.ending = False
         self._next_child = 1
+        self.call_ids: set[str] = set()
+        """The ids of this attempt's calls so far (:meth:`_unique_ids`)."""
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
         does: after a resume, the first after the replayed turns)."""
@@ -374,11 +377,12 @@ class Agent:
                                   else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
-        response = recorded or await self.model.complete(request)
+        response = recorded or self._unique_ids(await self.model.complete(request))
         if response.calls:  # named as plans and logs name tools (models see wire names)
             response = attrs.evolve(response, calls=tuple(
                 attrs.evolve(c, tool=self.engine.plan_tool_name(c.tool))
                 for c in response.calls))
+        self.call_ids.update(c.id for c in response.calls)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
@@ -400,6 +404,21 @@ class Agent:
             if self.meter.over(kind):
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
+
+    def _unique_ids(self, response: ModelResponse) -> ModelResponse:
+        """``response`` with call ids unique within the run, as they are logged and addressed
+        (``agenttree approve RUN_DIR CALL``): a later attempt of the task, whose model numbers
+        its calls from turn 1 again, marks its ids with the attempt (``root.lib#1.0@2``), and an
+        id the model gave before in this attempt gets a ``~n`` suffix."""
+        calls = []
+        for call in response.calls:
+            base = call.id if self.spec.attempt == 1 else f"{call.id}@{self.spec.attempt}"
+            unique, n = base, 1
+            while unique in self.call_ids or any(c.id == unique for c in calls):
+                n += 1
+                unique = f"{base}~{n}"
+            calls.append(call if unique == call.id else attrs.evolve(call, id=unique))
+        return attrs.evolve(response, calls=tuple(calls))
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
         """The task's (else its tier's) ``:tool-choice`` for this turn: a named tool is forced
@@ -446,10 +465,24 @@ class Agent:
             if tool is None or not self.policy.allows_tool(call.tool):
                 raise ToolError(f"tool {call.tool!r} is not available to {self.id}; it has: "
                                 f"{', '.join(sorted(self.policy.tools)) or 'none'}")
-            ok, output = True, await tool.run(self, check_args(tool, call.args))
+            args = check_args(tool, call.args)
+            await self._approval(call)
+            ok, output = True, await tool.run(self, args)
         except ToolError as exc:
             ok, output = False, str(exc)
         return ok, await self.window.keep_output(call.id, output, self.output_cap)
+
+    async def _approval(self, call: ToolCall) -> None:
+        """Wait for a person when the call's tool needs approval (``:approve``); a recorded
+        decision (a resume) stands. Raises :class:`ToolError` with the reason when denied."""
+        if not self.policy.needs_approval(call.tool):
+            return
+        decision = self.source.approval(call.id) or await self.engine.approvals.ask(
+            self.id, call, self.engine.plan.approve_timeout_s(self.task, self.spec.depth))
+        self.progressed = trio.current_time()
+        if not decision.approved:
+            raise ToolError(f"denied: {decision.reason or 'no reason given'} ({call.tool} "
+                            "calls need a person's approval here; this one was not given)")
 
     async def _accept(self, attempt: int) -> tuple[bool, str]:
         self.set_status("acceptance", f"attempt {attempt}")

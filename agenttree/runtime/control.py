@@ -27,9 +27,11 @@ from ..budget import parse_budget
 from ..control.commands import (
     MAX_COMMAND,
     STAGED,
+    Approve,
     Cancel,
     Command,
     CommandError,
+    Deny,
     Grant,
     Message,
     Reassign,
@@ -42,6 +44,7 @@ from ..log import FileCutBack, LineFollower, replace_whole
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy
+from .approvals import ApprovalRefused, Decision
 from .grants import GrantRefused, grant_from_above
 from .router import HUMAN
 
@@ -149,9 +152,18 @@ async def _grant(engine: Engine, command: Grant) -> str:
     return done
 
 
+async def _decide(engine: Engine, command: Approve | Deny) -> str:
+    decision = Decision(approved=True) if isinstance(command, Approve) \
+        else Decision(approved=False, reason=command.reason or "denied by a person")
+    try:
+        return engine.approvals.decide(command.call, decision)
+    except ApprovalRefused as exc:
+        raise ControlError(str(exc)) from None
+
+
 _HANDLERS: dict[type[Command], Callable[[Engine, Any], Awaitable[str]]] = {
     Cancel: _cancel, Message: _message, Reassign: _reassign, Reconcile: _reconcile,
-    Grant: _grant}
+    Grant: _grant, Approve: _decide, Deny: _decide}
 
 
 async def apply_command(engine: Engine, command: Command) -> str:

@@ -52,6 +52,7 @@ from ..tools.custom import custom_tools
 from ..tools.outputs import OutputStore
 from ..workspace import Workspace, WorkspaceError
 from .agent import Agent, AgentSpec
+from .approvals import ApprovalDesk
 from .control import ControlTail
 from .emit import Replayer, build_emit
 from .lock_guard import guard_command
@@ -152,6 +153,8 @@ class Engine:
         """The HTTP client network models share, built when the first of them asks."""
         self.workspace: Workspace
         self.router: Router
+        self.approvals: ApprovalDesk
+        """The calls waiting for a person (``:approve``)."""
         self.locks: LockService
         self.emit: Callable[[ev.Event], int]
         """Log an event (never blocks): the log writer's ``emit`` behind the replayer's hook,
@@ -203,6 +206,7 @@ class Engine:
                                       next_seq=self.state.seq + 1) as log:
                 self.emit = emit = build_emit(log.emit, self.replayer)
                 self.router = Router(emit, self.plan.talk)
+                self.approvals = ApprovalDesk(emit, lambda call: self.state.approvals.get(call))
                 self.locks = LockService(
                     emit, self.plan.locks,
                     deliver=lambda to, kind, text, data: self.router.deliver(
@@ -396,7 +400,7 @@ class Engine:
 
     def child_policy(self, parent: Policy, task: Task, depth: int) -> Policy:
         """:func:`~agenttree.policy.derive`, cached: siblings mostly share one policy."""
-        key = (parent, depth, task.tools, task.model)
+        key = (parent, depth, task.tools, task.model, task.approve)
         policy = self._policies.get(key)
         if policy is None:
             policy = self._policies[key] = derive(parent, self.plan, task, depth,

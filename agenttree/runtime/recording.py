@@ -29,6 +29,7 @@ from .. import events as ev
 from ..models.base import ModelError, ModelResponse, ToolCall, Usage
 from ..plan import Task
 from ..sandbox.procs import CommandResult
+from .approvals import Decision
 
 RERUN = frozenset({"finish"})
 """Tools whose only effect is on the agent's own memory: replay runs them again (their result
@@ -43,6 +44,8 @@ class AgentRecord:
     """By turn: the response and how long the model took (seconds)."""
     tools: dict[str, tuple[bool, str]] = attrs.Factory(dict)
     requested: set[str] = attrs.Factory(set)
+    approvals: dict[str, Decision] = attrs.Factory(dict)
+    """By call id: what a person (or the timeout) decided."""
     checks: dict[tuple[int, int], tuple[bool, int | None, str]] = attrs.Factory(dict)
     watchdog_turns: set[int] = attrs.Factory(set)
     """Turns the agent's watchdog gave it."""
@@ -70,7 +73,8 @@ class Recording:
             ev.ModelResponded: self._responded,
             ev.ToolRequested: self._requested, ev.ToolResult: self._result,
             ev.AcceptanceResult: self._checked, ev.AgentFinished: self._finished,
-            ev.LockAcquired: self._locked,
+            ev.LockAcquired: self._locked, ev.ToolApproved: self._decided,
+            ev.ToolDenied: self._decided,
         }
 
     def add(self, entry: ev.Entry) -> None:
@@ -126,6 +130,11 @@ class Recording:
         if e.tool == "spawn":
             self._spawning.pop(e.agent, None)
 
+    def _decided(self, e: ev.ToolApproved | ev.ToolDenied, seq: int) -> None:
+        self._record(e.agent).approvals[e.call] = Decision(
+            approved=isinstance(e, ev.ToolApproved),
+            reason=e.reason if isinstance(e, ev.ToolDenied) else "")
+
     def _checked(self, e: ev.AcceptanceResult, seq: int) -> None:
         checks = self._record(e.agent).checks
         index = sum(1 for attempt, _ in checks if attempt == e.attempt)
@@ -155,6 +164,7 @@ class Source(Protocol):
     def is_watchdog(self, turn: int) -> bool: ...
     def tool(self, call: ToolCall) -> tuple[bool, str] | None: ...
     def uncertain(self, call_id: str) -> bool: ...
+    def approval(self, call_id: str) -> Decision | None: ...
     def check(self, attempt: int) -> CommandResult | None: ...
     def more_turns(self, turn: int) -> bool | None: ...
 
@@ -188,6 +198,10 @@ class Live:
     def uncertain(self, call_id: str) -> bool:
         """No call ran before."""
         return False
+
+    def approval(self, call_id: str) -> None:
+        """Ask a person."""
+        return None
 
     def check(self, attempt: int) -> None:
         """Run the command."""
@@ -284,6 +298,11 @@ class Cursor:
         tool that runs now may be running for the second time)."""
         return (not self.strict and call_id in self.record.requested
                 and call_id not in self.record.tools)
+
+    def approval(self, call_id: str) -> Decision | None:
+        """The decision the log recorded for a call that asked for approval (also once live:
+        the call the engine died in may have been decided); ``None``: ask a person."""
+        return self.record.approvals.get(call_id)
 
     def check(self, attempt: int) -> CommandResult | None:
         """Resume: the recorded result of the agent's next acceptance command of ``attempt``;

@@ -23,7 +23,7 @@ a ``SPEND`` a :class:`agenttree.spending.Spend` (the selected agent's subtree, t
 child's; the root's when none is selected), ``tokens`` that subtree's tokens over the run.
 
 A ``ROW`` is ``{id, parent, depth, status, detail, finished, tool_calls, tokens, attempt,
-start_t, end_t}`` plus
+start_t, end_t, waiting_call}`` plus
 its children: ``children`` (the whole list) in a snapshot, for an agent new to the page, or when
 the list was replaced (a re-opened parent starts with no children), else ``added`` (the ids
 appended since the last delta) when there are any. A delta holds only rows that changed.
@@ -59,7 +59,8 @@ def row(agent: AgentView) -> Row:
     return {"id": agent.id, "parent": agent.parent, "depth": agent.depth,
             "status": agent.status, "detail": agent.detail, "finished": agent.finished,
             "tool_calls": agent.tool_calls, "tokens": agent.tokens, "attempt": agent.attempt,
-            "start_t": agent.started_t, "end_t": agent.finished_t}
+            "start_t": agent.started_t, "end_t": agent.finished_t,
+            "waiting_call": agent.waiting_call}
 
 
 def detail(state: RunState, agent_id: str | None) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agenttree.control import (
+    Approve,
     Cancel,
     CommandError,
+    Deny,
     Grant,
     Message,
     Reassign,
@@ -32,6 +34,10 @@ DIGEST = "ab" * 32
     (Reconcile(plan=DIGEST), b'{"cmd":"reconcile","plan":"' + DIGEST.encode() + b'"}'),
     (Grant(agent="root.a", budget={"tool-calls": 5, "cost": 0.5}),
      b'{"cmd":"grant","agent":"root.a","budget":{"tool-calls":5,"cost":0.5}}'),
+    (Approve(call="root.lib#3.0"), b'{"cmd":"approve","call":"root.lib#3.0"}'),
+    (Deny(call="call_8f3"), b'{"cmd":"deny","call":"call_8f3"}'),
+    (Deny(call="root#1.0@2", reason="not here"),
+     b'{"cmd":"deny","call":"root#1.0@2","reason":"not here"}'),
 ])
 def test_every_command_round_trips_as_readable_json(command, line: bytes) -> None:
     assert encode_command(command) == line
@@ -50,6 +56,8 @@ texts = st.text(min_size=1, max_size=20)
     st.builds(Grant, agent=texts, budget=st.dictionaries(
         st.sampled_from(["tool-calls", "tokens", "retries"]), st.integers(0, 10**9),
         min_size=1)),
+    st.builds(Approve, call=texts),
+    st.builds(Deny, call=texts, reason=st.none() | texts),
 ))
 def test_any_command_round_trips(command) -> None:
     assert decode_command(encode_command(command)) == command
@@ -69,6 +77,7 @@ def test_any_command_round_trips(command) -> None:
     # by hand: `echo >>`, with a null for an optional field and a key nobody reads
     ('{"cmd":"reassign","task":"lib","model":null,"why":"it is slow"}', Reassign(task="lib")),
     ('{"cmd":"reconcile","plan":null}', Reconcile()),
+    ('{"cmd":"deny","call":"root#2.0","reason":null}', Deny(call="root#2.0")),
 ])
 def test_lines_written_today_still_parse(line: str, command) -> None:
     assert decode_command(line) == command
@@ -81,7 +90,7 @@ def test_lines_written_today_still_parse(line: str, command) -> None:
     ('{"agent": "root"}', "", 'a command needs "cmd"'),
     ('{"cmd": 7}', "", 'a command needs "cmd"'),
     ('{"cmd": "fly"}', "fly", "unknown command 'fly'; this engine knows: cancel, message, "
-                              "reassign, reconcile, grant"),
+                              "reassign, reconcile, grant, approve, deny"),
     ('{"cmd": "cancel"}', "cancel", "'cancel' needs 'agent' (a non-empty string)"),
     ('{"cmd": "cancel", "agent": 5}', "cancel", "'cancel' needs 'agent' (a non-empty string)"),
     ('{"cmd": "message", "agent": "a", "text": ""}', "message", "'message' needs 'text'"),
@@ -100,6 +109,12 @@ def test_lines_written_today_still_parse(line: str, command) -> None:
      "budget: tool-calls:"),
     ('{"cmd": "grant", "agent": "a", "budget": {"gold": 1}}', "grant",
      "budget: unknown budget kind 'gold'"),
+    ('{"cmd": "approve"}', "approve", "'approve' needs 'call' (a non-empty string)"),
+    ('{"cmd": "approve", "call": ""}', "approve", "'approve' needs 'call'"),
+    ('{"cmd": "approve", "call": ["root#1.0"]}', "approve", "'approve' needs 'call'"),
+    ('{"cmd": "deny", "agent": "root"}', "deny", "'deny' needs 'call'"),
+    ('{"cmd": "deny", "call": "root#1.0", "reason": ""}', "deny", "'deny' needs 'reason'"),
+    ('{"cmd": "deny", "call": "root#1.0", "reason": 7}', "deny", "'deny' needs 'reason'"),
 ])
 def test_malformed_lines_are_refused_with_one_clear_line(line: str, cmd: str,
                                                          message: str) -> None:
@@ -122,6 +137,8 @@ def test_an_over_long_line_is_refused_before_it_is_parsed() -> None:
     lambda: Reconcile(plan="nope"),
     lambda: Grant(agent="a", budget={"wall-s": 3}),
     lambda: Grant(agent="a", budget={"tool-calls": 1e23}),
+    lambda: Approve(call=""),
+    lambda: Deny(call="c", reason=""),
 ])
 def test_a_client_cannot_build_what_the_engine_would_refuse(make) -> None:
     with pytest.raises(CommandError):

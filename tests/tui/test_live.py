@@ -170,3 +170,65 @@ def test_stopping_the_engine_cancels_its_own_root(tmp_path: Path) -> None:
     state = fold(LogReader(log))
     assert state.status == "cancelled"
     assert state.control[0]["applied"] and state.control[0]["cmd"] == "cancel"
+
+
+APPROVE_PLAN = """{:run/name "gate"
+ :tiers [{:depth 0 :models ["scripted"] :approve [:sh :write-file]
+          :budget {:tool-calls 20 :wall-s 600}}]
+ :task {:task/id "root"
+        :script [{:call :sh :args {:cmd "echo ran >> out.txt"}}
+                 {:call :write-file :args {:path "gone.txt" :content "x"}}
+                 {:say "done"}]}}
+"""
+
+
+def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> None:
+    """``a`` approves the selected agent's waiting call (after a confirmation), ``d`` denies
+    the next one with a reason; the engine runs the first and the model hears the second's
+    reason."""
+    plan = tmp_path / "gate.edn"
+    plan.write_text(APPROVE_PLAN)
+    run_dir = tmp_path / "run"
+    engine = EngineProcess(plan, run_dir, model="scripted")
+    app = AgentTreeApp(run_dir, engine=engine)
+
+    def waiting() -> str | None:
+        root = app.timeline.live.agents.get("root")
+        return None if root is None else root.waiting_call
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: waiting() == "root#1.0", "the sh call to wait",
+                       tries=600)
+        assert app.query_one("#tree", AgentTree).select_agent("root")
+        await pilot.pause()
+        assert str(app.query_one("#tree", AgentTree).nodes["root"].label).startswith("! root")
+        assert {"Approve", "Deny"} <= {key.description for key in app.query("FooterKey")}
+        await pilot.press("a")
+        body = text_of(app.screen.query(Static))
+        assert "Approve sh call root#1.0 of root?" in body and "echo ran >> out.txt" in body
+        await pilot.press("y")
+        await wait_for(pilot, lambda: waiting() == "root#2.0", "the write-file call to wait",
+                       tries=600)
+        await pilot.press("d", *"not today", "enter")
+        await wait_for(pilot, lambda: app.timeline.live.status == "done", "the run to end",
+                       tries=600)
+        assert [c["detail"] for c in app.timeline.live.control] == [
+            "approved root#1.0 (sh for root)", "denied root#2.0 (write-file for root)"]
+        await pilot.pause()  # nothing waits any more: a and d leave the footer
+        assert not {"Approve", "Deny"} & {key.description for key in app.query("FooterKey")}
+        await pilot.press("q")
+
+    try:
+        drive(app, script)
+    finally:
+        if engine.running():
+            engine.proc.kill()
+            engine.proc.wait()
+    assert (run_dir / "workspace" / "out.txt").read_text() == "ran\n"
+    assert not (run_dir / "workspace" / "gone.txt").exists()
+    state = fold(LogReader(run_dir / "events.jsonl"))
+    assert state.approvals["root#2.0"]["reason"] == "not today"
+    control = [orjson.loads(line) for line in (run_dir / "control.jsonl").read_bytes()
+               .splitlines()]
+    assert control == [{"cmd": "approve", "call": "root#1.0"},
+                       {"cmd": "deny", "call": "root#2.0", "reason": "not today"}]

@@ -267,3 +267,48 @@ def test_the_activity_panel_draws_marks_opens_their_events_and_folds_with_the_tr
     expect(page.locator("#activity-span")).not_to_contain_text("whole run")
     page.get_by_role("button", name="Whole run, live").click()
     expect(page.locator("#activity-span")).to_contain_text("whole run")
+
+
+GATED_PLAN = """
+{:run/name "gated"
+ :tiers [{:depth 0 :models ["scripted"] :approve [:sh :write-file]
+          :budget {:tool-calls 20 :tokens 100000}}]
+ :task {:task/id "root"
+        :script [{:call :sh :args {:cmd "echo ran >> out.txt"}}
+                 {:call :write-file :args {:path "gone.txt" :content "x"}}
+                 {:say "done"}]}}
+"""
+
+
+def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_dir,
+                                                         page) -> None:
+    plan = tmp_path / "gated.edn"
+    plan.write_text(GATED_PLAN)
+    run_dir = tmp_path / "run"
+    run = agenttree("run", str(plan), "--run-dir", str(run_dir), "--quiet")
+    try:
+        while not (run_dir / "events.jsonl").exists():
+            assert run.poll() is None, run.communicate()
+        page.goto(serve_dir(run_dir))
+        expect(row(page, "root")).to_have_attribute("data-status", "needs-you", timeout=WAIT_MS)
+        expect(page.get_by_role("button", name="Deny root#1.0")).to_be_visible()
+        page.get_by_role("button", name="Approve root#1.0").click()
+        expect(page.locator("#control-result")).to_contain_text(
+            "approve root#1.0: applied — approved root#1.0 (sh for root)", timeout=WAIT_MS)
+
+        expect(page.get_by_role("button", name="Deny root#2.0")).to_be_visible(timeout=WAIT_MS)
+        page.get_by_label("Reason for a denial").fill("not in this tree")
+        page.get_by_role("button", name="Deny root#2.0").click()
+        expect(page.locator("#control-result")).to_contain_text(
+            "deny root#2.0: applied — denied root#2.0 (write-file for root)", timeout=WAIT_MS)
+        expect(row(page, "root")).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+        expect(row(page, "root").locator("button.approve")).to_be_hidden()
+        assert run.wait(timeout=30) == 0
+    finally:
+        stop(run)
+    assert (run_dir / "workspace" / "out.txt").read_text() == "ran\n"
+    state = fold(LogReader(run_dir / "events.jsonl"))
+    assert state.approvals["root#2.0"] == {
+        "agent": "root", "tool": "write-file", "args": {"path": "gone.txt", "content": "x"},
+        "timeout_s": None, "status": "denied", "reason": "not in this tree",
+        "seq": state.approvals["root#2.0"]["seq"]}

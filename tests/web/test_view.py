@@ -35,7 +35,8 @@ def fold_rows(state: RunState) -> dict[str, dict[str, Any]]:
     return {a.id: {"id": a.id, "parent": a.parent, "depth": a.depth, "status": a.status,
                    "detail": a.detail, "finished": a.finished, "tool_calls": a.tool_calls,
                    "tokens": a.tokens, "attempt": a.attempt, "start_t": a.started_t,
-                   "end_t": a.finished_t, "children": list(a.children)}
+                   "end_t": a.finished_t, "waiting_call": a.waiting_call,
+                   "children": list(a.children)}
             for a in state.agents.values()}
 
 

@@ -1,4 +1,4 @@
-"""Small forms: a message to an agent, a budget grant, a reassignment."""
+"""Small forms: a message to an agent, a budget grant, a reassignment, a denial's reason."""
 
 from __future__ import annotations
 
@@ -95,6 +95,22 @@ class MessageScreen(FormScreen):
         if not text:
             raise ValueError("type a message first (esc to cancel)")
         return text
+
+
+class DenyScreen(FormScreen):
+    """Why a waiting call is denied (the model is told); dismisses with ``{"reason": text}``
+    (``None`` for no reason given)."""
+
+    def __init__(self, agent: str, tool: str, call: str) -> None:
+        super().__init__(f"Deny {tool} call {call} of {agent}",
+                         "The call does not run; the model gets a tool error with your reason.")
+
+    def fields(self) -> ComposeResult:
+        yield field("reason", Input(placeholder="optional: what the model is told",
+                                    id="reason", compact=True))
+
+    def result(self) -> dict[str, str | None]:
+        return {"reason": self.query_one("#reason", Input).value.strip() or None}
 
 
 class GrantScreen(FormScreen):

@@ -26,7 +26,7 @@ MAX_ITEMS = 100
 
 
 def _signature(item: dict[str, Any]) -> tuple[Any, ...]:
-    return (item.get("seq"), "output" in item)
+    return (item.get("seq"), "output" in item, item.get("approval"))
 
 
 def _json(value: Any) -> str:
@@ -46,13 +46,18 @@ def item_widget(agent_id: str, item: dict[str, Any]) -> Widget:
         return Static(_group(parts), classes="turn model")
     if kind == "tool":
         done = "output" in item
-        mark = "…" if not done else "✓" if item.get("ok") else "✗"
+        waiting = item.get("approval") == "pending" and not done
+        mark = "!" if waiting else "…" if not done else "✓" if item.get("ok") else "✗"
         args = json.dumps(item.get("args", {}), ensure_ascii=False)
         title = f"{mark} {item.get('tool')} {args[:60]}"
+        if waiting:
+            title = f"{title} — needs you: a approves, d denies ({item.get('call')})"
+        elif item.get("approval") in ("approved", "denied"):
+            title = f"{title} ({item['approval']})"
         body = Text(_json(item.get("args")) + "\n")
         if done:
             body.append(str(item.get("output", "")), style="" if item.get("ok") else "red")
-        return Collapsible(Static(body), title=title, collapsed=True,
+        return Collapsible(Static(body), title=title, collapsed=not waiting,
                            classes="turn tool" + ("" if item.get("ok", True) else " failed"))
     sender, to = item.get("from", "?"), item.get("to", "?")
     arrow = "→" if sender == agent_id else "←"

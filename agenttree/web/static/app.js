@@ -48,6 +48,7 @@ class Page {
     this.tree = new VirtualTree($("tree"), {
       onSelect: (id) => this.select(id),
       onCancel: (id) => this.cancel(id),
+      onDecide: (call, approve) => this.decide(call, approve),
       onToggle: (id) => this.toggle(id),
       isCollapsed: (id) => this.model.collapsed.has(id),
     });
@@ -178,6 +179,16 @@ class Page {
     $("control-result").textContent = `cancelling ${id}…`;
     const answer = await this.api.control({ cmd: "cancel", agent: id });
     $("control-result").textContent = `cancel ${id}: ${answer.status} — ${answer.detail}`;
+  }
+
+  async decide(call, approve) {
+    const verb = approve ? "approve" : "deny";
+    const reason = $("deny-reason").value.trim();
+    const command = approve ? { cmd: "approve", call } : { cmd: "deny", call, reason: reason || null };
+    $("control-result").textContent = `${verb} ${call}…`;
+    const answer = await this.api.control(command);
+    $("control-result").textContent = `${verb} ${call}: ${answer.status} — ${answer.detail}`;
+    if (!approve && answer.status === "applied") $("deny-reason").value = "";
   }
 
   showPanels() {

@@ -108,6 +108,8 @@ export class VirtualTree extends VirtualRows {
     if (!button) return;
     const id = button.closest("[data-agent]").dataset.agent;
     if (button.classList.contains("cancel")) this.actions.onCancel(id);
+    else if (button.classList.contains("approve")) this.actions.onDecide(button.dataset.call, true);
+    else if (button.classList.contains("deny")) this.actions.onDecide(button.dataset.call, false);
     else if (button.classList.contains("fold")) this.actions.onToggle(id);
     else this.actions.onSelect(id);
   }
@@ -135,7 +137,15 @@ function makeRow(id) {
   cancel.type = "button";
   cancel.textContent = "Cancel";
   cancel.setAttribute("aria-label", `Cancel ${id}`);
-  li.append(fold, name, status, detail, usage, cancel);
+  const approve = document.createElement("button");
+  approve.className = "approve";
+  approve.type = "button";
+  approve.textContent = "Approve";
+  const deny = document.createElement("button");
+  deny.className = "deny";
+  deny.type = "button";
+  deny.textContent = "Deny";
+  li.append(fold, name, status, detail, usage, cancel, approve, deny);
   return li;
 }
 
@@ -147,7 +157,7 @@ function fill(li, a, index, selected, collapsed) {
   li.dataset.index = String(index);
   li.dataset.toolCalls = String(a.tool_calls);
   li.dataset.tokens = String(a.tokens);
-  const [fold, name, status, detail, usage, cancel] = li.children;
+  const [fold, name, status, detail, usage, cancel, approve, deny] = li.children;
   fold.style.marginLeft = `${a.depth * 14}px`;
   fold.style.visibility = a.children.length ? "visible" : "hidden";
   fold.textContent = collapsed ? "▸" : "▾";
@@ -160,4 +170,10 @@ function fill(li, a, index, selected, collapsed) {
   const used = `${a.tool_calls} calls · ${a.tokens} tok`;
   if (usage.textContent !== used) usage.textContent = used;
   cancel.disabled = a.finished;
+  // A call waiting for a person (:approve): decide it here (the page's one control endpoint).
+  for (const [button, verb] of [[approve, "Approve"], [deny, "Deny"]]) {
+    button.hidden = !a.waiting_call;
+    button.dataset.call = a.waiting_call || "";
+    button.setAttribute("aria-label", a.waiting_call ? `${verb} ${a.waiting_call}` : verb);
+  }
 }
