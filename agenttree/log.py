@@ -48,6 +48,10 @@ LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
 
 _CRC_KEY = b',"crc":'
+
+READ_BLOCK = 1 << 20
+"""Bytes a reader or follower reads at a time."""
+
 T = TypeVar("T")
 
 
@@ -73,7 +77,7 @@ def decode(line: bytes) -> Entry:
     except orjson.JSONDecodeError:
         raise ValueError("not JSON") from None
     crc = wire.pop("crc", None) if type(wire) is dict else None
-    if type(crc) is not int or zlib.crc32(b"}", zlib.crc32(memoryview(line)[:pos])) != crc:
+    if type(crc) is not int or zlib.crc32(line[:pos] + b"}") != crc:
         raise ValueError("CRC mismatch")
     try:
         return from_wire(wire)
@@ -115,35 +119,48 @@ class LineReader(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         try:
-            data = self.path.read_bytes()
+            f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
             raise UserError(f"{self.path}: no such file") from None
-        yield from self._records(data)
+        with f:
+            yield from self._records(f)
 
-    def _records(self, data: bytes) -> Iterator[T]:
+    def _records(self, f: Any) -> Iterator[T]:
         self.torn, self.end = None, 0  # each iteration reads the file afresh
-        offset, line_no = 0, 0
-        size = len(data)
-        while offset < size:
-            line_no += 1
-            nl = data.find(b"\n", offset)
-            stop = size if nl < 0 else nl
-            try:
-                if nl < 0:
-                    raise ValueError("no newline at the end (write cut short)")
-                record = self._decode(data[offset:stop])
-            except ValueError as exc:
-                if nl < 0 or nl + 1 == size:  # the last line: a crash may have cut it
-                    self.torn = TornTail(line=line_no, offset=offset,
-                                         length=size - offset, reason=str(exc))
-                    return
-                raise LogCorrupt(
-                    f"{self.path}:{line_no}: corrupt {self._what} (byte {offset}): {exc}; "
-                    "records after it are intact, so this is not a torn write"
-                ) from None
-            offset = stop + 1
-            self.end = offset
-            yield record
+        decode = self._decode
+        line_no = offset = 0
+        bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
+        rest = b""  # the bytes after the last newline read so far
+        # A block at a time, split in one call: memory stays bounded by the block (not the
+        # file), and finding lines costs C speed, not a Python step per line.
+        while block := f.read(READ_BLOCK):
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                line_no += 1
+                if bad is not None:
+                    self._corrupt(bad)
+                try:
+                    record = decode(line)
+                except ValueError as exc:
+                    bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                   reason=str(exc))
+                    continue
+                offset += len(line) + 1
+                self.end = offset
+                yield record
+        if bad is not None:
+            if rest:
+                self._corrupt(bad)
+            self.torn = bad
+        elif rest:
+            self.torn = TornTail(line=line_no + 1, offset=offset, length=len(rest),
+                                 reason="no newline at the end (write cut short)")
+
+    def _corrupt(self, bad: TornTail) -> None:
+        raise LogCorrupt(
+            f"{self.path}:{bad.line}: corrupt {self._what} (byte {bad.offset}): {bad.reason}; "
+            "records after it are intact, so this is not a torn write")
 
     def cut_torn_tail(self) -> TornTail | None:
         """After iterating: truncate the file to its last good line if a torn last line was
@@ -187,10 +204,6 @@ def read_events(path: str | os.PathLike[str],
     yield from reader
     if reader.torn is not None and on_torn is not None:
         on_torn(reader.torn)
-
-
-READ_BLOCK = 1 << 20
-"""Bytes a follower reads at a time."""
 
 
 class FileCutBack(Exception):

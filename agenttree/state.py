@@ -9,8 +9,11 @@ that wants snapshots deep-copies the state.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
+import gc
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -451,14 +454,29 @@ def agents_touched(event: ev.Event) -> tuple[str, ...]:
                  if type(v := getattr(event, name)) is str)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) for the body. A fold builds only
+    acyclic data, which reference counting frees; a collection during a long fold would rescan
+    everything folded so far (a quarter of the fold's time, measured)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
     state = RunState() if state is None else state
-    for entry in entries:
-        if until is not None and entry.seq > until:
-            break
-        apply(state, entry)
+    if until is not None:
+        entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
+    with _collector_paused():
+        for entry in entries:
+            apply(state, entry)
     return state
 
 
