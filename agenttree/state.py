@@ -9,17 +9,16 @@ that wants snapshots deep-copies the state.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 import cattrs
 
 from . import events as ev
+from .collector import collector_paused
 from .events import Entry
 
 FINISHED = frozenset({"done", "failed", "cancelled", "budget-exhausted"})
@@ -454,27 +453,13 @@ def agents_touched(event: ev.Event) -> tuple[str, ...]:
                  if type(v := getattr(event, name)) is str)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (if it runs) for the body. A fold builds only
-    acyclic data, which reference counting frees; a collection during a long fold would rescan
-    everything folded so far (a quarter of the fold's time, measured)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
-
-
 def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
     state = RunState() if state is None else state
     if until is not None:
         entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
-    with _collector_paused():
+    with collector_paused():
         for entry in entries:
             apply(state, entry)
     return state
