@@ -110,12 +110,15 @@ class LineReader(Generic[T]):
     """
 
     def __init__(self, path: str | os.PathLike[str], decode: Callable[[bytes], T],
-                 what: str = "record") -> None:
+                 what: str = "record", *, start: int = 0, first_line: int = 1) -> None:
         self.path = Path(path)
         self.torn: TornTail | None = None
-        self.end = 0
+        self.end = start
         self._decode = decode
         self._what = what
+        self._start = start
+        """Where reading starts: the beginning of line ``first_line``."""
+        self._first_line = first_line
 
     def __iter__(self) -> Iterator[T]:
         try:
@@ -123,12 +126,13 @@ class LineReader(Generic[T]):
         except FileNotFoundError:
             raise UserError(f"{self.path}: no such file") from None
         with f:
+            f.seek(self._start)
             yield from self._records(f)
 
     def _records(self, f: Any) -> Iterator[T]:
-        self.torn, self.end = None, 0  # each iteration reads the file afresh
+        self.torn, self.end = None, self._start  # each iteration reads the file afresh
         decode = self._decode
-        line_no = offset = 0
+        line_no, offset = self._first_line - 1, self._start
         bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
         rest = b""  # the bytes after the last newline read so far
         # A block at a time, split in one call: memory stays bounded by the block (not the
@@ -177,16 +181,23 @@ class LineReader(Generic[T]):
 
 class LogReader(LineReader[Entry]):
     """Reads a whole event log (:class:`LineReader`), checking each record's framing and that
-    ``seq`` goes 1, 2, 3…; :attr:`last_seq` is the last good one."""
+    ``seq`` goes 1, 2, 3…; :attr:`last_seq` is the last good one.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(path, self._entry, "event record")
-        self.last_seq = 0
+    With ``start`` and ``after_seq``, it reads from byte ``start`` on, where line (and seq)
+    ``after_seq + 1`` begins (a reader that folded up to there before knows both).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, start: int = 0,
+                 after_seq: int = 0) -> None:
+        super().__init__(path, self._entry, "event record", start=start,
+                         first_line=after_seq + 1)
+        self._after_seq = after_seq
+        self.last_seq = after_seq
 
     def __iter__(self) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
-        self.last_seq = 0
+        self.last_seq = self._after_seq
         return super().__iter__()
 
     def _entry(self, line: bytes) -> Entry:
