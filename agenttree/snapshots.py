@@ -1,9 +1,10 @@
 """Snapshots of a run's folded state, so the state as of any seq is cheap to rebuild.
 
 A reader that folds a log as it grows (the web hub) notes its state every :data:`EVERY`
-events: the state pickled, with the seq and the byte offset of the log line after it. The state
-as of seq ``n`` is then the last snapshot at or before ``n``, unpickled, plus a fold of the
-fewer than ``EVERY`` events after it, read from that offset — not a fold of the whole log.
+events (further apart in a long log: :data:`GROWTH`): the state pickled, with the seq and the
+byte offset of the log line after it. The state as of seq ``n`` is then the last snapshot at or
+before ``n``, unpickled, plus a fold of the events after it, read from that offset — not a fold
+of the whole log.
 
 Memory is bounded: when the snapshots hold more than :data:`BUDGET` bytes, every other one is
 dropped and the spacing doubles (so the pickling work stays proportional to the log, too).
@@ -22,6 +23,10 @@ from .state import RunState, fold
 
 EVERY = 10_000
 """Events between snapshots (at first)."""
+GROWTH = 4
+"""Past ``GROWTH * EVERY`` events, snapshots are a ``1/GROWTH`` of the log apart: each pickles the
+whole state, so at a fixed spacing their cost would grow with the square of the log's length;
+this way it stays a bounded share of the fold's."""
 BUDGET = 64 << 20
 """Bytes of pickled state kept at most (at least one snapshot is kept, however large)."""
 
@@ -52,7 +57,7 @@ class Snapshots:
         """The reader folded the log up to ``state.seq``, whose line ends before ``offset``:
         snapshot it if ``every`` events passed since the last snapshot."""
         last = self.taken[-1].seq if self.taken else 0
-        if state.seq - last < self.every:
+        if state.seq - last < max(self.every, last // GROWTH):
             return
         blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         self.taken.append(Snapshot(state.seq, offset, blob))
