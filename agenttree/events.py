@@ -47,7 +47,7 @@ def event(cls: type[Event]) -> type[Event]:
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class RunStarted(Event):
     """The engine started (or resumed) a run."""
 
@@ -65,7 +65,7 @@ class RunStarted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class RunResumed(Event):
     """``agenttree resume`` took over a run whose engine died: what it found and restored.
 
@@ -90,7 +90,7 @@ class RunResumed(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class RunFinished(Event):
     """The run ended; ``status`` is the root task's status."""
 
@@ -105,7 +105,7 @@ PLAN_PART = 1 << 17
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class PlanPart(Event):
     """A piece of a plan too long for one line; the ``plan/loaded`` or ``plan/reconciled``
     right after the pieces joins them (its ``parts`` says how many)."""
@@ -116,7 +116,7 @@ class PlanPart(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class PlanLoaded(Event):
     """The plan the run follows, as EDN text (so a reader can rebuild it); a plan longer than
     :data:`PLAN_PART` comes in the ``parts`` ``plan/part`` events before this one, and ``edn``
@@ -137,7 +137,7 @@ class PlanLoaded(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AgentSpawned(Event):
     """An agent started for a task, with the policy and budget it was given."""
 
@@ -160,7 +160,7 @@ class AgentSpawned(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AgentMessage(Event):
     """A message delivered from one agent (or ``human``) to another's inbox."""
 
@@ -174,7 +174,7 @@ class AgentMessage(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AgentState(Event):
     """An agent's activity changed, or it reported state facts (``report-state``)."""
 
@@ -186,7 +186,7 @@ class AgentState(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AgentWatchdog(Event):
     """A waiting agent's watchdog found that none of its children made progress in
     ``quiet_s`` seconds; its model gets a turn with this digest. Each of ``children``:
@@ -200,7 +200,7 @@ class AgentWatchdog(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AgentFinished(Event):
     """An agent ended: ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``."""
 
@@ -212,7 +212,7 @@ class AgentFinished(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class TaskStateChanged(Event):
     """A task's status changed (it ran to an end, was re-opened, or never started)."""
 
@@ -227,7 +227,7 @@ class TaskStateChanged(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ModelRequested(Event):
     """An agent asked its model for turn ``turn``, with ``messages`` messages of context;
     ``watchdog``: a turn its watchdog gave it (no child made progress);
@@ -248,7 +248,7 @@ class ModelRequested(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ModelResponded(Event):
     """The model's complete answer: text and tool calls. Replay feeds these back."""
 
@@ -263,7 +263,7 @@ class ModelResponded(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ModelDelta(Event):
     """Streamed text as it arrives (coalesced: at most every 100 ms per agent)."""
 
@@ -274,7 +274,7 @@ class ModelDelta(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ModelRetry(Event):
     """A model call failed in a way worth retrying (429, 5xx, transport); it is retried after
     ``delay_s``, and one ``retries`` is charged."""
@@ -288,7 +288,7 @@ class ModelRetry(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ContextCompacted(Event):
     """Before turn ``turn``, the agent's transcript was compacted to fit its model's context
     window (``:context-tokens``): ``limit`` is the room for the prompt, ``tokens_before`` and
@@ -308,7 +308,7 @@ class ContextCompacted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ToolRequested(Event):
     """An agent is about to run a tool call."""
 
@@ -320,7 +320,7 @@ class ToolRequested(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ToolResult(Event):
     """The outcome of a tool call; ``ok`` false means ``output`` is the error shown to the model."""
 
@@ -337,7 +337,7 @@ class ToolResult(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class AcceptanceResult(Event):
     """One acceptance command ran for an agent."""
 
@@ -351,7 +351,7 @@ class AcceptanceResult(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ProcessStarted(Event):
     """A subprocess group started for an agent (so a resume can kill leftovers)."""
 
@@ -365,7 +365,7 @@ class ProcessStarted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BridgeOpened(Event):
     """A lowest common ancestor let two agents in its subtree talk."""
 
@@ -377,7 +377,7 @@ class BridgeOpened(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BridgeClosed(Event):
     """A bridge thread was closed by the agent that opened it."""
 
@@ -390,7 +390,7 @@ class BridgeClosed(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BudgetCharged(Event):
     """Something was spent against an agent's budget."""
 
@@ -403,7 +403,7 @@ class BudgetCharged(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BudgetExhausted(Event):
     """An agent reached a limit; it ends ``budget-exhausted``."""
 
@@ -415,7 +415,7 @@ class BudgetExhausted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BudgetGranted(Event):
     """An ancestor gave an agent more budget out of its own."""
 
@@ -426,7 +426,7 @@ class BudgetGranted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class BudgetRolledUp(Event):
     """A child ended and its spending was counted as its parent's: ``used`` is the parent's
     new total of each pooled kind (tool calls, tokens, cost), its own and its subtree's."""
@@ -438,7 +438,7 @@ class BudgetRolledUp(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class PolicyGranted(Event):
     """A parent gave a running child models or tools out of its own policy."""
 
@@ -454,7 +454,7 @@ class PolicyGranted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockRequested(Event):
     """An agent asked for a lock."""
 
@@ -467,7 +467,7 @@ class LockRequested(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockAcquired(Event):
     """A lock was granted, with its fencing token."""
 
@@ -481,7 +481,7 @@ class LockAcquired(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockReleased(Event):
     """A lock was given back (``reason``: ``released``, or ``agent ended``)."""
 
@@ -493,7 +493,7 @@ class LockReleased(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockExpired(Event):
     """A hold was not renewed within its TTL; its token is dead and the path in lock-delay."""
 
@@ -505,7 +505,7 @@ class LockExpired(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockConflict(Event):
     """A request must wait: the path is held (or queued for) by others."""
 
@@ -517,7 +517,7 @@ class LockConflict(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockWaitEnded(Event):
     """A queued request left the queue without a grant (``timed out`` or ``withdrawn``)."""
 
@@ -528,7 +528,7 @@ class LockWaitEnded(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockDeadlock(Event):
     """Waiting would have closed a cycle; the youngest request (``agent``'s) was refused."""
 
@@ -539,7 +539,7 @@ class LockDeadlock(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LockUnheldWrite(Event):
     """A write to a path another agent holds a lock on: by ``write-file`` in advisory mode
     (allowed, logged), or by a shell command (``via`` ``"sh"``: seen changed when it ended)."""
@@ -552,7 +552,7 @@ class LockUnheldWrite(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ConflictOpened(Event):
     """A conflict thread: requester, owners and their lowest common ancestor, who decides."""
 
@@ -566,7 +566,7 @@ class ConflictOpened(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ConflictResolved(Event):
     """How a conflict ended: ``sequence``, ``ask-release``, ``fork``, ``cancel``, or
     ``granted`` / ``timed out`` / ``withdrawn`` / ``refuse-youngest`` when it resolved itself."""
@@ -582,7 +582,7 @@ class ConflictResolved(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ContainerStarted(Event):
     """A sandbox backend started container ``name`` for ``case`` (``ref``: pid, id or pod)."""
 
@@ -595,7 +595,7 @@ class ContainerStarted(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ContainerHealthy(Event):
     """Its health check passed after ``checks`` tries."""
 
@@ -606,7 +606,7 @@ class ContainerHealthy(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ContainerExited(Event):
     """It ended: ``exited`` by itself, ``stopped`` at teardown, ``unhealthy``, or ``failed``
     to start. ``exit_code`` is ``None`` when unknown; negative for a signal."""
@@ -619,7 +619,7 @@ class ContainerExited(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ContainerLogs(Event):
     """Where its output was saved (``path``, ``bytes`` long) and the last lines of it."""
 
@@ -635,7 +635,7 @@ class ContainerLogs(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ControlApplied(Event):
     """A line of ``control.jsonl`` was carried out."""
 
@@ -646,7 +646,7 @@ class ControlApplied(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class ControlRejected(Event):
     """A line of ``control.jsonl`` was refused (malformed, unknown, or not applicable)."""
 
@@ -657,7 +657,7 @@ class ControlRejected(Event):
 
 
 @event
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class PlanReconciled(Event):
     """The running plan changed (``reconcile`` or ``reassign``): the diff, and the plan now.
 
@@ -723,7 +723,8 @@ def _structure(data: dict[str, Any], cls: type[Event]) -> Event:
 
 def _register(cls: type[Event]) -> None:
     # Field values are JSON already: pass them through (no per-element walk, no copies), and
-    # build records with one keyword call (attrs applies the defaults).
+    # build records with one keyword call (attrs applies the defaults). This is the hot path
+    # of replay, so no per-field hook calls either way.
     fields = {f.name: override(unstruct_hook=_as_is) for f in attrs.fields(cls)}
     converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **fields))
     converter.register_structure_hook(cls, _structure)
@@ -732,11 +733,6 @@ def _register(cls: type[Event]) -> None:
 for _cls in REGISTRY.values():
     _register(_cls)
 
-_by_tag = {tag: (cls, frozenset(f.name for f in attrs.fields(cls)))
-           for tag, cls in REGISTRY.items()}
-"""Each tag's class and the names of all its fields."""
-_new = object.__new__
-_set_attr = object.__setattr__
 _new_tuple = tuple.__new__
 
 
@@ -774,16 +770,8 @@ def from_wire(wire: dict[str, Json]) -> Entry:
         KeyError, TypeError, ValueError: the dict is not a well-formed event.
     """
     seq, t, run, tag = wire.pop("seq"), wire.pop("t"), wire.pop("run"), wire.pop("type")
-    found = _by_tag.get(tag)
-    if found is None:
+    cls = REGISTRY.get(tag)
+    if cls is None:
         return Entry(seq, t, run, UnknownEvent(type=tag, fields=wire))
-    cls, names = found
-    if wire.keys() == names:
-        # Replay's hot path: every field present (as this version writes them), so the wire
-        # dict becomes the record's attributes as it is; attrs' __init__, which sets each field
-        # in turn, would cost three times as much. Otherwise __init__ applies the defaults and
-        # refuses missing or unknown fields.
-        ev = _new(cls)
-        _set_attr(ev, "__dict__", wire)
-        return _new_tuple(Entry, (seq, t, run, ev))  # Entry(...) is a Python-level call
-    return Entry(seq, t, run, cls(**wire))
+    # The converter's hook, inlined (replay's hot path); Entry(...) would call Python code.
+    return _new_tuple(Entry, (seq, t, run, cls(**wire)))
