@@ -80,8 +80,8 @@ def test_wire_form_is_the_converters_unstructuring_plus_envelope(cls) -> None:
 @pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
                          ids=lambda c: c.TYPE)
 def test_a_decoded_record_is_the_record_its_class_builds(cls) -> None:
-    """Replay builds records from the wire dict directly: they must be the records
-    ``cls(**fields)`` builds, equal, hashable alike, printed alike and still frozen."""
+    """A record read back is the record ``cls(**fields)`` builds: equal, printed alike,
+    evolvable and still frozen."""
     event = sample(cls)
     decoded = ev.from_wire(ev.to_wire(1, 2, "r", event)).event
     assert type(decoded) is cls and decoded == event
