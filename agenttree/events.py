@@ -807,7 +807,7 @@ def _register(cls: type[Event]) -> None:
 for _cls in REGISTRY.values():
     _register(_cls)
 
-_structure_hooks = {tag: (cls, converter.get_structure_hook(cls)) for tag, cls in REGISTRY.items()}
+_new_tuple = tuple.__new__
 
 
 def _wire_encoder(cls: type[Event]) -> Any:
@@ -844,8 +844,8 @@ def from_wire(wire: dict[str, Json]) -> Entry:
         KeyError, TypeError, ValueError: the dict is not a well-formed event.
     """
     seq, t, run, tag = wire.pop("seq"), wire.pop("t"), wire.pop("run"), wire.pop("type")
-    found = _structure_hooks.get(tag)
-    if found is None:
+    cls = REGISTRY.get(tag)
+    if cls is None:
         return Entry(seq, t, run, UnknownEvent(type=tag, fields=wire))
-    cls, hook = found
-    return Entry(seq, t, run, hook(wire, cls))
+    # The converter's hook, inlined (replay's hot path); Entry(...) would call Python code.
+    return _new_tuple(Entry, (seq, t, run, cls(**wire)))

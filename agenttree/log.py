@@ -48,6 +48,10 @@ LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
 
 _CRC_KEY = b',"crc":'
+
+READ_BLOCK = 1 << 20
+"""Bytes a reader or follower reads at a time."""
+
 T = TypeVar("T")
 
 
@@ -73,7 +77,7 @@ def decode(line: bytes) -> Entry:
     except orjson.JSONDecodeError:
         raise ValueError("not JSON") from None
     crc = wire.pop("crc", None) if type(wire) is dict else None
-    if type(crc) is not int or zlib.crc32(b"}", zlib.crc32(memoryview(line)[:pos])) != crc:
+    if type(crc) is not int or zlib.crc32(line[:pos] + b"}") != crc:
         raise ValueError("CRC mismatch")
     try:
         return from_wire(wire)
@@ -106,44 +110,61 @@ class LineReader(Generic[T]):
     """
 
     def __init__(self, path: str | os.PathLike[str], decode: Callable[[bytes], T],
-                 what: str = "record") -> None:
+                 what: str = "record", *, start: int = 0, first_line: int = 1) -> None:
         self.path = Path(path)
         self.torn: TornTail | None = None
-        self.end = 0
+        self.end = start
         self._decode = decode
         self._what = what
+        self._start = start
+        """Where reading starts: the beginning of line ``first_line``."""
+        self._first_line = first_line
 
     def __iter__(self) -> Iterator[T]:
         try:
-            data = self.path.read_bytes()
+            f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
             raise UserError(f"{self.path}: no such file") from None
-        yield from self._records(data)
+        with f:
+            f.seek(self._start)
+            yield from self._records(f)
 
-    def _records(self, data: bytes) -> Iterator[T]:
-        self.torn, self.end = None, 0  # each iteration reads the file afresh
-        offset, line_no = 0, 0
-        size = len(data)
-        while offset < size:
-            line_no += 1
-            nl = data.find(b"\n", offset)
-            stop = size if nl < 0 else nl
-            try:
-                if nl < 0:
-                    raise ValueError("no newline at the end (write cut short)")
-                record = self._decode(data[offset:stop])
-            except ValueError as exc:
-                if nl < 0 or nl + 1 == size:  # the last line: a crash may have cut it
-                    self.torn = TornTail(line=line_no, offset=offset,
-                                         length=size - offset, reason=str(exc))
-                    return
-                raise LogCorrupt(
-                    f"{self.path}:{line_no}: corrupt {self._what} (byte {offset}): {exc}; "
-                    "records after it are intact, so this is not a torn write"
-                ) from None
-            offset = stop + 1
-            self.end = offset
-            yield record
+    def _records(self, f: Any) -> Iterator[T]:
+        self.torn, self.end = None, self._start  # each iteration reads the file afresh
+        decode = self._decode
+        line_no, offset = self._first_line - 1, self._start
+        bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
+        rest = b""  # the bytes after the last newline read so far
+        # A block at a time, split in one call: memory stays bounded by the block (not the
+        # file), and finding lines costs C speed, not a Python step per line.
+        while block := f.read(READ_BLOCK):
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                line_no += 1
+                if bad is not None:
+                    self._corrupt(bad)
+                try:
+                    record = decode(line)
+                except ValueError as exc:
+                    bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                   reason=str(exc))
+                    continue
+                offset += len(line) + 1
+                self.end = offset
+                yield record
+        if bad is not None:
+            if rest:
+                self._corrupt(bad)
+            self.torn = bad
+        elif rest:
+            self.torn = TornTail(line=line_no + 1, offset=offset, length=len(rest),
+                                 reason="no newline at the end (write cut short)")
+
+    def _corrupt(self, bad: TornTail) -> None:
+        raise LogCorrupt(
+            f"{self.path}:{bad.line}: corrupt {self._what} (byte {bad.offset}): {bad.reason}; "
+            "records after it are intact, so this is not a torn write")
 
     def cut_torn_tail(self) -> TornTail | None:
         """After iterating: truncate the file to its last good line if a torn last line was
@@ -160,16 +181,23 @@ class LineReader(Generic[T]):
 
 class LogReader(LineReader[Entry]):
     """Reads a whole event log (:class:`LineReader`), checking each record's framing and that
-    ``seq`` goes 1, 2, 3…; :attr:`last_seq` is the last good one."""
+    ``seq`` goes 1, 2, 3…; :attr:`last_seq` is the last good one.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(path, self._entry, "event record")
-        self.last_seq = 0
+    With ``start`` and ``after_seq``, it reads from byte ``start`` on, where line (and seq)
+    ``after_seq + 1`` begins (a reader that folded up to there before knows both).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, start: int = 0,
+                 after_seq: int = 0) -> None:
+        super().__init__(path, self._entry, "event record", start=start,
+                         first_line=after_seq + 1)
+        self._after_seq = after_seq
+        self.last_seq = after_seq
 
     def __iter__(self) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
-        self.last_seq = 0
+        self.last_seq = self._after_seq
         return super().__iter__()
 
     def _entry(self, line: bytes) -> Entry:
@@ -187,10 +215,6 @@ def read_events(path: str | os.PathLike[str],
     yield from reader
     if reader.torn is not None and on_torn is not None:
         on_torn(reader.torn)
-
-
-READ_BLOCK = 1 << 20
-"""Bytes a follower reads at a time."""
 
 
 class FileCutBack(Exception):

@@ -21,6 +21,7 @@ import attrs
 from edn_format import Keyword, Symbol
 
 from .budget import KINDS, WHOLE, Budget
+from .collector import collector_paused
 from .edn_source import (
     VECTOR,
     Context,
@@ -904,6 +905,7 @@ def _check_task_policy(ctx: Context, plan: Plan) -> None:
                            "tool-choice")
 
 
+@collector_paused()  # it builds a tree of acyclic records: collections would only rescan it
 def parse_plan(text: str, source: str = "<plan>",
                base_dir: str | os.PathLike[str] | None = None,
                toolbox: Mapping[str, DeclaredTool] | None = None) -> Plan:

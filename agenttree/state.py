@@ -10,6 +10,7 @@ that wants snapshots deep-copies the state.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,6 +18,7 @@ import attrs
 import cattrs
 
 from . import events as ev
+from .collector import collector_paused
 from .events import Entry
 
 FINISHED = frozenset({"done", "failed", "cancelled", "budget-exhausted"})
@@ -495,10 +497,11 @@ def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
     state = RunState() if state is None else state
-    for entry in entries:
-        if until is not None and entry.seq > until:
-            break
-        apply(state, entry)
+    if until is not None:
+        entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
+    with collector_paused():
+        for entry in entries:
+            apply(state, entry)
     return state
 
 

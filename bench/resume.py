@@ -9,6 +9,7 @@ each one is live again.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import statistics
 import time
@@ -118,6 +119,7 @@ def _resume_once(source: Path, tmp: Path) -> tuple[float, float, int]:
     shutil.copytree(source, run_dir)
     t0 = time.perf_counter()
     found, reader = read_run(run_dir / "events.jsonl")
+    gc.freeze()  # as agenttree resume does
     reader.cut_torn_tail()
     read = time.perf_counter() - t0
     tune_gc()  # as agenttree resume does

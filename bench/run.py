@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,13 +29,17 @@ from agenttree.log import EventLog, LogReader, encode
 from agenttree.runtime.agent import INBOX_SIZE
 from agenttree.runtime.inbox import Inbox
 from agenttree.runtime.router import Router
+from agenttree.snapshots import EVERY as SNAPSHOT_EVERY
+from agenttree.snapshots import state_from
 from agenttree.state import fold
+from agenttree.web.hub import Hub
 
 from . import baselines
 from .activity_view import bench_activity
 from .bench_runner import bench_runner
 from .control import bench_control, bench_control_latency
 from .docker_sandboxes import bench_docker
+from .plan_parse import bench_plan_parse
 from .procs import bench_process_groups
 from .reconcile import bench_reconcile
 from .resume import bench_resume
@@ -244,6 +249,49 @@ def bench_replay(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
              f"{rate:,.0f} events/s ({rate / bare:.2f}x bare)", ">= 300,000 events/s")]
 
 
+def bench_state_at(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
+    """``GET /api/state?seq=N``'s work: the hub's snapshots against a fold of the whole log."""
+    run_dir = tmp / "state-at"
+    run_dir.mkdir()
+    path = run_dir / "events.jsonl"
+    make_replay_log(path, n)
+
+    def caught_up(every: int) -> tuple[float, Hub]:
+        hub = Hub(run_dir, snapshot_every=every)
+        t0 = time.perf_counter()
+        while hub.poll():
+            pass
+        return time.perf_counter() - t0, hub
+
+    plain = statistics.median(caught_up(n + 1)[0] for _ in range(runs))
+    took = [caught_up(SNAPSHOT_EVERY) for _ in range(runs)]
+    hub = took[0][1]
+    snapped = statistics.median(t for t, _ in took)
+    seq = n - SNAPSHOT_EVERY // 2  # half way between two snapshots
+
+    def whole() -> float:
+        t0 = time.perf_counter()
+        fold(LogReader(path), until=seq)
+        return time.perf_counter() - t0
+
+    def from_snapshot() -> float:
+        t0 = time.perf_counter()
+        state_from(path, hub.snapshots.before(seq), seq)
+        return time.perf_counter() - t0
+
+    base = median_of(runs, whole)
+    ours = median_of(runs, from_snapshot)
+    shutil.rmtree(run_dir)
+    return [(f"state as of seq {seq:,}: fold the log up to it ({n:,}-event log)",
+             f"{base * 1000:.0f} ms", "baseline"),
+            (f"state as of seq {seq:,} from the hub's snapshots (the last before it at seq "
+             f"{getattr(hub.snapshots.before(seq), 'seq', 0):,}; "
+             f"{len(hub.snapshots.taken)} kept)",
+             f"{ours * 1000:.0f} ms ({base / ours:.0f}x faster)", "not a whole-log fold"),
+            ("hub catching up on the log, snapshots taken as it folds",
+             f"{snapped:.2f} s ({snapped / plain:.2f}x without snapshots)", "")]
+
+
 async def _service_pairs(n: int) -> float:
     from agenttree.plan import LockPolicy
     from agenttree.runtime.locks import LockService
@@ -390,6 +438,8 @@ def main() -> None:
             ("Cancel cascade", lambda: bench_cancel(runs)),
             ("Event log", lambda: bench_log(200_000 // scale, runs, tmp)),
             ("Replay", lambda: bench_replay(1_000_000 // scale, runs, tmp)),
+            ("Web state as of a seq", lambda: bench_state_at(200_000 // scale, runs, tmp)),
+            ("Plan parsing", lambda: bench_plan_parse(runs, 3 if args.quick else 4)),
             ("Locks", lambda: bench_locks(50_000 // scale, runs)),
             ("Model provider", lambda: bench_provider(2_000 // scale, runs)),
             ("Reconcile", lambda: bench_reconcile(runs, 2 if args.quick else 4)),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import typing
+import zlib
 
 import attrs
+import orjson
 import pytest
 
 from agenttree import events as ev
@@ -73,3 +75,37 @@ def test_wire_form_is_the_converters_unstructuring_plus_envelope(cls) -> None:
     expected = {"seq": 1, "t": 2, "run": "r", "type": cls.TYPE, **ev.converter.unstructure(event)}
     assert ev.to_wire(1, 2, "r", event) == expected
     assert list(ev.to_wire(1, 2, "r", event)) == list(expected)  # key order too
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_a_decoded_record_is_the_record_its_class_builds(cls) -> None:
+    """A record read back is the record ``cls(**fields)`` builds: equal, printed alike,
+    evolvable and still frozen."""
+    event = sample(cls)
+    decoded = ev.from_wire(ev.to_wire(1, 2, "r", event)).event
+    assert type(decoded) is cls and decoded == event
+    assert repr(decoded) == repr(event)
+    assert attrs.asdict(decoded) == attrs.asdict(event)
+    assert attrs.evolve(decoded) == event
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded.TYPE = "x"  # type: ignore[misc]
+
+
+def test_a_record_from_an_older_log_gets_its_defaults() -> None:
+    wire = {"seq": 1, "t": 2, "run": "r", "type": "agent/state", "agent": "a",
+            "status": "running"}
+    assert ev.from_wire(wire).event == ev.AgentState(agent="a", status="running")
+
+
+@pytest.mark.parametrize("wire", [
+    {"agent": "a"},  # a required field missing
+    {"agent": "a", "status": "s", "detail": "", "facts": None, "mood": "odd"},  # unknown field
+    {"agent": "a", "status": "s", "detail": "", "mood": "odd"},  # as many, one unknown
+], ids=["missing", "unknown", "swapped"])
+def test_a_record_with_missing_or_unknown_fields_is_not_an_event(wire) -> None:
+    line = orjson.dumps({"seq": 1, "t": 2, "run": "r", "type": "agent/state", **wire})
+    body = line[:-1]
+    framed = b'%b,"crc":%d}' % (body, zlib.crc32(line))
+    with pytest.raises(ValueError, match="not an event"):
+        decode(framed)

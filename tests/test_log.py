@@ -349,6 +349,51 @@ def test_line_reader_applies_the_torn_tail_rule_to_any_records(tmp_path: Path) -
         list(LineReader(path, orjson.loads, "report line"))
 
 
+def _long_log(path: Path) -> bytes:
+    """A log a few read blocks long, so lines straddle the blocks a reader reads."""
+    events = [ev.AgentState(agent=f"root.{i}", status="running", detail="y" * (i % 300))
+              for i in range(3 * logmod.READ_BLOCK // 150)]
+    data = _write(path, events)
+    assert len(data) > 2 * logmod.READ_BLOCK
+    return data
+
+
+def test_a_log_longer_than_a_read_block_reads_whole_with_its_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    data = _long_log(path)
+    lines = data.count(b"\n")
+    path.write_bytes(data[:-7])  # the last record torn
+    reader = LogReader(path)
+    assert [e.seq for e in reader] == list(range(1, lines))
+    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
+    assert reader.torn is not None
+    assert (reader.torn.line, reader.torn.offset, reader.torn.length) == (
+        lines, last_start, len(data) - 7 - last_start)
+    assert reader.end == last_start
+
+
+def test_a_bad_line_in_a_later_read_block_is_corruption_naming_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    data = _long_log(path)
+    at = data.index(b"\n", 2 * logmod.READ_BLOCK) + 1  # a line in the third block
+    number = data[:at].count(b"\n") + 1
+    flip = data.index(b"running", at)
+    path.write_bytes(data[:flip] + b"R" + data[flip + 1:])
+    with pytest.raises(LogCorrupt, match=rf"e\.jsonl:{number}: corrupt event record "
+                                         rf"\(byte {at}\): CRC mismatch"):
+        list(LogReader(path))
+
+
+def test_a_bad_last_line_before_a_half_written_one_is_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    data = _write(path, _events(3))
+    lines = data.split(b"\n")
+    lines[2] = lines[2].replace(b"running", b"runnin!")  # the last whole line, then a partial
+    path.write_bytes(b"\n".join(lines) + b'{"seq":4')
+    with pytest.raises(LogCorrupt, match=r"e\.jsonl:3: corrupt"):
+        list(LogReader(path))
+
+
 def test_replace_whole_leaves_the_old_file_or_the_new_one_never_a_part(tmp_path, monkeypatch):
     target = tmp_path / "plan.edn"
     target.write_bytes(b"old")

@@ -27,6 +27,7 @@ import trio
 
 from .. import __version__
 from .. import events as ev
+from ..collector import collector_paused
 from ..errors import UserError
 from ..log import DURABILITY, LogReader, TornTail, open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
@@ -87,9 +88,10 @@ def read_run(path: Path) -> tuple[Found, LogReader]:
     durability = started.get("durability")
     reader = LogReader(path)
     state, recording = RunState(), Recording()
-    for entry in reader:
-        apply(state, entry)
-        recording.add(entry)
+    with collector_paused():  # acyclic records only (see agenttree.collector)
+        for entry in reader:
+            apply(state, entry)
+            recording.add(entry)
     return Found(state=state, recording=recording, torn=reader.torn,
                  durability=durability if durability in DURABILITY else "batch"), reader
 

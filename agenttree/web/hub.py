@@ -35,6 +35,8 @@ from ..errors import LogCorrupt, UserError
 from ..events import Entry
 from ..file_changes import FileChanges
 from ..log import Tailer
+from ..snapshots import EVERY as SNAPSHOT_EVERY
+from ..snapshots import Snapshots
 from ..state import FINISHED, RunState, apply
 from .view import View, budgets, detail, marks
 
@@ -218,7 +220,8 @@ class Hub:
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], *, buffer: int = BUFFER,
-                 poll_s: float = POLL_S, gap_s: float = GAP_S) -> None:
+                 poll_s: float = POLL_S, gap_s: float = GAP_S,
+                 snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self.run_dir = Path(run_dir)
         self.log_path = self.run_dir / "events.jsonl"
         self.state = RunState()
@@ -236,6 +239,10 @@ class Hub:
         """How many times the log was polled (the clock of :data:`BUDGET_POLLS`)."""
         self._cache: dict[tuple[str, str | None], str] = {}
         """Encoded messages valid until the next fold: the snapshot (key None), details."""
+        self.snapshots = Snapshots(snapshot_every)
+        """The state every so many events (``GET /api/state?seq=N`` starts from one)."""
+        self._offset = 0
+        """Where the line after the last one folded begins."""
 
     @property
     def seq(self) -> int:
@@ -289,9 +296,13 @@ class Hub:
     def _fan_out(self, lines: list[tuple[Entry, bytes]]) -> None:
         if not lines:
             return
-        for entry, _ in lines:
+        offset = self._offset
+        for entry, raw in lines:
             apply(self.state, entry)
             self.view.note(entry)
+            offset += len(raw) + 1
+        self._offset = offset
+        self.snapshots.note(self.state, offset)
         self._cache.clear()
         chunks = list(_chunks(lines[0][0].seq, [raw for _, raw in lines]))
         for sub in list(self._subscribers):

@@ -38,8 +38,8 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from ..control import MAX_COMMAND
 from ..errors import LogCorrupt, UserError
-from ..log import LogReader
-from ..state import fold, state_to_json
+from ..snapshots import state_from
+from ..state import state_to_json
 from .auth import Guard, query_params, same_origin
 from .close_codes import CLOSE_BEHIND, CLOSE_POLICY
 from .hub import CHUNK_BYTES, MAX_WATCHED, BadRequest, Hub, Subscriber, Viewer
@@ -133,10 +133,12 @@ class WebApp:
             state = self.hub.state
         else:
             seq = _seq_in(raw, 0, self.hub.seq)
+            base = self.hub.snapshots.before(seq)
             try:
-                # In a thread: folding a long log takes seconds, and the server (Ctrl-C
-                # included) must not wait for it.
-                state = await trio.to_thread.run_sync(_fold_until, self.hub.log_path, seq,
+                # From the hub's last snapshot before it: a copy and a fold of fewer than
+                # snapshot_every events, in a thread all the same (a snapshot of a large run
+                # takes a while to copy, and the server, Ctrl-C included, must not wait).
+                state = await trio.to_thread.run_sync(state_from, self.hub.log_path, base, seq,
                                                       abandon_on_cancel=True)
             except (LogCorrupt, UserError) as exc:
                 return 500, {"error": str(exc)}
@@ -247,10 +249,6 @@ def _seq_in(raw: str, first: int, last: int) -> int:
 def _line(path: Path, seq: int) -> bytes:
     with open(path, "rb") as f:
         return next(itertools.islice(f, seq - 1, seq))
-
-
-def _fold_until(path: Path, seq: int) -> Any:
-    return fold(LogReader(path), until=seq)
 
 
 async def _stream(hub: Hub, sub: Subscriber, send: Send) -> None:

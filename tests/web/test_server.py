@@ -4,6 +4,7 @@ in-process on 127.0.0.1, port 0."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
 from pathlib import Path
@@ -17,7 +18,8 @@ from trio_websocket import ConnectionClosed
 from agenttree import events as ev
 from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
-from agenttree.state import fold, state_to_json
+from agenttree.snapshots import Snapshots
+from agenttree.state import RunState, fold, state_to_json
 from agenttree.web.hub import Hub
 from agenttree.web.reports import ReportScanner
 from agenttree.web.tail import connect as open_websocket_url
@@ -71,6 +73,48 @@ async def test_state_as_of_a_seq_is_the_fold(served: Served, http: httpx.AsyncCl
     assert list(r.json()["agents"]) == ["root.a"] and r.json()["root"] == "root"
     r = await http.get(f"{served.base}/api/state?agent=&token={TOKEN}")
     assert r.json()["agents"] == {}
+
+
+async def test_state_as_of_a_seq_comes_from_the_last_snapshot_before_it(
+        tmp_path: Path, nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base, hub = await start_server(nursery, log.run_dir, snapshot_every=10)
+    for i in range(6):  # polled in batches, as a live run is
+        log.write(ev.AgentState(agent="root.a", status="running", detail=f"step {i}.{j}")
+                  for j in range(7))
+        hub.poll()
+    assert [s.seq for s in hub.snapshots.taken] == [11, 25, 39]  # 4 events, then 7 a poll
+    for seq in (0, 3, 10, 11, 12, 24, 30, 39, 46):
+        r = await http.get(f"{base}/api/state?seq={seq}&token={TOKEN}")
+        r.raise_for_status()
+        want = state_to_json(fold(LogReader(log.path), until=seq))
+        got = r.json()
+        got.pop("server")
+        assert got == orjson.loads(orjson.dumps(want)), seq
+    # The lines before the last snapshot are no longer read: damage there (which a whole-log
+    # fold would stop at) leaves the state after it answering.
+    data = log.path.read_bytes()
+    log.path.write_bytes(data.replace(b"step 0.0", b"step 0.X"))
+    r = await http.get(f"{base}/api/state?seq=45&token={TOKEN}")
+    assert r.status_code == 200 and r.json()["agents"]["root.a"]["detail"] == "step 5.5"
+    r = await http.get(f"{base}/api/state?seq=10&token={TOKEN}")  # no snapshot before it
+    assert r.status_code == 500 and "corrupt event record" in r.json()["error"]
+
+
+def test_snapshots_keep_to_their_memory_budget_spacing_out(tmp_path: Path) -> None:
+    snapshots = Snapshots(every=1, budget=10_000)
+    state = RunState()
+    for seq in range(1, 201):
+        state.seq, state.plan_edn = seq, "x" * 500
+        snapshots.note(state, offset=seq * 100)
+    sizes = [len(s.state) for s in snapshots.taken]
+    assert sum(sizes) <= 10_000 and len(sizes) > 5
+    seqs = [s.seq for s in snapshots.taken]
+    assert seqs == sorted(seqs) and seqs[-1] > 150 and snapshots.every > 1
+    assert all(b - a >= 1 for a, b in itertools.pairwise(seqs))
+    assert snapshots.before(0) is None and snapshots.before(seqs[0]).seq == seqs[0]
+    assert snapshots.before(seqs[1] - 1).seq == seqs[0]
 
 
 @pytest.mark.parametrize(("seq", "message"), [
