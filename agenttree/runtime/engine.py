@@ -200,26 +200,34 @@ class Engine:
                 self.shell = WorkspaceSandbox(workspace, self.confinement, self.env,
                                               output_cap=OUTPUT_CAP)
             self.http = SharedHttp(timeout_s=MODEL_TIMEOUT_S, connect_s=10, max_connections=64)
-            async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
-                                      durability=self.durability, wall_clock=self.wall_clock,
-                                      on_write=self._on_write,
-                                      next_seq=self.state.seq + 1) as log:
-                self.emit = emit = build_emit(log.emit, self.replayer)
-                self.router = Router(emit, self.plan.talk)
-                self.approvals = ApprovalDesk(emit, lambda call: self.state.approvals.get(call))
-                self.locks = LockService(
-                    emit, self.plan.locks,
-                    deliver=lambda to, kind, text, data: self.router.deliver(
-                        SERVICE, to, kind, text, data),
-                    cancel=self.cancel, is_running=self.book.is_running)
-                if self.replayer is not None:
-                    self.replayer.attach(self)
-                try:
-                    status = await self._run_logged()
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await self.http.aclose()
+            async with trio.open_nursery() as signals:
+                if self.handle_signals:  # until the log is closed: a late Ctrl-C cuts no end
+                    await signals.start(self._watch_signals)
+                status = await self._run_with_log()
+                signals.cancel_scope.cancel()
             return status
+
+    async def _run_with_log(self) -> str:
+        async with open_event_log(self.run_dir / "events.jsonl", run=self.run_dir.name,
+                                  durability=self.durability, wall_clock=self.wall_clock,
+                                  on_write=self._on_write,
+                                  next_seq=self.state.seq + 1) as log:
+            self.emit = emit = build_emit(log.emit, self.replayer)
+            self.router = Router(emit, self.plan.talk)
+            self.approvals = ApprovalDesk(emit, lambda call: self.state.approvals.get(call))
+            self.locks = LockService(
+                emit, self.plan.locks,
+                deliver=lambda to, kind, text, data: self.router.deliver(
+                    SERVICE, to, kind, text, data),
+                cancel=self.cancel, is_running=self.book.is_running)
+            if self.replayer is not None:
+                self.replayer.attach(self)
+            try:
+                status = await self._run_logged()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self.http.aclose()
+        return status
 
     async def _run_logged(self) -> str:
         plan = self.plan
@@ -235,8 +243,6 @@ class Engine:
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:
-                if self.handle_signals:
-                    nursery.start_soon(self._watch_signals)
                 nursery.start_soon(ControlTail(self, self.run_dir / "control.jsonl").run)
                 await nursery.start(self.locks.run)
                 await self._start_mcp(nursery)
@@ -316,11 +322,14 @@ class Engine:
             if place is not None and own_fields(place.task) == own_fields(agent.task):
                 agent.follow(place.task)
 
-    async def _watch_signals(self) -> None:
+    async def _watch_signals(self, *, task_status: trio.TaskStatus[None] =
+                             trio.TASK_STATUS_IGNORED) -> None:
         """Ctrl-C (or SIGTERM) cancels the root, so the tree ends cleanly and every end is
         logged. A second one hurries that: the commands still running are SIGKILLed at once,
-        rather than given their grace period (the log is still written whole)."""
+        rather than given their grace period (the log is still written whole). Watched until
+        the log is closed, so one that comes as the run ends cuts nothing short."""
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for _ in signals:
                 if self.interrupted:
                     for pgid in list(self._groups):

@@ -74,3 +74,39 @@ def test_a_second_ctrl_c_ends_the_run_at_once_with_its_log_whole(tmp_path: Path)
     stubborn = [e.event for e in entries if isinstance(e.event, ev.ToolResult)
                 and e.event.agent == "root.stubborn"]
     assert stubborn == []  # cancelled in its command: no result, and its end logged
+
+
+LATE_CTRL_C = """
+import os, signal, sys
+import trio
+from agenttree import events as ev
+from agenttree.plan import load_plan
+from agenttree.runtime.engine import Engine
+
+run_finished = ev.RunFinished
+
+
+def ctrl_c_as_the_run_ends(**fields):  # the tree is gone, the log not yet closed
+    os.kill(os.getpid(), signal.SIGINT)
+    return run_finished(**fields)
+
+
+ev.RunFinished = ctrl_c_as_the_run_ends
+engine = Engine(load_plan(sys.argv[1]), run_dir=sys.argv[2], handle_signals=True)
+print(trio.run(engine.run))
+"""
+
+
+def test_a_ctrl_c_as_the_run_ends_cuts_nothing_short(tmp_path: Path) -> None:
+    """The signal is watched until the log is closed: one that comes after the tree has ended
+    (a second Ctrl-C while the last commands are killed, on a busy machine) is taken, not a
+    KeyboardInterrupt that leaves the log without its end."""
+    plan = tmp_path / "short.edn"
+    plan.write_text('{:task {:task/id "root" :script [{:say "done"}]}}')
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", LATE_CTRL_C, str(plan), str(run_dir)],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr
+    entries = list(LogReader(run_dir / "events.jsonl"))
+    assert isinstance(entries[-1].event, ev.RunFinished)
+    assert entries[-1].event.status == "done"
