@@ -54,7 +54,8 @@ class AgentView:
     finished_t: int | None = None
     acceptance: list[dict[str, Any]] = attrs.Factory(list)
     conversation: list[dict[str, Any]] = attrs.Factory(list)
-    open_calls: dict[str, int] = attrs.Factory(dict)
+    open_calls: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """The conversation items of tool calls requested and not yet answered, by call id."""
 
     @property
     def finished(self) -> bool:
@@ -250,19 +251,18 @@ def _tool_requested(s: RunState, e: ev.ToolRequested, t: int) -> None:
     if e.call in agent.open_calls:
         return  # requested again after a resume (its result was never logged): one entry
     agent.tool_calls += 1
-    agent.open_calls[e.call] = len(agent.conversation)
-    agent.conversation.append(
-        {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq})
+    item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq}
+    agent.open_calls[e.call] = item
+    agent.conversation.append(item)
 
 
 def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
     agent = s.agents[e.agent]
-    index = agent.open_calls.pop(e.call, None)
-    if index is None:
-        agent.conversation.append({"kind": "tool", "call": e.call, "tool": e.tool, "args": {},
-                                   "seq": s.seq})
-        index = len(agent.conversation) - 1
-    agent.conversation[index].update(ok=e.ok, output=e.output)
+    item = agent.open_calls.pop(e.call, None)
+    if item is None:
+        item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": {}, "seq": s.seq}
+        agent.conversation.append(item)
+    item.update(ok=e.ok, output=e.output)
     if agent.status == "tool":
         agent.status, agent.detail = "running", ""
 
