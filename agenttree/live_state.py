@@ -5,7 +5,7 @@ reconcile can read the run as the log tells it. Keeping every agent's whole conv
 made the engine's memory grow with the log (26 MiB per 100,000 events); nothing in the engine
 reads more than the last :data:`RECENT_ITEMS` items of one (reconcile's summary of a previous
 attempt). So the engine keeps :func:`apply_live`'s projection: :func:`agenttree.state.apply`,
-with each agent's conversation a ``deque`` holding only its last :data:`RECENT_ITEMS` items.
+with each agent's conversation cut to its last :data:`RECENT_ITEMS` items after every event.
 Everything else is the full fold. The TUI, the web view, ``replay`` and ``resume`` fold the log
 themselves, whole.
 
@@ -14,7 +14,6 @@ It is still a pure fold: ``fold_live(log) == engine.state`` (the engine tests ch
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from . import events as ev
@@ -25,19 +24,30 @@ RECENT_ITEMS = 12
 """Conversation items kept per agent (what reconcile summarises of an attempt)."""
 
 
+_ADDS_TO: dict[type[ev.Event], tuple[str, ...]] = {
+    ev.AgentMessage: ("sender", "to"), ev.ModelResponded: ("agent",),
+    ev.ToolRequested: ("agent",), ev.ToolResult: ("agent",),
+}
+"""The events whose fold adds (at most) one item to a conversation, and the fields naming
+whose."""
+
+
 def apply_live(state: RunState, entry: Entry) -> RunState:
     """Fold one entry into the engine's projection (in place) and return it."""
     apply(state, entry)
-    if type(entry.event) is ev.AgentSpawned:
-        view = state.agents[entry.event.agent]
-        view.conversation = deque(view.conversation, maxlen=RECENT_ITEMS)  # type: ignore[assignment]
+    names = _ADDS_TO.get(type(entry.event))
+    if names is not None:
+        for name in names:
+            view = state.agents.get(getattr(entry.event, name))
+            if view is not None and len(view.conversation) > RECENT_ITEMS:
+                del view.conversation[0]  # one item came: one goes
     return state
 
 
 def to_live(state: RunState) -> RunState:
     """Cut a whole fold (a resume's) to the engine's projection, in place, and return it."""
     for view in state.agents.values():
-        view.conversation = deque(view.conversation, maxlen=RECENT_ITEMS)  # type: ignore[assignment]
+        del view.conversation[:-RECENT_ITEMS]
     return state
 
 

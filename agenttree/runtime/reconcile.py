@@ -43,7 +43,7 @@ def summarize_attempt(view: AgentView | None) -> str:
         return ""
     lines = [f"Previous attempt ({view.id}, attempt {view.attempt}): {view.status}"
              + (f" — {view.reason}" if view.reason else "")]
-    for item in list(view.conversation)[-RECENT_ITEMS:]:
+    for item in view.conversation[-RECENT_ITEMS:]:
         if item["kind"] == "model" and item.get("text"):
             lines.append(f"- you said: {item['text']}")
         elif item["kind"] == "tool":
