@@ -44,7 +44,7 @@ from .tui_load import bench_tui
 from .web_stream import bench_hub, bench_web
 
 RUNS = 5
-LONG_RUN_BOUND_MIB = 128
+LONG_RUN_BOUND_MIB = 96
 """The bound stated for the engine's RSS in the long run (100 agents, 1,000,000 events)."""
 HERE = Path(__file__).parent
 
