@@ -79,7 +79,8 @@ def check_json(value: Any, where: str = "") -> None:
                 raise NumberError(f"{path or 'the value'}: nests deeper than {MAX_NESTING} "
                                   "levels")
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in pairs)
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in pairs
+                         if not isinstance(v, str | bool | None))  # (nothing to check)
         elif isinstance(item, int | float) and not isinstance(item, bool):
             try:
                 check_number(item, minimum=None)

@@ -16,6 +16,7 @@ docs/models.md quotes :data:`PROTOCOL` and :data:`RULES` word for word (a test k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import attrs
@@ -94,21 +95,26 @@ def system_prompt(*, agent: str, parent: str | None, task: Task, tools: Iterable
                   parts: tuple[PromptPart, ...]) -> str:
     """The whole system prompt of ``agent``: the protocol lines that apply to it (``tools``:
     the tools it is offered), then its imposed parts."""
-    offered = set(tools)
     facts = {"parent" if parent else "root"}
-    facts |= {f"tool {name}" for name in offered}
+    facts |= {f"tool {name}" for name in tools}
     if task.acceptance:
         facts.add("acceptance")
     values = {"agent": agent, "parent": parent or "", "task": task.id, "cwd": task.cwd,
               "checks": "; ".join(a.cmd for a in task.acceptance)}
-    lines = [text.format(**values) for when, text in PROTOCOL if _applies(when, facts)]
-    text = "\n".join(lines)
+    text = _protocol(frozenset(facts)).format(**values)
     for part in parts:
         text += "\n\n" + RULES.format(source=part.source, text=part.text)
     return text
 
 
-def _applies(when: str, facts: set[str]) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _protocol(facts: frozenset[str]) -> str:
+    """The protocol lines that apply, placeholders unfilled (the agents of a wide tree share a
+    few of these)."""
+    return "\n".join(text for when, text in PROTOCOL if _applies(when, facts))
+
+
+def _applies(when: str, facts: frozenset[str]) -> bool:
     if not when:
         return True
     if when.startswith("no "):

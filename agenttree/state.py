@@ -56,7 +56,8 @@ class AgentView:
     finished_t: int | None = None
     acceptance: list[dict[str, Any]] = attrs.Factory(list)
     conversation: list[dict[str, Any]] = attrs.Factory(list)
-    open_calls: dict[str, int] = attrs.Factory(dict)
+    open_calls: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    """The conversation items of tool calls requested and not yet answered, by call id."""
     waiting_call: str | None = None
     """The call that waits for a person's approval (status ``needs-you``), if one does."""
 
@@ -261,26 +262,20 @@ def _tool_requested(s: RunState, e: ev.ToolRequested, t: int) -> None:
     if e.call in agent.open_calls:
         return  # requested again after a resume (its result was never logged): one entry
     agent.tool_calls += 1
-    agent.open_calls[e.call] = len(agent.conversation)
-    agent.conversation.append(
-        {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq})
+    item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": e.args, "seq": s.seq}
+    agent.open_calls[e.call] = item
+    agent.conversation.append(item)
 
 
 def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
     agent = s.agents[e.agent]
-    index = agent.open_calls.pop(e.call, None)
-    if index is None:
-        agent.conversation.append({"kind": "tool", "call": e.call, "tool": e.tool, "args": {},
-                                   "seq": s.seq})
-        index = len(agent.conversation) - 1
-    agent.conversation[index].update(ok=e.ok, output=e.output)
+    item = agent.open_calls.pop(e.call, None)
+    if item is None:
+        item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": {}, "seq": s.seq}
+        agent.conversation.append(item)
+    item.update(ok=e.ok, output=e.output)
     if agent.status == "tool":
         agent.status, agent.detail = "running", ""
-
-
-def _call_item(agent: AgentView, call: str) -> dict[str, Any] | None:
-    index = agent.open_calls.get(call)
-    return None if index is None else agent.conversation[index]
 
 
 def _approval_requested(s: RunState, e: ev.ApprovalRequested, t: int) -> None:
@@ -289,7 +284,7 @@ def _approval_requested(s: RunState, e: ev.ApprovalRequested, t: int) -> None:
     agent = s.agents[e.agent]
     agent.status, agent.detail = "needs-you", f"approve {e.tool} ({e.call})"
     agent.waiting_call = e.call
-    if (item := _call_item(agent, e.call)) is not None:
+    if (item := agent.open_calls.get(e.call)) is not None:
         item["approval"] = "pending"
 
 
@@ -302,7 +297,7 @@ def _approval_decided(s: RunState, e: ev.ToolApproved | ev.ToolDenied, t: int) -
     agent = s.agents[e.agent]
     if agent.waiting_call == e.call:
         agent.status, agent.detail, agent.waiting_call = "tool", e.tool, None
-    if (item := _call_item(agent, e.call)) is not None:
+    if (item := agent.open_calls.get(e.call)) is not None:
         item["approval"] = status
 
 

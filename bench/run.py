@@ -49,6 +49,8 @@ from .tui_load import bench_tui
 from .web_stream import bench_hub, bench_web
 
 RUNS = 5
+LONG_RUN_BOUND_MIB = 96
+"""The bound stated for the engine's RSS in the long run (100 agents, 1,000,000 events)."""
 HERE = Path(__file__).parent
 
 
@@ -64,22 +66,47 @@ def _trial(kind: str, n: int, gc_mode: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_fanout(n: int, runs: int) -> list[tuple[str, str, str]]:
+def bench_fanout(sizes: tuple[int, ...], runs: int) -> list[tuple[str, str, str]]:
+    """Each size: raw Trio, then the engine with the tuned GC (``agenttree run``'s); the
+    default GC too at the largest size, to show what tuning saves."""
     rows = []
-    raw = [_trial("raw", n, "default") for _ in range(runs)]
-    raw_s = statistics.median(r["wall_s"] for r in raw)
-    raw_kb = statistics.median(r["rss_kb"] for r in raw) / n
-    rows.append((f"raw Trio: {n:,} tasks sleep 10 ms + message root",
-                 f"{raw_s:.3f} s, {raw_kb:.1f} KB/task", "baseline"))
-    for gc_mode in ("default", "tuned"):
-        got = [_trial("engine", n, gc_mode) for _ in range(runs)]
-        wall = statistics.median(r["wall_s"] for r in got)
-        kb = statistics.median(r["rss_kb"] for r in got) / n
-        events = got[0]["events"]
-        rows.append((f"agenttree: {n:,} agents, 10 ms model call + message root, GC {gc_mode}",
-                     f"{wall:.3f} s ({wall / raw_s:.2f}x raw), {kb:.1f} KB/agent, "
-                     f"{events:,.0f} events", "<= 2x raw, <= 10 KB/agent"))
+    for n in sizes:
+        raw = [_trial("raw", n, "default") for _ in range(runs)]
+        raw_s = statistics.median(r["wall_s"] for r in raw)
+        raw_kb = statistics.median(r["rss_kb"] for r in raw) / n
+        # Per-agent memory only at the largest size: below it, the run's fixed ~12 MB (the
+        # same for raw Trio) swamps it.
+        big = n == max(sizes)
+        rows.append((f"raw Trio: {n:,} tasks sleep 10 ms + message root",
+                     f"{raw_s:.3f} s" + (f", {raw_kb:.1f} KB/task" if big else ""),
+                     "baseline"))
+        for gc_mode in ("default", "tuned") if big else ("tuned",):
+            got = [_trial("engine", n, gc_mode) for _ in range(runs)]
+            wall = statistics.median(r["wall_s"] for r in got)
+            kb = statistics.median(r["rss_kb"] for r in got) / n
+            events = got[0]["events"]
+            rows.append((f"agenttree: {n:,} agents, 10 ms model call + message root, "
+                         f"GC {gc_mode}", f"{wall:.3f} s ({wall / raw_s:.2f}x raw), "
+                         + (f"{kb:.1f} KB/agent, " if big else "") + f"{events:,.0f} events",
+                         "<= 2x raw, <= 10 KB/agent" if big else "<= 2x raw"))
     return rows
+
+
+def bench_long_run(agents: int, events: int) -> list[tuple[str, str, str]]:
+    """One long run in a fresh process: the engine's RSS along the way."""
+    out = subprocess.run([sys.executable, "-m", "bench.long_run", str(agents), str(events)],
+                         check=True, capture_output=True, text=True, cwd=HERE.parent)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    samples = got["samples"]
+    # From a fifth of the way: by then every transcript has filled its context window.
+    first, last = samples[min(2, len(samples) - 1)], samples[-1]
+    per_100k = (last[1] - first[1]) / 1024 / max(1, last[0] - first[0]) * 100_000
+    peak = max(kb for _, kb in samples) / 1024
+    return [(f"agenttree: {agents} agents x {got['events'] // agents:,} events each "
+             f"({got['events']:,} events, {got['wall_s']:.0f} s), engine RSS",
+             f"{first[1] / 1024:.0f} MiB after {first[0]:,} events, {last[1] / 1024:.0f} MiB "
+             f"after {last[0]:,} ({per_100k:+.2f} MiB per 100,000 events); peak {peak:.0f} MiB",
+             f"<= {LONG_RUN_BOUND_MIB} MiB throughout, flat (was +26 MiB per 100,000 events)")]
 
 
 async def _routed_round_trips(n: int, path: Path) -> None:
@@ -433,7 +460,9 @@ def main() -> None:
         tmp = Path(tmp_name)
         for title, fn in [
             ("Start-up", lambda: bench_startup(runs, tmp)),
-            ("Fan-out", lambda: bench_fanout(10_000 // scale, runs)),
+            ("Fan-out", lambda: bench_fanout(tuple(sorted({100, 1_000 // scale,
+                                                          10_000 // scale})), runs)),
+            ("Long run", lambda: bench_long_run(100, 1_000_000 // scale)),
             ("Messaging", lambda: bench_messaging(50_000 // scale, runs, tmp)),
             ("Cancel cascade", lambda: bench_cancel(runs)),
             ("Event log", lambda: bench_log(200_000 // scale, runs, tmp)),

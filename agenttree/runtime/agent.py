@@ -12,7 +12,8 @@ Life of an agent (see docs/architecture.md):
    goes back to the model.
 4. Acceptance commands; on failure the output goes back to the model, within ``:retries``.
 5. ``agent/finished`` with ``done``, ``failed``, ``cancelled`` or ``budget-exhausted``; cleanup
-   (shielded, bounded) leaves the router, returns the unspent budget to the parent and wakes it.
+   (synchronous, so nothing can cancel or delay it) leaves the router, releases its locks,
+   returns the unspent budget to the parent and wakes it.
 
 Cancelling an agent cancels its scope, hence its whole subtree.
 """
@@ -30,7 +31,7 @@ from .. import events as ev
 from ..budget import PER_AGENT, POOLED, BudgetExhausted, Meter
 from ..errors import AgentTreeError, ToolError
 from ..models.base import ModelClient, ModelError, ModelRequest, ModelResponse, Retry, ToolCall
-from ..plan import TOOL_CHOICES, Task, is_scripted
+from ..plan import TOOL_CHOICES, ModelSettings, Task, is_scripted
 from ..policy import offered_tools
 from ..prompt import imposed
 from ..tool_names import wire_name
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 INBOX_SIZE = 256
-CLEANUP_S = 5.0
-"""Bound on an agent's shielded cleanup."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
 EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one of your tools "
@@ -68,6 +67,7 @@ class Agent:
 
     __slots__ = (
         "_next_child",
+        "_settings",
         "call_ids",
         "cancel_reason",
         "child_tasks",
@@ -124,6 +124,7 @@ class Agent:
         self._next_child = 1
         self.call_ids: set[str] = set()
         """The ids of this attempt's calls so far (:meth:`_unique_ids`)."""
+        self._settings: tuple[object, Task, str, ModelSettings] | None = None
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
         does: after a resume, the first after the replayed turns)."""
@@ -174,8 +175,7 @@ class Agent:
             if outcome is None:
                 outcome = Outcome(status="cancelled",
                                   reason=self.cancel_reason or "an ancestor was cancelled")
-            with trio.move_on_after(CLEANUP_S, shield=True):
-                await self._end(outcome)
+            self._end(outcome)  # a plain call: it cannot block or be cancelled
         return outcome.status
 
     def _why_cancelled(self, scope: trio.CancelScope) -> Outcome:
@@ -331,7 +331,17 @@ class Agent:
     def output_cap(self) -> int:
         """Characters of one tool output this agent's transcript takes (``:tool-output-chars``,
         see :class:`~agenttree.plan.ModelSettings`)."""
-        return self.engine.model_settings_for(self).output_cap
+        return self.model_settings().output_cap
+
+    def model_settings(self) -> ModelSettings:
+        """The engine's :meth:`~agenttree.runtime.engine.Engine.model_settings_for` this agent,
+        worked out again only when the plan, the task or the model changed."""
+        plan, cached = self.engine.plan, self._settings
+        if cached is None or cached[0] is not plan or cached[1] is not self.task \
+                or cached[2] != self.model_name:
+            cached = self._settings = (plan, self.task, self.model_name,
+                                       self.engine.model_settings_for(self))
+        return cached[3]
 
     def _offered(self) -> frozenset[str]:
         """The tools whose schemas this agent is sent (:func:`~agenttree.policy.offered_tools`)."""
@@ -361,7 +371,7 @@ class Agent:
         recorded = await self.source.model(self.id, self.turn)
         emit = self.engine.emit
         tools = self.engine.tool_schemas(self._offered())
-        settings = self.engine.model_settings_for(self)
+        settings = self.model_settings()
         self.transcript = self.window.fit(self.transcript, tools, settings, turn=self.turn,
                                           model=self.model.name)
         request = ModelRequest(agent=self.id, turn=self.turn, messages=self.transcript,
@@ -750,7 +760,7 @@ class Agent:
         if self.scope is not None:
             self.scope.cancel()
 
-    async def _end(self, outcome: Outcome) -> None:
+    def _end(self, outcome: Outcome) -> None:
         engine, status = self.engine, outcome.status
         self.source.go_live()  # a resumed agent's end is always logged
         engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=outcome.reason,

@@ -30,6 +30,7 @@ from .. import __version__
 from .. import events as ev
 from ..budget import Budget, budget_to_dict
 from ..errors import UserError
+from ..live_state import apply_live, to_live
 from ..log import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.ratelimit import RateLimiter
@@ -44,7 +45,7 @@ from ..redact import redact
 from ..sandbox.base import ExecResult
 from ..sandbox.procs import detect_confinement, signal_group
 from ..sandbox.workspace import WorkspaceSandbox
-from ..state import RunState, apply
+from ..state import RunState
 from ..tool_names import all_of, plan_tool_name, server_of
 from ..tools.base import Tool
 from ..tools.builtin import REGISTRY
@@ -117,8 +118,10 @@ class Engine:
         self.model_override = model_override
         self.wall_clock = wall_clock
         self.handle_signals = handle_signals
-        self.state = RunState() if state is None else state
-        """The log folded as it is written (a resume starts from the log's fold)."""
+        self.state = RunState() if state is None else to_live(state)
+        """The log folded as it is written, in the engine's projection
+        (:mod:`agenttree.live_state`: conversations cut to their tail). A resume starts from
+        the log's fold, which the engine takes over and cuts the same way."""
         self.places = index(plan)
         self.plan_edn = plan_to_edn(plan)
         self.functions = dict(functions or {})
@@ -357,7 +360,7 @@ class Engine:
     def _on_write(self, entry: ev.Entry) -> None:
         if isinstance(entry.event, ev.McpStarted):
             self._schemas.clear()  # a restarted server may list other tools
-        apply(self.state, entry)
+        apply_live(self.state, entry)
         if self.on_event is not None:
             self.on_event(entry)
 

@@ -33,22 +33,28 @@ class Inbox:
         size: how many mail items may wait before senders wait.
     """
 
+    __slots__ = ("_arrived", "_closed", "_mail", "_notices", "_room", "peak_notices", "size")
+
     def __init__(self, size: int) -> None:
         self.size = size
         self.peak_notices = 0
-        self._mail: deque[Any] = deque()
-        self._notices: deque[Any] = deque()
-        self._arrived = trio.lowlevel.ParkingLot()
-        self._room = trio.lowlevel.ParkingLot()
+        # Lanes and parking lots are made when first needed: most agents in a wide tree never
+        # receive anything, and ten thousand empty ones would cost ~2 KB each.
+        self._mail: deque[Any] | None = None
+        self._notices: deque[Any] | None = None
+        self._arrived: trio.lowlevel.ParkingLot | None = None
+        """The reader, waiting for an item."""
+        self._room: trio.lowlevel.ParkingLot | None = None
+        """Senders waiting for room in the mail lane."""
         self._closed = False
 
     @property
     def notices(self) -> int:
         """Notices waiting to be read."""
-        return len(self._notices)
+        return len(self._notices) if self._notices else 0
 
     def __len__(self) -> int:
-        return len(self._mail) + len(self._notices)
+        return (len(self._mail) if self._mail else 0) + self.notices
 
     # --- senders ----------------------------------------------------------------------------
 
@@ -62,10 +68,14 @@ class Inbox:
         mail lane is full."""
         if self._closed:
             return False
-        if len(self._mail) >= self.size:
+        mail = self._mail
+        if mail is None:
+            mail = self._mail = deque()
+        elif len(mail) >= self.size:
             raise trio.WouldBlock
-        self._mail.append(item)
-        self._arrived.unpark()
+        mail.append(item)
+        if self._arrived:
+            self._arrived.unpark()
         return True
 
     async def send(self, item: Any) -> bool:
@@ -77,6 +87,8 @@ class Inbox:
             try:
                 sent = self.send_nowait(item)
             except trio.WouldBlock:
+                if self._room is None:
+                    self._room = trio.lowlevel.ParkingLot()
                 await self._room.park()
                 parked = True
                 continue
@@ -89,9 +101,13 @@ class Inbox:
         ``False`` once the inbox is closed."""
         if self._closed:
             return False
-        self._notices.append(item)
-        self.peak_notices = max(self.peak_notices, len(self._notices))
-        self._arrived.unpark()
+        notices = self._notices
+        if notices is None:
+            notices = self._notices = deque()
+        notices.append(item)
+        self.peak_notices = max(self.peak_notices, len(notices))
+        if self._arrived:
+            self._arrived.unpark()
         return True
 
     # --- the reader -------------------------------------------------------------------------
@@ -103,7 +119,8 @@ class Inbox:
             return self._notices.popleft()
         if self._mail:
             item = self._mail.popleft()
-            self._room.unpark()
+            if self._room:
+                self._room.unpark()
             return item
         if self._closed:
             raise trio.EndOfChannel
@@ -118,6 +135,8 @@ class Inbox:
             try:
                 item = self.receive_nowait()
             except trio.WouldBlock:
+                if self._arrived is None:
+                    self._arrived = trio.lowlevel.ParkingLot()
                 await self._arrived.park()
                 parked = True
                 continue
@@ -138,5 +157,6 @@ class Inbox:
         """The reader ends: no more sends (waiting senders are refused), and a waiting reader
         gets ``trio.EndOfChannel`` once the lanes are empty."""
         self._closed = True
-        self._room.unpark_all()
-        self._arrived.unpark_all()
+        for lot in (self._room, self._arrived):
+            if lot is not None:
+                lot.unpark_all()

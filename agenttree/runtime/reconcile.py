@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .. import events as ev
+from ..live_state import RECENT_ITEMS
 from ..plan import Plan
 from ..plan_diff import PlanDiff, diff_plans
 from ..state import AgentView
@@ -36,12 +37,13 @@ SUMMARY_CHARS = 2000
 
 
 def summarize_attempt(view: AgentView | None) -> str:
-    """What a restarted agent is told about the attempt before it (from the folded log)."""
+    """What a restarted agent is told about the attempt before it (from the folded log: its
+    last :data:`~agenttree.live_state.RECENT_ITEMS` conversation items, all the engine keeps)."""
     if view is None:
         return ""
     lines = [f"Previous attempt ({view.id}, attempt {view.attempt}): {view.status}"
              + (f" — {view.reason}" if view.reason else "")]
-    for item in view.conversation[-12:]:
+    for item in view.conversation[-RECENT_ITEMS:]:
         if item["kind"] == "model" and item.get("text"):
             lines.append(f"- you said: {item['text']}")
         elif item["kind"] == "tool":

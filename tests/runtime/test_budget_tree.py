@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agenttree import events as ev
+from agenttree.live_state import fold_live
 from agenttree.log import read_events
 from agenttree.state import fold
 
@@ -91,4 +92,4 @@ async def test_every_pooled_kind_rolls_up_to_the_root_in_the_log(tmp_path: Path)
     assert agents["root.a"].used["tokens"] == own_tokens["root.a"] + own_tokens["root.a.a1"]
     rolled = [(e.agent, e.child) for e in events_of(engine, ev.BudgetRolledUp)]
     assert sorted(rolled) == [("root", "root.a"), ("root", "root.b"), ("root.a", "root.a.a1")]
-    assert state == engine.state
+    assert fold_live(read_events(engine.run_dir / "events.jsonl")) == engine.state

@@ -9,12 +9,12 @@ import pytest
 import trio
 
 from agenttree import events as ev
+from agenttree.live_state import fold_live
 from agenttree.log import read_events
 from agenttree.models.base import ModelRequest, Usage
 from agenttree.plan import ModelSettings
 from agenttree.runtime import context_window
 from agenttree.runtime.context_window import ContextWindow
-from agenttree.state import fold
 from agenttree.tools.outputs import OutputStore
 
 from ..models.fake_openai import FakeOpenAI, completion
@@ -69,7 +69,7 @@ async def test_a_tiny_window_compacts_and_every_output_stays_readable(
     # read-output is offered once an output is saved, not before
     offered = [r.tools for r in events_of(engine, ev.ModelRequested)]
     assert "read-output" not in offered[0] and "read-output" in offered[-1]
-    assert fold(read_events(engine.run_dir / "events.jsonl")) == engine.state
+    assert fold_live(read_events(engine.run_dir / "events.jsonl")) == engine.state
 
 
 async def test_without_a_window_nothing_is_compacted_but_long_outputs_are_cut(

@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from agenttree import events as ev
+from agenttree.live_state import fold_live
 from agenttree.log import read_events
 from agenttree.plan import parse_plan
 from agenttree.runtime.engine import Engine
@@ -57,7 +58,7 @@ async def test_tree_runs_and_the_fold_matches_the_engine(tmp_path: Path) -> None
     assert finished(engine) == {"root.a.a1": "done", "root.a": "done", "root.b": "done",
                                 "root": "done"}
     replayed = fold(read_events(engine.run_dir / "events.jsonl"))
-    assert replayed == engine.state
+    assert fold_live(read_events(engine.run_dir / "events.jsonl")) == engine.state
     assert replayed.status == "done"
     assert replayed.agents["root"].children == ["root.a", "root.b"]
     # the child's message reached the parent's transcript (a conversation entry on both sides)
