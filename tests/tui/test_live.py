@@ -10,13 +10,14 @@ from typing import Any
 
 import orjson
 from textual.pilot import Pilot
-from textual.widgets import Select, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from agenttree.log import LogReader, Tailer
 from agenttree.state import fold
 from tui.app import AgentTreeApp
 from tui.cli import _after
 from tui.engine_proc import EngineProcess
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.info import InfoScreen
 from tui.widgets.agent_tree import AgentTree
 
@@ -125,7 +126,8 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
                        and live.agents["root.a"].status == "acceptance", "a's second attempt",
                        tries=600)
         assert live.agents["root.a"].model == "scripted:alt"
-        assert "#2" in str(tree.nodes["root.a"].label)
+        await wait_for(pilot, lambda: "#2" in str(tree.nodes["root.a"].label),
+                       "a's second attempt in the tree")  # the tree is redrawn at most 5 times/s
         # Grant a 3 more tool calls (the engine raises the limits from the root down).
         await pilot.press("g")
         await pilot.click("#grant-tool-calls")
@@ -192,6 +194,9 @@ def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> Non
     engine = EngineProcess(plan, run_dir, model="scripted")
     app = AgentTreeApp(run_dir, engine=engine)
 
+    def footer_keys() -> set[str]:
+        return {key.description for key in app.query("FooterKey")}
+
     def waiting() -> str | None:
         root = app.timeline.live.agents.get("root")
         return None if root is None else root.waiting_call
@@ -200,22 +205,28 @@ def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> Non
         await wait_for(pilot, lambda: waiting() == "root#1.0", "the sh call to wait",
                        tries=600)
         assert app.query_one("#tree", AgentTree).select_agent("root")
-        await pilot.pause()
-        assert str(app.query_one("#tree", AgentTree).nodes["root"].label).startswith("! root")
-        assert {"Approve", "Deny"} <= {key.description for key in app.query("FooterKey")}
+        await wait_for(pilot, lambda: str(app.query_one("#tree", AgentTree).nodes["root"].label)
+                       .startswith("! root"), "root marked as waiting in the tree")
+        await wait_for(pilot, lambda: {"Approve", "Deny"} <= footer_keys(), "a and d in the footer")
         await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         body = text_of(app.screen.query(Static))
         assert "Approve sh call root#1.0 of root?" in body and "echo ran >> out.txt" in body
         await pilot.press("y")
         await wait_for(pilot, lambda: waiting() == "root#2.0", "the write-file call to wait",
                        tries=600)
-        await pilot.press("d", *"not today", "enter")
+        await pilot.press("d")
+        # Type once the form has the focus (a busy app mounts it a little later: keys before
+        # that went to the app, and the reason arrived as "ay").
+        await wait_for(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "reason",
+                       "the reason field to have the focus")
+        await pilot.press(*"not today", "enter")
         await wait_for(pilot, lambda: app.timeline.live.status == "done", "the run to end",
                        tries=600)
         assert [c["detail"] for c in app.timeline.live.control] == [
             "approved root#1.0 (sh for root)", "denied root#2.0 (write-file for root)"]
-        await pilot.pause()  # nothing waits any more: a and d leave the footer
-        assert not {"Approve", "Deny"} & {key.description for key in app.query("FooterKey")}
+        await wait_for(pilot, lambda: not {"Approve", "Deny"} & footer_keys(),
+                       "a and d to leave the footer (nothing waits any more)")
         await pilot.press("q")
 
     try:
