@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -19,15 +18,7 @@ from agenttree.plan import Plan, Task, Tier
 from agenttree.runtime.engine import Engine, tune_gc
 
 from . import baselines
-
-
-def rss_kb() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
-
-
-def peak_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from .memory import peak_rss_kb, rss_kb
 
 
 def _plan(root: Task, leaf_tools: tuple[str, ...], depth: int) -> Plan:
@@ -99,7 +90,7 @@ def main() -> None:
         out["wall_s"], out["events"] = trio.run(run_engine, plan)
     else:
         out["wall_s"], out["agents"] = trio.run(cancel_engine, plan)
-    out["rss_kb"] = max(0, peak_kb() - start)
+    out["rss_kb"] = max(0, peak_rss_kb() - start)
     print(json.dumps(out))
 
 

@@ -29,7 +29,7 @@ from agenttree.plan import ModelSettings, Plan, Task, Tier
 from agenttree.runtime.agent import Agent
 from agenttree.runtime.engine import Engine, tune_gc
 
-from .fanout import rss_kb
+from .memory import rss_kb
 
 TURN: dict[str, Any] = {"calls": [{"tool": "wait", "args": {"timeout_s": 0}}], "say": None,
                         "delay_ms": 0, "tokens": 20}

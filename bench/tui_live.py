@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .memory import peak_rss_kb
 
 EVENTS_PER_TURN = 6
 """model/requested, model/responded, two budget/charged, tool/requested, tool/result."""
@@ -102,14 +102,20 @@ async def drive(run_dir: Path, seconds: float) -> dict[str, object]:
             i += 1
         seen = app.timeline.last_seq
     return {"latencies": latencies, "seq": seen,
-            "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+            "rss_kb": peak_rss_kb()}
 
 
-def _wait_rss_kb(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for a child; its peak RSS in KiB."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss
+def _wait_peak_kb(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for a child; its peak RSS in KiB (read until it exits: its own, not inherited)."""
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, peak_rss_kb(proc.pid))
+        except (OSError, StopIteration):
+            break  # gone between the poll and the read
+        time.sleep(0.1)
+    proc.wait()
+    return peak
 
 
 def trial(agents: int, rate: int, seconds: float, tmp: Path) -> dict[str, float]:
@@ -128,7 +134,7 @@ def trial(agents: int, rate: int, seconds: float, tmp: Path) -> dict[str, float]
     tui = subprocess.Popen([sys.executable, "-m", "bench.tui_live", "--drive", str(run_dir),
                             "--seconds", str(seconds)], stdout=subprocess.PIPE)
     out, _ = tui.communicate()
-    engine_rss = _wait_rss_kb(engine)
+    engine_rss = _wait_peak_kb(engine)
     wall = time.perf_counter() - started
     result = json.loads(out)
     lat = sorted(result["latencies"])
