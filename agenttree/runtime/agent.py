@@ -370,7 +370,8 @@ class Agent:
             self.watchdog_turns += 1
         recorded = await self.source.model(self.id, self.turn)
         emit = self.engine.emit
-        tools = self.engine.tool_schemas(self._offered())
+        offered = self._offered()
+        tools = self.engine.tool_schemas(offered)
         settings = self.model_settings()
         self.transcript = self.window.fit(self.transcript, tools, settings, turn=self.turn,
                                           model=self.model.name)
@@ -381,17 +382,14 @@ class Agent:
         if emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
                                   messages=len(self.transcript), watchdog=watchdog,
                                   params=self.model.params(request),
-                                  tools=[self.engine.plan_tool_name(t["function"]["name"])
-                                         for t in tools],
+                                  tools=list(self.engine.tool_schema_names(offered)),
                                   system_prompt=None if self.prompt_logged
                                   else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
         response = recorded or self._unique_ids(await self.model.complete(request))
         if response.calls:  # named as plans and logs name tools (models see wire names)
-            response = attrs.evolve(response, calls=tuple(
-                attrs.evolve(c, tool=self.engine.plan_tool_name(c.tool))
-                for c in response.calls))
+            response = self._plan_named(response)
         self.call_ids.update(c.id for c in response.calls)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
@@ -414,6 +412,15 @@ class Agent:
             if self.meter.over(kind):
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
+
+    def _plan_named(self, response: ModelResponse) -> ModelResponse:
+        """``response`` with its calls' tools named as plans name them (the same object when
+        they are already: a recorded response, any call but an MCP tool's)."""
+        named = [self.engine.plan_tool_name(c.tool) for c in response.calls]
+        if all(name == c.tool for name, c in zip(named, response.calls, strict=True)):
+            return response
+        return attrs.evolve(response, calls=tuple(
+            attrs.evolve(c, tool=name) for c, name in zip(response.calls, named, strict=True)))
 
     def _unique_ids(self, response: ModelResponse) -> ModelResponse:
         """``response`` with call ids unique within the run, as they are logged and addressed
