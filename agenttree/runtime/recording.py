@@ -158,6 +158,12 @@ class Source(Protocol):
     holds_locks: bool
     """Whether the agent held locks as the recording ends (a resume)."""
 
+    @property
+    def quiet(self) -> bool:
+        """Whether the agent's turn events stay out of the log (a resume replays what the log
+        holds already): the agent does not build them."""
+        ...
+
     def restore_children(self, agent: Any, children: list[Task]) -> Any: ...
     def go_live(self) -> None: ...
     async def model(self, agent: str, turn: int) -> ModelResponse | None: ...
@@ -175,6 +181,7 @@ class Live:
     live = True
     strict = False
     holds_locks = False
+    quiet = False
 
     def restore_children(self, agent: Any, children: list[Task]) -> None:
         """Nothing to restore: the plan's children start afresh."""
@@ -242,6 +249,12 @@ class Cursor:
         self._on_diverge = on_diverge
         self._restore = restore
         self._checks_taken: dict[int, int] = {}
+
+    @property
+    def quiet(self) -> bool:
+        """Resume, until live: the log has the agent's events (the engine's replayer keeps them
+        out of it too, :meth:`~agenttree.runtime.resume.Restorer.admits`)."""
+        return not self.live and not self.strict
 
     def restore_children(self, agent: Any, children: list[Task]) -> Any:
         """Resume: the agent's children as the log left them (a
