@@ -40,8 +40,9 @@ is recorded too), so the restarted agent knows it called them."""
 class AgentRecord:
     """One agent attempt as the log recorded it."""
 
-    models: dict[int, tuple[ModelResponse, float]] = attrs.Factory(dict)
-    """By turn: the response and how long the model took (seconds)."""
+    models: dict[int, ev.ModelResponded] = attrs.Factory(dict)
+    """By turn: the response as logged (:func:`recorded_response` makes it a
+    :class:`ModelResponse` when it is replayed: most records never are)."""
     tools: dict[str, tuple[bool, str]] = attrs.Factory(dict)
     requested: set[str] = attrs.Factory(set)
     approvals: dict[str, Decision] = attrs.Factory(dict)
@@ -109,14 +110,7 @@ class Recording:
 
     def _responded(self, e: ev.ModelResponded, seq: int) -> None:
         record = self._record(e.agent)
-        calls = tuple(ToolCall(id=c["id"], tool=c["tool"], args=c.get("args") or {})
-                      for c in e.calls)
-        usage = e.usage
-        record.models[e.turn] = (ModelResponse(
-            text=e.text, calls=calls,
-            usage=Usage(prompt=int(usage.get("prompt", 0)),
-                        completion=int(usage.get("completion", 0)),
-                        estimated=bool(usage.get("estimated", False)))), e.latency_ms / 1000)
+        record.models[e.turn] = e
         if e.turn > record.last_turn:
             record.last_turn, record.last_turn_seq = e.turn, seq
 
@@ -145,6 +139,18 @@ class Recording:
 
     def _locked(self, e: ev.LockAcquired, seq: int) -> None:
         self.last_token = max(self.last_token, e.token)
+
+
+def recorded_response(e: ev.ModelResponded) -> ModelResponse:
+    """The model's answer a ``model/responded`` logged."""
+    usage = e.usage
+    return ModelResponse(
+        text=e.text,
+        calls=tuple(ToolCall(id=c["id"], tool=c["tool"], args=c.get("args") or {})
+                    for c in e.calls),
+        usage=Usage(prompt=int(usage.get("prompt", 0)),
+                    completion=int(usage.get("completion", 0)),
+                    estimated=bool(usage.get("estimated", False))))
 
 
 class Source(Protocol):
@@ -280,10 +286,9 @@ class Cursor:
             return None
         found = self.record.models.get(turn)
         if found is not None:
-            response, latency_s = found
             if self.strict:
-                await trio.sleep(latency_s)
-            return response
+                await trio.sleep(found.latency_ms / 1000)
+            return recorded_response(found)
         if self.strict:
             report = (f"{agent} asked the model for turn {turn}; the recording has "
                       f"{self.record.last_turn} turn(s) for it")
