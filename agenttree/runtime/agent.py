@@ -389,9 +389,10 @@ class Agent:
                 system_prompt=None if self.prompt_logged else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
-        response = recorded or self._unique_ids(await self.model.complete(request))
-        if response.calls:  # named as plans and logs name tools (models see wire names)
-            response = self._plan_named(response)
+        # Tools named as plans and logs name them (models see wire names; a recorded response
+        # was logged so named).
+        response = recorded or self._plan_named(
+            self._unique_ids(await self.model.complete(request)))
         self.call_ids.update(c.id for c in response.calls)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
@@ -418,7 +419,7 @@ class Agent:
 
     def _plan_named(self, response: ModelResponse) -> ModelResponse:
         """``response`` with its calls' tools named as plans name them (the same object when
-        they are already: a recorded response, any call but an MCP tool's)."""
+        they are already: any call but an MCP tool's)."""
         named = [self.engine.plan_tool_name(c.tool) for c in response.calls]
         if all(name == c.tool for name, c in zip(named, response.calls, strict=True)):
             return response
