@@ -302,8 +302,9 @@ class Agent:
     def charge(self, kind: str, amount: float) -> None:
         """Spend from this agent's budget, logged."""
         used = self.meter.charge(kind, amount)
-        self.engine.emit(ev.BudgetCharged(agent=self.id, kind=kind, amount=amount, used=used,
-                                          limit=self.meter.limits.get(kind)))
+        if not self.source.quiet:
+            self.engine.emit(ev.BudgetCharged(agent=self.id, kind=kind, amount=amount,
+                                              used=used, limit=self.meter.limits.get(kind)))
 
     def model_retry(self, retry: Retry) -> None:
         """The model client is about to retry: charge it to ``retries`` and log it."""
@@ -369,8 +370,10 @@ class Agent:
         if watchdog:
             self.watchdog_turns += 1
         recorded = await self.source.model(self.id, self.turn)
+        quiet = self.source.quiet  # replaying what the log holds: its events are not built
         emit = self.engine.emit
-        tools = self.engine.tool_schemas(self._offered())
+        offered = self._offered()
+        tools = self.engine.tool_schemas(offered)
         settings = self.model_settings()
         self.transcript = self.window.fit(self.transcript, tools, settings, turn=self.turn,
                                           model=self.model.name)
@@ -378,30 +381,29 @@ class Agent:
                                tools=tools, settings=settings,
                                tool_choice=self._tool_choice(tools), watchdog=watchdog,
                                watchdog_turns=earlier_watchdog_turns)
-        if emit(ev.ModelRequested(agent=self.id, model=self.model.name, turn=self.turn,
-                                  messages=len(self.transcript), watchdog=watchdog,
-                                  params=self.model.params(request),
-                                  tools=[self.engine.plan_tool_name(t["function"]["name"])
-                                         for t in tools],
-                                  system_prompt=None if self.prompt_logged
-                                  else self.transcript[0]["content"])):
+        if not quiet and emit(ev.ModelRequested(
+                agent=self.id, model=self.model.name, turn=self.turn,
+                messages=len(self.transcript), watchdog=watchdog,
+                params=self.model.params(request),
+                tools=list(self.engine.tool_schema_names(offered)),
+                system_prompt=None if self.prompt_logged else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
-        response = recorded or self._unique_ids(await self.model.complete(request))
-        if response.calls:  # named as plans and logs name tools (models see wire names)
-            response = attrs.evolve(response, calls=tuple(
-                attrs.evolve(c, tool=self.engine.plan_tool_name(c.tool))
-                for c in response.calls))
+        # Tools named as plans and logs name them (models see wire names; a recorded response
+        # was logged so named).
+        response = recorded or self._plan_named(
+            self._unique_ids(await self.model.complete(request)))
         self.call_ids.update(c.id for c in response.calls)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
-        emit(ev.ModelResponded(
-            agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
-            calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
-                                "estimated": usage.estimated},
-            latency_ms=round((trio.current_time() - started) * 1000, 3)))
+        if not quiet:
+            emit(ev.ModelResponded(
+                agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
+                calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
+                                    "estimated": usage.estimated},
+                latency_ms=round((trio.current_time() - started) * 1000, 3)))
         message: dict[str, Any] = {"role": "assistant", "content": response.text}
         if calls:
             message["tool_calls"] = [{**c, "tool": wire_name(c["tool"])} for c in calls]
@@ -414,6 +416,15 @@ class Agent:
             if self.meter.over(kind):
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
         return response
+
+    def _plan_named(self, response: ModelResponse) -> ModelResponse:
+        """``response`` with its calls' tools named as plans name them (the same object when
+        they are already: any call but an MCP tool's)."""
+        named = [self.engine.plan_tool_name(c.tool) for c in response.calls]
+        if all(name == c.tool for name, c in zip(named, response.calls, strict=True)):
+            return response
+        return attrs.evolve(response, calls=tuple(
+            attrs.evolve(c, tool=name) for c, name in zip(response.calls, named, strict=True)))
 
     def _unique_ids(self, response: ModelResponse) -> ModelResponse:
         """``response`` with call ids unique within the run, as they are logged and addressed
@@ -453,17 +464,19 @@ class Agent:
                 if not uncertain:
                     self.meter.check("tool_calls", 1)
                 recorded = self.source.tool(call)
-                self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id, tool=call.tool,
-                                                  args=call.args))
+                if not self.source.quiet:  # (a replayed call's events are in the log)
+                    self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id,
+                                                      tool=call.tool, args=call.args))
                 if not uncertain:
                     self.charge("tool_calls", 1)
                 started = trio.current_time()
                 ok, output = recorded or await self._run_tool(call)
                 self.progressed = trio.current_time()
-                self.engine.emit(ev.ToolResult(
-                    agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
-                    duration_ms=round((trio.current_time() - started) * 1000, 3),
-                    replayed_uncertain=uncertain))
+                if not self.source.quiet:
+                    self.engine.emit(ev.ToolResult(
+                        agent=self.id, call=call.id, tool=call.tool, ok=ok, output=output,
+                        duration_ms=round((self.progressed - started) * 1000, 3),
+                        replayed_uncertain=uncertain))
             self.transcript.append(self.window.tool_message(call.id, ok, output))
 
     async def _run_tool(self, call: ToolCall) -> tuple[bool, str]:

@@ -147,6 +147,7 @@ class Engine:
         run makes a :class:`WorkspaceSandbox` over its workspace, confined by
         :attr:`confinement`."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self._schema_names: dict[frozenset[str], tuple[str, ...]] = {}
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
@@ -314,7 +315,7 @@ class Engine:
             PlanError: a tool it declares cannot be made (nothing was changed).
         """
         self.custom_tools = custom_tools(plan, self.functions)
-        self._schemas.clear()
+        self._forget_schemas()
         self.plan = plan
         self.places = index(plan)
         self.book.learn(self.places)
@@ -359,7 +360,7 @@ class Engine:
 
     def _on_write(self, entry: ev.Entry) -> None:
         if isinstance(entry.event, ev.McpStarted):
-            self._schemas.clear()  # a restarted server may list other tools
+            self._forget_schemas()  # a restarted server may list other tools
         apply_live(self.state, entry)
         if self.on_event is not None:
             self.on_event(entry)
@@ -444,6 +445,19 @@ class Engine:
             schemas = self._schemas[tools] = [t.schema() for n in sorted(named)
                                               if (t := self.tool(n)) is not None]
         return schemas
+
+    def tool_schema_names(self, tools: frozenset[str]) -> tuple[str, ...]:
+        """The plan's names of :meth:`tool_schemas` ``tools``, as ``model/requested`` logs them
+        (cached with the schemas: an agent asks on every turn)."""
+        names = self._schema_names.get(tools)
+        if names is None:
+            names = self._schema_names[tools] = tuple(
+                self.plan_tool_name(t["function"]["name"]) for t in self.tool_schemas(tools))
+        return names
+
+    def _forget_schemas(self) -> None:
+        self._schemas.clear()
+        self._schema_names.clear()
 
     def _expand(self, name: str) -> list[str]:
         """``server/*`` as the server's tools; any other name as itself."""

@@ -40,8 +40,9 @@ is recorded too), so the restarted agent knows it called them."""
 class AgentRecord:
     """One agent attempt as the log recorded it."""
 
-    models: dict[int, tuple[ModelResponse, float]] = attrs.Factory(dict)
-    """By turn: the response and how long the model took (seconds)."""
+    models: dict[int, ev.ModelResponded] = attrs.Factory(dict)
+    """By turn: the response as logged (:func:`recorded_response` makes it a
+    :class:`ModelResponse` when it is replayed: most records never are)."""
     tools: dict[str, tuple[bool, str]] = attrs.Factory(dict)
     requested: set[str] = attrs.Factory(set)
     approvals: dict[str, Decision] = attrs.Factory(dict)
@@ -109,14 +110,7 @@ class Recording:
 
     def _responded(self, e: ev.ModelResponded, seq: int) -> None:
         record = self._record(e.agent)
-        calls = tuple(ToolCall(id=c["id"], tool=c["tool"], args=c.get("args") or {})
-                      for c in e.calls)
-        usage = e.usage
-        record.models[e.turn] = (ModelResponse(
-            text=e.text, calls=calls,
-            usage=Usage(prompt=int(usage.get("prompt", 0)),
-                        completion=int(usage.get("completion", 0)),
-                        estimated=bool(usage.get("estimated", False)))), e.latency_ms / 1000)
+        record.models[e.turn] = e
         if e.turn > record.last_turn:
             record.last_turn, record.last_turn_seq = e.turn, seq
 
@@ -147,6 +141,18 @@ class Recording:
         self.last_token = max(self.last_token, e.token)
 
 
+def recorded_response(e: ev.ModelResponded) -> ModelResponse:
+    """The model's answer a ``model/responded`` logged."""
+    usage = e.usage
+    return ModelResponse(
+        text=e.text,
+        calls=tuple(ToolCall(id=c["id"], tool=c["tool"], args=c.get("args") or {})
+                    for c in e.calls),
+        usage=Usage(prompt=int(usage.get("prompt", 0)),
+                    completion=int(usage.get("completion", 0)),
+                    estimated=bool(usage.get("estimated", False))))
+
+
 class Source(Protocol):
     """Where an agent's model answers, tool results and check results come from: a recording
     (:class:`Cursor`), or nowhere (:data:`LIVE`: every answer is live). The agent asks it the
@@ -157,6 +163,12 @@ class Source(Protocol):
     strict: bool
     holds_locks: bool
     """Whether the agent held locks as the recording ends (a resume)."""
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the agent's turn events stay out of the log (a resume replays what the log
+        holds already): the agent does not build them."""
+        ...
 
     def restore_children(self, agent: Any, children: list[Task]) -> Any: ...
     def go_live(self) -> None: ...
@@ -175,6 +187,7 @@ class Live:
     live = True
     strict = False
     holds_locks = False
+    quiet = False
 
     def restore_children(self, agent: Any, children: list[Task]) -> None:
         """Nothing to restore: the plan's children start afresh."""
@@ -243,6 +256,12 @@ class Cursor:
         self._restore = restore
         self._checks_taken: dict[int, int] = {}
 
+    @property
+    def quiet(self) -> bool:
+        """Resume, until live: the log has the agent's events (the engine's replayer keeps them
+        out of it too, :meth:`~agenttree.runtime.resume.Restorer.admits`)."""
+        return not self.live and not self.strict
+
     def restore_children(self, agent: Any, children: list[Task]) -> Any:
         """Resume: the agent's children as the log left them (a
         :class:`~agenttree.runtime.agent.RestoredChildren` the agent takes back itself);
@@ -267,10 +286,9 @@ class Cursor:
             return None
         found = self.record.models.get(turn)
         if found is not None:
-            response, latency_s = found
             if self.strict:
-                await trio.sleep(latency_s)
-            return response
+                await trio.sleep(found.latency_ms / 1000)
+            return recorded_response(found)
         if self.strict:
             report = (f"{agent} asked the model for turn {turn}; the recording has "
                       f"{self.record.last_turn} turn(s) for it")
