@@ -14,8 +14,16 @@ from .clock import virtual_clock
 @pytest.fixture
 def autojump_clock() -> Iterator[trio.testing.MockClock]:
     """Virtual time that jumps ahead whenever every task is blocked (not while a worker thread
-    runs: see :mod:`tests.clock`)."""
+    runs or a process the run started is alive: see :mod:`tests.clock`)."""
     with virtual_clock() as clock:
+        yield clock
+
+
+@pytest.fixture
+def autojump_clock_past_processes() -> Iterator[trio.testing.MockClock]:
+    """:func:`autojump_clock` that jumps while processes live too: for a command that hangs
+    until its timeout, or a server that lives as long as the run."""
+    with virtual_clock(hold_for_processes=False) as clock:
         yield clock
 
 
