@@ -7,6 +7,10 @@ working; on a busy machine it did (a lock grant 100 ms of virtual time late, a w
 "no progress"). A task waiting for a command's output or exit is blocked too, and the clock
 leapt past the command's timeout (``sh -c 'echo ran > b.txt'`` timed out after a virtual 120 s).
 Here a thread hop and a process's life take no virtual time, however long they take for real.
+A test of a command that hangs until its timeout moves time on itself (``clock.jump(30)`` once
+the command has started); one that needs time to pass while a process lives (a server kept for
+the whole run) opts out with ``hold_for_processes=False``. Either way, no process the engine
+started outlives the clock's ``with``: one still running then is killed with its group.
 
 The engine knows nothing of this: the clock wraps, for the duration of the ``with``,
 ``trio.to_thread.run_sync`` and the two places a process starts from Trio --
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,10 +82,13 @@ def virtual_clock(*, hold_for_processes: bool = True) -> Iterator[trio.testing.M
 
     Args:
         hold_for_processes: ``False`` for a test that needs time to pass while a process lives
-            (a command that hangs until its timeout, a server that lives as long as the run).
+            (a server that lives as long as the run). Then the engine's bounded waits for a
+            killed process pass at once too, and it may be left running until the ``with``
+            ends (and kills it).
     """
     clock = trio.testing.MockClock(autojump_threshold=0)
     holds = _Holds(clock)
+    started: list[subprocess.Popen[bytes]] = []
     run_sync = trio.to_thread.run_sync
     engine_spawn = spawn._spawn
     trio_open_process = trio.lowlevel.open_process
@@ -95,7 +104,8 @@ def virtual_clock(*, hold_for_processes: bool = True) -> Iterator[trio.testing.M
 
     async def spawn_held(*args: Any, **kwargs: Any) -> Any:
         popen = await engine_spawn(*args, **kwargs)
-        if holds.ours():
+        started.append(popen)
+        if hold_for_processes and holds.ours():
             holds.until_exit(popen.pid)
         return popen
 
@@ -106,8 +116,8 @@ def virtual_clock(*, hold_for_processes: bool = True) -> Iterator[trio.testing.M
         return process
 
     trio.to_thread.run_sync = run_sync_in_no_time  # type: ignore[assignment]
+    spawn._spawn = spawn_held  # type: ignore[assignment]
     if hold_for_processes:
-        spawn._spawn = spawn_held  # type: ignore[assignment]
         trio.lowlevel.open_process = open_process_held  # type: ignore[assignment]
     try:
         yield clock
@@ -115,6 +125,11 @@ def virtual_clock(*, hold_for_processes: bool = True) -> Iterator[trio.testing.M
         trio.to_thread.run_sync = run_sync
         spawn._spawn = engine_spawn  # type: ignore[assignment]
         trio.lowlevel.open_process = trio_open_process  # type: ignore[assignment]
+        for popen in started:
+            if popen.poll() is None:  # its own group (start_new_session): the group goes too
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
 
 
 _run_sync = trio.to_thread.run_sync

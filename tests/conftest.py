@@ -19,14 +19,6 @@ def autojump_clock() -> Iterator[trio.testing.MockClock]:
         yield clock
 
 
-@pytest.fixture
-def autojump_clock_past_processes() -> Iterator[trio.testing.MockClock]:
-    """:func:`autojump_clock` that jumps while processes live too: for a command that hangs
-    until its timeout, or a server that lives as long as the run."""
-    with virtual_clock(hold_for_processes=False) as clock:
-        yield clock
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``realmodel`` skip, saying how to enable them, unless they are enabled."""
     if realmodel.enabled():
