@@ -14,7 +14,8 @@ from agenttree.cli import main
 from agenttree.control import Answer, Cancel, ControlClient, Message, Reassign
 from agenttree.control.client import append_line
 from agenttree.errors import UserError
-from agenttree.log import complete_end, read_events
+from agenttree.log import read_events
+from agenttree.log_lines import complete_end
 
 from ..clock import beside
 from ..runtime.test_engine import WAITERS, events_of, make_engine
