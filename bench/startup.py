@@ -98,7 +98,8 @@ def bench_startup(runs: int, tmp: Path) -> list[tuple[str, str, str]]:
          f"({cli_s / trio_s:.2f}x import trio)", ""),
         ("agenttree say RUN_DIR root hello --wait 0 (fresh process, live run: appended, tail "
          "checked)", f"{say_s * 1000:.0f} ms ({say_s / trio_s:.2f}x import trio)",
-         "imports no engine, bench or textual (tests/test_startup.py)"),
+         "imports neither Trio nor the event classes; no engine, bench or textual "
+         "(tests/test_startup.py)"),
         ("import httpx + build an httpx.AsyncClient (CA bundle): paid only once a network "
          "model is first used", f"{httpx_s * 1000:.0f} ms", "not paid by scripted runs"),
         ("raw Trio: trio.run, one task messages its parent (in process)",
