@@ -91,9 +91,11 @@ class Activity:
         if mark is None:  # a replayed turn (its request was not logged again)
             mark = self._put(e.agent, Mark(kind="model", seq=seq, t=t, end_t=t, label=e.model))
         mark.tokens = int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+        self._add_charges(e.agent, e.charged, t)
         return (e.agent,)
 
     def _tool_requested(self, e: ev.ToolRequested, seq: int, t: int) -> tuple[str, ...]:
+        self._add_charges(e.agent, e.charged, t)
         key = f"tool {e.call}"
         if (e.agent, key) not in self._open:  # requested again after a resume: one mark
             self._start(e.agent, key, Mark(kind="tool", seq=seq, t=t, end_t=None,
@@ -135,13 +137,22 @@ class Activity:
     def _charged(self, e: ev.BudgetCharged, seq: int, t: int) -> tuple[str, ...]:
         if e.kind not in CHARGED:
             return ()
-        own = self.charged.get(e.agent)
-        if own is None:
-            own = self.charged[e.agent] = {}
-        own[e.kind] = own.get(e.kind, 0.0) + e.amount
-        if e.kind == "tokens":
-            self.token_times.setdefault(e.agent, []).append((t, int(e.amount)))
+        self._add_charges(e.agent, {e.kind: e.amount}, t)
         return (e.agent,)
+
+    def _add_charges(self, agent: str, charged: dict[str, float] | None, t: int) -> None:
+        """Count charges to ``agent`` (a ``budget/charged``'s, or those a model answer or a
+        tool call carries)."""
+        if not charged:
+            return
+        own = self.charged.get(agent)
+        if own is None:
+            own = self.charged[agent] = {}
+        for kind, amount in charged.items():
+            if kind in CHARGED:
+                own[kind] = own.get(kind, 0.0) + amount
+                if kind == "tokens":
+                    self.token_times.setdefault(agent, []).append((t, int(amount)))
 
     def _finished(self, e: ev.AgentFinished, seq: int, t: int) -> tuple[str, ...]:
         """What the agent left open ends with it."""

@@ -260,6 +260,9 @@ class ModelResponded(Event):
     calls: list[dict[str, Json]]
     usage: dict[str, Json]
     latency_ms: float = 0.0
+    charged: dict[str, float] | None = None
+    """What this answer was charged against the agent's budget, by kind (``tokens``, and
+    ``cost`` when priced); ``None`` in logs from before charges rode on it."""
 
 
 @event
@@ -317,6 +320,9 @@ class ToolRequested(Event):
     call: str
     tool: str
     args: dict[str, Json]
+    charged: dict[str, float] | None = None
+    """What the call was charged (``{"tool_calls": 1}``); ``None`` when it was not (a call
+    run again after a resume), and in logs from before charges rode on it."""
 
 
 @event

@@ -231,15 +231,28 @@ def _agent_finished(s: RunState, e: ev.AgentFinished, t: int) -> None:
         if (entry := s.approvals.get(agent.waiting_call)) is not None:
             entry["status"] = "withdrawn"
         agent.waiting_call = None
+    _set_task(s, agent.task, e.agent, e.status)  # an agent's end is its task's
 
 
 def _task_state(s: RunState, e: ev.TaskStateChanged, t: int) -> None:
-    task = s.tasks.get(e.task)
+    _set_task(s, e.task, e.agent, e.status)
+
+
+def _set_task(s: RunState, task_id: str, agent_id: str, status: str) -> None:
+    task = s.tasks.get(task_id)
     if task is None:
-        task = s.tasks[e.task] = TaskView(id=e.task, agent=e.agent)
-    elif task.agent != e.agent and task.agent in s.agents and not s.agents[task.agent].finished:
+        task = s.tasks[task_id] = TaskView(id=task_id, agent=agent_id)
+    elif task.agent != agent_id and task.agent in s.agents and not s.agents[task.agent].finished:
         return  # the end of an attempt that a newer one (a move, a reassign) already replaced
-    task.status, task.agent = e.status, e.agent
+    task.status, task.agent = status, agent_id
+
+
+def _charge(agent: AgentView, charged: dict[str, float] | None) -> None:
+    """Add the charges an event carries to the agent's totals (as its meter did)."""
+    if charged:
+        used = agent.used
+        for kind, amount in charged.items():
+            used[kind] = used.get(kind, 0) + amount
 
 
 def _model_requested(s: RunState, e: ev.ModelRequested, t: int) -> None:
@@ -251,6 +264,7 @@ def _model_responded(s: RunState, e: ev.ModelResponded, t: int) -> None:
     agent = s.agents[e.agent]
     agent.turns += 1
     agent.tokens += int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+    _charge(agent, e.charged)
     agent.status, agent.detail = "running", ""
     agent.conversation.append(
         {"kind": "model", "turn": e.turn, "text": e.text, "calls": e.calls, "seq": s.seq})
@@ -259,6 +273,7 @@ def _model_responded(s: RunState, e: ev.ModelResponded, t: int) -> None:
 def _tool_requested(s: RunState, e: ev.ToolRequested, t: int) -> None:
     agent = s.agents[e.agent]
     agent.status, agent.detail = "tool", e.tool
+    _charge(agent, e.charged)
     if e.call in agent.open_calls:
         return  # requested again after a resume (its result was never logged): one entry
     agent.tool_calls += 1

@@ -4,8 +4,8 @@ log holds EVENTS events; prints the engine's RSS at every tenth of the way as on
 ``python -m bench.long_run AGENTS EVENTS``
 
 Each turn is one model call answered by the script and one ``wait`` call that returns at once:
-six events (``model/requested``, ``model/responded``, two ``budget/charged``,
-``tool/requested``, ``tool/result``). The scripted model has a context window (like any real
+four events (``model/requested``, ``model/responded`` and ``tool/requested``, which carry
+their budget charges, and ``tool/result``). The scripted model has a context window (like any real
 model's), so each agent's transcript is compacted as it grows; what the engine keeps beyond
 that must not grow with the number of events.
 """
@@ -33,7 +33,7 @@ from .memory import rss_kb
 
 TURN: dict[str, Any] = {"calls": [{"tool": "wait", "args": {"timeout_s": 0}}], "say": None,
                         "delay_ms": 0, "tokens": 20}
-EVENTS_PER_TURN = 6
+EVENTS_PER_TURN = 4
 WINDOW_TOKENS = 1_000
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from .memory import peak_rss_kb
 
-EVENTS_PER_TURN = 6
-"""model/requested, model/responded, two budget/charged, tool/requested, tool/result."""
+EVENTS_PER_TURN = 4
+"""model/requested, model/responded, tool/requested, tool/result (the charges ride on them)."""
 KEYS = ("down", "down", "4", "down", "up", "3", "down", "1", "up", "2", "down", "1")
 """What the driver presses, in a loop: tree moves and tab switches (each one has an effect)."""
 GAP_S = 0.2

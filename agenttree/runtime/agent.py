@@ -168,7 +168,8 @@ class Agent:
                 self.scope = scope
                 if self.cancel_reason is not None:  # cancelled between open() and now
                     scope.cancel()
-                outcome = await self._live()
+                # (A leaf runs its work directly: a coroutine frame less per agent.)
+                outcome = await (self._live() if self.needs_nursery else self._work())
             if scope.cancelled_caught:
                 outcome = self._why_cancelled(scope)
         finally:
@@ -193,8 +194,7 @@ class Agent:
         return bool(self.task.children) or "spawn" in self.policy.tools
 
     async def _live(self) -> Outcome:
-        if not self.needs_nursery:
-            return await self._guarded_work()
+        """The work of an agent that has (or may start) children, in the nursery they run in."""
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             try:
@@ -207,7 +207,7 @@ class Agent:
                 for i, child in enumerate(children):
                     # Equal shares: child i gets remaining / (children left + the parent's own).
                     self.start_child(child, share=len(children) - i + 1)
-                outcome = await self._guarded_work()
+                outcome = await self._work()
             finally:
                 # From here on the nursery only drains (it may close before this task runs
                 # again): a reconcile must not start children in it.
@@ -216,9 +216,42 @@ class Agent:
                 self._cancel_children(f"parent {self.id} ended {outcome.status}")
         return outcome
 
-    async def _guarded_work(self) -> Outcome:
+    async def _work(self) -> Outcome:
+        """The conversation and its acceptance checks, to the agent's outcome. A budget that
+        runs out, a model's or agenttree's error, and a bug (which must end this agent, not the
+        whole tree) each end it with an outcome of their own. (One method, not a guard around
+        a worker: a coroutine frame less for each of thousands of agents.)"""
         try:
-            return await self._work()
+            self.model = self.engine.model_for(self)
+            first = self.task.goal or f"Carry out task {self.task.id}."
+            if self.spec.note:
+                first += "\n\n" + self.spec.note
+            self.transcript = [{"role": "system",
+                                "content": self.engine.system_prompt(self, self._offered())},
+                               {"role": "user", "content": first}]
+            attempt = 1
+            while True:
+                final = await self._converse()
+                if not self.task.acceptance:
+                    return Outcome(status="done", result=final)
+                ok, report = await self._accept(attempt)
+                while ok and self.running:  # a child was added (reconcile) while checks ran
+                    self._take_news(await self._wait_children())
+                    ok, report = await self._accept(attempt)
+                if ok:
+                    return Outcome(status="done", result=final)
+                left = self.meter.remaining("retries")
+                if left is not None and left < 1:
+                    used = self.meter.used.get("retries", 0)
+                    self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="retries", used=used,
+                                                        limit=self.meter.limits["retries"]))
+                    return Outcome(status="failed", result=final,
+                                   reason=f"acceptance failed, no retries left: {report}")
+                self.charge("retries", 1)
+                attempt += 1
+                self.result = None
+                self.transcript.append({"role": "user", "content": "Acceptance checks failed:\n"
+                                        f"{report}\nFix this, then finish."})
         except BudgetExhausted as exc:
             self.engine.emit(ev.BudgetExhausted(agent=self.id, kind=exc.kind, used=exc.used,
                                                 limit=exc.limit))
@@ -228,38 +261,6 @@ class Agent:
         except Exception as exc:  # a bug must end this agent, not the whole tree
             self.engine.report_crash(self.id, traceback.format_exc())
             return Outcome(status="failed", reason=f"internal error: {exc!r}")
-
-    async def _work(self) -> Outcome:
-        self.model = self.engine.model_for(self)
-        first = self.task.goal or f"Carry out task {self.task.id}."
-        if self.spec.note:
-            first += "\n\n" + self.spec.note
-        self.transcript = [{"role": "system",
-                            "content": self.engine.system_prompt(self, self._offered())},
-                           {"role": "user", "content": first}]
-        attempt = 1
-        while True:
-            final = await self._converse()
-            if not self.task.acceptance:
-                return Outcome(status="done", result=final)
-            ok, report = await self._accept(attempt)
-            while ok and self.running:  # a child was added (reconcile) while checks ran
-                self._take_news(await self._wait_children())
-                ok, report = await self._accept(attempt)
-            if ok:
-                return Outcome(status="done", result=final)
-            left = self.meter.remaining("retries")
-            if left is not None and left < 1:
-                used = self.meter.used.get("retries", 0)
-                self.engine.emit(ev.BudgetExhausted(agent=self.id, kind="retries", used=used,
-                                                    limit=self.meter.limits["retries"]))
-                return Outcome(status="failed", result=final,
-                               reason=f"acceptance failed, no retries left: {report}")
-            self.charge("retries", 1)
-            attempt += 1
-            self.result = None
-            self.transcript.append({"role": "user", "content":
-                                    f"Acceptance checks failed:\n{report}\nFix this, then finish."})
 
     async def _converse(self) -> str:
         """Model turns until a final answer, then wait for children (more turns if news came).
@@ -398,20 +399,24 @@ class Agent:
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
         usage = response.usage
+        # The answer's charges ride on its model/responded (no budget/charged of their own).
+        charged: dict[str, float] = {"tokens": usage.total}
+        cost = self.engine.cost_of(self.model.name, usage.prompt, usage.completion)
+        if cost:
+            charged["cost"] = round(cost, 9)
+        meter = self.meter
+        for kind, amount in charged.items():
+            meter.charge(kind, amount)
         if not quiet:
             emit(ev.ModelResponded(
                 agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
                 calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
                                     "estimated": usage.estimated},
-                latency_ms=round((trio.current_time() - started) * 1000, 3)))
+                latency_ms=round((trio.current_time() - started) * 1000, 3), charged=charged))
         message: dict[str, Any] = {"role": "assistant", "content": response.text}
         if calls:
             message["tool_calls"] = [{**c, "tool": wire_name(c["tool"])} for c in calls]
         self.transcript.append(message)
-        self.charge("tokens", usage.total)
-        cost = self.engine.cost_of(self.model.name, usage.prompt, usage.completion)
-        if cost:
-            self.charge("cost", round(cost, 9))
         for kind in ("tokens", "cost"):
             if self.meter.over(kind):
                 raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
@@ -464,11 +469,12 @@ class Agent:
                 if not uncertain:
                     self.meter.check("tool_calls", 1)
                 recorded = self.source.tool(call)
-                if not self.source.quiet:  # (a replayed call's events are in the log)
-                    self.engine.emit(ev.ToolRequested(agent=self.id, call=call.id,
-                                                      tool=call.tool, args=call.args))
                 if not uncertain:
-                    self.charge("tool_calls", 1)
+                    self.meter.charge("tool_calls", 1)
+                if not self.source.quiet:  # (a replayed call's events are in the log)
+                    self.engine.emit(ev.ToolRequested(
+                        agent=self.id, call=call.id, tool=call.tool, args=call.args,
+                        charged=None if uncertain else {"tool_calls": 1}))
                 started = trio.current_time()
                 ok, output = recorded or await self._run_tool(call)
                 self.progressed = trio.current_time()
@@ -778,8 +784,6 @@ class Agent:
         self.source.go_live()  # a resumed agent's end is always logged
         engine.emit(ev.AgentFinished(agent=self.id, status=status, reason=outcome.reason,
                                      result=outcome.result))
-        engine.emit(ev.TaskStateChanged(task=self.task.id, agent=self.id, status=status,
-                                        prev="running"))
         engine.router.unregister(self.id)
         waiting = engine.book.closed(self, status)
         if self.uses_locks:

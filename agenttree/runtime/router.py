@@ -17,9 +17,8 @@ none is ever dropped (:mod:`~agenttree.runtime.inbox`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
 import trio
 
 from .. import events as ev
@@ -54,9 +53,9 @@ def is_ancestor(ancestor: str, agent_id: str) -> bool:
     return agent_id == ancestor or agent_id.startswith(ancestor + ".")
 
 
-@attrs.frozen(kw_only=True)
-class Mail:
-    """A chat or state message in an inbox."""
+class Mail(NamedTuple):
+    """A chat or state message in an inbox (a named tuple: one is made for every message, and
+    a tuple is made two to three times faster than a frozen attrs record)."""
 
     sender: str
     kind: str
@@ -111,7 +110,7 @@ class Router:
         inbox = self._inboxes.get(to)
         if inbox is None:
             raise ToolError(f"{to} is not running (finished, or no such agent)")
-        mail = Mail(sender=sender, kind=kind, text=text, data=data, bridge=bridge)
+        mail = Mail(sender, kind, text, data, bridge)  # (positional: the quicker call)
         self._emit(ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data,
                                    bridge=bridge))
         sent: bool | None = None

@@ -4,6 +4,7 @@ in the report and kept by a resume."""
 import orjson
 import pytest
 
+from agenttree import events as ev
 from agenttree.bench.runner import read_recorded, resume_options
 from agenttree.cli import main
 from agenttree.log import read_events
@@ -20,10 +21,10 @@ def _bench(tmp_path, *args):
 
 
 def _limits(report):
-    """The tool-call limits the case's agent was charged against."""
+    """The tool-call limits the case's agents were given (and charged against)."""
     [log] = (report / "cases").glob("*/events.jsonl")
-    return {e.event.limit for e in read_events(log)
-            if getattr(e.event, "kind", None) == "tool_calls"}
+    return {e.event.budget.get("tool_calls") for e in read_events(log)
+            if isinstance(e.event, ev.AgentSpawned)}
 
 
 @pytest.mark.parametrize("args,limit,status", [

@@ -224,8 +224,9 @@ async def test_usage_and_cost(tmp_path: Path) -> None:
         tmp_path, [message("hi", usage=(1000, 500))], extra=PLAIN
         + ' :prices {"claude-test" {:prompt 3.0 :completion 15.0}}')
     assert status == "done"
-    costs = [c for c in events_of(engine, ev.BudgetCharged) if c.kind == "cost"]
-    assert costs[0].amount == pytest.approx((1000 * 3.0 + 500 * 15.0) / 1_000_000)
+    costs = [r.charged["cost"] for r in events_of(engine, ev.ModelResponded)]
+    assert costs == [pytest.approx((1000 * 3.0 + 500 * 15.0) / 1_000_000)]
+    assert engine.state.agents["root"].used["cost"] == costs[0]
 
 
 # --- the transcript on the wire -----------------------------------------------------------

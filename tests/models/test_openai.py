@@ -239,14 +239,13 @@ async def test_configured_key_concurrency_and_cost(tmp_path: Path, monkeypatch) 
     assert {r["headers"]["authorization"] for r in server.requests} == {"Bearer sk-configured"}
     assert "sk-configured" not in (engine.run_dir / "events.jsonl").read_text()
     per_call = (1000 * 2.0 + 500 * 10.0) / 1_000_000
-    costs = [c for c in events_of(engine, ev.BudgetCharged) if c.kind == "cost"]
-    assert costs and all(c.amount == pytest.approx(per_call) for c in costs)
+    costs = [r.charged["cost"] for r in events_of(engine, ev.ModelResponded)]
+    assert costs and all(c == pytest.approx(per_call) for c in costs)
     child = engine.state.agents["root.c0"]
     assert child.used["cost"] == pytest.approx(per_call * child.turns)
     # the root's last charge comes after every child finished: it includes theirs (roll-up)
-    root_charges = [c for c in costs if c.agent == "root"]
     all_turns = sum(a.turns for a in engine.state.agents.values())
-    assert root_charges[-1].used == pytest.approx(per_call * all_turns)
+    assert engine.state.agents["root"].used["cost"] == pytest.approx(per_call * all_turns)
 
 
 async def test_cost_budget_runs_out(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def retained_bytes(root: object) -> int:
 
 
 async def test_a_long_run_retains_nothing_per_event(tmp_path: Path, autojump_clock) -> None:
-    """Three workers take 400 turns each (transcripts compacted by their context window):
+    """Three workers take 500 turns each (transcripts compacted by their context window):
     what the engine holds after 6,000 events is what it held after 2,000."""
     early, late = 2_000, 6_000
     sizes: dict[int, int] = {}
@@ -69,7 +69,7 @@ async def test_a_long_run_retains_nothing_per_event(tmp_path: Path, autojump_clo
         if entry.seq in (early, late):
             sizes[entry.seq] = retained_bytes(engine)
 
-    engine = make_engine(3, 3 * 400 * EVENTS_PER_TURN, str(tmp_path / "run"), measure,
+    engine = make_engine(3, 3 * 500 * EVENTS_PER_TURN, str(tmp_path / "run"), measure,
                          durability="none")
     assert await engine.run() == "done"
     assert engine.state.seq > late

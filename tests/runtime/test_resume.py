@@ -380,7 +380,7 @@ def test_the_restorer_reads_the_log_as_found_not_the_engines_fold(full: Path,
     found, _ = read_run(run_dir / "events.jsonl")
     restorer = Restorer(found, [])
     assert "root.a.a1" in restorer.restart
-    later = [e for e in entries[n:] if isinstance(e.event, ev.AgentFinished | ev.BudgetCharged
+    later = [e for e in entries[n:] if isinstance(e.event, ev.AgentFinished | ev.ToolRequested
                                                    | ev.AgentSpawned)]
     for entry in later:  # what the engine's own fold takes in as the resumed run goes on
         apply(found.state, entry)

@@ -94,8 +94,8 @@ def test_time_travel_shows_an_earlier_state_and_returns_to_live(demo_run: Path) 
         tree = app.query_one("#tree", AgentTree)
         await pilot.press("left_curly_bracket")
         assert app.view_seq == last - 10
-        await pilot.press(*["left_curly_bracket"] * 16, "right_square_bracket")
-        seq = last - 170 + 1
+        await pilot.press(*["left_curly_bracket"] * 9, "right_square_bracket")
+        seq = last - 100 + 1
         assert app.view_seq == seq
         expected = fold(LogReader(demo_run / "events.jsonl"), until=seq)
         assert set(tree.nodes) == set(expected.agents)
