@@ -828,12 +828,14 @@ def _wire_encoder(cls: type[Event]) -> Any:
     return namespace["encode"]
 
 
-_wire_encoders = {cls: _wire_encoder(cls) for cls in REGISTRY.values()}
+WIRE_ENCODERS = {cls: _wire_encoder(cls) for cls in REGISTRY.values()}
+"""Each registered event class's wire-dict function (the log writer's hot path calls them
+directly; :func:`to_wire` is the general entry point)."""
 
 
 def to_wire(seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
     """The wire dict of an event: envelope keys first, then the event's fields."""
-    encoder = _wire_encoders.get(type(ev))
+    encoder = WIRE_ENCODERS.get(type(ev))
     if encoder is not None:
         return encoder(seq, t, run, ev)
     if type(ev) is UnknownEvent:

@@ -33,7 +33,7 @@ import trio
 
 from .durability import DURABILITY
 from .errors import LogCorrupt, UserError
-from .events import Entry, Event, from_wire, to_wire
+from .events import WIRE_ENCODERS, Entry, Event, from_wire, to_wire
 from .fit import fit_event
 from .log_lines import (
     CRC_KEY,
@@ -51,6 +51,8 @@ soon as the previous fsync is done)."""
 
 LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
+
+_new_tuple = tuple.__new__
 
 T = TypeVar("T")
 
@@ -319,6 +321,8 @@ class EventLog:
         # must cost as little as possible (it runs for every event).
         self._queue: deque[Any] = deque()
         self._lot = trio.lowlevel.ParkingLot()
+        self._parked = False
+        """Whether the writer waits in ``_lot`` (a plain flag: ``emit`` tests it per event)."""
         self._linger = trio.CancelScope()
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
@@ -339,7 +343,8 @@ class EventLog:
         seq = self._next_seq
         self._next_seq = seq + 1
         self._queue.append((seq, int(self._wall_clock() * 1000), ev))
-        if self._lot:
+        if self._parked:
+            self._parked = False
             self._lot.unpark()
         return seq
 
@@ -347,7 +352,8 @@ class EventLog:
         """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
         done = trio.Event()
         self._queue.append(done)
-        if self._lot:
+        if self._parked:
+            self._parked = False
             self._lot.unpark()
         self._linger.cancel()
         await done.wait()
@@ -387,7 +393,9 @@ class EventLog:
             if not queue:
                 if self._closed:
                     return
+                self._parked = True
                 await self._lot.park()
+                self._parked = False  # also when close() woke it
                 # Woken by a first event: let more arrive before writing, so a busy run pays
                 # for one writer wake-up per LINGER_S rather than one per event. A flush or
                 # close cuts the wait short.
@@ -424,38 +432,61 @@ class EventLog:
                 return
 
     def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
-        lines, entries, waiters = [], [], []
-        for item in batch:
-            if type(item) is trio.Event:
-                waiters.append(item)
-                continue
-            seq, t, ev = item
-            try:
-                line = encode(seq, t, self.run_id, ev)
-            except (TypeError, orjson.JSONEncodeError):
-                line = b""  # a value JSON cannot hold: fit_event replaces it
-            if line and holds_secret(line):  # e.g. a server's error message echoing the key
-                ev = _redacted(ev)
-                line = encode(seq, t, self.run_id, ev)
-            if not line or len(line) > MAX_LINE:
-                ev = fit_event(ev, lambda e, seq=seq, t=t: len(encode(seq, t, self.run_id, e)),
-                               MAX_LINE)
-                line = encode(seq, t, self.run_id, ev)
-            lines.append(line)
-            entries.append(Entry(seq, t, self.run_id, ev))
-        if lines:
-            data = b"".join(lines)
+        items = [item for item in batch if type(item) is tuple]
+        waiters = [] if len(items) == len(batch) else [
+            item for item in batch if type(item) is not tuple]
+        if items:
+            data = self._frame_quickly(items)
+            if data is None:
+                framed = [self._frame(*item) for item in items]
+                data = b"".join([line for line, _ in framed])
+                items = [item for _, item in framed]
             view = memoryview(data)
             try:
                 while view:
                     view = view[os.write(fd, view):]
             except OSError as exc:  # a full disk...: say which file
                 raise OSError(exc.errno, exc.strerror, str(self.path)) from None
-            self.written_seq = entries[-1].seq
+            self.written_seq = items[-1][0]
             if self._on_write is not None:
-                for entry in entries:
-                    self._on_write(entry)
+                run, on_write = self.run_id, self._on_write
+                for seq, t, ev in items:
+                    on_write(_new_tuple(Entry, (seq, t, run, ev)))
         return waiters
+
+    def _frame_quickly(self, items: list[tuple[int, int, Event]]) -> bytes | None:
+        """A batch's framed lines, built in one loop with the checks done once per batch;
+        ``None`` if some event needs :meth:`_frame`'s care (a value JSON cannot hold, an
+        unregistered type, a remembered key in its text, a line over the bound)."""
+        run, encoders, dumps, crc32 = self.run_id, WIRE_ENCODERS, orjson.dumps, zlib.crc32
+        lines = []
+        try:
+            for seq, t, ev in items:
+                body = dumps(encoders[type(ev)](seq, t, run, ev))
+                lines.append(b"%b%b%d}\n" % (body[:-1], CRC_KEY, crc32(body)))
+        except (KeyError, TypeError, orjson.JSONEncodeError):
+            return None
+        data = b"".join(lines)
+        if holds_secret(data):  # e.g. a server's error message echoing the key
+            return None
+        if len(data) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+            return None
+        return data
+
+    def _frame(self, seq: int, t: int, ev: Event) -> tuple[bytes, tuple[int, int, Event]]:
+        """One event's framed line, with a remembered key redacted and cut to
+        :data:`MAX_LINE`, and the item as written."""
+        try:
+            line = encode(seq, t, self.run_id, ev)
+        except (TypeError, orjson.JSONEncodeError):
+            line = b""  # a value JSON cannot hold: fit_event replaces it
+        if line and holds_secret(line):
+            ev = _redacted(ev)
+            line = encode(seq, t, self.run_id, ev)
+        if not line or len(line) > MAX_LINE:
+            ev = fit_event(ev, lambda e: len(encode(seq, t, self.run_id, e)), MAX_LINE)
+            line = encode(seq, t, self.run_id, ev)
+        return line, (seq, t, ev)
 
     async def _fsync(self, fd: int) -> None:
         target = self.written_seq
