@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from agenttree import events as ev
 from agenttree import log as logmod
 from agenttree.errors import LogCorrupt
-from agenttree.redact import REDACTED, add_secret
 from agenttree.log import (
     MAX_LINE,
     EventLog,
@@ -28,6 +27,7 @@ from agenttree.log import (
     read_events,
 )
 from agenttree.log_lines import complete_end, lines_backward
+from agenttree.redact import REDACTED, add_secret
 
 
 def _events(n: int) -> list[ev.Event]:
