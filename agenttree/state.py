@@ -476,8 +476,10 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
 _missing = set(ev.REGISTRY.values()) - set(_HANDLERS)
 if _missing:
     raise ImportError(f"event types without a fold handler: {_missing}")
+# A fold of a log file hands handlers field views (ev.FieldView), not records: a handler reads
+# its event's fields, tells types apart by ``TYPE`` (not ``isinstance``) and keeps no event.
 _HANDLERS.update({ev.VIEW_CLASSES[cls]: handler for cls, handler in _HANDLERS.items()
-                  if cls in ev.VIEW_CLASSES})  # a fold of a log reads field views
+                  if cls in ev.VIEW_CLASSES})
 
 
 def apply(state: RunState, entry: Entry) -> RunState:
