@@ -122,3 +122,22 @@ def test_a_fold_from_the_middle_of_a_log_goes_on_from_its_state(tmp_path: Path) 
     offset = sum(len(line) + 1 for line in data.split(b"\n")[:2])
     state = fold(LogReader(path, start=offset, after_seq=2), first)
     assert state == fold(list(LogReader(path)), RunState())
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_every_handler_folds_a_view_as_its_record(cls: type[ev.Event], tmp_path: Path) -> None:
+    """A type's sample after a spawn of the agent samples name ("x"): a handler that told
+    types apart with ``isinstance`` would fold a view differently (or fail differently)."""
+    spawn = ev.AgentSpawned(agent="x", parent=None, task="x", goal="g", depth=0, model="m",
+                            models=["m"], tools=[], budget={"tokens": 5})
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(encode(1, 1000, "r", spawn) + encode(2, 1001, "r", sample(cls)))
+
+    def outcome(views: bool) -> tuple:
+        try:
+            return _outcome(path, views=views)
+        except Exception as exc:  # noqa: BLE001 (a sample a handler cannot take: same error)
+            return (type(exc).__name__, str(exc))
+
+    assert outcome(True) == outcome(False)
