@@ -137,7 +137,7 @@ def test_every_handler_folds_a_view_as_its_record(cls: type[ev.Event], tmp_path:
     def outcome(views: bool) -> tuple:
         try:
             return _outcome(path, views=views)
-        except Exception as exc:
+        except Exception as exc:  # a sample a handler cannot take: the same error
             return (type(exc).__name__, str(exc))
 
     assert outcome(True) == outcome(False)
