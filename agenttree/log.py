@@ -221,7 +221,7 @@ class LogReader(LineReader[Entry]):
             seq = wire["seq"]
         except (ValueError, KeyError, TypeError, AttributeError):
             return self._entry(line)
-        pos = line.rfind(_CRC_KEY)
+        pos = line.rfind(CRC_KEY)
         if (type(crc) is not int or pos < 0 or len(line) >= MAX_LINE
                 or crc32(line[:pos] + b"}") != crc or seq != self.last_seq + 1
                 or tuple(wire) != keys):
