@@ -32,18 +32,21 @@ class Unusual(Exception):
 
 
 _TOKENS = re.compile(r"""
-    (?P<space>[ \t\n,]+)
-  | (?P<comment>;[^\n]*)
-  | (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
-  | (?P<open>\#\{|[\[{(])
-  | (?P<close>[\]})])
-  | (?P<discard>\#_)
-  | (?P<atom>[^ \t\n,\[\]{}()";]+)
-  | (?P<other>[\s\S])
+    [ \t\n,]*(?:;[^\n]*[ \t\n,]*)*
+    (?:
+        (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
+      | (?P<open>\#\{|[\[{(])
+      | (?P<close>[\]})])
+      | (?P<discard>\#_)
+      | (?P<atom>[^ \t\n,\[\]{}()";]+)
+      | (?P<other>[\s\S])
+      | (?P<end>\Z)
+    )
 """, re.VERBOSE)
 """The tokens, as ``edn_format``'s lexer delimits them (its ignored characters are exactly
-space, tab, newline and comma; a string's ``\\.`` does not take a newline). An atom is all up
-to the next delimiter, accepted only when PLY would read it whole as one token."""
+space, tab, newline and comma; a string's ``\\.`` does not take a newline), each with the
+spaces and comments before it (skipped in the same match: half the matches otherwise). An atom
+is all up to the next delimiter, accepted only when PLY would read it whole as one token."""
 
 # PLY's rules, as edn_format writes them: a keyword or symbol atom is accepted when the rule
 # matches it whole (PLY takes the rule's first match, so a shorter one means several tokens).
@@ -135,36 +138,36 @@ def loads_plain(text: str, max_nesting: int) -> Any:
     atoms: dict[str, Any] = {}  # an atom's value by its text (plans repeat their keywords)
     alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``atoms`` in a dict of its own
     atom = _atom
-    for match in _TOKENS.finditer(text):
-        kind = match.lastgroup
-        if kind == "space" or kind == "comment":
-            continue
-        token = match.group()
-        if kind == "atom":
+    # All tokens in one call (a tuple of the groups each, the matched one non-empty): no
+    # match object and no method call per token.
+    for string, opening, closing, discard, token, other, _ in _TOKENS.findall(text):
+        if token:  # an atom
             try:
                 value = atoms[token]
             except KeyError:
                 value = atoms[token] = atom(token)
                 if type(value) is Keyword:
                     alone[id(value)] = {value: None}
-        elif kind == "string":
-            value = _string(token)
-        elif kind == "open":
+        elif string:
+            value = _string(string)
+            token = string
+        elif opening:
             if len(stack) > max_nesting:
                 raise Unusual("nested too deep")
-            stack.append(_Open(token))
+            stack.append(_Open(opening))
             continue
-        elif kind == "close":
+        elif closing:
             form = stack.pop()
-            if len(stack) == 0 or _CLOSER[form.bracket] != token or form.discard:
-                raise Unusual(token)
-            value = _build(form, alone)
-            token = ""  # a collection is not compared as written
-        elif kind == "discard":
+            if len(stack) == 0 or _CLOSER[form.bracket] != closing or form.discard:
+                raise Unusual(closing)
+            value = _build(form, alone)  # (a collection is not compared as written)
+        elif discard:
             stack[-1].discard += 1
             continue
-        else:
-            raise Unusual(token)
+        elif other:
+            raise Unusual(other)
+        else:  # the end
+            break
         form = stack[-1]
         if form.discard:
             form.discard -= 1

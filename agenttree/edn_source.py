@@ -268,9 +268,17 @@ def _sorted_list(items: list[Any]) -> list[Any]:
     return sorted(items, key=str)
 
 
+_PLAIN_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""Types :func:`plain` returns as they are (and no subclass of theirs)."""
+
+
 def plain(value: Any, on_set: Callable[[list[Any]], Any] = _sorted_list) -> Any:
     """EDN data as plain JSON-able data: keywords become their names, sets sorted lists (or
     whatever ``on_set`` makes of a set's plain members)."""
+    if type(value) in _PLAIN_LEAVES:
+        return value
+    if type(value) is ImmutableDict:  # its own dict: no Keyword hashed again per item
+        return {name_of(k): plain(v, on_set) for k, v in value.dict.items()}
     if isinstance(value, Keyword):
         return value.name
     if isinstance(value, Symbol):
@@ -307,6 +315,18 @@ def check_keys(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str], what
             hint = f" (did you mean :{near[0]}?)" if near else ""
             raise ctx.fail(f"unknown key in {what}{hint}; allowed: "
                            f"{' '.join(':' + k for k in sorted(allowed))}", key)
+
+
+def keyed(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str],
+          what: str) -> dict[str, Any]:
+    """:func:`check_keys`, and the map's values by key name: a validator that reads many keys
+    looks each up by a string (a ``Keyword`` hashes in Python, slowly)."""
+    out = {}
+    for raw, value in (mapping.dict if type(mapping) is ImmutableDict else mapping).items():
+        if type(raw) is not Keyword or raw.name not in allowed:
+            check_keys(ctx, mapping, allowed, what)  # the error check_keys always gave
+        out[raw.name] = value
+    return out
 
 
 class _Probe(Keyword):

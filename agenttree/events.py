@@ -828,12 +828,14 @@ def _wire_encoder(cls: type[Event]) -> Any:
     return namespace["encode"]
 
 
-_wire_encoders = {cls: _wire_encoder(cls) for cls in REGISTRY.values()}
+WIRE_ENCODERS = {cls: _wire_encoder(cls) for cls in REGISTRY.values()}
+"""Each registered event class's wire-dict function (the log writer's hot path calls them
+directly; :func:`to_wire` is the general entry point)."""
 
 
 def to_wire(seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
     """The wire dict of an event: envelope keys first, then the event's fields."""
-    encoder = _wire_encoders.get(type(ev))
+    encoder = WIRE_ENCODERS.get(type(ev))
     if encoder is not None:
         return encoder(seq, t, run, ev)
     if type(ev) is UnknownEvent:
@@ -841,6 +843,40 @@ def to_wire(seq: int, t: int, run: str, ev: Event) -> dict[str, Json]:
         wire.update(ev.fields)
         return wire
     raise TypeError(f"{type(ev).__name__} is not a registered event type")
+
+
+class FieldView:
+    """An event's fields read straight from its wire dict, for a fold only.
+
+    A fold reads each event's fields once and drops the event, so building the typed record
+    (attrs' ``__init__`` setting each slot) is most of the decoding it would pay. A view's
+    ``__dict__`` *is* the wire dict (the envelope keys are in it too), so it costs one object.
+    Each event class has a view class of the same name with the same ``TYPE``
+    (:data:`FIELD_VIEWS`); a view is made only from a wire dict holding every field of its
+    class and nothing else, so it reads exactly like the record ``from_wire`` would build.
+    Never let one out of the fold: it is not the record (no equality, no hash, not frozen).
+    """
+
+    __slots__ = ("__dict__",)
+    TYPE: ClassVar[str] = ""
+
+
+def _field_view(cls: type[Event]) -> tuple[type[FieldView], tuple[str, ...]]:
+    view = type(cls.__name__, (FieldView,), {"__slots__": (), "TYPE": cls.TYPE,
+                                             "__qualname__": f"FieldView[{cls.__name__}]"})
+    return view, ("seq", "t", "run", "type", *(f.name for f in attrs.fields(cls)))
+
+
+FIELD_VIEWS: dict[str, tuple[type[FieldView], tuple[str, ...]]] = {
+    cls.TYPE: _field_view(cls) for cls in REGISTRY.values()}
+"""For each registered type tag: its view class, and the keys, in order, of the wire dict (CRC
+removed) the writer makes of it (:func:`to_wire`). A dict with exactly these keys reads like
+the record; one with other keys or in another order is decoded the general way (comparing the
+ordered keys is cheaper than comparing them as sets)."""
+
+VIEW_CLASSES: dict[type[Event], type[FieldView]] = {
+    REGISTRY[tag]: view for tag, (view, _) in FIELD_VIEWS.items()}
+"""Each registered event class's view class."""
 
 
 def from_wire(wire: dict[str, Json]) -> Entry:

@@ -33,7 +33,7 @@ import trio
 
 from .durability import DURABILITY
 from .errors import LogCorrupt, UserError
-from .events import Entry, Event, from_wire, to_wire
+from .events import FIELD_VIEWS, WIRE_ENCODERS, Entry, Event, from_wire, to_wire
 from .fit import fit_event
 from .log_lines import (
     CRC_KEY,
@@ -51,6 +51,8 @@ soon as the previous fsync is done)."""
 
 LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
+
+_new_tuple = tuple.__new__
 
 T = TypeVar("T")
 
@@ -110,45 +112,44 @@ class LineReader(Generic[T]):
         self._first_line = first_line
 
     def __iter__(self) -> Iterator[T]:
+        return self._read(self._decode)
+
+    def _read(self, decode: Callable[[bytes], Any]) -> Iterator[Any]:
         try:
             f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
             raise UserError(f"{self.path}: no such file") from None
         with f:
             f.seek(self._start)
-            yield from self._records(f)
-
-    def _records(self, f: Any) -> Iterator[T]:
-        self.torn, self.end = None, self._start  # each iteration reads the file afresh
-        decode = self._decode
-        line_no, offset = self._first_line - 1, self._start
-        bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
-        rest = b""  # the bytes after the last newline read so far
-        # A block at a time, split in one call: memory stays bounded by the block (not the
-        # file), and finding lines costs C speed, not a Python step per line.
-        while block := f.read(READ_BLOCK):
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                line_no += 1
-                if bad is not None:
+            self.torn, self.end = None, self._start  # each iteration reads the file afresh
+            line_no, offset = self._first_line - 1, self._start
+            bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
+            rest = b""  # the bytes after the last newline read so far
+            # A block at a time, split in one call: memory stays bounded by the block (not the
+            # file), and finding lines costs C speed, not a Python step per line.
+            while block := f.read(READ_BLOCK):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    line_no += 1
+                    if bad is not None:
+                        self._corrupt(bad)
+                    try:
+                        record = decode(line)
+                    except ValueError as exc:
+                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                       reason=str(exc))
+                        continue
+                    offset += len(line) + 1
+                    self.end = offset
+                    yield record
+            if bad is not None:
+                if rest:
                     self._corrupt(bad)
-                try:
-                    record = decode(line)
-                except ValueError as exc:
-                    bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
-                                   reason=str(exc))
-                    continue
-                offset += len(line) + 1
-                self.end = offset
-                yield record
-        if bad is not None:
-            if rest:
-                self._corrupt(bad)
-            self.torn = bad
-        elif rest:
-            self.torn = TornTail(line=line_no + 1, offset=offset, length=len(rest),
-                                 reason="no newline at the end (write cut short)")
+                self.torn = bad
+            elif rest:
+                self.torn = TornTail(line=line_no + 1, offset=offset, length=len(rest),
+                                     reason="no newline at the end (write cut short)")
 
     def _corrupt(self, bad: TornTail) -> None:
         raise LogCorrupt(
@@ -184,10 +185,20 @@ class LogReader(LineReader[Entry]):
         self.last_seq = after_seq
 
     def __iter__(self) -> Iterator[Entry]:
+        return self._entries(self._entry)
+
+    def for_fold(self) -> Iterator[Entry]:
+        """Iterate for a fold that reads each event's fields and keeps no event: as iterating,
+        but an entry's event may be a :class:`~agenttree.events.FieldView` (the wire dict as
+        the record's attributes, no record built). Checks, errors, :attr:`torn` and, once
+        iterated, :attr:`end` and :attr:`last_seq` are exactly as when iterating."""
+        return self._entries(self._entry_for_fold)
+
+    def _entries(self, decode: Callable[[bytes], Entry]) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
         self.last_seq = self._after_seq
-        return super().__iter__()
+        return self._read(decode)
 
     def _entry(self, line: bytes) -> Entry:
         entry = decode(line)
@@ -195,6 +206,30 @@ class LogReader(LineReader[Entry]):
             raise ValueError(f"seq {entry.seq} where {self.last_seq + 1} was expected")
         self.last_seq = entry.seq
         return entry
+
+    def _entry_for_fold(self, line: bytes, loads: Any = orjson.loads, crc32: Any = zlib.crc32,
+                        views: Any = FIELD_VIEWS, new_object: Any = object.__new__,
+                        new_tuple: Any = tuple.__new__) -> Entry:
+        # decode() and _entry() in one step, the event a field view; anything unusual (a bad
+        # line, an unknown type, fields missing, extra or in another order) goes the way of
+        # _entry, which builds the record or raises the error it always did. (The defaults
+        # bind names locally: this is replay's hot path.)
+        try:
+            wire = loads(line)
+            crc = wire.pop("crc")
+            view, keys = views[wire["type"]]
+            seq = wire["seq"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._entry(line)
+        pos = line.rfind(CRC_KEY)
+        if (type(crc) is not int or pos < 0 or len(line) >= MAX_LINE
+                or crc32(line[:pos] + b"}") != crc or seq != self.last_seq + 1
+                or tuple(wire) != keys):
+            return self._entry(line)
+        self.last_seq = seq
+        event = new_object(view)
+        event.__dict__ = wire
+        return new_tuple(Entry, (seq, wire["t"], wire["run"], event))
 
 
 def read_events(path: str | os.PathLike[str],
@@ -319,6 +354,8 @@ class EventLog:
         # must cost as little as possible (it runs for every event).
         self._queue: deque[Any] = deque()
         self._lot = trio.lowlevel.ParkingLot()
+        self._parked = False
+        """Whether the writer waits in ``_lot`` (a plain flag: ``emit`` tests it per event)."""
         self._linger = trio.CancelScope()
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
@@ -339,7 +376,8 @@ class EventLog:
         seq = self._next_seq
         self._next_seq = seq + 1
         self._queue.append((seq, int(self._wall_clock() * 1000), ev))
-        if self._lot:
+        if self._parked:
+            self._parked = False
             self._lot.unpark()
         return seq
 
@@ -347,7 +385,8 @@ class EventLog:
         """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
         done = trio.Event()
         self._queue.append(done)
-        if self._lot:
+        if self._parked:
+            self._parked = False
             self._lot.unpark()
         self._linger.cancel()
         await done.wait()
@@ -387,7 +426,9 @@ class EventLog:
             if not queue:
                 if self._closed:
                     return
+                self._parked = True
                 await self._lot.park()
+                self._parked = False  # also when close() woke it
                 # Woken by a first event: let more arrive before writing, so a busy run pays
                 # for one writer wake-up per LINGER_S rather than one per event. A flush or
                 # close cuts the wait short.
@@ -424,38 +465,61 @@ class EventLog:
                 return
 
     def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
-        lines, entries, waiters = [], [], []
-        for item in batch:
-            if type(item) is trio.Event:
-                waiters.append(item)
-                continue
-            seq, t, ev = item
-            try:
-                line = encode(seq, t, self.run_id, ev)
-            except (TypeError, orjson.JSONEncodeError):
-                line = b""  # a value JSON cannot hold: fit_event replaces it
-            if line and holds_secret(line):  # e.g. a server's error message echoing the key
-                ev = _redacted(ev)
-                line = encode(seq, t, self.run_id, ev)
-            if not line or len(line) > MAX_LINE:
-                ev = fit_event(ev, lambda e, seq=seq, t=t: len(encode(seq, t, self.run_id, e)),
-                               MAX_LINE)
-                line = encode(seq, t, self.run_id, ev)
-            lines.append(line)
-            entries.append(Entry(seq, t, self.run_id, ev))
-        if lines:
-            data = b"".join(lines)
+        items = [item for item in batch if type(item) is tuple]
+        waiters = [] if len(items) == len(batch) else [
+            item for item in batch if type(item) is not tuple]
+        if items:
+            data = self._frame_quickly(items)
+            if data is None:
+                framed = [self._frame(*item) for item in items]
+                data = b"".join([line for line, _ in framed])
+                items = [item for _, item in framed]
             view = memoryview(data)
             try:
                 while view:
                     view = view[os.write(fd, view):]
             except OSError as exc:  # a full disk...: say which file
                 raise OSError(exc.errno, exc.strerror, str(self.path)) from None
-            self.written_seq = entries[-1].seq
+            self.written_seq = items[-1][0]
             if self._on_write is not None:
-                for entry in entries:
-                    self._on_write(entry)
+                run, on_write = self.run_id, self._on_write
+                for seq, t, ev in items:
+                    on_write(_new_tuple(Entry, (seq, t, run, ev)))
         return waiters
+
+    def _frame_quickly(self, items: list[tuple[int, int, Event]]) -> bytes | None:
+        """A batch's framed lines, built in one loop with the checks done once per batch;
+        ``None`` if some event needs :meth:`_frame`'s care (a value JSON cannot hold, an
+        unregistered type, a remembered key in its text, a line over the bound)."""
+        run, encoders, dumps, crc32 = self.run_id, WIRE_ENCODERS, orjson.dumps, zlib.crc32
+        lines = []
+        try:
+            for seq, t, ev in items:
+                body = dumps(encoders[type(ev)](seq, t, run, ev))
+                lines.append(b"%b%b%d}\n" % (body[:-1], CRC_KEY, crc32(body)))
+        except (KeyError, TypeError, orjson.JSONEncodeError):
+            return None
+        data = b"".join(lines)
+        if holds_secret(data):  # e.g. a server's error message echoing the key
+            return None
+        if len(data) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+            return None
+        return data
+
+    def _frame(self, seq: int, t: int, ev: Event) -> tuple[bytes, tuple[int, int, Event]]:
+        """One event's framed line, with a remembered key redacted and cut to
+        :data:`MAX_LINE`, and the item as written."""
+        try:
+            line = encode(seq, t, self.run_id, ev)
+        except (TypeError, orjson.JSONEncodeError):
+            line = b""  # a value JSON cannot hold: fit_event replaces it
+        if line and holds_secret(line):
+            ev = _redacted(ev)
+            line = encode(seq, t, self.run_id, ev)
+        if not line or len(line) > MAX_LINE:
+            ev = fit_event(ev, lambda e: len(encode(seq, t, self.run_id, e)), MAX_LINE)
+            line = encode(seq, t, self.run_id, ev)
+        return line, (seq, t, ev)
 
     async def _fsync(self, fd: int) -> None:
         target = self.written_seq

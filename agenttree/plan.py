@@ -13,7 +13,7 @@ import fnmatch
 import os
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from .edn_source import (
     check_keys,
     expect,
     get,
+    keyed,
     kind_of,
     name_of,
     plain,
@@ -508,11 +509,14 @@ _TURN_KEYS = {"say", "call", "args", "calls", "delay-ms", "tokens"}
 
 def _call(ctx: Context, raw: Any) -> dict[str, Any]:
     expect(ctx, raw, Mapping, "a map like {:call :sh :args {:cmd \"ls\"}}", "calls")
-    check_keys(ctx, raw, {"call", "args"}, "a script call")
-    name = name_of(get(raw, "call"))
+    fields = keyed(ctx, raw, {"call", "args"}, "a script call")
+    return _checked_call(ctx, fields.get("call"), fields.get("args", {}))
+
+
+def _checked_call(ctx: Context, tool: Any, args: Any) -> dict[str, Any]:
+    name = name_of(tool)
     if not _is_tool(ctx, name, every=False):
         raise _unknown_tool(ctx, name, "call")
-    args = get(raw, "args", {})
     expect(ctx, args, Mapping, "a map of arguments", "args")
     args = plain(args)
     try:
@@ -527,21 +531,20 @@ def _script(ctx: Context, raw: Any) -> tuple[dict[str, Any], ...]:
     turns = []
     for turn in raw:
         expect(ctx, turn, Mapping, 'a map like {:say "done"} or {:call :sh :args {...}}', "script")
-        check_keys(ctx, turn, _TURN_KEYS, "a script turn")
+        fields = keyed(ctx, turn, _TURN_KEYS, "a script turn")
         calls = []
-        if get(turn, "call") is not None:
-            calls.append(_call(ctx, {Keyword("call"): get(turn, "call"),
-                                     Keyword("args"): get(turn, "args", {})}))
-        elif get(turn, "args") is not None:
+        if fields.get("call") is not None:
+            calls.append(_checked_call(ctx, fields["call"], fields.get("args", {})))
+        elif fields.get("args") is not None:
             raise ctx.fail(":args without :call", "args")
-        extra = get(turn, "calls", [])
+        extra = fields.get("calls", [])
         expect(ctx, extra, VECTOR, "a vector of calls", "calls")
         calls.extend(_call(ctx, c) for c in extra)
-        say = get(turn, "say")
+        say = fields.get("say")
         if say is not None:
             expect(ctx, say, str, "a string", "say")
-        delay = _number(ctx, get(turn, "delay-ms", 0), "delay-ms", whole=True)
-        tokens = get(turn, "tokens")
+        delay = _number(ctx, fields.get("delay-ms", 0), "delay-ms", whole=True)
+        tokens = fields.get("tokens")
         if tokens is not None:
             tokens = _number(ctx, tokens, "tokens", whole=True)
         if not calls and say is None:
@@ -652,40 +655,38 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
                         "deep", source=ctx.source, line=line, key=":children")
     outer, ctx.anchor = ctx.anchor, line
     try:
-        check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
-        goal = expect(ctx, get(raw, "goal", ""), str, "a string", "goal")
-        model = get(raw, "model")
+        given = keyed(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
+        goal = expect(ctx, given.get("goal", ""), str, "a string", "goal")
+        model = given.get("model")
         if model is not None:
             expect(ctx, model, str, 'a model name string like "scripted"', "model")
         fields: dict[str, Any] = {
             "id": task_id, "goal": goal, "model": model, "line": line,
-            "cwd": _cwd(ctx, get(raw, "cwd", ".")),
-            "acceptance": _acceptance(ctx, get(raw, "acceptance", [])),
+            "cwd": _cwd(ctx, given.get("cwd", ".")),
+            "acceptance": _acceptance(ctx, given.get("acceptance", [])),
         }
-        if get(raw, "budget") is not None:
-            fields["budget"] = _budget(ctx, get(raw, "budget"))
-        if get(raw, "tools") is not None:
-            fields["tools"] = _tool_names(ctx, get(raw, "tools"), "tools")
-        if get(raw, "script") is not None:
-            fields["script"] = _script(ctx, get(raw, "script"))
-        if get(raw, "watchdog-s") is not None:
-            fields["watchdog_s"] = _watchdog(ctx, get(raw, "watchdog-s"))
-        if get(raw, "model-settings") is not None:
-            fields["model_settings"] = _model_settings(ctx, get(raw, "model-settings"))
-        if get(raw, "tool-choice") is not None:
-            fields["tool_choice"] = _tool_choice(ctx, get(raw, "tool-choice"))
-        if get(raw, "system-prompt") is not None:
-            fields["system_prompt"] = _system_prompt(ctx, get(raw, "system-prompt"))
-        if get(raw, "approve") is not None:
-            fields["approve"] = _approve(ctx, get(raw, "approve"))
-        if get(raw, "approve-timeout-s") is not None:
-            fields["approve_timeout_s"] = _approve_timeout(ctx, get(raw, "approve-timeout-s"))
-        children = get(raw, "children", [])
+        for key, field, check in _TASK_OPTIONS:
+            value = given.get(key)
+            if value is not None:
+                fields[field] = check(ctx, value)
+        children = given.get("children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
         return Task(**fields)
     finally:
         ctx.anchor = outer
+
+
+_TASK_OPTIONS: tuple[tuple[str, str, Callable[[Context, Any], Any]], ...] = (
+    ("budget", "budget", _budget), ("tools", "tools", lambda c, v: _tool_names(c, v, "tools")),
+    ("script", "script", _script), ("watchdog-s", "watchdog_s", _watchdog),
+    ("model-settings", "model_settings", _model_settings),
+    ("tool-choice", "tool_choice", _tool_choice), ("system-prompt", "system_prompt",
+                                                   _system_prompt),
+    ("approve", "approve", _approve), ("approve-timeout-s", "approve_timeout_s",
+                                       _approve_timeout))
+"""A task's optional keys in the order they are checked: the key, the :class:`Task` field and
+the check that makes the field of a value (a key given as ``nil`` is left out)."""
 
 
 def _nth_task_line(ctx: Context, task_id: str) -> int | None:

@@ -20,6 +20,7 @@ import cattrs
 from . import events as ev
 from .collector import collector_paused
 from .events import Entry
+from .log import LogReader
 
 FINISHED = frozenset({"done", "failed", "cancelled", "budget-exhausted"})
 """Statuses an agent or task ends in."""
@@ -304,10 +305,10 @@ def _approval_requested(s: RunState, e: ev.ApprovalRequested, t: int) -> None:
 
 
 def _approval_decided(s: RunState, e: ev.ToolApproved | ev.ToolDenied, t: int) -> None:
-    status = "approved" if isinstance(e, ev.ToolApproved) else "denied"
+    status = "approved" if e.TYPE == ev.ToolApproved.TYPE else "denied"
     entry = s.approvals.setdefault(e.call, {"agent": e.agent, "tool": e.tool, "args": {}})
     entry["status"] = status
-    if isinstance(e, ev.ToolDenied):
+    if status == "denied":
         entry["reason"] = e.reason
     agent = s.agents[e.agent]
     if agent.waiting_call == e.call:
@@ -353,7 +354,7 @@ def _budget_granted(s: RunState, e: ev.BudgetGranted, t: int) -> None:
 
 
 def _control(s: RunState, e: ev.ControlApplied | ev.ControlRejected, t: int) -> None:
-    applied = isinstance(e, ev.ControlApplied)
+    applied = e.TYPE == ev.ControlApplied.TYPE
     s.control.append({"line": e.line, "cmd": e.cmd, "applied": applied,
                       "detail": e.detail if applied else e.reason})
 
@@ -475,6 +476,10 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunState, Any, int], None]] = {
 _missing = set(ev.REGISTRY.values()) - set(_HANDLERS)
 if _missing:
     raise ImportError(f"event types without a fold handler: {_missing}")
+# A fold of a log file hands handlers field views (ev.FieldView), not records: a handler reads
+# its event's fields, tells types apart by ``TYPE`` (not ``isinstance``) and keeps no event.
+_HANDLERS.update({ev.VIEW_CLASSES[cls]: handler for cls, handler in _HANDLERS.items()
+                  if cls in ev.VIEW_CLASSES})
 
 
 def apply(state: RunState, entry: Entry) -> RunState:
@@ -507,11 +512,17 @@ def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
     state = RunState() if state is None else state
+    if isinstance(entries, LogReader):
+        entries = entries.for_fold()  # no event escapes this loop: field views will do
     if until is not None:
         entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
+    handlers = _HANDLERS
     with collector_paused():
-        for entry in entries:
-            apply(state, entry)
+        for seq, t, run, event in entries:  # apply(), inlined: this is replay's hot loop
+            state.seq, state.t = seq, t
+            if not state.run:
+                state.run = run
+            handlers[type(event)](state, event, t)
     return state
 
 

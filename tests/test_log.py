@@ -27,6 +27,7 @@ from agenttree.log import (
     read_events,
 )
 from agenttree.log_lines import complete_end, lines_backward
+from agenttree.redact import REDACTED, add_secret
 
 
 def _events(n: int) -> list[ev.Event]:
@@ -138,6 +139,20 @@ async def test_writer_writes_in_order_and_cuts_oversize_fields(tmp_path: Path) -
     assert last.detail.startswith("yyy")
     assert last.detail.endswith(f"…[cut to fit the log: {MAX_LINE + 2:,} bytes in all]")
     assert len(path.read_bytes().splitlines()[-1]) < MAX_LINE
+
+
+async def test_writer_redacts_only_the_event_of_a_batch_that_holds_a_key(tmp_path: Path) -> None:
+    add_secret("sk-batch-0123456789abcdef")
+    path = tmp_path / "e.jsonl"
+    written: list[ev.Entry] = []
+    async with open_event_log(path, run="r", on_write=written.append) as log:
+        for detail in ("plain", "key sk-batch-0123456789abcdef here", "plain again"):
+            log.emit(ev.AgentState(agent="a", status="s", detail=detail))  # one batch
+    entries = list(read_events(path))
+    assert entries == written
+    assert [e.event.detail for e in entries] == ["plain", f"key {REDACTED} here",
+                                                 "plain again"]
+    assert b"sk-batch-0123456789abcdef" not in path.read_bytes()
 
 
 async def test_writer_appends_to_existing_log_with_next_seq(tmp_path: Path) -> None:

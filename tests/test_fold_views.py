@@ -1,0 +1,143 @@
+"""A fold of a log file reads field views, not records: it must fold exactly as the records do.
+
+``fold(LogReader(path))`` decodes each line into a :class:`~agenttree.events.FieldView` (the
+wire dict as the record's attributes); iterating the reader builds the typed records. The two
+must give equal states, the same torn tail, the same errors, on any log.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agenttree import events as ev
+from agenttree.errors import LogCorrupt
+from agenttree.log import LogReader, encode
+from agenttree.state import RunState, fold
+
+from .test_events import sample
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def _outcome(path: Path, *, views: bool) -> tuple:
+    """What a fold of ``path`` gives: the state and the reader's bookkeeping, or the error."""
+    reader = LogReader(path)
+    try:
+        state = fold(reader) if views else fold(list(reader))
+    except LogCorrupt as exc:
+        return ("corrupt", str(exc))
+    return (state, reader.torn, reader.end, reader.last_seq)
+
+
+def _frame(seq: int, wire: dict) -> bytes:
+    body = orjson.dumps({"seq": seq, "t": 1000 + seq, "run": "r", **wire})
+    return b'%b,"crc":%d}\n' % (body[:-1], zlib.crc32(body))
+
+
+@pytest.mark.parametrize("name", ["demo", "conflict", "spawned", "web-fold"])
+def test_a_recorded_log_folds_as_its_records_do(name: str) -> None:
+    path = RECORDED / name / "events.jsonl"
+    views = _outcome(path, views=True)
+    assert views == _outcome(path, views=False)
+    assert views[0].seq > 0 and views[0].agents
+
+
+def test_the_benchmark_mix_folds_as_its_records_do(tmp_path: Path) -> None:
+    from bench.run import make_replay_log
+
+    make_replay_log(tmp_path / "events.jsonl", 5_000)
+    assert (_outcome(tmp_path / "events.jsonl", views=True)
+            == _outcome(tmp_path / "events.jsonl", views=False))
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_a_view_reads_every_field_as_the_record(cls: type[ev.Event], tmp_path: Path) -> None:
+    event = sample(cls)
+    (tmp_path / "e.jsonl").write_bytes(encode(1, 5, "r", event))
+    (entry,) = LogReader(tmp_path / "e.jsonl").for_fold()
+    view = entry.event
+    assert isinstance(view, ev.FieldView) and view.TYPE == cls.TYPE
+    assert type(view) is ev.VIEW_CLASSES[cls]
+    for field in ev.converter.unstructure(event):
+        assert getattr(view, field) == getattr(event, field)
+    assert entry[:3] == (1, 5, "r")
+
+
+@pytest.mark.parametrize("fields", [
+    {"agent": "root", "status": "running"},  # an older log: defaults apply
+    {"agent": "root", "status": "s", "facts": None, "detail": ""},  # another order
+    {"agent": "root", "status": "s", "detail": "", "facts": None, "mood": "odd"},  # unknown
+    {"agent": "root", "status": "s", "detail": "", "mood": "odd"},  # as many keys, one odd
+    {"agent": "root"},  # a required field missing
+], ids=["older", "reordered", "unknown", "swapped", "missing"])
+def test_a_line_the_writer_would_not_write_folds_as_its_record_would(
+        fields: dict, tmp_path: Path) -> None:
+    lines = [encode(1, 1000, "r", ev.AgentSpawned(
+        agent="root", parent=None, task="t", goal="g", depth=0, model="m", models=["m"],
+        tools=[], budget={}))]
+    lines.append(_frame(2, {"type": "agent/state", **fields}))
+    lines.append(encode(3, 1003, "r", ev.RunFinished(status="done")))
+    for tail in (3, 2):  # the odd line inside the log, then as its last line
+        path = tmp_path / f"e{tail}.jsonl"
+        path.write_bytes(b"".join(lines[:tail]))
+        assert _outcome(path, views=True) == _outcome(path, views=False)
+
+
+def _small_log() -> bytes:
+    events = [ev.RunStarted(plan_name="p", plan_path="p.edn", run_dir=".", seed=1,
+                            durability="batch"),
+              ev.AgentSpawned(agent="root", parent=None, task="t", goal="g", depth=0, model="m",
+                              models=["m"], tools=["sh"], budget={"tool_calls": 3}),
+              ev.ToolRequested(agent="root", call="c1", tool="sh", args={"cmd": "ls"}),
+              ev.ToolResult(agent="root", call="c1", tool="sh", ok=True, output="a"),
+              ev.AgentFinished(agent="root", status="done", result="ok")]
+    return b"".join(encode(i + 1, 1000 + i, "r", e) for i, e in enumerate(events))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
+    log = bytearray(_small_log())
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(0, len(log) - 1))
+        log[pos] ^= 1 << data.draw(st.integers(0, 7))
+    cut = data.draw(st.integers(0, len(log)))
+    path = tmp_path_factory.mktemp("damaged") / "events.jsonl"
+    path.write_bytes(bytes(log[:cut]))
+    assert _outcome(path, views=True) == _outcome(path, views=False)
+
+
+def test_a_fold_from_the_middle_of_a_log_goes_on_from_its_state(tmp_path: Path) -> None:
+    data = _small_log()
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(data)
+    first = fold(LogReader(path), until=2)
+    offset = sum(len(line) + 1 for line in data.split(b"\n")[:2])
+    state = fold(LogReader(path, start=offset, after_seq=2), first)
+    assert state == fold(list(LogReader(path)), RunState())
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_every_handler_folds_a_view_as_its_record(cls: type[ev.Event], tmp_path: Path) -> None:
+    """A type's sample after a spawn of the agent samples name ("x"): a handler that told
+    types apart with ``isinstance`` would fold a view differently (or fail differently)."""
+    spawn = ev.AgentSpawned(agent="x", parent=None, task="x", goal="g", depth=0, model="m",
+                            models=["m"], tools=[], budget={"tokens": 5})
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(encode(1, 1000, "r", spawn) + encode(2, 1001, "r", sample(cls)))
+
+    def outcome(views: bool) -> tuple:
+        try:
+            return _outcome(path, views=views)
+        except Exception as exc:  # a sample a handler cannot take: the same error
+            return (type(exc).__name__, str(exc))
+
+    assert outcome(True) == outcome(False)
