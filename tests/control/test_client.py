@@ -77,17 +77,19 @@ async def test_a_command_never_reads_the_head_of_the_log(tmp_path: Path, autojum
         nursery.start_soon(engine.run)
         await trio.testing.wait_all_tasks_blocked()
         log = engine.run_dir / "events.jsonl"
-        while b'"agent":"root.side"' not in log.read_bytes():  # the writer uses a thread
+        # root.mid waits 100,000 s, so virtual time going on while the CLI runs cannot end it
+        # before the message arrives (root.side's 50 s wait did, once, on a busy machine).
+        while b'"agent":"root.mid"' not in log.read_bytes():  # the writer uses a thread
             await trio.sleep(0.01)
         with open(log, "r+b") as f:  # same length, so the engine's appends are unaffected
             head = f.readline()
             f.seek(0)
             f.write(head.replace(b"run/started", b"run/startex"))
         code = await beside(
-            main, ["say", str(engine.run_dir), "root.side", "hello", "--wait", "30"])
+            main, ["say", str(engine.run_dir), "root.mid", "hello", "--wait", "30"])
         engine.cancel("root", "test over")
     out = capsys.readouterr()
-    assert (code, out.out) == (0, "delivered to root.side\n"), out.err
+    assert (code, out.out) == (0, "delivered to root.mid\n"), out.err
     with pytest.raises(Exception, match="corrupt event record"):
         list(read_events(log))  # a fold would have met it
 
