@@ -146,7 +146,7 @@ class AgentTreeApp(App[str]):
         self.run_dir = run_dir
         self.engine = engine
         self.readonly = readonly
-        self.timeline = Timeline(every=snapshot_every)
+        self.timeline = Timeline(every=snapshot_every, path=self.events_path)
         self.activity = Activity()
         """Each agent's marks in time (the Activity tab and the Budget tab's pictures)."""
         self.view_seq: int | None = None
@@ -161,6 +161,8 @@ class AgentTreeApp(App[str]):
         self._theme_name = theme
         self._clock = clock
         self._pending: list[Entry] = []
+        self._pending_offsets: list[int] = []
+        """The byte offsets in the log of the lines of :attr:`_pending`."""
         self._travel: RunState | None = None
         self._selected: str | None = None
         self._decidable = False
@@ -239,19 +241,22 @@ class AgentTreeApp(App[str]):
         # Chunked reads let the first screen paint from the start of a big recorded log.
         tail = Tailer(self.events_path, chunk=TAIL_CHUNK)
         caught_up = False
+        offset = 0  # where the next line starts in the log
         while not worker.is_cancelled and not self._stop.is_set():
             if len(self._pending) > BACKLOG:  # the UI is behind: let it fold first
                 self._stop.wait(FLUSH_S)
                 continue
             try:
-                entries = tail.poll()
+                read = tail.poll_lines()
             except LogCorrupt as exc:
                 if exc.entries:  # what came before the bad line is shown
-                    self.post_message(EventsRead(exc.entries))
+                    self.post_message(_events_read(exc.entries, offset))
                 self.post_message(TailFailed(str(exc)))
                 return
-            if entries:
-                self.post_message(EventsRead(entries))
+            if read:
+                message = _events_read(read, offset)
+                offset = message.offsets[-1] + len(read[-1][1]) + 1
+                self.post_message(message)
                 # Decoding competes with the UI thread for the GIL: let the first screen be
                 # drawn before reading on.
                 self._painted_once.wait(FIRST_PAINT_WAIT_S)
@@ -264,6 +269,7 @@ class AgentTreeApp(App[str]):
     @on(EventsRead)
     def _arrived(self, message: EventsRead) -> None:
         self._pending.extend(message.entries)
+        self._pending_offsets.extend(message.offsets)
         if not self.timeline.entries:  # the first screen need not wait for the timer
             self._apply_pending()
 
@@ -353,12 +359,13 @@ class AgentTreeApp(App[str]):
     def _fold_slices(self) -> None:
         """Fold pending entries, :data:`FOLD_SLICE` at a time, until none are left or
         :attr:`fold_budget_s` is spent."""
-        pending, timeline = self._pending, self.timeline
+        pending, offsets, timeline = self._pending, self._pending_offsets, self.timeline
         deadline = time.perf_counter() + self.fold_budget_s
         while pending:
             batch = pending[:FOLD_SLICE]
             del pending[:FOLD_SLICE]
-            self._dirty |= timeline.extend(batch)
+            self._dirty |= timeline.extend(batch, offsets[:FOLD_SLICE])
+            del offsets[:FOLD_SLICE]
             self.activity.extend(batch)
             self._answers(batch)
             if time.perf_counter() >= deadline:
@@ -841,6 +848,15 @@ class AgentTreeApp(App[str]):
             ("Follow events", "Toggle following the events strip", "follow"),
         ):
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+
+
+def _events_read(read: list[tuple[Entry, bytes]], offset: int) -> EventsRead:
+    """The message for entries read with their lines, the first line starting at ``offset``."""
+    offsets = []
+    for _, line in read:
+        offsets.append(offset)
+        offset += len(line) + 1
+    return EventsRead([entry for entry, _ in read], offsets)
 
 
 def reconciled_text(event: ev.PlanReconciled) -> str:

@@ -8,11 +8,12 @@ from agenttree.events import Entry
 
 
 class EventsRead(Message):
-    """A batch of new log entries, in ``seq`` order."""
+    """A batch of new log entries, in ``seq`` order, with their lines' byte offsets in the log."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], offsets: list[int]) -> None:
         super().__init__()
         self.entries = entries
+        self.offsets = offsets
 
 
 class CaughtUp(Message):

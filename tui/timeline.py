@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import bisect
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from agenttree import events as ev
 from agenttree.events import Entry
 from agenttree.state import RunState, apply
 
+from .entry_store import EntryStore
 from .look import display_status, event_agent, lock_waiters
 
 SNAPSHOT_EVERY = 2000
@@ -36,9 +38,10 @@ def copy_state(state: RunState) -> RunState:
 class Timeline:
     """Every entry read so far, the live state, and snapshots for time travel."""
 
-    def __init__(self, every: int = SNAPSHOT_EVERY) -> None:
+    def __init__(self, every: int = SNAPSHOT_EVERY, path: Path | None = None) -> None:
         self.every = every
-        self.entries: list[Entry] = []
+        self.entries = EntryStore(path)
+        """Every entry read (older ones read back from the log at ``path`` when asked for)."""
         self.live = RunState()
         """The state after the last entry (updated in place)."""
         self.by_agent: dict[str, list[int]] = {}
@@ -57,8 +60,9 @@ class Timeline:
         """The seq of the newest entry (0 before any)."""
         return len(self.entries)
 
-    def extend(self, entries: Iterable[Entry]) -> set[str]:
-        """Fold new entries (in ``seq`` order, following the last one) into the live state.
+    def extend(self, entries: Sequence[Entry], offsets: Sequence[int] | None = None) -> set[str]:
+        """Fold new entries (in ``seq`` order, following the last one) into the live state;
+        ``offsets`` are their byte offsets in the log (see :class:`~tui.entry_store.EntryStore`).
 
         Returns the agents whose row may look different now (the sender and the recipient of
         a message, the agent of anything else); :attr:`counts` is brought up to date.
@@ -66,8 +70,8 @@ class Timeline:
         live, streaming, by_agent = self.live, self.streaming, self.by_agent
         touched: set[str] = set()
         recount = False
+        self.entries.extend(entries, offsets)
         for entry in entries:
-            self.entries.append(entry)
             apply(live, entry)
             event = entry.event
             kind = type(event)
@@ -118,7 +122,7 @@ class Timeline:
         seq = max(0, min(seq, self.last_seq))
         i = bisect.bisect_right(self._snap_seqs, seq) - 1
         state = copy_state(self._snaps[i])
-        for entry in self.entries[self._snap_seqs[i]:seq]:
+        for entry in self.entries.between(self._snap_seqs[i], seq):
             apply(state, entry)
         return state
 
@@ -126,4 +130,5 @@ class Timeline:
         """The last ``limit`` entries about ``agent`` up to seq ``until``."""
         seqs = self.by_agent.get(agent, [])
         end = bisect.bisect_right(seqs, until)
-        return [self.entries[seq - 1] for seq in seqs[max(0, end - limit):end]]
+        entries = self.entries
+        return [entries[seq - 1] for seq in seqs[max(0, end - limit):end]]
