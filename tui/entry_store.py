@@ -44,6 +44,11 @@ class EntryStore(Sequence[Entry]):
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def held(self) -> int:
+        """Entries held decoded now (recent ones and cached blocks)."""
+        return len(self._recent) + sum(map(len, self._blocks.values()))
+
     def extend(self, entries: Iterable[Entry], offsets: Sequence[int] | None = None) -> None:
         """Add the next entries; ``offsets`` are their lines' byte offsets in the log (needed
         to read them back; without them every entry stays decoded)."""

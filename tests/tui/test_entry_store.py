@@ -1,0 +1,70 @@
+"""The TUI's store of entries: the recent ones decoded, older ones read back from the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agenttree import events as ev
+from agenttree.log import LogReader, encode
+from agenttree.state import fold, state_to_json
+from tui.entry_store import BLOCK, CACHED_BLOCKS, RECENT
+from tui.timeline import Timeline
+
+EVENTS = 3 * RECENT + 345  # several blocks read back, and a last block not full
+
+
+def write_log(path: Path) -> list[int]:
+    """A log of :data:`EVENTS` events (an agent reporting its state over and over); the byte
+    offset of each line."""
+    events: list[ev.Event] = [
+        ev.RunStarted(plan_name="t", plan_path="-", run_dir="-", seed=0, durability="none"),
+        ev.AgentSpawned(agent="root", parent=None, task="root", goal="g", depth=0, model="m",
+                        models=["m"], tools=["sh"], budget={})]
+    events += [ev.AgentState(agent="root", status="running", detail=f"step {i}")
+               for i in range(EVENTS - len(events))]
+    lines = [encode(seq, 1_700_000_000_000 + seq, "t", e) for seq, e in enumerate(events, 1)]
+    path.write_bytes(b"".join(lines))
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line)
+    return offsets
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> tuple[Path, list[int]]:
+    path = tmp_path / "events.jsonl"
+    return path, write_log(path)
+
+
+def test_old_entries_are_read_back_from_the_log(log: tuple[Path, list[int]]) -> None:
+    path, offsets = log
+    entries = list(LogReader(path))
+    timeline = Timeline(path=path)
+    for start in range(0, EVENTS, 700):  # batches across block boundaries
+        timeline.extend(entries[start:start + 700], offsets[start:start + 700])
+    store = timeline.entries
+    assert store.held <= RECENT + BLOCK  # the rest is in the log, not in memory
+    assert len(store) == EVENTS and timeline.last_seq == EVENTS
+    assert list(store) == entries
+    assert list(reversed(store)) == entries[::-1]  # a filter scanning back from the end
+    assert [store[i] for i in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 5, -1)] == \
+        [entries[i] for i in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 5, -1)]
+    assert store[BLOCK - 3:BLOCK + 4] == entries[BLOCK - 3:BLOCK + 4]
+    assert store.held <= RECENT + BLOCK + CACHED_BLOCKS * BLOCK  # blocks read back: bounded
+    for seq in (1, BLOCK + 17, RECENT, EVENTS - 1):  # time travel replays read-back entries
+        assert state_to_json(timeline.state_at(seq)) == state_to_json(fold(entries, until=seq))
+    assert [e.seq for e in timeline.agent_entries("root", BLOCK + 10, 20)] == \
+        list(range(BLOCK - 9, BLOCK + 11))
+
+
+def test_without_offsets_every_entry_stays_decoded(log: tuple[Path, list[int]]) -> None:
+    path, _ = log
+    entries = list(LogReader(path))
+    timeline = Timeline(path=path)
+    timeline.extend(entries)
+    assert timeline.entries.held == EVENTS and list(timeline.entries) == entries
+    with pytest.raises(IndexError):
+        timeline.entries[EVENTS]
