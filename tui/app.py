@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -44,15 +45,17 @@ from agenttree.control import (
 )
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
-from agenttree.log import Tailer
+from agenttree.live_state import apply_live
+from agenttree.log import LogReader, Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
-from agenttree.state import RunState, fold
+from agenttree.state import AgentView, RunState
 
+from .conversation_log import ConversationFold
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
-from .messages import CaughtUp, EventsRead, PlanChecked, TailFailed
+from .messages import CaughtUp, ConversationRead, EventsRead, PlanChecked, TailFailed
 from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
@@ -168,6 +171,8 @@ class AgentTreeApp(App[str]):
         self._decidable = False
         """Whether the selected agent has a call waiting for approval (``a``/``d`` shown)."""
         self._tab = "conversation"
+        self._conversation: ConversationFold | None = None
+        """The whole conversation of the agent shown in the Chat tab, once folded."""
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
@@ -494,9 +499,7 @@ class AgentTreeApp(App[str]):
             self._decidable = decidable
             self.refresh_bindings()  # a and d are in the footer only while there is a call
         if tab == "conversation" and (touched is None or selected in touched):
-            streaming = self.timeline.streaming.get(selected or "", "") \
-                if self.view_seq is None else ""
-            self._part("#conversation-view", ConversationView).show(agent, streaming)
+            self._show_conversation(agent)
         elif tab == "locks":
             self._part("#locks-view", LocksView).show(state, self._now_t(state))
         elif tab == "budgets":
@@ -510,6 +513,41 @@ class AgentTreeApp(App[str]):
                 chart.select_agent(selected)
         elif tab == "plan":
             self._part("#plan-view", PlanView).show(state.plan_edn)
+
+    def _show_conversation(self, agent: AgentView | None) -> None:
+        """The Chat tab: the agent's whole conversation as of the viewed seq. Folded from the
+        log in a thread the first time (the tail the live state keeps is shown meanwhile),
+        then kept up to date from the entries that arrive."""
+        view = self._part("#conversation-view", ConversationView)
+        if agent is None:
+            view.show(None)
+            return
+        streaming = self.timeline.streaming.get(agent.id, "") if self.view_seq is None else ""
+        seq, whole = self._seq, self._conversation
+        if whole is None or whole.agent != agent.id or whole.seq > seq:
+            self._conversation = None
+            self._fold_conversation(agent.id, seq)
+            view.show(agent, streaming, agent.conversation, whole=False)
+            return
+        whole.extend(self.timeline.entries.between(whole.seq, seq))
+        view.show(agent, streaming, whole.items)
+
+    @work(thread=True, exclusive=True, group="conversation", exit_on_error=False)
+    def _fold_conversation(self, agent: str, seq: int) -> None:
+        """Fold ``agent``'s conversation up to ``seq`` from the log. Runs in a thread."""
+        conversation = ConversationFold(agent).extend(islice(LogReader(self.events_path), seq))
+        if not get_current_worker().is_cancelled:
+            self.post_message(ConversationRead(conversation))
+
+    @on(ConversationRead)
+    def _conversation_read(self, message: ConversationRead) -> None:
+        conversation = message.conversation
+        if self._tearing_down() or conversation.agent != self._selected \
+                or conversation.seq > self._seq:
+            return  # another agent or an earlier time is shown now
+        self._conversation = conversation
+        if self._tab == "conversation":
+            self._show_conversation(self.state.agents.get(conversation.agent))
 
     @on(Tree.NodeHighlighted, "#tree")
     def _highlighted(self) -> None:
@@ -552,7 +590,8 @@ class AgentTreeApp(App[str]):
         if seq is None:
             self._travel = None
         elif self._travel is not None and self.view_seq is not None and seq > self.view_seq:
-            fold(self.timeline.entries[self.view_seq:seq], self._travel)  # forward: in place
+            for entry in self.timeline.entries.between(self.view_seq, seq):  # forward: in place
+                apply_live(self._travel, entry)
         else:
             self._travel = self.timeline.state_at(seq)
         self.view_seq = seq

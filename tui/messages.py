@@ -6,6 +6,8 @@ from textual.message import Message
 
 from agenttree.events import Entry
 
+from .conversation_log import ConversationFold
+
 
 class EventsRead(Message):
     """A batch of new log entries, in ``seq`` order, with their lines' byte offsets in the log."""
@@ -35,3 +37,11 @@ class PlanChecked(Message):
         super().__init__()
         self.status = status
         self.check = check
+
+
+class ConversationRead(Message):
+    """An agent's whole conversation was folded from the log (in a thread)."""
+
+    def __init__(self, conversation: ConversationFold) -> None:
+        super().__init__()
+        self.conversation = conversation

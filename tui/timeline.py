@@ -1,9 +1,11 @@
 """The folded log, with snapshots: the live state, and any earlier state fast.
 
-The TUI keeps every entry it has read and the live :class:`~agenttree.state.RunState` (folded in
-place as entries arrive). It also keeps copies of the state every so often, so the state as of
-any ``seq`` is the nearest earlier snapshot plus a bounded number of replayed events: stepping
-through history costs the same at event 10 as at event 100,000.
+The TUI keeps every entry it has read (:class:`~tui.entry_store.EntryStore`: the recent ones
+decoded, older ones read back from the log) and the live :class:`~agenttree.state.RunState`
+(folded in place as entries arrive, conversations cut to their tails as the engine's are). It
+also keeps copies of the state every so often, so the state as of any ``seq`` is the nearest
+earlier snapshot plus a bounded number of replayed events: stepping through history costs the
+same at event 10 as at event 100,000.
 
 The spacing is ``max(every, PER_AGENT * agents)`` events. Copying a state costs about as much
 as folding 30 events per agent in it, so this spacing keeps the copies under about half the
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import bisect
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from agenttree import events as ev
 from agenttree.events import Entry
-from agenttree.state import RunState, apply
+from agenttree.live_state import apply_live
+from agenttree.state import RunState
 
 from .entry_store import EntryStore
 from .look import display_status, event_agent, lock_waiters
@@ -43,7 +46,9 @@ class Timeline:
         self.entries = EntryStore(path)
         """Every entry read (older ones read back from the log at ``path`` when asked for)."""
         self.live = RunState()
-        """The state after the last entry (updated in place)."""
+        """The state after the last entry (updated in place), each conversation cut to its
+        tail as the engine keeps it (:mod:`agenttree.live_state`; the whole one is folded from
+        the log when shown: :mod:`tui.conversation_log`)."""
         self.by_agent: dict[str, list[int]] = {}
         """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`)."""
         self.streaming: dict[str, str] = {}
@@ -72,7 +77,7 @@ class Timeline:
         recount = False
         self.entries.extend(entries, offsets)
         for entry in entries:
-            apply(live, entry)
+            apply_live(live, entry)
             event = entry.event
             kind = type(event)
             agent = event_agent(event)
@@ -123,7 +128,7 @@ class Timeline:
         i = bisect.bisect_right(self._snap_seqs, seq) - 1
         state = copy_state(self._snaps[i])
         for entry in self.entries.between(self._snap_seqs[i], seq):
-            apply(state, entry)
+            apply_live(state, entry)
         return state
 
     def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:
