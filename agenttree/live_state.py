@@ -6,8 +6,8 @@ made the engine's memory grow with the log (26 MiB per 100,000 events); nothing 
 reads more than the last :data:`RECENT_ITEMS` items of one (reconcile's summary of a previous
 attempt). So the engine keeps :func:`apply_live`'s projection: :func:`agenttree.state.apply`,
 with each agent's conversation cut to its last :data:`RECENT_ITEMS` items after every event.
-Everything else is the full fold. The TUI, the web view, ``replay`` and ``resume`` fold the log
-themselves, whole.
+Everything else is the full fold. The TUI keeps this projection too (and folds the conversation
+it shows from the log); the web view, ``replay`` and ``resume`` fold the log themselves, whole.
 
 It is still a pure fold: ``fold_live(log) == engine.state`` (the engine tests check it).
 """
