@@ -100,6 +100,8 @@ BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
 PLAN_WAIT_S = 2.0
 """How long after reaching the end of a log without ``plan/loaded`` the plan file is parsed."""
+CONVERSATION_SLICE = 2000
+"""Entries the conversation thread folds between two looks at whether it is still wanted."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
@@ -534,10 +536,16 @@ class AgentTreeApp(App[str]):
 
     @work(thread=True, exclusive=True, group="conversation", exit_on_error=False)
     def _fold_conversation(self, agent: str, seq: int) -> None:
-        """Fold ``agent``'s conversation up to ``seq`` from the log. Runs in a thread."""
-        conversation = ConversationFold(agent).extend(islice(LogReader(self.events_path), seq))
-        if not get_current_worker().is_cancelled:
-            self.post_message(ConversationRead(conversation))
+        """Fold ``agent``'s conversation up to ``seq`` from the log. Runs in a thread; stops
+        early once another agent or time is asked for (this worker is then cancelled)."""
+        worker, conversation = get_current_worker(), ConversationFold(agent)
+        entries = islice(LogReader(self.events_path), seq)
+        while not worker.is_cancelled:
+            batch = list(islice(entries, CONVERSATION_SLICE))
+            if not batch:
+                self.post_message(ConversationRead(conversation))
+                return
+            conversation.extend(batch)
 
     @on(ConversationRead)
     def _conversation_read(self, message: ConversationRead) -> None:
