@@ -46,12 +46,12 @@ from agenttree.control import (
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
 from agenttree.live_state import apply_live
-from agenttree.log import LogReader, Tailer
+from agenttree.log import Tailer
 from agenttree.plan import parse_plan
 from agenttree.plan_diff import PlanDiff, diff_plans
 from agenttree.state import AgentView, RunState
 
-from .conversation_log import ConversationFold
+from .conversation_log import ConversationFold, entries_naming
 from .engine_proc import EngineProcess
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
@@ -539,11 +539,11 @@ class AgentTreeApp(App[str]):
         """Fold ``agent``'s conversation up to ``seq`` from the log. Runs in a thread; stops
         early once another agent or time is asked for (this worker is then cancelled)."""
         worker, conversation = get_current_worker(), ConversationFold(agent)
-        entries = islice(LogReader(self.events_path), seq)
+        entries = entries_naming(self.events_path, agent, seq)
         while not worker.is_cancelled:
             batch = list(islice(entries, CONVERSATION_SLICE))
             if not batch:
-                self.post_message(ConversationRead(conversation))
+                self.post_message(ConversationRead(conversation.skip_to(seq)))
                 return
             conversation.extend(batch)
 

@@ -9,11 +9,16 @@ does), and new ones are folded in as they arrive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from agenttree import events as ev
 from agenttree.events import Entry
+from agenttree.log import decode
 from agenttree.state import AgentView, RunState, apply
 
 _CHANGES = (ev.AgentMessage, ev.ModelResponded, ev.ToolRequested, ev.ToolResult,
@@ -54,3 +59,19 @@ class ConversationFold:
                     getattr(event, "to", None)) and agent in state.agents:
                 apply(state, entry)
         return self
+
+    def skip_to(self, seq: int) -> ConversationFold:
+        """Count the entries up to ``seq`` as folded (none of them concerns the agent)."""
+        self.seq = max(self.seq, seq)
+        return self
+
+
+def entries_naming(path: Path, agent: str, until: int) -> Iterator[Entry]:
+    """The entries of the log at ``path`` up to seq ``until`` whose line names ``agent`` (as a
+    JSON string: its id, a message's sender or recipient). Only those lines are decoded, so
+    reading one agent's events from a long log costs little more than reading its lines."""
+    needle = orjson.dumps(agent)
+    with path.open("rb") as f:
+        for line in islice(f, until):
+            if needle in line:
+                yield decode(line.rstrip(b"\n"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agenttree.log import LogReader
 from agenttree.state import fold
-from tui.conversation_log import ConversationFold
+from tui.conversation_log import ConversationFold, entries_naming
 
 
 def test_each_conversation_equals_the_full_fold(demo_run: Path, recorded_run: Path) -> None:
@@ -18,5 +18,8 @@ def test_each_conversation_equals_the_full_fold(demo_run: Path, recorded_run: Pa
                 at_once = ConversationFold(agent).extend(entries[:cut])
                 in_steps = ConversationFold(agent).extend(entries[:cut // 2]).extend(
                     entries[:cut])  # what was folded already is skipped
-                assert at_once.items == view.conversation == in_steps.items, (run, agent)
-                assert at_once.seq == cut
+                named = ConversationFold(agent).extend(
+                    entries_naming(run / "events.jsonl", agent, cut)).skip_to(cut)
+                assert at_once.items == view.conversation == in_steps.items == named.items, \
+                    (run, agent)
+                assert at_once.seq == cut == named.seq
