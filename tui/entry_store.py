@@ -11,7 +11,7 @@ read stay decoded. Without a log to read back from (``path`` None), it keeps eve
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import overload
@@ -49,17 +49,17 @@ class EntryStore(Sequence[Entry]):
         """Entries held decoded now (recent ones and cached blocks)."""
         return len(self._recent) + sum(map(len, self._blocks.values()))
 
-    def extend(self, entries: Iterable[Entry], offsets: Sequence[int] | None = None) -> None:
+    def extend(self, entries: Sequence[Entry], offsets: Sequence[int] | None = None) -> None:
         """Add the next entries; ``offsets`` are their lines' byte offsets in the log (needed
         to read them back; without them every entry stays decoded)."""
-        for i, entry in enumerate(entries):
-            if self._count % BLOCK == 0 and not self._gap:
+        if not self._gap:
+            for i in range(-self._count % BLOCK, len(entries), BLOCK):  # each block's first
                 if offsets is None:
                     self._gap = True  # blocks from here on cannot be found in the log
-                else:
-                    self._block_starts.append(offsets[i])
-            self._recent.append(entry)
-            self._count += 1
+                    break
+                self._block_starts.append(offsets[i])
+        self._recent.extend(entries)
+        self._count += len(entries)
         self._drop_old()
 
     def _drop_old(self) -> None:
