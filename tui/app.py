@@ -53,6 +53,7 @@ from agenttree.state import AgentView, RunState
 
 from .conversation_log import ConversationFold, entries_naming
 from .engine_proc import EngineProcess
+from .entry_store import RECENT
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
 from .messages import CaughtUp, ConversationRead, EventsRead, PlanChecked, TailFailed
@@ -350,7 +351,7 @@ class AgentTreeApp(App[str]):
             return
         if self.view_seq is None:
             with self.batch_update():
-                self._render_view(self._dirty, timeline.entries[self._drawn_seq:])
+                self._render_view(self._dirty, self._drawn_seq)
         else:
             self._show_header(self.state)
         self._dirty = set()
@@ -453,8 +454,9 @@ class AgentTreeApp(App[str]):
             readonly=self.readonly)
         self._part("#scrubber", Scrubber).show(self.view_seq, self.timeline.last_seq)
 
-    def _render_view(self, touched: set[str] | None, batch: list[Entry] | None = None) -> None:
-        """Redraw from :attr:`state`; ``touched`` None means anything may have changed."""
+    def _render_view(self, touched: set[str] | None, new_from: int | None = None) -> None:
+        """Redraw from :attr:`state`; ``touched`` None means anything may have changed.
+        ``new_from``: the index of the first entry not drawn yet (None: redraw the lists)."""
         state = self.state
         self._show_header(state)
         tree = self._part("#tree", AgentTree)
@@ -463,10 +465,13 @@ class AgentTreeApp(App[str]):
             tree.move_cursor(tree.root)
         strip = self._part("#strip", EventsStrip).events
         agent_events = self._part("#agent-events", EventList)
-        if batch is not None:
-            strip.add_entries(batch)
+        if new_from is not None:
+            # Not a slice: entries no longer held decoded would be read back from the log.
+            strip.add_entries(self.timeline.entries, new_from)
             if self._part("#tabs", TabbedContent).active == "events":
-                agent_events.add_entries(batch)
+                mine = self.timeline.agent_entries(self._selected or "", self.timeline.last_seq,
+                                                   MAX_LINES)
+                agent_events.add_entries([e for e in mine if e.seq > new_from], 0)
         else:
             strip.show_until(self.timeline.entries, self._seq)
             self._refill_agent_events()
@@ -519,14 +524,15 @@ class AgentTreeApp(App[str]):
     def _show_conversation(self, agent: AgentView | None) -> None:
         """The Chat tab: the agent's whole conversation as of the viewed seq. Folded from the
         log in a thread the first time (the tail the live state keeps is shown meanwhile),
-        then kept up to date from the entries that arrive."""
+        then kept up to date from the entries that arrive (folded again from the log if
+        more arrived than are held decoded, as while a long log is read)."""
         view = self._part("#conversation-view", ConversationView)
         if agent is None:
             view.show(None)
             return
         streaming = self.timeline.streaming.get(agent.id, "") if self.view_seq is None else ""
         seq, whole = self._seq, self._conversation
-        if whole is None or whole.agent != agent.id or whole.seq > seq:
+        if whole is None or whole.agent != agent.id or not seq - RECENT <= whole.seq <= seq:
             self._conversation = None
             self._fold_conversation(agent.id, seq)
             view.show(agent, streaming, agent.conversation, whole=False)

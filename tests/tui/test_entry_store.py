@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from agenttree import events as ev
 from agenttree.live_state import fold_live
 from agenttree.log import LogReader, encode
 from agenttree.state import state_to_json
-from tui.entry_store import BLOCK, CACHED_BLOCKS, RECENT
+from tui.app import AgentTreeApp
+from tui.entry_store import BLOCK, CACHED_BLOCKS, RECENT, EntryStore
 from tui.timeline import Timeline
+from tui.widgets.event_list import EventList
+
+from .conftest import drive, make_app
 
 EVENTS = 3 * RECENT + 345  # several blocks read back, and a last block not full
 
@@ -69,3 +75,29 @@ def test_without_offsets_every_entry_stays_decoded(log: tuple[Path, list[int]]) 
     assert timeline.entries.held == EVENTS and list(timeline.entries) == entries
     with pytest.raises(IndexError):
         timeline.entries[EVENTS]
+
+
+def test_following_a_long_log_reads_it_once(log: tuple[Path, list[int]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app draws new events while it catches up; it must not read back the ones it has
+    already let go of (each draw did, a block at a time: catch-up of a 100,000-event log took
+    a quarter longer)."""
+    path, _ = log
+    read_back: list[int] = []
+    original = EntryStore._block
+
+    def counting(store: EntryStore, block: int) -> list[ev.Entry]:
+        read_back.append(block)
+        return original(store, block)
+
+    monkeypatch.setattr(EntryStore, "_block", counting)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, AgentTreeApp)
+        assert app.timeline.last_seq == EVENTS
+        strip = app.query_one("#strip-events", EventList)
+        assert strip.lines[-1].endswith(f"step {EVENTS - 3}")  # the newest event is drawn
+
+    drive(make_app(path.parent, fold_budget_s=0), script)  # one slice a tick: drawn mid-way
+    assert read_back == []
