@@ -45,10 +45,7 @@ from agenttree.control import (
 )
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
-from agenttree.live_state import apply_live
 from agenttree.log import Tailer
-from agenttree.plan import parse_plan
-from agenttree.plan_diff import PlanDiff, diff_plans
 from agenttree.state import AgentView, RunState
 
 from .conversation_log import ConversationFold, entries_naming
@@ -61,7 +58,7 @@ from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
 from .screens.plan_editor import PlanEditorScreen
-from .timeline import SNAPSHOT_EVERY, Timeline
+from .timeline import SNAPSHOT_EVERY, Timeline, apply_entry
 from .widgets.activity_chart import ActivityChart
 from .widgets.agent_tree import AgentTree
 from .widgets.budgets_view import BudgetsView
@@ -605,7 +602,7 @@ class AgentTreeApp(App[str]):
             self._travel = None
         elif self._travel is not None and self.view_seq is not None and seq > self.view_seq:
             for entry in self.timeline.entries.between(self.view_seq, seq):  # forward: in place
-                apply_live(self._travel, entry)
+                apply_entry(self._travel, entry)
         else:
             self._travel = self.timeline.state_at(seq)
         self.view_seq = seq
@@ -783,6 +780,9 @@ class AgentTreeApp(App[str]):
     @work(thread=True, exclusive=True, group="plan-check", exit_on_error=False)
     def _parse_plan_file(self, text: str, check: int) -> None:
         """Parse the plan file's text (in a thread) and post what the header should say."""
+        # Imported when needed: the EDN parser is ~6 MB of memory, rarely used here.
+        from agenttree.plan import parse_plan
+
         try:
             parse_plan(text, source=str(self.plan_path))
         except PlanError as exc:
@@ -927,6 +927,9 @@ def reconciled_text(event: ev.PlanReconciled) -> str:
 def plan_change(old: str, new: str, source: str) -> str:
     """What applying ``new`` over ``old`` would do to the tasks (the engine's own
     :func:`~agenttree.plan_diff.diff_plans`, by ``:task/id``)."""
+    from agenttree.plan import parse_plan  # imported when needed (as in _parse_plan_file)
+    from agenttree.plan_diff import PlanDiff, diff_plans
+
     after = parse_plan(new, source=source)
     try:
         diff = diff_plans(parse_plan(old, source=source), after)

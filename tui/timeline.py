@@ -2,7 +2,8 @@
 
 The TUI keeps every entry it has read (:class:`~tui.entry_store.EntryStore`: the recent ones
 decoded, older ones read back from the log) and the live :class:`~agenttree.state.RunState`
-(folded in place as entries arrive, conversations cut to their tails as the engine's are). It
+(folded in place as entries arrive, conversations cut to their tails as the engine's are,
+shorter). It
 also keeps copies of the state every so often, so the state as of any ``seq`` is the nearest
 earlier snapshot plus a bounded number of replayed events: stepping through history costs the
 same at event 10 as at event 100,000.
@@ -31,6 +32,17 @@ SNAPSHOT_EVERY = 2000
 """Fewest events between two snapshots."""
 PER_AGENT = 50
 """Events between two snapshots per agent in the state (big states are copied less often)."""
+TAIL_ITEMS = 2
+"""Items of each agent's conversation the states keep (a model turn and its tool call: shown at
+once when the agent is selected, while its whole conversation is read from the log). The
+engine keeps more (:data:`agenttree.live_state.RECENT_ITEMS`); here they were a fifth of the
+memory of a live 2,000-agent run."""
+
+
+def apply_entry(state: RunState, entry: Entry) -> RunState:
+    """Fold one entry into a state of the timeline (in place): the engine's projection
+    (:func:`~agenttree.live_state.apply_live`) with :data:`TAIL_ITEMS` items a conversation."""
+    return apply_live(state, entry, TAIL_ITEMS)
 
 
 def copy_state(state: RunState) -> RunState:
@@ -47,8 +59,8 @@ class Timeline:
         """Every entry read (older ones read back from the log at ``path`` when asked for)."""
         self.live = RunState()
         """The state after the last entry (updated in place), each conversation cut to its
-        tail as the engine keeps it (:mod:`agenttree.live_state`; the whole one is folded from
-        the log when shown: :mod:`tui.conversation_log`)."""
+        last :data:`TAIL_ITEMS` items (:func:`apply_entry`; the whole one is folded from the
+        log when shown: :mod:`tui.conversation_log`)."""
         self.by_agent: dict[str, list[int]] = {}
         """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`)."""
         self.streaming: dict[str, str] = {}
@@ -77,7 +89,7 @@ class Timeline:
         recount = False
         self.entries.extend(entries, offsets)
         for entry in entries:
-            apply_live(live, entry)
+            apply_entry(live, entry)
             event = entry.event
             kind = type(event)
             agent = event_agent(event)
@@ -128,7 +140,7 @@ class Timeline:
         i = bisect.bisect_right(self._snap_seqs, seq) - 1
         state = copy_state(self._snaps[i])
         for entry in self.entries.between(self._snap_seqs[i], seq):
-            apply_live(state, entry)
+            apply_entry(state, entry)
         return state
 
     def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:

@@ -1,5 +1,5 @@
 """The Chat tab shows an agent's whole conversation, read from the log, though the live state
-keeps only its tail (as the engine's does)."""
+keeps only its tail (shorter than the engine's)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 
 from agenttree import events as ev
-from agenttree.live_state import RECENT_ITEMS
 from agenttree.log import encode
 from tests.tui.conftest import loaded, make_app, text_of, wait_for
+from tui.timeline import TAIL_ITEMS
 from tui.widgets.agent_tree import AgentTree
 from tui.widgets.conversation import ConversationView
 
@@ -46,7 +46,7 @@ def test_a_long_conversation_is_shown_whole(tmp_path: Path) -> None:
             await loaded(pilot)
             assert app.query_one("#tree", AgentTree).select_agent("root")
             # The live state keeps the tail; the tab shows every turn, read from the log.
-            assert len(app.timeline.live.agents["root"].conversation) == RECENT_ITEMS
+            assert len(app.timeline.live.agents["root"].conversation) == TAIL_ITEMS
             await wait_for(pilot, lambda: len(shown()) == TURNS, "every turn shown")
             assert shown() == [f"answer {i}" for i in range(TURNS)]
             # New turns are added to the whole conversation as they arrive.

@@ -14,7 +14,7 @@ from agenttree.log import LogReader, encode
 from agenttree.state import state_to_json
 from tui.app import AgentTreeApp
 from tui.entry_store import BLOCK, CACHED_BLOCKS, RECENT, EntryStore
-from tui.timeline import Timeline
+from tui.timeline import TAIL_ITEMS, Timeline
 from tui.widgets.event_list import EventList
 
 from .conftest import drive, make_app
@@ -62,7 +62,8 @@ def test_old_entries_are_read_back_from_the_log(log: tuple[Path, list[int]]) -> 
     assert store[BLOCK - 3:BLOCK + 4] == entries[BLOCK - 3:BLOCK + 4]
     assert store.held <= RECENT + BLOCK + CACHED_BLOCKS * BLOCK  # blocks read back: bounded
     for seq in (1, BLOCK + 17, RECENT, EVENTS - 1):  # time travel replays read-back entries
-        assert state_to_json(timeline.state_at(seq)) == state_to_json(fold_live(entries[:seq]))
+        assert state_to_json(timeline.state_at(seq)) == \
+            state_to_json(fold_live(entries[:seq], TAIL_ITEMS))
     assert [e.seq for e in timeline.agent_entries("root", BLOCK + 10, 20)] == \
         list(range(BLOCK - 9, BLOCK + 11))
 
