@@ -21,8 +21,9 @@ from agenttree.log import LogReader
 
 BLOCK = 1000
 """Entries read back from the log at a time."""
-RECENT = 4 * BLOCK
-"""Newest entries kept decoded (at least; whole blocks are dropped at once)."""
+RECENT = 2 * BLOCK
+"""Newest entries kept decoded (at least; whole blocks are dropped at once): as many as the
+events strip keeps (:data:`~tui.widgets.event_list.MAX_LINES`), which holds them anyway."""
 CACHED_BLOCKS = 4
 """Older blocks kept decoded once read back (least recently used dropped first)."""
 
