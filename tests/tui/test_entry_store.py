@@ -9,11 +9,12 @@ import pytest
 from textual.pilot import Pilot
 
 from agenttree import events as ev
+from agenttree.errors import LogCorrupt
 from agenttree.live_state import fold_live
 from agenttree.log import LogReader, encode
 from agenttree.state import state_to_json
 from tui.app import AgentTreeApp
-from tui.entry_store import BLOCK, CACHED_BLOCKS, RECENT, EntryStore
+from tui.entry_store import BLOCK, RECENT, EntryStore
 from tui.timeline import TAIL_ITEMS, Timeline
 from tui.widgets.event_list import EventList
 
@@ -60,12 +61,27 @@ def test_old_entries_are_read_back_from_the_log(log: tuple[Path, list[int]]) -> 
     assert [store[i] for i in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 5, -1)] == \
         [entries[i] for i in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 5, -1)]
     assert store[BLOCK - 3:BLOCK + 4] == entries[BLOCK - 3:BLOCK + 4]
-    assert store.held <= RECENT + BLOCK + CACHED_BLOCKS * BLOCK  # blocks read back: bounded
+    assert store.held <= RECENT + BLOCK  # read back as lines, decoded when asked for
     for seq in (1, BLOCK + 17, RECENT, EVENTS - 1):  # time travel replays read-back entries
         assert state_to_json(timeline.state_at(seq)) == \
             state_to_json(fold_live(entries[:seq], TAIL_ITEMS))
     assert [e.seq for e in timeline.agent_entries("root", BLOCK + 10, 20)] == \
         list(range(BLOCK - 9, BLOCK + 11))
+
+
+def test_a_line_changed_in_the_log_is_an_error_when_read_back(
+        log: tuple[Path, list[int]]) -> None:
+    path, offsets = log
+    entries = list(LogReader(path))
+    timeline = Timeline(path=path)
+    timeline.extend(entries, offsets)
+    data = bytearray(path.read_bytes())
+    at = offsets[5] + data[offsets[5]:].index(b"step") + len(b"step ")
+    data[at] = ord("9") if data[at] != ord("9") else ord("8")  # same length, wrong CRC
+    path.write_bytes(bytes(data))
+    with pytest.raises(LogCorrupt, match="seq 6 read back: CRC mismatch"):
+        timeline.entries[5]
+    assert timeline.entries[BLOCK] == entries[BLOCK]  # other blocks still read
 
 
 def test_without_offsets_every_entry_stays_decoded(log: tuple[Path, list[int]]) -> None:
@@ -87,7 +103,7 @@ def test_following_a_long_log_reads_it_once(log: tuple[Path, list[int]],
     read_back: list[int] = []
     original = EntryStore._block
 
-    def counting(store: EntryStore, block: int) -> list[ev.Entry]:
+    def counting(store: EntryStore, block: int) -> list[bytes]:
         read_back.append(block)
         return original(store, block)
 
