@@ -83,6 +83,7 @@ async def drive(run_dir: Path, seconds: float) -> dict[str, object]:
 
     app = _stamped_app(run_dir)
     latencies: list[float] = []
+    keys: list[str] = []
     failures: list[str] = []
     async with attached(run_dir, app, caught_up=False) as pilot:
         tree, tabs = app.query_one("#tree"), app.query_one("#tabs", TabbedContent)
@@ -102,11 +103,13 @@ async def drive(run_dir: Path, seconds: float) -> dict[str, object]:
             try:
                 latencies.append(await timed_press(pilot, key,
                                                    lambda b=before: app.effects > b))
+                keys.append(key)
             except NotShown as exc:
                 failures.append(str(exc))
             await asyncio.sleep(GAP_S)
         seen = app.timeline.last_seq
-    return {"latencies": latencies, "failures": failures, "seq": seen, "rss_kb": peak_rss_kb()}
+    return {"latencies": latencies, "keys": keys, "failures": failures, "seq": seen,
+            "rss_kb": peak_rss_kb()}
 
 
 def tui_app_tab(key: str) -> str:
