@@ -173,6 +173,10 @@ class AgentTreeApp(App[str]):
         self._tab = "conversation"
         self._conversation: ConversationFold | None = None
         """The whole conversation of the agent shown in the Chat tab, once folded."""
+        self._folding: str | None = None
+        """The agent whose conversation is being folded from the log (in a thread)."""
+        self._conversation_behind = False
+        """Whether the Chat tab waits for the log to be read to fold its agent again."""
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
@@ -281,6 +285,8 @@ class AgentTreeApp(App[str]):
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
+        if self._conversation_behind and not self._pending and not self._tearing_down():
+            self._show_details(self.state, None)  # else the next draw does it
         # A live engine writes plan.edn and then logs plan/loaded: a check now would parse the
         # file the log is about to vouch for. A log that still has no plan by then gets one.
         self.set_timer(PLAN_WAIT_S, self._check_plan_if_unchecked)
@@ -502,7 +508,8 @@ class AgentTreeApp(App[str]):
         if decidable != self._decidable:
             self._decidable = decidable
             self.refresh_bindings()  # a and d are in the footer only while there is a call
-        if tab == "conversation" and (touched is None or selected in touched):
+        if tab == "conversation" and (touched is None or selected in touched
+                                      or self._conversation_behind):
             self._show_conversation(agent)
         elif tab == "locks":
             self._part("#locks-view", LocksView).show(state, self._now_t(state))
@@ -530,7 +537,15 @@ class AgentTreeApp(App[str]):
         streaming = self.timeline.streaming.get(agent.id, "") if self.view_seq is None else ""
         seq, whole = self._seq, self._conversation
         if whole is None or whole.agent != agent.id or not seq - RECENT <= whole.seq <= seq:
+            if (self._pending or not self._caught_up) and self.view_seq is None and agent.id in (
+                    self._folding, whole.agent if whole else None):
+                # A long log is being read: read this agent's part of it again once it is,
+                # not at every draw (each read goes through the whole log).
+                self._conversation_behind = True
+                return
+            self._conversation_behind = False
             self._conversation = None
+            self._folding = agent.id
             self._fold_conversation(agent.id, seq)
             view.show(agent, streaming, agent.conversation, whole=False)
             return
@@ -553,6 +568,8 @@ class AgentTreeApp(App[str]):
     @on(ConversationRead)
     def _conversation_read(self, message: ConversationRead) -> None:
         conversation = message.conversation
+        if conversation.agent == self._folding:
+            self._folding = None
         if self._tearing_down() or conversation.agent != self._selected \
                 or conversation.seq > self._seq:
             return  # another agent or an earlier time is shown now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +14,26 @@ from agenttree.errors import LogCorrupt
 from agenttree.live_state import fold_live
 from agenttree.log import LogReader, encode
 from agenttree.state import state_to_json
+from tui import app as tui_app
 from tui.app import AgentTreeApp
 from tui.entry_store import BLOCK, RECENT, EntryStore
 from tui.timeline import TAIL_ITEMS, Timeline
 from tui.widgets.event_list import EventList
 
-from .conftest import drive, make_app
+from .conftest import drive, make_app, wait_for
 
 EVENTS = 3 * RECENT + 345  # several blocks read back, and a last block not full
 
 
-def write_log(path: Path) -> list[int]:
-    """A log of :data:`EVENTS` events (an agent reporting its state over and over); the byte
+def write_log(path: Path, count: int = EVENTS) -> list[int]:
+    """A log of ``count`` events (an agent reporting its state over and over); the byte
     offset of each line."""
     events: list[ev.Event] = [
         ev.RunStarted(plan_name="t", plan_path="-", run_dir="-", seed=0, durability="none"),
         ev.AgentSpawned(agent="root", parent=None, task="root", goal="g", depth=0, model="m",
                         models=["m"], tools=["sh"], budget={})]
     events += [ev.AgentState(agent="root", status="running", detail=f"step {i}")
-               for i in range(EVENTS - len(events))]
+               for i in range(count - len(events))]
     lines = [encode(seq, 1_700_000_000_000 + seq, "t", e) for seq, e in enumerate(events, 1)]
     path.write_bytes(b"".join(lines))
     offsets, at = [], 0
@@ -118,3 +120,31 @@ def test_following_a_long_log_reads_it_once(log: tuple[Path, list[int]],
 
     drive(make_app(path.parent, fold_budget_s=0), script)  # one slice a tick: drawn mid-way
     assert read_back == []
+
+
+def test_the_chat_tab_reads_the_log_again_once_it_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a long log is read, the shown agent (touched at every draw) is not read from
+    the whole log again whenever more than the held entries came: once, when the log has been
+    read."""
+    path = tmp_path / "events.jsonl"
+    write_log(path, 10 * RECENT)
+    reads: list[int] = []
+    original = tui_app.entries_naming
+
+    def counting(log_path: Path, agent: str, until: int) -> Iterator[ev.Entry]:
+        reads.append(until)
+        return original(log_path, agent, until)
+
+    monkeypatch.setattr(tui_app, "entries_naming", counting)
+    monkeypatch.setattr(tui_app, "CATCH_UP_DRAW_S", 0)  # drawn at every fold, one slice each
+    monkeypatch.setattr(tui_app, "FOLD_SLICE", RECENT + BLOCK)  # more than held: read again
+
+    async def script(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, AgentTreeApp)
+        await wait_for(pilot, lambda: app._conversation is not None
+                       and app._conversation.seq == 10 * RECENT, "the whole conversation shown")
+        assert reads == [reads[0], 10 * RECENT]  # at the first draw, and once all is read
+
+    drive(make_app(path.parent, fold_budget_s=0), script)
