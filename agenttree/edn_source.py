@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,29 @@ def kind_of(value: Any) -> str:
     if isinstance(value, ImmutableList | list):
         return "a vector"
     return type(value).__name__
+
+
+def named_maps(ctx: Context, raw: Any, key: str, example: str, *,
+               entry_name: Callable[[Context, Any], str], entry_example: str, keys: set[str],
+               what: str) -> Iterator[tuple[str, Mapping[Any, Any]]]:
+    """The entries of ``raw``, the map at ``:key`` whose values are maps named by their keys
+    (``{:calc {:command [...]}}``), each checked before it is yielded: its name is what
+    ``entry_name(ctx, key)`` makes of the key (it raises for a bad one), its value a map of
+    ``keys``. ``ctx.anchor`` is left at the entry's line, so the caller's errors about the
+    entry point there.
+
+    Raises:
+        PlanError: (``ctx.error``) ``raw`` is not a map (expected ``example``), an entry is
+            not a map (expected ``entry_example``) or has a key not in ``keys`` (named
+            "``what`` :name").
+    """
+    expect(ctx, raw, Mapping, example, key)
+    for raw_name, entry in raw.items():
+        name = entry_name(ctx, raw_name)
+        ctx.anchor = ctx.locate.key_line(name, ctx.anchor) or ctx.anchor
+        expect(ctx, entry, Mapping, entry_example, name)
+        check_keys(ctx, entry, keys, f"{what} :{name}")
+        yield name, entry
 
 
 def _sorted_list(items: list[Any]) -> list[Any]:

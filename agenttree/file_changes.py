@@ -9,6 +9,11 @@ instances of the user used up, a network file system that misses other hosts' wr
 
 The file is followed by name: while it does not exist, its directory is watched for it; once
 it is deleted, the directory again. Runs on anyio, so under Trio and asyncio alike.
+
+It drives watchfiles' private ``RustNotify`` itself: the public ``awatch`` (which works under
+Trio, a change waking it as fast) cannot say when its watch has begun, which :meth:`FileChanges.run`
+reports, and when cancelled waits out its ``rust_timeout`` (5 s) for the watcher thread. The
+versions of watchfiles are pinned in pyproject.toml, and a test checks the API used.
 """
 
 from __future__ import annotations

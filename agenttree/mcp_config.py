@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 from edn_format import Keyword
 
-from .edn_source import VECTOR, Context, check_keys, expect, get, kind_of, name_of
+from .edn_source import VECTOR, Context, expect, get, kind_of, name_of, named_maps
 from .errors import UserError
 
 SERVER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
@@ -81,17 +81,11 @@ def parse_mcp(ctx: Context, raw: Any) -> dict[str, McpServer]:
     Raises:
         PlanError: the first problem, located at the offending key.
     """
-    expect(ctx, raw, Mapping, 'a map like {:calc {:command ["python" "calc_server.py"]}}', "mcp")
     out: dict[str, McpServer] = {}
-    for key, entry in raw.items():
-        name = name_of(key) if isinstance(key, Keyword) and key.namespace is None else None
-        if name is None or not SERVER_NAME.match(name):
-            raise ctx.fail(f"{kind_of(key)} cannot name an MCP server: use a keyword of letters, "
-                           "digits and - (at most 32, a letter first)", "mcp")
-        ctx.anchor = ctx.locate.key_line(name, ctx.anchor) or ctx.anchor
-        expect(ctx, entry, Mapping, 'a server map like {:command ["prog" "arg"]} or '
-               '{:url "http://..."}', name)
-        check_keys(ctx, entry, _STDIO_KEYS | _HTTP_KEYS, f"MCP server :{name}")
+    for name, entry in named_maps(
+            ctx, raw, "mcp", 'a map like {:calc {:command ["python" "calc_server.py"]}}',
+            entry_name=_server_name, entry_example='a server map like {:command ["prog" "arg"]} '
+            'or {:url "http://..."}', keys=_STDIO_KEYS | _HTTP_KEYS, what="MCP server"):
         given = {name_of(k) for k in entry}
         if ("command" in given) == ("url" in given):
             raise ctx.fail(f"MCP server :{name} needs exactly one of :command (a stdio server) "
@@ -111,6 +105,14 @@ def parse_mcp(ctx: Context, raw: Any) -> dict[str, McpServer]:
                                                        "headers-env", HEADER_NAME,
                                                        "HTTP header names", value=ENV_NAME))
     return out
+
+
+def _server_name(ctx: Context, key: Any) -> str:
+    name = name_of(key) if isinstance(key, Keyword) and key.namespace is None else None
+    if name is None or not SERVER_NAME.match(name):
+        raise ctx.fail(f"{kind_of(key)} cannot name an MCP server: use a keyword of letters, "
+                       "digits and - (at most 32, a letter first)", "mcp")
+    return name
 
 
 def _command(ctx: Context, raw: Any) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from edn_format import Keyword
 
-from .edn_source import VECTOR, Context, check_keys, expect, get, kind_of, name_of
+from .edn_source import VECTOR, Context, check_keys, expect, get, kind_of, name_of, named_maps
 from .numbers import NumberError, check_number
 from .tool_names import TOOL_NAMES
 
@@ -93,18 +93,11 @@ def parse_toolbox(ctx: Context, raw: Any) -> dict[str, DeclaredTool]:
     Raises:
         PlanError: the first problem, located at the offending key.
     """
-    expect(ctx, raw, Mapping, 'a map like {:word-count {:sh "wc -w"}}', "toolbox")
     out: dict[str, DeclaredTool] = {}
-    for key, entry in raw.items():
-        name = name_of(key) if isinstance(key, Keyword | str) else None
-        if name is None or not TOOL_NAME.match(name):
-            raise ctx.fail(f"{kind_of(key)} cannot name a tool: use a keyword of letters, digits, "
-                           "- and _ (at most 64, a letter first)", "toolbox")
-        if name in TOOL_NAMES:
-            raise ctx.fail(f":{name} is a built-in tool; give yours another name", "toolbox")
-        ctx.anchor = ctx.locate.key_line(name, ctx.anchor) or ctx.anchor
-        expect(ctx, entry, Mapping, 'a tool map like {:sh "wc -w" :doc "..."}', name)
-        check_keys(ctx, entry, _TOOL_KEYS, f"tool :{name}")
+    for name, entry in named_maps(ctx, raw, "toolbox", 'a map like {:word-count {:sh "wc -w"}}',
+                                  entry_name=_tool_name,
+                                  entry_example='a tool map like {:sh "wc -w" :doc "..."}',
+                                  keys=_TOOL_KEYS, what="tool"):
         kinds = [k for k in _KINDS if get(entry, k) is not None]
         if len(kinds) != 1:
             why = "both :sh and :python" if kinds else "neither"
@@ -122,6 +115,16 @@ def parse_toolbox(ctx: Context, raw: Any) -> dict[str, DeclaredTool]:
         else:
             out[name] = _python(ctx, name, entry, doc, timeout)
     return out
+
+
+def _tool_name(ctx: Context, key: Any) -> str:
+    name = name_of(key) if isinstance(key, Keyword | str) else None
+    if name is None or not TOOL_NAME.match(name):
+        raise ctx.fail(f"{kind_of(key)} cannot name a tool: use a keyword of letters, digits, "
+                       "- and _ (at most 64, a letter first)", "toolbox")
+    if name in TOOL_NAMES:
+        raise ctx.fail(f":{name} is a built-in tool; give yours another name", "toolbox")
+    return name
 
 
 def _python(ctx: Context, name: str, entry: Any, doc: str, timeout: float) -> PythonTool:

@@ -14,7 +14,7 @@ from .clock import virtual_clock
 @pytest.fixture
 def autojump_clock() -> Iterator[trio.testing.MockClock]:
     """Virtual time that jumps ahead whenever every task is blocked (not while a worker thread
-    runs: see :mod:`tests.clock`)."""
+    runs or a process the run started is alive: see :mod:`tests.clock`)."""
     with virtual_clock() as clock:
         yield clock
 

@@ -108,3 +108,42 @@ async def test_without_notification_a_wait_is_the_poll(tmp_path: Path, autojump_
         append(path)
         await changes.wait()
         assert trio.current_time() - t0 == pytest.approx(0.25)
+
+
+def test_the_private_watchfiles_api_it_uses_is_as_expected(tmp_path: Path) -> None:
+    """``file_changes`` uses ``watchfiles._rust_notify`` (``awatch`` can say neither when its
+    watch has begun nor stop within a step when cancelled: it waits out ``rust_timeout``);
+    pyproject.toml pins the versions checked. A newer one that changed it fails here, saying
+    so, rather than as a hang or a crashed control tail."""
+    import threading
+
+    import watchfiles
+    from watchfiles import Change
+
+    def changed(what: str) -> str:
+        return (f"watchfiles {watchfiles.VERSION} changed the private API that "
+                f"agenttree/file_changes.py uses ({what}): adapt it and the pin in pyproject.toml")
+
+    path = tmp_path / "control.jsonl"
+    path.touch()
+    try:
+        watcher = file_changes.RustNotify([str(path)], False, False, 0, False, False)
+    except TypeError as exc:
+        pytest.fail(changed(f"RustNotify(paths, debug, force_polling, poll_delay_ms, "
+                            f"recursive, ignore_permission_denied): {exc}"))
+    assert issubclass(file_changes.WatchfilesRustInternalError, Exception), changed(
+        "WatchfilesRustInternalError")
+    stop = threading.Event()
+    try:
+        append(path)  # seen once the watcher exists, before watch() is called
+        # 10 s of real time: a hang guard only (the change is there already)
+        raw = watcher.watch(file_changes.DEBOUNCE_MS, file_changes.STEP_MS, 10_000, stop)
+        assert isinstance(raw, set) and (Change.modified, str(path)) in raw, changed(
+            f"watch(debounce_ms, step_ms, timeout_ms, stop) gave {raw!r} for an append")
+        assert watcher.watch(file_changes.DEBOUNCE_MS, file_changes.STEP_MS, 1, stop) == \
+            "timeout", changed("watch() on no change, past its timeout, is not 'timeout'")
+        stop.set()
+        assert watcher.watch(file_changes.DEBOUNCE_MS, file_changes.STEP_MS, 0, stop) == \
+            "stop", changed("watch() with its stop event set is not 'stop'")
+    finally:
+        watcher.close()

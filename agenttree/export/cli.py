@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -62,14 +62,15 @@ def _refuse_run_files(run_dir: Path, output: Path) -> None:
             raise UserError(f"-o {output}: that is the run's own {name}; choose another file")
 
 
-def _encode(trace: Trace, fmt: str) -> bytes:
+def _encode(trace: Trace, fmt: str, spans: list[Any] | None) -> bytes:
     if fmt == "chrome-trace":
         from .chrome import chrome_trace
 
         return orjson.dumps(chrome_trace(trace)) + b"\n"
     from .otlp import otlp_json
 
-    return otlp_json(trace)
+    assert spans is not None
+    return otlp_json(spans)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -106,8 +107,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"agenttree: warning: {reader.torn}", file=sys.stderr)
     if not trace.spans:
         raise UserError(f"{run_dir}: the log has no run in it yet; nothing to export")
+    otel = None  # the trace as OpenTelemetry spans: built once, for the file and the collector
+    if args.otlp is not None or args.format == "otlp-json":
+        from .otlp import readable_spans
+
+        otel = readable_spans(trace)
     if args.output is not None:
-        data = _encode(trace, args.format)
+        data = _encode(trace, args.format, otel)
         if output is None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
@@ -119,7 +125,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .otlp import SendFailed, send
 
         try:
-            sent = send(trace, args.otlp, args.otlp_timeout)
+            sent = send(otel, args.otlp, args.otlp_timeout)
         except SendFailed as exc:
             print(f"agenttree: error: {exc}", file=sys.stderr)
             return 1

@@ -81,10 +81,11 @@ def readable_spans(trace: Trace) -> list[ReadableSpan]:
     return [readable(span) for span in trace.spans]
 
 
-def otlp_json(trace: Trace) -> bytes:
-    """The trace as one OTLP/JSON ``ExportTraceServiceRequest`` on one line (the encoding
-    of OTLP/HTTP with JSON bodies, and a line of the OTLP file exporter's JSON Lines)."""
-    return encode_spans(readable_spans(trace)).to_json().encode() + b"\n"
+def otlp_json(spans: list[ReadableSpan]) -> bytes:
+    """The spans (:func:`readable_spans`) as one OTLP/JSON ``ExportTraceServiceRequest`` on
+    one line (the encoding of OTLP/HTTP with JSON bodies, and a line of the OTLP file
+    exporter's JSON Lines)."""
+    return encode_spans(spans).to_json().encode() + b"\n"
 
 
 class _Failures(logging.Handler):
@@ -145,16 +146,16 @@ def endpoint(url: str) -> str:
     return url.rstrip("/") + "/v1/traces" if "/" not in rest.rstrip("/") else url
 
 
-def send(trace: Trace, url: str, timeout_s: float) -> int:
-    """Send the trace's spans to an OTLP/HTTP collector (protobuf bodies, the exporter's
-    retries within ``timeout_s`` per request); returns how many were sent. Blocks.
+def send(spans: list[ReadableSpan], url: str, timeout_s: float) -> int:
+    """Send the spans (:func:`readable_spans`) to an OTLP/HTTP collector (protobuf bodies,
+    the exporter's retries within ``timeout_s`` per request); returns how many were sent.
+    Blocks.
 
     Raises:
         UserError: ``url`` is not an http(s) URL.
         SendFailed: the collector could not be reached or did not accept the spans.
     """
     target = endpoint(url)
-    spans = readable_spans(trace)
     exporter = OTLPSpanExporter(endpoint=target, timeout=timeout_s)
     try:
         with _exporter_logs() as failures:

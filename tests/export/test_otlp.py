@@ -210,3 +210,19 @@ def test_an_unreachable_collector_is_one_line_and_exit_1(
     assert len(err) == 1 and err[0].startswith(f"agenttree: error: sending spans to {url}")
     assert err[0].endswith("no answer within 0.5 s, retries included (is a collector "
                            "listening there? --otlp-timeout waits longer)")
+
+
+def test_a_file_and_a_collector_get_spans_built_once(
+        receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenttree.export import otlp
+
+    built = []
+    real = otlp.readable_spans
+    monkeypatch.setattr(otlp, "readable_spans", lambda trace: built.append(1) or real(trace))
+    out = tmp_path / "trace.otlp.json"
+    assert main(["export", str(RECORDED / "demo"), "--format", "otlp-json", "-o", str(out),
+                 "--otlp", receiver.url]) == 0
+    assert len(built) == 1
+    (_, _, body), = receiver.requests
+    assert len(ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0]
+               .spans) == 56

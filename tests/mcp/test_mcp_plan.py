@@ -61,6 +61,8 @@ def test_names_on_the_wire_map_back_to_plan_names() -> None:
     ('{:mcp {"calc" {:command ["x"]}} :task {:task/id "r"}}', 1, ":mcp",
      'string "calc" cannot name'),
     ('{:mcp {:calc {}}\n :task {:task/id "r"}}', 1, ":calc", "exactly one of :command"),
+    ('{:mcp\n {:calc [1]}\n :task {:task/id "r"}}', 2, ":calc",
+     'expected a server map like {:command ["prog" "arg"]} or {:url "http://..."}, got a vector'),
     ('{:mcp {:calc {:command ["x"] :url "http://h/mcp"}}\n :task {:task/id "r"}}', 1, ":calc",
      "exactly one of"),
     ('{:mcp\n {:calc {:command []}}\n :task {:task/id "r"}}', 2, ":command", "is empty"),

@@ -19,11 +19,11 @@ from ..models.fake_openai import FakeOpenAI, completion
 from .test_engine import events_of, finished, make_engine, when_written
 
 GATED = """
-{:tiers [{:depth 0 :models ["scripted"] :approve [:write-file] %s
+{:tiers [{:depth 0 :models ["scripted"] :approve [:sh] %s
           :budget {:tool-calls 20 :tokens 100000}}]
  :task {:task/id "root"
-        :script [{:call :list-dir :args {:path "."}}
-                 {:call :write-file :args {:path "b.txt" :content "ran"}}
+        :script [{:call :write-file :args {:path "a.txt" :content "free"}}
+                 {:call :sh :args {:cmd "echo ran > b.txt"}}
                  {:say "done"}]}}
 """
 
@@ -47,7 +47,7 @@ async def test_a_matching_call_waits_for_a_person_and_runs_once_approved(
         assert not (engine.workspace.root / "b.txt").exists()
         append_command(engine.run_dir, Approve(call="root#2.0"))
     assert finished(engine) == {"root": "done"}
-    assert (engine.run_dir / "workspace" / "b.txt").read_text() == "ran"
+    assert (engine.run_dir / "workspace" / "b.txt").read_text() == "ran\n"
     kinds = [(type(e.event).TYPE, getattr(e.event, "call", None))
              for e in read_events(engine.run_dir / "events.jsonl")
              if type(e.event).TYPE.startswith("tool/")]
@@ -114,7 +114,7 @@ async def test_deciding_an_unknown_or_decided_call_is_rejected_and_the_run_goes_
                         2: "no call 'root#1.0' in this run asked for approval",
                         4: "call 'root#2.0' was denied already"}
     assert [(a.line, a.detail) for a in events_of(engine, ev.ControlApplied)] == [
-        (3, "denied root#2.0 (write-file for root)")]
+        (3, "denied root#2.0 (sh for root)")]
 
 
 async def test_cancelling_a_waiting_agent_withdraws_its_request(tmp_path: Path,

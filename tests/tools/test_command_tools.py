@@ -108,7 +108,6 @@ async def test_a_child_cannot_call_a_tool_its_tier_does_not_give(tmp_path: Path)
     ('{"a b" {:sh "true"}}', ":toolbox", "cannot name a tool"),
     ('{:t {:doc "no command"}}', ":sh", "tool :t needs :sh"),
     ('{:t {:sh ""}}', ":sh", "tool :t needs :sh"),
-    ('{:t {:sh "true" :cmd "x"}}', None, ":cmd"),
     ('{:t {:sh "true" :params {:p {:type :str}}}}', ":type", "must be one of :string"),
     ('{:t {:sh "true" :params {:p {:type :array}}}}', ":items", "needs :items"),
     ('{:t {:sh "true" :params {:p {:type :string :items :string}}}}', ":items",
@@ -119,7 +118,9 @@ async def test_a_child_cannot_call_a_tool_its_tier_does_not_give(tmp_path: Path)
      "would both be $ARG_A_B"),
     ('{:t {:sh "true" :timeout-s 0}}', ":timeout-s", ""),
     ('{:t {:sh "true" :timeout-s 99999}}', ":timeout-s", "at most 3600"),
-    ('[:t]', ":toolbox", "expected a map"),
+    ('[:t]', ":toolbox", 'expected a map like {:word-count {:sh "wc -w"}}, got a vector'),
+    ('{:t [:sh "true"]}', ":t", 'expected a tool map like {:sh "wc -w" :doc "..."}, got a vector'),
+    ('{:t {:sh "true" :cmd "x"}}', None, "unknown key in tool :t; allowed: :doc :params :python"),
 ])
 def test_malformed_toolbox_entries_are_refused_with_where_and_why(
         toolbox: str, key: str | None, message: str) -> None:

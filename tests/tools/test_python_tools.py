@@ -30,6 +30,7 @@ import trio
 
 HERE = Path(__file__).parent
 GATE = None  # a threading.Event the test sets to let a blocked call end
+STARTED = None  # a threading.Event a blocked call sets once its thread runs it
 
 
 def _bump(name):
@@ -69,6 +70,7 @@ async def aboom(word: str) -> str:
 def block(note: str) -> str:
     """Blocks its thread until the test opens the gate."""
     _bump("block-started")
+    STARTED.set()
     GATE.wait()
     _bump("block-ended")
     return "never seen"
@@ -246,7 +248,9 @@ async def test_a_sync_tool_past_its_timeout_is_abandoned_and_the_run_goes_on(
                ' :lookup {:python "pt_tools:lookup"}}')
     plan = load(tools_dir, plan_in(tools_dir, toolbox, script))
     engine = Engine(plan, tools_dir / "run", durability="none")
-    sys.modules["pt_tools"].GATE = gate  # the plan's module, imported from tools_dir by now
+    started = threading.Event()
+    # the plan's module, imported from tools_dir by now
+    sys.modules["pt_tools"].GATE, sys.modules["pt_tools"].STARTED = gate, started
     start = trio.current_time()
     assert await engine.run() == "done"
     blocked, after = results(engine.run_dir)
@@ -256,7 +260,9 @@ async def test_a_sync_tool_past_its_timeout_is_abandoned_and_the_run_goes_on(
     assert blocked.duration_ms == 5000
     assert after.ok and '"word": "after"' in after.output
     assert trio.current_time() - start >= 5
-    # abandoned, not killed: the function is still blocked in its thread
+    # abandoned, not killed: the function is still blocked in its thread (the clock may have
+    # jumped past the timeout before the thread ran it: wait for it, 60 s of real time at most)
+    assert await trio.to_thread.run_sync(started.wait, 60)
     assert calls(tools_dir, "block-started") == 1 and calls(tools_dir, "block-ended") == 0
 
 

@@ -292,6 +292,10 @@ def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_di
         page.goto(serve_dir(run_dir))
         expect(row(page, "root")).to_have_attribute("data-status", "needs-you", timeout=WAIT_MS)
         expect(page.get_by_role("button", name="Deny root#1.0")).to_be_visible()
+        # The buttons fit in the tree panel (the row's other columns give way), not clipped.
+        tree = page.locator("#tree-panel .tree").bounding_box()
+        deny = page.get_by_role("button", name="Deny root#1.0").bounding_box()
+        assert deny["x"] + deny["width"] <= tree["x"] + tree["width"], (deny, tree)
         page.get_by_role("button", name="Approve root#1.0").click()
         expect(page.locator("#control-result")).to_contain_text(
             "approve root#1.0: applied — approved root#1.0 (sh for root)", timeout=WAIT_MS)

@@ -3,7 +3,7 @@
 // acceptance runs, lock waits and messages (agenttree/activity.py, sent by the server for the
 // rows in view only). Virtualised like the tree: only the rows in view exist in the DOM.
 
-import { VirtualRows } from "./tree.js";
+import { rowElement, VirtualRows } from "./tree.js";
 
 const ROW = 22; // px (matches .act-row in style.css)
 const OVERSCAN = 6;
@@ -56,9 +56,7 @@ export class ActivityChart extends VirtualRows {
     const now = this.source.now();
     const width = end - start || 1;
     const pct = (t) => `${((t - start) / width) * 100}%`;
-    const keep = this.drawRows(makeRow, (row, a, i) => {
-      row.dataset.status = a.status;
-      row.dataset.index = String(i);
+    const keep = this.drawRows(makeRow, (row, a) => {
       const [label, lane] = row.children;
       label.style.paddingLeft = `${a.depth * 10 + 4}px`;
       label.textContent = `${a.children.length ? (this.source.isCollapsed(a.id) ? "▸ " : "▾ ") : ""}${a.id.split(".").pop()}`;
@@ -96,17 +94,9 @@ export class ActivityChart extends VirtualRows {
 }
 
 function makeRow(id) {
-  const row = document.createElement("div");
-  row.className = "act-row";
-  row.dataset.agent = id;
-  row.setAttribute("role", "listitem");
-  const label = document.createElement("span");
-  label.className = "act-label";
-  const lane = document.createElement("div");
-  lane.className = "act-lane";
+  const row = rowElement(id, "act-row", "listitem", [["span", "act-label"], ["div", "act-lane"]]);
   const bar = document.createElement("div");
   bar.className = "act-bar";
-  lane.appendChild(bar);
-  row.append(label, lane);
+  row.lastChild.append(bar);
   return row;
 }

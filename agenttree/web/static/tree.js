@@ -48,8 +48,9 @@ export class VirtualRows {
   }
 
   /**
-   * Draws the rows in view: `make(id)` builds an element for a row new to the view,
-   * `fill(element, row, index)` brings it up to date; rows gone from view are removed.
+   * Draws the rows in view: `make(id)` builds an element for a row new to the view (see
+   * `rowElement`), `fill(element, row)` brings it up to date (its place, `data-index` and
+   * `data-status` are set here); rows gone from view are removed.
    * @returns {Set<string>} the ids drawn
    */
   drawRows(make, fill) {
@@ -68,7 +69,9 @@ export class VirtualRows {
         this.spacer.appendChild(element);
       }
       element.style.transform = `translateY(${i * this.rowHeight}px)`;
-      fill(element, a, i);
+      element.dataset.index = String(i);
+      element.dataset.status = a.status;
+      fill(element, a);
     }
     for (const [id, element] of this.pool) {
       if (!keep.has(id)) {
@@ -78,6 +81,25 @@ export class VirtualRows {
     }
     return keep;
   }
+}
+
+/**
+ * A row's element for agent `id`: a div of class `cls` and ARIA `role` holding one child per
+ * `[tag, className, text]` of `parts` (a button is `type="button"`), in that order.
+ */
+export function rowElement(id, cls, role, parts) {
+  const row = document.createElement("div");
+  row.className = cls;
+  row.setAttribute("role", role);
+  row.dataset.agent = id;
+  for (const [tag, className, text] of parts) {
+    const child = document.createElement(tag);
+    child.className = className;
+    if (tag === "button") child.type = "button";
+    if (text !== undefined) child.textContent = text;
+    row.append(child);
+  }
+  return row;
 }
 
 export class VirtualTree extends VirtualRows {
@@ -99,8 +121,8 @@ export class VirtualTree extends VirtualRows {
   }
 
   draw() {
-    this.drawRows(makeRow, (li, a, i) =>
-      fill(li, a, i, this.selected === a.id, this.actions.isCollapsed(a.id)));
+    this.drawRows(makeRow, (li, a) =>
+      fill(li, a, this.selected === a.id, this.actions.isCollapsed(a.id)));
   }
 
   onClick(ev) {
@@ -116,45 +138,18 @@ export class VirtualTree extends VirtualRows {
 }
 
 function makeRow(id) {
-  const li = document.createElement("div");
-  li.className = "tree-row";
-  li.setAttribute("role", "treeitem");
-  li.dataset.agent = id;
-  const fold = document.createElement("button");
-  fold.className = "fold";
-  fold.type = "button";
-  const name = document.createElement("button");
-  name.className = "name";
-  name.type = "button";
-  const status = document.createElement("span");
-  status.className = "status";
-  const detail = document.createElement("span");
-  detail.className = "detail";
-  const usage = document.createElement("span");
-  usage.className = "usage";
-  const cancel = document.createElement("button");
-  cancel.className = "cancel";
-  cancel.type = "button";
-  cancel.textContent = "Cancel";
-  cancel.setAttribute("aria-label", `Cancel ${id}`);
-  const approve = document.createElement("button");
-  approve.className = "approve";
-  approve.type = "button";
-  approve.textContent = "Approve";
-  const deny = document.createElement("button");
-  deny.className = "deny";
-  deny.type = "button";
-  deny.textContent = "Deny";
-  li.append(fold, name, status, detail, usage, cancel, approve, deny);
+  const li = rowElement(id, "tree-row", "treeitem", [
+    ["button", "fold"], ["button", "name"], ["span", "status"], ["span", "detail"],
+    ["span", "usage"], ["button", "cancel", "Cancel"], ["button", "approve", "Approve"],
+    ["button", "deny", "Deny"]]);
+  li.querySelector(".cancel").setAttribute("aria-label", `Cancel ${id}`);
   return li;
 }
 
-function fill(li, a, index, selected, collapsed) {
+function fill(li, a, selected, collapsed) {
   li.setAttribute("aria-level", String(a.depth + 1));
   li.setAttribute("aria-selected", selected ? "true" : "false");
   li.setAttribute("aria-label", `${a.id} ${a.status}`);
-  li.dataset.status = a.status;
-  li.dataset.index = String(index);
   li.dataset.toolCalls = String(a.tool_calls);
   li.dataset.tokens = String(a.tokens);
   const [fold, name, status, detail, usage, cancel, approve, deny] = li.children;
