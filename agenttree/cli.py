@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, control_cli, resume_cli
 from .bench import cli as bench_cli
@@ -35,7 +34,9 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; when ``command`` (the first argument) is a built-in one,
+    without the plugins' (it needs none of them, nor the scan that finds them)."""
     parser = argparse.ArgumentParser(
         prog="agenttree", description="Run trees of LLM agents on Trio.")
     parser.add_argument("--version", action="version", version=f"agenttree {__version__}")
@@ -81,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     export_cli.register(sub)
     bench_cli.register(sub)
     sandbox_cli.register(sub)
+    if command not in sub.choices:
+        _register_plugins(sub)
+    return parser
+
+
+def _register_plugins(sub: Any) -> None:
+    from importlib.metadata import entry_points
+
     for plugin in entry_points(group="agenttree.commands"):  # `tui` (see pyproject.toml)
         try:
             register = plugin.load()
@@ -88,12 +97,12 @@ def _parser() -> argparse.ArgumentParser:
             print(f"agenttree: warning: no {plugin.name!r} command: {exc}", file=sys.stderr)
             continue
         register(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``agenttree`` console script."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv[0] if argv else None).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -7,10 +7,11 @@ the file's change notification; the baseline is the same engine where notificati
 unavailable, so the tail reads the file at its poll (every ``POLL_S``), as it always did before.
 
 A command on a long run (:func:`bench_control`): the log is generated
-(:func:`bench.resume.make_log`: agents deep in conversation, as a long run leaves it), a
-million events long. A responder thread plays the engine's part, as cheaply as it can be
-played: it follows ``control.jsonl`` and appends a ``control/applied`` event for each new line.
-What is measured is the client: a real ``agenttree say`` process, from its start until it has
+(:func:`bench.resume.make_log`: agents deep in conversation, as a long run leaves it), a million
+events long. A responder thread plays the engine's part, as cheaply as it can be played: it
+follows ``control.jsonl`` and appends a ``control/applied`` event for each new line. What is
+measured is the client: a real ``agenttree say`` process (agenttree's bytecode written, as an
+installed package has it: :func:`bench.startup.write_bytecode`), from its start until it has
 printed the answer (wall time and peak RSS), on the running run; and on the same run once
 finished, where it refuses at once. The baseline is the same ``say`` on a run of a thousand
 events: a command must cost the same however long the run.
@@ -37,6 +38,7 @@ from agenttree.runtime.control import POLL_S
 from agenttree.runtime.engine import Engine
 
 from .resume import make_log
+from .startup import write_bytecode
 
 CLI = ("import runpy\nsys.argv = ['agenttree', *sys.argv[1:]]\ncode = 0\ntry:\n"
        "    runpy.run_module('agenttree', run_name='__main__')\n"
@@ -57,10 +59,10 @@ def _measured(code: str, *args: str) -> tuple[float, float, int]:
     return seconds, int(kb) / 1024, int(status)
 
 
-def _responder(run_dir: Path, stop: threading.Event) -> None:
-    """Answer each new control line with ``control/applied`` (the engine's part, minimally)."""
+def _responder(run_dir: Path, seq: int, stop: threading.Event) -> None:
+    """Answer each new control line with ``control/applied`` (the engine's part, minimally),
+    from event ``seq + 1`` on."""
     control, log = run_dir / "control.jsonl", run_dir / "events.jsonl"
-    seq = log.read_bytes().count(b"\n")
     answered = 0
     while not stop.is_set():
         lines = control.read_bytes().count(b"\n") if control.exists() else 0
@@ -90,7 +92,10 @@ def _say_on(run_dir: Path, runs: int) -> tuple[list, list, list]:
     log = run_dir / "events.jsonl"
     say = (CLI, "say", str(run_dir), "root.t0", "hello", "--wait", "60")
     stop = threading.Event()
-    responder = threading.Thread(target=_responder, args=(run_dir, stop))
+    # The log's length is counted before the first measurement: its whole read (207 MB at a
+    # million events) would share the machine with the first processes measured.
+    seq = log.read_bytes().count(b"\n")
+    responder = threading.Thread(target=_responder, args=(run_dir, seq, stop))
     responder.start()
     try:
         live = [_measured(*say) for _ in range(runs)]
@@ -109,6 +114,7 @@ def _say_on(run_dir: Path, runs: int) -> tuple[list, list, list]:
 
 def bench_control(events: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
     short = 1_000
+    write_bytecode()
 
     def shown(got: list[tuple[float, float, int]]) -> tuple[float, str]:
         seconds = statistics.median(g[0] for g in got)

@@ -22,12 +22,11 @@ from agenttree.log import (
     LineReader,
     LogReader,
     Tailer,
-    complete_end,
     encode,
-    lines_backward,
     open_event_log,
     read_events,
 )
+from agenttree.log_lines import complete_end, lines_backward
 
 
 def _events(n: int) -> list[ev.Event]:

@@ -97,3 +97,44 @@ def test_control_and_reading_commands_never_import_the_engine_bench_or_ui(
         rc, modules, err = run_command(args)
     assert (rc, said in err) == (status, True), err
     assert heavy(modules, ENGINE_BENCH_UI) == []
+
+
+CONTROL = [
+    ["cancel", "{run}", "root.lib"],
+    ["say", "{run}", "root", "hello"],
+    ["reassign", "{run}", "lib", "--model", "scripted"],
+    ["grant", "{run}", "root", "tokens=500"],
+    ["approve", "{run}", "root.lib#3.0"],
+    ["deny", "{run}", "root.lib#3.0", "--reason", "not on main"],
+]
+"""The commands that append a record and wait for its answer (``reconcile`` parses and diffs
+a plan first: it loads the plan's readers)."""
+CONTROL_FREE_OF = ("trio", "anyio", "agenttree.events", "agenttree.state", "agenttree.log",
+                   "cattrs", "importlib.metadata")
+"""What a control command starts without: Trio, the 64 event classes (and the fold and log
+writer built on them), the command converter's cattrs, and the scan for plugin commands (a
+built-in command needs none)."""
+
+
+@pytest.mark.parametrize("args", CONTROL)
+def test_control_commands_import_neither_trio_nor_the_event_classes(
+        args: list[str], live_run: Path) -> None:
+    rc, modules, err = run_command([a.format(run=live_run) for a in args] + ["--wait", "0"])
+    assert (rc, "queued as line 1 of control.jsonl" in err) == (1, True), err
+    assert heavy(modules, CONTROL_FREE_OF) == []
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["say", "{run}", "root", "hello"], "the run has finished (done)"),
+    (["say", "{run}", "", "hello"], "'message' needs 'agent' (a non-empty string)"),
+    (["grant", "{run}", "root", "tokens=-1"], "tokens: must not be negative"),
+])
+def test_a_refused_control_command_imports_neither(args: list[str], said: str,
+                                                   live_run: Path) -> None:
+    finished = DEMO_LOG.read_bytes().splitlines(keepends=True)[-1]
+    assert b'"type":"run/finished"' in finished
+    with open(live_run / "events.jsonl", "ab") as log:
+        log.write(finished)  # the last line is all a command reads of a finished run
+    rc, modules, err = run_command([a.format(run=live_run) for a in args])
+    assert (rc, said in err, err.count("\n")) == (2, True, 1), err
+    assert heavy(modules, CONTROL_FREE_OF) == []

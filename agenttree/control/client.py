@@ -16,24 +16,25 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
-from .. import events as ev
 from ..errors import LogCorrupt, UserError
-from ..log import (
-    READ_BLOCK,
-    LineFollower,
-    complete_end,
-    decode,
-    lines_backward,
-    replace_whole,
-)
+from ..log_lines import READ_BLOCK, LineFollower, complete_end, lines_backward, unframe
 from ..rundir import require_run_dir
-from ..state import RunState, apply
 from .commands import STAGED, Command, encode_command
 
+if TYPE_CHECKING:
+    from .. import events as ev
+
+# A command waits for its answer without the event classes or Trio (the CLI's control commands
+# start in a fraction of the time): the few lines it needs are read as wire dicts, checked by
+# their framing and by the fields read. Only the async wait and the plan in force import more.
+
+APPLIED, REJECTED, FINISHED = "control/applied", "control/rejected", "run/finished"
+"""The types of the events a client reads: ``ControlApplied``, ``ControlRejected`` and
+``RunFinished`` of :mod:`agenttree.events`."""
 POLL_S = 0.005
 """How often a blocking wait looks at the log for the answer (each look reads only what was
 appended since the last)."""
@@ -54,9 +55,23 @@ class Answer:
     @classmethod
     def of(cls, event: ev.ControlApplied | ev.ControlRejected) -> Answer:
         """The answer a ``control/applied`` or ``control/rejected`` event gives."""
-        if isinstance(event, ev.ControlApplied):
-            return cls(line=event.line, cmd=event.cmd, applied=True, detail=event.detail)
-        return cls(line=event.line, cmd=event.cmd, applied=False, detail=event.reason)
+        applied = event.TYPE == APPLIED
+        return cls(line=event.line, cmd=event.cmd, applied=applied,
+                   detail=event.detail if applied else event.reason)
+
+    @classmethod
+    def of_wire(cls, wire: dict[str, Any]) -> Answer:
+        """The answer a ``control/applied`` or ``control/rejected`` wire dict gives.
+
+        Raises:
+            ValueError: a field is missing or not of its type.
+        """
+        applied = wire["type"] == APPLIED
+        detail = wire.get("detail", "") if applied else wire["reason"]
+        line, cmd = wire["line"], wire["cmd"]
+        if type(line) is not int or not isinstance(cmd, str) or not isinstance(detail, str):
+            raise ValueError(f"not a {wire['type']} event")
+        return cls(line=line, cmd=cmd, applied=applied, detail=detail)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,15 +122,35 @@ def stage_plan(run_dir: str | os.PathLike[str], text: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "plan.edn"
     if not target.exists():
+        from ..log import replace_whole  # here: the commands that stage no plan need no log
+
         replace_whole(target, data, durable=True)
     return digest
 
 
-def _decode(path: Path, raw: bytes) -> ev.Entry:
+def _read_line(path: Path, raw: bytes) -> Answer | str | None:
+    """What a client reads of one line of the log: the :class:`Answer` of a
+    ``control/applied`` or ``control/rejected`` event, the status of ``run/finished``, ``None``
+    for any other event.
+
+    Raises:
+        LogCorrupt: the line is not a well-framed event record, or one of those events lacks
+            a field it reads.
+    """
     try:
-        return decode(raw)
-    except ValueError as exc:
+        wire = unframe(raw)
+        kind = wire.get("type")
+        if kind in (APPLIED, REJECTED):
+            return Answer.of_wire(wire)
+        if kind == FINISHED:
+            if not isinstance(status := wire["status"], str):
+                raise ValueError(f"not a {FINISHED} event")
+            return status
+        if not isinstance(kind, str):
+            raise ValueError("not an event: no type")
+    except (KeyError, ValueError) as exc:
         raise LogCorrupt(f"{path}: corrupt event record: {exc}") from None
+    return None
 
 
 class AnswerWatch:
@@ -133,12 +168,11 @@ class AnswerWatch:
         for _, raw in self._lines.new_lines():
             if b'"type":"control/' not in raw and b'"type":"run/finished"' not in raw:
                 continue  # most lines: skip without decoding
-            event = _decode(self._lines.path, raw).event
-            if isinstance(event, ev.ControlApplied | ev.ControlRejected):
-                if event.line == self.line:
-                    return Answer.of(event)
-            elif isinstance(event, ev.RunFinished):
-                self.ended = event.status
+            read = _read_line(self._lines.path, raw)
+            if isinstance(read, Answer) and read.line == self.line:
+                return read
+            if isinstance(read, str):
+                self.ended = read
         return None
 
 
@@ -158,8 +192,8 @@ class ControlClient:
         while an engine may still answer."""
         for _, raw in lines_backward(self.log_path):
             if raw:
-                event = _decode(self.log_path, raw).event
-                return event.status if isinstance(event, ev.RunFinished) else None
+                read = _read_line(self.log_path, raw)
+                return read if isinstance(read, str) else None
         return None
 
     def require_engine(self, cmd: str) -> None:
@@ -177,12 +211,19 @@ class ControlClient:
         """The plan the run follows now, as EDN: its last ``plan/loaded`` or
         ``plan/reconciled`` event (with the ``plan/part`` events before it), read backwards
         from the end of the log. ``""`` when the log holds none."""
+        from .. import events as ev  # here: only ``reconcile`` needs the plan's events
+        from ..log import decode
+        from ..state import RunState, apply
+
         found: list[ev.Entry] = []
         parts = 0
         for _, raw in lines_backward(self.log_path):
             if b'"type":"plan/' not in raw:
                 continue
-            entry = _decode(self.log_path, raw)
+            try:
+                entry = decode(raw)
+            except ValueError as exc:
+                raise LogCorrupt(f"{self.log_path}: corrupt event record: {exc}") from None
             if found and isinstance(entry.event, ev.PlanPart):
                 found.append(entry)
                 parts -= 1
@@ -216,7 +257,9 @@ class ControlClient:
         """Wait for the answer to ``sent`` (bound it with ``trio.move_on_after``); ``None``
         when the run finished without one. Reads the log in this thread, a little at a
         time: when a change is notified, and every :data:`ASYNC_POLL_S`."""
-        from ..file_changes import FileChanges  # here: the CLI's blocking wait needs none of it
+        import trio  # here: the CLI's blocking wait needs none of it
+
+        from ..file_changes import FileChanges
 
         watch = AnswerWatch(self.log_path, sent)
         changes = FileChanges(self.log_path, poll_s=ASYNC_POLL_S)

@@ -24,18 +24,19 @@ See docs/control.md.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import cattrs
 import orjson
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.strategies import configure_tagged_union
 
 from ..budget import check_budget
 from ..errors import UserError
 from ..numbers import NumberError
+
+if TYPE_CHECKING:
+    import cattrs
 
 MAX_COMMAND = 1 << 16
 """Longest accepted command line, in bytes."""
@@ -171,20 +172,29 @@ Command = Cancel | Message | Reassign | Reconcile | Grant | Approve | Deny
 COMMANDS: dict[str, type[Command]] = {cls.CMD: cls for cls in Command.__args__}
 """Command tag -> record class."""
 
-_converter = cattrs.Converter(detailed_validation=False)
-
 
 def _passthrough(value: Any, _: Any) -> Any:
     return value
 
 
-for _cls in COMMANDS.values():
-    # Values are JSON already and every check is the record's own (its validators), so the
-    # converter passes them through: a client's record and a decoded line are checked alike.
-    _converter.register_structure_hook(_cls, make_dict_structure_fn(
-        _cls, _converter, **{f.name: override(struct_hook=_passthrough)
-                             for f in attrs.fields(_cls)}))
-configure_tagged_union(Command, _converter, tag_name="cmd", tag_generator=lambda c: c.CMD)
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The converter that structures a command (made when first needed: a client that only
+    appends commands never imports cattrs)."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+    from cattrs.strategies import configure_tagged_union
+
+    converter = cattrs.Converter(detailed_validation=False)
+    for cls in COMMANDS.values():
+        # Values are JSON already and every check is the record's own (its validators), so the
+        # converter passes them through: a client's record and a decoded line are checked
+        # alike.
+        converter.register_structure_hook(cls, make_dict_structure_fn(
+            cls, converter, **{f.name: override(struct_hook=_passthrough)
+                               for f in attrs.fields(cls)}))
+    configure_tagged_union(Command, converter, tag_name="cmd", tag_generator=lambda c: c.CMD)
+    return converter
 
 
 def parse_command(data: Any) -> Command:
@@ -205,7 +215,7 @@ def parse_command(data: Any) -> Command:
                            f"{', '.join(COMMANDS)}", cmd)
     present = {k: v for k, v in data.items() if v is not None}  # null: an optional left out
     try:
-        return _converter.structure(present, Command)
+        return _converter().structure(present, Command)
     except KeyError as exc:  # a required field is missing
         field = attrs.fields_dict(cls)[exc.args[0]]
         raise CommandError(f"{cmd!r} needs {field.name!r} ({field.metadata['needs']})",
@@ -229,7 +239,6 @@ def decode_command(line: bytes | str) -> Command:
 
 def encode_command(command: Command) -> bytes:
     """One command as its line (without the newline): ``cmd`` first, defaults left out."""
-    fields = _converter.unstructure(command)
-    defaults = {f.name: f.default for f in attrs.fields(type(command))}
-    return orjson.dumps({"cmd": command.CMD,
-                         **{k: v for k, v in fields.items() if v != defaults[k]}})
+    fields = {f.name: getattr(command, f.name) for f in attrs.fields(type(command))
+              if getattr(command, f.name) != f.default}
+    return orjson.dumps({"cmd": command.CMD, **fields})

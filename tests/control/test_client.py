@@ -12,9 +12,11 @@ import trio.testing
 from agenttree import events as ev
 from agenttree.cli import main
 from agenttree.control import Answer, Cancel, ControlClient, Message, Reassign
+from agenttree.control import client as client_module
 from agenttree.control.client import append_line
-from agenttree.errors import UserError
-from agenttree.log import complete_end, read_events
+from agenttree.errors import LogCorrupt, UserError
+from agenttree.log import encode, read_events
+from agenttree.log_lines import complete_end, unframe
 
 from ..clock import beside
 from ..runtime.test_engine import WAITERS, events_of, make_engine
@@ -106,8 +108,6 @@ async def test_an_async_wait_ends_on_the_logs_change_notification(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The web view waits for answers this way: with its poll out of reach, the answer can
     only be seen because the log's change was notified (real clock, as in production)."""
-    from agenttree.control import client as client_module
-
     await require_notification(tmp_path)
     monkeypatch.setattr(client_module, "ASYNC_POLL_S", 1e9)
     engine = make_engine(tmp_path, WAITERS)
@@ -119,3 +119,50 @@ async def test_an_async_wait_ends_on_the_logs_change_notification(
         answer = await client.wait_async(sent)
         engine.cancel("root", "test over")
     assert answer == Answer(line=1, cmd="message", applied=True, detail="delivered to root.mid")
+
+
+@pytest.mark.parametrize("event", [
+    ev.ControlApplied(line=3, cmd="cancel", detail="cancelling root.mid and its subtree"),
+    ev.ControlApplied(line=1, cmd="message"),
+    ev.ControlRejected(line=2, cmd="grant", reason="no running agent 'root.x'"),
+])
+def test_an_answer_read_from_the_wire_is_the_events_answer(event) -> None:
+    """The client reads its answers without the event classes: the same answer as the typed
+    event gives (the TUI's way), from the line the engine writes."""
+    assert event.TYPE in (client_module.APPLIED, client_module.REJECTED)
+    assert client_module.FINISHED == ev.RunFinished.TYPE
+    wire = unframe(encode(7, 1_800_000_000_000, "r", event)[:-1])
+    assert Answer.of_wire(wire) == Answer.of(event)
+
+
+def _live_run(tmp_path: Path) -> Path:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "events.jsonl").write_bytes(
+        encode(1, 1_800_000_000_000, "r", ev.RunStarted(
+            plan_name="p", plan_path="p.edn", run_dir=str(run_dir), seed=0, durability="batch")))
+    return run_dir
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (lambda line: line.replace(b'"line":1', b'"line":7'), "CRC mismatch"),
+    (lambda line: line[:line.rfind(b',"crc"')] + b"}", "no CRC"),
+    (lambda _: encode(2, 1, "r", ev.UnknownEvent(type="control/applied", fields={"line": 1})),
+     "'cmd'"),
+    (lambda _: encode(2, 1, "r", ev.UnknownEvent(type="control/rejected", fields={
+        "line": "1", "cmd": "cancel", "reason": "no"})), "not a control/rejected event"),
+    (lambda _: encode(2, 1, "r", ev.UnknownEvent(type="run/finished", fields={})), "'status'"),
+])
+def test_a_damaged_answer_is_a_corrupt_record_never_a_wrong_answer(
+        answer, why: str, tmp_path: Path, capsys) -> None:
+    run_dir = _live_run(tmp_path)
+    client = ControlClient(run_dir)
+    sent = client.send_nowait(Cancel(agent="root.mid"))
+    good = encode(2, 1, "r", ev.ControlApplied(line=1, cmd="cancel", detail="cancelling"))
+    with open(run_dir / "events.jsonl", "ab") as log:
+        log.write(answer(good).rstrip(b"\n") + b"\n")
+    with pytest.raises(LogCorrupt, match=f"corrupt event record: .*{why}"):
+        client.wait(sent, 0)
+    assert main(["say", str(run_dir), "root", "hello", "--wait", "0"]) == 2  # the last line
+    err = capsys.readouterr().err
+    assert (err.count("\n"), "corrupt event record" in err) == (1, True), err

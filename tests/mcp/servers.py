@@ -102,6 +102,9 @@ def serve_http(token: str) -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    # Listen before the port is told: a client that connects while uvicorn is still starting
+    # waits in the backlog instead of being refused (it was, on a busy machine).
+    sock.listen(128)
     print(sock.getsockname()[1], flush=True)
     server = uvicorn.Server(uvicorn.Config(guarded, log_level="warning", lifespan="on"))
     server.run(sockets=[sock])
