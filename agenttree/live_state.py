@@ -6,7 +6,8 @@ made the engine's memory grow with the log (26 MiB per 100,000 events); nothing 
 reads more than the last :data:`RECENT_ITEMS` items of one (reconcile's summary of a previous
 attempt). So the engine keeps :func:`apply_live`'s projection: :func:`agenttree.state.apply`,
 with each agent's conversation cut to its last :data:`RECENT_ITEMS` items after every event.
-Everything else is the full fold. The TUI, the web view, ``replay`` and ``resume`` fold the log
+Everything else is the full fold. The TUI keeps this projection too, with fewer items (it folds
+the conversation it shows from the log); the web view, ``replay`` and ``resume`` fold the log
 themselves, whole.
 
 It is still a pure fold: ``fold_live(log) == engine.state`` (the engine tests check it).
@@ -32,14 +33,15 @@ _ADDS_TO: dict[type[ev.Event], tuple[str, ...]] = {
 whose."""
 
 
-def apply_live(state: RunState, entry: Entry) -> RunState:
-    """Fold one entry into the engine's projection (in place) and return it."""
+def apply_live(state: RunState, entry: Entry, keep: int = RECENT_ITEMS) -> RunState:
+    """Fold one entry into the engine's projection (in place) and return it (``keep``: the
+    items kept of each conversation; the TUI keeps fewer)."""
     apply(state, entry)
     names = _ADDS_TO.get(type(entry.event))
     if names is not None:
         for name in names:
             view = state.agents.get(getattr(entry.event, name))
-            if view is not None and len(view.conversation) > RECENT_ITEMS:
+            if view is not None and len(view.conversation) > keep:
                 del view.conversation[0]  # one item came: one goes
     return state
 
@@ -51,9 +53,9 @@ def to_live(state: RunState) -> RunState:
     return state
 
 
-def fold_live(entries: Iterable[Entry]) -> RunState:
+def fold_live(entries: Iterable[Entry], keep: int = RECENT_ITEMS) -> RunState:
     """The engine's projection of a log (what ``Engine.state`` holds once it has written it)."""
     state = RunState()
     for entry in entries:
-        apply_live(state, entry)
+        apply_live(state, entry, keep)
     return state

@@ -27,48 +27,29 @@ from pathlib import Path
 from typing import Any
 
 from .tui_load import write_log
+from .tui_pilot import attached, timed_press
 
 STEPS = 30
 
 
-async def _step(pilot: Any, moved: Any, key: str) -> float:
-    """Seconds from pressing ``key`` to the screen refreshed after ``moved()`` turned true
-    (the press is not awaited first: Pilot's own settling would be counted too)."""
-    app = pilot.app
-    drawn = asyncio.Event()
-    start = time.perf_counter()
-    press = asyncio.create_task(pilot.press(key))
-    while not moved():
-        await asyncio.sleep(0)
-    app.call_after_refresh(drawn.set)
-    await drawn.wait()
-    elapsed = time.perf_counter() - start
-    await press
-    return elapsed
-
-
 async def _measure(run_dir: Path) -> dict[str, Any]:
-    from tui.app import AgentTreeApp
-
-    app = AgentTreeApp(run_dir)
-    async with app.run_test(size=(160, 48)) as pilot:
-        while "caught_up" not in app.metrics:
-            await pilot.pause(0.01)
+    async with attached(run_dir) as pilot:
+        app = pilot.app
         await pilot.pause(0.2)
         tree = app.query_one("#tree")
         tree_steps = []
         for i in range(STEPS):
             before = tree.cursor_line
-            tree_steps.append(await _step(pilot, lambda b=before: tree.cursor_line != b,
-                                          "down" if i < STEPS // 2 else "up"))
+            tree_steps.append(await timed_press(pilot, "down" if i < STEPS // 2 else "up",
+                                                lambda b=before: tree.cursor_line != b))
         chart = app.query_one("#activity-chart")
-        first_paint = await _step(pilot, lambda: len(chart.rows) > 0, "6")
+        first_paint = await timed_press(pilot, "6", lambda: len(chart.rows) > 0)
         assert len(chart.rows) == len(app.timeline.live.agents)
         steps = []
         for i in range(STEPS):
             before = chart.cursor
-            steps.append(await _step(pilot, lambda b=before: chart.cursor != b,
-                                     "pagedown" if i < STEPS // 2 else "pageup"))
+            steps.append(await timed_press(pilot, "pagedown" if i < STEPS // 2 else "pageup",
+                                           lambda b=before: chart.cursor != b))
     return {"first_paint": first_paint, "steps": sorted(steps), "tree": sorted(tree_steps)}
 
 

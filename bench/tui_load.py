@@ -22,6 +22,7 @@ from agenttree.log import LogReader, encode
 from agenttree.state import fold
 
 from .tui_live import bench_tui_live
+from .tui_pilot import attached
 
 RUN = "bench-tui"
 T0 = 1_800_000_000_000
@@ -85,13 +86,8 @@ def write_log(path: Path, agents: int) -> int:
 
 
 async def _measure_app(run_dir: Path) -> dict[str, float]:
-    from tui.app import AgentTreeApp
-
-    app = AgentTreeApp(run_dir)
-    async with app.run_test(size=(160, 48)) as pilot:
-        while "caught_up" not in app.metrics:
-            await pilot.pause(0.01)
-    return app.metrics
+    async with attached(run_dir) as pilot:
+        return pilot.app.metrics
 
 
 def bench_tui(agents: int, runs: int, tmp: Path, scale: int = 1) -> list[tuple[str, str, str]]:

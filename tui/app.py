@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -45,19 +46,19 @@ from agenttree.control import (
 from agenttree.errors import LogCorrupt, PlanError
 from agenttree.events import Entry
 from agenttree.log import Tailer
-from agenttree.plan import parse_plan
-from agenttree.plan_diff import PlanDiff, diff_plans
-from agenttree.state import RunState, fold
+from agenttree.state import AgentView, RunState
 
+from .conversation_log import ConversationFold, entries_naming
 from .engine_proc import EngineProcess
+from .entry_store import RECENT
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
-from .messages import CaughtUp, EventsRead, PlanChecked, TailFailed
+from .messages import CaughtUp, ConversationRead, EventsRead, PlanChecked, TailFailed
 from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
 from .screens.plan_editor import PlanEditorScreen
-from .timeline import SNAPSHOT_EVERY, Timeline
+from .timeline import SNAPSHOT_EVERY, Timeline, apply_entry
 from .widgets.activity_chart import ActivityChart
 from .widgets.agent_tree import AgentTree
 from .widgets.budgets_view import BudgetsView
@@ -97,6 +98,8 @@ BACKLOG = 100_000
 """Entries waiting to be folded before the tail thread pauses reading."""
 PLAN_WAIT_S = 2.0
 """How long after reaching the end of a log without ``plan/loaded`` the plan file is parsed."""
+CONVERSATION_SLICE = 2000
+"""Entries the conversation thread folds between two looks at whether it is still wanted."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
@@ -146,7 +149,7 @@ class AgentTreeApp(App[str]):
         self.run_dir = run_dir
         self.engine = engine
         self.readonly = readonly
-        self.timeline = Timeline(every=snapshot_every)
+        self.timeline = Timeline(every=snapshot_every, path=self.events_path)
         self.activity = Activity()
         """Each agent's marks in time (the Activity tab and the Budget tab's pictures)."""
         self.view_seq: int | None = None
@@ -161,11 +164,19 @@ class AgentTreeApp(App[str]):
         self._theme_name = theme
         self._clock = clock
         self._pending: list[Entry] = []
+        self._pending_offsets: list[int] = []
+        """The byte offsets in the log of the lines of :attr:`_pending`."""
         self._travel: RunState | None = None
         self._selected: str | None = None
         self._decidable = False
         """Whether the selected agent has a call waiting for approval (``a``/``d`` shown)."""
         self._tab = "conversation"
+        self._conversation: ConversationFold | None = None
+        """The whole conversation of the agent shown in the Chat tab, once folded."""
+        self._folding: str | None = None
+        """The agent whose conversation is being folded from the log (in a thread)."""
+        self._conversation_behind = False
+        """Whether the Chat tab waits for the log to be read to fold its agent again."""
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
@@ -239,19 +250,22 @@ class AgentTreeApp(App[str]):
         # Chunked reads let the first screen paint from the start of a big recorded log.
         tail = Tailer(self.events_path, chunk=TAIL_CHUNK)
         caught_up = False
+        offset = 0  # where the next line starts in the log
         while not worker.is_cancelled and not self._stop.is_set():
             if len(self._pending) > BACKLOG:  # the UI is behind: let it fold first
                 self._stop.wait(FLUSH_S)
                 continue
             try:
-                entries = tail.poll()
+                read = tail.poll_lines()
             except LogCorrupt as exc:
                 if exc.entries:  # what came before the bad line is shown
-                    self.post_message(EventsRead(exc.entries))
+                    self.post_message(_events_read(exc.entries, offset))
                 self.post_message(TailFailed(str(exc)))
                 return
-            if entries:
-                self.post_message(EventsRead(entries))
+            if read:
+                message = _events_read(read, offset)
+                offset = message.offsets[-1] + len(read[-1][1]) + 1
+                self.post_message(message)
                 # Decoding competes with the UI thread for the GIL: let the first screen be
                 # drawn before reading on.
                 self._painted_once.wait(FIRST_PAINT_WAIT_S)
@@ -264,12 +278,15 @@ class AgentTreeApp(App[str]):
     @on(EventsRead)
     def _arrived(self, message: EventsRead) -> None:
         self._pending.extend(message.entries)
+        self._pending_offsets.extend(message.offsets)
         if not self.timeline.entries:  # the first screen need not wait for the timer
             self._apply_pending()
 
     @on(CaughtUp)
     def _reached_end(self) -> None:
         self._caught_up = True
+        if self._conversation_behind and not self._pending and not self._tearing_down():
+            self._show_details(self.state, None)  # else the next draw does it
         # A live engine writes plan.edn and then logs plan/loaded: a check now would parse the
         # file the log is about to vouch for. A log that still has no plan by then gets one.
         self.set_timer(PLAN_WAIT_S, self._check_plan_if_unchecked)
@@ -337,7 +354,7 @@ class AgentTreeApp(App[str]):
             return
         if self.view_seq is None:
             with self.batch_update():
-                self._render_view(self._dirty, timeline.entries[self._drawn_seq:])
+                self._render_view(self._dirty, self._drawn_seq)
         else:
             self._show_header(self.state)
         self._dirty = set()
@@ -353,12 +370,13 @@ class AgentTreeApp(App[str]):
     def _fold_slices(self) -> None:
         """Fold pending entries, :data:`FOLD_SLICE` at a time, until none are left or
         :attr:`fold_budget_s` is spent."""
-        pending, timeline = self._pending, self.timeline
+        pending, offsets, timeline = self._pending, self._pending_offsets, self.timeline
         deadline = time.perf_counter() + self.fold_budget_s
         while pending:
             batch = pending[:FOLD_SLICE]
             del pending[:FOLD_SLICE]
-            self._dirty |= timeline.extend(batch)
+            self._dirty |= timeline.extend(batch, offsets[:FOLD_SLICE])
+            del offsets[:FOLD_SLICE]
             self.activity.extend(batch)
             self._answers(batch)
             if time.perf_counter() >= deadline:
@@ -439,8 +457,9 @@ class AgentTreeApp(App[str]):
             readonly=self.readonly)
         self._part("#scrubber", Scrubber).show(self.view_seq, self.timeline.last_seq)
 
-    def _render_view(self, touched: set[str] | None, batch: list[Entry] | None = None) -> None:
-        """Redraw from :attr:`state`; ``touched`` None means anything may have changed."""
+    def _render_view(self, touched: set[str] | None, new_from: int | None = None) -> None:
+        """Redraw from :attr:`state`; ``touched`` None means anything may have changed.
+        ``new_from``: the index of the first entry not drawn yet (None: redraw the lists)."""
         state = self.state
         self._show_header(state)
         tree = self._part("#tree", AgentTree)
@@ -449,10 +468,13 @@ class AgentTreeApp(App[str]):
             tree.move_cursor(tree.root)
         strip = self._part("#strip", EventsStrip).events
         agent_events = self._part("#agent-events", EventList)
-        if batch is not None:
-            strip.add_entries(batch)
+        if new_from is not None:
+            # Not a slice: entries no longer held decoded would be read back from the log.
+            strip.add_entries(self.timeline.entries, new_from)
             if self._part("#tabs", TabbedContent).active == "events":
-                agent_events.add_entries(batch)
+                mine = self.timeline.agent_entries(self._selected or "", self.timeline.last_seq,
+                                                   MAX_LINES)
+                agent_events.add_entries([e for e in mine if e.seq > new_from], 0)
         else:
             strip.show_until(self.timeline.entries, self._seq)
             self._refill_agent_events()
@@ -486,10 +508,9 @@ class AgentTreeApp(App[str]):
         if decidable != self._decidable:
             self._decidable = decidable
             self.refresh_bindings()  # a and d are in the footer only while there is a call
-        if tab == "conversation" and (touched is None or selected in touched):
-            streaming = self.timeline.streaming.get(selected or "", "") \
-                if self.view_seq is None else ""
-            self._part("#conversation-view", ConversationView).show(agent, streaming)
+        if tab == "conversation" and (touched is None or selected in touched
+                                      or self._conversation_behind):
+            self._show_conversation(agent)
         elif tab == "locks":
             self._part("#locks-view", LocksView).show(state, self._now_t(state))
         elif tab == "budgets":
@@ -503,6 +524,58 @@ class AgentTreeApp(App[str]):
                 chart.select_agent(selected)
         elif tab == "plan":
             self._part("#plan-view", PlanView).show(state.plan_edn)
+
+    def _show_conversation(self, agent: AgentView | None) -> None:
+        """The Chat tab: the agent's whole conversation as of the viewed seq. Folded from the
+        log in a thread the first time (the tail the live state keeps is shown meanwhile),
+        then kept up to date from the entries that arrive (folded again from the log if
+        more arrived than are held decoded, as while a long log is read)."""
+        view = self._part("#conversation-view", ConversationView)
+        if agent is None:
+            view.show(None)
+            return
+        streaming = self.timeline.streaming.get(agent.id, "") if self.view_seq is None else ""
+        seq, whole = self._seq, self._conversation
+        if whole is None or whole.agent != agent.id or not seq - RECENT <= whole.seq <= seq:
+            if (self._pending or not self._caught_up) and self.view_seq is None and agent.id in (
+                    self._folding, whole.agent if whole else None):
+                # A long log is being read: read this agent's part of it again once it is,
+                # not at every draw (each read goes through the whole log).
+                self._conversation_behind = True
+                return
+            self._conversation_behind = False
+            self._conversation = None
+            self._folding = agent.id
+            self._fold_conversation(agent.id, seq)
+            view.show(agent, streaming, agent.conversation, whole=False)
+            return
+        whole.extend(self.timeline.entries.between(whole.seq, seq))
+        view.show(agent, streaming, whole.items)
+
+    @work(thread=True, exclusive=True, group="conversation", exit_on_error=False)
+    def _fold_conversation(self, agent: str, seq: int) -> None:
+        """Fold ``agent``'s conversation up to ``seq`` from the log. Runs in a thread; stops
+        early once another agent or time is asked for (this worker is then cancelled)."""
+        worker, conversation = get_current_worker(), ConversationFold(agent)
+        entries = entries_naming(self.events_path, agent, seq)
+        while not worker.is_cancelled:
+            batch = list(islice(entries, CONVERSATION_SLICE))
+            if not batch:
+                self.post_message(ConversationRead(conversation.skip_to(seq)))
+                return
+            conversation.extend(batch)
+
+    @on(ConversationRead)
+    def _conversation_read(self, message: ConversationRead) -> None:
+        conversation = message.conversation
+        if conversation.agent == self._folding:
+            self._folding = None
+        if self._tearing_down() or conversation.agent != self._selected \
+                or conversation.seq > self._seq:
+            return  # another agent or an earlier time is shown now
+        self._conversation = conversation
+        if self._tab == "conversation":
+            self._show_conversation(self.state.agents.get(conversation.agent))
 
     @on(Tree.NodeHighlighted, "#tree")
     def _highlighted(self) -> None:
@@ -545,7 +618,8 @@ class AgentTreeApp(App[str]):
         if seq is None:
             self._travel = None
         elif self._travel is not None and self.view_seq is not None and seq > self.view_seq:
-            fold(self.timeline.entries[self.view_seq:seq], self._travel)  # forward: in place
+            for entry in self.timeline.entries.between(self.view_seq, seq):  # forward: in place
+                apply_entry(self._travel, entry)
         else:
             self._travel = self.timeline.state_at(seq)
         self.view_seq = seq
@@ -723,6 +797,9 @@ class AgentTreeApp(App[str]):
     @work(thread=True, exclusive=True, group="plan-check", exit_on_error=False)
     def _parse_plan_file(self, text: str, check: int) -> None:
         """Parse the plan file's text (in a thread) and post what the header should say."""
+        # Imported when needed: the EDN parser is ~6 MB of memory, rarely used here.
+        from agenttree.plan import parse_plan
+
         try:
             parse_plan(text, source=str(self.plan_path))
         except PlanError as exc:
@@ -843,6 +920,15 @@ class AgentTreeApp(App[str]):
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
 
 
+def _events_read(read: list[tuple[Entry, bytes]], offset: int) -> EventsRead:
+    """The message for entries read with their lines, the first line starting at ``offset``."""
+    offsets = []
+    for _, line in read:
+        offsets.append(offset)
+        offset += len(line) + 1
+    return EventsRead([entry for entry, _ in read], offsets)
+
+
 def reconciled_text(event: ev.PlanReconciled) -> str:
     """The diff of a ``plan/reconciled`` event, a line per kind of change."""
     diff = event.diff
@@ -858,6 +944,9 @@ def reconciled_text(event: ev.PlanReconciled) -> str:
 def plan_change(old: str, new: str, source: str) -> str:
     """What applying ``new`` over ``old`` would do to the tasks (the engine's own
     :func:`~agenttree.plan_diff.diff_plans`, by ``:task/id``)."""
+    from agenttree.plan import parse_plan  # imported when needed (as in _parse_plan_file)
+    from agenttree.plan_diff import PlanDiff, diff_plans
+
     after = parse_plan(new, source=source)
     try:
         diff = diff_plans(parse_plan(old, source=source), after)

@@ -6,13 +6,16 @@ from textual.message import Message
 
 from agenttree.events import Entry
 
+from .conversation_log import ConversationFold
+
 
 class EventsRead(Message):
-    """A batch of new log entries, in ``seq`` order."""
+    """A batch of new log entries, in ``seq`` order, with their lines' byte offsets in the log."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], offsets: list[int]) -> None:
         super().__init__()
         self.entries = entries
+        self.offsets = offsets
 
 
 class CaughtUp(Message):
@@ -34,3 +37,11 @@ class PlanChecked(Message):
         super().__init__()
         self.status = status
         self.check = check
+
+
+class ConversationRead(Message):
+    """An agent's whole conversation was folded from the log (in a thread)."""
+
+    def __init__(self, conversation: ConversationFold) -> None:
+        super().__init__()
+        self.conversation = conversation

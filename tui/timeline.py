@@ -1,9 +1,12 @@
 """The folded log, with snapshots: the live state, and any earlier state fast.
 
-The TUI keeps every entry it has read and the live :class:`~agenttree.state.RunState` (folded in
-place as entries arrive). It also keeps copies of the state every so often, so the state as of
-any ``seq`` is the nearest earlier snapshot plus a bounded number of replayed events: stepping
-through history costs the same at event 10 as at event 100,000.
+The TUI keeps every entry it has read (:class:`~tui.entry_store.EntryStore`: the recent ones
+decoded, older ones read back from the log) and the live :class:`~agenttree.state.RunState`
+(folded in place as entries arrive, conversations cut to their tails as the engine's are,
+shorter). It
+also keeps copies of the state every so often, so the state as of any ``seq`` is the nearest
+earlier snapshot plus a bounded number of replayed events: stepping through history costs the
+same at event 10 as at event 100,000.
 
 The spacing is ``max(every, PER_AGENT * agents)`` events. Copying a state costs about as much
 as folding 30 events per agent in it, so this spacing keeps the copies under about half the
@@ -14,18 +17,32 @@ from __future__ import annotations
 
 import bisect
 import pickle
-from collections.abc import Iterable
+from collections.abc import Sequence
+from pathlib import Path
 
 from agenttree import events as ev
 from agenttree.events import Entry
-from agenttree.state import RunState, apply
+from agenttree.live_state import apply_live
+from agenttree.state import RunState
 
+from .entry_store import EntryStore
 from .look import display_status, event_agent, lock_waiters
 
 SNAPSHOT_EVERY = 2000
 """Fewest events between two snapshots."""
 PER_AGENT = 50
 """Events between two snapshots per agent in the state (big states are copied less often)."""
+TAIL_ITEMS = 2
+"""Items of each agent's conversation the states keep (a model turn and its tool call: shown at
+once when the agent is selected, while its whole conversation is read from the log). The
+engine keeps more (:data:`agenttree.live_state.RECENT_ITEMS`); here they were a fifth of the
+memory of a live 2,000-agent run."""
+
+
+def apply_entry(state: RunState, entry: Entry) -> RunState:
+    """Fold one entry into a state of the timeline (in place): the engine's projection
+    (:func:`~agenttree.live_state.apply_live`) with :data:`TAIL_ITEMS` items a conversation."""
+    return apply_live(state, entry, TAIL_ITEMS)
 
 
 def copy_state(state: RunState) -> RunState:
@@ -36,11 +53,14 @@ def copy_state(state: RunState) -> RunState:
 class Timeline:
     """Every entry read so far, the live state, and snapshots for time travel."""
 
-    def __init__(self, every: int = SNAPSHOT_EVERY) -> None:
+    def __init__(self, every: int = SNAPSHOT_EVERY, path: Path | None = None) -> None:
         self.every = every
-        self.entries: list[Entry] = []
+        self.entries = EntryStore(path)
+        """Every entry read (older ones read back from the log at ``path`` when asked for)."""
         self.live = RunState()
-        """The state after the last entry (updated in place)."""
+        """The state after the last entry (updated in place), each conversation cut to its
+        last :data:`TAIL_ITEMS` items (:func:`apply_entry`; the whole one is folded from the
+        log when shown: :mod:`tui.conversation_log`)."""
         self.by_agent: dict[str, list[int]] = {}
         """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`)."""
         self.streaming: dict[str, str] = {}
@@ -57,8 +77,9 @@ class Timeline:
         """The seq of the newest entry (0 before any)."""
         return len(self.entries)
 
-    def extend(self, entries: Iterable[Entry]) -> set[str]:
-        """Fold new entries (in ``seq`` order, following the last one) into the live state.
+    def extend(self, entries: Sequence[Entry], offsets: Sequence[int] | None = None) -> set[str]:
+        """Fold new entries (in ``seq`` order, following the last one) into the live state;
+        ``offsets`` are their byte offsets in the log (see :class:`~tui.entry_store.EntryStore`).
 
         Returns the agents whose row may look different now (the sender and the recipient of
         a message, the agent of anything else); :attr:`counts` is brought up to date.
@@ -66,9 +87,9 @@ class Timeline:
         live, streaming, by_agent = self.live, self.streaming, self.by_agent
         touched: set[str] = set()
         recount = False
+        self.entries.extend(entries, offsets)
         for entry in entries:
-            self.entries.append(entry)
-            apply(live, entry)
+            apply_entry(live, entry)
             event = entry.event
             kind = type(event)
             agent = event_agent(event)
@@ -118,12 +139,13 @@ class Timeline:
         seq = max(0, min(seq, self.last_seq))
         i = bisect.bisect_right(self._snap_seqs, seq) - 1
         state = copy_state(self._snaps[i])
-        for entry in self.entries[self._snap_seqs[i]:seq]:
-            apply(state, entry)
+        for entry in self.entries.between(self._snap_seqs[i], seq):
+            apply_entry(state, entry)
         return state
 
     def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:
         """The last ``limit`` entries about ``agent`` up to seq ``until``."""
         seqs = self.by_agent.get(agent, [])
         end = bisect.bisect_right(seqs, until)
-        return [self.entries[seq - 1] for seq in seqs[max(0, end - limit):end]]
+        entries = self.entries
+        return [entries[seq - 1] for seq in seqs[max(0, end - limit):end]]

@@ -73,6 +73,18 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def press_when_offered(pilot: Pilot[Any], key: str, tries: int = 300) -> None:
+    """Press ``key`` once the app offers it (its binding active and enabled, as the footer
+    shows it). The app enables keys from the state it has drawn, up to its draw interval after
+    the events were folded: a key pressed before that does nothing."""
+    def offered() -> bool:
+        binding = pilot.app.screen.active_bindings.get(key)
+        return binding is not None and binding.enabled
+
+    await wait_for(pilot, offered, f"the app to offer {key}", tries)
+    await pilot.press(key)
+
+
 async def loaded(pilot: Pilot[Any]) -> None:
     """Wait until the app has folded and drawn the whole log."""
     app = pilot.app

@@ -21,7 +21,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.info import InfoScreen
 from tui.widgets.agent_tree import AgentTree
 
-from .conftest import drive, text_of, wait_for
+from .conftest import drive, press_when_offered, text_of, wait_for
 
 SLOW_PLAN = """{:run/name "slow"
  :tiers [{:depth 0 :models ["scripted"] :tools :all :budget {:tool-calls 20 :wall-s 600}}]
@@ -52,7 +52,8 @@ def test_cancel_a_subtree_of_a_live_run_then_stop_it(tmp_path: Path) -> None:
                                           ("root.a", "root.b.c")),
                        "the children to run their slow acceptance", tries=600)
         assert app.query_one("#tree", AgentTree).select_agent("root.b")
-        await pilot.press("x", "y")
+        await press_when_offered(pilot, "x")
+        await pilot.press("y")
         await wait_for(pilot, lambda: status("root.b") == "cancelled"
                        and status("root.b.c") == "cancelled", "the subtree to end", tries=600)
         assert status("root.a") == "acceptance"  # outside the subtree: still going
@@ -106,7 +107,7 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
                        and live.agents["root.a"].status == "acceptance", "a's acceptance",
                        tries=600)
         # Edit the plan (a new task d), check it, apply it: d appears in the tree.
-        await pilot.press("e")
+        await press_when_offered(pilot, "e")
         app.screen.query_one(TextArea).text = ADD_D
         await pilot.press("ctrl+s", "R")
         assert "new tasks (spawned): d" in text_of(app.screen.query(Static))
@@ -119,7 +120,7 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
         assert (run_dir / "plan.edn").read_text() == ADD_D
         # Reassign a to the other allowed model: a new attempt of a, on that model.
         assert tree.select_agent("root.a")
-        await pilot.press("r")
+        await press_when_offered(pilot, "r")
         app.screen.query_one("#model", Select).value = "scripted:alt"
         await pilot.click("#ok")
         await wait_for(pilot, lambda: live.agents["root.a"].attempt == 2
@@ -129,7 +130,7 @@ def test_reconcile_reassign_and_grant_on_a_live_run(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: "#2" in str(tree.nodes["root.a"].label),
                        "a's second attempt in the tree")  # the tree is redrawn at most 5 times/s
         # Grant a 3 more tool calls (the engine raises the limits from the root down).
-        await pilot.press("g")
+        await press_when_offered(pilot, "g")
         await pilot.click("#grant-tool-calls")
         await pilot.press("3", "enter", "y")
         await wait_for(pilot, lambda: len(live.control) == 3, "the grant's answer", tries=600)
@@ -207,16 +208,14 @@ def test_approve_and_deny_the_selected_call_of_a_live_run(tmp_path: Path) -> Non
         assert app.query_one("#tree", AgentTree).select_agent("root")
         await wait_for(pilot, lambda: str(app.query_one("#tree", AgentTree).nodes["root"].label)
                        .startswith("! root"), "root marked as waiting in the tree")
-        await wait_for(pilot, lambda: {"Approve", "Deny"} <= footer_keys(), "a and d in the footer")
-        await pilot.press("a")
+        await press_when_offered(pilot, "a")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         body = text_of(app.screen.query(Static))
         assert "Approve sh call root#1.0 of root?" in body and "echo ran >> out.txt" in body
         await pilot.press("y")
         await wait_for(pilot, lambda: waiting() == "root#2.0", "the write-file call to wait",
                        tries=600)
-        await wait_for(pilot, lambda: "Deny" in footer_keys(), "d in the footer (the call waits)")
-        await pilot.press("d")
+        await press_when_offered(pilot, "d")
         # Type once the form has the focus (a busy app mounts it a little later: keys before
         # that went to the app, and the reason arrived as "ay").
         await wait_for(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "reason",

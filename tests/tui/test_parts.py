@@ -8,14 +8,15 @@ import pytest
 
 from agenttree import events as ev
 from agenttree.errors import UserError
+from agenttree.live_state import fold_live
 from agenttree.log import LogReader
-from agenttree.state import fold, state_to_json
+from agenttree.state import state_to_json
 from tui.app import plan_change
 from tui.event_filter import EventFilter
 from tui.keymap import load_keymap
 from tui.keys import binding_ids
 from tui.look import event_agent, event_line, status_counts, summary
-from tui.timeline import Timeline
+from tui.timeline import TAIL_ITEMS, Timeline
 from tui.widgets.locks_view import ttl_left
 
 
@@ -25,9 +26,10 @@ def test_timeline_state_at_equals_the_fold(demo_run: Path, every: int) -> None:
     timeline = Timeline(every=every)
     timeline.extend(entries[:100])
     timeline.extend(entries[100:])
-    assert state_to_json(timeline.live) == state_to_json(fold(entries))
+    assert state_to_json(timeline.live) == state_to_json(fold_live(entries, TAIL_ITEMS))
     for seq in (0, 1, 7, 50, 99, 100, 101, len(entries) - 1, len(entries)):
-        assert state_to_json(timeline.state_at(seq)) == state_to_json(fold(entries, until=seq))
+        assert state_to_json(timeline.state_at(seq)) == \
+            state_to_json(fold_live(entries[:seq], TAIL_ITEMS))
     assert timeline.state_at(len(entries)) is not timeline.live  # a copy: views cannot harm it
     assert {k: v for k, v in timeline.counts.items() if v} == {"done": 5} \
         == status_counts(timeline.live)

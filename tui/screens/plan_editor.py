@@ -13,7 +13,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from agenttree.errors import PlanError
-from agenttree.plan import parse_plan
 
 from ..widgets.edn_text_area import EdnTextArea
 
@@ -45,6 +44,8 @@ class PlanEditorScreen(ModalScreen[str | None]):
         """Validate; keep the text if it is a valid plan, else show why."""
         editor = self.query_one(EdnTextArea)
         text = editor.text
+        from agenttree.plan import parse_plan  # imported when needed: ~6 MB, rarely used
+
         try:
             parse_plan(text, source=self.source)
         except PlanError as exc:

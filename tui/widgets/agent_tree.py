@@ -149,8 +149,10 @@ class AgentTree(Tree[str]):
         if agent.children and agent_id not in self._filled and len(state.agents) <= AUTO_EXPAND:
             self._fill(agent_id)
             node.expand()
-        node.set_label(agent_label(state, agent, not node.is_expanded, self._lca_of,
-                                   with_model=self.size.width >= 40))
+        label = agent_label(state, agent, not node.is_expanded, self._lca_of,
+                            with_model=self.size.width >= 40)
+        if label != node.label:  # each new label is a refresh the tree queues before keys
+            node.set_label(label)
 
     def _add(self, state: RunState, agent: AgentView) -> None:
         parent = self.nodes[agent.parent]  # type: ignore[index]

@@ -36,22 +36,27 @@ def _cell(kind: str, used: float, limit: float | None) -> Text:
 class BudgetsView(DataTable[str | Text]):
     """Rows: the selected agent, then its children (subtree totals)."""
 
+    _rows: list[tuple[str | Text, ...]] | None = None
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("agent", "subtree", *(k.replace("_", " ") for k in KINDS))
 
     def show(self, state: RunState, agent_id: str | None) -> None:
-        """Fill the table for ``agent_id`` (the root when None)."""
-        self.clear()
+        """Fill the table for ``agent_id`` (the root when None); left as it is when no row
+        changed (refilling a table lays the screen out again)."""
         agent_id = agent_id if agent_id in state.agents else state.root
-        if agent_id is None:
-            return
-        agent = state.agents[agent_id]
-        for i, row_id in enumerate([agent_id, *agent.children]):
-            row = state.agents[row_id]
-            totals = rolled_up(state, row_id)
-            name = Text.assemble("" if i == 0 else "  ", glyph(display_status(state, row)),
-                                 " ", row_id if i == 0 else row_id.rsplit(".", 1)[-1])
-            size = len(state.subtree(row_id))
-            self.add_row(name, str(size), *(_cell(k, totals.get(k, 0.0), row.limits.get(k))
-                                            for k in KINDS))
+        rows = []
+        if agent_id is not None:
+            for i, row_id in enumerate([agent_id, *state.agents[agent_id].children]):
+                row = state.agents[row_id]
+                totals = rolled_up(state, row_id)
+                name = Text.assemble("" if i == 0 else "  ", glyph(display_status(state, row)),
+                                     " ", row_id if i == 0 else row_id.rsplit(".", 1)[-1])
+                size = len(state.subtree(row_id))
+                rows.append((name, str(size), *(_cell(k, totals.get(k, 0.0), row.limits.get(k))
+                                                for k in KINDS)))
+        if rows != self._rows:
+            self._rows = rows
+            self.clear()
+            self.add_rows(rows)

@@ -81,6 +81,7 @@ class ConversationView(VerticalScroll):
         self.agent_id: str | None = None
         self._shown: list[tuple[Any, ...]] = []
         self._stream = ""
+        self._heading = ""
         self._follow = True
 
     def compose(self) -> ComposeResult:
@@ -97,8 +98,11 @@ class ConversationView(VerticalScroll):
         """Whether the view is scrolled to its end."""
         return self.scroll_y >= self.max_scroll_y
 
-    def show(self, agent: AgentView | None, streaming: str = "") -> None:
-        """Show ``agent``'s conversation (None: nothing selected), plus text still streaming."""
+    def show(self, agent: AgentView | None, streaming: str = "",
+             conversation: list[dict[str, Any]] | None = None, *, whole: bool = True) -> None:
+        """Show ``agent``'s conversation (None: nothing selected), plus text still streaming.
+        ``conversation``: its items (default: the view's own); ``whole`` False: only the last
+        of them, the earlier ones still being read."""
         follow = self.at_end
         head = self.query_one("#conv-head", Static)
         stream = self.query_one("#conv-stream", Static)
@@ -107,24 +111,29 @@ class ConversationView(VerticalScroll):
             self.agent_id = new_id
             self._shown = []
             self._stream = ""
+            self._heading = ""
             self.query_children(".turn").remove()
             follow = True  # another agent: start at its latest item
         if agent is None:
             head.update("Select an agent in the tree.")
             stream.display = False
             return
-        items = agent.conversation[-MAX_ITEMS:]
+        conversation = agent.conversation if conversation is None else conversation
+        items = conversation[-MAX_ITEMS:]
         wanted = [_signature(i) for i in items]
-        if wanted == self._shown and streaming == self._stream:
+        skipped = len(conversation) - len(items)
+        heading = ("… reading earlier items from the log" if not whole
+                   else f"… {skipped} earlier items (the Events tab has them all)" if skipped
+                   else f"{agent.id} — {agent.goal}")
+        if wanted == self._shown and streaming == self._stream and heading == self._heading:
             return
         keep = 0
         while keep < min(len(wanted), len(self._shown)) and wanted[keep] == self._shown[keep]:
             keep += 1
         for child in list(self.query_children(".turn"))[keep:]:
             child.remove()
-        skipped = len(agent.conversation) - len(items)
-        head.update(f"… {skipped} earlier items (the Events tab has them all)" if skipped
-                    else f"{agent.id} — {agent.goal}")
+        head.update(heading)
+        self._heading = heading
         if items[keep:]:
             self.mount_all([item_widget(agent.id, i) for i in items[keep:]], before=stream)
         stream.display = bool(streaming)

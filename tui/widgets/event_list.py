@@ -93,16 +93,17 @@ class EventList(ScrollView, can_focus=True):
                         break
         return out
 
-    def add_entries(self, entries: Sequence[Entry]) -> None:
-        """Append new entries that pass the filter (only the last :data:`MAX_LINES` of a big
-        batch: the rest would scroll away unseen). Lines are made when drawn, unless the
-        filter has words to look for in them."""
+    def add_entries(self, entries: Sequence[Entry], start: int) -> None:
+        """Append the new entries, ``entries[start:]``, that pass the filter (only the last
+        :data:`MAX_LINES` of a big batch: the rest would scroll away unseen, and are not even
+        looked at). Lines are made when drawn, unless the filter has words to look for."""
         flt = self.filter
+        newest_first = (entries[i] for i in range(len(entries) - 1, start - 1, -1))
         if flt.words:
-            kept: list[str | Entry] = list(self._lines_for(reversed(entries), MAX_LINES))
+            kept: list[str | Entry] = list(self._lines_for(newest_first, MAX_LINES))
         else:
             kept = []
-            for entry in reversed(entries):
+            for entry in newest_first:
                 if flt.matches_entry(entry):
                     kept.append(entry)
                     if len(kept) == MAX_LINES:

@@ -25,6 +25,11 @@ def ttl_left(since: int, ttl_ms: int | None, now_t: int) -> str:
 class LocksView(Vertical):
     """Two tables: locks and conflicts."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: dict[str, list[tuple[str | Text, ...]]] = {}
+        """Table id -> the rows it shows."""
+
     def compose(self) -> ComposeResult:
         yield Static("Locks", classes="section")
         locks: DataTable[str | Text] = DataTable(id="locks-table", cursor_type="row",
@@ -37,25 +42,30 @@ class LocksView(Vertical):
         yield conflicts
 
     def show(self, state: RunState, now_t: int) -> None:
-        """Fill both tables from ``state`` (TTLs counted to ``now_t``)."""
-        locks = self.query_one("#locks-table", DataTable)
-        locks.clear()
+        """Fill both tables from ``state`` (TTLs counted to ``now_t``); a table whose rows
+        did not change is left as it is (refilling one lays the screen out again)."""
+        locks: list[tuple[str | Text, ...]] = []
         for path, entry in sorted(state.locks.items()):
             waiters = ", ".join(entry["waiters"]) or "—"
             if not entry["holders"]:
-                locks.add_row(path, "—", "—", "—", "—", waiters)
+                locks.append((path, "—", "—", "—", "—", waiters))
             for owner, hold in entry["holders"].items():
-                locks.add_row(path, hold["mode"], owner,
+                locks.append((path, hold["mode"], owner,
                               ttl_left(hold["since"], hold.get("ttl_ms"), now_t),
-                              str(hold["token"]), waiters)
+                              str(hold["token"]), waiters))
         if not state.locks:
-            locks.add_row(Text("no locks held", style="bright_black"), "", "", "", "", "")
-        conflicts = self.query_one("#conflicts-table", DataTable)
-        conflicts.clear()
+            locks.append((Text("no locks held", style="bright_black"), "", "", "", "", ""))
+        conflicts: list[tuple[str | Text, ...]] = []
         for cid, c in state.conflicts.items():
             style = "bold red" if c["status"] == "open" else ""
-            conflicts.add_row(Text(cid, style=style), c["path"], c["requester"],
+            conflicts.append((Text(cid, style=style), c["path"], c["requester"],
                               ", ".join(c["owners"]), Text(str(c["lca"]), style="magenta"),
-                              Text(c["status"], style=style))
+                              Text(c["status"], style=style)))
         if not state.conflicts:
-            conflicts.add_row(Text("no conflicts", style="bright_black"), "", "", "", "", "")
+            conflicts.append((Text("no conflicts", style="bright_black"), "", "", "", "", ""))
+        for table_id, rows in (("#locks-table", locks), ("#conflicts-table", conflicts)):
+            if self._rows.get(table_id) != rows:
+                self._rows[table_id] = rows
+                table = self.query_one(table_id, DataTable)
+                table.clear()
+                table.add_rows(rows)

@@ -64,6 +64,7 @@ class RunHeader(Static):
     """Two lines at the top of the screen."""
 
     _shown: tuple[Any, ...] | None = None
+    _text: Text | None = None
 
     def show(self, state: RunState, counts: dict[str, int], *, viewing: int | None,
              last_seq: int, plan: str, readonly: bool) -> None:
@@ -73,8 +74,11 @@ class RunHeader(Static):
 
     def _draw(self) -> None:
         state, counts, viewing, last_seq, plan, readonly = self._shown
-        self.update(header_text(state, counts, viewing=viewing, last_seq=last_seq, plan=plan,
-                                readonly=readonly, wide=self.size.width >= WIDE))
+        text = header_text(state, counts, viewing=viewing, last_seq=last_seq, plan=plan,
+                           readonly=readonly, wide=self.size.width >= WIDE)
+        if text != self._text:  # its height is fixed: no layout of the screen needed
+            self._text = text
+            self.update(text, layout=False)
 
     def on_resize(self) -> None:
         """Spell the statuses out, or not, for the new width."""

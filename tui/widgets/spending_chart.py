@@ -82,11 +82,14 @@ def _name(row: Spend, top: str) -> str:
 class SpendingChart(Static):
     """The pictures for one agent's subtree."""
 
+    _text: Text | str | None = None
+
     def show(self, state: RunState, activity: Activity, agent_id: str | None,
              now_t: int) -> None:
         """Draw ``agent_id``'s subtree (the root when None)."""
         agent_id = agent_id if agent_id in state.agents else state.root
-        if agent_id is None:
-            self.update("")
-            return
-        self.update(spending_text(state, activity, agent_id, now_t, self.size.width or 80))
+        text = "" if agent_id is None else \
+            spending_text(state, activity, agent_id, now_t, self.size.width or 80)
+        if text != self._text:  # an update lays the screen out again: only when it changed
+            self._text = text
+            self.update(text)
