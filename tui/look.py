@@ -133,7 +133,8 @@ def summary(event: ev.Event) -> str:
             return f"{event.status} {_short(event.detail, 50)}".rstrip()
         case ev.ModelResponded():
             calls = ", ".join(c.get("tool", "?") for c in event.calls)
-            return f"turn {event.turn}" + (f" → {calls}" if calls else f": {_short(event.text)}")
+            said = f" → {calls}" if calls else f": {_short(event.text)}"
+            return f"turn {event.turn}{_charges(event.charged)}{said}"
         case ev.ToolRequested():
             return f"{event.tool} {_short(event.args, 50)}"
         case ev.ToolResult():
@@ -158,6 +159,12 @@ def summary(event: ev.Event) -> str:
             return _short(event.fields)
     fields = {k: v for k, v in vars_of(event).items() if k != "agent"}
     return _short(" ".join(f"{k}={v}" for k, v in fields.items()), 80)
+
+
+def _charges(charged: dict[str, float] | None) -> str:
+    """``(tokens +420, cost +$0.01)``: what an answer was charged, or nothing."""
+    spent = ", ".join(f"{kind} +{amount(kind, value)}" for kind, value in (charged or {}).items())
+    return f" ({spent})" if spent else ""
 
 
 def vars_of(event: ev.Event) -> dict[str, Any]:

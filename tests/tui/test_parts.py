@@ -137,3 +137,12 @@ def test_watchdog_and_rollup_events_read_as_sentences() -> None:
     rolled = ev.BudgetRolledUp(agent="root", child="root.a",
                                used={"tool_calls": 4, "tokens": 1200, "cost": 0})
     assert summary(rolled) == "root.a ended: subtree spent tool_calls 4, tokens 1.2k"
+
+
+def test_an_answer_reads_with_what_it_was_charged() -> None:
+    """The charges ride on the answer (no budget/charged line of their own since issue 22)."""
+    answer = ev.ModelResponded(agent="root", model="m", turn=3, text="", usage={},
+                               calls=[{"tool": "sh"}], charged={"tokens": 1200, "cost": 0.0125})
+    assert summary(answer) == "turn 3 (tokens +1.2k, cost +$0.01) → sh"
+    older = ev.ModelResponded(agent="root", model="m", turn=1, text="hi", calls=[], usage={})
+    assert summary(older) == "turn 1: hi"
