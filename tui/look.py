@@ -147,7 +147,7 @@ def summary(event: ev.Event) -> str:
                    f"{amount(event.kind, event.used)}/{limit}"
         case ev.BudgetRolledUp():
             totals = ", ".join(f"{k} {amount(k, v)}" for k, v in event.used.items() if v)
-            return f"{event.child} ended: subtree spent {totals or 'nothing'}"
+            return f"{event.child} ended: {event.agent}'s subtree has spent {totals or 'nothing'}"
         case ev.AgentWatchdog():
             stalled = ", ".join(str(c.get("agent")) for c in event.children)
             return f"no progress in {event.quiet_s:g}s from {_short(stalled, 50)}"

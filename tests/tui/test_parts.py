@@ -136,7 +136,8 @@ def test_watchdog_and_rollup_events_read_as_sentences() -> None:
     assert summary(looked) == "no progress in 30s from root.a, root.b"
     rolled = ev.BudgetRolledUp(agent="root", child="root.a",
                                used={"tool_calls": 4, "tokens": 1200, "cost": 0})
-    assert summary(rolled) == "root.a ended: subtree spent tool_calls 4, tokens 1.2k"
+    # used is the parent's new total (its own and its subtree's), not the child's spend
+    assert summary(rolled) == "root.a ended: root's subtree has spent tool_calls 4, tokens 1.2k"
 
 
 def test_an_answer_reads_with_what_it_was_charged() -> None:
