@@ -54,7 +54,9 @@ async def test_a_hanging_command_times_out_when_the_test_moves_time_on(
         assert trio.current_time() == 0  # held while it lives...
         autojump_clock.jump(30)  # ...until the test moves time on
     assert result.timed_out and result.exit_code is None
-    assert result.duration_s == 30  # killed and reaped with no more virtual time
+    # Virtual time (trio's clock: run_command measures with trio.current_time()), not a
+    # wall-clock bound: only the test's jump moved it, the kill and the reaping took none.
+    assert trio.current_time() == result.duration_s == 30
     assert not Path(f"/proc/{pgids[0]}").exists()  # killed and reaped: not even a zombie
 
 

@@ -12,7 +12,6 @@ import trio.testing
 from agenttree import events as ev
 from agenttree.control import Approve, Deny, append_command
 from agenttree.log import read_events
-from agenttree.runtime.control import POLL_S
 from agenttree.state import fold
 
 from ..models.fake_openai import FakeOpenAI, completion
@@ -105,10 +104,14 @@ async def test_deciding_an_unknown_or_decided_call_is_rejected_and_the_run_goes_
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine.run)
         await _until_waiting(engine)
+        # Commands are answered in order: once line 4 has its answer, all four have.
+        answered = when_written(engine, lambda e: isinstance(
+            e, ev.ControlApplied | ev.ControlRejected) and e.line == 4)
         for command in (Approve(call="root#9.9"), Deny(call="root#1.0"),
                         Deny(call="root#2.0", reason="no"), Approve(call="root#2.0")):
             append_command(engine.run_dir, command)
-        await trio.sleep(POLL_S * 3)
+        with trio.fail_after(60):  # virtual seconds: a missing answer fails, never hangs
+            await answered.wait()
     rejected = {r.line: r.reason for r in events_of(engine, ev.ControlRejected)}
     assert rejected == {1: "no call 'root#9.9' in this run asked for approval",
                         2: "no call 'root#1.0' in this run asked for approval",
