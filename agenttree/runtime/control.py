@@ -40,7 +40,8 @@ from ..control.commands import (
 )
 from ..errors import ToolError, UserError
 from ..file_changes import FileChanges
-from ..log import FileCutBack, LineFollower, replace_whole
+from ..log import replace_whole
+from ..log_lines import FileCutBack, LineFollower
 from ..plan import Plan, parse_plan
 from ..plan_diff import index, move_task, replace_task
 from ..policy import Policy, derive, root_policy

@@ -20,7 +20,7 @@ import attrs
 import orjson
 
 from ..bench.report import EVENTS, SUMMARY
-from ..log import FileCutBack, LineFollower
+from ..log_lines import FileCutBack, LineFollower
 
 MAX_SUMMARY = 4 << 20
 """A ``summary.json`` larger than this is reported, not sent."""

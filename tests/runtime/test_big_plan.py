@@ -14,7 +14,8 @@ import trio.testing
 from agenttree import events as ev
 from agenttree.cli import main
 from agenttree.control import ControlClient, Reconcile, append_command, stage_plan
-from agenttree.log import MAX_LINE, decode, read_events
+from agenttree.log import decode, read_events
+from agenttree.log_lines import MAX_LINE
 from agenttree.plan import parse_plan, plan_to_edn
 from agenttree.runtime.control import POLL_S
 from agenttree.state import fold

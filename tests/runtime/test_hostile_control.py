@@ -12,7 +12,7 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.control import MAX_COMMAND, Cancel, Message, append_command
-from agenttree.log import LineFollower
+from agenttree.log_lines import LineFollower
 from agenttree.plan import parse_plan
 from agenttree.runtime.control import POLL_S
 from agenttree.runtime.engine import Engine

@@ -11,7 +11,8 @@ import pytest
 from agenttree import events as ev
 from agenttree.cli import main
 from agenttree.fit import MARK, fit_event
-from agenttree.log import MAX_LINE, encode, read_events
+from agenttree.log import encode, read_events
+from agenttree.log_lines import MAX_LINE
 from agenttree.state import fold
 
 from .test_resume import cut, run_plan
