@@ -292,6 +292,7 @@ def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_di
         page.goto(serve_dir(run_dir))
         expect(row(page, "root")).to_have_attribute("data-status", "needs-you", timeout=WAIT_MS)
         expect(page.get_by_role("button", name="Deny root#1.0")).to_be_visible()
+        expect(page.get_by_label("Reason for a denial")).to_be_visible()
         # The buttons fit in the tree panel (the row's other columns give way), not clipped.
         tree = page.locator("#tree-panel .tree").bounding_box()
         deny = page.get_by_role("button", name="Deny root#1.0").bounding_box()
@@ -307,6 +308,8 @@ def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_di
             "deny root#2.0: applied — denied root#2.0 (write-file for root)", timeout=WAIT_MS)
         expect(row(page, "root")).to_have_attribute("data-status", "done", timeout=WAIT_MS)
         expect(row(page, "root").locator("button.approve")).to_be_hidden()
+        # The reason field is there only while a call waits for a person.
+        expect(page.get_by_label("Reason for a denial")).to_be_hidden()
         assert run.wait(timeout=30) == 0
     finally:
         stop(run)

@@ -49,6 +49,8 @@ class Page {
       onSelect: (id) => this.select(id),
       onCancel: (id) => this.cancel(id),
       onDecide: (call, approve) => this.decide(call, approve),
+      // The denial's reason is asked for only while a Deny button is there to use it.
+      onWaiting: (any) => { $("deny-reason").closest("label").hidden = !any; },
       onToggle: (id) => this.toggle(id),
       isCollapsed: (id) => this.model.collapsed.has(id),
     });

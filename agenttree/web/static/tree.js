@@ -106,6 +106,7 @@ export class VirtualTree extends VirtualRows {
   /**
    * @param {HTMLElement} el the scrolling container (holds a .spacer child)
    * @param {{onSelect: (id) => void, onCancel: (id) => void, onToggle: (id) => void,
+   *          onDecide: (call, approve) => void, onWaiting: (any) => void,
    *          isCollapsed: (id) => boolean}} actions
    */
   constructor(el, actions) {
@@ -118,6 +119,12 @@ export class VirtualTree extends VirtualRows {
   select(id) {
     this.selected = id;
     this.schedule();
+  }
+
+  /** New rows; tells `onWaiting` whether any of them has a call waiting for a person. */
+  setRows(rows) {
+    super.setRows(rows);
+    this.actions.onWaiting(rows.some((a) => a.waiting_call));
   }
 
   draw() {
