@@ -293,6 +293,11 @@ def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_di
         expect(row(page, "root")).to_have_attribute("data-status", "needs-you", timeout=WAIT_MS)
         expect(page.get_by_role("button", name="Deny root#1.0")).to_be_visible()
         expect(page.get_by_label("Reason for a denial")).to_be_visible()
+        # The Events panel keeps the longest event type apart from the agent beside it.
+        gap = page.locator("#events li", has_text="tool/approval-requested").first.evaluate(
+            "li => { const r = document.createRange(); r.selectNodeContents(li.querySelector('.type'));"
+            " return li.querySelector('.who').getBoundingClientRect().left - r.getBoundingClientRect().right; }")
+        assert gap >= 6, gap
         # The buttons fit in the tree panel (the row's other columns give way), not clipped.
         tree = page.locator("#tree-panel .tree").bounding_box()
         deny = page.get_by_role("button", name="Deny root#1.0").bounding_box()
