@@ -280,6 +280,14 @@ GATED_PLAN = """
 """
 
 
+# An Events row's space between its type's text and the agent's name, in px.
+GAP_AFTER_TYPE_JS = """li => {
+  const text = document.createRange();
+  text.selectNodeContents(li.querySelector('.type'));
+  return li.querySelector('.who').getBoundingClientRect().left - text.getBoundingClientRect().right;
+}"""
+
+
 def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_dir,
                                                          page) -> None:
     plan = tmp_path / "gated.edn"
@@ -295,8 +303,7 @@ def test_approve_and_deny_buttons_decide_a_waiting_call(tmp_path: Path, serve_di
         expect(page.get_by_label("Reason for a denial")).to_be_visible()
         # The Events panel keeps the longest event type apart from the agent beside it.
         gap = page.locator("#events li", has_text="tool/approval-requested").first.evaluate(
-            "li => { const r = document.createRange(); r.selectNodeContents(li.querySelector('.type'));"
-            " return li.querySelector('.who').getBoundingClientRect().left - r.getBoundingClientRect().right; }")
+            GAP_AFTER_TYPE_JS)
         assert gap >= 6, gap
         # The buttons fit in the tree panel (the row's other columns give way), not clipped.
         tree = page.locator("#tree-panel .tree").bounding_box()
