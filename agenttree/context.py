@@ -12,8 +12,10 @@ from the same recorded answers and outputs):
   always kept; older tool outputs are shortened first, oldest first (each to its head and a
   pointer; the runtime saves the whole output when no file holds it yet), then long arguments
   of older tool calls, then older turns are dropped, oldest first, and summed up in one
-  message after the goal; last, the kept turns' outputs and arguments are shortened too. If
-  even that does not fit, :class:`WindowTooSmall`.
+  message after the goal — until the transcript is down to :data:`LOW_WATER` of the limit, so
+  the next turns fit without compacting again; last, only if it does not fit at all yet, the
+  kept turns' outputs and arguments are shortened too. If even that does not fit,
+  :class:`WindowTooSmall`.
 
 Transcript messages are OpenAI-style dicts (``role``, ``content``, ``tool_calls``,
 ``tool_call_id``); the summary message also carries its tallies under ``summary``.
@@ -39,6 +41,10 @@ SHORT_CHARS = 240
 """Characters of a shortened output, or of a shortened argument, that stay."""
 SAID_CHARS = 400
 """Characters of the model's own words from dropped turns that the summary quotes."""
+LOW_WATER = 0.75
+"""The share of the limit a compaction brings older turns down to. Compacting only to the limit
+would compact again at nearly every turn, and each compaction changes the transcript's start,
+which a provider's prompt cache is keyed on."""
 
 Message = dict[str, Any]
 
@@ -154,9 +160,11 @@ class Compacted:
 
 
 def compact(messages: list[Message], *, limit: int,
-            count: Callable[[Message], int] = message_tokens) -> Compacted | None:
+            count: Callable[[Message], int] = message_tokens,
+            low_water: float = LOW_WATER) -> Compacted | None:
     """``messages`` made to fit ``limit`` tokens as counted by ``count``; ``None`` when they
-    fit already. The input is never changed.
+    fit already. Older turns are compacted down to ``low_water`` of ``limit`` (as far as they
+    go), the latest turns only as far as ``limit`` needs. The input is never changed.
 
     Raises:
         WindowTooSmall: the kept part alone does not fit.
@@ -166,10 +174,11 @@ def compact(messages: list[Message], *, limit: int,
     if before <= limit:
         return None
     work = _Work(list(messages), sizes, count)
+    goal = min(limit, int(limit * low_water))
     for stage in (work.shorten_outputs, work.shorten_args):
-        if stage(work.body(), limit):
+        if stage(work.body(), goal):
             return work.result(before)
-    if work.drop(limit):
+    if work.drop(goal) or work.total <= limit:
         return work.result(before)
     for stage in (work.shorten_outputs, work.shorten_args):
         if stage(range(work.head_end, len(work.messages)), limit):

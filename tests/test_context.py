@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from agenttree.context import (
     KEEP_TURNS,
+    LOW_WATER,
     NAME,
     WindowTooSmall,
     compact,
@@ -78,6 +79,27 @@ def test_older_turns_are_dropped_into_one_summary_keeping_head_and_latest_turns(
     assert again is not None
     assert sum(1 for m in again.messages if "summary" in m) == 1
     assert again.messages[2]["summary"]["turns"] == done.turns_dropped + again.turns_dropped
+
+
+def test_a_compaction_leaves_room_so_the_next_turns_fit_without_another() -> None:
+    messages = transcript(12)
+    limit = total(messages) - 500
+    done = compact(messages, limit=limit)
+    assert done is not None and done.tokens_after <= limit * LOW_WATER
+    grown = done.messages
+    for i in range(12, 15):  # a few more turns of short outputs
+        grown = grown + turn(i, f"output {i}")
+        assert compact(grown, limit=limit) is None
+
+
+def test_the_latest_turns_are_shortened_only_as_far_as_the_limit_needs() -> None:
+    messages = transcript(6)
+    kept = messages[-2 * KEEP_TURNS:]
+    limit = total(HEAD) + total(kept) + 100  # fits once older turns go, above the low water
+    assert total(HEAD) + total(kept) > limit * LOW_WATER
+    done = compact(messages, limit=limit)
+    assert done is not None and done.tokens_after <= limit
+    assert done.messages[-2 * KEEP_TURNS:] == kept  # the latest turns are untouched
 
 
 def test_the_kept_part_alone_too_big_is_refused_with_what_it_needs() -> None:
