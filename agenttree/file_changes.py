@@ -8,9 +8,8 @@ at the latest, so a follower stays correct where notification is unavailable (th
 instances of the user used up, a network file system that misses other hosts' writes).
 
 The file is followed by name: while it does not exist, its directory is watched for it; once
-it is deleted, the directory again. Runs on plain Trio (anyio's Trio backend, which the
-follower used before, takes ~20 ms to import: every ``agenttree run`` paid it before its first
-agent started).
+it is deleted, the directory again. Runs on plain Trio (not anyio: its Trio backend takes
+~20 ms to import, which every ``agenttree run`` would pay before its first agent starts).
 
 It drives watchfiles' private ``RustNotify`` itself: the public ``awatch`` (which works under
 Trio, a change waking it as fast) cannot say when its watch has begun, which :meth:`FileChanges.run`
