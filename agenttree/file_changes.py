@@ -8,21 +8,29 @@ at the latest, so a follower stays correct where notification is unavailable (th
 instances of the user used up, a network file system that misses other hosts' writes).
 
 The file is followed by name: while it does not exist, its directory is watched for it; once
-it is deleted, the directory again. Runs on anyio, so under Trio and asyncio alike.
+it is deleted, the directory again. Runs on plain Trio (not anyio: its Trio backend takes
+~20 ms to import, which every ``agenttree run`` would pay before its first agent starts).
 
 It drives watchfiles' private ``RustNotify`` itself: the public ``awatch`` (which works under
 Trio, a change waking it as fast) cannot say when its watch has begun, which :meth:`FileChanges.run`
 reports, and when cancelled waits out its ``rust_timeout`` (5 s) for the watcher thread. The
-versions of watchfiles are pinned in pyproject.toml, and a test checks the API used.
+versions of watchfiles are pinned in pyproject.toml, and a test checks the API used. The
+watcher's blocking wait runs in a thread of its own (``trio.lowlevel.start_thread_soon``), not
+through ``trio.to_thread.run_sync``: it is a wait for the operating system, like a socket's,
+which holds none of the worker threads' capacity tokens (fsyncs, plan parses) for the life of
+the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-import anyio
+import outcome
+import trio
 from watchfiles import Change
 from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
@@ -47,14 +55,14 @@ class FileChanges:
         self.notifying = False
         """Whether changes are being notified now (false: polling only)."""
         self._changed = False
-        self._wake: anyio.Event | None = None
+        self._wake: trio.Event | None = None
 
     async def wait(self) -> None:
         """Return when the file may have changed since the last call: at once if a change was
         notified meanwhile, else at the next notification or after ``poll_s``."""
         if not self._changed:
-            self._wake = anyio.Event()
-            with anyio.move_on_after(self.poll_s):
+            self._wake = trio.Event()
+            with trio.move_on_after(self.poll_s):
                 await self._wake.wait()
             self._wake = None
         self._changed = False
@@ -64,8 +72,8 @@ class FileChanges:
         if self._wake is not None:
             self._wake.set()
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] =
-                  anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] =
+                  trio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled. Reports started once a change made from then on is seen."""
         stop = threading.Event()
         try:
@@ -74,7 +82,7 @@ class FileChanges:
             self.notifying = False
             stop.set()
 
-    async def _watch(self, stop: threading.Event, task_status: anyio.abc.TaskStatus[None]) -> None:
+    async def _watch(self, stop: threading.Event, task_status: trio.TaskStatus[None]) -> None:
         started = False
         while True:
             is_file = self.path.exists()
@@ -99,10 +107,7 @@ class FileChanges:
     async def _changes(self, watcher: RustNotify, stop: threading.Event, is_file: bool) -> bool:
         """Wait for the next reported changes and signal the follower; whether the watch must
         move (the file was created or deleted)."""
-        # Cancelled, the thread is left to end by itself: `run` sets `stop`, which it sees
-        # within STEP_MS, and the watcher goes with the thread's last reference to it.
-        raw = await anyio.to_thread.run_sync(watcher.watch, DEBOUNCE_MS, STEP_MS, 0, stop,
-                                             abandon_on_cancel=True)
+        raw = await _in_thread(lambda: watcher.watch(DEBOUNCE_MS, STEP_MS, 0, stop))
         if not isinstance(raw, set):
             return False
         mine = [change for change, name in raw if Path(name).name == self.path.name]
@@ -110,3 +115,24 @@ class FileChanges:
             return False
         self._signal()
         return not is_file or Change.deleted in mine
+
+
+async def _in_thread(wait: Callable[[], object]) -> object:
+    """What ``wait`` returns, called in a worker thread. Cancelled, the thread is left to end by
+    itself (:meth:`FileChanges.run` sets the watcher's ``stop``, which it sees within STEP_MS)
+    and what it returns then goes nowhere."""
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+    result: list[outcome.Outcome[object]] = []
+
+    def deliver(answer: outcome.Outcome[object]) -> None:
+        def back_in_trio() -> None:
+            result.append(answer)
+            done.set()
+
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(back_in_trio)
+
+    trio.lowlevel.start_thread_soon(wait, deliver, name="agenttree file changes")
+    await done.wait()
+    return result[0].unwrap()

@@ -292,6 +292,12 @@ class Tailer:
 # --- the writer ------------------------------------------------------------------------------
 
 
+def _sync_new_file(fd: int, path: Path) -> None:
+    """Make a newly created file and its directory entry durable."""
+    os.fsync(fd)
+    fsync_dir(path.parent)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a new directory entry durable (after creating a file in ``path``)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -406,14 +412,13 @@ class EventLog:
         new = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            if new:
-                os.fsync(fd)
-                fsync_dir(self.path.parent)
+            if new and self.durability != "batch":
+                _sync_new_file(fd, self.path)
             task_status.started()
             with trio.CancelScope(shield=True):
                 async with trio.open_nursery() as nursery:
                     if self.durability == "batch":
-                        nursery.start_soon(self._syncer, fd)
+                        nursery.start_soon(self._syncer, fd, new)
                     await self._serve(fd)
                     self._writer_done = True
                     self._dirty.set()
@@ -450,9 +455,13 @@ class EventLog:
             # Let the emitters run between batches, so batches stay large and cheap.
             await trio.lowlevel.checkpoint()
 
-    async def _syncer(self, fd: int) -> None:
+    async def _syncer(self, fd: int, new: bool) -> None:
         """``batch`` mode: fsync whatever was written, one fsync at a time (group commit), so
-        an event is durable a few milliseconds after its write and the writer never waits."""
+        an event is durable a few milliseconds after its write and the writer never waits.
+        A new file and its directory entry are made durable first (in a thread, while the run
+        starts), before any event counts as durable."""
+        if new:
+            await trio.to_thread.run_sync(_sync_new_file, fd, self.path)
         while True:
             await self._dirty.wait()
             self._dirty = trio.Event()

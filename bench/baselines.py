@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -11,21 +12,20 @@ import trio
 
 
 async def raw_fanout(n: int, sleep_s: float = 0.01) -> None:
-    """n tasks that each sleep ``sleep_s`` and send one message to the root."""
-    send, recv = trio.open_memory_channel[int](256)
+    """n tasks that each sleep ``sleep_s`` and send one message to the root, which receives
+    all n: the peers harness's W1 (``../shared/peers/raw_trio.py``), written the same way (an
+    unbounded channel the tasks share, no per-task clone)."""
+    send, recv = trio.open_memory_channel[int](math.inf)
 
-    async def worker(i: int, out: trio.MemorySendChannel[int]) -> None:
-        async with out:
-            await trio.sleep(sleep_s)
-            await out.send(i)
+    async def worker(i: int) -> None:
+        await trio.sleep(sleep_s)
+        await send.send(i)
 
     async with trio.open_nursery() as nursery:
-        async with send:
-            for i in range(n):
-                nursery.start_soon(worker, i, send.clone())
-        async with recv:
-            async for _ in recv:
-                pass
+        for i in range(n):
+            nursery.start_soon(worker, i)
+        for _ in range(n):
+            await recv.receive()
 
 
 async def raw_round_trips(n: int) -> None:

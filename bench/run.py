@@ -68,20 +68,25 @@ def _trial(kind: str, n: int, gc_mode: str) -> dict[str, float]:
 
 def bench_fanout(sizes: tuple[int, ...], runs: int) -> list[tuple[str, str, str]]:
     """Each size: raw Trio, then the engine with the tuned GC (``agenttree run``'s); the
-    default GC too at the largest size, to show what tuning saves."""
+    default GC too at the largest size, to show what tuning saves. The trials interleave
+    (raw, engine, raw, engine...), so a busy stretch of the machine slows both alike."""
     rows = []
     for n in sizes:
-        raw = [_trial("raw", n, "default") for _ in range(runs)]
+        big = n == max(sizes)
+        modes = ("default", "tuned") if big else ("tuned",)
+        raw, trials = [], {mode: [] for mode in modes}
+        for _ in range(runs):
+            raw.append(_trial("raw", n, "default"))
+            for gc_mode in modes:
+                trials[gc_mode].append(_trial("engine", n, gc_mode))
         raw_s = statistics.median(r["wall_s"] for r in raw)
         raw_kb = statistics.median(r["rss_kb"] for r in raw) / n
         # Per-agent memory only at the largest size: below it, the run's fixed ~12 MB (the
         # same for raw Trio) swamps it.
-        big = n == max(sizes)
         rows.append((f"raw Trio: {n:,} tasks sleep 10 ms + message root",
                      f"{raw_s:.3f} s" + (f", {raw_kb:.1f} KB/task" if big else ""),
                      "baseline"))
-        for gc_mode in ("default", "tuned") if big else ("tuned",):
-            got = [_trial("engine", n, gc_mode) for _ in range(runs)]
+        for gc_mode, got in trials.items():
             wall = statistics.median(r["wall_s"] for r in got)
             kb = statistics.median(r["rss_kb"] for r in got) / n
             events = got[0]["events"]

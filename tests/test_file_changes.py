@@ -6,6 +6,9 @@ because the file changed and the operating system said so.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,6 +89,35 @@ async def test_a_deleted_and_recreated_file_is_followed_on(tmp_path: Path) -> No
         await changes.wait()
         append(path)
         await changes.wait()
+
+
+async def test_a_watch_is_a_wait_not_a_worker_thread_hop(tmp_path: Path, autojump_clock) -> None:
+    """The watcher's blocking wait holds none of Trio's worker-thread tokens (an fsync or a plan
+    parse needs them), and virtual time passes while it waits, as while a socket waits."""
+    path = tmp_path / "control.jsonl"
+    path.touch()
+    async with following(path, poll_s=NEVER) as changes:
+        assert changes.notifying
+        assert trio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+        t0 = trio.current_time()
+        await trio.sleep(3600)
+        assert trio.current_time() - t0 == 3600
+
+
+def test_a_run_does_not_import_anyio(tmp_path: Path) -> None:
+    """An ``agenttree run`` follows its control file on plain Trio: anyio's Trio backend (~20 ms
+    to import, before the first agent starts) is not loaded."""
+    (tmp_path / "plan.edn").write_text(
+        '{:task {:task/id "root" :script [{:say "hello"}]}}\n')
+    code = ("import json, sys\nfrom agenttree.cli import main\n"
+            "rc = main(['run', 'plan.edn', '--run-dir', 'r', '--quiet'])\n"
+            "print(json.dumps([rc, sorted(m for m in sys.modules if m.startswith('anyio'))]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    rc, anyio_modules = json.loads(result.stdout.splitlines()[-1])
+    assert rc == 0 and (tmp_path / "r" / "events.jsonl").exists()
+    assert "anyio._backends._trio" not in anyio_modules
 
 
 def without_notification(monkeypatch: pytest.MonkeyPatch) -> None:

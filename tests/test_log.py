@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import orjson
@@ -175,6 +176,29 @@ async def test_new_log_fsyncs_its_directory(tmp_path: Path, monkeypatch) -> None
     assert synced == [tmp_path]
 
 
+async def test_batch_mode_makes_a_new_file_durable_off_the_event_loop_first(
+        tmp_path: Path, monkeypatch) -> None:
+    """In ``batch`` mode the run starts while a thread fsyncs the new file and its directory
+    (the event loop does not wait for them); no event counts as durable before they are done."""
+    synced: list[tuple[str, bool, int]] = []
+    real_fsync, real_dir = os.fsync, logmod.fsync_dir
+    log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
+
+    def note(what: str) -> None:
+        synced.append((what, threading.current_thread() is threading.main_thread(),
+                       log.synced_seq))
+
+    monkeypatch.setattr(logmod.os, "fsync", lambda fd: (note("file"), real_fsync(fd)))
+    monkeypatch.setattr(logmod, "fsync_dir", lambda p: (note("dir"), real_dir(p)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        log.emit(_events(1)[0])
+        await log.flush()
+        log.close()
+    assert synced[:2] == [("file", False, 0), ("dir", False, 0)]
+    assert log.synced_seq == 1
+
+
 class _FsyncCounter:
     def __init__(self, monkeypatch) -> None:
         self.calls = 0
@@ -192,6 +216,7 @@ async def test_batch_mode_fsyncs_each_written_batch_without_a_flush(tmp_path: Pa
     # How soon the fsync lands is a duration (`make bench`); what is tested is that the write
     # alone brings exactly one fsync, with no flush or close asking for it.
     counter = _FsyncCounter(monkeypatch)
+    (tmp_path / "e.jsonl").touch()  # not new: no fsync of its creation
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
     async with trio.open_nursery() as nursery:
         await nursery.start(log.run)
