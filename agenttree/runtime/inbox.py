@@ -33,7 +33,8 @@ class Inbox:
         size: how many mail items may wait before senders wait.
     """
 
-    __slots__ = ("_arrived", "_closed", "_mail", "_notices", "_room", "peak_notices", "size")
+    __slots__ = ("_arrived", "_closed", "_mail", "_notices", "_reader_parked", "_room",
+                 "peak_notices", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -44,6 +45,8 @@ class Inbox:
         self._notices: deque[Any] | None = None
         self._arrived: trio.lowlevel.ParkingLot | None = None
         """The reader, waiting for an item."""
+        self._reader_parked = False
+        """Whether the reader waits in ``_arrived`` (a plain flag: senders test it per item)."""
         self._room: trio.lowlevel.ParkingLot | None = None
         """Senders waiting for room in the mail lane."""
         self._closed = False
@@ -74,8 +77,9 @@ class Inbox:
         elif len(mail) >= self.size:
             raise trio.WouldBlock
         mail.append(item)
-        if self._arrived:
-            self._arrived.unpark()
+        if self._reader_parked:
+            self._reader_parked = False
+            self._arrived.unpark()  # type: ignore[union-attr]
         return True
 
     async def send(self, item: Any) -> bool:
@@ -106,8 +110,9 @@ class Inbox:
             notices = self._notices = deque()
         notices.append(item)
         self.peak_notices = max(self.peak_notices, len(notices))
-        if self._arrived:
-            self._arrived.unpark()
+        if self._reader_parked:
+            self._reader_parked = False
+            self._arrived.unpark()  # type: ignore[union-attr]
         return True
 
     # --- the reader -------------------------------------------------------------------------
@@ -130,19 +135,19 @@ class Inbox:
         """The next item, waiting for one. Raises ``trio.EndOfChannel`` when closed and
         empty."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        parked = False
-        while True:
-            try:
-                item = self.receive_nowait()
-            except trio.WouldBlock:
-                if self._arrived is None:
-                    self._arrived = trio.lowlevel.ParkingLot()
-                await self._arrived.park()
-                parked = True
-                continue
-            if not parked:  # (parking was the checkpoint)
-                await trio.lowlevel.cancel_shielded_checkpoint()
+        if self._notices or self._mail or self._closed:
+            item = self.receive_nowait()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return item
+        if self._arrived is None:
+            self._arrived = trio.lowlevel.ParkingLot()
+        while not (self._notices or self._mail or self._closed):  # (parking is the checkpoint)
+            self._reader_parked = True
+            try:
+                await self._arrived.park()
+            finally:
+                self._reader_parked = False
+        return self.receive_nowait()
 
     def __aiter__(self) -> Inbox:
         return self
