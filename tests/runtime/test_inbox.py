@@ -77,3 +77,13 @@ async def test_a_waiting_reader_is_woken_by_mail_notices_and_close() -> None:
         assert got == ["m1", "m2", "n1"]
         inbox.close()
     assert got == ["m1", "m2", "n1", "end"]
+
+
+async def test_a_reader_cancelled_while_waiting_loses_nothing() -> None:
+    inbox = Inbox(4)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inbox.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert inbox.send_nowait("kept") and inbox.notify("noted")  # wake no one: no one waits
+    assert [await inbox.receive(), await inbox.receive()] == ["noted", "kept"]
