@@ -17,6 +17,7 @@ writes on, they read the new records, not the old bytes glued to the new.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -46,8 +47,13 @@ from .log_lines import (
 from .redact import holds_secret, redact_data
 
 BATCH_FSYNC_S = 0.05
-"""In ``batch`` mode an event is fsynced at most this long after it is written (in practice as
-soon as the previous fsync is done)."""
+"""In ``batch`` mode an event is fsynced at most this long after it is written (in practice
+within :data:`FSYNC_GAP_S` and an fsync's duration)."""
+
+FSYNC_GAP_S = 0.01
+"""In ``batch`` mode an fsync starts at least this long after the previous one started, unless
+a flush or close waits on it: a busy run pays for at most ~100 fsyncs a second (each a thread
+hand-off that stalls the event loop), not one after another."""
 
 LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
@@ -363,6 +369,8 @@ class EventLog:
         self._parked = False
         """Whether the writer waits in ``_lot`` (a plain flag: ``emit`` tests it per event)."""
         self._linger = trio.CancelScope()
+        self._gap = trio.CancelScope()
+        self._fsync_started = -math.inf
         self.written_seq = next_seq - 1
         self.synced_seq = next_seq - 1
         self._closed = False
@@ -421,6 +429,7 @@ class EventLog:
                         nursery.start_soon(self._syncer, fd, new)
                     await self._serve(fd)
                     self._writer_done = True
+                    self._gap.cancel()
                     self._dirty.set()
         finally:
             os.close(fd)
@@ -447,7 +456,9 @@ class EventLog:
                 await self._fsync(fd)
             if self.durability == "batch":
                 # The syncer fsyncs (and answers flushes) while we go on writing.
-                self._sync_waiters.extend((self.written_seq, w) for w in waiters)
+                if waiters:
+                    self._sync_waiters.extend((self.written_seq, w) for w in waiters)
+                    self._gap.cancel()
                 self._dirty.set()
             else:
                 for waiter in waiters:
@@ -465,6 +476,13 @@ class EventLog:
         while True:
             await self._dirty.wait()
             self._dirty = trio.Event()
+            if self.written_seq > self.synced_seq:  # (not a wake-up the last fsync answered)
+                gap_ends = self._fsync_started + FSYNC_GAP_S
+                if gap_ends > trio.current_time() and not (self._sync_waiters
+                                                            or self._writer_done):
+                    with trio.move_on_at(gap_ends) as self._gap:  # (nobody waits: space them)
+                        await trio.sleep_forever()
+                self._fsync_started = trio.current_time()
             await self._fsync(fd)
             done = [w for w in self._sync_waiters if w[0] <= self.synced_seq]
             self._sync_waiters = [w for w in self._sync_waiters if w[0] > self.synced_seq]

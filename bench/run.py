@@ -26,9 +26,6 @@ import trio.testing
 
 from agenttree import events as ev
 from agenttree.log import EventLog, LogReader, encode
-from agenttree.runtime.agent import INBOX_SIZE
-from agenttree.runtime.inbox import Inbox
-from agenttree.runtime.router import Router
 from agenttree.snapshots import EVERY as SNAPSHOT_EVERY
 from agenttree.snapshots import state_from
 from agenttree.state import fold
@@ -39,6 +36,7 @@ from .activity_view import bench_activity
 from .bench_runner import bench_runner
 from .control import bench_control, bench_control_latency
 from .docker_sandboxes import bench_docker
+from .messaging import bench_messaging
 from .plan_parse import bench_plan_parse
 from .procs import bench_process_groups
 from .reconcile import bench_reconcile
@@ -112,47 +110,6 @@ def bench_long_run(agents: int, events: int) -> list[tuple[str, str, str]]:
              f"{first[1] / 1024:.0f} MiB after {first[0]:,} events, {last[1] / 1024:.0f} MiB "
              f"after {last[0]:,} ({per_100k:+.2f} MiB per 100,000 events); peak {peak:.0f} MiB",
              f"<= {LONG_RUN_BOUND_MIB} MiB throughout, flat (was +26 MiB per 100,000 events)")]
-
-
-async def _routed_round_trips(n: int, path: Path) -> None:
-    log = EventLog(path, run="bench", durability="batch")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(log.run)
-        router = Router(log.emit, frozenset({"parent", "children"}))
-        parent_in, child_in = Inbox(INBOX_SIZE), Inbox(INBOX_SIZE)
-        router.register("root", parent_in)
-        router.register("root.c", child_in)
-
-        async def child() -> None:
-            async for mail in child_in:
-                await router.send("root.c", "root", "chat", mail.text)
-
-        nursery.start_soon(child)
-        for i in range(n):
-            await router.send("root", "root.c", "chat", str(i))
-            await parent_in.receive()
-        child_in.close()
-        log.close()
-
-
-def bench_messaging(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
-    def raw() -> float:
-        t0 = time.perf_counter()
-        trio.run(baselines.raw_round_trips, n)
-        return n / (time.perf_counter() - t0)
-
-    def routed() -> float:
-        t0 = time.perf_counter()
-        trio.run(_routed_round_trips, n, tmp / "msg.jsonl")
-        rate = n / (time.perf_counter() - t0)
-        (tmp / "msg.jsonl").unlink()
-        return rate
-
-    raw_rate = median_of(runs, raw)
-    ours = median_of(runs, routed)
-    return [("raw Trio memory-channel round trips", f"{raw_rate:,.0f} /s", "baseline"),
-            ("agenttree routed + logged round trips (2 events each)",
-             f"{ours:,.0f} /s ({ours / raw_rate:.2f}x raw)", ">= 0.5x raw")]
 
 
 def bench_cancel(runs: int) -> list[tuple[str, str, str]]:

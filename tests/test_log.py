@@ -232,6 +232,46 @@ async def test_batch_mode_fsyncs_each_written_batch_without_a_flush(tmp_path: Pa
         log.close()
 
 
+async def test_batch_mode_spaces_its_fsyncs_but_a_flush_never_waits(
+        tmp_path: Path, monkeypatch, autojump_clock) -> None:
+    # (The clock takes no virtual time for a thread hop: each step has a known virtual time.)
+    synced_at: list[float] = []
+    real = os.fsync
+
+    def timed(fd: int) -> None:
+        synced_at.append(round(autojump_clock.current_time() - start, 6))
+        real(fd)
+
+    log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
+    linger, gap = logmod.LINGER_S, logmod.FSYNC_GAP_S
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        monkeypatch.setattr(logmod.os, "fsync", timed)
+        start = trio.current_time()
+        try:
+            for e in _events(5):  # five batches, one every 2 ms
+                log.emit(e)
+                await trio.sleep(2 * linger)
+            await trio.sleep(gap)
+            first = list(synced_at)
+            log.emit(_events(1)[0])
+            await trio.sleep(2 * linger)
+            second = list(synced_at)
+            log.emit(_events(1)[0])
+            await trio.sleep(2 * linger)
+            asked = trio.current_time()
+            await log.flush()  # within a gap of the last fsync
+            flushed = trio.current_time()
+        finally:
+            log.close()
+    # The first write is fsynced at once; the next four share one fsync, a gap later.
+    assert first == [linger, linger + gap]
+    assert second == [*first, round(11 * linger + gap, 6)]  # the gap was over: at once
+    assert round(flushed - asked, 6) <= linger < gap  # the flush cut the gap short
+    assert synced_at[:4] == [*second, round(flushed - start, 6)]
+    assert log.synced_seq == 7
+
+
 async def test_every_mode_fsyncs_before_the_next_write(tmp_path: Path, monkeypatch) -> None:
     counter = _FsyncCounter(monkeypatch)
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="every")

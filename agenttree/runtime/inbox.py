@@ -33,7 +33,7 @@ class Inbox:
         size: how many mail items may wait before senders wait.
     """
 
-    __slots__ = ("_arrived", "_closed", "_mail", "_notices", "_room", "peak_notices", "size")
+    __slots__ = ("_closed", "_mail", "_notices", "_reader", "_room", "peak_notices", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -42,8 +42,8 @@ class Inbox:
         # receive anything, and ten thousand empty ones would cost ~2 KB each.
         self._mail: deque[Any] | None = None
         self._notices: deque[Any] | None = None
-        self._arrived: trio.lowlevel.ParkingLot | None = None
-        """The reader, waiting for an item."""
+        self._reader: trio.lowlevel.Task | None = None
+        """The reader while it waits for an item (one task: no parking lot needed)."""
         self._room: trio.lowlevel.ParkingLot | None = None
         """Senders waiting for room in the mail lane."""
         self._closed = False
@@ -74,8 +74,8 @@ class Inbox:
         elif len(mail) >= self.size:
             raise trio.WouldBlock
         mail.append(item)
-        if self._arrived:
-            self._arrived.unpark()
+        if self._reader is not None:
+            self._wake_reader()
         return True
 
     async def send(self, item: Any) -> bool:
@@ -106,8 +106,8 @@ class Inbox:
             notices = self._notices = deque()
         notices.append(item)
         self.peak_notices = max(self.peak_notices, len(notices))
-        if self._arrived:
-            self._arrived.unpark()
+        if self._reader is not None:
+            self._wake_reader()
         return True
 
     # --- the reader -------------------------------------------------------------------------
@@ -130,19 +130,22 @@ class Inbox:
         """The next item, waiting for one. Raises ``trio.EndOfChannel`` when closed and
         empty."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        parked = False
-        while True:
-            try:
-                item = self.receive_nowait()
-            except trio.WouldBlock:
-                if self._arrived is None:
-                    self._arrived = trio.lowlevel.ParkingLot()
-                await self._arrived.park()
-                parked = True
-                continue
-            if not parked:  # (parking was the checkpoint)
-                await trio.lowlevel.cancel_shielded_checkpoint()
+        if self._notices or self._mail or self._closed:
+            item = self.receive_nowait()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return item
+        while not (self._notices or self._mail or self._closed):  # (waiting is the checkpoint)
+            self._reader = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
+        return self.receive_nowait()
+
+    def _abort_wait(self, _: Any) -> trio.lowlevel.Abort:
+        self._reader = None  # (cancelled while waiting: nothing was taken)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        trio.lowlevel.reschedule(reader)  # type: ignore[arg-type]
 
     def __aiter__(self) -> Inbox:
         return self
@@ -157,6 +160,7 @@ class Inbox:
         """The reader ends: no more sends (waiting senders are refused), and a waiting reader
         gets ``trio.EndOfChannel`` once the lanes are empty."""
         self._closed = True
-        for lot in (self._room, self._arrived):
-            if lot is not None:
-                lot.unpark_all()
+        if self._room is not None:
+            self._room.unpark_all()
+        if self._reader is not None:
+            self._wake_reader()

@@ -53,3 +53,37 @@ async def test_a_cancelled_reader_loses_nothing() -> None:
         await inbox.receive()
     inbox.notify("kept")
     assert await inbox.receive() == "kept"
+
+
+async def test_a_waiting_reader_is_woken_by_mail_notices_and_close() -> None:
+    inbox = Inbox(4)
+    got: list[str] = []
+
+    async def reader() -> None:
+        try:
+            while True:
+                got.append(await inbox.receive())
+        except trio.EndOfChannel:
+            got.append("end")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        inbox.send_nowait("m1")
+        inbox.send_nowait("m2")  # before the woken reader runs: no second wake-up needed
+        await trio.testing.wait_all_tasks_blocked()
+        inbox.notify("n1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == ["m1", "m2", "n1"]
+        inbox.close()
+    assert got == ["m1", "m2", "n1", "end"]
+
+
+async def test_a_reader_cancelled_while_waiting_loses_nothing() -> None:
+    inbox = Inbox(4)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inbox.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert inbox.send_nowait("kept") and inbox.notify("noted")  # wake no one: no one waits
+    assert [await inbox.receive(), await inbox.receive()] == ["noted", "kept"]

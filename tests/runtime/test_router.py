@@ -65,6 +65,23 @@ async def test_refusals_are_clear_and_not_delivered(sender: str, to: str, fragme
         net.inboxes[to].receive_nowait()
 
 
+async def test_an_empty_recipient_is_no_one_s_parent() -> None:
+    net = Net()
+    with pytest.raises(ToolError, match="root may not message : only parent and children"):
+        await net.router.send("root", "", "chat", "hi")
+    assert net.events == []
+
+
+async def test_the_mail_a_reader_takes_is_the_event_that_was_logged() -> None:
+    net = Net()
+    await net.router.send("root", "root.a", "state", "down", data={"k": 1})
+    assert net.router.deliver("engine", "root.a", "conflict", "decide", {"lock": "x"})
+    first, second = net.inboxes["root.a"].receive_nowait(), net.inboxes["root.a"].receive_nowait()
+    assert first is net.events[1] and second is net.events[0]  # (notices are taken first)
+    assert (second.sender, second.to, second.kind, second.text, second.data, second.bridge) == (
+        "root", "root.a", "state", "down", {"k": 1}, None)
+
+
 async def test_siblings_talk_when_the_plan_allows() -> None:
     net = Net(frozenset({"parent", "children", "siblings"}))
     await net.router.send("root.a", "root.b", "chat", "hi sibling")
