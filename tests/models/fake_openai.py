@@ -21,6 +21,10 @@ import trio
 from .openai_rules import Refusal, refusal
 
 
+HOLD_GUARD_S = 60
+"""How long a held answer waits for the house to fill before the server gives up."""
+
+
 @attrs.define(kw_only=True)
 class Reply:
     status: int = 200
@@ -59,9 +63,14 @@ def stream(pieces: list[str], usage: tuple[int, int] = (20, 9), **kwargs: Any) -
 class FakeOpenAI:
     """Serve scripted replies; record requests, disconnects and concurrency."""
 
-    def __init__(self, replies: list[Reply], *, api_key: str | None = None) -> None:
+    def __init__(self, replies: list[Reply], *, api_key: str | None = None,
+                 hold_until: int | None = None) -> None:
         self.replies = list(replies)
         self.api_key = api_key
+        self.hold_until = hold_until
+        """Hold every answer until this many requests have once been in flight together (a
+        client's concurrency cap is then reached whatever the machine's load)."""
+        self.full_house = trio.Event()
         self.requests: list[dict[str, Any]] = []
         self.refused: list[str] = []
         self.disconnects = 0
@@ -112,6 +121,7 @@ class FakeOpenAI:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
+                    await self._hold()
                     if not await self._respond(conn, stream, self._reply_to(headers, body)):
                         return
                 finally:
@@ -123,6 +133,16 @@ class FakeOpenAI:
             self.disconnects += 1
         finally:
             await stream.aclose()
+
+    async def _hold(self) -> None:
+        if self.hold_until is None:
+            return
+        if self.in_flight >= self.hold_until:
+            self.full_house.set()
+        # A hang guard only (real time): a client that never opens `hold_until` requests at
+        # once fails the test here rather than hanging it.
+        with trio.fail_after(HOLD_GUARD_S):
+            await self.full_house.wait()
 
     @staticmethod
     def frame(chunk: dict[str, Any] | bytes) -> bytes:

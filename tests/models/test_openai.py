@@ -23,10 +23,11 @@ async def run_against(tmp_path: Path, replies: list[Reply], task: str, *, childr
                       budget: str = "{:tool-calls 50 :tokens 100000 :retries 3}",
                       extra: str = "", tier_extra: str = "", model: str = "test-model",
                       server: FakeOpenAI | None = None, provider: str = "openai",
-                      fake_class: type[FakeOpenAI] = FakeOpenAI):
+                      fake_class: type[FakeOpenAI] = FakeOpenAI, hold_until: int | None = None):
     """Run a one-tier plan of ``PROVIDER:MODEL@BASE`` against a fake server (``BASE`` in
-    ``extra`` becomes its URL); a ``server`` given is already serving."""
-    fake = server or fake_class(replies)
+    ``extra`` becomes its URL); a ``server`` given is already serving. ``hold_until``: the
+    fake holds its answers until that many requests were once in flight together."""
+    fake = server or fake_class(replies, hold_until=hold_until)
     async with trio.open_nursery() as nursery:
         base = fake.base_url if server else await nursery.start(fake.serve)
         kids = " ".join(f'{{:task/id "c{i}" :goal "say hi"}}' for i in range(children))
@@ -192,8 +193,9 @@ async def test_cancelling_an_agent_aborts_its_request(tmp_path: Path) -> None:
 
 async def test_concurrency_cap_holds_with_200_agents(tmp_path: Path) -> None:
     _, server, status = await run_against(
-        tmp_path, [Reply(json=completion("hi").json, delay_s=0.01)], ':goal "fan out"',
-        children=200, budget="{:tool-calls 5000 :tokens 100000000 :retries 10}")
+        tmp_path, [completion("hi")], ':goal "fan out"', children=200,
+        budget="{:tool-calls 5000 :tokens 100000000 :retries 10}",
+        hold_until=DEFAULT_CONCURRENCY)
     assert status == "done"
     assert len(server.requests) >= 201
     assert server.max_in_flight == DEFAULT_CONCURRENCY
@@ -231,9 +233,9 @@ PRICES = ':prices {"test-model" {:prompt 2.0 :completion 10.0}}'
 async def test_configured_key_concurrency_and_cost(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TEST_VLLM_KEY", "sk-configured")
     engine, server, status = await run_against(
-        tmp_path, [Reply(json=completion("hi", usage=(1000, 500)).json, delay_s=0.01)],
-        ':goal "fan out"', children=20,
-        budget="{:tool-calls 500 :tokens 10000000 :retries 5}", extra=PROVIDERS + " " + PRICES)
+        tmp_path, [completion("hi", usage=(1000, 500))], ':goal "fan out"', children=20,
+        budget="{:tool-calls 500 :tokens 10000000 :retries 5}", extra=PROVIDERS + " " + PRICES,
+        hold_until=3)
     assert status == "done"
     assert server.max_in_flight == 3
     assert {r["headers"]["authorization"] for r in server.requests} == {"Bearer sk-configured"}
