@@ -20,7 +20,6 @@ import trio
 
 from .openai_rules import Refusal, refusal
 
-
 HOLD_GUARD_S = 60
 """How long a held answer waits for the house to fill before the server gives up."""
 
