@@ -32,21 +32,16 @@ class Unusual(Exception):
 
 
 _TOKENS = re.compile(r"""
-    [ \t\n,]*(?:;[^\n]*[ \t\n,]*)*
-    (?:
-        (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
-      | (?P<open>\#\{|[\[{(])
-      | (?P<close>[\]})])
-      | (?P<discard>\#_)
-      | (?P<atom>[^ \t\n,\[\]{}()";]+)
-      | (?P<other>[\s\S])
-      | (?P<end>\Z)
-    )
+    "[^"\\]*(?:\\.[^"\\]*)*"    # a string (its \. takes no newline, as in edn_format's lexer)
+  | \#\{ | \#_ | [\[\]{}()]     # a set's opening, a discard, a bracket
+  | [^ \t\n,\[\]{}()";]+        # an atom: all up to the next delimiter
+  | ;[^\n]*                     # a comment
+  | [^ \t\n,]                   # anything else: malformed, or not handled here
 """, re.VERBOSE)
-"""The tokens, as ``edn_format``'s lexer delimits them (its ignored characters are exactly
-space, tab, newline and comma; a string's ``\\.`` does not take a newline), each with the
-spaces and comments before it (skipped in the same match: half the matches otherwise). An atom
-is all up to the next delimiter, accepted only when PLY would read it whole as one token."""
+"""The tokens, as ``edn_format``'s lexer delimits them. Its ignored characters are exactly
+space, tab, newline and comma: ``findall`` steps over them (no alternative matches one), so the
+tokens come as one list of strings, no match object or group per token. An atom is accepted
+only when PLY would read it whole as one token."""
 
 # PLY's rules, as edn_format writes them: a keyword or symbol atom is accepted when the rule
 # matches it whole (PLY takes the rule's first match, so a shorter one means several tokens).
@@ -58,7 +53,25 @@ _SYMBOL_START = re.compile(r"[A-Za-z]")
 """Symbols starting otherwise (``+x``, ``.5``, ``-``...) meet PLY's number rules first."""
 
 _CONSTANTS: dict[str, Any] = {"nil": None, "true": True, "false": False}
+
+
+class _Mark:
+    """What a token that is not a value does: opens or closes a collection (``kind`` is its
+    bracket), discards the next form (``#_``), or nothing (a comment)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+_NIL = _Mark("nil")
+"""``nil``, whose value ``None`` the token cache cannot hold (it means "not seen yet")."""
+_MARKS: dict[str, _Mark] = {kind: _Mark(kind) for kind in ("[", "(", "{", "#{", "]", ")", "}",
+                                                            "#_")}
 _CLOSER = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+"""Each opening bracket's closing one."""
+_COMMENT = _Mark(";")
 
 
 def _atom(text: str) -> Any:
@@ -91,93 +104,104 @@ def _string(token: str) -> str:
         raise Unusual(token) from None
 
 
-class _Open:
-    """A collection being read: its bracket, its values so far, pending ``#_`` discards, and
-    the texts of its keys (a map) or elements (a set) as written."""
+def _value(token: str) -> Any:
+    """What a token is: its value (:data:`_NIL` for ``nil``) or its :class:`_Mark`."""
+    first = token[0]
+    if first == '"' and len(token) > 1:  # (a lone " is an unclosed string)
+        return _string(token)
+    if first == ";":
+        return _COMMENT
+    if token in _MARKS:
+        return _MARKS[token]
+    value = _atom(token)
+    return _NIL if value is None else value
 
-    __slots__ = ("bracket", "discard", "items", "written")
 
-    def __init__(self, bracket: str) -> None:
-        self.bracket = bracket
-        self.items: list[Any] = []
-        self.discard = 0
-        self.written: set[str] | None = set() if bracket in ("{", "#{") else None
+def _build(bracket: str, items: list[Any], built: dict[tuple[Any, ...], Any],
+           alone: dict[int, dict[Keyword, None]]) -> Any:
+    """The collection of ``items``: the one built before for the very same items, if any.
 
-
-def _build(form: _Open, alone: dict[int, dict[Keyword, None]]) -> Any:
-    items = form.items
-    if form.bracket == "[":
-        return ImmutableList(items, copy=False)
-    if form.bracket == "(":
-        return tuple(items)
-    if form.bracket == "#{":
-        return frozenset(items)
-    if len(items) % 2:
-        raise Unusual("a map with an odd number of forms")
-    # ``Keyword`` hashes in Python (a dict and a frozenset per call); a dict copied from a
-    # dict keeps the hashes it stored, so each keyword is hashed once per text, in ``alone``.
-    built: dict[Any, Any] = {}
-    for key, value in zip(items[::2], items[1::2], strict=True):
-        if type(key) is Keyword:
-            built.update(dict.fromkeys(alone[id(key)], value))
-        else:
-            built[key] = value
-    return ImmutableDict(built)
+    Plans repeat themselves (a script, a budget, a call's arguments in every task); sharing one
+    immutable value for each repeat is what edn_format's values allow, and it lets a validator
+    that checked a value once trust it again (:func:`agenttree.edn_source.checked_once`).
+    Items are told apart by identity, never equality (``1`` and ``1.0`` stay apart): every
+    atom is read once per text, and the items of a collection in ``built`` live as long as it.
+    """
+    key = (bracket, *map(id, items))
+    value = built.get(key)
+    if value is not None:
+        return value
+    if bracket == "[":
+        value = ImmutableList(items, copy=False)
+    elif bracket == "(":
+        value = tuple(items)
+    elif bracket == "#{":
+        value = frozenset(items)
+        if len(value) != len(items):
+            raise Unusual("an element twice in a set")  # the structure check says where
+    else:
+        if len(items) % 2:
+            raise Unusual("a map with an odd number of forms")
+        # ``Keyword`` hashes in Python (a dict and a frozenset per call); a dict copied from a
+        # dict keeps the hashes it stored, so each keyword is hashed once per text, in ``alone``.
+        pairs: dict[Any, Any] = {}
+        for k, v in zip(items[::2], items[1::2], strict=True):
+            if type(k) is Keyword:
+                pairs.update(dict.fromkeys(alone[id(k)], v))
+            else:
+                pairs[k] = v
+        if 2 * len(pairs) != len(items):
+            raise Unusual("a key twice in a map")  # the structure check says where
+        value = ImmutableDict(pairs)
+    built[key] = value
+    return value
 
 
 @collector_paused()
 def loads_plain(text: str, max_nesting: int) -> Any:
     """``text`` read as EDN, as ``edn_format.loads`` reads it (``None`` for no form at all).
+    Equal collections may be one object: values are immutable.
 
     Raises:
         Unusual: ``text`` holds something this reader does not handle, is malformed, or holds
             what ``check_structure`` refuses: read it with ``edn_format`` (after the check).
     """
-    top = _Open("top")
-    stack = [top]
-    atoms: dict[str, Any] = {}  # an atom's value by its text (plans repeat their keywords)
-    alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``atoms`` in a dict of its own
-    atom = _atom
-    # All tokens in one call (a tuple of the groups each, the matched one non-empty): no
-    # match object and no method call per token.
-    for string, opening, closing, discard, token, other, _ in _TOKENS.findall(text):
-        if token:  # an atom
-            try:
-                value = atoms[token]
-            except KeyError:
-                value = atoms[token] = atom(token)
-                if type(value) is Keyword:
-                    alone[id(value)] = {value: None}
-        elif string:
-            value = _string(string)
-            token = string
-        elif opening:
-            if len(stack) > max_nesting:
-                raise Unusual("nested too deep")
-            stack.append(_Open(opening))
-            continue
-        elif closing:
-            form = stack.pop()
-            if len(stack) == 0 or _CLOSER[form.bracket] != closing or form.discard:
-                raise Unusual(closing)
-            value = _build(form, alone)  # (a collection is not compared as written)
-        elif discard:
-            stack[-1].discard += 1
-            continue
-        elif other:
-            raise Unusual(other)
-        else:  # the end
-            break
-        form = stack[-1]
-        if form.discard:
-            form.discard -= 1
-            continue
-        if form.written is not None and token and (form.bracket == "#{"
-                                                   or not len(form.items) % 2):
-            if token in form.written:
-                raise Unusual("written twice")
-            form.written.add(token)
-        form.items.append(value)
-    if len(stack) > 1 or top.discard or len(top.items) > 1:
+    seen: dict[str, Any] = {}  # what each token is, by its text (plans repeat their keywords)
+    known = seen.get
+    alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``seen`` in a dict of its own
+    built: dict[tuple[Any, ...], Any] = {}
+    bracket, items, discard = "", [], 0  # the collection being read (first: the top level)
+    outer: list[tuple[str, list[Any], int]] = []  # the collections around it
+    for token in _TOKENS.findall(text):
+        value = known(token)
+        if value is None:
+            value = seen[token] = _value(token)
+            if type(value) is Keyword:
+                alone[id(value)] = {value: None}
+        if type(value) is _Mark:
+            kind = value.kind
+            if kind in _CLOSER:  # an opening bracket
+                if len(outer) >= max_nesting:
+                    raise Unusual("nested too deep")
+                outer.append((bracket, items, discard))
+                bracket, items, discard = kind, [], 0
+                continue
+            if kind == "#_":
+                discard += 1
+                continue
+            if kind == ";":
+                continue
+            if kind == "nil":
+                value = None
+            else:  # a closing bracket
+                if not outer or _CLOSER[bracket] != kind or discard:
+                    raise Unusual(kind)
+                value = _build(bracket, items, built, alone)
+                bracket, items, discard = outer.pop()
+        if discard:
+            discard -= 1
+        else:
+            items.append(value)
+    if outer or discard or len(items) > 1:
         raise Unusual("unclosed, a dangling #_ or a second form")
-    return top.items[0] if top.items else None
+    return items[0] if items else None
