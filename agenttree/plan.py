@@ -347,6 +347,9 @@ class _PlanContext(Context):
     tools: frozenset[str] = TOOL_NAMES
     servers: frozenset[str] = frozenset()
     """The plan's MCP servers: ``:server/tool`` and ``:server/*`` name their tools."""
+    checked: dict[tuple[str, int], tuple[Any, Any]] = attrs.Factory(dict)
+    """A task option's field by its key and the value's identity (with the value, so the
+    identity stays its own): see :func:`_option`."""
 
 
 def _known_tools(ctx: Context) -> frozenset[str]:
@@ -668,7 +671,7 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
         for key, field, check in _TASK_OPTIONS:
             value = given.get(key)
             if value is not None:
-                fields[field] = check(ctx, value)
+                fields[field] = _option(ctx, key, value, check)
         children = given.get("children", [])
         expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
@@ -687,6 +690,21 @@ _TASK_OPTIONS: tuple[tuple[str, str, Callable[[Context, Any], Any]], ...] = (
                                        _approve_timeout))
 """A task's optional keys in the order they are checked: the key, the :class:`Task` field and
 the check that makes the field of a value (a key given as ``nil`` is left out)."""
+
+
+def _option(ctx: Context, key: str, value: Any, check: Callable[[Context, Any], Any]) -> Any:
+    """``check(ctx, value)``, once for each value object: the reader gives the values a
+    machine-written plan repeats (the same script or budget in every task) as one object, and
+    an option's field depends on its value and the plan's tools only (never on where it is;
+    the first check of a value is the one that can fail, and an error ends the parse). The
+    field is shared by the tasks that repeat the value, as read-only as the records are."""
+    memo = ctx.checked if isinstance(ctx, _PlanContext) else {}
+    seen = memo.get((key, id(value)))
+    if seen is not None and seen[0] is value:
+        return seen[1]
+    field = check(ctx, value)
+    memo[key, id(value)] = (value, field)
+    return field
 
 
 def _nth_task_line(ctx: Context, task_id: str) -> int | None:
