@@ -117,44 +117,30 @@ def _value(token: str) -> Any:
     return _NIL if value is None else value
 
 
-def _build(bracket: str, items: list[Any], built: dict[tuple[Any, ...], Any],
-           alone: dict[int, dict[Keyword, None]]) -> Any:
-    """The collection of ``items``: the one built before for the very same items, if any.
-
-    Plans repeat themselves (a script, a budget, a call's arguments in every task); sharing one
-    immutable value for each repeat is what edn_format's values allow, and it lets a validator
-    that checked a value once trust it again (:func:`agenttree.edn_source.checked_once`).
-    Items are told apart by identity, never equality (``1`` and ``1.0`` stay apart): every
-    atom is read once per text, and the items of a collection in ``built`` live as long as it.
-    """
-    key = (bracket, *map(id, items))
-    value = built.get(key)
-    if value is not None:
-        return value
+def _build(bracket: str, items: list[Any], alone: dict[int, dict[Keyword, None]]) -> Any:
+    """The collection opened by ``bracket`` holding ``items``, as edn_format builds it."""
     if bracket == "[":
-        value = ImmutableList(items, copy=False)
-    elif bracket == "(":
-        value = tuple(items)
-    elif bracket == "#{":
+        return ImmutableList(items, copy=False)
+    if bracket == "(":
+        return tuple(items)
+    if bracket == "#{":
         value = frozenset(items)
         if len(value) != len(items):
             raise Unusual("an element twice in a set")  # the structure check says where
-    else:
-        if len(items) % 2:
-            raise Unusual("a map with an odd number of forms")
-        # ``Keyword`` hashes in Python (a dict and a frozenset per call); a dict copied from a
-        # dict keeps the hashes it stored, so each keyword is hashed once per text, in ``alone``.
-        pairs: dict[Any, Any] = {}
-        for k, v in zip(items[::2], items[1::2], strict=True):
-            if type(k) is Keyword:
-                pairs.update(dict.fromkeys(alone[id(k)], v))
-            else:
-                pairs[k] = v
-        if 2 * len(pairs) != len(items):
-            raise Unusual("a key twice in a map")  # the structure check says where
-        value = ImmutableDict(pairs)
-    built[key] = value
-    return value
+        return value
+    if len(items) % 2:
+        raise Unusual("a map with an odd number of forms")
+    # ``Keyword`` hashes in Python (a dict and a frozenset per call); a dict copied from a
+    # dict keeps the hashes it stored, so each keyword is hashed once per text, in ``alone``.
+    pairs: dict[Any, Any] = {}
+    for k, v in zip(items[::2], items[1::2], strict=True):
+        if type(k) is Keyword:
+            pairs.update(dict.fromkeys(alone[id(k)], v))
+        else:
+            pairs[k] = v
+    if 2 * len(pairs) != len(items):
+        raise Unusual("a key twice in a map")  # the structure check says where
+    return ImmutableDict(pairs)
 
 
 @collector_paused()
@@ -169,6 +155,11 @@ def loads_plain(text: str, max_nesting: int) -> Any:
     seen: dict[str, Any] = {}  # what each token is, by its text (plans repeat their keywords)
     known = seen.get
     alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``seen`` in a dict of its own
+    # Each collection by its bracket and its items' identities: plans repeat themselves (a
+    # script, a budget, a call's arguments in every task), and an immutable value read again
+    # is the one built before (which keeps its items, so their identities stay theirs). Items
+    # are told apart by identity, never by equality (``1`` and ``1.0`` stay apart): each atom
+    # is read once per text. A validator may trust a value it checked once (plan's options).
     built: dict[tuple[Any, ...], Any] = {}
     bracket, items, discard = "", [], 0  # the collection being read (first: the top level)
     outer: list[tuple[str, list[Any], int]] = []  # the collections around it
@@ -196,7 +187,10 @@ def loads_plain(text: str, max_nesting: int) -> Any:
             else:  # a closing bracket
                 if not outer or _CLOSER[bracket] != kind or discard:
                     raise Unusual(kind)
-                value = _build(bracket, items, built, alone)
+                key = (bracket, *map(id, items))
+                value = built.get(key)
+                if value is None:
+                    value = built[key] = _build(bracket, items, alone)
                 bracket, items, discard = outer.pop()
         if discard:
             discard -= 1

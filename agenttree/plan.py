@@ -336,7 +336,9 @@ class Settings:
 # --- locating things in the source ----------------------------------------------------------
 
 
-_TASK_ID_DECL = re.compile(r':task/id\s+(?:"([^"\\]*)"|:([\w-]+)(?![\w/.-]))')
+_TASK_ID_DECL = re.compile(r':task/id[^\S\n]+(?:"([^"\\\n]*)"|:([\w-]+)(?![\w/.-]))')
+"""A ``:task/id`` declaration within one line, in the lines joined by ``\\n`` (inside a line,
+the whitespace ``\\s`` matches is all but the line breaks ``splitlines`` cut at)."""
 
 
 @attrs.define
@@ -402,9 +404,14 @@ class _PlanLocator(Locator):
         10,000 tasks is located in linear time)."""
         if self._task_lines is None:
             self._task_lines = {}
-            for number, line in enumerate(self.lines, 1):
-                for match in _TASK_ID_DECL.finditer(line):
-                    self._task_lines.setdefault(match.group(1) or match.group(2), number)
+            # The lines joined by "\n", the only line break left in them: one search of the
+            # whole text, each declaration's line counted from the one before.
+            joined = "\n".join(self.lines)
+            number, counted = 1, 0
+            for match in _TASK_ID_DECL.finditer(joined):
+                number += joined.count("\n", counted, match.start())
+                counted = match.start()
+                self._task_lines.setdefault(match.group(1) or match.group(2), number)
         return self._task_lines.get(task_id)
 
 
@@ -665,7 +672,7 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
             expect(ctx, model, str, 'a model name string like "scripted"', "model")
         fields: dict[str, Any] = {
             "id": task_id, "goal": goal, "model": model, "line": line,
-            "cwd": _cwd(ctx, given.get("cwd", ".")),
+            "cwd": _option(ctx, "cwd", given.get("cwd", "."), _cwd),
             "acceptance": _acceptance(ctx, given.get("acceptance", [])),
         }
         for key, field, check in _TASK_OPTIONS:
@@ -905,8 +912,11 @@ def _check_wire_names(ctx: Context, toolbox: Mapping[str, DeclaredTool],
 
 
 def _check_task_policy(ctx: Context, plan: Plan) -> None:
+    tiers: dict[int, Tier] = {}
     for task, _, depth in plan.walk():
-        tier = plan.tier_for(depth)
+        tier = tiers.get(depth) or tiers.setdefault(depth, plan.tier_for(depth))
+        if task.model is task.tools is task.tool_choice is tier.tool_choice is None:
+            continue  # nothing to check
         ctx.anchor = task.line
         if task.model is not None and task.model not in tier.models \
                 and not is_scripted(task.model):
