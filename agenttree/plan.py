@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from edn_format import Keyword, Symbol
+from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 
 from .budget import KINDS, WHOLE, Budget
 from .collector import collector_paused
@@ -26,6 +26,7 @@ from .edn_source import (
     VECTOR,
     Context,
     Locator,
+    by_name,
     check_keys,
     expect,
     get,
@@ -645,8 +646,10 @@ def check_system_prompt(text: str) -> str:
 
 
 def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
-    expect(ctx, raw, Mapping, "a task map with :task/id", "children")
-    raw_id = get(raw, "task/id")
+    if type(raw) is not ImmutableDict:
+        expect(ctx, raw, Mapping, "a task map with :task/id", "children")
+    given = by_name(raw)  # (its keys are checked below, after the id)
+    raw_id = get(raw, "task/id") if given is None else given.get("task/id")
     if raw_id is None:
         raise ctx.fail("a task without :task/id", "children" if seen else "task")
     task_id = name_of(raw_id) if isinstance(raw_id, Keyword | str) else None
@@ -665,23 +668,28 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
                         "deep", source=ctx.source, line=line, key=":children")
     outer, ctx.anchor = ctx.anchor, line
     try:
-        given = keyed(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
-        goal = expect(ctx, given.get("goal", ""), str, "a string", "goal")
+        if given is None or not given.keys() <= _TASK_KEYS:
+            check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')  # (raises)
+        # (a type test first: ``expect`` is the error, and the rarer types it allows)
+        goal = given.get("goal", "")
+        if type(goal) is not str:
+            expect(ctx, goal, str, "a string", "goal")
         model = given.get("model")
-        if model is not None:
+        if model is not None and type(model) is not str:
             expect(ctx, model, str, 'a model name string like "scripted"', "model")
         fields: dict[str, Any] = {
             "id": task_id, "goal": goal, "model": model, "line": line,
-            "cwd": _option(ctx, "cwd", given.get("cwd", "."), _cwd),
-            "acceptance": _acceptance(ctx, given.get("acceptance", [])),
+            "cwd": _option(ctx, "cwd", given["cwd"], _cwd) if "cwd" in given else ".",
+            "acceptance": (_acceptance(ctx, given["acceptance"]) if "acceptance" in given
+                           else ()),
         }
         for key, field, check in _TASK_OPTIONS:
-            value = given.get(key)
-            if value is not None:
-                fields[field] = _option(ctx, key, value, check)
-        children = given.get("children", [])
-        expect(ctx, children, VECTOR, "a vector of task maps", "children")
-        fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
+            if key in given and given[key] is not None:
+                fields[field] = _option(ctx, key, given[key], check)
+        children = given.get("children", ())
+        if type(children) is not ImmutableList:
+            expect(ctx, children, VECTOR, "a vector of task maps", "children")
+        fields["children"] = tuple([_task(ctx, c, seen, depth + 1) for c in children])
         return Task(**fields)
     finally:
         ctx.anchor = outer
