@@ -163,8 +163,8 @@ def loads_plain(text: str, max_nesting: int) -> Any:
     built: dict[tuple[Any, ...], Any] = {}
     bracket, items, discard = "", [], 0  # the collection being read (first: the top level)
     outer: list[tuple[str, list[Any], int]] = []  # the collections around it
-    for token in _TOKENS.findall(text):
-        value = known(token)
+    tokens = _TOKENS.findall(text)
+    for token, value in zip(tokens, map(known, tokens)):  # (each looked up as it is reached)
         if value is None:
             value = seen[token] = _value(token)
             if type(value) is Keyword:
