@@ -164,7 +164,7 @@ def loads_plain(text: str, max_nesting: int) -> Any:
     bracket, items, discard = "", [], 0  # the collection being read (first: the top level)
     outer: list[tuple[str, list[Any], int]] = []  # the collections around it
     tokens = _TOKENS.findall(text)
-    for token, value in zip(tokens, map(known, tokens)):  # (each looked up as it is reached)
+    for token, value in zip(tokens, map(known, tokens), strict=True):  # (looked up in turn)
         if value is None:
             value = seen[token] = _value(token)
             if type(value) is Keyword:

@@ -688,7 +688,7 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
                 fields[field] = _option(ctx, key, given[key], check)
         children = given.get("children", ())
         if type(children) is ImmutableList:
-            children = children._list  # (its own list: the Sequence mixin iterates in Python)
+            children = children[:]  # its list at once (the Sequence mixin iterates in Python)
         else:
             expect(ctx, children, VECTOR, "a vector of task maps", "children")
         fields["children"] = tuple([_task(ctx, c, seen, depth + 1) for c in children])
