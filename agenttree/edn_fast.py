@@ -160,13 +160,17 @@ def loads_plain(text: str, max_nesting: int) -> Any:
     # is the one built before (which keeps its items, so their identities stay theirs). Items
     # are told apart by identity, never by equality (``1`` and ``1.0`` stay apart): each atom
     # is read once per text. A validator may trust a value it checked once (plan's options).
+    # A collection holding a token read for the first time, or a collection just built, is
+    # new: it is neither looked up nor kept (a task's map with its own id, its children).
     built: dict[tuple[Any, ...], Any] = {}
-    bracket, items, discard = "", [], 0  # the collection being read (first: the top level)
-    outer: list[tuple[str, list[Any], int]] = []  # the collections around it
+    # The collection being read (first: the top level), and whether it is new.
+    bracket, items, discard, new = "", [], 0, False
+    outer: list[tuple[str, list[Any], int, bool]] = []  # the collections around it
     tokens = _TOKENS.findall(text)
     for token, value in zip(tokens, map(known, tokens), strict=True):  # (looked up in turn)
         if value is None:
             value = seen[token] = _value(token)
+            new = True
             if type(value) is Keyword:
                 alone[id(value)] = {value: None}
         if type(value) is _Mark:
@@ -174,8 +178,8 @@ def loads_plain(text: str, max_nesting: int) -> Any:
             if kind in _CLOSER:  # an opening bracket
                 if len(outer) >= max_nesting:
                     raise Unusual("nested too deep")
-                outer.append((bracket, items, discard))
-                bracket, items, discard = kind, [], 0
+                outer.append((bracket, items, discard, new))
+                bracket, items, discard, new = kind, [], 0, False
                 continue
             if kind == "#_":
                 discard += 1
@@ -187,11 +191,16 @@ def loads_plain(text: str, max_nesting: int) -> Any:
             else:  # a closing bracket
                 if not outer or _CLOSER[bracket] != kind or discard:
                     raise Unusual(kind)
-                key = (bracket, *map(id, items))
-                value = built.get(key)
-                if value is None:
-                    value = built[key] = _build(bracket, items, alone)
-                bracket, items, discard = outer.pop()
+                if new:
+                    value = _build(bracket, items, alone)
+                else:
+                    key = (bracket, *map(id, items))
+                    value = built.get(key)
+                    if value is None:
+                        value = built[key] = _build(bracket, items, alone)
+                        new = True
+                bracket, items, discard, outer_new = outer.pop()
+                new = new or outer_new
         if discard:
             discard -= 1
         else:
