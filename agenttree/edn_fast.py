@@ -5,15 +5,18 @@ to read before any reconcile could start. :func:`loads_plain` reads the common E
 (keywords, symbols, strings with escapes, integers incl. big and ``N`` ones, floats, ``nil``
 ``true`` ``false``, vectors, lists, maps, sets, comments, ``#_`` discards) about ten times as
 fast, into the very values ``edn_format.loads`` builds (``ImmutableDict``, ``ImmutableList``,
-tuples, frozensets, ``Keyword``, ``Symbol``).
+tuples, frozensets, ``Keyword``, ``Symbol``). Each distinct token is read once, and a
+collection written again with the very same items is given as the one value read before
+(they are immutable; machine-written plans repeat a script or a budget in every task).
 
 Anything else raises :class:`Unusual` and the caller reads the text with ``edn_format`` (so its
 values and its error messages stay the reference): tagged literals (``#inst``, ``#uuid``...),
 characters, metadata, namespaced maps, ``##Inf``, ratios, hex and ``M`` numbers, spellings that
 PLY would split into several tokens, and every malformed text. So are what
 :func:`~agenttree.edn_source.check_structure` refuses (a second top-level form, a key twice in
-a map or an element twice in a set as written, nesting deeper than its bound): the caller's
-check says what is wrong. ``tests/test_edn_fast.py`` compares both readers on generated text.
+a map or an element twice in a set as written, nesting deeper than its bound), and equal keys
+or elements written differently (``1`` and ``1N``): the caller's check says what is wrong, or
+edn_format reads it. ``tests/test_edn_fast.py`` compares both readers on generated text.
 """
 
 from __future__ import annotations
