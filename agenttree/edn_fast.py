@@ -35,16 +35,18 @@ class Unusual(Exception):
 
 
 _TOKENS = re.compile(r"""
-    "[^"\\]*(?:\\.[^"\\]*)*"    # a string (its \. takes no newline, as in edn_format's lexer)
-  | \#\{ | \#_ | [\[\]{}()]     # a set's opening, a discard, a bracket
-  | [^ \t\n,\[\]{}()";]+        # an atom: all up to the next delimiter
-  | ;[^\n]*                     # a comment
-  | [^ \t\n,]                   # anything else: malformed, or not handled here
+    [ \t\n,]*+                   # (what is ignored: skipped here, not a match of its own)
+    (   [\[\]{}()] | \#\{ | \#_   # a bracket, a set's opening, a discard
+      | [^ \t\n,\[\]{}()";]+      # an atom: all up to the next delimiter
+      | "[^"\\]*(?:\\.[^"\\]*)*"  # a string (its \. takes no newline, as in edn_format's lexer)
+      | ;[^\n]*                   # a comment
+      | [^ \t\n,]                 # anything else: malformed, or not handled here
+    )
 """, re.VERBOSE)
-"""The tokens, as ``edn_format``'s lexer delimits them. Its ignored characters are exactly
-space, tab, newline and comma: ``findall`` steps over them (no alternative matches one), so the
-tokens come as one list of strings, no match object or group per token. An atom is accepted
-only when PLY would read it whole as one token."""
+"""The tokens, as ``edn_format``'s lexer delimits them (its ignored characters are exactly
+space, tab, newline and comma), the commonest kinds tried first. ``findall`` gives them as one
+list of strings (its one group), no match object per token. An atom is accepted only when PLY
+would read it whole as one token."""
 
 # PLY's rules, as edn_format writes them: a keyword or symbol atom is accepted when the rule
 # matches it whole (PLY takes the rule's first match, so a shorter one means several tokens).
