@@ -645,7 +645,10 @@ def check_system_prompt(text: str) -> str:
     return text
 
 
-def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
+def _task(ctx: Context, raw: Any, seen: dict[str, int | None],
+          order: list[tuple[Task, int] | None], depth: int = 0) -> Task:
+    """The task of ``raw`` (``seen``: the line of each id so far; each task and its depth are
+    put in ``order``, in pre-order)."""
     if type(raw) is not ImmutableDict:
         expect(ctx, raw, Mapping, "a task map with :task/id", "children")
     given = by_name(raw)  # (its keys are checked below, after the id)
@@ -666,6 +669,8 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
     if depth > MAX_DEPTH:
         raise PlanError(f'task "{task_id}" is at depth {depth}; tasks nest at most {MAX_DEPTH} '
                         "deep", source=ctx.source, line=line, key=":children")
+    slot = len(order)
+    order.append(None)  # (its place, before its children's)
     outer, ctx.anchor = ctx.anchor, line
     try:
         if given is None or not given.keys() <= _TASK_KEYS:
@@ -691,8 +696,9 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
             children = children[:]  # its list at once (the Sequence mixin iterates in Python)
         else:
             expect(ctx, children, VECTOR, "a vector of task maps", "children")
-        fields["children"] = tuple([_task(ctx, c, seen, depth + 1) for c in children])
-        return Task(**fields)
+        fields["children"] = tuple([_task(ctx, c, seen, order, depth + 1) for c in children])
+        task = order[slot] = Task(**fields), depth
+        return task[0]
     finally:
         ctx.anchor = outer
 
@@ -921,9 +927,12 @@ def _check_wire_names(ctx: Context, toolbox: Mapping[str, DeclaredTool],
                            name)
 
 
-def _check_task_policy(ctx: Context, plan: Plan) -> None:
+def _check_task_policy(ctx: Context, plan: Plan,
+                       order: list[tuple[Task, int] | None]) -> None:
+    """Each task's model and tools are allowed by its tier (``order``: the plan's tasks in
+    pre-order, with their depths, as :func:`_task` puts them; no slot left empty)."""
     tiers: dict[int, Tier] = {}
-    for task, _, depth in plan.walk():
+    for task, depth in order:
         tier = tiers.get(depth) or tiers.setdefault(depth, plan.tier_for(depth))
         if task.model is task.tools is task.tool_choice is tier.tool_choice is None:
             continue  # nothing to check
@@ -987,12 +996,13 @@ def parse_plan(text: str, source: str = "<plan>",
     providers = _providers(ctx, get(data, "providers", {}))
     prices = _prices(ctx, get(data, "prices", {}))
     model_settings = _model_settings(ctx, get(data, "model-settings", {}))
-    root = _task(ctx, get(data, "task"), {})
+    order: list[tuple[Task, int] | None] = []
+    root = _task(ctx, get(data, "task"), {}, order)
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
                 toolbox=toolbox, mcp=servers, root=root, source=source,
                 base_dir=Path(os.path.abspath(base_dir or os.curdir)))
-    _check_task_policy(ctx, plan)
+    _check_task_policy(ctx, plan, order)
     return plan
 
 
