@@ -38,7 +38,8 @@ class Locator:
     """Finds lines in EDN source (comments ignored)."""
 
     def __init__(self, text: str) -> None:
-        self.lines = [strip_comment(line) for line in text.splitlines()]
+        lines = text.splitlines()
+        self.lines = [strip_comment(line) for line in lines] if ";" in text else lines
 
     def key_line(self, key: str, after: int | None) -> int | None:
         """The first line at or after ``after`` (default 1) with the keyword ``:key``; else
