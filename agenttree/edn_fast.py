@@ -5,15 +5,18 @@ to read before any reconcile could start. :func:`loads_plain` reads the common E
 (keywords, symbols, strings with escapes, integers incl. big and ``N`` ones, floats, ``nil``
 ``true`` ``false``, vectors, lists, maps, sets, comments, ``#_`` discards) about ten times as
 fast, into the very values ``edn_format.loads`` builds (``ImmutableDict``, ``ImmutableList``,
-tuples, frozensets, ``Keyword``, ``Symbol``).
+tuples, frozensets, ``Keyword``, ``Symbol``). Each distinct token is read once, and a
+collection written again with the very same items is given as the one value read before
+(they are immutable; machine-written plans repeat a script or a budget in every task).
 
 Anything else raises :class:`Unusual` and the caller reads the text with ``edn_format`` (so its
 values and its error messages stay the reference): tagged literals (``#inst``, ``#uuid``...),
 characters, metadata, namespaced maps, ``##Inf``, ratios, hex and ``M`` numbers, spellings that
 PLY would split into several tokens, and every malformed text. So are what
 :func:`~agenttree.edn_source.check_structure` refuses (a second top-level form, a key twice in
-a map or an element twice in a set as written, nesting deeper than its bound): the caller's
-check says what is wrong. ``tests/test_edn_fast.py`` compares both readers on generated text.
+a map or an element twice in a set as written, nesting deeper than its bound), and equal keys
+or elements written differently (``1`` and ``1N``): the caller's check says what is wrong, or
+edn_format reads it. ``tests/test_edn_fast.py`` compares both readers on generated text.
 """
 
 from __future__ import annotations
@@ -32,21 +35,18 @@ class Unusual(Exception):
 
 
 _TOKENS = re.compile(r"""
-    [ \t\n,]*(?:;[^\n]*[ \t\n,]*)*
-    (?:
-        (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
-      | (?P<open>\#\{|[\[{(])
-      | (?P<close>[\]})])
-      | (?P<discard>\#_)
-      | (?P<atom>[^ \t\n,\[\]{}()";]+)
-      | (?P<other>[\s\S])
-      | (?P<end>\Z)
+    [ \t\n,]*+                   # (what is ignored: skipped here, not a match of its own)
+    (   [\[\]{}()] | \#\{ | \#_   # a bracket, a set's opening, a discard
+      | [^ \t\n,\[\]{}()";]+      # an atom: all up to the next delimiter
+      | "[^"\\]*(?:\\.[^"\\]*)*"  # a string (its \. takes no newline, as in edn_format's lexer)
+      | ;[^\n]*                   # a comment
+      | [^ \t\n,]                 # anything else: malformed, or not handled here
     )
 """, re.VERBOSE)
 """The tokens, as ``edn_format``'s lexer delimits them (its ignored characters are exactly
-space, tab, newline and comma; a string's ``\\.`` does not take a newline), each with the
-spaces and comments before it (skipped in the same match: half the matches otherwise). An atom
-is all up to the next delimiter, accepted only when PLY would read it whole as one token."""
+space, tab, newline and comma), the commonest kinds tried first. ``findall`` gives them as one
+list of strings (its one group), no match object per token. An atom is accepted only when PLY
+would read it whole as one token."""
 
 # PLY's rules, as edn_format writes them: a keyword or symbol atom is accepted when the rule
 # matches it whole (PLY takes the rule's first match, so a shorter one means several tokens).
@@ -58,7 +58,25 @@ _SYMBOL_START = re.compile(r"[A-Za-z]")
 """Symbols starting otherwise (``+x``, ``.5``, ``-``...) meet PLY's number rules first."""
 
 _CONSTANTS: dict[str, Any] = {"nil": None, "true": True, "false": False}
+
+
+class _Mark:
+    """What a token that is not a value does: opens or closes a collection (``kind`` is its
+    bracket), discards the next form (``#_``), or nothing (a comment)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+_NIL = _Mark("nil")
+"""``nil``, whose value ``None`` the token cache cannot hold (it means "not seen yet")."""
+_MARKS: dict[str, _Mark] = {kind: _Mark(kind) for kind in ("[", "(", "{", "#{", "]", ")", "}",
+                                                            "#_")}
 _CLOSER = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+"""Each opening bracket's closing one."""
+_COMMENT = _Mark(";")
 
 
 def _atom(text: str) -> Any:
@@ -91,93 +109,107 @@ def _string(token: str) -> str:
         raise Unusual(token) from None
 
 
-class _Open:
-    """A collection being read: its bracket, its values so far, pending ``#_`` discards, and
-    the texts of its keys (a map) or elements (a set) as written."""
+def _value(token: str) -> Any:
+    """What a token is: its value (:data:`_NIL` for ``nil``) or its :class:`_Mark`."""
+    first = token[0]
+    if first == '"' and len(token) > 1:  # (a lone " is an unclosed string)
+        return _string(token)
+    if first == ";":
+        return _COMMENT
+    if token in _MARKS:
+        return _MARKS[token]
+    value = _atom(token)
+    return _NIL if value is None else value
 
-    __slots__ = ("bracket", "discard", "items", "written")
 
-    def __init__(self, bracket: str) -> None:
-        self.bracket = bracket
-        self.items: list[Any] = []
-        self.discard = 0
-        self.written: set[str] | None = set() if bracket in ("{", "#{") else None
-
-
-def _build(form: _Open, alone: dict[int, dict[Keyword, None]]) -> Any:
-    items = form.items
-    if form.bracket == "[":
+def _build(bracket: str, items: list[Any], alone: dict[int, dict[Keyword, None]]) -> Any:
+    """The collection opened by ``bracket`` holding ``items``, as edn_format builds it."""
+    if bracket == "[":
         return ImmutableList(items, copy=False)
-    if form.bracket == "(":
+    if bracket == "(":
         return tuple(items)
-    if form.bracket == "#{":
-        return frozenset(items)
+    if bracket == "#{":
+        value = frozenset(items)
+        if len(value) != len(items):
+            raise Unusual("an element twice in a set")  # the structure check says where
+        return value
     if len(items) % 2:
         raise Unusual("a map with an odd number of forms")
     # ``Keyword`` hashes in Python (a dict and a frozenset per call); a dict copied from a
     # dict keeps the hashes it stored, so each keyword is hashed once per text, in ``alone``.
-    built: dict[Any, Any] = {}
-    for key, value in zip(items[::2], items[1::2], strict=True):
-        if type(key) is Keyword:
-            built.update(dict.fromkeys(alone[id(key)], value))
+    pairs: dict[Any, Any] = {}
+    for k, v in zip(items[::2], items[1::2], strict=True):
+        if type(k) is Keyword:
+            pairs.update(dict.fromkeys(alone[id(k)], v))
         else:
-            built[key] = value
-    return ImmutableDict(built)
+            pairs[k] = v
+    if 2 * len(pairs) != len(items):
+        raise Unusual("a key twice in a map")  # the structure check says where
+    return ImmutableDict(pairs)
 
 
 @collector_paused()
 def loads_plain(text: str, max_nesting: int) -> Any:
     """``text`` read as EDN, as ``edn_format.loads`` reads it (``None`` for no form at all).
+    Equal collections may be one object: values are immutable.
 
     Raises:
         Unusual: ``text`` holds something this reader does not handle, is malformed, or holds
             what ``check_structure`` refuses: read it with ``edn_format`` (after the check).
     """
-    top = _Open("top")
-    stack = [top]
-    atoms: dict[str, Any] = {}  # an atom's value by its text (plans repeat their keywords)
-    alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``atoms`` in a dict of its own
-    atom = _atom
-    # All tokens in one call (a tuple of the groups each, the matched one non-empty): no
-    # match object and no method call per token.
-    for string, opening, closing, discard, token, other, _ in _TOKENS.findall(text):
-        if token:  # an atom
-            try:
-                value = atoms[token]
-            except KeyError:
-                value = atoms[token] = atom(token)
-                if type(value) is Keyword:
-                    alone[id(value)] = {value: None}
-        elif string:
-            value = _string(string)
-            token = string
-        elif opening:
-            if len(stack) > max_nesting:
-                raise Unusual("nested too deep")
-            stack.append(_Open(opening))
-            continue
-        elif closing:
-            form = stack.pop()
-            if len(stack) == 0 or _CLOSER[form.bracket] != closing or form.discard:
-                raise Unusual(closing)
-            value = _build(form, alone)  # (a collection is not compared as written)
-        elif discard:
-            stack[-1].discard += 1
-            continue
-        elif other:
-            raise Unusual(other)
-        else:  # the end
-            break
-        form = stack[-1]
-        if form.discard:
-            form.discard -= 1
-            continue
-        if form.written is not None and token and (form.bracket == "#{"
-                                                   or not len(form.items) % 2):
-            if token in form.written:
-                raise Unusual("written twice")
-            form.written.add(token)
-        form.items.append(value)
-    if len(stack) > 1 or top.discard or len(top.items) > 1:
+    seen: dict[str, Any] = {}  # what each token is, by its text (plans repeat their keywords)
+    known = seen.get
+    alone: dict[int, dict[Keyword, None]] = {}  # each keyword of ``seen`` in a dict of its own
+    # Each collection by its bracket and its items' identities: plans repeat themselves (a
+    # script, a budget, a call's arguments in every task), and an immutable value read again
+    # is the one built before (which keeps its items, so their identities stay theirs). Items
+    # are told apart by identity, never by equality (``1`` and ``1.0`` stay apart): each atom
+    # is read once per text. A validator may trust a value it checked once (plan's options).
+    # A collection holding a token read for the first time, or a collection just built, is
+    # new: it is neither looked up nor kept (a task's map with its own id, its children).
+    built: dict[tuple[Any, ...], Any] = {}
+    # The collection being read (first: the top level), and whether it is new.
+    bracket, items, discard, new = "", [], 0, False
+    outer: list[tuple[str, list[Any], int, bool]] = []  # the collections around it
+    tokens = _TOKENS.findall(text)
+    for token, value in zip(tokens, map(known, tokens), strict=True):  # (looked up in turn)
+        if value is None:
+            value = seen[token] = _value(token)
+            new = True
+            if type(value) is Keyword:
+                alone[id(value)] = {value: None}
+        if type(value) is _Mark:
+            kind = value.kind
+            if kind in _CLOSER:  # an opening bracket
+                if len(outer) >= max_nesting:
+                    raise Unusual("nested too deep")
+                outer.append((bracket, items, discard, new))
+                bracket, items, discard, new = kind, [], 0, False
+                continue
+            if kind == "#_":
+                discard += 1
+                continue
+            if kind == ";":
+                continue
+            if kind == "nil":
+                value = None
+            else:  # a closing bracket
+                if not outer or _CLOSER[bracket] != kind or discard:
+                    raise Unusual(kind)
+                if new:
+                    value = _build(bracket, items, alone)
+                else:
+                    key = (bracket, *map(id, items))
+                    value = built.get(key)
+                    if value is None:
+                        value = built[key] = _build(bracket, items, alone)
+                        new = True
+                bracket, items, discard, outer_new = outer.pop()
+                new = new or outer_new
+        if discard:
+            discard -= 1
+        else:
+            items.append(value)
+    if outer or discard or len(items) > 1:
         raise Unusual("unclosed, a dangling #_ or a second form")
-    return top.items[0] if top.items else None
+    return items[0] if items else None

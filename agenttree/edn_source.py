@@ -38,7 +38,8 @@ class Locator:
     """Finds lines in EDN source (comments ignored)."""
 
     def __init__(self, text: str) -> None:
-        self.lines = [strip_comment(line) for line in text.splitlines()]
+        lines = text.splitlines()
+        self.lines = [strip_comment(line) for line in lines] if ";" in text else lines
 
     def key_line(self, key: str, after: int | None) -> int | None:
         """The first line at or after ``after`` (default 1) with the keyword ``:key``; else
@@ -317,16 +318,21 @@ def check_keys(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str], what
                            f"{' '.join(':' + k for k in sorted(allowed))}", key)
 
 
+def by_name(mapping: Mapping[Any, Any]) -> dict[str, Any] | None:
+    """A map's values by their keys' names, if every key is a keyword (``None`` if not)."""
+    items = mapping.dict.items() if type(mapping) is ImmutableDict else mapping.items()
+    out = {key.name: value for key, value in items if type(key) is Keyword}
+    return out if len(out) == len(mapping) else None  # (keywords of one name are one key)
+
+
 def keyed(ctx: Context, mapping: Mapping[Any, Any], allowed: set[str],
           what: str) -> dict[str, Any]:
     """:func:`check_keys`, and the map's values by key name: a validator that reads many keys
     looks each up by a string (a ``Keyword`` hashes in Python, slowly)."""
-    out = {}
-    for raw, value in (mapping.dict if type(mapping) is ImmutableDict else mapping).items():
-        if type(raw) is not Keyword or raw.name not in allowed:
-            check_keys(ctx, mapping, allowed, what)  # the error check_keys always gave
-        out[raw.name] = value
-    return out
+    out = by_name(mapping)
+    if out is None or not out.keys() <= allowed:
+        check_keys(ctx, mapping, allowed, what)  # the error check_keys always gave
+    return out or {}  # (check_keys raised if it is None)
 
 
 class _Probe(Keyword):

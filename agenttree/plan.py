@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from edn_format import Keyword, Symbol
+from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 
 from .budget import KINDS, WHOLE, Budget
 from .collector import collector_paused
@@ -26,6 +26,7 @@ from .edn_source import (
     VECTOR,
     Context,
     Locator,
+    by_name,
     check_keys,
     expect,
     get,
@@ -336,7 +337,9 @@ class Settings:
 # --- locating things in the source ----------------------------------------------------------
 
 
-_TASK_ID_DECL = re.compile(r':task/id\s+(?:"([^"\\]*)"|:([\w-]+)(?![\w/.-]))')
+_TASK_ID_DECL = re.compile(r':task/id[^\S\n]+(?:"([^"\\\n]*)"|:([\w-]+)(?![\w/.-]))')
+"""A ``:task/id`` declaration within one line, in the lines joined by ``\\n`` (inside a line,
+the whitespace ``\\s`` matches is all but the line breaks ``splitlines`` cut at)."""
 
 
 @attrs.define
@@ -347,6 +350,9 @@ class _PlanContext(Context):
     tools: frozenset[str] = TOOL_NAMES
     servers: frozenset[str] = frozenset()
     """The plan's MCP servers: ``:server/tool`` and ``:server/*`` name their tools."""
+    checked: dict[tuple[str, int], tuple[Any, Any]] = attrs.Factory(dict)
+    """A task option's field by its key and the value's identity (with the value, so the
+    identity stays its own): see :func:`_option`."""
 
 
 def _known_tools(ctx: Context) -> frozenset[str]:
@@ -399,9 +405,14 @@ class _PlanLocator(Locator):
         10,000 tasks is located in linear time)."""
         if self._task_lines is None:
             self._task_lines = {}
-            for number, line in enumerate(self.lines, 1):
-                for match in _TASK_ID_DECL.finditer(line):
-                    self._task_lines.setdefault(match.group(1) or match.group(2), number)
+            # The lines joined by "\n", the only line break left in them: one search of the
+            # whole text, each declaration's line counted from the one before.
+            joined = "\n".join(self.lines)
+            number, counted = 1, 0
+            for match in _TASK_ID_DECL.finditer(joined):
+                number += joined.count("\n", counted, match.start())
+                counted = match.start()
+                self._task_lines.setdefault(match.group(1) or match.group(2), number)
         return self._task_lines.get(task_id)
 
 
@@ -634,9 +645,14 @@ def check_system_prompt(text: str) -> str:
     return text
 
 
-def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -> Task:
-    expect(ctx, raw, Mapping, "a task map with :task/id", "children")
-    raw_id = get(raw, "task/id")
+def _task(ctx: Context, raw: Any, seen: dict[str, int | None],
+          order: list[tuple[Task, int] | None], depth: int = 0) -> Task:
+    """The task of ``raw`` (``seen``: the line of each id so far; each task and its depth are
+    put in ``order``, in pre-order)."""
+    if type(raw) is not ImmutableDict:
+        expect(ctx, raw, Mapping, "a task map with :task/id", "children")
+    given = by_name(raw)  # (its keys are checked below, after the id)
+    raw_id = get(raw, "task/id") if given is None else given.get("task/id")
     if raw_id is None:
         raise ctx.fail("a task without :task/id", "children" if seen else "task")
     task_id = name_of(raw_id) if isinstance(raw_id, Keyword | str) else None
@@ -653,26 +669,36 @@ def _task(ctx: Context, raw: Any, seen: dict[str, int | None], depth: int = 0) -
     if depth > MAX_DEPTH:
         raise PlanError(f'task "{task_id}" is at depth {depth}; tasks nest at most {MAX_DEPTH} '
                         "deep", source=ctx.source, line=line, key=":children")
+    slot = len(order)
+    order.append(None)  # (its place, before its children's)
     outer, ctx.anchor = ctx.anchor, line
     try:
-        given = keyed(ctx, raw, _TASK_KEYS, f'task "{task_id}"')
-        goal = expect(ctx, given.get("goal", ""), str, "a string", "goal")
+        if given is None or not given.keys() <= _TASK_KEYS:
+            check_keys(ctx, raw, _TASK_KEYS, f'task "{task_id}"')  # (raises)
+        # (a type test first: ``expect`` is the error, and the rarer types it allows)
+        goal = given.get("goal", "")
+        if type(goal) is not str:
+            expect(ctx, goal, str, "a string", "goal")
         model = given.get("model")
-        if model is not None:
+        if model is not None and type(model) is not str:
             expect(ctx, model, str, 'a model name string like "scripted"', "model")
         fields: dict[str, Any] = {
             "id": task_id, "goal": goal, "model": model, "line": line,
-            "cwd": _cwd(ctx, given.get("cwd", ".")),
-            "acceptance": _acceptance(ctx, given.get("acceptance", [])),
+            "cwd": _option(ctx, "cwd", given["cwd"], _cwd) if "cwd" in given else ".",
+            "acceptance": (_acceptance(ctx, given["acceptance"]) if "acceptance" in given
+                           else ()),
         }
         for key, field, check in _TASK_OPTIONS:
-            value = given.get(key)
-            if value is not None:
-                fields[field] = check(ctx, value)
-        children = given.get("children", [])
-        expect(ctx, children, VECTOR, "a vector of task maps", "children")
-        fields["children"] = tuple(_task(ctx, c, seen, depth + 1) for c in children)
-        return Task(**fields)
+            if key in given and given[key] is not None:
+                fields[field] = _option(ctx, key, given[key], check)
+        children = given.get("children", ())
+        if type(children) is ImmutableList:
+            children = children[:]  # its list at once (the Sequence mixin iterates in Python)
+        else:
+            expect(ctx, children, VECTOR, "a vector of task maps", "children")
+        fields["children"] = tuple([_task(ctx, c, seen, order, depth + 1) for c in children])
+        task = order[slot] = Task(**fields), depth
+        return task[0]
     finally:
         ctx.anchor = outer
 
@@ -687,6 +713,21 @@ _TASK_OPTIONS: tuple[tuple[str, str, Callable[[Context, Any], Any]], ...] = (
                                        _approve_timeout))
 """A task's optional keys in the order they are checked: the key, the :class:`Task` field and
 the check that makes the field of a value (a key given as ``nil`` is left out)."""
+
+
+def _option(ctx: Context, key: str, value: Any, check: Callable[[Context, Any], Any]) -> Any:
+    """``check(ctx, value)``, once for each value object: the reader gives the values a
+    machine-written plan repeats (the same script or budget in every task) as one object, and
+    an option's field depends on its value and the plan's tools only (never on where it is;
+    the first check of a value is the one that can fail, and an error ends the parse). The
+    field is shared by the tasks that repeat the value, as read-only as the records are."""
+    memo = ctx.checked if isinstance(ctx, _PlanContext) else {}
+    seen = memo.get((key, id(value)))
+    if seen is not None and seen[0] is value:
+        return seen[1]
+    field = check(ctx, value)
+    memo[key, id(value)] = (value, field)
+    return field
 
 
 def _nth_task_line(ctx: Context, task_id: str) -> int | None:
@@ -886,9 +927,15 @@ def _check_wire_names(ctx: Context, toolbox: Mapping[str, DeclaredTool],
                            name)
 
 
-def _check_task_policy(ctx: Context, plan: Plan) -> None:
-    for task, _, depth in plan.walk():
-        tier = plan.tier_for(depth)
+def _check_task_policy(ctx: Context, plan: Plan,
+                       order: list[tuple[Task, int] | None]) -> None:
+    """Each task's model and tools are allowed by its tier (``order``: the plan's tasks in
+    pre-order, with their depths, as :func:`_task` puts them; no slot left empty)."""
+    tiers: dict[int, Tier] = {}
+    for task, depth in order:
+        tier = tiers.get(depth) or tiers.setdefault(depth, plan.tier_for(depth))
+        if task.model is task.tools is task.tool_choice is tier.tool_choice is None:
+            continue  # nothing to check
         ctx.anchor = task.line
         if task.model is not None and task.model not in tier.models \
                 and not is_scripted(task.model):
@@ -949,12 +996,13 @@ def parse_plan(text: str, source: str = "<plan>",
     providers = _providers(ctx, get(data, "providers", {}))
     prices = _prices(ctx, get(data, "prices", {}))
     model_settings = _model_settings(ctx, get(data, "model-settings", {}))
-    root = _task(ctx, get(data, "task"), {})
+    order: list[tuple[Task, int] | None] = []
+    root = _task(ctx, get(data, "task"), {}, order)
     plan = Plan(name=run_name, models=models, tiers=tiers, talk=talk, sandbox=sandbox,
                 locks=locks, providers=providers, prices=prices, model_settings=model_settings,
                 toolbox=toolbox, mcp=servers, root=root, source=source,
                 base_dir=Path(os.path.abspath(base_dir or os.curdir)))
-    _check_task_policy(ctx, plan)
+    _check_task_policy(ctx, plan, order)
     return plan
 
 

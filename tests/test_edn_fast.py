@@ -77,8 +77,12 @@ def collections(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 
 forms = st.recursive(atoms, collections, max_leaves=25)
-texts = st.builds(lambda lead, form, tail: lead + form + tail, spaces | st.just(""), forms,
-                  spaces | st.just("") | forms.map(lambda f: " " + f))
+repeated = st.builds(lambda form, other, sep: f"[{form}{sep}{other}{sep}{form}{sep}{form}]",
+                     forms, forms, spaces)
+"""A form written three times (the reader gives the last two as one value), another after the
+first."""
+texts = st.builds(lambda lead, form, tail: lead + form + tail, spaces | st.just(""),
+                  forms | repeated, spaces | st.just("") | forms.map(lambda f: " " + f))
 
 
 @settings(max_examples=600, deadline=None)
@@ -88,6 +92,9 @@ texts = st.builds(lambda lead, form, tail: lead + form + tail, spaces | st.just(
 @example("[1 #_ #_ 2 3 4]")
 @example('{"k" 1 "k" 2}')
 @example("#{:a :b :a}")
+@example("[[1] [1.0] [true] [1N] [1] {:a [1]} {:a [1.0]} #{[0.0] [-0.0]} (1) [1]]")
+@example("{[1] :a [1.0] :b [1] :c}")
+@example("[nil [nil] [nil] ; c\n [nil] #_ [nil] {nil nil}]")
 def test_the_fast_reader_reads_as_edn_format_does(text: str) -> None:
     try:
         expected = ("value", typed(reference(text)))
@@ -123,6 +130,18 @@ def test_read_edn_gives_the_reference_value_or_error(text: str) -> None:
 def test_what_the_fast_reader_leaves_to_edn_format(text: str) -> None:
     with pytest.raises(Unusual):
         loads_plain(text, MAX_NESTING)
+
+
+def test_a_collection_written_again_is_one_value_and_atoms_stay_apart() -> None:
+    # The first writing of a collection holds something new, so it is not kept; the second is,
+    # and from the third on the reader gives that one.
+    value = loads_plain("[[1 :a] [1 :a] [1 :a] [1.0 :a] (1 :a) {:k [1 :a]} {:k [1 :a]} "
+                        "{:k [1 :a]}]", MAX_NESTING)
+    assert value[1] is value[2] and value[6] is value[7] and value[7][Keyword("k")] is value[1]
+    assert value[3] is not value[1] and type(value[3][0]) is float  # equal is not the same
+    assert type(value[4]) is tuple and value[4] == (1, Keyword("a"))
+    assert value == edn_format.loads("[[1 :a] [1 :a] [1 :a] [1.0 :a] (1 :a) {:k [1 :a]} "
+                                     "{:k [1 :a]} {:k [1 :a]}]")
 
 
 def test_a_syntax_error_keeps_its_line_through_the_fast_reader() -> None:

@@ -239,6 +239,38 @@ def test_comments_do_not_mislead_the_locator() -> None:
     assert error.line == 3
 
 
+def test_task_lines_count_what_splitlines_cuts_at_and_skip_comments() -> None:
+    # The task index searches the comment-stripped lines joined by "\n" at once: line breaks
+    # inside strings (form feed, CR, U+2028) still count, as they did line by line.
+    error = _error('{:task/id "r"\n :children [; {:task/id "a"}\n {:task/id "a" :goal "x\x0cy\r\n'
+                   'z"} {:task/id "b" :goal "g"}\n {:task/id "a"}]}')
+    assert str(error) == 'p.edn:6: :task/id: duplicate task id "a" (first at line 3)'
+    plan = parse_plan('{:task/id "r"\n :children [; {:task/id "x"}\n {:task/id "a" :goal "two'
+                      '\x0clines\u2028"} {:task/id\t"b"}\n\n {:task/id :c} {:task/id "d" :goal '
+                      '":task/id \\"e\\""}\n{:task/id "e"}]}')
+    assert [(task.id, task.line) for task, _, _ in plan.walk()] == [
+        ("r", 1), ("a", 3), ("b", 5), ("c", 7), ("d", 7), ("e", 8)]
+
+
+def test_a_value_repeated_across_tasks_is_checked_once_and_read_alike() -> None:
+    # The reader gives a repeated value as one object and the validator checks it once.
+    script = '[{:calls [{:call :sh :args {:cmd "ls" :n [1 2.5]}}]} {:say "ok"}]'
+    plan = parse_plan(f'{{:task/id "r" :script {script} :budget {{:tokens 9}} :children '
+                      f'[{{:task/id "a" :script {script} :budget {{:tokens 9}}}} '
+                      f'{{:task/id "b" :script {script.replace("2.5", "2")} :cwd "x/../y"}}]}}')
+    root, (a, b) = plan.root, plan.root.children
+    assert root.script == a.script == ({"calls": [{"tool": "sh", "args": {
+        "cmd": "ls", "n": [1, 2.5]}}], "say": None, "delay_ms": 0, "tokens": None},
+        {"calls": [], "say": "ok", "delay_ms": 0, "tokens": None})
+    assert b.script[0]["calls"][0]["args"]["n"] == [1, 2]
+    assert type(b.script[0]["calls"][0]["args"]["n"][1]) is int  # not the 2.5 read before
+    assert root.budget == a.budget == Budget(tokens=9) and b.budget is None
+    assert (root.cwd, a.cwd, b.cwd) == (".", ".", "y")
+    error = _error('{:task/id "r"\n :children [{:task/id "a"\n :budget {:tokens -1}}\n'
+                   ' {:task/id "b"\n :budget {:tokens -1}}]}')
+    assert (error.line, error.key) == (3, ":tokens")
+
+
 def test_demo_and_example_plans_validate() -> None:
     for path in sorted(Path(__file__).parent.parent.joinpath("plans").glob("*.edn")):
         load_plan(path)
