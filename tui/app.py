@@ -11,6 +11,7 @@ screen shows is always the folded log, never a guess.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -146,6 +147,10 @@ class AgentTreeApp(App[str]):
                  theme: str | None = None, snapshot_every: int = SNAPSHOT_EVERY,
                  clock: Any = time.time, fold_budget_s: float = FOLD_BUDGET_S) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # No sliding tab underline: each of its frames redraws much of a big run's
+            # screen while keys wait (the user may still ask for animations).
+            self.animation_level = "none"
         self.run_dir = run_dir
         self.engine = engine
         self.readonly = readonly
@@ -177,6 +182,8 @@ class AgentTreeApp(App[str]):
         """The agent whose conversation is being folded from the log (in a thread)."""
         self._conversation_behind = False
         """Whether the Chat tab waits for the log to be read to fold its agent again."""
+        self._chat_queued = False
+        """Whether the Chat tab is to show a newly selected agent after the next frame."""
         self._commands: dict[int, str] = {}
         self._caught_up = False
         self._stop = threading.Event()
@@ -494,7 +501,8 @@ class AgentTreeApp(App[str]):
 
     def _show_details(self, state: RunState, touched: set[str] | None) -> None:
         selected = self._part("#tree", AgentTree).selected_agent
-        if selected != self._selected:
+        moved = selected != self._selected
+        if moved:
             self._selected = selected
             self._refill_agent_events()
             touched = None
@@ -503,13 +511,16 @@ class AgentTreeApp(App[str]):
             self._tab = tab
             self._refill_agent_events()
             touched = None
+            moved = False  # the tab's content is the key's effect: drawn in the same frame
         agent = state.agents.get(selected) if selected else None
         decidable = agent is not None and agent.waiting_call is not None
         if decidable != self._decidable:
             self._decidable = decidable
             self.refresh_bindings()  # a and d are in the footer only while there is a call
-        if tab == "conversation" and (touched is None or selected in touched
-                                      or self._conversation_behind):
+        if tab == "conversation" and moved:
+            self._show_conversation_soon()
+        elif tab == "conversation" and (touched is None or selected in touched
+                                        or self._conversation_behind):
             self._show_conversation(agent)
         elif tab == "locks":
             self._part("#locks-view", LocksView).show(state, self._now_t(state))
@@ -524,6 +535,19 @@ class AgentTreeApp(App[str]):
                 chart.select_agent(selected)
         elif tab == "plan":
             self._part("#plan-view", PlanView).show(state.plan_edn)
+
+    def _show_conversation_soon(self) -> None:
+        """The Chat tab of a newly selected agent, drawn after the frame that shows the cursor
+        on it: the cursor answers the key at once, and while a key is held down only the
+        agents the cursor rests on have their conversations built (a frame each)."""
+        if not self._chat_queued:
+            self._chat_queued = True
+            self.call_after_refresh(self._show_conversation_now)
+
+    def _show_conversation_now(self) -> None:
+        self._chat_queued = False
+        if self._tab == "conversation" and not self._tearing_down():
+            self._show_conversation(self.state.agents.get(self._selected or ""))
 
     def _show_conversation(self, agent: AgentView | None) -> None:
         """The Chat tab: the agent's whole conversation as of the viewed seq. Folded from the
