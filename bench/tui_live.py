@@ -73,7 +73,7 @@ def _stamped_app(run_dir: Path):
         def _count(self) -> None:
             self.effects += 1
 
-    return StampedApp(run_dir)
+    return StampedApp(run_dir, tune_gc=True)  # as ``agenttree tui`` runs it
 
 
 async def drive(run_dir: Path, seconds: float) -> dict[str, object]:
