@@ -26,30 +26,29 @@ def collector() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-def test_an_app_owning_its_process_freezes_what_start_up_made(recorded_run: Path,
-                                                              collector: None) -> None:
-    before = gc.get_threshold()
-    seen: dict[str, Any] = {}
+def collector_while_running(app: AgentTreeApp) -> tuple[int, tuple[int, ...]]:
+    """The objects frozen and the thresholds while ``app`` runs (its log read)."""
+    seen: list[tuple[int, tuple[int, ...]]] = []
 
     async def script(pilot: Pilot[Any]) -> None:
-        seen["frozen"], seen["thresholds"] = gc.get_freeze_count(), gc.get_threshold()
+        seen.append((gc.get_freeze_count(), gc.get_threshold()))
 
-    assert before != GC_THRESHOLDS and gc.get_freeze_count() == 0
-    drive(make_app(recorded_run, tune_gc=True), script)
-    assert seen["frozen"] > 0  # the imports and the widgets at least
-    assert seen["thresholds"] == GC_THRESHOLDS
+    drive(app, script)
+    return seen[0]
+
+
+def test_an_app_owning_its_process_freezes_what_start_up_made(recorded_run: Path,
+                                                              collector: None) -> None:
+    assert gc.get_threshold() != GC_THRESHOLDS and gc.get_freeze_count() == 0
+    frozen, thresholds = collector_while_running(make_app(recorded_run, tune_gc=True))
+    assert frozen > 0  # the imports and the widgets at least
+    assert thresholds == GC_THRESHOLDS
 
 
 def test_an_app_sharing_its_process_leaves_the_collector_alone(recorded_run: Path,
                                                                collector: None) -> None:
     before = gc.get_threshold()
-    seen: dict[str, Any] = {}
-
-    async def script(pilot: Pilot[Any]) -> None:
-        seen["frozen"], seen["thresholds"] = gc.get_freeze_count(), gc.get_threshold()
-
-    drive(make_app(recorded_run), script)
-    assert seen == {"frozen": 0, "thresholds": before}
+    assert collector_while_running(make_app(recorded_run)) == (0, before)
 
 
 def test_agenttree_tui_runs_its_app_owning_the_collector(recorded_run: Path,
