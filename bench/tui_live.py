@@ -26,8 +26,9 @@ from pathlib import Path
 from .memory import peak_rss_kb
 from .tui_pilot import TIMEOUT_S, NotShown, attached, timed_press, wait_shown
 
-EVENTS_PER_TURN = 4
-"""model/requested, model/responded, tool/requested, tool/result (the charges ride on them)."""
+EVENTS_PER_TURN = 5
+"""model/requested, model/responded, tool/requested, agent/state (the report), tool/result
+(the charges ride on the response and the request)."""
 KEYS = ("move", "move", "4", "move", "move", "3", "move", "1", "move", "2", "move", "1")
 """What the driver presses, in a loop: ``move`` is down in the agent tree (up at its last
 line), a digit a detail tab (each one other than the tab shown before it)."""
@@ -42,7 +43,7 @@ def live_plan(agents: int, rate: int, seconds: float) -> str:
     turns = max(1, round(seconds * 1000 / mean_ms))
     children = []
     for i in range(agents):
-        script = [f'{{:call :report-state :args {{:status "working" :detail "step {k}"}} '
+        script = [f'{{:call :report-state :args {{:status "working" :facts {{:step {k}}}}} '
                   f':say "step {k} of the part given to worker {i}" '
                   f':delay-ms {round(mean_ms * (0.5 + ((i * 7919 + k * 104729) % 1000) / 1000))}}}'
                   for k in range(turns)]
@@ -72,7 +73,7 @@ def _stamped_app(run_dir: Path):
         def _count(self) -> None:
             self.effects += 1
 
-    return StampedApp(run_dir)
+    return StampedApp(run_dir, tune_gc=True)  # as ``agenttree tui`` runs it
 
 
 async def drive(run_dir: Path, seconds: float) -> dict[str, object]:

@@ -30,25 +30,31 @@ EVENTS_PER_AGENT = 10
 
 
 def _agent_events(agent: str, parent: str | None, depth: int) -> list[ev.Event]:
-    call = f"{agent}#1.0"
+    """What the engine logs for an agent that runs one command and finishes: charges ride on
+    ``model/responded`` and ``tool/requested``, and ``agent/finished`` ends its task."""
+    call, finish = f"{agent}#1.0", f"{agent}#2.0"
+    usage = {"prompt": 50, "completion": 10, "estimated": True}
     return [
         ev.AgentSpawned(agent=agent, parent=parent, task=agent.rsplit(".", 1)[-1],
                         goal=f"work on {agent}", depth=depth, model="scripted",
-                        models=["scripted"], tools=["sh"], budget={"tool_calls": 10},
-                        cwd=".", dynamic=False, attempt=1),
+                        models=["scripted"], tools=["sh", "finish"],
+                        budget={"tool_calls": 10}, cwd=".", dynamic=False, attempt=1),
         ev.ModelRequested(agent=agent, model="scripted", turn=1, messages=2),
         ev.ModelResponded(agent=agent, model="scripted", turn=1, text="working on it",
                           calls=[{"id": call, "tool": "sh", "args": {"cmd": "true"}}],
-                          usage={"prompt": 50, "completion": 10, "estimated": True},
-                          latency_ms=1.0),
-        ev.BudgetCharged(agent=agent, kind="tokens", amount=60, used=60, limit=None),
-        ev.ToolRequested(agent=agent, call=call, tool="sh", args={"cmd": "true"}),
-        ev.BudgetCharged(agent=agent, kind="tool_calls", amount=1, used=1, limit=10),
+                          usage=usage, latency_ms=1.0, charged={"tokens": 60}),
+        ev.ToolRequested(agent=agent, call=call, tool="sh", args={"cmd": "true"},
+                         charged={"tool_calls": 1}),
         ev.ToolResult(agent=agent, call=call, tool="sh", ok=True, output="", duration_ms=1.0),
-        ev.AgentState(agent=agent, status="waiting", detail="children", facts=None),
+        ev.ModelRequested(agent=agent, model="scripted", turn=2, messages=4),
+        ev.ModelResponded(agent=agent, model="scripted", turn=2, text="done",
+                          calls=[{"id": finish, "tool": "finish", "args": {}}],
+                          usage=usage, latency_ms=1.0, charged={"tokens": 60}),
+        ev.ToolRequested(agent=agent, call=finish, tool="finish", args={},
+                         charged={"tool_calls": 1}),
+        ev.ToolResult(agent=agent, call=finish, tool="finish", ok=True, output="finishing",
+                      duration_ms=0.0),
         ev.AgentFinished(agent=agent, status="done", reason="", result="ok"),
-        ev.TaskStateChanged(task=agent.rsplit(".", 1)[-1], agent=agent, status="done",
-                            prev="running"),
     ]
 
 

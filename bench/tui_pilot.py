@@ -10,6 +10,7 @@ the wait with a clear failure rather than a figure.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -49,16 +50,22 @@ async def wait_shown(app: Any, condition: Callable[[], bool], what: str,
 @asynccontextmanager
 async def attached(run_dir: Path, app: AgentTreeApp | None = None,
                    caught_up: bool = True) -> AsyncIterator[Pilot[Any]]:
-    """The TUI (``app``, or a plain one) on ``run_dir`` under Pilot; with ``caught_up``,
-    once it has folded and drawn the whole log."""
+    """The TUI (``app``, or one as ``agenttree tui`` runs it) on ``run_dir`` under Pilot; with
+    ``caught_up``, once it has folded and drawn the whole log. The collector is given back as
+    it was afterwards (an app with ``tune_gc`` freezes what exists when it starts)."""
     if app is None:
         from tui.app import AgentTreeApp
-        app = AgentTreeApp(run_dir)
-    async with app.run_test(size=SIZE) as pilot:
-        if caught_up:
-            await wait_shown(app, lambda: "caught_up" in app.metrics, "the whole log read",
-                             timeout=600)
-        yield pilot
+        app = AgentTreeApp(run_dir, tune_gc=True)
+    thresholds = gc.get_threshold()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            if caught_up:
+                await wait_shown(app, lambda: "caught_up" in app.metrics,
+                                 "the whole log read", timeout=600)
+            yield pilot
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 async def timed_press(pilot: Pilot[Any], key: str, effect: Callable[[], bool]) -> float:

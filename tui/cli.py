@@ -71,7 +71,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from .app import AgentTreeApp
 
     app = AgentTreeApp(run_dir, engine=engine, readonly=args.readonly, keymap=keymap,
-                       theme=args.theme or default_theme())
+                       theme=args.theme or default_theme(), tune_gc=True)
     result = None
     try:
         result = app.run()

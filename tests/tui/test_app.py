@@ -54,13 +54,13 @@ def test_selecting_an_agent_shows_its_conversation(demo_run: Path) -> None:
     async def script(pilot: Pilot[Any]) -> None:
         tree = app.query_one("#tree", AgentTree)
         tree.select_agent("root.lib")
-        await pilot.pause()
         view = app.query_one("#conversation-view", ConversationView)
-        assert view.agent_id == "root.lib"
+        # The chat follows the cursor in the frame after the one that moved it.
+        await wait_for(pilot, lambda: view.agent_id == "root.lib", "root.lib's chat")
         text = text_of(view.query(Static))
         assert "textstats.py fixed: split on any whitespace" in text
         await pilot.press("down")  # the cursor moves to tests: the view follows the cursor
-        assert view.agent_id == "root.lib.tests"
+        await wait_for(pilot, lambda: view.agent_id == "root.lib.tests", "tests' chat")
 
     drive(app, script)
 
