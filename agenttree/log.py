@@ -23,6 +23,8 @@ import tempfile
 import time
 import zlib
 from collections import deque
+from itertools import chain, repeat
+from operator import itemgetter
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,6 +61,12 @@ LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
 
 _new_tuple = tuple.__new__
+_new_object = object.__new__
+_type_of, _seq_of, _t_of, _run_of = (itemgetter(key) for key in ("type", "seq", "t", "run"))
+_class_of, _keys_of = itemgetter(0), itemgetter(1)
+
+DECODE_RUN = 256
+"""Lines decoded at once by a fold (a short run keeps few decoded dicts alive at a time)."""
 
 T = TypeVar("T")
 
@@ -118,9 +126,14 @@ class LineReader(Generic[T]):
         self._first_line = first_line
 
     def __iter__(self) -> Iterator[T]:
-        return self._read(self._decode)
+        return chain.from_iterable(self._read(self._decode))
 
-    def _read(self, decode: Callable[[bytes], Any]) -> Iterator[Any]:
+    def _read(self, decode: Callable[[bytes], Any],
+              decode_many: Callable[[list[bytes]], list[Any] | None] | None = None,
+              ) -> Iterator[list[Any]]:
+        """The records, a list at a time. ``decode_many`` (optional) decodes a run of lines
+        at once or returns ``None`` if any of them needs ``decode``'s care (then each line is
+        decoded, checked and yielded on its own, exactly as without ``decode_many``)."""
         try:
             f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
@@ -136,19 +149,29 @@ class LineReader(Generic[T]):
             while block := f.read(READ_BLOCK):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
-                for line in lines:
-                    line_no += 1
-                    if bad is not None:
-                        self._corrupt(bad)
-                    try:
-                        record = decode(line)
-                    except ValueError as exc:
-                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
-                                       reason=str(exc))
-                        continue
-                    offset += len(line) + 1
-                    self.end = offset
-                    yield record
+                for start in range(0, len(lines), DECODE_RUN):
+                    run = lines[start:start + DECODE_RUN]
+                    if bad is None and decode_many is not None:
+                        records = decode_many(run)
+                        if records is not None:
+                            line_no += len(run)
+                            offset += sum(map(len, run)) + len(run)
+                            self.end = offset
+                            yield records
+                            continue
+                    for line in run:
+                        line_no += 1
+                        if bad is not None:
+                            self._corrupt(bad)
+                        try:
+                            record = decode(line)
+                        except ValueError as exc:
+                            bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                           reason=str(exc))
+                            continue
+                        offset += len(line) + 1
+                        self.end = offset
+                        yield [record]
             if bad is not None:
                 if rest:
                     self._corrupt(bad)
@@ -198,13 +221,16 @@ class LogReader(LineReader[Entry]):
         but an entry's event may be a :class:`~agenttree.events.FieldView` (the wire dict as
         the record's attributes, no record built). Checks, errors, :attr:`torn` and, once
         iterated, :attr:`end` and :attr:`last_seq` are exactly as when iterating."""
-        return self._entries(self._entry_for_fold)
+        if not self.path.exists():
+            raise UserError(f"{self.path}: no such event log")
+        self.last_seq = self._after_seq
+        return chain.from_iterable(self._read(self._entry_for_fold, self._views_for_fold))
 
     def _entries(self, decode: Callable[[bytes], Entry]) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
         self.last_seq = self._after_seq
-        return self._read(decode)
+        return chain.from_iterable(self._read(decode))
 
     def _entry(self, line: bytes) -> Entry:
         entry = decode(line)
@@ -213,13 +239,38 @@ class LogReader(LineReader[Entry]):
         self.last_seq = entry.seq
         return entry
 
+    def _views_for_fold(self, lines: list[bytes]) -> list[Entry] | None:
+        """A run of lines decoded at once, each event a field view, every step a C loop over
+        the run (replay's hot path): ``None`` unless every line passes the checks
+        :meth:`_entry_for_fold` makes of one (framing, CRC, seq, type, keys)."""
+        try:
+            wires = list(map(orjson.loads, lines))
+            crcs = list(map(dict.pop, wires, repeat("crc")))
+            specs = list(map(FIELD_VIEWS.__getitem__, map(_type_of, wires)))
+            seqs = list(map(_seq_of, wires))
+        except (ValueError, KeyError, TypeError):
+            return None
+        heads, marks, _ = zip(*map(bytes.rpartition, lines, repeat(CRC_KEY)), strict=True)
+        first = self.last_seq + 1
+        if (not all(marks) or max(map(len, lines)) >= MAX_LINE
+                or {type(crc) for crc in crcs} != {int}
+                or crcs != list(map(zlib.crc32, repeat(b"}"), map(zlib.crc32, heads)))
+                or seqs != list(range(first, first + len(lines)))
+                or list(map(tuple, wires)) != list(map(_keys_of, specs))):
+            return None
+        self.last_seq = seqs[-1]
+        events = list(map(_new_object, map(_class_of, specs)))
+        deque(map(setattr, events, repeat("__dict__"), wires), maxlen=0)
+        return list(map(_new_tuple, repeat(Entry),
+                        zip(seqs, map(_t_of, wires), map(_run_of, wires), events)))
+
     def _entry_for_fold(self, line: bytes, loads: Any = orjson.loads, crc32: Any = zlib.crc32,
                         views: Any = FIELD_VIEWS, new_object: Any = object.__new__,
                         new_tuple: Any = tuple.__new__) -> Entry:
         # decode() and _entry() in one step, the event a field view; anything unusual (a bad
         # line, an unknown type, fields missing, extra or in another order) goes the way of
         # _entry, which builds the record or raises the error it always did. (The defaults
-        # bind names locally: this is replay's hot path.)
+        # bind names locally.)
         try:
             wire = loads(line)
             crc = wire.pop("crc")
@@ -364,7 +415,10 @@ class EventLog:
         self._on_write = on_write
         # A deque and a parking lot rather than a memory channel: one consumer, and emit()
         # must cost as little as possible (it runs for every event).
-        self._queue: deque[Any] = deque()
+        self._queue: deque[tuple[int, int, Event]] = deque()
+        self._flushes: list[trio.Event] = []
+        """Flushes waiting for every event queued before them (answered after the batch that
+        holds those events: the writer takes the whole queue at once)."""
         self._lot = trio.lowlevel.ParkingLot()
         self._parked = False
         """Whether the writer waits in ``_lot`` (a plain flag: ``emit`` tests it per event)."""
@@ -398,7 +452,7 @@ class EventLog:
     async def flush(self) -> None:
         """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
         done = trio.Event()
-        self._queue.append(done)
+        self._flushes.append(done)
         if self._parked:
             self._parked = False
             self._lot.unpark()
@@ -437,7 +491,7 @@ class EventLog:
     async def _serve(self, fd: int) -> None:
         queue = self._queue
         while True:
-            if not queue:
+            if not queue and not self._flushes:
                 if self._closed:
                     return
                 self._parked = True
@@ -451,7 +505,9 @@ class EventLog:
                 continue
             batch = list(queue)
             queue.clear()
-            waiters = self._write_batch(fd, batch)
+            waiters, self._flushes = self._flushes, []
+            if batch:
+                self._write_batch(fd, batch)
             if self.durability == "every":
                 await self._fsync(fd)
             if self.durability == "batch":
@@ -491,39 +547,34 @@ class EventLog:
             if self._writer_done and self.synced_seq >= self.written_seq:
                 return
 
-    def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
-        items = [item for item in batch if type(item) is tuple]
-        waiters = [] if len(items) == len(batch) else [
-            item for item in batch if type(item) is not tuple]
-        if items:
-            data = self._frame_quickly(items)
-            if data is None:
-                framed = [self._frame(*item) for item in items]
-                data = b"".join([line for line, _ in framed])
-                items = [item for _, item in framed]
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError as exc:  # a full disk...: say which file
-                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
-            self.written_seq = items[-1][0]
-            if self._on_write is not None:
-                run, on_write = self.run_id, self._on_write
-                for seq, t, ev in items:
-                    on_write(_new_tuple(Entry, (seq, t, run, ev)))
-        return waiters
+    def _write_batch(self, fd: int, items: list[tuple[int, int, Event]]) -> None:
+        data = self._frame_quickly(items)
+        if data is None:
+            framed = [self._frame(*item) for item in items]
+            data = b"".join([line for line, _ in framed])
+            items = [item for _, item in framed]
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:  # a full disk...: say which file
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        self.written_seq = items[-1][0]
+        if self._on_write is not None:
+            run, on_write = self.run_id, self._on_write
+            for seq, t, ev in items:
+                on_write(_new_tuple(Entry, (seq, t, run, ev)))
 
     def _frame_quickly(self, items: list[tuple[int, int, Event]]) -> bytes | None:
         """A batch's framed lines, built in one loop with the checks done once per batch;
         ``None`` if some event needs :meth:`_frame`'s care (a value JSON cannot hold, an
         unregistered type, a remembered key in its text, a line over the bound)."""
         run, encoders, dumps, crc32 = self.run_id, WIRE_ENCODERS, orjson.dumps, zlib.crc32
-        lines = []
+        frame = b"%b" + CRC_KEY + b"%d}\n"
         try:
-            for seq, t, ev in items:
-                body = dumps(encoders[type(ev)](seq, t, run, ev))
-                lines.append(b"%b%b%d}\n" % (body[:-1], CRC_KEY, crc32(body)))
+            lines = [frame % ((body := dumps(encoders[type(ev)](seq, t, run, ev)))[:-1],
+                              crc32(body))
+                     for seq, t, ev in items]
         except (KeyError, TypeError, orjson.JSONEncodeError):
             return None
         data = b"".join(lines)
