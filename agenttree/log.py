@@ -23,8 +23,6 @@ import tempfile
 import time
 import zlib
 from collections import deque
-from itertools import chain, repeat
-from operator import itemgetter
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -61,12 +59,6 @@ LINGER_S = 0.001
 """After the writer wakes, it waits this long for more events before writing a batch."""
 
 _new_tuple = tuple.__new__
-_new_object = object.__new__
-_type_of, _seq_of, _t_of, _run_of = (itemgetter(key) for key in ("type", "seq", "t", "run"))
-_class_of, _keys_of = itemgetter(0), itemgetter(1)
-
-DECODE_RUN = 256
-"""Lines decoded at once by a fold (a short run keeps few decoded dicts alive at a time)."""
 
 T = TypeVar("T")
 
@@ -126,14 +118,9 @@ class LineReader(Generic[T]):
         self._first_line = first_line
 
     def __iter__(self) -> Iterator[T]:
-        return chain.from_iterable(self._read(self._decode))
+        return self._read(self._decode)
 
-    def _read(self, decode: Callable[[bytes], Any],
-              decode_many: Callable[[list[bytes]], list[Any] | None] | None = None,
-              ) -> Iterator[list[Any]]:
-        """The records, a list at a time. ``decode_many`` (optional) decodes a run of lines
-        at once or returns ``None`` if any of them needs ``decode``'s care (then each line is
-        decoded, checked and yielded on its own, exactly as without ``decode_many``)."""
+    def _read(self, decode: Callable[[bytes], Any]) -> Iterator[Any]:
         try:
             f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
@@ -149,29 +136,19 @@ class LineReader(Generic[T]):
             while block := f.read(READ_BLOCK):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
-                for start in range(0, len(lines), DECODE_RUN):
-                    run = lines[start:start + DECODE_RUN]
-                    if bad is None and decode_many is not None:
-                        records = decode_many(run)
-                        if records is not None:
-                            line_no += len(run)
-                            offset += sum(map(len, run)) + len(run)
-                            self.end = offset
-                            yield records
-                            continue
-                    for line in run:
-                        line_no += 1
-                        if bad is not None:
-                            self._corrupt(bad)
-                        try:
-                            record = decode(line)
-                        except ValueError as exc:
-                            bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
-                                           reason=str(exc))
-                            continue
-                        offset += len(line) + 1
-                        self.end = offset
-                        yield [record]
+                for line in lines:
+                    line_no += 1
+                    if bad is not None:
+                        self._corrupt(bad)
+                    try:
+                        record = decode(line)
+                    except ValueError as exc:
+                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                       reason=str(exc))
+                        continue
+                    offset += len(line) + 1
+                    self.end = offset
+                    yield record
             if bad is not None:
                 if rest:
                     self._corrupt(bad)
@@ -221,16 +198,13 @@ class LogReader(LineReader[Entry]):
         but an entry's event may be a :class:`~agenttree.events.FieldView` (the wire dict as
         the record's attributes, no record built). Checks, errors, :attr:`torn` and, once
         iterated, :attr:`end` and :attr:`last_seq` are exactly as when iterating."""
-        if not self.path.exists():
-            raise UserError(f"{self.path}: no such event log")
-        self.last_seq = self._after_seq
-        return chain.from_iterable(self._read(self._entry_for_fold, self._views_for_fold))
+        return self._entries(self._entry_for_fold)
 
     def _entries(self, decode: Callable[[bytes], Entry]) -> Iterator[Entry]:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
         self.last_seq = self._after_seq
-        return chain.from_iterable(self._read(decode))
+        return self._read(decode)
 
     def _entry(self, line: bytes) -> Entry:
         entry = decode(line)
@@ -239,38 +213,13 @@ class LogReader(LineReader[Entry]):
         self.last_seq = entry.seq
         return entry
 
-    def _views_for_fold(self, lines: list[bytes]) -> list[Entry] | None:
-        """A run of lines decoded at once, each event a field view, every step a C loop over
-        the run (replay's hot path): ``None`` unless every line passes the checks
-        :meth:`_entry_for_fold` makes of one (framing, CRC, seq, type, keys)."""
-        try:
-            wires = list(map(orjson.loads, lines))
-            crcs = list(map(dict.pop, wires, repeat("crc")))
-            specs = list(map(FIELD_VIEWS.__getitem__, map(_type_of, wires)))
-            seqs = list(map(_seq_of, wires))
-        except (ValueError, KeyError, TypeError):
-            return None
-        heads, marks, _ = zip(*map(bytes.rpartition, lines, repeat(CRC_KEY)), strict=True)
-        first = self.last_seq + 1
-        if (not all(marks) or max(map(len, lines)) >= MAX_LINE
-                or {type(crc) for crc in crcs} != {int}
-                or crcs != list(map(zlib.crc32, repeat(b"}"), map(zlib.crc32, heads)))
-                or seqs != list(range(first, first + len(lines)))
-                or list(map(tuple, wires)) != list(map(_keys_of, specs))):
-            return None
-        self.last_seq = seqs[-1]
-        events = list(map(_new_object, map(_class_of, specs)))
-        deque(map(setattr, events, repeat("__dict__"), wires), maxlen=0)
-        return list(map(_new_tuple, repeat(Entry),
-                        zip(seqs, map(_t_of, wires), map(_run_of, wires), events)))
-
     def _entry_for_fold(self, line: bytes, loads: Any = orjson.loads, crc32: Any = zlib.crc32,
                         views: Any = FIELD_VIEWS, new_object: Any = object.__new__,
                         new_tuple: Any = tuple.__new__) -> Entry:
         # decode() and _entry() in one step, the event a field view; anything unusual (a bad
         # line, an unknown type, fields missing, extra or in another order) goes the way of
         # _entry, which builds the record or raises the error it always did. (The defaults
-        # bind names locally.)
+        # bind names locally: this is replay's hot path.)
         try:
             wire = loads(line)
             crc = wire.pop("crc")

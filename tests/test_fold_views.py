@@ -164,8 +164,8 @@ def _long_log(turns: int) -> list[bytes]:
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
-    """A fold decodes runs of lines at once (``DECODE_RUN``); one odd line anywhere in a run,
-    or a run cut short, folds (or fails) as the records do, in every run."""
+    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
+    without ``until``, folds (or fails) as the records read one at a time do."""
     lines = _long_log(300)  # 902 lines: several runs
     for _ in range(data.draw(st.integers(0, 2))):
         at = data.draw(st.integers(0, len(lines) - 1))
