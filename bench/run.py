@@ -260,7 +260,7 @@ def make_replay_log(path: Path, n: int, mix: str = "engine") -> None:
 def bench_replay(n: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
     rows = []
     for mix, what in (("engine", "the engine's event mix"),
-                      ("older", "an older engine's mix (budget/charged per charge)")):
+                      ("older", "an older engine's mix: a budget/charged per charge")):
         path = tmp / f"replay-{mix}.jsonl"
         make_replay_log(path, n, mix)
         bare = median_of(runs, lambda path=path: baselines.bare_parse(str(path)))
