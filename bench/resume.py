@@ -3,9 +3,9 @@
 The log is generated: a root and 100 agents each ~165 turns into a conversation (every turn a
 model response with a tool call and its result, the charges on their events, as the engine
 writes them: 6 events; ``mix="older"`` writes an older engine's 8, with a ``budget/charged``
-for each charge, so ~125 turns), as a SIGKILL would leave it. The baseline is a plain fold of the same log: a resume must fold it too, and on top it
-records what each agent did, restarts the 100 agents and replays their recorded turns until
-each one is live again.
+for each charge, so ~125 turns), as a SIGKILL would leave it. The baseline is a plain fold of
+the same log: a resume must fold it too, and on top it records what each agent did, restarts
+the 100 agents and replays their recorded turns until each one is live again.
 """
 
 from __future__ import annotations
