@@ -229,7 +229,7 @@ class LogReader(LineReader[Entry]):
             return self._entry(line)
         pos = line.rfind(CRC_KEY)
         if (type(crc) is not int or pos < 0 or len(line) >= MAX_LINE
-                or crc32(line[:pos] + b"}") != crc or seq != self.last_seq + 1
+                or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1
                 or tuple(wire) != keys):
             return self._entry(line)
         self.last_seq = seq
