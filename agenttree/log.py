@@ -229,7 +229,7 @@ class LogReader(LineReader[Entry]):
             return self._entry(line)
         pos = line.rfind(CRC_KEY)
         if (type(crc) is not int or pos < 0 or len(line) >= MAX_LINE
-                or crc32(line[:pos] + b"}") != crc or seq != self.last_seq + 1
+                or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1
                 or tuple(wire) != keys):
             return self._entry(line)
         self.last_seq = seq
@@ -364,7 +364,10 @@ class EventLog:
         self._on_write = on_write
         # A deque and a parking lot rather than a memory channel: one consumer, and emit()
         # must cost as little as possible (it runs for every event).
-        self._queue: deque[Any] = deque()
+        self._queue: deque[tuple[int, int, Event]] = deque()
+        self._flushes: list[trio.Event] = []
+        """Flushes waiting for every event queued before them (answered after the batch that
+        holds those events: the writer takes the whole queue at once)."""
         self._lot = trio.lowlevel.ParkingLot()
         self._parked = False
         """Whether the writer waits in ``_lot`` (a plain flag: ``emit`` tests it per event)."""
@@ -398,7 +401,7 @@ class EventLog:
     async def flush(self) -> None:
         """Wait until every event emitted so far is written (and fsynced unless ``none``)."""
         done = trio.Event()
-        self._queue.append(done)
+        self._flushes.append(done)
         if self._parked:
             self._parked = False
             self._lot.unpark()
@@ -437,7 +440,7 @@ class EventLog:
     async def _serve(self, fd: int) -> None:
         queue = self._queue
         while True:
-            if not queue:
+            if not queue and not self._flushes:
                 if self._closed:
                     return
                 self._parked = True
@@ -451,7 +454,9 @@ class EventLog:
                 continue
             batch = list(queue)
             queue.clear()
-            waiters = self._write_batch(fd, batch)
+            waiters, self._flushes = self._flushes, []
+            if batch:
+                self._write_batch(fd, batch)
             if self.durability == "every":
                 await self._fsync(fd)
             if self.durability == "batch":
@@ -491,39 +496,34 @@ class EventLog:
             if self._writer_done and self.synced_seq >= self.written_seq:
                 return
 
-    def _write_batch(self, fd: int, batch: list[Any]) -> list[trio.Event]:
-        items = [item for item in batch if type(item) is tuple]
-        waiters = [] if len(items) == len(batch) else [
-            item for item in batch if type(item) is not tuple]
-        if items:
-            data = self._frame_quickly(items)
-            if data is None:
-                framed = [self._frame(*item) for item in items]
-                data = b"".join([line for line, _ in framed])
-                items = [item for _, item in framed]
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError as exc:  # a full disk...: say which file
-                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
-            self.written_seq = items[-1][0]
-            if self._on_write is not None:
-                run, on_write = self.run_id, self._on_write
-                for seq, t, ev in items:
-                    on_write(_new_tuple(Entry, (seq, t, run, ev)))
-        return waiters
+    def _write_batch(self, fd: int, items: list[tuple[int, int, Event]]) -> None:
+        data = self._frame_quickly(items)
+        if data is None:
+            framed = [self._frame(*item) for item in items]
+            data = b"".join([line for line, _ in framed])
+            items = [item for _, item in framed]
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:  # a full disk...: say which file
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        self.written_seq = items[-1][0]
+        if self._on_write is not None:
+            run, on_write = self.run_id, self._on_write
+            for seq, t, ev in items:
+                on_write(_new_tuple(Entry, (seq, t, run, ev)))
 
     def _frame_quickly(self, items: list[tuple[int, int, Event]]) -> bytes | None:
         """A batch's framed lines, built in one loop with the checks done once per batch;
         ``None`` if some event needs :meth:`_frame`'s care (a value JSON cannot hold, an
         unregistered type, a remembered key in its text, a line over the bound)."""
         run, encoders, dumps, crc32 = self.run_id, WIRE_ENCODERS, orjson.dumps, zlib.crc32
-        lines = []
+        frame = b"%b" + CRC_KEY + b"%d}\n"
         try:
-            for seq, t, ev in items:
-                body = dumps(encoders[type(ev)](seq, t, run, ev))
-                lines.append(b"%b%b%d}\n" % (body[:-1], CRC_KEY, crc32(body)))
+            lines = [frame % ((body := dumps(encoders[type(ev)](seq, t, run, ev)))[:-1],
+                              crc32(body))
+                     for seq, t, ev in items]
         except (KeyError, TypeError, orjson.JSONEncodeError):
             return None
         data = b"".join(lines)

@@ -46,7 +46,7 @@ def unframe(line: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise ValueError("not JSON") from None
     crc = wire.pop("crc", None) if type(wire) is dict else None
-    if type(crc) is not int or zlib.crc32(line[:pos] + b"}") != crc:
+    if type(crc) is not int or zlib.crc32(b"}", zlib.crc32(line[:pos])) != crc:
         raise ValueError("CRC mismatch")
     return wire
 

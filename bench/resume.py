@@ -1,10 +1,11 @@
 """Resume of a 100,000-event log: from ``agenttree resume`` starting to every agent live again.
 
-The log is generated: a root and 100 agents each 125 turns into a conversation (every turn a
-model response with a tool call, its charges, its result: 8 events), as a SIGKILL would leave
-it. The baseline is a plain fold of the same log: a resume must fold it too, and on top it
-records what each agent did, restarts the 100 agents and replays their recorded turns until
-each one is live again.
+The log is generated: a root and 100 agents each ~165 turns into a conversation (every turn a
+model response with a tool call and its result, the charges on their events, as the engine
+writes them: 6 events; ``mix="older"`` writes an older engine's 8, with a ``budget/charged``
+for each charge, so ~125 turns), as a SIGKILL would leave it. The baseline is a plain fold of
+the same log: a resume must fold it too, and on top it records what each agent did, restarts
+the 100 agents and replays their recorded turns until each one is live again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from agenttree.state import fold
 from agenttree.tool_names import TOOL_NAMES
 
 AGENTS = 100
-PER_TURN = 8
+PER_TURN = {"engine": 6, "older": 8}
+"""Events a turn: model/requested, model/responded, tool/requested, agent/state,
+agent/message, tool/result; an older engine also logged two budget/charged."""
 
 
 def _plan(agents: int) -> str:
@@ -39,36 +42,46 @@ def _plan(agents: int) -> str:
 """
 
 
-def _agent_turns(agent: str, turns: int) -> list[ev.Event]:
+def _agent_turns(agent: str, turns: int, mix: str = "engine") -> list[ev.Event]:
+    """``turns`` turns of ``agent``: as the engine writes them now (each charge on its
+    ``model/responded`` or ``tool/requested``), or with ``mix="older"`` as an older engine did
+    (a ``budget/charged`` after each); :data:`PER_TURN` events a turn."""
+    older = mix == "older"
     out: list[ev.Event] = []
     for turn in range(1, turns + 1):
         call = f"{agent}#{turn}.0"
         facts = {"step": turn}
-        out += [
+        tokens = 40 * turn + 12
+        turn_events = [
             ev.ModelRequested(agent=agent, model="scripted", turn=turn, messages=2 * turn),
             ev.ModelResponded(agent=agent, model="scripted", turn=turn, text="",
                               calls=[{"id": call, "tool": "report-state",
                                       "args": {"facts": facts}}],
                               usage={"prompt": 40 * turn, "completion": 12, "estimated": True},
-                              latency_ms=0.1),
-            ev.BudgetCharged(agent=agent, kind="tokens", amount=40 * turn + 12,
+                              latency_ms=0.1, charged=None if older else {"tokens": tokens}),
+            ev.BudgetCharged(agent=agent, kind="tokens", amount=tokens,
                              used=(20 * turn + 32) * turn),
             ev.ToolRequested(agent=agent, call=call, tool="report-state",
-                             args={"facts": facts}),
+                             args={"facts": facts},
+                             charged=None if older else {"tool_calls": 1}),
             ev.BudgetCharged(agent=agent, kind="tool_calls", amount=1, used=turn),
             ev.AgentState(agent=agent, status="running", facts=facts),
             ev.AgentMessage(sender=agent, to="root", kind="state", text=f'{{"step":{turn}}}',
                             data=facts),
             ev.ToolResult(agent=agent, call=call, tool="report-state", ok=True,
-                          output="reported"),
+                          output="reported", duration_ms=0.2),
         ]
+        out += turn_events if older else [
+            e for e in turn_events if not isinstance(e, ev.BudgetCharged)]
     return out
 
 
-def make_log(events: int, tmp: Path) -> Path:
-    """A run directory whose log is ``events`` events of agents deep in conversation."""
-    agents = AGENTS if events >= 10 * AGENTS * PER_TURN else max(1, events // 100)
-    turns = max(1, (events - 2 * agents - 6) // (agents * PER_TURN))
+def make_log(events: int, tmp: Path, mix: str = "engine") -> Path:
+    """A run directory whose log is ``events`` events of agents deep in conversation, in the
+    engine's event mix or an older one (:func:`_agent_turns`)."""
+    per_turn = PER_TURN[mix]
+    agents = AGENTS if events >= 10 * AGENTS * per_turn else max(1, events // 100)
+    turns = max(1, (events - 2 * agents - 6) // (agents * per_turn))
     plan = parse_plan(_plan(agents), source="bench.edn")
     run_dir = tmp / "resume-source"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -93,9 +106,9 @@ def make_log(events: int, tmp: Path) -> Path:
              ev.ModelResponded(agent="root", model="scripted", turn=1, text="go", calls=[],
                                usage={"prompt": 10, "completion": 1, "estimated": True}),
              ev.AgentState(agent="root", status="waiting", detail=f"{agents} children")]
-    streams = [_agent_turns(f"root.t{i}", turns) for i in range(agents)]
+    streams = [_agent_turns(f"root.t{i}", turns, mix) for i in range(agents)]
     body = [e for turn in range(turns) for s in streams
-            for e in s[turn * PER_TURN:(turn + 1) * PER_TURN]]
+            for e in s[turn * per_turn:(turn + 1) * per_turn]]
     everything = (head + body)[:events]
     with open(run_dir / "events.jsonl", "wb") as f:
         f.write(b"".join(encode(seq, 1_790_000_000_000 + seq, "resume-bench", e)
@@ -136,8 +149,9 @@ def _fold_once(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def bench_resume(events: int, runs: int, tmp: Path) -> list[tuple[str, str, str]]:
-    source = make_log(events, tmp)
+def bench_resume(events: int, runs: int, tmp: Path,
+                 mix: str = "engine") -> list[tuple[str, str, str]]:
+    source = make_log(events, tmp, mix)
     path = source / "events.jsonl"
     size_mb = path.stat().st_size / 1e6
     base = statistics.median(_fold_once(path) for _ in range(runs))

@@ -7,6 +7,7 @@ must give equal states, the same torn tail, the same errors, on any log.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from pathlib import Path
 
@@ -141,3 +142,49 @@ def test_every_handler_folds_a_view_as_its_record(cls: type[ev.Event], tmp_path:
             return (type(exc).__name__, str(exc))
 
     assert outcome(True) == outcome(False)
+
+
+def _long_log(turns: int) -> list[bytes]:
+    events: list[ev.Event] = [
+        ev.RunStarted(plan_name="p", plan_path="p.edn", run_dir=".", seed=1,
+                      durability="batch"),
+        ev.AgentSpawned(agent="root", parent=None, task="t", goal="g", depth=0, model="m",
+                        models=["m"], tools=["sh"], budget={"tool_calls": 3})]
+    for turn in range(turns):
+        call = f"c{turn}"
+        events += [ev.ModelResponded(agent="root", model="m", turn=turn, text="t", calls=[],
+                                     usage={"prompt": 1, "completion": 2},
+                                     charged={"tokens": 3}),
+                   ev.ToolRequested(agent="root", call=call, tool="sh", args={"cmd": "ls"},
+                                    charged={"tool_calls": 1}),
+                   ev.ToolResult(agent="root", call=call, tool="sh", ok=True, output="a")]
+    return [encode(i + 1, 1000 + i, "r", e) for i, e in enumerate(events)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
+    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
+    without ``until``, folds (or fails) as the records read one at a time do."""
+    lines = _long_log(300)  # 902 lines: several runs
+    for _ in range(data.draw(st.integers(0, 2))):
+        at = data.draw(st.integers(0, len(lines) - 1))
+        line = bytearray(lines[at])
+        pos = data.draw(st.integers(0, len(line) - 1))
+        line[pos] ^= 1 << data.draw(st.integers(0, 7))
+        lines[at] = bytes(line)
+    log = b"".join(lines)
+    cut = data.draw(st.one_of(st.just(len(log)), st.integers(0, len(log))))
+    path = tmp_path_factory.mktemp("damaged") / "events.jsonl"
+    path.write_bytes(log[:cut])
+    assert _outcome(path, views=True) == _outcome(path, views=False)
+    until = data.draw(st.integers(1, 902))
+    try:
+        folded = fold(LogReader(path), until=until)
+    except LogCorrupt as exc:
+        folded = str(exc)
+    try:
+        expected = fold(itertools.takewhile(lambda e: e.seq <= until, iter(LogReader(path))))
+    except LogCorrupt as exc:
+        expected = str(exc)
+    assert folded == expected
