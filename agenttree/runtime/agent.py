@@ -43,7 +43,7 @@ from .grants import Grant
 from .inbox import Inbox
 from .recording import LIVE, Source
 from .records import AgentSpec, ChildDone, Outcome, RestoredChildren
-from .router import Mail, parent_of
+from .router import parent_of
 from .tasks import Respawn
 from .watchdog import digest_text, last_progress, survey
 
@@ -615,7 +615,7 @@ class Agent:
         self.set_status("waiting", f"{len(self.running)} children running")
 
     def _handle(self, item: Any, news: list[str]) -> None:
-        if isinstance(item, Mail):
+        if isinstance(item, ev.AgentMessage):  # mail: the event the router logged
             via = f" via {item.bridge}" if item.bridge else ""
             news.append(f"[{item.kind} from {item.sender}{via}] {item.text}".rstrip())
         elif isinstance(item, ChildDone):

@@ -137,7 +137,7 @@ class LockService:
     Args:
         emit: the event log's ``emit``.
         policy: the plan's lock policy.
-        deliver: put a :class:`~agenttree.runtime.router.Mail`-like message in an inbox
+        deliver: put a message in an inbox
             (``deliver(agent, kind, text, data) -> bool``), bypassing the conversation graph:
             the conflict thread itself is the permission.
         cancel: cancel an agent (``cancel(agent, reason) -> bool``).

@@ -53,11 +53,6 @@ def is_ancestor(ancestor: str, agent_id: str) -> bool:
     return agent_id == ancestor or agent_id.startswith(ancestor + ".")
 
 
-Mail = ev.AgentMessage
-"""A chat or state message in an inbox: the very ``agent/message`` event the router logged for
-it (``sender``, ``kind``, ``text``, ``data``, ``bridge``), one object a message."""
-
-
 class Router:
     """Delivers messages between agents, enforcing the conversation graph, and logs each."""
 
@@ -106,7 +101,8 @@ class Router:
         inbox = self._inboxes.get(to)
         if inbox is None:
             raise ToolError(f"{to} is not running (finished, or no such agent)")
-        mail = Mail(sender=sender, to=to, kind=kind, text=text, data=data, bridge=bridge)
+        mail = ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data,
+                               bridge=bridge)  # logged, and the inbox's mail itself
         self._emit(mail)
         sent: bool | None = None
         try:
@@ -136,7 +132,7 @@ class Router:
         """Log and deliver a notice from the system (e.g. a conflict thread), without the
         conversation-graph check and without waiting, however full the inbox's mail lane is;
         ``False`` only when ``to`` is not running."""
-        mail = Mail(sender=sender, to=to, kind=kind, text=text, data=data)
+        mail = ev.AgentMessage(sender=sender, to=to, kind=kind, text=text, data=data)
         if not self.notify(to, mail):
             return False
         self._emit(mail)
