@@ -36,11 +36,58 @@ REGISTRY: dict[str, type[Event]] = {}
 
 
 def event(cls: type[Event]) -> type[Event]:
-    """Class decorator: register an event type under its ``TYPE`` tag."""
+    """Class decorator: register an event type under its ``TYPE`` tag (and give it
+    :func:`_slot_init`'s ``__init__``)."""
     if cls.TYPE in REGISTRY:
         raise TypeError(f"event type {cls.TYPE!r} registered twice")
     REGISTRY[cls.TYPE] = cls
+    _slot_init(cls)
     return cls
+
+
+_NO_VALUE = object()
+"""A ``Factory`` field's default in :func:`_slot_init`'s signature: call the factory."""
+
+
+def _slot_init(cls: type[Event]) -> None:
+    """Replace the ``__init__`` attrs wrote for a frozen slotted ``cls`` with one that stores
+    each field through its slot's descriptor (``descriptor.__set__(self, value)``).
+
+    attrs' frozen ``__init__`` stores through ``object.__setattr__`` (the class's own
+    ``__setattr__`` refuses), which looks each name up on the class again; the descriptor's
+    own setter skips that. Same parameters, defaults and factories, same frozen record (the
+    class's ``__setattr__`` still refuses). It exists because an event is built for every
+    state change the engine logs and for every record a reader decodes.
+    """
+    fields = attrs.fields(cls)
+    if not fields:
+        return
+    namespace: dict[str, Any] = {"_NO_VALUE": _NO_VALUE}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        namespace[f"_set{i}"] = getattr(cls, f.name).__set__
+        if isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
+            namespace[f"_factory{i}"] = f.default.factory
+            params.append(f"{f.name}=_NO_VALUE")
+            body.append(f"    _set{i}(self, _factory{i}() if {f.name} is _NO_VALUE "
+                        f"else {f.name})")
+        else:
+            if f.default is not attrs.NOTHING:
+                namespace[f"_default{i}"] = f.default
+            params.append(f.name if f.default is attrs.NOTHING else f"{f.name}=_default{i}")
+            body.append(f"    _set{i}(self, {f.name})")
+    # A closure over the setters, so they are not parameters a caller could pass.
+    names = list(namespace)
+    source = (f"def make({', '.join(names)}):\n"
+              f"  def __init__(self, *, {', '.join(params)}):\n"
+              + "\n".join("  " + line for line in body)
+              + "\n  return __init__\n")
+    exec(source, namespace)
+    init = namespace["make"](*(namespace[name] for name in names))
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(cls.__init__.__annotations__)
+    cls.__init__ = init  # type: ignore[misc]
 
 
 # --- run -----------------------------------------------------------------------------------
