@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import cattrs
+import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
 
 #: Version of the log format; a resume refuses logs written with another major version.
@@ -911,7 +912,10 @@ class FieldView:
 def _field_view(cls: type[Event]) -> tuple[type[FieldView], tuple[str, ...]]:
     view = type(cls.__name__, (FieldView,), {"__slots__": (), "TYPE": cls.TYPE,
                                              "__qualname__": f"FieldView[{cls.__name__}]"})
-    return view, ("seq", "t", "run", "type", *(f.name for f in attrs.fields(cls)))
+    keys = ("seq", "t", "run", "type", *(f.name for f in attrs.fields(cls)))
+    # The key strings as orjson.loads returns them (it reuses one string per key it has seen),
+    # so comparing a decoded dict's keys with these mostly compares identities, not text.
+    return view, tuple(orjson.loads(orjson.dumps(dict.fromkeys(keys))))
 
 
 FIELD_VIEWS: dict[str, tuple[type[FieldView], tuple[str, ...]]] = {
