@@ -289,7 +289,7 @@ def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
     if item is None:
         item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": {}, "seq": s.seq}
         agent.conversation.append(item)
-    item.update(ok=e.ok, output=e.output)
+    item["ok"], item["output"] = e.ok, e.output
     if agent.status == "tool":
         agent.status, agent.detail = "running", ""
 
