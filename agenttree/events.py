@@ -12,6 +12,7 @@ dict), so one cattrs converter with per-class hooks (resolved once per class) do
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, NamedTuple
 
 import attrs
@@ -50,6 +51,30 @@ _NO_VALUE = object()
 """A ``Factory`` field's default in :func:`_slot_init`'s signature: call the factory."""
 
 
+@functools.cache
+def _init_maker(shape: tuple[str, ...]) -> Any:
+    """For fields of these kinds (``required``, ``default``, ``factory``), a function of each
+    field's slot setter (and factory) returning an ``__init__`` over parameters ``a0, a1…``:
+    compiled once per shape, not once per class (compiling is most of the cost at import)."""
+    cells, params, body = [], [], []
+    for i, kind in enumerate(shape):
+        cells.append(f"set{i}")
+        params.append(f"a{i}" if kind == "required" else f"a{i}=None")
+        if kind == "factory":
+            cells.append(f"factory{i}")
+            body.append(f"    set{i}(self, factory{i}() if a{i} is NO_VALUE else a{i})")
+        else:
+            body.append(f"    set{i}(self, a{i})")
+    # A closure over the setters, so they are not parameters a caller could pass.
+    source = (f"def make({', '.join(cells)}):\n"
+              f"  def __init__(self, *, {', '.join(params)}):\n"
+              + "\n".join("  " + line for line in body)
+              + "\n  return __init__\n")
+    namespace: dict[str, Any] = {"NO_VALUE": _NO_VALUE}
+    exec(source, namespace)
+    return namespace["make"]
+
+
 def _slot_init(cls: type[Event]) -> None:
     """Replace the ``__init__`` attrs wrote for a frozen slotted ``cls`` with one that stores
     each field through its slot's descriptor (``descriptor.__set__(self, value)``).
@@ -63,28 +88,24 @@ def _slot_init(cls: type[Event]) -> None:
     fields = attrs.fields(cls)
     if not fields:
         return
-    namespace: dict[str, Any] = {"_NO_VALUE": _NO_VALUE}
-    params, body = [], []
-    for i, f in enumerate(fields):
-        namespace[f"_set{i}"] = getattr(cls, f.name).__set__
+    shape, cells, defaults = [], [], {}
+    for f in fields:
+        cells.append(getattr(cls, f.name).__set__)
         if isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
-            namespace[f"_factory{i}"] = f.default.factory
-            params.append(f"{f.name}=_NO_VALUE")
-            body.append(f"    _set{i}(self, _factory{i}() if {f.name} is _NO_VALUE "
-                        f"else {f.name})")
+            shape.append("factory")
+            cells.append(f.default.factory)
+            defaults[f.name] = _NO_VALUE
+        elif f.default is attrs.NOTHING:
+            shape.append("required")
         else:
-            if f.default is not attrs.NOTHING:
-                namespace[f"_default{i}"] = f.default
-            params.append(f.name if f.default is attrs.NOTHING else f"{f.name}=_default{i}")
-            body.append(f"    _set{i}(self, {f.name})")
-    # A closure over the setters, so they are not parameters a caller could pass.
-    names = list(namespace)
-    source = (f"def make({', '.join(names)}):\n"
-              f"  def __init__(self, *, {', '.join(params)}):\n"
-              + "\n".join("  " + line for line in body)
-              + "\n  return __init__\n")
-    exec(source, namespace)
-    init = namespace["make"](*(namespace[name] for name in names))
+            shape.append("default")
+            defaults[f.name] = f.default
+    init = _init_maker(tuple(shape))(*cells)
+    # The shape's code with the class's names: its parameters are its only local variables.
+    init.__code__ = init.__code__.replace(
+        co_varnames=("self", *(f.name for f in fields)), co_name="__init__",
+        co_qualname=f"{cls.__qualname__}.__init__")
+    init.__kwdefaults__ = defaults
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     init.__annotations__ = dict(cls.__init__.__annotations__)
