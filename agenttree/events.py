@@ -12,10 +12,12 @@ dict), so one cattrs converter with per-class hooks (resolved once per class) do
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import cattrs
+import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
 
 #: Version of the log format; a resume refuses logs written with another major version.
@@ -36,11 +38,78 @@ REGISTRY: dict[str, type[Event]] = {}
 
 
 def event(cls: type[Event]) -> type[Event]:
-    """Class decorator: register an event type under its ``TYPE`` tag."""
+    """Class decorator: register an event type under its ``TYPE`` tag (and give it
+    :func:`_slot_init`'s ``__init__``)."""
     if cls.TYPE in REGISTRY:
         raise TypeError(f"event type {cls.TYPE!r} registered twice")
     REGISTRY[cls.TYPE] = cls
+    _slot_init(cls)
     return cls
+
+
+_NO_VALUE = object()
+"""A ``Factory`` field's default in :func:`_slot_init`'s signature: call the factory."""
+
+
+@functools.cache
+def _init_maker(shape: tuple[str, ...]) -> Any:
+    """For fields of these kinds (``required``, ``default``, ``factory``), a function of each
+    field's slot setter (and factory) returning an ``__init__`` over parameters ``a0, a1…``:
+    compiled once per shape, not once per class (compiling is most of the cost at import)."""
+    cells, params, body = [], [], []
+    for i, kind in enumerate(shape):
+        cells.append(f"set{i}")
+        params.append(f"a{i}" if kind == "required" else f"a{i}=None")
+        if kind == "factory":
+            cells.append(f"factory{i}")
+            body.append(f"    set{i}(self, factory{i}() if a{i} is NO_VALUE else a{i})")
+        else:
+            body.append(f"    set{i}(self, a{i})")
+    # A closure over the setters, so they are not parameters a caller could pass.
+    source = (f"def make({', '.join(cells)}):\n"
+              f"  def __init__(self, *, {', '.join(params)}):\n"
+              + "\n".join("  " + line for line in body)
+              + "\n  return __init__\n")
+    namespace: dict[str, Any] = {"NO_VALUE": _NO_VALUE}
+    exec(source, namespace)
+    return namespace["make"]
+
+
+def _slot_init(cls: type[Event]) -> None:
+    """Replace the ``__init__`` attrs wrote for a frozen slotted ``cls`` with one that stores
+    each field through its slot's descriptor (``descriptor.__set__(self, value)``).
+
+    attrs' frozen ``__init__`` stores through ``object.__setattr__`` (the class's own
+    ``__setattr__`` refuses), which looks each name up on the class again; the descriptor's
+    own setter skips that. Same parameters, defaults and factories, same frozen record (the
+    class's ``__setattr__`` still refuses). It exists because an event is built for every
+    state change the engine logs and for every record a reader decodes.
+    """
+    fields = attrs.fields(cls)
+    if not fields:
+        return
+    shape, cells, defaults = [], [], {}
+    for f in fields:
+        cells.append(getattr(cls, f.name).__set__)
+        if isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
+            shape.append("factory")
+            cells.append(f.default.factory)
+            defaults[f.name] = _NO_VALUE
+        elif f.default is attrs.NOTHING:
+            shape.append("required")
+        else:
+            shape.append("default")
+            defaults[f.name] = f.default
+    init = _init_maker(tuple(shape))(*cells)
+    # The shape's code with the class's names: its parameters are its only local variables.
+    init.__code__ = init.__code__.replace(
+        co_varnames=("self", *(f.name for f in fields)), co_name="__init__",
+        co_qualname=f"{cls.__qualname__}.__init__")
+    init.__kwdefaults__ = defaults
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(cls.__init__.__annotations__)
+    cls.__init__ = init  # type: ignore[misc]
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -864,7 +933,10 @@ class FieldView:
 def _field_view(cls: type[Event]) -> tuple[type[FieldView], tuple[str, ...]]:
     view = type(cls.__name__, (FieldView,), {"__slots__": (), "TYPE": cls.TYPE,
                                              "__qualname__": f"FieldView[{cls.__name__}]"})
-    return view, ("seq", "t", "run", "type", *(f.name for f in attrs.fields(cls)))
+    keys = ("seq", "t", "run", "type", *(f.name for f in attrs.fields(cls)))
+    # The key strings as orjson.loads returns them (it reuses one string per key it has seen),
+    # so comparing a decoded dict's keys with these mostly compares identities, not text.
+    return view, tuple(orjson.loads(orjson.dumps(dict.fromkeys(keys))))
 
 
 FIELD_VIEWS: dict[str, tuple[type[FieldView], tuple[str, ...]]] = {

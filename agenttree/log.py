@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -113,6 +114,8 @@ class LineReader(Generic[T]):
         self.end = start
         self._decode = decode
         self._what = what
+        self._rejected: str | None = None
+        """Set by a consumer of :meth:`_lines` to why the line it holds is bad."""
         self._start = start
         """Where reading starts: the beginning of line ``first_line``."""
         self._first_line = first_line
@@ -121,6 +124,21 @@ class LineReader(Generic[T]):
         return self._read(self._decode)
 
     def _read(self, decode: Callable[[bytes], Any]) -> Iterator[Any]:
+        for line in self._lines():
+            try:
+                record = decode(line)
+            except ValueError as exc:
+                self._rejected = str(exc)
+                continue
+            yield record
+
+    def _lines(self) -> Iterator[bytes]:
+        """Each line of the file (without its newline), with the torn-tail rule's bookkeeping.
+
+        A consumer that finds a line bad sets :attr:`_rejected` to the reason before it takes
+        the next line; a line it takes is good, and :attr:`end` already counts it while the
+        consumer has it (so a consumer that stops after a record sees the end after it).
+        """
         try:
             f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
@@ -128,6 +146,7 @@ class LineReader(Generic[T]):
         with f:
             f.seek(self._start)
             self.torn, self.end = None, self._start  # each iteration reads the file afresh
+            self._rejected = None
             line_no, offset = self._first_line - 1, self._start
             bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
             rest = b""  # the bytes after the last newline read so far
@@ -140,15 +159,15 @@ class LineReader(Generic[T]):
                     line_no += 1
                     if bad is not None:
                         self._corrupt(bad)
-                    try:
-                        record = decode(line)
-                    except ValueError as exc:
-                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
-                                       reason=str(exc))
-                        continue
                     offset += len(line) + 1
                     self.end = offset
-                    yield record
+                    yield line
+                    if self._rejected is not None:
+                        offset -= len(line) + 1
+                        self.end = offset
+                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
+                                       reason=self._rejected)
+                        self._rejected = None
             if bad is not None:
                 if rest:
                     self._corrupt(bad)
@@ -191,20 +210,59 @@ class LogReader(LineReader[Entry]):
         self.last_seq = after_seq
 
     def __iter__(self) -> Iterator[Entry]:
-        return self._entries(self._entry)
+        self._start_reading()
+        return self._read(self._entry)
 
-    def for_fold(self) -> Iterator[Entry]:
-        """Iterate for a fold that reads each event's fields and keeps no event: as iterating,
-        but an entry's event may be a :class:`~agenttree.events.FieldView` (the wire dict as
-        the record's attributes, no record built). Checks, errors, :attr:`torn` and, once
-        iterated, :attr:`end` and :attr:`last_seq` are exactly as when iterating."""
-        return self._entries(self._entry_for_fold)
+    def fold_into(self, state: Any, handlers: Mapping[type, Callable[[Any, Any, int], None]],
+                  until: int | None = None) -> None:
+        """Fold the log's events (up to and including seq ``until``) into ``state``: for each,
+        set ``state.seq`` and ``state.t`` (and ``state.run``, while empty), then call
+        ``handlers[type(event)](state, event, t)`` — :func:`agenttree.state.fold`'s loop.
 
-    def _entries(self, decode: Callable[[bytes], Entry]) -> Iterator[Entry]:
+        An event may be a :class:`~agenttree.events.FieldView` (the wire dict as the record's
+        attributes, no record built), so a handler must read its fields and keep no event.
+        Checks, errors, :attr:`torn`, :attr:`end` and :attr:`last_seq` are as when iterating
+        (folding stops at the first event after ``until``, as ``itertools.takewhile`` would).
+        """
+        loads, crc32, views, new_object = orjson.loads, zlib.crc32, FIELD_VIEWS, object.__new__
+        until = sys.maxsize if until is None else until
+        self._start_reading()
+        # Decoding inlined (one step per line, no call, no Entry): this is replay's hot loop.
+        # Anything unusual (a bad line, an unknown type, fields missing, extra or in another
+        # order) goes the way of iterating, which builds the record or finds the line bad.
+        for line in self._lines():
+            try:
+                wire = loads(line)
+                crc = wire.pop("crc")
+                view, keys = views[wire["type"]]
+                seq = wire["seq"]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                view = None
+            if (view is None or type(crc) is not int or len(line) >= MAX_LINE
+                    or (pos := line.rfind(CRC_KEY)) < 0
+                    or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1
+                    or tuple(wire) != keys):
+                try:
+                    seq, t, run, event = self._entry(line)
+                except ValueError as exc:
+                    self._rejected = str(exc)
+                    continue
+            else:
+                self.last_seq = seq
+                event = new_object(view)
+                event.__dict__ = wire
+                t, run = wire["t"], wire["run"]
+            if seq > until:
+                return
+            state.seq, state.t = seq, t
+            if not state.run:
+                state.run = run
+            handlers[type(event)](state, event, t)
+
+    def _start_reading(self) -> None:
         if not self.path.exists():
             raise UserError(f"{self.path}: no such event log")
         self.last_seq = self._after_seq
-        return self._read(decode)
 
     def _entry(self, line: bytes) -> Entry:
         entry = decode(line)
@@ -212,30 +270,6 @@ class LogReader(LineReader[Entry]):
             raise ValueError(f"seq {entry.seq} where {self.last_seq + 1} was expected")
         self.last_seq = entry.seq
         return entry
-
-    def _entry_for_fold(self, line: bytes, loads: Any = orjson.loads, crc32: Any = zlib.crc32,
-                        views: Any = FIELD_VIEWS, new_object: Any = object.__new__,
-                        new_tuple: Any = tuple.__new__) -> Entry:
-        # decode() and _entry() in one step, the event a field view; anything unusual (a bad
-        # line, an unknown type, fields missing, extra or in another order) goes the way of
-        # _entry, which builds the record or raises the error it always did. (The defaults
-        # bind names locally: this is replay's hot path.)
-        try:
-            wire = loads(line)
-            crc = wire.pop("crc")
-            view, keys = views[wire["type"]]
-            seq = wire["seq"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return self._entry(line)
-        pos = line.rfind(CRC_KEY)
-        if (type(crc) is not int or pos < 0 or len(line) >= MAX_LINE
-                or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1
-                or tuple(wire) != keys):
-            return self._entry(line)
-        self.last_seq = seq
-        event = new_object(view)
-        event.__dict__ = wire
-        return new_tuple(Entry, (seq, wire["t"], wire["run"], event))
 
 
 def read_events(path: str | os.PathLike[str],

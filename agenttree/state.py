@@ -289,7 +289,7 @@ def _tool_result(s: RunState, e: ev.ToolResult, t: int) -> None:
     if item is None:
         item = {"kind": "tool", "call": e.call, "tool": e.tool, "args": {}, "seq": s.seq}
         agent.conversation.append(item)
-    item.update(ok=e.ok, output=e.output)
+    item["ok"], item["output"] = e.ok, e.output
     if agent.status == "tool":
         agent.status, agent.detail = "running", ""
 
@@ -512,12 +512,13 @@ def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
     state = RunState() if state is None else state
-    if isinstance(entries, LogReader):
-        entries = entries.for_fold()  # no event escapes this loop: field views will do
-    if until is not None:
-        entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
     handlers = _HANDLERS
     with collector_paused():
+        if isinstance(entries, LogReader):  # no event escapes the fold: field views will do
+            entries.fold_into(state, handlers, until)
+            return state
+        if until is not None:
+            entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
         for seq, t, run, event in entries:  # apply(), inlined: this is replay's hot loop
             state.seq, state.t = seq, t
             if not state.run:

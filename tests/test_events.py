@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import typing
 import zlib
 
@@ -109,3 +110,40 @@ def test_a_record_with_missing_or_unknown_fields_is_not_an_event(wire) -> None:
     framed = b'%b,"crc":%d}' % (body, zlib.crc32(line))
     with pytest.raises(ValueError, match="not an event"):
         decode(framed)
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_an_event_is_built_as_attrs_would_build_it(cls: type[ev.Event]) -> None:
+    """Events are built by ``events._slot_init``'s ``__init__``, not the one attrs wrote: the
+    same keyword-only parameters and defaults, a fresh object from each factory, the same
+    errors, and a record that stays frozen."""
+    fields = attrs.fields(cls)
+    params = list(inspect.signature(cls).parameters.values())
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    full = sample(cls)
+    required = {f.name: getattr(full, f.name) for f in fields
+                if f.default is attrs.NOTHING}
+    one, two = cls(**required), cls(**required)
+    for f in fields:
+        if isinstance(f.default, attrs.Factory):
+            assert getattr(one, f.name) == f.default.factory()
+            assert getattr(one, f.name) is not getattr(two, f.name)  # not one shared list
+        elif f.default is not attrs.NOTHING:
+            assert getattr(one, f.name) == f.default
+        else:
+            assert getattr(one, f.name) is required[f.name]
+    assert one == two
+    assert attrs.asdict(full, recurse=False) == {f.name: getattr(full, f.name) for f in fields}
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(full, fields[0].name, None)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'mood'"):
+        cls(**required, mood="odd")
+    if required:
+        missing = next(iter(required))
+        with pytest.raises(TypeError, match=f"missing 1 required keyword-only argument: "
+                                            f"'{missing}'"):
+            cls(**{k: v for k, v in required.items() if k != missing})
+        with pytest.raises(TypeError):
+            cls(*required.values())  # keyword-only, as attrs made it

@@ -62,13 +62,16 @@ def test_the_benchmark_mix_folds_as_its_records_do(tmp_path: Path) -> None:
 def test_a_view_reads_every_field_as_the_record(cls: type[ev.Event], tmp_path: Path) -> None:
     event = sample(cls)
     (tmp_path / "e.jsonl").write_bytes(encode(1, 5, "r", event))
-    (entry,) = LogReader(tmp_path / "e.jsonl").for_fold()
-    view = entry.event
+    folded = RunState()
+    seen = []
+    LogReader(tmp_path / "e.jsonl").fold_into(
+        folded, {ev.VIEW_CLASSES[cls]: lambda state, view, t: seen.append((view, t))})
+    ((view, t),) = seen
     assert isinstance(view, ev.FieldView) and view.TYPE == cls.TYPE
     assert type(view) is ev.VIEW_CLASSES[cls]
     for field in ev.converter.unstructure(event):
         assert getattr(view, field) == getattr(event, field)
-    assert entry[:3] == (1, 5, "r")
+    assert (folded.seq, folded.t, folded.run, t) == (1, 5, "r", 5)
 
 
 @pytest.mark.parametrize("fields", [
