@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 INBOX_SIZE = 256
+"""Mail that may wait in an agent's inbox beyond one item for each running child
+(:class:`~agenttree.runtime.inbox.Inbox`)."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
 EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one of your tools "
@@ -106,7 +108,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self.inbox = Inbox(INBOX_SIZE)
+        self.inbox = Inbox(INBOX_SIZE, senders=self.meter.children)  # room for each child's news
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.ended: dict[str, ChildDone] = {}
@@ -580,6 +582,9 @@ class Agent:
                                      trio.current_time() + self.tick_s)):
                 while self.running:
                     self._handle(await self.inbox.receive(), news)
+                    # The rest of what waits, in this step: a scheduler pass per item would
+                    # wake the senders parked on a full mail lane one at a time.
+                    news.extend(self._drain())
                     self.heartbeat()
             self.heartbeat()
             now = trio.current_time()
