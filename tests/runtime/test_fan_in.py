@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import trio
+import trio.testing
 
 from agenttree.plan import parse_plan
 from agenttree.runtime.agent import INBOX_SIZE
@@ -54,3 +55,23 @@ async def test_children_reporting_at_once_never_wait_and_the_parent_takes_them_i
     assert inbox.waits == 0  # (a lane of INBOX_SIZE alone made 44 of them wait)
     # Woken for news, the parent takes all that waits: a handful of steps, not one a child.
     assert steps.steps["engine"] < CHILDREN // 10, steps.steps["engine"]
+
+
+async def test_sibling_leaves_share_what_does_not_differ_between_them(tmp_path: Path) -> None:
+    """Ten thousand leaves hold one copy of what they have in common: the tools they are
+    offered and their task's script (each was copied per agent)."""
+    plan = parse_plan(fan_in_plan(3).replace(":delay-ms 10", ":delay-ms 3600000"),
+                      source="t.edn")
+    engine = Engine(plan, tmp_path / "run", durability="none")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await engine.root_up.wait()
+        await trio.testing.wait_all_tasks_blocked()  # every leaf waits in its model call
+        leaves = [engine.agents[f"root.c{i}"] for i in range(3)]
+        assert {leaf.call_ids for leaf in leaves} == {None}  # no calls yet: no set
+        first, *others = leaves
+        assert all(leaf._offered() is first._offered() for leaf in others)
+        for leaf in leaves:
+            assert leaf.model._turns is leaf.task.script
+        engine.cancel("root", "done looking")
+    assert engine.state.agents["root.c0"].status == "cancelled"
