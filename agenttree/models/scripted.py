@@ -9,6 +9,7 @@ finishes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -39,7 +40,9 @@ WAITING = "(still waiting for my children)"
 class ScriptedModel:
     """Plays back a list of turns; after the last one it only ever says it is done."""
 
-    def __init__(self, turns: list[dict[str, Any]], *, name: str = "scripted") -> None:
+    __slots__ = ("_turns", "name")
+
+    def __init__(self, turns: Sequence[dict[str, Any]], *, name: str = "scripted") -> None:
         self.name = name
         self._turns = turns
 

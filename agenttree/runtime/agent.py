@@ -20,6 +20,7 @@ Cancelling an agent cancels its scope, hence its whole subtree.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -51,12 +52,23 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 INBOX_SIZE = 256
+"""Mail that may wait in an agent's inbox beyond one item for each running child
+(:class:`~agenttree.runtime.inbox.Inbox`)."""
 NEWS_LINES = 50
 """At most this many news lines go to the model at once; the rest are counted."""
 EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one of your tools "
                "to go on, or answer in text (or call finish) when the task is done.")
 """Sent back to a model whose answer was empty; a second empty answer in a row fails the
 agent (an empty answer is never taken as a final one)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _offered_tools(tools: frozenset[str], has_parent: bool, may_have_children: bool,
+                   locks_required: bool, has_saved_outputs: bool) -> frozenset[str]:
+    """:func:`~agenttree.policy.offered_tools`, shared: the agents of a wide tree hold one set
+    (and look up its schemas by a hash computed once)."""
+    return offered_tools(tools, has_parent=has_parent, may_have_children=may_have_children,
+                         locks_required=locks_required, has_saved_outputs=has_saved_outputs)
 
 
 class Agent:
@@ -106,7 +118,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self.inbox = Inbox(INBOX_SIZE)
+        self.inbox = Inbox(INBOX_SIZE, senders=self.meter.children)  # room for each child's news
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.ended: dict[str, ChildDone] = {}
@@ -122,8 +134,8 @@ class Agent:
         self.uses_locks = False
         self.ending = False
         self._next_child = 1
-        self.call_ids: set[str] = set()
-        """The ids of this attempt's calls so far (:meth:`_unique_ids`)."""
+        self.call_ids: set[str] | None = None
+        """The ids of this attempt's calls so far (:meth:`_unique_ids`; made with the first)."""
         self._settings: tuple[object, Task, str, ModelSettings] | None = None
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
@@ -347,10 +359,8 @@ class Agent:
 
     def _offered(self) -> frozenset[str]:
         """The tools whose schemas this agent is sent (:func:`~agenttree.policy.offered_tools`)."""
-        return offered_tools(self.policy.tools, has_parent=self.parent is not None,
-                             may_have_children=self.needs_nursery,
-                             locks_required=self.engine.plan.locks.mode == "required",
-                             has_saved_outputs=self.window.has_saved)
+        return _offered_tools(self.policy.tools, self.parent is not None, self.needs_nursery,
+                              self.engine.plan.locks.mode == "required", self.window.has_saved)
 
     @property
     def tick_s(self) -> float:
@@ -370,8 +380,10 @@ class Agent:
             watchdog = True  # the recording says this turn was one, whoever asks for it now
         if watchdog:
             self.watchdog_turns += 1
-        recorded = await self.source.model(self.id, self.turn)
-        quiet = self.source.quiet  # replaying what the log holds: its events are not built
+        source = self.source
+        # (Live, nothing is recorded: no coroutine made and awaited for that answer.)
+        recorded = None if source.live else await source.model(self.id, self.turn)
+        quiet = source.quiet  # replaying what the log holds: its events are not built
         emit = self.engine.emit
         offered = self._offered()
         tools = self.engine.tool_schemas(offered)
@@ -394,7 +406,10 @@ class Agent:
         # was logged so named).
         response = recorded or self._plan_named(
             self._unique_ids(await self.model.complete(request)))
-        self.call_ids.update(c.id for c in response.calls)
+        if response.calls:
+            if self.call_ids is None:
+                self.call_ids = set()
+            self.call_ids.update(c.id for c in response.calls)
         self.progressed = trio.current_time()
         self.window.observe(request, response.usage)
         calls = [{"id": c.id, "tool": c.tool, "args": c.args} for c in response.calls]
@@ -437,13 +452,16 @@ class Agent:
         its calls from turn 1 again, marks its ids with the attempt (``root.lib#1.0@2``), and an
         id the model gave before in this attempt gets a ``~n`` suffix."""
         calls = []
+        seen = self.call_ids or ()
         for call in response.calls:
             base = call.id if self.spec.attempt == 1 else f"{call.id}@{self.spec.attempt}"
             unique, n = base, 1
-            while unique in self.call_ids or any(c.id == unique for c in calls):
+            while unique in seen or any(c.id == unique for c in calls):
                 n += 1
                 unique = f"{base}~{n}"
             calls.append(call if unique == call.id else attrs.evolve(call, id=unique))
+        if all(new is old for new, old in zip(calls, response.calls, strict=True)):
+            return response  # (the common case: every id was unique already)
         return attrs.evolve(response, calls=tuple(calls))
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
@@ -580,6 +598,9 @@ class Agent:
                                      trio.current_time() + self.tick_s)):
                 while self.running:
                     self._handle(await self.inbox.receive(), news)
+                    # The rest of what waits, in this step: a scheduler pass per item would
+                    # wake the senders parked on a full mail lane one at a time.
+                    news.extend(self._drain())
                     self.heartbeat()
             self.heartbeat()
             now = trio.current_time()

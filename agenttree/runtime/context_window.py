@@ -38,6 +38,10 @@ POINTER = marker("")[:-1]
 """What every pointer to a saved output starts with."""
 
 
+_NONE_MEASURED: tuple[list[dict[str, Any]], int] = ([], 0)
+"""No schemas measured yet (shared by every window: only ever replaced, never changed)."""
+
+
 class ContextWindow:
     """Keeps one agent's transcript within its window and its long outputs on disk.
 
@@ -46,6 +50,8 @@ class ContextWindow:
         outputs: the run's output store.
         emit: logs an event (the engine's ``emit``, looked up at each call).
     """
+
+    __slots__ = ("_schemas", "_sizes", "agent", "emit", "has_saved", "outputs", "ratio")
 
     def __init__(self, agent: str, outputs: OutputStore, emit: Callable[[ev.Event], Any]) -> None:
         self.agent = agent
@@ -58,7 +64,7 @@ class ContextWindow:
         self._sizes: dict[int, tuple[Message, int]] = {}
         """Each transcript message's estimate by identity, so a turn measures only what is new
         (a message is never changed in place, and its entry holds it: its id is not reused)."""
-        self._schemas: tuple[list[dict[str, Any]], int] = ([], 0)
+        self._schemas: tuple[list[dict[str, Any]], int] = _NONE_MEASURED
         """The last tool schemas measured, with their estimate (an agent's rarely change)."""
 
     async def keep_output(self, call_id: str, text: str, cap: int) -> str:

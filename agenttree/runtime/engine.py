@@ -375,7 +375,7 @@ class Engine:
         spec = agent.spec
         if is_scripted(agent.model_name):
             task = spec.task
-            turns = (list(task.script) if task.script is not None
+            turns = (task.script if task.script is not None  # (shared, never changed)
                      else default_script(task.id, task.goal, has_parent=spec.depth > 0))
             return ScriptedModel(turns, name=agent.model_name)
         try:

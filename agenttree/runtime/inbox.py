@@ -2,7 +2,12 @@
 
 **Mail** — chat and state messages from other agents and from people — waits in a bounded lane:
 when it is full a sender waits (:meth:`Inbox.send`) or is told (:meth:`Inbox.send_nowait`
-raises ``trio.WouldBlock``), so a chatty agent is slowed down, never dropped.
+raises ``trio.WouldBlock``), so a chatty agent is slowed down, never dropped. The bound is a
+fixed size plus one item for each of the inbox's *senders* (an agent's running children): a
+sender that waits holds its item anyway, so that room costs no memory a waiting sender would
+not, and a fan-in — a thousand children that each report once, at the same moment — never
+makes them wait; a chatty sender still waits once the lane is full. :attr:`Inbox.waits`
+counts the sends that had to wait.
 
 **Notices** from the engine itself — a child's end, a grant, a lock conflict to decide — go in
 a second lane that has no bound and never blocks (:meth:`Inbox.notify`): the engine never waits
@@ -21,6 +26,7 @@ ends.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sized
 from typing import Any
 
 import trio
@@ -30,14 +36,20 @@ class Inbox:
     """A bounded mail lane and an unbounded notice lane, read by one task.
 
     Args:
-        size: how many mail items may wait before senders wait.
+        size: how many mail items may wait before senders wait, beyond ``senders``.
+        senders: one more item may wait for each of these (live: an agent passes its running
+            children, so the room follows them as they start and end).
     """
 
-    __slots__ = ("_closed", "_mail", "_notices", "_reader", "_room", "peak_notices", "size")
+    __slots__ = ("_closed", "_mail", "_notices", "_reader", "_room", "_senders", "peak_notices",
+                 "size", "waits")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, senders: Sized = ()) -> None:
         self.size = size
+        self._senders = senders
         self.peak_notices = 0
+        self.waits = 0
+        """How many sends found the mail lane full and waited for room."""
         # Lanes and parking lots are made when first needed: most agents in a wide tree never
         # receive anything, and ten thousand empty ones would cost ~2 KB each.
         self._mail: deque[Any] | None = None
@@ -71,7 +83,7 @@ class Inbox:
         mail = self._mail
         if mail is None:
             mail = self._mail = deque()
-        elif len(mail) >= self.size:
+        elif len(mail) >= self.size + len(self._senders):
             raise trio.WouldBlock
         mail.append(item)
         if self._reader is not None:
@@ -89,6 +101,8 @@ class Inbox:
             except trio.WouldBlock:
                 if self._room is None:
                     self._room = trio.lowlevel.ParkingLot()
+                if not parked:
+                    self.waits += 1
                 await self._room.park()
                 parked = True
                 continue

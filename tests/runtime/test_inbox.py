@@ -87,3 +87,27 @@ async def test_a_reader_cancelled_while_waiting_loses_nothing() -> None:
         nursery.cancel_scope.cancel()
     assert inbox.send_nowait("kept") and inbox.notify("noted")  # wake no one: no one waits
     assert [await inbox.receive(), await inbox.receive()] == ["noted", "kept"]
+
+
+async def test_each_sender_adds_one_item_of_room_and_waits_are_counted() -> None:
+    children: dict[str, object] = {"a": 1, "b": 1, "c": 1}
+    inbox = Inbox(2, senders=children)
+    for i in range(5):  # the size, plus one for each running child
+        inbox.send_nowait(f"m{i}")
+    with pytest.raises(trio.WouldBlock):
+        inbox.send_nowait("m5")
+    assert inbox.waits == 0
+    del children["a"], children["b"]  # two children ended: the room follows them
+    inbox.receive_nowait()
+    with pytest.raises(trio.WouldBlock):  # 4 wait, the bound is now 3
+        inbox.send_nowait("m5")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inbox.send, "m5")  # waits for room, counted once
+        await trio.testing.wait_all_tasks_blocked()
+        assert inbox.waits == 1
+        inbox.receive_nowait()  # 3 wait: still full, the sender goes on waiting
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(inbox) == 3 and inbox.waits == 1
+        inbox.receive_nowait()
+    assert [inbox.receive_nowait() for _ in range(3)] == ["m3", "m4", "m5"]
+    assert inbox.waits == 1

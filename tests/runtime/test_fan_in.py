@@ -1,0 +1,77 @@
+"""A fan-in: many children report to their parent at the same moment. None of them waits for
+room in the parent's inbox (it has room for one item from each running child), and the parent
+takes the news in batches, not one scheduler pass per item."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from agenttree.plan import parse_plan
+from agenttree.runtime.agent import INBOX_SIZE
+from agenttree.runtime.engine import Engine
+
+CHILDREN = INBOX_SIZE + 44
+
+
+def fan_in_plan(children: int) -> str:
+    kids = " ".join(
+        f'{{:task/id "c{i}" :script [{{:call :message :args {{:to "parent" :text "c{i} here"}} '
+        f':delay-ms 10}} {{:call :finish :args {{:result "ok"}}}}]}}' for i in range(children))
+    return f"""
+{{:tiers [{{:depth 0 :models ["scripted"]
+            :budget {{:tool-calls 100000 :tokens 100000000 :retries 2}}}}
+          {{:depth 1 :models ["scripted"] :tools [:message :finish]}}]
+ :task {{:task/id "root" :script [{{:say "go"}}] :children [{kids}]}}}}
+"""
+
+
+class Steps(trio.abc.Instrument):
+    """How many times each task was scheduled, by name."""
+
+    def __init__(self) -> None:
+        self.steps: Counter[str] = Counter()
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task.name] += 1
+
+
+async def test_children_reporting_at_once_never_wait_and_the_parent_takes_them_in_batches(
+        tmp_path: Path, autojump_clock) -> None:
+    engine = Engine(parse_plan(fan_in_plan(CHILDREN), source="t.edn"), tmp_path / "run",
+                    durability="none")
+    steps = Steps()
+    trio.lowlevel.add_instrument(steps)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run, name="engine")  # the root agent runs in this task
+        await engine.root_up.wait()
+        inbox = engine.router.inbox("root")
+    trio.lowlevel.remove_instrument(steps)
+    assert inbox is not None and engine.state.agents["root"].status == "done"
+    assert sum(a.status == "done" for a in engine.state.agents.values()) == CHILDREN + 1
+    assert inbox.waits == 0  # (a lane of INBOX_SIZE alone made 44 of them wait)
+    # Woken for news, the parent takes all that waits: a handful of steps, not one a child.
+    assert steps.steps["engine"] < CHILDREN // 10, steps.steps["engine"]
+
+
+async def test_sibling_leaves_share_what_does_not_differ_between_them(tmp_path: Path) -> None:
+    """Ten thousand leaves hold one copy of what they have in common: the tools they are
+    offered and their task's script (each was copied per agent)."""
+    plan = parse_plan(fan_in_plan(3).replace(":delay-ms 10", ":delay-ms 3600000"),
+                      source="t.edn")
+    engine = Engine(plan, tmp_path / "run", durability="none")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await engine.root_up.wait()
+        await trio.testing.wait_all_tasks_blocked()  # every leaf waits in its model call
+        leaves = [engine.agents[f"root.c{i}"] for i in range(3)]
+        assert {leaf.call_ids for leaf in leaves} == {None}  # no calls yet: no set
+        first, *others = leaves
+        assert all(leaf._offered() is first._offered() for leaf in others)
+        for leaf in leaves:
+            assert leaf.model._turns is leaf.task.script
+        engine.cancel("root", "done looking")
+    assert engine.state.agents["root.c0"].status == "cancelled"
