@@ -27,7 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, HelpPanel, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agenttree import events as ev
@@ -911,6 +911,9 @@ class AgentTreeApp(App[str]):
 
     def action_help(self) -> None:
         """``?``: the keys of the focused panel and the app (again to hide)."""
+        # Imported when first asked for: the panel brings a Markdown parser (~3 MB).
+        from textual.widgets import HelpPanel
+
         if self.screen.query(HelpPanel):
             self.action_hide_help_panel()
         else:

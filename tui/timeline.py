@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import pickle
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,8 +62,9 @@ class Timeline:
         """The state after the last entry (updated in place), each conversation cut to its
         last :data:`TAIL_ITEMS` items (:func:`apply_entry`; the whole one is folded from the
         log when shown: :mod:`tui.conversation_log`)."""
-        self.by_agent: dict[str, list[int]] = {}
-        """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`)."""
+        self.by_agent: dict[str, array[int]] = {}
+        """Agent id -> the seqs of the events about it (see :func:`~tui.look.event_agent`), as
+        machine integers: 8 bytes an event, not a list's pointer and an int object (36)."""
         self.streaming: dict[str, str] = {}
         """Text streamed so far (``model/delta``) of each agent's unfinished model turn."""
         self.counts: dict[str, int] = {}
@@ -97,7 +99,7 @@ class Timeline:
                 touched.add(agent)
                 seqs = by_agent.get(agent)
                 if seqs is None:
-                    by_agent[agent] = [entry.seq]
+                    by_agent[agent] = array("q", (entry.seq,))
                 else:
                     seqs.append(entry.seq)
             else:
@@ -145,7 +147,7 @@ class Timeline:
 
     def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:
         """The last ``limit`` entries about ``agent`` up to seq ``until``."""
-        seqs = self.by_agent.get(agent, [])
+        seqs = self.by_agent.get(agent, array("q"))
         end = bisect.bisect_right(seqs, until)
         entries = self.entries
         return [entries[seq - 1] for seq in seqs[max(0, end - limit):end]]

@@ -301,3 +301,18 @@ def test_plan_tab_shows_the_plan_the_run_follows_not_an_unapplied_file(
         assert app.screen.query_one(TextArea).text == app.timeline.live.plan_edn
 
     drive(app, script)
+
+
+def test_question_mark_shows_the_help_panel_and_hides_it_again(recorded_run: Path) -> None:
+    from textual.widgets import HelpPanel
+
+    app = make_app(recorded_run)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        assert not app.screen.query(HelpPanel)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: bool(app.screen.query(HelpPanel)), "the help panel")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: not app.screen.query(HelpPanel), "the panel hidden")
+
+    drive(app, script)

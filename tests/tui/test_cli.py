@@ -97,3 +97,10 @@ def test_stop_on_leaving_cancels_the_root_the_log_names(tmp_path: Path,
     _after("stop", tmp_path / "other", None, None)  # no agent yet: nothing to cancel
     assert not (tmp_path / "other").exists()
     assert "nothing to cancel" in capsys.readouterr().err
+
+
+def test_the_app_imports_no_markdown_parser_until_a_turn_is_shown() -> None:
+    # The parser (markdown-it, ~3 MB) is needed only by the help panel and the Chat tab's
+    # model turns: both import it when first shown.
+    out = python("import tui.app", {"markdown_it"})
+    assert out.returncode == 0, out.stderr

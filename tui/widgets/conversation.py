@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from rich.console import Group
-from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -39,7 +38,7 @@ def item_widget(agent_id: str, item: dict[str, Any]) -> Widget:
     if kind == "model":
         parts: list[Any] = [Text(f"model · turn {item.get('turn')}", style="bold cyan")]
         if item.get("text"):
-            parts.append(Markdown(item["text"]))
+            parts.append(_markdown(item["text"]))
         calls = ", ".join(c.get("tool", "?") for c in item.get("calls", []))
         if calls:
             parts.append(Text(f"→ calls {calls}", style="bright_black"))
@@ -67,6 +66,14 @@ def item_widget(agent_id: str, item: dict[str, Any]) -> Widget:
     if item.get("data") and not item.get("text"):
         text.append(_json(item["data"]), style="bright_black")
     return Static(_group([head, text]), classes=f"turn {kind}")
+
+
+def _markdown(text: str) -> Any:
+    """``text`` as Markdown. Rich's parser (markdown-it, ~3 MB) is imported when the first
+    model turn is shown, not when the app starts."""
+    from rich.markdown import Markdown
+
+    return Markdown(text)
 
 
 def _group(parts: list[Any]) -> Group:
@@ -139,7 +146,7 @@ class ConversationView(VerticalScroll):
         stream.display = bool(streaming)
         if streaming:
             stream.update(_group([Text("model · streaming…", style="bold cyan"),
-                                  Markdown(streaming)]))
+                                  _markdown(streaming)]))
         self._shown = wanted
         self._stream = streaming
         self._follow = follow
