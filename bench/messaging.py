@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from agenttree.log import EventLog
+from agenttree.log_writer import EventLog
 from agenttree.runtime.agent import INBOX_SIZE
 from agenttree.runtime.inbox import Inbox
 from agenttree.runtime.router import Router

@@ -25,7 +25,8 @@ import trio
 import trio.testing
 
 from agenttree import events as ev
-from agenttree.log import EventLog, LogReader, encode
+from agenttree.log import LogReader, encode
+from agenttree.log_writer import EventLog
 from agenttree.snapshots import EVERY as SNAPSHOT_EVERY
 from agenttree.snapshots import state_from
 from agenttree.state import fold

@@ -16,18 +16,18 @@ from hypothesis import strategies as st
 
 from agenttree import events as ev
 from agenttree import log as logmod
+from agenttree import log_writer as writermod
 from agenttree.errors import LogCorrupt
 from agenttree.log import (
     MAX_LINE,
-    EventLog,
     LineReader,
     LogReader,
     Tailer,
     encode,
-    open_event_log,
     read_events,
 )
 from agenttree.log_lines import complete_end, lines_backward
+from agenttree.log_writer import EventLog, open_event_log
 from agenttree.redact import REDACTED, add_secret
 
 
@@ -167,8 +167,8 @@ async def test_writer_appends_to_existing_log_with_next_seq(tmp_path: Path) -> N
 
 async def test_new_log_fsyncs_its_directory(tmp_path: Path, monkeypatch) -> None:
     synced: list[Path] = []
-    real = logmod.fsync_dir
-    monkeypatch.setattr(logmod, "fsync_dir", lambda p: (synced.append(p), real(p)))
+    real = writermod.fsync_dir
+    monkeypatch.setattr(writermod, "fsync_dir", lambda p: (synced.append(p), real(p)))
     async with open_event_log(tmp_path / "e.jsonl", run="r"):
         pass
     async with open_event_log(tmp_path / "e.jsonl", run="r"):
@@ -181,7 +181,7 @@ async def test_batch_mode_makes_a_new_file_durable_off_the_event_loop_first(
     """In ``batch`` mode the run starts while a thread fsyncs the new file and its directory
     (the event loop does not wait for them); no event counts as durable before they are done."""
     synced: list[tuple[str, bool, int]] = []
-    real_fsync, real_dir = os.fsync, logmod.fsync_dir
+    real_fsync, real_dir = os.fsync, writermod.fsync_dir
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
 
     def note(what: str) -> None:
@@ -189,7 +189,7 @@ async def test_batch_mode_makes_a_new_file_durable_off_the_event_loop_first(
                        log.synced_seq))
 
     monkeypatch.setattr(logmod.os, "fsync", lambda fd: (note("file"), real_fsync(fd)))
-    monkeypatch.setattr(logmod, "fsync_dir", lambda p: (note("dir"), real_dir(p)))
+    monkeypatch.setattr(writermod, "fsync_dir", lambda p: (note("dir"), real_dir(p)))
     async with trio.open_nursery() as nursery:
         await nursery.start(log.run)
         log.emit(_events(1)[0])
@@ -244,7 +244,7 @@ async def test_batch_mode_spaces_its_fsyncs_but_a_flush_never_waits(
 
     (tmp_path / "e.jsonl").touch()  # not new: no fsync of its creation among the timed ones
     log = EventLog(tmp_path / "e.jsonl", run="r", durability="batch")
-    linger, gap = logmod.LINGER_S, logmod.FSYNC_GAP_S
+    linger, gap = writermod.LINGER_S, writermod.FSYNC_GAP_S
     async with trio.open_nursery() as nursery:
         await nursery.start(log.run)
         monkeypatch.setattr(logmod.os, "fsync", timed)

@@ -13,7 +13,8 @@ from agenttree.budget import check_budget, parse_budget
 from agenttree.cli import main
 from agenttree.control_cli import parse_amounts
 from agenttree.errors import PlanError, ToolError, UserError
-from agenttree.log import open_event_log, read_events
+from agenttree.log import read_events
+from agenttree.log_writer import open_event_log
 from agenttree.numbers import LIMIT, MAX_NESTING, NumberError, check_json, check_number
 from agenttree.plan import parse_plan
 from agenttree.tools.base import check_args

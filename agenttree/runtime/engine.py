@@ -31,7 +31,7 @@ from .. import events as ev
 from ..budget import Budget, budget_to_dict
 from ..errors import UserError
 from ..live_state import apply_live, to_live
-from ..log import open_event_log
+from ..log_writer import open_event_log
 from ..models.base import ModelClient, ModelError
 from ..models.ratelimit import RateLimiter
 from ..models.scripted import ScriptedModel, default_script
@@ -90,7 +90,7 @@ class Engine:
         plan: the validated plan.
         run_dir: where ``plan.edn``, ``events.jsonl``, ``control.jsonl`` and ``workspace/`` go.
         seed: recorded in the log; seeds any randomness.
-        durability: ``none``, ``batch`` or ``every`` (see :class:`~agenttree.log.EventLog`).
+        durability: ``none``, ``batch`` or ``every`` (see :class:`~agenttree.log_writer.EventLog`).
         model_override: one model spec for every agent (``--model``).
         wall_clock: the source of event time stamps (injectable for tests).
         handle_signals: let Ctrl-C (SIGINT) and SIGTERM cancel the tree cleanly.

@@ -28,8 +28,10 @@ import trio
 from .. import __version__
 from .. import events as ev
 from ..collector import collector_paused
+from ..durability import DURABILITY
 from ..errors import UserError
-from ..log import DURABILITY, LogReader, TornTail, open_event_log
+from ..log import LogReader, TornTail
+from ..log_writer import open_event_log
 from ..plan import Plan, Task, load_plan, parse_plan
 from ..policy import root_policy
 from ..prompt import PromptPart, imposed

@@ -22,7 +22,7 @@ import trio
 
 from .. import events as ev
 from ..errors import UserError
-from ..log import open_event_log
+from ..log_writer import open_event_log
 from ..rundir import require_no_run
 from . import compose, images, kubernetes
 from .base import Limits, SandboxError, dump_yaml, open_backend, sandbox_name

@@ -104,3 +104,10 @@ def test_the_app_imports_no_markdown_parser_until_a_turn_is_shown() -> None:
     # model turns: both import it when first shown.
     out = python("import tui.app", {"markdown_it"})
     assert out.returncode == 0, out.stderr
+
+
+def test_the_app_and_its_fold_run_without_trio() -> None:
+    # The TUI reads a run's log and folds it; only the engine's writer needs Trio (~4 MB of a
+    # process that should weigh no more than the engine it watches).
+    out = python("import tui.app, tui.cli, agenttree.state, agenttree.log", {"trio"})
+    assert out.returncode == 0, out.stderr
