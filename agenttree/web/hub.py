@@ -465,11 +465,13 @@ class Hub:
 
 def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
     """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
-    :data:`CHUNK_BYTES`, each line newline-terminated."""
-    start, size = 0, 0
-    for i, line in enumerate(lines):
-        size += len(line) + 1
-        if size >= CHUNK_BYTES or i == len(lines) - 1:
-            text = b"\n".join(lines[start:i + 1]).decode() + "\n"
-            yield Chunk(first + start, first + i, text)
-            start, size = i + 1, 0
+    :data:`CHUNK_BYTES`, each line newline-terminated: the lines joined once, then cut at the
+    end of the line that reaches the size (the cuts and the lines in each found in C)."""
+    data = b"\n".join(lines) + b"\n"
+    start, seq = 0, first
+    while start < len(data):
+        end = data.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(data)
+        piece = data[start:end]
+        count = piece.count(b"\n")
+        yield Chunk(seq, seq + count - 1, piece.decode())
+        start, seq = end, seq + count

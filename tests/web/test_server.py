@@ -20,7 +20,7 @@ from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
 from agenttree.snapshots import Snapshots
 from agenttree.state import RunState, fold, state_to_json
-from agenttree.web.hub import Hub
+from agenttree.web.hub import CHUNK_BYTES, Hub
 from agenttree.web.reports import ReportScanner
 from agenttree.web.tail import connect as open_websocket_url
 
@@ -233,6 +233,34 @@ async def test_history_is_the_log_lines_before_the_live_start(tmp_path: Path) ->
     batches = list(hub.history(hub.subscribe(3)))
     assert len(batches) > 1 and all(b.endswith(b"\n") for b in batches)
     assert seqs(b"".join(batches).splitlines(keepends=True)) == list(range(3, 41))
+
+
+async def test_a_poll_s_lines_go_out_whole_in_chunks_of_about_chunk_bytes(
+        tmp_path: Path) -> None:
+    log = RunLog(tmp_path / "run")
+    log.notes(3)
+    hub = Hub(tmp_path / "run")
+    hub.poll()
+    sub = hub.subscribe(4)
+    log.notes(90, size=7_000)  # ~630 KB in one poll: three chunks, the last one short
+    log.notes(1, size=0)
+    hub.poll()
+    chunks = []
+    while True:
+        try:
+            chunks.append(sub.receive.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert len(chunks) == 3
+    assert b"".join(c.text.encode() for c in chunks) == log.path.read_bytes().split(b"\n", 3)[3]
+    for chunk, nxt in itertools.pairwise(chunks):
+        assert nxt.first == chunk.last + 1
+        lines = chunk.text.encode().splitlines(keepends=True)
+        assert len(b"".join(lines[:-1])) < CHUNK_BYTES <= len(chunk.text.encode())
+    for chunk in chunks:
+        assert seqs(chunk.text.encode().splitlines(keepends=True)) == list(
+            range(chunk.first, chunk.last + 1))
+    assert (chunks[0].first, chunks[-1].last) == (4, 94)
 
 
 async def test_a_corrupt_line_still_lets_the_events_before_it_through(tmp_path: Path) -> None:
