@@ -4,6 +4,7 @@ in-process on 127.0.0.1, port 0."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import zlib
@@ -261,6 +262,23 @@ async def test_a_poll_s_lines_go_out_whole_in_chunks_of_about_chunk_bytes(
         assert seqs(chunk.text.encode().splitlines(keepends=True)) == list(
             range(chunk.first, chunk.last + 1))
     assert (chunks[0].first, chunks[-1].last) == (4, 94)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_poll_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: bool) -> None:
+    log = RunLog(tmp_path / "run")
+    hub = Hub(tmp_path / "run")
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        log.notes(3)
+        assert hub.poll() and gc.isenabled() is enabled
+        with open(log.path, "ab") as f:  # the corrupt line's way out of a poll, too
+            f.write(b'{"seq": 4, "not": "framed"}\n')
+        assert not hub.poll() and hub.error is not None
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 async def test_a_corrupt_line_still_lets_the_events_before_it_through(tmp_path: Path) -> None:
