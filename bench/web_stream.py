@@ -9,11 +9,14 @@ Figures, in one process on 127.0.0.1 (clients and server share the CPU):
 * catch-up: the same clients connecting with ``from=1`` to the finished log (history from file).
 
 And the hub's own cost per event (:func:`bench_hub`): its poll (the fold, the page's row deltas,
-the stream's chunks of the lines as read) beside the bare tail and fold it is built on.
+the stream's chunks of the lines as read, the state's snapshots) beside the bare tail and fold it
+is built on; and beside the same tail and fold with the collector paused per read, as the hub's
+poll pauses it, which leaves the hub's own added work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
@@ -24,6 +27,7 @@ import trio
 from trio_websocket import serve_websocket
 
 from agenttree import events as ev
+from agenttree.collector import collector_paused
 from agenttree.log import Tailer, encode
 from agenttree.state import RunState, apply
 from agenttree.web.hub import READ_CHUNK, Hub
@@ -145,13 +149,18 @@ def bench_web(events: int, clients: int, runs: int) -> list[tuple[str, str, str]
     ]
 
 
-def _tail_and_fold(log: Path) -> float:
+def _tail_and_fold(log: Path, paused: bool = False) -> float:
+    """Seconds to tail and fold ``log`` (``paused``: each read and its fold with the collector
+    paused, as the hub's poll runs)."""
     t0 = time.perf_counter()
     tailer, state = Tailer(log, chunk=READ_CHUNK), RunState()
-    while entries := tailer.poll():
-        for entry in entries:
-            apply(state, entry)
-    return time.perf_counter() - t0
+    while True:
+        with collector_paused() if paused else contextlib.nullcontext():
+            entries = tailer.poll()
+            for entry in entries:
+                apply(state, entry)
+        if not entries:
+            return time.perf_counter() - t0
 
 
 def _hub_polls(run_dir: Path) -> float:
@@ -171,12 +180,16 @@ def bench_hub(log: Path, events: int, runs: int) -> list[tuple[str, str, str]]:
     log.rename(run_dir / "events.jsonl")
     base = statistics.median(_tail_and_fold(run_dir / "events.jsonl") for _ in range(runs))
     hub = statistics.median(_hub_polls(run_dir) for _ in range(runs))
+    paused = statistics.median(_tail_and_fold(run_dir / "events.jsonl", paused=True)
+                               for _ in range(runs))
     us = 1e6 / events
     return [
         (f"tail + fold (Tailer.poll, apply), {events:,} events", f"{base * us:.2f} µs/event",
          "baseline"),
         (f"hub poll: fold + page deltas + stream chunks, one page watching, {events:,} events",
          f"{hub * us:.2f} µs/event ({hub / base:.2f}x)", "<= 1.5x tail + fold"),
+        ("tail + fold with the collector paused per read, as the hub's poll runs (the hub's "
+         "own work beside it)", f"{paused * us:.2f} µs/event (hub {hub / paused:.2f}x)", ""),
     ]
 
 

@@ -30,6 +30,7 @@ import orjson
 import trio
 
 from ..activity import Activity
+from ..collector import collector_paused
 from ..control import ControlClient, parse_command
 from ..errors import LogCorrupt, UserError
 from ..events import Entry
@@ -37,7 +38,7 @@ from ..file_changes import FileChanges
 from ..log import Tailer
 from ..snapshots import EVERY as SNAPSHOT_EVERY
 from ..snapshots import Snapshots
-from ..state import FINISHED, RunState, apply
+from ..state import FINISHED, RunState, fold
 from .view import View, budgets, detail, marks
 
 POLL_S = 0.05
@@ -283,28 +284,28 @@ class Hub:
         for viewer in self._viewers:  # budgets held back by BUDGET_POLLS are due now
             if viewer.budgets_due and self.polls - viewer.budgets_poll == BUDGET_POLLS:
                 viewer.wake()
-        try:
-            lines = self._tailer.poll_lines()
-        except LogCorrupt as exc:
-            self._fan_out(exc.entries)  # what came before the bad line still goes out
-            self.error = str(exc)
-            self.drop_all(f"the event log is corrupt: {exc}")
-            return False
-        self._fan_out(lines)
+        with collector_paused():  # a poll builds long-lived objects, as a fold does
+            try:
+                lines = self._tailer.poll_lines()
+            except LogCorrupt as exc:
+                self._fan_out(exc.entries)  # what came before the bad line still goes out
+                self.error = str(exc)
+                self.drop_all(f"the event log is corrupt: {exc}")
+                return False
+            self._fan_out(lines)
         return bool(lines)
 
     def _fan_out(self, lines: list[tuple[Entry, bytes]]) -> None:
         if not lines:
             return
-        offset = self._offset
-        for entry, raw in lines:
-            apply(self.state, entry)
-            self.view.note(entry)
-            offset += len(raw) + 1
-        self._offset = offset
-        self.snapshots.note(self.state, offset)
+        entries = [entry for entry, _ in lines]
+        raws = [raw for _, raw in lines]
+        fold(entries, self.state)
+        self.view.note(entries)
+        self._offset += sum(map(len, raws)) + len(raws)  # each line and its newline
+        self.snapshots.note(self.state, self._offset)
         self._cache.clear()
-        chunks = list(_chunks(lines[0][0].seq, [raw for _, raw in lines]))
+        chunks = list(_chunks(entries[0].seq, raws))
         for sub in list(self._subscribers):
             if sub.lagging():
                 self._subscribers.discard(sub)
@@ -464,11 +465,13 @@ class Hub:
 
 def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
     """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
-    :data:`CHUNK_BYTES`, each line newline-terminated."""
-    start, size = 0, 0
-    for i, line in enumerate(lines):
-        size += len(line) + 1
-        if size >= CHUNK_BYTES or i == len(lines) - 1:
-            text = b"\n".join(lines[start:i + 1]).decode() + "\n"
-            yield Chunk(first + start, first + i, text)
-            start, size = i + 1, 0
+    :data:`CHUNK_BYTES`, each line newline-terminated: the lines joined once, then cut at the
+    end of the line that reaches the size (the cuts and the lines in each found in C)."""
+    data = b"\n".join(lines) + b"\n"
+    start, seq = 0, first
+    while start < len(data):
+        end = data.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(data)
+        piece = data[start:end]
+        count = piece.count(b"\n")
+        yield Chunk(seq, seq + count - 1, piece.decode())
+        start, seq = end, seq + count

@@ -103,7 +103,7 @@ def _listed(entry: Entry) -> list[Any]:
 class View:
     """Turns the entries the hub folds into the page's messages.
 
-    Call :meth:`note` after folding each entry and :meth:`delta` once per poll (read
+    Call :meth:`note` after folding each poll's entries and :meth:`delta` once per poll (read
     :attr:`touched` and :attr:`marked` first: a delta starts them afresh). The baseline a
     delta is taken against is the previous delta; a :meth:`snapshot` taken between polls equals
     it, so a page that starts from a snapshot and applies the deltas after it has every row.
@@ -122,12 +122,14 @@ class View:
         self._children: dict[str, tuple[list[str], int]] = {}
         self._panels = {k: orjson.dumps(v) for k, v in self._run_panels().items()}
 
-    def note(self, entry: Entry) -> None:
-        """Take note of an entry just folded (cheap: it runs once per event)."""
-        self.touched.update(agents_touched(entry.event))
-        self.marked.update(self.activity.add(entry))
-        self._recent.append(entry)
-        self._new_events += 1
+    def note(self, entries: list[Entry]) -> None:
+        """Take note of entries just folded (one poll's, in seq order)."""
+        touched = self.touched
+        for entry in entries:
+            touched.update(agents_touched(entry.event))
+        self.marked |= self.activity.extend(entries)
+        self._recent.extend(entries[-EVENTS_SHOWN:])
+        self._new_events += len(entries)
 
     def delta(self) -> dict[str, Any] | None:
         """The changes since the last delta (None when nothing the page shows changed)."""

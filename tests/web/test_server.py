@@ -4,6 +4,7 @@ in-process on 127.0.0.1, port 0."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import zlib
@@ -20,7 +21,7 @@ from agenttree.bench.report import ReportLog
 from agenttree.log import LogReader
 from agenttree.snapshots import Snapshots
 from agenttree.state import RunState, fold, state_to_json
-from agenttree.web.hub import Hub
+from agenttree.web.hub import CHUNK_BYTES, Hub
 from agenttree.web.reports import ReportScanner
 from agenttree.web.tail import connect as open_websocket_url
 
@@ -233,6 +234,51 @@ async def test_history_is_the_log_lines_before_the_live_start(tmp_path: Path) ->
     batches = list(hub.history(hub.subscribe(3)))
     assert len(batches) > 1 and all(b.endswith(b"\n") for b in batches)
     assert seqs(b"".join(batches).splitlines(keepends=True)) == list(range(3, 41))
+
+
+async def test_a_poll_s_lines_go_out_whole_in_chunks_of_about_chunk_bytes(
+        tmp_path: Path) -> None:
+    log = RunLog(tmp_path / "run")
+    log.notes(3)
+    hub = Hub(tmp_path / "run")
+    hub.poll()
+    sub = hub.subscribe(4)
+    log.notes(90, size=7_000)  # ~630 KB in one poll: three chunks, the last one short
+    log.notes(1, size=0)
+    hub.poll()
+    chunks = []
+    while True:
+        try:
+            chunks.append(sub.receive.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert len(chunks) == 3
+    assert b"".join(c.text.encode() for c in chunks) == log.path.read_bytes().split(b"\n", 3)[3]
+    for chunk, nxt in itertools.pairwise(chunks):
+        assert nxt.first == chunk.last + 1
+        lines = chunk.text.encode().splitlines(keepends=True)
+        assert len(b"".join(lines[:-1])) < CHUNK_BYTES <= len(chunk.text.encode())
+    for chunk in chunks:
+        assert seqs(chunk.text.encode().splitlines(keepends=True)) == list(
+            range(chunk.first, chunk.last + 1))
+    assert (chunks[0].first, chunks[-1].last) == (4, 94)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_poll_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: bool) -> None:
+    log = RunLog(tmp_path / "run")
+    hub = Hub(tmp_path / "run")
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        log.notes(3)
+        assert hub.poll() and gc.isenabled() is enabled
+        with open(log.path, "ab") as f:  # the corrupt line's way out of a poll, too
+            f.write(b'{"seq": 4, "not": "framed"}\n')
+        assert not hub.poll() and hub.error is not None
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 async def test_a_corrupt_line_still_lets_the_events_before_it_through(tmp_path: Path) -> None:
