@@ -23,3 +23,13 @@ def collector_paused() -> Iterator[None]:
     finally:
         if paused:
             gc.enable()
+
+
+def own_collector(thresholds: tuple[int, int, int]) -> None:
+    """Tune the collector of a process that runs one long job (``agenttree run``, ``agenttree
+    tui``): put what start-up made (imports, the plan, the widgets) out of its sight, and set its
+    ``thresholds`` (:func:`gc.set_threshold`). Frozen objects are never scanned again, so a full
+    collection looks only at what the job made; they are never collected as a cycle either."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*thresholds)

@@ -10,7 +10,6 @@ screen shows is always the folded log, never a guess.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import threading
@@ -32,6 +31,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from agenttree import events as ev
 from agenttree.activity import Activity
+from agenttree.collector import own_collector
 from agenttree.control import (
     Answer,
     Approve,
@@ -103,10 +103,11 @@ PLAN_WAIT_S = 2.0
 CONVERSATION_SLICE = 2000
 """Entries the conversation thread folds between two looks at whether it is still wanted."""
 GC_THRESHOLDS = (10_000, 10, 10)
-"""The collector's thresholds while the app owns its process (``tune_gc``): the young
-generation is collected after 10,000 allocations rather than 700, so a full collection (which
-scanned every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about every
-million allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
+"""The collector's thresholds while the app owns its process (``tune_gc``, set with
+:func:`~agenttree.collector.own_collector`, which also freezes start-up): the young generation
+is collected after 10,000 allocations rather than 700, so a full collection (which scanned
+every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about every million
+allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
@@ -172,7 +173,7 @@ class AgentTreeApp(App[str]):
         """Folding time a flush may take (:data:`FOLD_BUDGET_S`; 0: one slice a flush)."""
         self.tune_gc = tune_gc
         """Whether the app owns its process's garbage collector (``agenttree tui``): see
-        :meth:`_tune_gc`."""
+        :data:`GC_THRESHOLDS`."""
         self.metrics: dict[str, float] = {}
         """Seconds from start to ``first_paint`` and to ``caught_up`` (for the benchmark)."""
         self._key_overrides = dict(keymap or {})
@@ -243,7 +244,7 @@ class AgentTreeApp(App[str]):
         self._part("#tree", AgentTree).focus()
         self._render_view(None)
         if self.tune_gc:
-            _tune_gc()
+            own_collector(GC_THRESHOLDS)  # frozen: imports and the widgets
         self._flush_timer = self.set_interval(FLUSH_S, self._apply_pending)
         self._tail()
 
@@ -957,16 +958,6 @@ class AgentTreeApp(App[str]):
             ("Follow events", "Toggle following the events strip", "follow"),
         ):
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
-
-
-def _tune_gc() -> None:
-    """Put what start-up made (imports, the widgets) out of the collector's sight and set
-    :data:`GC_THRESHOLDS`: a full collection otherwise rescans all of it every few seconds of a
-    busy run, each a pause of a few hundred milliseconds that keys wait behind. For a process
-    that runs one app: what is frozen is never collected as a cycle."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _events_read(read: list[tuple[Entry, bytes]], offset: int) -> EventsRead:

@@ -147,7 +147,7 @@ class Timeline:
 
     def agent_entries(self, agent: str, until: int, limit: int) -> list[Entry]:
         """The last ``limit`` entries about ``agent`` up to seq ``until``."""
-        seqs = self.by_agent.get(agent, array("q"))
+        seqs = self.by_agent.get(agent, ())
         end = bisect.bisect_right(seqs, until)
         entries = self.entries
         return [entries[seq - 1] for seq in seqs[max(0, end - limit):end]]

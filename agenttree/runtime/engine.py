@@ -13,7 +13,6 @@ Structure (each line a nursery or scope inside the one above)::
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import random
@@ -29,6 +28,7 @@ import trio
 from .. import __version__
 from .. import events as ev
 from ..budget import Budget, budget_to_dict
+from ..collector import own_collector
 from ..errors import UserError
 from ..live_state import apply_live, to_live
 from ..log_writer import open_event_log
@@ -78,9 +78,7 @@ def tune_gc() -> None:
     the young generation's threshold: agents are mostly long-lived objects that reference
     counting frees, so frequent full scans only cost time.
     """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    own_collector((50_000, 20, 100))
 
 
 class Engine:
