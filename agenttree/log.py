@@ -30,7 +30,7 @@ import attrs
 import orjson
 
 from .errors import LogCorrupt, UserError
-from .events import FIELD_VIEWS, Entry, Event, from_wire, to_wire
+from .events import EVENT_KINDS, Entry, Event, from_wire, to_wire
 from .log_lines import (
     CRC_KEY,
     MAX_LINE,
@@ -41,6 +41,8 @@ from .log_lines import (
 )
 
 T = TypeVar("T")
+
+_new_tuple = tuple.__new__
 
 
 def encode(seq: int, t: int, run: str, ev: Event) -> bytes:
@@ -190,7 +192,7 @@ class LogReader(LineReader[Entry]):
 
     def __iter__(self) -> Iterator[Entry]:
         self._start_reading()
-        return self._read(self._entry)
+        return self._records()
 
     def fold_into(self, state: Any, handlers: Mapping[type, Callable[[Any, Any, int], None]],
                   until: int | None = None) -> None:
@@ -203,17 +205,18 @@ class LogReader(LineReader[Entry]):
         Checks, errors, :attr:`torn`, :attr:`end` and :attr:`last_seq` are as when iterating
         (folding stops at the first event after ``until``, as ``itertools.takewhile`` would).
         """
-        loads, crc32, views, new_object = orjson.loads, zlib.crc32, FIELD_VIEWS, object.__new__
+        loads, crc32, kinds, new_object = orjson.loads, zlib.crc32, EVENT_KINDS, object.__new__
         until = sys.maxsize if until is None else until
         self._start_reading()
-        # Decoding inlined (one step per line, no call, no Entry): this is replay's hot loop.
-        # Anything unusual (a bad line, an unknown type, fields missing, extra or in another
-        # order) goes the way of iterating, which builds the record or finds the line bad.
+        # Decoding inlined (one step per line, no call, no Entry, no generator between the
+        # lines and the handlers): this is replay's hot loop. Anything unusual (a bad line, an
+        # unknown type, fields missing, extra or in another order) goes the way of iterating,
+        # which builds the record or finds the line bad.
         for line in self._lines():
             try:
                 wire = loads(line)
                 crc = wire.pop("crc")
-                view, keys = views[wire["type"]]
+                view, keys, _ = kinds[wire["type"]]
                 seq = wire["seq"]
             except (ValueError, KeyError, TypeError, AttributeError):
                 view = None
@@ -237,6 +240,41 @@ class LogReader(LineReader[Entry]):
             if not state.run:
                 state.run = run
             handlers[type(event)](state, event, t)
+
+    def _records(self) -> Iterator[Entry]:
+        """The entry of each good line, its record built (iterating the reader).
+
+        Decoding is inlined as in :meth:`fold_into` (no call per line but the record's class:
+        a resume reads its whole log this way). Anything unusual goes :meth:`_entry`'s way.
+        """
+        loads, crc32, kinds = orjson.loads, zlib.crc32, EVENT_KINDS
+        for line in self._lines():
+            try:
+                wire = loads(line)
+                crc = wire.pop("crc")
+                _, _, cls = kinds[wire["type"]]
+                seq = wire["seq"]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                cls = None
+            if (cls is None or type(crc) is not int or len(line) >= MAX_LINE
+                    or (pos := line.rfind(CRC_KEY)) < 0
+                    or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1):
+                try:
+                    entry = self._entry(line)
+                except ValueError as exc:
+                    self._rejected = str(exc)
+                    continue
+                yield entry
+                continue
+            t, run = wire.pop("t"), wire.pop("run")  # from_wire, inlined
+            del wire["seq"], wire["type"]
+            try:
+                event = cls(**wire)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # as decode's
+                self._rejected = f"not an event: {exc}"
+                continue
+            self.last_seq = seq
+            yield _new_tuple(Entry, (seq, t, run, event))
 
     def _start_reading(self) -> None:
         if not self.path.exists():
