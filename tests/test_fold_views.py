@@ -94,6 +94,7 @@ def test_a_line_the_writer_would_not_write_folds_as_its_record_would(
         path = tmp_path / f"e{tail}.jsonl"
         path.write_bytes(b"".join(lines[:tail]))
         assert _outcome(path, views=True) == _outcome(path, views=False)
+        assert _read(path) == _reference(path)
 
 
 def _small_log() -> bytes:
@@ -166,12 +167,8 @@ def _long_log(turns: int) -> list[bytes]:
     return [encode(i + 1, 1000 + i, "r", e) for i, e in enumerate(events)]
 
 
-@settings(max_examples=100, deadline=None)
-@given(data=st.data())
-def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
-    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
-    without ``until``, folds (or fails) as the records read one at a time do."""
-    lines = _long_log(300)  # 902 lines: several runs
+def _damaged(data: st.DataObject, lines: list[bytes], directory: Path) -> Path:
+    """The log of ``lines`` with up to two bits flipped anywhere and maybe cut short."""
     for _ in range(data.draw(st.integers(0, 2))):
         at = data.draw(st.integers(0, len(lines) - 1))
         line = bytearray(lines[at])
@@ -180,8 +177,18 @@ def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_fac
         lines[at] = bytes(line)
     log = b"".join(lines)
     cut = data.draw(st.one_of(st.just(len(log)), st.integers(0, len(log))))
-    path = tmp_path_factory.mktemp("damaged") / "events.jsonl"
+    path = directory / "events.jsonl"
     path.write_bytes(log[:cut])
+    return path
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
+    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
+    without ``until``, folds (or fails) as the records read one at a time do."""
+    lines = _long_log(300)  # 902 lines: several runs
+    path = _damaged(data, lines, tmp_path_factory.mktemp("damaged"))
     assert _outcome(path, views=True) == _outcome(path, views=False)
     until = data.draw(st.integers(1, 902))
     try:
@@ -225,6 +232,16 @@ def _reference(path: Path) -> tuple:
     return (entries, bad, offset, last)
 
 
+def _read(path: Path) -> tuple:
+    """What iterating a reader of ``path`` gives: the entries, torn tail, end and last seq, or
+    the error."""
+    reader = LogReader(path)
+    try:
+        return (list(reader), reader.torn, reader.end, reader.last_seq)
+    except LogCorrupt as exc:
+        return ("corrupt", str(exc))
+
+
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_reading_a_damaged_log_in_blocks_gives_what_one_line_at_a_time_gives(
@@ -234,25 +251,11 @@ def test_reading_a_damaged_log_in_blocks_gives_what_one_line_at_a_time_gives(
     lines decoded one at a time do: the same entries and state, torn tail, end and last seq,
     or the same error."""
     lines = _long_log(40)
-    for _ in range(data.draw(st.integers(0, 2))):
-        at = data.draw(st.integers(0, len(lines) - 1))
-        line = bytearray(lines[at])
-        pos = data.draw(st.integers(0, len(line) - 1))
-        line[pos] ^= 1 << data.draw(st.integers(0, 7))
-        lines[at] = bytes(line)
-    log = b"".join(lines)
-    cut = data.draw(st.one_of(st.just(len(log)), st.integers(0, len(log))))
-    path = tmp_path_factory.mktemp("damaged") / "events.jsonl"
-    path.write_bytes(log[:cut])
+    path = _damaged(data, lines, tmp_path_factory.mktemp("damaged"))
     expected = _reference(path)
     block = data.draw(st.sampled_from([1, 7, 150, 400, 1 << 20]))
     with mock.patch("agenttree.log.READ_BLOCK", block):
-        reader = LogReader(path)
-        try:
-            read = (list(reader), reader.torn, reader.end, reader.last_seq)
-        except LogCorrupt as exc:
-            read = ("corrupt", str(exc))
-        assert read == expected
+        assert _read(path) == expected
         reader = LogReader(path)
         try:
             folded = (fold(reader), reader.torn, reader.end, reader.last_seq)
