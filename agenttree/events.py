@@ -946,6 +946,11 @@ removed) the writer makes of it (:func:`to_wire`). A dict with exactly these key
 the record; one with other keys or in another order is decoded the general way (comparing the
 ordered keys is cheaper than comparing them as sets)."""
 
+EVENT_KINDS: dict[str, tuple[type[FieldView], tuple[str, ...], type[Event]]] = {
+    tag: (view, keys, REGISTRY[tag]) for tag, (view, keys) in FIELD_VIEWS.items()}
+"""For each registered type tag: its view class and keys (:data:`FIELD_VIEWS`) and its record
+class (a reader's decoding loop looks up all three at once)."""
+
 VIEW_CLASSES: dict[type[Event], type[FieldView]] = {
     REGISTRY[tag]: view for tag, (view, _) in FIELD_VIEWS.items()}
 """Each registered event class's view class."""

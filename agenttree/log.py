@@ -30,7 +30,7 @@ import attrs
 import orjson
 
 from .errors import LogCorrupt, UserError
-from .events import FIELD_VIEWS, Entry, Event, from_wire, to_wire
+from .events import EVENT_KINDS, Entry, Event, from_wire, to_wire
 from .log_lines import (
     CRC_KEY,
     MAX_LINE,
@@ -41,6 +41,8 @@ from .log_lines import (
 )
 
 T = TypeVar("T")
+
+_new_tuple = tuple.__new__
 
 
 def encode(seq: int, t: int, run: str, ev: Event) -> bytes:
@@ -95,6 +97,10 @@ class LineReader(Generic[T]):
         self._what = what
         self._rejected: str | None = None
         """Set by a consumer of :meth:`_lines` to why the line it holds is bad."""
+        self._bad: TornTail | None = None
+        """A bad line read: torn if nothing follows it, else corrupt."""
+        self._block_at = (first_line - 1, start)
+        """The line number before the block being read, and its offset."""
         self._start = start
         """Where reading starts: the beginning of line ``first_line``."""
         self._first_line = first_line
@@ -118,6 +124,25 @@ class LineReader(Generic[T]):
         the next line; a line it takes is good, and :attr:`end` already counts it while the
         consumer has it (so a consumer that stops after a record sees the end after it).
         """
+        for lines in self._blocks():
+            end = self._block_at[1]
+            for index, line in enumerate(lines):
+                end += len(line) + 1
+                self.end = end
+                yield line
+                if self._rejected is not None:
+                    reason, self._rejected = self._rejected, None
+                    self._reject(lines, index, reason)
+
+    def _blocks(self) -> Iterator[list[bytes]]:
+        """The file's lines (without their newlines), a block of them at a time, with the
+        torn-tail rule's bookkeeping: a consumer takes a block's lines in order, calls
+        :meth:`_reject` for a bad one, and, if it stops before the block's end, sets
+        :attr:`end` after the last line it took (:meth:`_stop_after`).
+
+        A block is split in one call: memory stays bounded by the block (not the file), and
+        finding lines costs C speed, not a Python step per line.
+        """
         try:
             f = open(self.path, "rb")  # noqa: SIM115 (closed when the iteration ends)
         except FileNotFoundError:
@@ -125,35 +150,45 @@ class LineReader(Generic[T]):
         with f:
             f.seek(self._start)
             self.torn, self.end = None, self._start  # each iteration reads the file afresh
-            self._rejected = None
+            self._rejected = self._bad = None
             line_no, offset = self._first_line - 1, self._start
-            bad: TornTail | None = None  # a bad line: torn if nothing follows it, else corrupt
             rest = b""  # the bytes after the last newline read so far
-            # A block at a time, split in one call: memory stays bounded by the block (not the
-            # file), and finding lines costs C speed, not a Python step per line.
             while block := f.read(READ_BLOCK):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
-                for line in lines:
-                    line_no += 1
-                    if bad is not None:
-                        self._corrupt(bad)
-                    offset += len(line) + 1
-                    self.end = offset
-                    yield line
-                    if self._rejected is not None:
-                        offset -= len(line) + 1
-                        self.end = offset
-                        bad = TornTail(line=line_no, offset=offset, length=len(line) + 1,
-                                       reason=self._rejected)
-                        self._rejected = None
-            if bad is not None:
+                if not lines:
+                    continue
+                if self._bad is not None:  # a bad line with lines after it
+                    self._corrupt(self._bad)
+                size = sum(map(len, lines)) + len(lines)
+                self._block_at = (line_no, offset)
+                self.end = offset + size  # as if the consumer takes every line
+                yield lines
+                line_no, offset = line_no + len(lines), offset + size
+            if self._bad is not None:
                 if rest:
-                    self._corrupt(bad)
-                self.torn = bad
+                    self._corrupt(self._bad)
+                self.torn = self._bad
             elif rest:
                 self.torn = TornTail(line=line_no + 1, offset=offset, length=len(rest),
                                      reason="no newline at the end (write cut short)")
+
+    def _reject(self, lines: list[bytes], index: int, reason: str) -> None:
+        """Line ``index`` of the block being read is bad: :class:`LogCorrupt` if a line follows
+        it, else the torn tail (unless lines follow it in a later block), and :attr:`end` is
+        before it."""
+        line_no, offset = self._block_at
+        offset += sum(map(len, lines[:index])) + index
+        bad = TornTail(line=line_no + index + 1, offset=offset, length=len(lines[index]) + 1,
+                       reason=reason)
+        self.end = offset
+        if index + 1 < len(lines):
+            self._corrupt(bad)
+        self._bad = bad
+
+    def _stop_after(self, lines: list[bytes], index: int) -> None:
+        """The consumer stops after line ``index`` of the block being read."""
+        self.end = self._block_at[1] + sum(map(len, lines[:index + 1])) + index + 1
 
     def _corrupt(self, bad: TornTail) -> None:
         raise LogCorrupt(
@@ -190,7 +225,7 @@ class LogReader(LineReader[Entry]):
 
     def __iter__(self) -> Iterator[Entry]:
         self._start_reading()
-        return self._read(self._entry)
+        return self._records()
 
     def fold_into(self, state: Any, handlers: Mapping[type, Callable[[Any, Any, int], None]],
                   until: int | None = None) -> None:
@@ -203,40 +238,85 @@ class LogReader(LineReader[Entry]):
         Checks, errors, :attr:`torn`, :attr:`end` and :attr:`last_seq` are as when iterating
         (folding stops at the first event after ``until``, as ``itertools.takewhile`` would).
         """
-        loads, crc32, views, new_object = orjson.loads, zlib.crc32, FIELD_VIEWS, object.__new__
+        loads, crc32, kinds, new_object = orjson.loads, zlib.crc32, EVENT_KINDS, object.__new__
         until = sys.maxsize if until is None else until
         self._start_reading()
-        # Decoding inlined (one step per line, no call, no Entry): this is replay's hot loop.
-        # Anything unusual (a bad line, an unknown type, fields missing, extra or in another
-        # order) goes the way of iterating, which builds the record or finds the line bad.
+        # Decoding inlined (one step per line, no call, no Entry, no generator between a
+        # block's lines and the handlers): this is replay's hot loop. Anything unusual (a bad
+        # line, an unknown type, fields missing, extra or in another order) goes the way of
+        # iterating, which builds the record or finds the line bad.
+        for lines in self._blocks():
+            index = -1
+            try:
+                for index, line in enumerate(lines):
+                    try:
+                        wire = loads(line)
+                        crc = wire.pop("crc")
+                        view, keys, _ = kinds[wire["type"]]
+                        seq = wire["seq"]
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        view = None
+                    if (view is None or type(crc) is not int or len(line) >= MAX_LINE
+                            or (pos := line.rfind(CRC_KEY)) < 0
+                            or crc32(b"}", crc32(line[:pos])) != crc
+                            or seq != self.last_seq + 1 or tuple(wire) != keys):
+                        try:
+                            seq, t, run, event = self._entry(line)
+                        except ValueError as exc:
+                            self._reject(lines, index, str(exc))
+                            continue
+                    else:
+                        self.last_seq = seq
+                        event = new_object(view)
+                        event.__dict__ = wire
+                        t, run = wire["t"], wire["run"]
+                    if seq > until:
+                        self._stop_after(lines, index)
+                        return
+                    state.seq, state.t = seq, t
+                    if not state.run:
+                        state.run = run
+                    handlers[type(event)](state, event, t)
+            except LogCorrupt:
+                raise
+            except BaseException:  # a handler's error: the end after its line, as iterating
+                self._stop_after(lines, index)
+                raise
+
+    def _records(self) -> Iterator[Entry]:
+        """The entry of each good line, its record built (iterating the reader).
+
+        Decoding is inlined as in :meth:`fold_into` (no call per line but the record's class:
+        a resume reads its whole log this way). Anything unusual goes :meth:`_entry`'s way.
+        """
+        loads, crc32, kinds = orjson.loads, zlib.crc32, EVENT_KINDS
         for line in self._lines():
             try:
                 wire = loads(line)
                 crc = wire.pop("crc")
-                view, keys = views[wire["type"]]
+                _, _, cls = kinds[wire["type"]]
                 seq = wire["seq"]
             except (ValueError, KeyError, TypeError, AttributeError):
-                view = None
-            if (view is None or type(crc) is not int or len(line) >= MAX_LINE
+                cls = None
+            if (cls is None or type(crc) is not int or len(line) >= MAX_LINE
                     or (pos := line.rfind(CRC_KEY)) < 0
-                    or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1
-                    or tuple(wire) != keys):
+                    or crc32(b"}", crc32(line[:pos])) != crc or seq != self.last_seq + 1):
                 try:
-                    seq, t, run, event = self._entry(line)
+                    entry = self._entry(line)
                 except ValueError as exc:
                     self._rejected = str(exc)
                     continue
-            else:
-                self.last_seq = seq
-                event = new_object(view)
-                event.__dict__ = wire
-                t, run = wire["t"], wire["run"]
-            if seq > until:
-                return
-            state.seq, state.t = seq, t
-            if not state.run:
-                state.run = run
-            handlers[type(event)](state, event, t)
+                yield entry
+                continue
+            t, run = wire.pop("t"), wire.pop("run")  # from_wire, inlined
+            del wire["seq"], wire["type"]
+            try:
+                event = cls(**wire)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # as decode's
+                self._rejected = f"not an event: {exc}"
+                continue
+            self.last_seq = seq
+            yield _new_tuple(Entry, (seq, t, run, event))
 
     def _start_reading(self) -> None:
         if not self.path.exists():

@@ -484,10 +484,11 @@ _HANDLERS.update({ev.VIEW_CLASSES[cls]: handler for cls, handler in _HANDLERS.it
 
 def apply(state: RunState, entry: Entry) -> RunState:
     """Fold one entry into ``state`` (in place) and return it."""
-    state.seq, state.t = entry.seq, entry.t
+    seq, t, run, event = entry
+    state.seq, state.t = seq, t
     if not state.run:
-        state.run = entry.run
-    _HANDLERS[type(entry.event)](state, entry.event, entry.t)
+        state.run = run
+    _HANDLERS[type(event)](state, event, t)
     return state
 
 

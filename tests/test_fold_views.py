@@ -7,9 +7,11 @@ must give equal states, the same torn tail, the same errors, on any log.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import orjson
 import pytest
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 
 from agenttree import events as ev
 from agenttree.errors import LogCorrupt
-from agenttree.log import LogReader, encode
+from agenttree.log import LogReader, TornTail, decode, encode
 from agenttree.state import RunState, fold
 
 from .test_events import sample
@@ -92,6 +94,7 @@ def test_a_line_the_writer_would_not_write_folds_as_its_record_would(
         path = tmp_path / f"e{tail}.jsonl"
         path.write_bytes(b"".join(lines[:tail]))
         assert _outcome(path, views=True) == _outcome(path, views=False)
+        assert _read(path) == _reference(path)
 
 
 def _small_log() -> bytes:
@@ -164,12 +167,8 @@ def _long_log(turns: int) -> list[bytes]:
     return [encode(i + 1, 1000 + i, "r", e) for i, e in enumerate(events)]
 
 
-@settings(max_examples=100, deadline=None)
-@given(data=st.data())
-def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
-    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
-    without ``until``, folds (or fails) as the records read one at a time do."""
-    lines = _long_log(300)  # 902 lines: several runs
+def _damaged(data: st.DataObject, lines: list[bytes], directory: Path) -> Path:
+    """The log of ``lines`` with up to two bits flipped anywhere and maybe cut short."""
     for _ in range(data.draw(st.integers(0, 2))):
         at = data.draw(st.integers(0, len(lines) - 1))
         line = bytearray(lines[at])
@@ -178,8 +177,18 @@ def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_fac
         lines[at] = bytes(line)
     log = b"".join(lines)
     cut = data.draw(st.one_of(st.just(len(log)), st.integers(0, len(log))))
-    path = tmp_path_factory.mktemp("damaged") / "events.jsonl"
+    path = directory / "events.jsonl"
     path.write_bytes(log[:cut])
+    return path
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_factory) -> None:
+    """Damage anywhere in a longer log (several of the reader's blocks of lines), with or
+    without ``until``, folds (or fails) as the records read one at a time do."""
+    lines = _long_log(300)  # 902 lines: several runs
+    path = _damaged(data, lines, tmp_path_factory.mktemp("damaged"))
     assert _outcome(path, views=True) == _outcome(path, views=False)
     until = data.draw(st.integers(1, 902))
     try:
@@ -191,3 +200,89 @@ def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_fac
     except LogCorrupt as exc:
         expected = str(exc)
     assert folded == expected
+
+
+def _reference(path: Path) -> tuple:
+    """What reading a log must give, from one line at a time through ``decode`` (the framing,
+    the seq rule and the torn-tail rule as docs/events.md states them): the entries, the torn
+    tail, the end and the last seq, or the corrupt line's error."""
+    *lines, rest = path.read_bytes().split(b"\n")
+    entries: list[ev.Entry] = []
+    offset = last = 0
+    bad: TornTail | None = None
+    for number, line in enumerate(lines, start=1):
+        if bad is not None:
+            break
+        try:
+            entry = decode(line)
+            if entry.seq != last + 1:
+                raise ValueError(f"seq {entry.seq} where {last + 1} was expected")
+        except ValueError as exc:
+            bad = TornTail(line=number, offset=offset, length=len(line) + 1, reason=str(exc))
+            continue
+        entries.append(entry)
+        last, offset = entry.seq, offset + len(line) + 1
+    if bad is not None and (rest or bad.line < len(lines)):
+        return ("corrupt", f"{path}:{bad.line}: corrupt event record (byte {bad.offset}): "
+                           f"{bad.reason}; records after it are intact, so this is not a torn "
+                           "write")
+    if bad is None and rest:
+        bad = TornTail(line=len(lines) + 1, offset=offset, length=len(rest),
+                       reason="no newline at the end (write cut short)")
+    return (entries, bad, offset, last)
+
+
+def _read(path: Path) -> tuple:
+    """What iterating a reader of ``path`` gives: the entries, torn tail, end and last seq, or
+    the error."""
+    reader = LogReader(path)
+    try:
+        return (list(reader), reader.torn, reader.end, reader.last_seq)
+    except LogCorrupt as exc:
+        return ("corrupt", str(exc))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_reading_a_damaged_log_in_blocks_gives_what_one_line_at_a_time_gives(
+        data, tmp_path_factory) -> None:
+    """The reader takes a block of lines at a time and decodes inline (typed records when
+    iterated, field views when folded); with blocks of any size, a damaged log reads as the
+    lines decoded one at a time do: the same entries and state, torn tail, end and last seq,
+    or the same error."""
+    lines = _long_log(40)
+    path = _damaged(data, lines, tmp_path_factory.mktemp("damaged"))
+    expected = _reference(path)
+    block = data.draw(st.sampled_from([1, 7, 150, 400, 1 << 20]))
+    with mock.patch("agenttree.log.READ_BLOCK", block):
+        assert _read(path) == expected
+        reader = LogReader(path)
+        try:
+            folded = (fold(reader), reader.torn, reader.end, reader.last_seq)
+        except LogCorrupt as exc:
+            folded = ("corrupt", str(exc))
+    assert folded == (expected if expected[0] == "corrupt"
+                      else (fold(expected[0]), *expected[1:]))
+
+
+@pytest.mark.parametrize("block", [1, 100, 1 << 20])
+def test_a_fold_that_stops_leaves_the_end_after_the_line_it_took(
+        block: int, tmp_path: Path) -> None:
+    """Folding ``until`` a seq stops at the first line after it; a handler's error stops at
+    its own line: either way :attr:`end` is after the last line the fold took."""
+    lines = _long_log(10)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(lines))
+
+    def fail(state: RunState, view: object, t: int) -> None:
+        if state.seq == 7:
+            raise RuntimeError("no")
+
+    with mock.patch("agenttree.log.READ_BLOCK", block):
+        reader = LogReader(path)
+        fold(reader, until=4)
+        assert reader.end == sum(map(len, lines[:5])) and reader.last_seq == 5
+        reader = LogReader(path)
+        with pytest.raises(RuntimeError):
+            reader.fold_into(RunState(), collections.defaultdict(lambda: fail))
+        assert reader.end == sum(map(len, lines[:7])) and reader.last_seq == 7
