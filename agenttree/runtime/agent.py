@@ -71,6 +71,14 @@ def _offered_tools(tools: frozenset[str], has_parent: bool, may_have_children: b
                          locks_required=locks_required, has_saved_outputs=has_saved_outputs)
 
 
+@functools.lru_cache(maxsize=1024)
+def _policy_names(models: tuple[str, ...], tools: frozenset[str]) -> tuple[list[str], list[str]]:
+    """A policy's models and its tools, sorted, as ``agent/spawned`` logs them: one pair of
+    lists for all the agents of a policy, which the event and the folded state share (neither
+    is ever changed: a grant's fold puts new lists in their place)."""
+    return list(models), sorted(tools)
+
+
 class Agent:
     """A running agent, opened and run by its parent (the engine, for the root).
 
@@ -79,7 +87,6 @@ class Agent:
 
     __slots__ = (
         "_next_child",
-        "_settings",
         "call_ids",
         "cancel_reason",
         "child_tasks",
@@ -118,7 +125,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self.inbox = Inbox(INBOX_SIZE, senders=self.meter.children)  # room for each child's news
+        self.inbox = Inbox(INBOX_SIZE, senders=self.meter)  # room for each running child's news
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.ended: dict[str, ChildDone] = {}
@@ -136,7 +143,6 @@ class Agent:
         self._next_child = 1
         self.call_ids: set[str] | None = None
         """The ids of this attempt's calls so far (:meth:`_unique_ids`; made with the first)."""
-        self._settings: tuple[object, Task, str, ModelSettings] | None = None
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
         does: after a resume, the first after the replayed turns)."""
@@ -162,10 +168,11 @@ class Agent:
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self.inbox)
         engine.book.opened(self)
+        models, tools = _policy_names(spec.policy.models, spec.policy.tools)
         engine.emit(ev.AgentSpawned(
             agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
-            depth=spec.depth, model=spec.model, models=list(spec.policy.models),
-            tools=sorted(spec.policy.tools), budget=dict(spec.budget), cwd=self.task.cwd,
+            depth=spec.depth, model=spec.model, models=models, tools=tools,
+            budget=dict(spec.budget), cwd=self.task.cwd,
             dynamic=spec.dynamic, attempt=spec.attempt,
             spawn=spawn_record(self.task) if spec.dynamic or self.task.id not in engine.places
             else None))
@@ -348,14 +355,9 @@ class Agent:
         return self.model_settings().output_cap
 
     def model_settings(self) -> ModelSettings:
-        """The engine's :meth:`~agenttree.runtime.engine.Engine.model_settings_for` this agent,
-        worked out again only when the plan, the task or the model changed."""
-        plan, cached = self.engine.plan, self._settings
-        if cached is None or cached[0] is not plan or cached[1] is not self.task \
-                or cached[2] != self.model_name:
-            cached = self._settings = (plan, self.task, self.model_name,
-                                       self.engine.model_settings_for(self))
-        return cached[3]
+        """The engine's :meth:`~agenttree.runtime.engine.Engine.model_settings_for` this agent
+        (as the plan, the task and the model are now)."""
+        return self.engine.model_settings_for(self)
 
     def _offered(self) -> frozenset[str]:
         """The tools whose schemas this agent is sent (:func:`~agenttree.policy.offered_tools`)."""
@@ -398,7 +400,7 @@ class Agent:
                 agent=self.id, model=self.model.name, turn=self.turn,
                 messages=len(self.transcript), watchdog=watchdog,
                 params=self.model.params(request),
-                tools=list(self.engine.tool_schema_names(offered)),
+                tools=self.engine.tool_schema_names(offered),
                 system_prompt=None if self.prompt_logged else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
         started = trio.current_time()
@@ -517,7 +519,10 @@ class Agent:
             ok, output = True, await tool.run(self, args)
         except ToolError as exc:
             ok, output = False, str(exc)
-        return ok, await self.window.keep_output(call.id, output, self.output_cap)
+        cap = self.output_cap
+        if len(output) > cap:  # (most outputs fit: no coroutine for them)
+            output = await self.window.keep_output(call.id, output, cap)
+        return ok, output
 
     async def _approval(self, call: ToolCall) -> None:
         """Wait for a person when the call's tool needs approval (``:approve``); a recorded
@@ -558,12 +563,10 @@ class Agent:
 
     def _drain(self) -> list[str]:
         news: list[str] = []
-        while True:
-            try:
-                item = self.inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return news
-            self._handle(item, news)
+        inbox = self.inbox
+        while inbox:  # (what waits in either lane: no exception raised to find it empty)
+            self._handle(inbox.receive_nowait(), news)
+        return news
 
     async def wait_for_news(self, timeout_s: float) -> list[str]:
         """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.

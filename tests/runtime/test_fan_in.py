@@ -10,6 +10,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
+from agenttree import events as ev
 from agenttree.plan import parse_plan
 from agenttree.runtime.agent import INBOX_SIZE
 from agenttree.runtime.engine import Engine
@@ -75,3 +76,36 @@ async def test_sibling_leaves_share_what_does_not_differ_between_them(tmp_path: 
             assert leaf.model._turns is leaf.task.script
         engine.cancel("root", "done looking")
     assert engine.state.agents["root.c0"].status == "cancelled"
+
+
+async def test_sibling_leaves_log_and_hold_one_copy_of_their_policy_and_settings(
+        tmp_path: Path) -> None:
+    """What siblings have in common is made once, not per agent: the lists of models and tools
+    their ``agent/spawned`` events carry (and the folded state keeps), the tool names of their
+    ``model/requested``, their model settings and the system-prompt rules they inherit."""
+    text = fan_in_plan(3).replace(":delay-ms 10", ":delay-ms 3600000")
+    text = text.replace(':depth 0 :models ["scripted"]',
+                        ':depth 0 :models ["scripted"] :system-prompt "Be brief."')
+    plan = parse_plan(text, source="t.edn")
+    engine = Engine(plan, tmp_path / "run", durability="none")
+    logged: list[ev.Event] = []
+    engine.on_event = lambda entry: logged.append(entry.event)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        await engine.root_up.wait()
+        await trio.testing.wait_all_tasks_blocked()  # every leaf waits in its model call
+        leaves = [engine.agents[f"root.c{i}"] for i in range(3)]
+        first, *others = leaves
+        assert all(leaf.model_settings() is first.model_settings() for leaf in others)
+        assert all(leaf.spec.prompts is engine.agents["root"].spec.prompts for leaf in leaves)
+        assert "Be brief." in first.transcript[0]["content"]
+        engine.cancel("root", "done looking")
+    spawned = [e for e in logged if isinstance(e, ev.AgentSpawned) and e.parent == "root"]
+    asked = [e for e in logged if isinstance(e, ev.ModelRequested) and e.agent != "root"]
+    assert len(spawned) == len(asked) == 3
+    for event in spawned[1:]:
+        assert event.models is spawned[0].models and event.tools is spawned[0].tools
+    assert {"finish", "message"} <= set(spawned[0].tools)
+    assert all(event.tools is asked[0].tools for event in asked[1:])
+    views = [engine.state.agents[f"root.c{i}"] for i in range(3)]
+    assert all(view.tools is views[0].tools for view in views[1:])
