@@ -61,6 +61,10 @@ EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one o
 """Sent back to a model whose answer was empty; a second empty answer in a row fails the
 agent (an empty answer is never taken as a final one)."""
 
+ONE_CALL: dict[str, float] = {"tool_calls": 1}
+"""What a live tool call is charged, as its ``tool/requested`` carries it (one dict for every
+call: never changed)."""
+
 
 @functools.lru_cache(maxsize=1024)
 def _offered_tools(tools: frozenset[str], has_parent: bool, may_have_children: bool,
@@ -453,8 +457,12 @@ class Agent:
         (``agenttree approve RUN_DIR CALL``): a later attempt of the task, whose model numbers
         its calls from turn 1 again, marks its ids with the attempt (``root.lib#1.0@2``), and an
         id the model gave before in this attempt gets a ``~n`` suffix."""
-        calls = []
         seen = self.call_ids or ()
+        if self.spec.attempt == 1:  # the common case, checked at once: every id new and its own
+            ids = {c.id for c in response.calls}
+            if len(ids) == len(response.calls) and ids.isdisjoint(seen):
+                return response
+        calls = []
         for call in response.calls:
             base = call.id if self.spec.attempt == 1 else f"{call.id}@{self.spec.attempt}"
             unique, n = base, 1
@@ -462,8 +470,6 @@ class Agent:
                 n += 1
                 unique = f"{base}~{n}"
             calls.append(call if unique == call.id else attrs.evolve(call, id=unique))
-        if all(new is old for new, old in zip(calls, response.calls, strict=True)):
-            return response  # (the common case: every id was unique already)
         return attrs.evolve(response, calls=tuple(calls))
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
@@ -494,7 +500,7 @@ class Agent:
                 if not self.source.quiet:  # (a replayed call's events are in the log)
                     self.engine.emit(ev.ToolRequested(
                         agent=self.id, call=call.id, tool=call.tool, args=call.args,
-                        charged=None if uncertain else {"tool_calls": 1}))
+                        charged=None if uncertain else ONE_CALL))
                 started = trio.current_time()
                 ok, output = recorded or await self._run_tool(call)
                 self.progressed = trio.current_time()

@@ -44,6 +44,9 @@ async def test_children_reporting_at_once_never_wait_and_the_parent_takes_them_i
         tmp_path: Path, autojump_clock) -> None:
     engine = Engine(parse_plan(fan_in_plan(CHILDREN), source="t.edn"), tmp_path / "run",
                     durability="none")
+    requested: list[ev.ToolRequested] = []
+    engine.on_event = lambda entry: requested.append(entry.event) if isinstance(
+        entry.event, ev.ToolRequested) else None
     steps = Steps()
     trio.lowlevel.add_instrument(steps)
     async with trio.open_nursery() as nursery:
@@ -56,6 +59,11 @@ async def test_children_reporting_at_once_never_wait_and_the_parent_takes_them_i
     assert inbox.waits == 0  # (a lane of INBOX_SIZE alone made 44 of them wait)
     # Woken for news, the parent takes all that waits: a handful of steps, not one a child.
     assert steps.steps["engine"] < CHILDREN // 10, steps.steps["engine"]
+    # Every call's charge is the same record (nothing changes it), each folded once.
+    assert len(requested) == 2 * CHILDREN
+    assert all(e.charged is requested[0].charged == {"tool_calls": 1} for e in requested)
+    assert engine.state.agents["root"].used["tool_calls"] == 2 * CHILDREN
+    assert engine.state.agents["root.c0"].used["tool_calls"] == 2
 
 
 async def test_sibling_leaves_share_what_does_not_differ_between_them(tmp_path: Path) -> None:
