@@ -377,20 +377,42 @@ class Agent:
         return self.watchdog_s
 
     async def _ask_model(self, *, watchdog: bool = False) -> ModelResponse:
+        """One model turn: the request logged, the answer (live, or recorded) charged, logged
+        and added to the transcript. The work before and after the call is done in plain
+        methods: an agent waiting on its model holds this frame's few locals, not theirs."""
+        assert self.model is not None
+        watchdog, earlier_watchdog_turns = self._next_turn(watchdog)
+        source = self.source
+        # (Live, nothing is recorded: no coroutine made and awaited for that answer.)
+        recorded = None if source.live else await source.model(self.id, self.turn)
+        quiet = source.quiet  # replaying what the log holds: its events are not built
+        request = self._request(watchdog, earlier_watchdog_turns, quiet=quiet)
+        started = trio.current_time()
+        # Tools named as plans and logs name them (models see wire names; a recorded response
+        # was logged so named).
+        response = recorded or self._plan_named(
+            self._unique_ids(await self.model.complete(request)))
+        self._take_answer(request, response, started, quiet=quiet)
+        return response
+
+    def _next_turn(self, watchdog: bool) -> tuple[bool, int]:
+        """Count a new turn (tokens must be left for it); returns whether it is a watchdog
+        turn and how many of the earlier turns were."""
         self.heartbeat()
         self.meter.check("tokens", 1)
-        assert self.model is not None
         self.turn += 1
         earlier_watchdog_turns = self.watchdog_turns
         if self.source.is_watchdog(self.turn):
             watchdog = True  # the recording says this turn was one, whoever asks for it now
         if watchdog:
             self.watchdog_turns += 1
-        source = self.source
-        # (Live, nothing is recorded: no coroutine made and awaited for that answer.)
-        recorded = None if source.live else await source.model(self.id, self.turn)
-        quiet = source.quiet  # replaying what the log holds: its events are not built
-        emit = self.engine.emit
+        return watchdog, earlier_watchdog_turns
+
+    def _request(self, watchdog: bool, earlier_watchdog_turns: int, *,
+                 quiet: bool) -> ModelRequest:
+        """The turn's request, the transcript fitted to the window; ``model/requested`` logged
+        unless ``quiet``."""
+        assert self.model is not None
         offered = self._offered()
         tools = self.engine.tool_schemas(offered)
         settings = self.model_settings()
@@ -400,18 +422,20 @@ class Agent:
                                tools=tools, settings=settings,
                                tool_choice=self._tool_choice(tools), watchdog=watchdog,
                                watchdog_turns=earlier_watchdog_turns)
-        if not quiet and emit(ev.ModelRequested(
+        if not quiet and self.engine.emit(ev.ModelRequested(
                 agent=self.id, model=self.model.name, turn=self.turn,
                 messages=len(self.transcript), watchdog=watchdog,
                 params=self.model.params(request),
                 tools=self.engine.tool_schema_names(offered),
                 system_prompt=None if self.prompt_logged else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
-        started = trio.current_time()
-        # Tools named as plans and logs name them (models see wire names; a recorded response
-        # was logged so named).
-        response = recorded or self._plan_named(
-            self._unique_ids(await self.model.complete(request)))
+        return request
+
+    def _take_answer(self, request: ModelRequest, response: ModelResponse, started: float, *,
+                     quiet: bool) -> None:
+        """Charge the answer, log ``model/responded`` (unless ``quiet``) and add it to the
+        transcript. Raises :class:`BudgetExhausted` when it went over a limit."""
+        assert self.model is not None
         if response.calls:
             if self.call_ids is None:
                 self.call_ids = set()
@@ -429,7 +453,7 @@ class Agent:
         for kind, amount in charged.items():
             meter.charge(kind, amount)
         if not quiet:
-            emit(ev.ModelResponded(
+            self.engine.emit(ev.ModelResponded(
                 agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
                 calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
                                     "estimated": usage.estimated},
@@ -439,9 +463,8 @@ class Agent:
             message["tool_calls"] = [{**c, "tool": wire_name(c["tool"])} for c in calls]
         self.transcript.append(message)
         for kind in ("tokens", "cost"):
-            if self.meter.over(kind):
-                raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
-        return response
+            if meter.over(kind):
+                raise BudgetExhausted(kind, meter.used[kind], meter.limits[kind])
 
     def _plan_named(self, response: ModelResponse) -> ModelResponse:
         """``response`` with its calls' tools named as plans name them (the same object when
