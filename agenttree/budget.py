@@ -95,13 +95,19 @@ class Meter:
     def __init__(self, limits: dict[str, float]) -> None:
         self.limits = {k: v for k, v in limits.items() if k in COUNTED}
         self.used: dict[str, float] = dict.fromkeys(COUNTED, 0)
-        self.lent = {k: 0 for k in self.limits if k in POOLED}
+        self.lent: dict[str, float] = {}
+        """What is lent out, of each limited :data:`POOLED` kind (a kind is there once its
+        first envelope was carved: most agents never lend)."""
         self._envelopes: dict[str, dict[str, float]] = {}
 
     @property
     def children(self) -> Mapping[str, Mapping[str, float]]:
         """The running children's envelopes by agent id (read-only)."""
         return MappingProxyType(self._envelopes)
+
+    def __len__(self) -> int:
+        """How many children run under this envelope (an agent's inbox keeps room for each)."""
+        return len(self._envelopes)
 
     def lend_to(self, child: str, wanted: dict[str, float], share: int = 2) -> dict[str, float]:
         """:meth:`carve` an envelope for a starting ``child`` and keep it; returns it."""
@@ -111,16 +117,13 @@ class Meter:
     def adopt(self, child: str, envelope: dict[str, float]) -> None:
         """A resume: a child that runs on under an envelope the log gave it."""
         self._envelopes[child] = envelope
-        for kind, amount in envelope.items():
-            if kind in self.lent:
-                self.lent[kind] += amount
+        self._lend(envelope)
 
     def lend_more(self, child: str, budget: dict[str, float]) -> None:
         """Raise a running child's envelope by ``budget``, lent out of what is left."""
         envelope = self._envelopes[child]
+        self._lend(budget)
         for kind, amount in budget.items():
-            if kind in self.lent:
-                self.lent[kind] += amount
             envelope[kind] = envelope.get(kind, 0) + amount
 
     def take_back(self, child: str, envelope: dict[str, float], used: dict[str, float]) -> None:
@@ -172,14 +175,14 @@ class Meter:
             limit = wanted.get(kind, self.limits.get(kind))
             if limit is not None:
                 child[kind] = limit
-        for kind in self.lent:
+        for kind in self._pooled():
             left = max(0, self.remaining(kind) or 0)
             asked = wanted.get(kind)
             amount = min(asked, left) if asked is not None else left / share
             if kind != "cost":
                 amount = int(amount)
             child[kind] = amount
-            self.lent[kind] += amount
+            self.lent[kind] = self.lent.get(kind, 0) + amount
         for kind, amount in wanted.items():
             if kind not in self.limits and kind in POOLED:
                 child[kind] = amount  # the parent has no limit of this kind: nothing to carve
@@ -189,10 +192,19 @@ class Meter:
         """A child finished: take back its envelope and count what it used as ours (every
         pooled kind, limited or not, so spending rolls up the tree; per-agent kinds stay the
         child's)."""
-        for kind in self.lent:
-            self.lent[kind] -= lent.get(kind, 0)
+        for kind in self._pooled():
+            self.lent[kind] = self.lent.get(kind, 0) - lent.get(kind, 0)
         for kind in POOLED:
             self.used[kind] += used.get(kind, 0)
+
+    def _pooled(self) -> list[str]:
+        """The :data:`POOLED` kinds this envelope limits (the ones it lends out)."""
+        return [kind for kind in self.limits if kind in POOLED]
+
+    def _lend(self, amounts: Mapping[str, float]) -> None:
+        for kind, amount in amounts.items():
+            if kind in POOLED and kind in self.limits:
+                self.lent[kind] = self.lent.get(kind, 0) + amount
 
     def grant(self, extra: dict[str, float]) -> None:
         """Raise the limits (an ancestor gave more from its own)."""

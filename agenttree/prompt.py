@@ -76,8 +76,10 @@ def imposed(parent: tuple[PromptPart, ...], plan: Plan, task: Task,
     """The imposed parts of an agent on ``task`` at ``depth`` whose parent's are ``parent``
     (``()`` for the root): the parent's, then its tier's (once: a tier covers several depths),
     then its task's."""
-    parts = list(parent)
     tier = plan.tier_for(depth)
+    if tier.system_prompt is None and task.system_prompt is None:
+        return parent  # (nothing added: siblings share their parent's tuple)
+    parts = list(parent)
     if tier.system_prompt is not None:
         _add(parts, PromptPart(source=f"the plan's tier for depth {tier.depth}",
                                text=tier.system_prompt))
@@ -95,26 +97,27 @@ def system_prompt(*, agent: str, parent: str | None, task: Task, tools: Iterable
                   parts: tuple[PromptPart, ...]) -> str:
     """The whole system prompt of ``agent``: the protocol lines that apply to it (``tools``:
     the tools it is offered), then its imposed parts."""
-    facts = {"parent" if parent else "root"}
-    facts |= {f"tool {name}" for name in tools}
-    if task.acceptance:
-        facts.add("acceptance")
-    values = {"agent": agent, "parent": parent or "", "task": task.id, "cwd": task.cwd,
-              "checks": "; ".join(a.cmd for a in task.acceptance)}
-    text = _protocol(frozenset(facts)).format(**values)
+    checks = "; ".join(a.cmd for a in task.acceptance)
+    text = _template(frozenset(tools), bool(parent), bool(task.acceptance)).format(
+        agent=agent, parent=parent or "", task=task.id, cwd=task.cwd, checks=checks)
     for part in parts:
         text += "\n\n" + RULES.format(source=part.source, text=part.text)
     return text
 
 
 @functools.lru_cache(maxsize=1024)
-def _protocol(facts: frozenset[str]) -> str:
-    """The protocol lines that apply, placeholders unfilled (the agents of a wide tree share a
-    few of these)."""
+def _template(tools: frozenset[str], has_parent: bool, acceptance: bool) -> str:
+    """The protocol lines that apply to an agent offered ``tools``, placeholders unfilled: the
+    agents of a wide tree share a few of these, and an agent whose tools, parentage and
+    checks are a sibling's only looks its template up (``tools`` is the set siblings share,
+    its hash computed once)."""
+    facts = {"parent" if has_parent else "root", *(f"tool {name}" for name in tools)}
+    if acceptance:
+        facts.add("acceptance")
     return "\n".join(text for when, text in PROTOCOL if _applies(when, facts))
 
 
-def _applies(when: str, facts: frozenset[str]) -> bool:
+def _applies(when: str, facts: set[str]) -> bool:
     if not when:
         return True
     if when.startswith("no "):

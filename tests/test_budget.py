@@ -72,3 +72,22 @@ def test_retries_are_each_agents_own_never_lent_nor_rolled_up() -> None:
     meter.settle(kids[0], {"tool_calls": 4, "retries": 2})
     assert meter.used["tool_calls"] == 4 and meter.used["retries"] == 0
     assert meter.remaining("retries") == 3
+
+
+def test_a_meter_that_never_lends_keeps_no_lent_amounts() -> None:
+    """Most agents (the leaves) never lend: their meter holds no lent amounts until the first
+    envelope is carved, and then one for every limited pooled kind, lent or not."""
+    meter = Meter({"tokens": 100, "tool_calls": 10, "retries": 2, "wall_s": 5})
+    assert meter.lent == {}
+    assert meter.remaining("tokens") == 100
+    envelope = meter.lend_to("a.b", {"tokens": 30})
+    assert envelope == {"retries": 2, "tokens": 30, "tool_calls": 5}
+    assert meter.lent == {"tokens": 30, "tool_calls": 5}
+    meter.lend_more("a.b", {"tokens": 10, "retries": 1})
+    assert meter.lent == {"tokens": 40, "tool_calls": 5}
+    meter.take_back("a.b", {}, {"tokens": 7, "tool_calls": 1})
+    assert meter.lent == {"tokens": 0, "tool_calls": 0}
+    assert (meter.remaining("tokens"), meter.remaining("tool_calls")) == (93, 9)
+    unlent = Meter({"tokens": 100})
+    unlent.adopt("a.c", {"tokens": 20, "retries": 1})  # a resume: a child the log shows running
+    assert unlent.lent == {"tokens": 20}

@@ -54,14 +54,20 @@ class ScriptedModel:
         """Return the request's turn of the script (after its ``delay_ms``, a checkpoint either
         way). Indexed by the agent's own turns (``request.turn`` less its watchdog turns), so
         an agent resumed at turn 7 gets the step it was at; a watchdog turn uses no step: the
-        answer is to go on waiting."""
+        answer is to go on waiting. (The answer is made in a plain method: a waiting agent
+        holds this frame's three locals.)"""
+        turn = self._turn(request)
+        await trio.sleep((turn.get("delay_ms") or 0) / 1000)
+        return self._answer(request, turn)
+
+    def _turn(self, request: ModelRequest) -> dict[str, Any]:
         if request.watchdog:
-            turn: dict[str, Any] = {"say": WAITING}
-        else:
-            index = request.turn - request.watchdog_turns - 1
-            turn = self._turns[index] if 0 <= index < len(self._turns) else {"say": "done"}
-        delay = turn.get("delay_ms") or 0
-        await trio.sleep(delay / 1000)
+            return {"say": WAITING}
+        index = request.turn - request.watchdog_turns - 1
+        return self._turns[index] if 0 <= index < len(self._turns) else {"say": "done"}
+
+    @staticmethod
+    def _answer(request: ModelRequest, turn: dict[str, Any]) -> ModelResponse:
         calls = tuple(
             ToolCall(id=f"{request.agent}#{request.turn}.{i}", tool=c["tool"],
                      args=dict(c.get("args") or {}))

@@ -61,6 +61,10 @@ EMPTY_NUDGE = ("Your last answer was empty: no text and no tool call. Call one o
 """Sent back to a model whose answer was empty; a second empty answer in a row fails the
 agent (an empty answer is never taken as a final one)."""
 
+ONE_CALL: dict[str, float] = {"tool_calls": 1}
+"""What a live tool call is charged, as its ``tool/requested`` carries it (one dict for every
+call: never changed)."""
+
 
 @functools.lru_cache(maxsize=1024)
 def _offered_tools(tools: frozenset[str], has_parent: bool, may_have_children: bool,
@@ -71,6 +75,14 @@ def _offered_tools(tools: frozenset[str], has_parent: bool, may_have_children: b
                          locks_required=locks_required, has_saved_outputs=has_saved_outputs)
 
 
+@functools.lru_cache(maxsize=1024)
+def _policy_names(models: tuple[str, ...], tools: frozenset[str]) -> tuple[list[str], list[str]]:
+    """A policy's models and its tools, sorted, as ``agent/spawned`` logs them: one pair of
+    lists for all the agents of a policy, which the event and the folded state share (neither
+    is ever changed: a grant's fold puts new lists in their place)."""
+    return list(models), sorted(tools)
+
+
 class Agent:
     """A running agent, opened and run by its parent (the engine, for the root).
 
@@ -79,7 +91,6 @@ class Agent:
 
     __slots__ = (
         "_next_child",
-        "_settings",
         "call_ids",
         "cancel_reason",
         "child_tasks",
@@ -118,7 +129,7 @@ class Agent:
         self.policy = spec.policy  # widened only by an ancestor's grant
         self.model_name = spec.model
         self.model: ModelClient | None = None
-        self.inbox = Inbox(INBOX_SIZE, senders=self.meter.children)  # room for each child's news
+        self.inbox = Inbox(INBOX_SIZE, senders=self.meter)  # room for each running child's news
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.ended: dict[str, ChildDone] = {}
@@ -136,7 +147,6 @@ class Agent:
         self._next_child = 1
         self.call_ids: set[str] | None = None
         """The ids of this attempt's calls so far (:meth:`_unique_ids`; made with the first)."""
-        self._settings: tuple[object, Task, str, ModelSettings] | None = None
         self.prompt_logged = False
         """Whether a ``model/requested`` carried the system prompt (the first one written
         does: after a resume, the first after the replayed turns)."""
@@ -162,10 +172,11 @@ class Agent:
         engine, spec = self.engine, self.spec
         engine.router.register(self.id, self.inbox)
         engine.book.opened(self)
+        models, tools = _policy_names(spec.policy.models, spec.policy.tools)
         engine.emit(ev.AgentSpawned(
             agent=self.id, parent=self.parent, task=self.task.id, goal=self.task.goal,
-            depth=spec.depth, model=spec.model, models=list(spec.policy.models),
-            tools=sorted(spec.policy.tools), budget=dict(spec.budget), cwd=self.task.cwd,
+            depth=spec.depth, model=spec.model, models=models, tools=tools,
+            budget=dict(spec.budget), cwd=self.task.cwd,
             dynamic=spec.dynamic, attempt=spec.attempt,
             spawn=spawn_record(self.task) if spec.dynamic or self.task.id not in engine.places
             else None))
@@ -348,14 +359,9 @@ class Agent:
         return self.model_settings().output_cap
 
     def model_settings(self) -> ModelSettings:
-        """The engine's :meth:`~agenttree.runtime.engine.Engine.model_settings_for` this agent,
-        worked out again only when the plan, the task or the model changed."""
-        plan, cached = self.engine.plan, self._settings
-        if cached is None or cached[0] is not plan or cached[1] is not self.task \
-                or cached[2] != self.model_name:
-            cached = self._settings = (plan, self.task, self.model_name,
-                                       self.engine.model_settings_for(self))
-        return cached[3]
+        """The engine's :meth:`~agenttree.runtime.engine.Engine.model_settings_for` this agent
+        (as the plan, the task and the model are now)."""
+        return self.engine.model_settings_for(self)
 
     def _offered(self) -> frozenset[str]:
         """The tools whose schemas this agent is sent (:func:`~agenttree.policy.offered_tools`)."""
@@ -371,20 +377,42 @@ class Agent:
         return self.watchdog_s
 
     async def _ask_model(self, *, watchdog: bool = False) -> ModelResponse:
+        """One model turn: the request logged, the answer (live, or recorded) charged, logged
+        and added to the transcript. The work before and after the call is done in plain
+        methods: an agent waiting on its model holds this frame's few locals, not theirs."""
+        assert self.model is not None
+        watchdog, earlier_watchdog_turns = self._next_turn(watchdog)
+        source = self.source
+        # (Live, nothing is recorded: no coroutine made and awaited for that answer.)
+        recorded = None if source.live else await source.model(self.id, self.turn)
+        quiet = source.quiet  # replaying what the log holds: its events are not built
+        request = self._request(watchdog, earlier_watchdog_turns, quiet=quiet)
+        started = trio.current_time()
+        # Tools named as plans and logs name them (models see wire names; a recorded response
+        # was logged so named).
+        response = recorded or self._plan_named(
+            self._unique_ids(await self.model.complete(request)))
+        self._take_answer(request, response, started, quiet=quiet)
+        return response
+
+    def _next_turn(self, watchdog: bool) -> tuple[bool, int]:
+        """Count a new turn (tokens must be left for it); returns whether it is a watchdog
+        turn and how many of the earlier turns were."""
         self.heartbeat()
         self.meter.check("tokens", 1)
-        assert self.model is not None
         self.turn += 1
         earlier_watchdog_turns = self.watchdog_turns
         if self.source.is_watchdog(self.turn):
             watchdog = True  # the recording says this turn was one, whoever asks for it now
         if watchdog:
             self.watchdog_turns += 1
-        source = self.source
-        # (Live, nothing is recorded: no coroutine made and awaited for that answer.)
-        recorded = None if source.live else await source.model(self.id, self.turn)
-        quiet = source.quiet  # replaying what the log holds: its events are not built
-        emit = self.engine.emit
+        return watchdog, earlier_watchdog_turns
+
+    def _request(self, watchdog: bool, earlier_watchdog_turns: int, *,
+                 quiet: bool) -> ModelRequest:
+        """The turn's request, the transcript fitted to the window; ``model/requested`` logged
+        unless ``quiet``."""
+        assert self.model is not None
         offered = self._offered()
         tools = self.engine.tool_schemas(offered)
         settings = self.model_settings()
@@ -394,18 +422,20 @@ class Agent:
                                tools=tools, settings=settings,
                                tool_choice=self._tool_choice(tools), watchdog=watchdog,
                                watchdog_turns=earlier_watchdog_turns)
-        if not quiet and emit(ev.ModelRequested(
+        if not quiet and self.engine.emit(ev.ModelRequested(
                 agent=self.id, model=self.model.name, turn=self.turn,
                 messages=len(self.transcript), watchdog=watchdog,
                 params=self.model.params(request),
-                tools=list(self.engine.tool_schema_names(offered)),
+                tools=self.engine.tool_schema_names(offered),
                 system_prompt=None if self.prompt_logged else self.transcript[0]["content"])):
             self.prompt_logged = True  # written (a resume's replayed turns are not)
-        started = trio.current_time()
-        # Tools named as plans and logs name them (models see wire names; a recorded response
-        # was logged so named).
-        response = recorded or self._plan_named(
-            self._unique_ids(await self.model.complete(request)))
+        return request
+
+    def _take_answer(self, request: ModelRequest, response: ModelResponse, started: float, *,
+                     quiet: bool) -> None:
+        """Charge the answer, log ``model/responded`` (unless ``quiet``) and add it to the
+        transcript. Raises :class:`BudgetExhausted` when it went over a limit."""
+        assert self.model is not None
         if response.calls:
             if self.call_ids is None:
                 self.call_ids = set()
@@ -423,7 +453,7 @@ class Agent:
         for kind, amount in charged.items():
             meter.charge(kind, amount)
         if not quiet:
-            emit(ev.ModelResponded(
+            self.engine.emit(ev.ModelResponded(
                 agent=self.id, model=self.model.name, turn=self.turn, text=response.text,
                 calls=calls, usage={"prompt": usage.prompt, "completion": usage.completion,
                                     "estimated": usage.estimated},
@@ -433,9 +463,8 @@ class Agent:
             message["tool_calls"] = [{**c, "tool": wire_name(c["tool"])} for c in calls]
         self.transcript.append(message)
         for kind in ("tokens", "cost"):
-            if self.meter.over(kind):
-                raise BudgetExhausted(kind, self.meter.used[kind], self.meter.limits[kind])
-        return response
+            if meter.over(kind):
+                raise BudgetExhausted(kind, meter.used[kind], meter.limits[kind])
 
     def _plan_named(self, response: ModelResponse) -> ModelResponse:
         """``response`` with its calls' tools named as plans name them (the same object when
@@ -451,8 +480,12 @@ class Agent:
         (``agenttree approve RUN_DIR CALL``): a later attempt of the task, whose model numbers
         its calls from turn 1 again, marks its ids with the attempt (``root.lib#1.0@2``), and an
         id the model gave before in this attempt gets a ``~n`` suffix."""
-        calls = []
         seen = self.call_ids or ()
+        if self.spec.attempt == 1:  # the common case, checked at once: every id new and its own
+            ids = {c.id for c in response.calls}
+            if len(ids) == len(response.calls) and ids.isdisjoint(seen):
+                return response
+        calls = []
         for call in response.calls:
             base = call.id if self.spec.attempt == 1 else f"{call.id}@{self.spec.attempt}"
             unique, n = base, 1
@@ -460,8 +493,6 @@ class Agent:
                 n += 1
                 unique = f"{base}~{n}"
             calls.append(call if unique == call.id else attrs.evolve(call, id=unique))
-        if all(new is old for new, old in zip(calls, response.calls, strict=True)):
-            return response  # (the common case: every id was unique already)
         return attrs.evolve(response, calls=tuple(calls))
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> str | None:
@@ -492,7 +523,7 @@ class Agent:
                 if not self.source.quiet:  # (a replayed call's events are in the log)
                     self.engine.emit(ev.ToolRequested(
                         agent=self.id, call=call.id, tool=call.tool, args=call.args,
-                        charged=None if uncertain else {"tool_calls": 1}))
+                        charged=None if uncertain else ONE_CALL))
                 started = trio.current_time()
                 ok, output = recorded or await self._run_tool(call)
                 self.progressed = trio.current_time()
@@ -517,7 +548,10 @@ class Agent:
             ok, output = True, await tool.run(self, args)
         except ToolError as exc:
             ok, output = False, str(exc)
-        return ok, await self.window.keep_output(call.id, output, self.output_cap)
+        cap = self.output_cap
+        if len(output) > cap:  # (most outputs fit: no coroutine for them)
+            output = await self.window.keep_output(call.id, output, cap)
+        return ok, output
 
     async def _approval(self, call: ToolCall) -> None:
         """Wait for a person when the call's tool needs approval (``:approve``); a recorded
@@ -558,12 +592,10 @@ class Agent:
 
     def _drain(self) -> list[str]:
         news: list[str] = []
-        while True:
-            try:
-                item = self.inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return news
-            self._handle(item, news)
+        inbox = self.inbox
+        while inbox:  # (what waits in either lane: no exception raised to find it empty)
+            self._handle(inbox.receive_nowait(), news)
+        return news
 
     async def wait_for_news(self, timeout_s: float) -> list[str]:
         """Sleep on the inbox until something arrives or ``timeout_s`` passes; drain the rest.

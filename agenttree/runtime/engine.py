@@ -27,7 +27,7 @@ import trio
 
 from .. import __version__
 from .. import events as ev
-from ..budget import Budget, budget_to_dict
+from ..budget import budget_to_dict
 from ..collector import own_collector
 from ..errors import UserError
 from ..live_state import apply_live, to_live
@@ -145,7 +145,9 @@ class Engine:
         run makes a :class:`WorkspaceSandbox` over its workspace, confined by
         :attr:`confinement`."""
         self._schemas: dict[frozenset[str], list[dict[str, Any]]] = {}
-        self._schema_names: dict[frozenset[str], tuple[str, ...]] = {}
+        self._schema_names: dict[frozenset[str], list[str]] = {}
+        self._settings: dict[tuple[int, str], ModelSettings] = {}
+        """Model settings by (tier depth, model) for the tasks without settings of their own."""
         self._policies: dict[tuple[Any, ...], Policy] = {}
         self._limiters = {} if provider_limiters is None else provider_limiters
         self.rng = random.Random(seed)
@@ -319,6 +321,7 @@ class Engine:
         self.book.learn(self.places)
         self.plan_edn = plan_to_edn(plan)
         self._policies.clear()
+        self._settings.clear()
         for agent in self.book.agents.values():
             place = self.places.get(agent.task.id)
             if place is not None and own_fields(place.task) == own_fields(agent.task):
@@ -397,11 +400,18 @@ class Engine:
 
     def model_settings_for(self, agent: Agent) -> ModelSettings:
         """The request settings for an agent's model: the plan's ``:model-settings`` entry,
-        updated by its tier's, then by its task's."""
+        updated by its tier's, then by its task's. One object for every agent of a tier and
+        model whose task has no settings of its own (the common case)."""
         tier = self.plan.tier_for(agent.spec.depth)
-        settings = ModelSettings()
-        for table in (self.plan.model_settings, tier.model_settings, agent.task.model_settings):
-            settings = settings.updated(by_model(table, agent.model_name))
+        own = agent.task.model_settings
+        key = (tier.depth, agent.model_name)
+        settings = None if own else self._settings.get(key)
+        if settings is None:
+            settings = ModelSettings()
+            for table in (self.plan.model_settings, tier.model_settings, own):
+                settings = settings.updated(by_model(table, agent.model_name))
+            if not own:
+                self._settings[key] = settings
         return settings
 
     def cost_of(self, model_name: str, prompt: int, completion: int) -> float:
@@ -426,7 +436,7 @@ class Engine:
         budget = task.budget
         if budget is None and tier.depth == depth:
             budget = tier.budget
-        return budget_to_dict(budget or Budget())
+        return {} if budget is None else budget_to_dict(budget)
 
     def system_prompt(self, agent: Agent, tools: frozenset[str]) -> str:
         """The system prompt ``agent``'s model gets, offered ``tools``: the tree protocol and
@@ -444,13 +454,14 @@ class Engine:
                                               if (t := self.tool(n)) is not None]
         return schemas
 
-    def tool_schema_names(self, tools: frozenset[str]) -> tuple[str, ...]:
+    def tool_schema_names(self, tools: frozenset[str]) -> list[str]:
         """The plan's names of :meth:`tool_schemas` ``tools``, as ``model/requested`` logs them
-        (cached with the schemas: an agent asks on every turn)."""
+        (cached with the schemas: an agent asks on every turn, and every event of a tool set
+        holds the same list, which nobody changes)."""
         names = self._schema_names.get(tools)
         if names is None:
-            names = self._schema_names[tools] = tuple(
-                self.plan_tool_name(t["function"]["name"]) for t in self.tool_schemas(tools))
+            names = self._schema_names[tools] = [
+                self.plan_tool_name(t["function"]["name"]) for t in self.tool_schemas(tools)]
         return names
 
     def _forget_schemas(self) -> None:

@@ -37,8 +37,9 @@ class Inbox:
 
     Args:
         size: how many mail items may wait before senders wait, beyond ``senders``.
-        senders: one more item may wait for each of these (live: an agent passes its running
-            children, so the room follows them as they start and end).
+        senders: one more item may wait for each of these (live: an agent passes its meter,
+            whose length is its running children, so the room follows them as they start and
+            end).
     """
 
     __slots__ = ("_closed", "_mail", "_notices", "_reader", "_room", "_senders", "peak_notices",
