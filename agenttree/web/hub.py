@@ -21,7 +21,7 @@ import itertools
 import math
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -298,8 +298,7 @@ class Hub:
     def _fan_out(self, lines: list[tuple[Entry, bytes]]) -> None:
         if not lines:
             return
-        entries = [entry for entry, _ in lines]
-        raws = [raw for _, raw in lines]
+        entries, raws = zip(*lines, strict=True)  # two tuples, split in C
         fold(entries, self.state)
         self.view.note(entries)
         self._offset += sum(map(len, raws)) + len(raws)  # each line and its newline
@@ -463,7 +462,7 @@ class Hub:
                 "detail": answer.detail}
 
 
-def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
+def _chunks(first: int, lines: Sequence[bytes]) -> Iterator[Chunk]:
     """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
     :data:`CHUNK_BYTES`, each line newline-terminated: the lines joined once, then cut at the
     end of the line that reaches the size (the cuts and the lines in each found in C)."""
