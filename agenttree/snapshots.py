@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from .collector import collector_paused
 from .log import LogReader
 from .state import AgentView, RunState, TaskView, fold
 
@@ -186,7 +187,8 @@ def state_from(path: str | os.PathLike[str], base: Snapshot | None, seq: int) ->
     """
     if base is None:
         return fold(LogReader(path), until=seq)
-    state = base.restore()
+    with collector_paused():  # many new objects, none of them garbage
+        state = base.restore()
     if seq == base.seq:
         return state
     return fold(LogReader(path, start=base.offset, after_seq=base.seq), state, until=seq)

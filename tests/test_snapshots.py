@@ -6,6 +6,7 @@ an item again once it is not an open call's."""
 from __future__ import annotations
 
 import copy
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from agenttree import events as ev
 from agenttree.log import LogReader, encode, read_events
-from agenttree.snapshots import Snapshots, state_from
+from agenttree.snapshots import Snapshot, Snapshots, state_from
 from agenttree.state import RunState, apply, fold, state_to_json
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -192,3 +193,23 @@ def test_a_snapshot_shares_settled_items_and_copies_only_the_rest() -> None:
     assert "output" not in conversation[0] and "output" in state.agents["root"].conversation[0]
     assert _all_of(restored) == _all_of(fold([ev.Entry(seq, seq, "r", event) for seq, event
                                               in enumerate(events[:first_seq], 1)]))
+
+
+def test_a_snapshot_is_restored_with_the_collector_paused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [_spawn("root"), *(_spawn(f"root.a{n}") for n in range(300))]
+    path = _write(tmp_path / "events.jsonl", events)
+    snapshots = _snapshots(path, every=len(events))
+    collector_running: list[bool] = []
+    restore = Snapshot.restore
+
+    def watched(snapshot: Snapshot) -> RunState:
+        collector_running.append(gc.isenabled())
+        return restore(snapshot)
+
+    monkeypatch.setattr(Snapshot, "restore", watched)
+    assert gc.isenabled()
+    state = state_from(path, snapshots.before(len(events)), len(events))
+    # Thousands of new objects, none of them garbage: no collection rescans them as they come.
+    assert collector_running == [False] and gc.isenabled()
+    assert len(state.agents) == 301
