@@ -21,7 +21,7 @@ import itertools
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -301,10 +301,11 @@ class Hub:
         entries, raws = zip(*lines, strict=True)  # two tuples, split in C
         fold(entries, self.state)
         self.view.note(entries)
-        self._offset += sum(map(len, raws)) + len(raws)  # each line and its newline
+        text = b"\n".join(raws) + b"\n"  # the lines as in the file
+        self._offset += len(text)
         self.snapshots.note(self.state, self._offset)
         self._cache.clear()
-        chunks = list(_chunks(entries[0].seq, raws))
+        chunks = list(_chunks(entries[0].seq, text))
         for sub in list(self._subscribers):
             if sub.lagging():
                 self._subscribers.discard(sub)
@@ -462,15 +463,14 @@ class Hub:
                 "detail": answer.detail}
 
 
-def _chunks(first: int, lines: Sequence[bytes]) -> Iterator[Chunk]:
-    """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
-    :data:`CHUNK_BYTES`, each line newline-terminated: the lines joined once, then cut at the
-    end of the line that reaches the size (the cuts and the lines in each found in C)."""
-    data = b"\n".join(lines) + b"\n"
+def _chunks(first: int, text: bytes) -> Iterator[Chunk]:
+    """``text`` (lines with seqs from ``first``, each newline-terminated) as chunks of at most
+    about :data:`CHUNK_BYTES`, cut at the end of the line that reaches the size (the cuts and
+    the lines in each found in C, not a Python loop per line)."""
     start, seq = 0, first
-    while start < len(data):
-        end = data.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(data)
-        piece = data[start:end]
+    while start < len(text):
+        end = text.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(text)
+        piece = text[start:end]
         count = piece.count(b"\n")
         yield Chunk(seq, seq + count - 1, piece.decode())
         start, seq = end, seq + count
