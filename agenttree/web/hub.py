@@ -298,14 +298,14 @@ class Hub:
     def _fan_out(self, lines: list[tuple[Entry, bytes]]) -> None:
         if not lines:
             return
-        entries = [entry for entry, _ in lines]
-        raws = [raw for _, raw in lines]
+        entries, raws = zip(*lines, strict=True)  # two tuples, split in C
         fold(entries, self.state)
         self.view.note(entries)
-        self._offset += sum(map(len, raws)) + len(raws)  # each line and its newline
+        text = b"\n".join(raws) + b"\n"  # the lines as in the file
+        self._offset += len(text)
         self.snapshots.note(self.state, self._offset)
         self._cache.clear()
-        chunks = list(_chunks(entries[0].seq, raws))
+        chunks = list(_chunks(entries[0].seq, text))
         for sub in list(self._subscribers):
             if sub.lagging():
                 self._subscribers.discard(sub)
@@ -463,15 +463,14 @@ class Hub:
                 "detail": answer.detail}
 
 
-def _chunks(first: int, lines: list[bytes]) -> Iterator[Chunk]:
-    """``lines`` (seqs from ``first``, as read: no newline) as chunks of at most about
-    :data:`CHUNK_BYTES`, each line newline-terminated: the lines joined once, then cut at the
-    end of the line that reaches the size (the cuts and the lines in each found in C)."""
-    data = b"\n".join(lines) + b"\n"
+def _chunks(first: int, text: bytes) -> Iterator[Chunk]:
+    """``text`` (lines with seqs from ``first``, each newline-terminated) as chunks of at most
+    about :data:`CHUNK_BYTES`, cut at the end of the line that reaches the size (the cuts and
+    the lines in each found in C, not a Python loop per line)."""
     start, seq = 0, first
-    while start < len(data):
-        end = data.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(data)
-        piece = data[start:end]
+    while start < len(text):
+        end = text.find(b"\n", start + CHUNK_BYTES - 1) + 1 or len(text)
+        piece = text[start:end]
         count = piece.count(b"\n")
         yield Chunk(seq, seq + count - 1, piece.decode())
         start, seq = end, seq + count

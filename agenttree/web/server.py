@@ -129,10 +129,10 @@ class WebApp:
     async def _state(self, scope: Scope, receive: Receive,
                      query: dict[str, str]) -> tuple[int, Any]:
         raw = query.get("seq")
-        if raw is None:
-            state = self.hub.state
+        seq = self.hub.seq if raw is None else _seq_in(raw, 0, self.hub.seq)
+        if seq == self.hub.seq:  # the hub's own (a fold to it would read the line after it,
+            state = self.hub.state  # which may be a corrupt one the hub stopped at)
         else:
-            seq = _seq_in(raw, 0, self.hub.seq)
             base = self.hub.snapshots.before(seq)
             try:
                 # From the hub's last snapshot before it: a copy and a fold of fewer than

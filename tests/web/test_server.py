@@ -103,6 +103,33 @@ async def test_state_as_of_a_seq_comes_from_the_last_snapshot_before_it(
     assert r.status_code == 500 and "corrupt event record" in r.json()["error"]
 
 
+async def test_state_as_of_every_seq_before_a_corrupt_line_is_the_fold(
+        tmp_path: Path, nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+    log = RunLog(tmp_path / "run")
+    log.write(start_events())
+    base, hub = await start_server(nursery, log.run_dir, snapshot_every=3)
+    for n in range(8):  # calls open across snapshots, answered in later polls
+        log.write([ev.ToolRequested(agent="root.a", call=f"c{n}", tool="sh", args={"n": n}),
+                   ev.AgentMessage(sender="root.a", to="root", kind="chat", text=f"m{n}")])
+        hub.poll()
+        log.write([ev.ToolResult(agent="root.a", call=f"c{n}", tool="sh", ok=True,
+                                 output=f"o{n}")])
+    with open(log.path, "ab") as f:
+        f.write(b'{"seq": 29, "oops"}\n')
+    log.write([ev.AgentState(agent="root", status="running")])  # after the damage: never read
+    hub.poll()
+    assert hub.error is not None and hub.seq == 28 and len(hub.snapshots.taken) > 3
+    for seq in range(29):
+        r = await http.get(f"{base}/api/state?seq={seq}&token={TOKEN}")
+        r.raise_for_status()
+        got = r.json()
+        assert got.pop("server") == {"seq": 28, "clients": 0, "error": hub.error}
+        want = state_to_json(fold(itertools.islice(LogReader(log.path), seq)))
+        assert got == orjson.loads(orjson.dumps(want)), seq
+    r = await http.get(f"{base}/api/state?seq=29&token={TOKEN}")
+    assert r.status_code == 400 and "out of range" in r.json()["error"]
+
+
 def test_snapshots_keep_to_their_memory_budget_spacing_out(tmp_path: Path) -> None:
     snapshots = Snapshots(every=1, budget=10_000)
     state = RunState()
