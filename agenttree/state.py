@@ -4,7 +4,8 @@
 web view, resume) knows what happened. :func:`apply` depends only on the state and the entry
 (no clock, no I/O, no randomness), so folding the same log always gives the same state. It
 updates the state in place for speed (a million events fold in seconds, not minutes); a reader
-that wants snapshots deep-copies the state.
+that wants snapshots copies the state (:mod:`agenttree.snapshots` copies all but the
+conversation items the fold no longer changes).
 """
 
 from __future__ import annotations
