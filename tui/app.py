@@ -50,6 +50,7 @@ from agenttree.events import Entry
 from agenttree.log import Tailer
 from agenttree.state import AgentView, RunState
 
+from .no_cycles import free_at_once
 from .conversation_log import ConversationFold, entries_naming
 from .engine_proc import EngineProcess
 from .entry_store import RECENT
@@ -108,6 +109,8 @@ GC_THRESHOLDS = (10_000, 10, 10)
 is collected after 10,000 allocations rather than 700, so a full collection (which scanned
 every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about every million
 allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
+free_at_once()  # Textual's strips and caches leave no cyclic garbage (tui/no_cycles.py)
+
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
