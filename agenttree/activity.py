@@ -2,9 +2,10 @@
 
 The fold (:mod:`agenttree.state`) says what each agent is now and when it was spawned and
 finished; it keeps no times for the things an agent did. :class:`Activity` reads the same
-entries and keeps, per agent, a :class:`Mark` for each model call (requested → responded),
+entries and keeps, per agent, a mark for each model call (requested → responded),
 tool call (requested → result), acceptance run, lock wait (conflict → acquired or given up)
-and message (sent or received), with the seq of the event that opens it. It also counts what
+and message (sent or received), with the seq of the event that opens it: held as columns of
+machine integers, read as :class:`Mark` objects (:meth:`Activity.marks_of`). It also counts what
 each agent itself was charged (tokens, tool calls, cost), with the time of each token charge,
 for :mod:`agenttree.spending`.
 
@@ -15,8 +16,9 @@ from it (the web hub keeps one beside its fold), so they agree by construction.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, overload
 
 import attrs
 
@@ -26,6 +28,7 @@ from .state import AgentView, RunState
 
 KINDS = ("model", "tool", "acceptance", "lock", "message")
 """Kinds of mark, in the order a legend lists them."""
+_MODEL, _TOOL, _ACCEPTANCE, _LOCK, _MESSAGE = range(len(KINDS))
 CHARGED = ("tokens", "tool_calls", "cost")
 """Budget kinds whose charges :attr:`Activity.charged` adds up per agent."""
 
@@ -53,17 +56,98 @@ class Mark:
         return [self.kind, self.seq, self.t, self.end_t, self.ok, self.label]
 
 
+_OPEN = -(1 << 63)
+"""``end_t`` of a mark still open, in the compact columns."""
+
+
+class _Columns:
+    """One agent's marks, a column of machine integers per field (about 40 bytes a mark, where
+    a :class:`Mark` object with its integers and label was about 260: a live run's marks were
+    the bulk of what the viewers' memory grew by)."""
+
+    __slots__ = ("end_t", "kind", "label", "ok", "seq", "t", "tokens")
+
+    def __init__(self) -> None:
+        self.seq = array("q")
+        self.t = array("q")
+        self.end_t = array("q")
+        self.tokens = array("q")
+        self.kind = bytearray()
+        self.ok = bytearray()
+        self.label = array("i")
+        """Index of each mark's label in :attr:`Activity._labels`."""
+
+
+class Marks(Sequence[Mark]):
+    """An agent's marks (up to a seq), each :class:`Mark` made when it is read."""
+
+    __slots__ = ("_columns", "_labels", "_n")
+
+    def __init__(self, columns: _Columns | None, labels: list[str], n: int) -> None:
+        self._columns, self._labels, self._n = columns, labels, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> Mark: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Mark]: ...
+
+    def __getitem__(self, index: int | slice) -> Mark | list[Mark]:
+        if isinstance(index, slice):
+            return [self._mark(i) for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        return self._mark(index)
+
+    def _mark(self, i: int) -> Mark:
+        c = self._columns
+        assert c is not None  # an agent with no columns has no marks to index
+        end_t = c.end_t[i]
+        return Mark(kind=KINDS[c.kind[i]], seq=c.seq[i], t=c.t[i],
+                    end_t=None if end_t == _OPEN else end_t, ok=bool(c.ok[i]),
+                    label=self._labels[c.label[i]], tokens=c.tokens[i])
+
+
+class TokenTimes(Mapping[str, list[tuple[int, int]]]):
+    """Agent id -> ``(t, tokens)`` of each of its token charges, in time order (read from
+    two columns of machine integers an agent)."""
+
+    __slots__ = ("_times",)
+
+    def __init__(self, times: dict[str, tuple[array[int], array[int]]]) -> None:
+        self._times = times
+
+    def __getitem__(self, agent: str) -> list[tuple[int, int]]:
+        t, tokens = self._times[agent]
+        return list(zip(t, tokens, strict=True))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._times)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
 class Activity:
     """Marks and charges per agent, built entry by entry (:meth:`extend`)."""
 
     def __init__(self) -> None:
-        self.marks: dict[str, list[Mark]] = {}
-        """Agent id -> its marks in seq order."""
+        self._columns: dict[str, _Columns] = {}
+        """Agent id -> its marks in seq order (read them with :meth:`marks_of`)."""
+        self._labels: list[str] = []
+        self._label_ids: dict[str, int] = {}
         self.charged: dict[str, dict[str, float]] = {}
         """Agent id -> what it was charged itself, by kind (not its children's roll-ups)."""
-        self.token_times: dict[str, list[tuple[int, int]]] = {}
+        self._token_times: dict[str, tuple[array[int], array[int]]] = {}
+        self.token_times = TokenTimes(self._token_times)
         """Agent id -> ``(t, tokens)`` of each token charge, in time order."""
-        self._open: dict[tuple[str, str], Mark] = {}
+        self._open: dict[tuple[str, str], int] = {}
+        """(agent, what) -> the index of its open mark."""
         self._open_keys: dict[str, set[str]] = {}
 
     def extend(self, entries: Iterable[Entry]) -> set[str]:
@@ -82,15 +166,15 @@ class Activity:
         return () if handler is None else handler(self, entry.event, entry.seq, entry.t)
 
     def _model_requested(self, e: ev.ModelRequested, seq: int, t: int) -> tuple[str, ...]:
-        self._start(e.agent, "model", Mark(kind="model", seq=seq, t=t, end_t=None,
-                                           label=e.model))
+        self._start(e.agent, "model", _MODEL, seq, t, e.model)
         return (e.agent,)
 
     def _model_responded(self, e: ev.ModelResponded, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, "model", t)
-        if mark is None:  # a replayed turn (its request was not logged again)
-            mark = self._put(e.agent, Mark(kind="model", seq=seq, t=t, end_t=t, label=e.model))
-        mark.tokens = int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+        i = self._finish(e.agent, "model", t)
+        if i is None:  # a replayed turn (its request was not logged again)
+            i = self._put(e.agent, _MODEL, seq, t, t, e.model)
+        self._columns[e.agent].tokens[i] = (int(e.usage.get("prompt", 0))
+                                            + int(e.usage.get("completion", 0)))
         self._add_charges(e.agent, e.charged, t)
         return (e.agent,)
 
@@ -98,40 +182,37 @@ class Activity:
         self._add_charges(e.agent, e.charged, t)
         key = f"tool {e.call}"
         if (e.agent, key) not in self._open:  # requested again after a resume: one mark
-            self._start(e.agent, key, Mark(kind="tool", seq=seq, t=t, end_t=None,
-                                           label=e.tool))
+            self._start(e.agent, key, _TOOL, seq, t, e.tool)
         return (e.agent,)
 
     def _tool_result(self, e: ev.ToolResult, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, f"tool {e.call}", t)
-        if mark is None:
-            mark = self._put(e.agent, Mark(kind="tool", seq=seq, t=t, end_t=t, label=e.tool))
-        mark.ok = e.ok
+        i = self._finish(e.agent, f"tool {e.call}", t)
+        if i is None:
+            i = self._put(e.agent, _TOOL, seq, t, t, e.tool)
+        self._columns[e.agent].ok[i] = e.ok
         return (e.agent,)
 
     def _acceptance(self, e: ev.AcceptanceResult, seq: int, t: int) -> tuple[str, ...]:
-        self._put(e.agent, Mark(kind="acceptance", seq=seq, t=t, end_t=t, ok=e.ok,
-                                label=e.cmd))
+        self._put(e.agent, _ACCEPTANCE, seq, t, t, e.cmd, ok=e.ok)
         return (e.agent,)
 
     def _lock_conflict(self, e: ev.LockConflict, seq: int, t: int) -> tuple[str, ...]:
-        self._start(e.agent, f"lock {e.path}", Mark(kind="lock", seq=seq, t=t, end_t=None,
-                                                    label=e.path))
+        self._start(e.agent, f"lock {e.path}", _LOCK, seq, t, e.path)
         return (e.agent,)
 
     def _lock_acquired(self, e: ev.LockAcquired, seq: int, t: int) -> tuple[str, ...]:
-        return (e.agent,) if self._finish(e.agent, f"lock {e.path}", t) else ()
+        return (e.agent,) if self._finish(e.agent, f"lock {e.path}", t) is not None else ()
 
     def _lock_wait_ended(self, e: ev.LockWaitEnded, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, f"lock {e.path}", t)
-        if mark is None:
+        i = self._finish(e.agent, f"lock {e.path}", t)
+        if i is None:
             return ()
-        mark.ok = False
+        self._columns[e.agent].ok[i] = False
         return (e.agent,)
 
     def _message(self, e: ev.AgentMessage, seq: int, t: int) -> tuple[str, ...]:
-        self._put(e.sender, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"→ {e.to}"))
-        self._put(e.to, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"← {e.sender}"))
+        self._put(e.sender, _MESSAGE, seq, t, t, f"→ {e.to}")
+        self._put(e.to, _MESSAGE, seq, t, t, f"← {e.sender}")
         return (e.sender, e.to)
 
     def _charged(self, e: ev.BudgetCharged, seq: int, t: int) -> tuple[str, ...]:
@@ -152,7 +233,11 @@ class Activity:
             if kind in CHARGED:
                 own[kind] = own.get(kind, 0.0) + amount
                 if kind == "tokens":
-                    self.token_times.setdefault(agent, []).append((t, int(amount)))
+                    times = self._token_times.get(agent)
+                    if times is None:
+                        times = self._token_times[agent] = (array("q"), array("q"))
+                    times[0].append(t)
+                    times[1].append(int(amount))
 
     def _finished(self, e: ev.AgentFinished, seq: int, t: int) -> tuple[str, ...]:
         """What the agent left open ends with it."""
@@ -161,27 +246,44 @@ class Activity:
             self._finish(e.agent, key, t)
         return (e.agent,)
 
-    def marks_of(self, agent_id: str, until: int | None = None) -> list[Mark]:
+    def marks_of(self, agent_id: str, until: int | None = None) -> Marks:
         """``agent_id``'s marks (those opened by seq ``until`` at most, when given)."""
-        marks = self.marks.get(agent_id, [])
-        if until is None:
-            return marks
-        return marks[:bisect.bisect_right(marks, until, key=lambda m: m.seq)]
+        columns = self._columns.get(agent_id)
+        if columns is None:
+            return Marks(None, self._labels, 0)
+        n = len(columns.seq) if until is None else bisect.bisect_right(columns.seq, until)
+        return Marks(columns, self._labels, n)
 
-    def _put(self, agent_id: str, mark: Mark) -> Mark:
-        self.marks.setdefault(agent_id, []).append(mark)
-        return mark
+    def _put(self, agent_id: str, kind: int, seq: int, t: int, end_t: int | None, label: str,
+             ok: bool = True) -> int:
+        """Add a mark to ``agent_id``'s; returns its index."""
+        c = self._columns.get(agent_id)
+        if c is None:
+            c = self._columns[agent_id] = _Columns()
+        label_id = self._label_ids.get(label)
+        if label_id is None:
+            label_id = self._label_ids[label] = len(self._labels)
+            self._labels.append(label)
+        c.seq.append(seq)
+        c.t.append(t)
+        c.end_t.append(_OPEN if end_t is None else end_t)
+        c.tokens.append(0)
+        c.kind.append(kind)
+        c.ok.append(ok)
+        c.label.append(label_id)
+        return len(c.seq) - 1
 
-    def _start(self, agent_id: str, key: str, mark: Mark) -> None:
-        self._open[agent_id, key] = self._put(agent_id, mark)
+    def _start(self, agent_id: str, key: str, kind: int, seq: int, t: int, label: str) -> None:
+        self._open[agent_id, key] = self._put(agent_id, kind, seq, t, None, label)
         self._open_keys.setdefault(agent_id, set()).add(key)
 
-    def _finish(self, agent_id: str, key: str, t: int) -> Mark | None:
-        mark = self._open.pop((agent_id, key), None)
-        if mark is not None:
-            mark.end_t = t
+    def _finish(self, agent_id: str, key: str, t: int) -> int | None:
+        """End ``agent_id``'s open mark ``key`` at ``t``; its index (None if none is open)."""
+        i = self._open.pop((agent_id, key), None)
+        if i is not None:
+            self._columns[agent_id].end_t[i] = t
             self._open_keys.get(agent_id, set()).discard(key)
-        return mark
+        return i
 
     _HANDLERS: ClassVar[dict[type[ev.Event], Callable[[Any, Any, int, int], tuple[str, ...]]]] = {
         ev.ModelRequested: _model_requested, ev.ModelResponded: _model_responded,
