@@ -4,7 +4,7 @@ The fold (:mod:`agenttree.state`) says what each agent is now and when it was sp
 finished; it keeps no times for the things an agent did. :class:`Activity` reads the same
 entries and keeps, per agent, a mark for each model call (requested → responded),
 tool call (requested → result), acceptance run, lock wait (conflict → acquired or given up)
-and message (sent or received), with the seq of the event that opens it: held as columns of
+and message (sent or received), with the seq of the event that opens it: held as rows of
 machine integers, read as :class:`Mark` objects (:meth:`Activity.marks_of`). It also counts what
 each agent itself was charged (tokens, tool calls, cost), with the time of each token charge,
 for :mod:`agenttree.spending`.
@@ -57,34 +57,26 @@ class Mark:
 
 
 _OPEN = -(1 << 63)
-"""``end_t`` of a mark still open, in the compact columns."""
+"""``end_t`` of a mark still open, in the compact rows."""
+_SEQ, _T, _END, _TOKENS, _PACKED = range(5)
+"""A mark's fields in an agent's row array (five machine integers a mark: 40 bytes, where a
+:class:`Mark` object with its integers and label was about 260, the bulk of what a viewer's
+memory grew by in a live run). ``_PACKED`` is the kind, ``ok`` (bit 3) and the label's index
+in :attr:`Activity._labels` (from bit 4)."""
+_FIELDS = 5
+_OK = 8
 
 
-class _Columns:
-    """One agent's marks, a column of machine integers per field (about 40 bytes a mark, where
-    a :class:`Mark` object with its integers and label was about 260: a live run's marks were
-    the bulk of what the viewers' memory grew by)."""
-
-    __slots__ = ("end_t", "kind", "label", "ok", "seq", "t", "tokens")
-
-    def __init__(self) -> None:
-        self.seq = array("q")
-        self.t = array("q")
-        self.end_t = array("q")
-        self.tokens = array("q")
-        self.kind = bytearray()
-        self.ok = bytearray()
-        self.label = array("i")
-        """Index of each mark's label in :attr:`Activity._labels`."""
+_NO_ROWS: array[int] = array("q")
 
 
 class Marks(Sequence[Mark]):
     """An agent's marks (up to a seq), each :class:`Mark` made when it is read."""
 
-    __slots__ = ("_columns", "_labels", "_n")
+    __slots__ = ("_labels", "_n", "_rows")
 
-    def __init__(self, columns: _Columns | None, labels: list[str], n: int) -> None:
-        self._columns, self._labels, self._n = columns, labels, n
+    def __init__(self, rows: array[int], labels: list[str], n: int) -> None:
+        self._rows, self._labels, self._n = rows, labels, n
 
     def __len__(self) -> int:
         return self._n
@@ -105,12 +97,9 @@ class Marks(Sequence[Mark]):
         return self._mark(index)
 
     def _mark(self, i: int) -> Mark:
-        c = self._columns
-        assert c is not None  # an agent with no columns has no marks to index
-        end_t = c.end_t[i]
-        return Mark(kind=KINDS[c.kind[i]], seq=c.seq[i], t=c.t[i],
-                    end_t=None if end_t == _OPEN else end_t, ok=bool(c.ok[i]),
-                    label=self._labels[c.label[i]], tokens=c.tokens[i])
+        seq, t, end_t, tokens, packed = self._rows[i * _FIELDS:(i + 1) * _FIELDS]
+        return Mark(kind=KINDS[packed & 7], seq=seq, t=t, end_t=None if end_t == _OPEN else end_t,
+                    ok=bool(packed & _OK), label=self._labels[packed >> 4], tokens=tokens)
 
 
 class TokenTimes(Mapping[str, list[tuple[int, int]]]):
@@ -137,8 +126,9 @@ class Activity:
     """Marks and charges per agent, built entry by entry (:meth:`extend`)."""
 
     def __init__(self) -> None:
-        self._columns: dict[str, _Columns] = {}
-        """Agent id -> its marks in seq order (read them with :meth:`marks_of`)."""
+        self._rows: dict[str, array[int]] = {}
+        """Agent id -> its marks in seq order, :data:`_FIELDS` integers each (read them with
+        :meth:`marks_of`)."""
         self._labels: list[str] = []
         self._label_ids: dict[str, int] = {}
         self.charged: dict[str, dict[str, float]] = {}
@@ -147,7 +137,7 @@ class Activity:
         self.token_times = TokenTimes(self._token_times)
         """Agent id -> ``(t, tokens)`` of each token charge, in time order."""
         self._open: dict[tuple[str, str], int] = {}
-        """(agent, what) -> the index of its open mark."""
+        """(agent, what) -> where its open mark's row starts."""
         self._open_keys: dict[str, set[str]] = {}
 
     def extend(self, entries: Iterable[Entry]) -> set[str]:
@@ -173,7 +163,7 @@ class Activity:
         i = self._finish(e.agent, "model", t)
         if i is None:  # a replayed turn (its request was not logged again)
             i = self._put(e.agent, _MODEL, seq, t, t, e.model)
-        self._columns[e.agent].tokens[i] = (int(e.usage.get("prompt", 0))
+        self._rows[e.agent][i + _TOKENS] = (int(e.usage.get("prompt", 0))
                                             + int(e.usage.get("completion", 0)))
         self._add_charges(e.agent, e.charged, t)
         return (e.agent,)
@@ -189,7 +179,7 @@ class Activity:
         i = self._finish(e.agent, f"tool {e.call}", t)
         if i is None:
             i = self._put(e.agent, _TOOL, seq, t, t, e.tool)
-        self._columns[e.agent].ok[i] = e.ok
+        self._set_ok(e.agent, i, e.ok)
         return (e.agent,)
 
     def _acceptance(self, e: ev.AcceptanceResult, seq: int, t: int) -> tuple[str, ...]:
@@ -207,7 +197,7 @@ class Activity:
         i = self._finish(e.agent, f"lock {e.path}", t)
         if i is None:
             return ()
-        self._columns[e.agent].ok[i] = False
+        self._set_ok(e.agent, i, False)
         return (e.agent,)
 
     def _message(self, e: ev.AgentMessage, seq: int, t: int) -> tuple[str, ...]:
@@ -248,42 +238,43 @@ class Activity:
 
     def marks_of(self, agent_id: str, until: int | None = None) -> Marks:
         """``agent_id``'s marks (those opened by seq ``until`` at most, when given)."""
-        columns = self._columns.get(agent_id)
-        if columns is None:
-            return Marks(None, self._labels, 0)
-        n = len(columns.seq) if until is None else bisect.bisect_right(columns.seq, until)
-        return Marks(columns, self._labels, n)
+        rows = self._rows.get(agent_id, _NO_ROWS)
+        n = len(rows) // _FIELDS
+        if until is not None:
+            n = bisect.bisect_right(range(n), until, key=lambda i: rows[i * _FIELDS])
+        return Marks(rows, self._labels, n)
 
     def _put(self, agent_id: str, kind: int, seq: int, t: int, end_t: int | None, label: str,
              ok: bool = True) -> int:
-        """Add a mark to ``agent_id``'s; returns its index."""
-        c = self._columns.get(agent_id)
-        if c is None:
-            c = self._columns[agent_id] = _Columns()
+        """Add a mark to ``agent_id``'s; returns where its row starts."""
+        rows = self._rows.get(agent_id)
+        if rows is None:
+            rows = self._rows[agent_id] = array("q")
         label_id = self._label_ids.get(label)
         if label_id is None:
             label_id = self._label_ids[label] = len(self._labels)
             self._labels.append(label)
-        c.seq.append(seq)
-        c.t.append(t)
-        c.end_t.append(_OPEN if end_t is None else end_t)
-        c.tokens.append(0)
-        c.kind.append(kind)
-        c.ok.append(ok)
-        c.label.append(label_id)
-        return len(c.seq) - 1
+        at = len(rows)
+        rows.extend((seq, t, _OPEN if end_t is None else end_t, 0,
+                     kind | (_OK if ok else 0) | label_id << 4))
+        return at
+
+    def _set_ok(self, agent_id: str, at: int, ok: bool) -> None:
+        rows = self._rows[agent_id]
+        rows[at + _PACKED] = rows[at + _PACKED] & ~_OK | (_OK if ok else 0)
 
     def _start(self, agent_id: str, key: str, kind: int, seq: int, t: int, label: str) -> None:
         self._open[agent_id, key] = self._put(agent_id, kind, seq, t, None, label)
         self._open_keys.setdefault(agent_id, set()).add(key)
 
     def _finish(self, agent_id: str, key: str, t: int) -> int | None:
-        """End ``agent_id``'s open mark ``key`` at ``t``; its index (None if none is open)."""
-        i = self._open.pop((agent_id, key), None)
-        if i is not None:
-            self._columns[agent_id].end_t[i] = t
+        """End ``agent_id``'s open mark ``key`` at ``t``; where its row starts (None if none
+        is open)."""
+        at = self._open.pop((agent_id, key), None)
+        if at is not None:
+            self._rows[agent_id][at + _END] = t
             self._open_keys.get(agent_id, set()).discard(key)
-        return i
+        return at
 
     _HANDLERS: ClassVar[dict[type[ev.Event], Callable[[Any, Any, int, int], tuple[str, ...]]]] = {
         ev.ModelRequested: _model_requested, ev.ModelResponded: _model_responded,

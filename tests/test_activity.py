@@ -133,7 +133,7 @@ def test_the_recorded_demo_run_s_totals_match_the_fold() -> None:
 
 def test_marks_are_held_as_machine_integers_not_an_object_each() -> None:
     """A live run's marks were the bulk of what a viewer's memory grew by (a ``Mark`` object,
-    its integers and its label: ~260 bytes a mark); held in columns they cost ~40 bytes, and
+    its integers and its label: ~260 bytes a mark); held as rows of machine integers they cost 40 bytes, and
     a ``Mark`` is made only when one is read."""
     import tracemalloc
 

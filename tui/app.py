@@ -111,6 +111,9 @@ every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about e
 allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
 free_at_once()  # Textual's strips and caches leave no cyclic garbage (tui/no_cycles.py)
 
+ANSWERS = frozenset({ev.ControlApplied, ev.ControlRejected, ev.PlanLoaded, ev.RunFinished,
+                     ev.PlanReconciled})
+"""The events :meth:`AgentTreeApp._answers` tells the user about."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
@@ -431,6 +434,8 @@ class AgentTreeApp(App[str]):
         """Tell the user how the engine answered this UI's commands."""
         for entry in batch:
             event = entry.event
+            if type(event) not in ANSWERS:
+                continue  # nearly every event: a set lookup, not four isinstance checks
             if isinstance(event, ev.ControlApplied | ev.ControlRejected):
                 what = self._commands.pop(event.line, None)
                 if what is None:
