@@ -3,6 +3,7 @@ from a log (a synthetic one with known times, and the recorded demo run)."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 from agenttree import events as ev
@@ -133,10 +134,8 @@ def test_the_recorded_demo_run_s_totals_match_the_fold() -> None:
 
 def test_marks_are_held_as_machine_integers_not_an_object_each() -> None:
     """A live run's marks were the bulk of what a viewer's memory grew by (a ``Mark`` object,
-    its integers and its label: ~260 bytes a mark); held as rows of machine integers they cost 40 bytes, and
-    a ``Mark`` is made only when one is read."""
-    import tracemalloc
-
+    its integers and its label: ~260 bytes a mark); held as rows of machine integers they cost
+    40 bytes, and a ``Mark`` is made only when one is read."""
     turns = [ev.ModelRequested(agent="root", model="m", turn=k, messages=1) for k in range(2000)]
     answers = [ev.ModelResponded(agent="root", model="m", turn=k, text="", calls=[],
                                  usage={"prompt": 1, "completion": k}) for k in range(2000)]

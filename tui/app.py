@@ -50,13 +50,13 @@ from agenttree.events import Entry
 from agenttree.log import Tailer
 from agenttree.state import AgentView, RunState
 
-from .no_cycles import free_at_once
 from .conversation_log import ConversationFold, entries_naming
 from .engine_proc import EngineProcess
 from .entry_store import RECENT
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
 from .messages import CaughtUp, ConversationRead, EventsRead, PlanChecked, TailFailed
+from .no_cycles import free_at_once
 from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
