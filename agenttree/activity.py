@@ -97,9 +97,11 @@ class Marks(Sequence[Mark]):
         return self._mark(index)
 
     def _mark(self, i: int) -> Mark:
-        seq, t, end_t, tokens, packed = self._rows[i * _FIELDS:(i + 1) * _FIELDS]
-        return Mark(kind=KINDS[packed & 7], seq=seq, t=t, end_t=None if end_t == _OPEN else end_t,
-                    ok=bool(packed & _OK), label=self._labels[packed >> 4], tokens=tokens)
+        rows, at = self._rows, i * _FIELDS
+        end_t, packed = rows[at + _END], rows[at + _PACKED]
+        return Mark(kind=KINDS[packed & 7], seq=rows[at + _SEQ], t=rows[at + _T],
+                    end_t=None if end_t == _OPEN else end_t, ok=bool(packed & _OK),
+                    label=self._labels[packed >> 4], tokens=rows[at + _TOKENS])
 
 
 class TokenTimes(Mapping[str, list[tuple[int, int]]]):
@@ -241,7 +243,7 @@ class Activity:
         rows = self._rows.get(agent_id, _NO_ROWS)
         n = len(rows) // _FIELDS
         if until is not None:
-            n = bisect.bisect_right(range(n), until, key=lambda i: rows[i * _FIELDS])
+            n = bisect.bisect_right(range(n), until, key=lambda i: rows[i * _FIELDS + _SEQ])
         return Marks(rows, self._labels, n)
 
     def _put(self, agent_id: str, kind: int, seq: int, t: int, end_t: int | None, label: str,

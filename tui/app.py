@@ -74,6 +74,8 @@ from .widgets.run_header import RunHeader
 from .widgets.scrubber import Scrubber
 from .widgets.spending_chart import SpendingChart
 
+free_at_once()  # Textual's strips and caches leave no cyclic garbage (tui/no_cycles.py)
+
 W = TypeVar("W", bound=Widget)
 
 TAIL_CHUNK = 1 << 20
@@ -109,8 +111,6 @@ GC_THRESHOLDS = (10_000, 10, 10)
 is collected after 10,000 allocations rather than 700, so a full collection (which scanned
 every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about every million
 allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
-free_at_once()  # Textual's strips and caches leave no cyclic garbage (tui/no_cycles.py)
-
 ANSWERS = frozenset({ev.ControlApplied, ev.ControlRejected, ev.PlanLoaded, ev.RunFinished,
                      ev.PlanReconciled})
 """The events :meth:`AgentTreeApp._answers` tells the user about."""
