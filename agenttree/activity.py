@@ -2,9 +2,10 @@
 
 The fold (:mod:`agenttree.state`) says what each agent is now and when it was spawned and
 finished; it keeps no times for the things an agent did. :class:`Activity` reads the same
-entries and keeps, per agent, a :class:`Mark` for each model call (requested → responded),
+entries and keeps, per agent, a mark for each model call (requested → responded),
 tool call (requested → result), acceptance run, lock wait (conflict → acquired or given up)
-and message (sent or received), with the seq of the event that opens it. It also counts what
+and message (sent or received), with the seq of the event that opens it: held as rows of
+machine integers, read as :class:`Mark` objects (:meth:`Activity.marks_of`). It also counts what
 each agent itself was charged (tokens, tool calls, cost), with the time of each token charge,
 for :mod:`agenttree.spending`.
 
@@ -15,8 +16,9 @@ from it (the web hub keeps one beside its fold), so they agree by construction.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, overload
 
 import attrs
 
@@ -26,6 +28,7 @@ from .state import AgentView, RunState
 
 KINDS = ("model", "tool", "acceptance", "lock", "message")
 """Kinds of mark, in the order a legend lists them."""
+_MODEL, _TOOL, _ACCEPTANCE, _LOCK, _MESSAGE = range(len(KINDS))
 CHARGED = ("tokens", "tool_calls", "cost")
 """Budget kinds whose charges :attr:`Activity.charged` adds up per agent."""
 
@@ -53,17 +56,90 @@ class Mark:
         return [self.kind, self.seq, self.t, self.end_t, self.ok, self.label]
 
 
+_OPEN = -(1 << 63)
+"""``end_t`` of a mark still open, in the compact rows."""
+_SEQ, _T, _END, _TOKENS, _PACKED = range(5)
+"""A mark's fields in an agent's row array (five machine integers a mark: 40 bytes, where a
+:class:`Mark` object with its integers and label was about 260, the bulk of what a viewer's
+memory grew by in a live run). ``_PACKED`` is the kind, ``ok`` (bit 3) and the label's index
+in :attr:`Activity._labels` (from bit 4)."""
+_FIELDS = 5
+_OK = 8
+
+
+_NO_ROWS: array[int] = array("q")
+
+
+class Marks(Sequence[Mark]):
+    """An agent's marks (up to a seq), each :class:`Mark` made when it is read."""
+
+    __slots__ = ("_labels", "_n", "_rows")
+
+    def __init__(self, rows: array[int], labels: list[str], n: int) -> None:
+        self._rows, self._labels, self._n = rows, labels, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> Mark: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Mark]: ...
+
+    def __getitem__(self, index: int | slice) -> Mark | list[Mark]:
+        if isinstance(index, slice):
+            return [self._mark(i) for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        return self._mark(index)
+
+    def _mark(self, i: int) -> Mark:
+        rows, at = self._rows, i * _FIELDS
+        end_t, packed = rows[at + _END], rows[at + _PACKED]
+        return Mark(kind=KINDS[packed & 7], seq=rows[at + _SEQ], t=rows[at + _T],
+                    end_t=None if end_t == _OPEN else end_t, ok=bool(packed & _OK),
+                    label=self._labels[packed >> 4], tokens=rows[at + _TOKENS])
+
+
+class TokenTimes(Mapping[str, list[tuple[int, int]]]):
+    """Agent id -> ``(t, tokens)`` of each of its token charges, in time order (read from
+    two columns of machine integers an agent)."""
+
+    __slots__ = ("_times",)
+
+    def __init__(self, times: dict[str, tuple[array[int], array[int]]]) -> None:
+        self._times = times
+
+    def __getitem__(self, agent: str) -> list[tuple[int, int]]:
+        t, tokens = self._times[agent]
+        return list(zip(t, tokens, strict=True))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._times)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
 class Activity:
     """Marks and charges per agent, built entry by entry (:meth:`extend`)."""
 
     def __init__(self) -> None:
-        self.marks: dict[str, list[Mark]] = {}
-        """Agent id -> its marks in seq order."""
+        self._rows: dict[str, array[int]] = {}
+        """Agent id -> its marks in seq order, :data:`_FIELDS` integers each (read them with
+        :meth:`marks_of`)."""
+        self._labels: list[str] = []
+        self._label_ids: dict[str, int] = {}
         self.charged: dict[str, dict[str, float]] = {}
         """Agent id -> what it was charged itself, by kind (not its children's roll-ups)."""
-        self.token_times: dict[str, list[tuple[int, int]]] = {}
+        self._token_times: dict[str, tuple[array[int], array[int]]] = {}
+        self.token_times = TokenTimes(self._token_times)
         """Agent id -> ``(t, tokens)`` of each token charge, in time order."""
-        self._open: dict[tuple[str, str], Mark] = {}
+        self._open: dict[tuple[str, str], int] = {}
+        """(agent, what) -> where its open mark's row starts."""
         self._open_keys: dict[str, set[str]] = {}
 
     def extend(self, entries: Iterable[Entry]) -> set[str]:
@@ -82,15 +158,15 @@ class Activity:
         return () if handler is None else handler(self, entry.event, entry.seq, entry.t)
 
     def _model_requested(self, e: ev.ModelRequested, seq: int, t: int) -> tuple[str, ...]:
-        self._start(e.agent, "model", Mark(kind="model", seq=seq, t=t, end_t=None,
-                                           label=e.model))
+        self._start(e.agent, "model", _MODEL, seq, t, e.model)
         return (e.agent,)
 
     def _model_responded(self, e: ev.ModelResponded, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, "model", t)
-        if mark is None:  # a replayed turn (its request was not logged again)
-            mark = self._put(e.agent, Mark(kind="model", seq=seq, t=t, end_t=t, label=e.model))
-        mark.tokens = int(e.usage.get("prompt", 0)) + int(e.usage.get("completion", 0))
+        i = self._finish(e.agent, "model", t)
+        if i is None:  # a replayed turn (its request was not logged again)
+            i = self._put(e.agent, _MODEL, seq, t, t, e.model)
+        self._rows[e.agent][i + _TOKENS] = (int(e.usage.get("prompt", 0))
+                                            + int(e.usage.get("completion", 0)))
         self._add_charges(e.agent, e.charged, t)
         return (e.agent,)
 
@@ -98,40 +174,37 @@ class Activity:
         self._add_charges(e.agent, e.charged, t)
         key = f"tool {e.call}"
         if (e.agent, key) not in self._open:  # requested again after a resume: one mark
-            self._start(e.agent, key, Mark(kind="tool", seq=seq, t=t, end_t=None,
-                                           label=e.tool))
+            self._start(e.agent, key, _TOOL, seq, t, e.tool)
         return (e.agent,)
 
     def _tool_result(self, e: ev.ToolResult, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, f"tool {e.call}", t)
-        if mark is None:
-            mark = self._put(e.agent, Mark(kind="tool", seq=seq, t=t, end_t=t, label=e.tool))
-        mark.ok = e.ok
+        i = self._finish(e.agent, f"tool {e.call}", t)
+        if i is None:
+            i = self._put(e.agent, _TOOL, seq, t, t, e.tool)
+        self._set_ok(e.agent, i, e.ok)
         return (e.agent,)
 
     def _acceptance(self, e: ev.AcceptanceResult, seq: int, t: int) -> tuple[str, ...]:
-        self._put(e.agent, Mark(kind="acceptance", seq=seq, t=t, end_t=t, ok=e.ok,
-                                label=e.cmd))
+        self._put(e.agent, _ACCEPTANCE, seq, t, t, e.cmd, ok=e.ok)
         return (e.agent,)
 
     def _lock_conflict(self, e: ev.LockConflict, seq: int, t: int) -> tuple[str, ...]:
-        self._start(e.agent, f"lock {e.path}", Mark(kind="lock", seq=seq, t=t, end_t=None,
-                                                    label=e.path))
+        self._start(e.agent, f"lock {e.path}", _LOCK, seq, t, e.path)
         return (e.agent,)
 
     def _lock_acquired(self, e: ev.LockAcquired, seq: int, t: int) -> tuple[str, ...]:
-        return (e.agent,) if self._finish(e.agent, f"lock {e.path}", t) else ()
+        return (e.agent,) if self._finish(e.agent, f"lock {e.path}", t) is not None else ()
 
     def _lock_wait_ended(self, e: ev.LockWaitEnded, seq: int, t: int) -> tuple[str, ...]:
-        mark = self._finish(e.agent, f"lock {e.path}", t)
-        if mark is None:
+        i = self._finish(e.agent, f"lock {e.path}", t)
+        if i is None:
             return ()
-        mark.ok = False
+        self._set_ok(e.agent, i, False)
         return (e.agent,)
 
     def _message(self, e: ev.AgentMessage, seq: int, t: int) -> tuple[str, ...]:
-        self._put(e.sender, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"→ {e.to}"))
-        self._put(e.to, Mark(kind="message", seq=seq, t=t, end_t=t, label=f"← {e.sender}"))
+        self._put(e.sender, _MESSAGE, seq, t, t, f"→ {e.to}")
+        self._put(e.to, _MESSAGE, seq, t, t, f"← {e.sender}")
         return (e.sender, e.to)
 
     def _charged(self, e: ev.BudgetCharged, seq: int, t: int) -> tuple[str, ...]:
@@ -152,7 +225,11 @@ class Activity:
             if kind in CHARGED:
                 own[kind] = own.get(kind, 0.0) + amount
                 if kind == "tokens":
-                    self.token_times.setdefault(agent, []).append((t, int(amount)))
+                    times = self._token_times.get(agent)
+                    if times is None:
+                        times = self._token_times[agent] = (array("q"), array("q"))
+                    times[0].append(t)
+                    times[1].append(int(amount))
 
     def _finished(self, e: ev.AgentFinished, seq: int, t: int) -> tuple[str, ...]:
         """What the agent left open ends with it."""
@@ -161,27 +238,45 @@ class Activity:
             self._finish(e.agent, key, t)
         return (e.agent,)
 
-    def marks_of(self, agent_id: str, until: int | None = None) -> list[Mark]:
+    def marks_of(self, agent_id: str, until: int | None = None) -> Marks:
         """``agent_id``'s marks (those opened by seq ``until`` at most, when given)."""
-        marks = self.marks.get(agent_id, [])
-        if until is None:
-            return marks
-        return marks[:bisect.bisect_right(marks, until, key=lambda m: m.seq)]
+        rows = self._rows.get(agent_id, _NO_ROWS)
+        n = len(rows) // _FIELDS
+        if until is not None:
+            n = bisect.bisect_right(range(n), until, key=lambda i: rows[i * _FIELDS + _SEQ])
+        return Marks(rows, self._labels, n)
 
-    def _put(self, agent_id: str, mark: Mark) -> Mark:
-        self.marks.setdefault(agent_id, []).append(mark)
-        return mark
+    def _put(self, agent_id: str, kind: int, seq: int, t: int, end_t: int | None, label: str,
+             ok: bool = True) -> int:
+        """Add a mark to ``agent_id``'s; returns where its row starts."""
+        rows = self._rows.get(agent_id)
+        if rows is None:
+            rows = self._rows[agent_id] = array("q")
+        label_id = self._label_ids.get(label)
+        if label_id is None:
+            label_id = self._label_ids[label] = len(self._labels)
+            self._labels.append(label)
+        at = len(rows)
+        rows.extend((seq, t, _OPEN if end_t is None else end_t, 0,
+                     kind | (_OK if ok else 0) | label_id << 4))
+        return at
 
-    def _start(self, agent_id: str, key: str, mark: Mark) -> None:
-        self._open[agent_id, key] = self._put(agent_id, mark)
+    def _set_ok(self, agent_id: str, at: int, ok: bool) -> None:
+        rows = self._rows[agent_id]
+        rows[at + _PACKED] = rows[at + _PACKED] & ~_OK | (_OK if ok else 0)
+
+    def _start(self, agent_id: str, key: str, kind: int, seq: int, t: int, label: str) -> None:
+        self._open[agent_id, key] = self._put(agent_id, kind, seq, t, None, label)
         self._open_keys.setdefault(agent_id, set()).add(key)
 
-    def _finish(self, agent_id: str, key: str, t: int) -> Mark | None:
-        mark = self._open.pop((agent_id, key), None)
-        if mark is not None:
-            mark.end_t = t
+    def _finish(self, agent_id: str, key: str, t: int) -> int | None:
+        """End ``agent_id``'s open mark ``key`` at ``t``; where its row starts (None if none
+        is open)."""
+        at = self._open.pop((agent_id, key), None)
+        if at is not None:
+            self._rows[agent_id][at + _END] = t
             self._open_keys.get(agent_id, set()).discard(key)
-        return mark
+        return at
 
     _HANDLERS: ClassVar[dict[type[ev.Event], Callable[[Any, Any, int, int], tuple[str, ...]]]] = {
         ev.ModelRequested: _model_requested, ev.ModelResponded: _model_responded,

@@ -3,6 +3,7 @@ from a log (a synthetic one with known times, and the recorded demo run)."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 from agenttree import events as ev
@@ -129,3 +130,30 @@ def test_the_recorded_demo_run_s_totals_match_the_fold() -> None:
         assert kinds.count("acceptance") == len(agent.acceptance)
         for mark in activity.marks_of(agent.id):
             assert agent.started_t <= mark.t <= (mark.end_t or mark.t) <= agent.finished_t
+
+
+def test_marks_are_held_as_machine_integers_not_an_object_each() -> None:
+    """A live run's marks were the bulk of what a viewer's memory grew by (a ``Mark`` object,
+    its integers and its label: ~260 bytes a mark); held as rows of machine integers they cost
+    40 bytes, and a ``Mark`` is made only when one is read."""
+    turns = [ev.ModelRequested(agent="root", model="m", turn=k, messages=1) for k in range(2000)]
+    answers = [ev.ModelResponded(agent="root", model="m", turn=k, text="", calls=[],
+                                 usage={"prompt": 1, "completion": k}) for k in range(2000)]
+    entries = timed(*((1_800_000_000_000 + i, e) for i, e in
+                      enumerate(e for pair in zip(turns, answers, strict=True) for e in pair)))
+    activity = Activity()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        activity.extend(entries)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    marks = activity.marks_of("root")
+    assert len(marks) == 2000
+    assert held / len(marks) < 100
+    assert marks[-1] == marks[1999] == marks[-2:][1]
+    assert (marks[-1].seq, marks[-1].t, marks[-1].end_t, marks[-1].tokens) == (
+        3999, 1_800_000_000_000 + 3998, 1_800_000_000_000 + 3999, 1 + 1999)
+    assert [m.seq for m in activity.marks_of("root", until=4)] == [1, 3]
+    assert list(activity.marks_of("nobody")) == []

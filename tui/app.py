@@ -56,6 +56,7 @@ from .entry_store import RECENT
 from .event_filter import EventFilter
 from .look import event_line, status_counts, vars_of
 from .messages import CaughtUp, ConversationRead, EventsRead, PlanChecked, TailFailed
+from .no_cycles import free_at_once
 from .screens.ask import DenyScreen, GrantScreen, MessageScreen, ReassignScreen
 from .screens.confirm import ConfirmScreen, affected_text
 from .screens.info import InfoScreen, QuitScreen
@@ -72,6 +73,8 @@ from .widgets.plan_view import PlanView
 from .widgets.run_header import RunHeader
 from .widgets.scrubber import Scrubber
 from .widgets.spending_chart import SpendingChart
+
+free_at_once()  # Textual's strips and caches leave no cyclic garbage (tui/no_cycles.py)
 
 W = TypeVar("W", bound=Widget)
 
@@ -108,6 +111,9 @@ GC_THRESHOLDS = (10_000, 10, 10)
 is collected after 10,000 allocations rather than 700, so a full collection (which scanned
 every long-lived object, ~0.3 s at 2,000 agents while keys waited) comes about every million
 allocations instead of every 70,000; fewer, not longer (start-up is frozen)."""
+ANSWERS = frozenset({ev.ControlApplied, ev.ControlRejected, ev.PlanLoaded, ev.RunFinished,
+                     ev.PlanReconciled})
+"""The events :meth:`AgentTreeApp._answers` tells the user about."""
 TABS = ("conversation", "locks", "budgets", "events", "plan", "activity")
 STEERING = frozenset({"cancel_agent", "grant", "reassign", "message", "reconcile", "approve",
                       "deny"})
@@ -428,6 +434,8 @@ class AgentTreeApp(App[str]):
         """Tell the user how the engine answered this UI's commands."""
         for entry in batch:
             event = entry.event
+            if type(event) not in ANSWERS:
+                continue  # nearly every event: a set lookup, not four isinstance checks
             if isinstance(event, ev.ControlApplied | ev.ControlRejected):
                 what = self._commands.pop(event.line, None)
                 if what is None:
