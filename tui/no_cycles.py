@@ -54,8 +54,18 @@ def _crop_extend_uncached_whole(self: Strip, start: int, end: int,
     return _crop_extend(self, start, end, style)
 
 
+def _links_are_lists() -> bool:
+    """Whether this Textual's ``LRUCache`` keeps its entries as linked lists, as
+    :func:`_clear_unlinked` expects (a later Textual may not: then its ``clear`` is kept)."""
+    probe: LRUCache[int, int] = LRUCache(2)
+    probe[0] = 0
+    links = getattr(probe, "_cache", None)
+    return isinstance(links, dict) and all(type(link) is list for link in links.values())
+
+
 def free_at_once() -> None:
     """Patch Textual's ``Strip`` and ``LRUCache`` (see the module's docstring); idempotent."""
-    LRUCache.clear = _clear_unlinked  # type: ignore[method-assign]
+    if _links_are_lists():
+        LRUCache.clear = _clear_unlinked  # type: ignore[method-assign]
     Strip.divide = _divide_uncached_whole  # type: ignore[method-assign]
     Strip.crop_extend = _crop_extend_uncached_whole  # type: ignore[method-assign]

@@ -54,3 +54,20 @@ def test_a_cleared_lru_cache_frees_its_entries_at_once(cycles: Callable[[], int]
     cache.clear()
     del cache
     assert cycles() == 0
+
+
+def test_a_textual_whose_cache_keeps_other_links_keeps_its_own_clear(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui import no_cycles
+
+    class OtherCache(LRUCache[int, int]):  # a later Textual's entries might be objects
+        def __setitem__(self, key: int, value: int) -> None:
+            self._cache = {key: (key, value)}
+
+        def clear(self) -> None:
+            self._cache = {}
+
+    monkeypatch.setattr(no_cycles, "LRUCache", OtherCache)
+    own_clear = OtherCache.clear
+    no_cycles.free_at_once()
+    assert OtherCache.clear is own_clear
