@@ -10,7 +10,9 @@ import pytest
 
 from agenttree import events as ev
 from agenttree.log import read_events
-from agenttree.state import RunState, agent_to_json, agents_touched, apply
+from agenttree.state import RunState, agent_to_json, agents_touched, agents_touched_by, apply
+
+from .test_events import sample
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -36,3 +38,16 @@ def test_the_named_agents_are_the_ones_the_fold_changes() -> None:
     note = ev.AgentMessage(sender="human", to="root", kind="chat", text="hi")
     assert agents_touched(note) == ("human", "root")
     assert agents_touched(ev.RunFinished(status="done")) == ()
+
+
+@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
+                         ids=lambda c: c.TYPE)
+def test_the_agents_a_batch_names_are_those_each_event_touches(cls: type[ev.Event]) -> None:
+    event = sample(cls)
+    assert agents_touched_by([event]) == set(agents_touched(event))
+    others = [e.event for e in read_events(RECORDED / "web-fold" / "events.jsonl")]
+    assert agents_touched_by([*others, event]) == {
+        agent for e in [*others, event] for agent in agents_touched(e)}
+    assert agents_touched_by([ev.AgentSpawned(
+        agent="root", parent=None, task="t", goal="g", depth=0, model="m", models=[], tools=[],
+        budget={})]) == {"root"}

@@ -31,7 +31,6 @@ appended since the last delta) when there are any. A delta holds only rows that 
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -39,11 +38,10 @@ from typing import Any
 
 import orjson
 
-from .. import events as ev
 from ..activity import Activity
 from ..events import Entry
 from ..spending import spending, tokens_over_time
-from ..state import AgentView, RunState, agent_to_json
+from ..state import AgentView, RunState, agent_to_json, agents_touched_by
 
 EVENTS_SHOWN = 200
 """The most recent events the page lists."""
@@ -56,8 +54,6 @@ TOKEN_SLICES = 60
 
 Row = dict[str, Any]
 
-NAMING = ("agent", "parent", "sender", "to")
-"""The event fields that name agents (:func:`agenttree.state.agents_touched` reads these)."""
 _event_of = operator.attrgetter("event")
 
 
@@ -100,15 +96,6 @@ def budgets(activity: Activity, state: RunState, agent_id: str | None) -> dict[s
             "tokens": tokens_over_time(state, activity, focus, state.t, TOKEN_SLICES)}
 
 
-def named(events: list[ev.Event]) -> set[str]:
-    """The agents ``events`` name: :func:`~agenttree.state.agents_touched` of each, together
-    (one pass in C per field, not a call per event)."""
-    found: set[Any] = set()
-    for name in NAMING:
-        found.update(map(getattr, events, itertools.repeat(name), itertools.repeat(None)))
-    return {agent for agent in found if type(agent) is str}
-
-
 def _listed(entry: Entry) -> list[Any]:
     """An event as the page's event list shows it: seq, type, who."""
     event = entry.event
@@ -140,7 +127,7 @@ class View:
 
     def note(self, entries: Sequence[Entry]) -> None:
         """Take note of entries just folded (one poll's, in seq order)."""
-        self.touched |= named(list(map(_event_of, entries)))
+        self.touched |= agents_touched_by(list(map(_event_of, entries)))
         self.marked |= self.activity.extend(entries)
         self._recent.extend(entries[-EVENTS_SHOWN:])
         self._new_events += len(entries)

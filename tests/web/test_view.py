@@ -18,29 +18,16 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from agenttree import events as ev
-from agenttree.log import LogReader, read_events
-from agenttree.state import RunState, agents_touched, fold
+from agenttree.log import LogReader
+from agenttree.state import RunState, fold
 from agenttree.web.hub import BUDGET_POLLS, Hub, Viewer
 from agenttree.web.tail import connect as open_websocket_url
-from agenttree.web.view import named
 
-from ..test_events import sample
 from .conftest import T0, TOKEN, RunLog, Served, spawned, start_events
 
 RECORDED = Path(__file__).parents[1] / "recorded" / "web-fold" / "events.jsonl"
 LINES = RECORDED.read_bytes().splitlines(keepends=True)
 WAIT_S = 20
-
-
-@pytest.mark.parametrize("cls", sorted(ev.REGISTRY.values(), key=lambda c: c.TYPE),
-                         ids=lambda c: c.TYPE)
-def test_the_agents_a_poll_names_are_those_each_event_touches(cls: type[ev.Event]) -> None:
-    event = sample(cls)
-    assert named([event]) == set(agents_touched(event))
-    others = [e.event for e in read_events(RECORDED)]
-    assert named([*others, event]) == {a for e in [*others, event] for a in agents_touched(e)}
-    assert named([ev.AgentSpawned(agent="root", parent=None, task="t", goal="g", depth=0,
-                                  model="m", models=[], tools=[], budget={})]) == {"root"}
 
 
 def fold_rows(state: RunState) -> dict[str, dict[str, Any]]:
