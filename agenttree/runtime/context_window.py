@@ -68,10 +68,10 @@ class ContextWindow:
         """The last tool schemas measured, with their estimate (an agent's rarely change)."""
 
     async def keep_output(self, call_id: str, text: str, cap: int) -> str:
-        """The text a live tool output goes into the transcript as: itself, or cut to about
-        ``cap`` characters around a pointer, the whole of it saved (in a thread)."""
-        if len(text) <= cap:
-            return text
+        """The text a live tool output longer than ``cap`` characters goes into the transcript
+        as: cut to about ``cap`` characters around a pointer, the whole of it saved (in a
+        thread). An output that fits goes in as it is, with no call here (the caller checks:
+        most fit, and then no coroutine is made)."""
         name = output_name(call_id)
         await trio.to_thread.run_sync(self.outputs.save, self.agent, name, text)
         return cut_output(text, cap, name)
