@@ -152,11 +152,6 @@ class Activity:
                 touched.update(handler(self, event, seq, t))
         return touched
 
-    def add(self, entry: Entry) -> tuple[str, ...]:
-        """Take in one entry; returns the agents whose marks or charges changed."""
-        handler = self._HANDLERS.get(type(entry.event))
-        return () if handler is None else handler(self, entry.event, entry.seq, entry.t)
-
     def _model_requested(self, e: ev.ModelRequested, seq: int, t: int) -> tuple[str, ...]:
         self._start(e.agent, "model", _MODEL, seq, t, e.model)
         return (e.agent,)
