@@ -244,7 +244,8 @@ class LogReader(LineReader[Entry]):
         An event may be a :class:`~agenttree.events.FieldView` (the wire dict as the record's
         attributes, no record built), so a handler must read its fields and keep no event.
         Checks, errors, :attr:`torn`, :attr:`end` and :attr:`last_seq` are as when iterating
-        (folding stops at the first event after ``until``, as ``itertools.takewhile`` would).
+        (folding stops after the event ``until``: the line after it is not read, so a bad one
+        there is no error).
         """
         loads, crc32, kinds, new_object = orjson.loads, zlib.crc32, EVENT_KINDS, object.__new__
         until = sys.maxsize if until is None else until
@@ -286,6 +287,9 @@ class LogReader(LineReader[Entry]):
                     if not state.run:
                         state.run = run
                     handlers[type(event)](state, event, t)
+                    if seq == until:  # (seqs go up by one: no line after it is read)
+                        self._stop_after(lines, index)
+                        return
             except LogCorrupt:
                 raise
             except BaseException:  # a handler's error: the end after its line, as iterating

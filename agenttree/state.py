@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -519,6 +519,17 @@ def agents_touched_by(events: Sequence[ev.Event]) -> set[str]:
     return {agent for agent in found if type(agent) is str}
 
 
+def _through(entries: Iterable[Entry], until: int) -> Iterator[Entry]:
+    """``entries`` up to and including seq ``until``, the one after it not read (seqs go up by
+    one: a bad line after ``until`` is no error of a fold to it)."""
+    for entry in entries:
+        if entry.seq > until:
+            return
+        yield entry
+        if entry.seq == until:
+            return
+
+
 def fold(entries: Iterable[Entry], state: RunState | None = None,
          until: int | None = None) -> RunState:
     """Fold ``entries`` (up to and including seq ``until``) into a state."""
@@ -529,7 +540,7 @@ def fold(entries: Iterable[Entry], state: RunState | None = None,
             entries.fold_into(state, handlers, until)
             return state
         if until is not None:
-            entries = itertools.takewhile(lambda entry: entry.seq <= until, entries)
+            entries = _through(entries, until)
         for seq, t, run, event in entries:  # apply(), inlined: this is replay's hot loop
             state.seq, state.t = seq, t
             if not state.run:

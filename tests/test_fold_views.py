@@ -8,7 +8,6 @@ must give equal states, the same torn tail, the same errors, on any log.
 from __future__ import annotations
 
 import collections
-import itertools
 import zlib
 from pathlib import Path
 from unittest import mock
@@ -196,7 +195,7 @@ def test_a_long_damaged_log_folds_and_fails_as_its_records_do(data, tmp_path_fac
     except LogCorrupt as exc:
         folded = str(exc)
     try:
-        expected = fold(itertools.takewhile(lambda e: e.seq <= until, iter(LogReader(path))))
+        expected = fold(iter(LogReader(path)), until=until)  # the records, one at a time
     except LogCorrupt as exc:
         expected = str(exc)
     assert folded == expected
@@ -268,8 +267,8 @@ def test_reading_a_damaged_log_in_blocks_gives_what_one_line_at_a_time_gives(
 @pytest.mark.parametrize("block", [1, 100, 1 << 20])
 def test_a_fold_that_stops_leaves_the_end_after_the_line_it_took(
         block: int, tmp_path: Path) -> None:
-    """Folding ``until`` a seq stops at the first line after it; a handler's error stops at
-    its own line: either way :attr:`end` is after the last line the fold took."""
+    """Folding ``until`` a seq stops after its line; a handler's error stops at its own
+    line: either way :attr:`end` is after the last line the fold took."""
     lines = _long_log(10)
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(lines))
@@ -281,8 +280,26 @@ def test_a_fold_that_stops_leaves_the_end_after_the_line_it_took(
     with mock.patch("agenttree.log.READ_BLOCK", block):
         reader = LogReader(path)
         fold(reader, until=4)
-        assert reader.end == sum(map(len, lines[:5])) and reader.last_seq == 5
+        assert reader.end == sum(map(len, lines[:4])) and reader.last_seq == 4
         reader = LogReader(path)
         with pytest.raises(RuntimeError):
             reader.fold_into(RunState(), collections.defaultdict(lambda: fail))
         assert reader.end == sum(map(len, lines[:7])) and reader.last_seq == 7
+
+
+@pytest.mark.parametrize("how", ["reader", "records"])
+def test_a_fold_to_a_seq_reads_no_line_after_it(how: str, tmp_path: Path) -> None:
+    """A bad line right after seq ``until`` (with lines after it: a corrupt log) is no error of
+    a fold to ``until`` (``agenttree replay --until``, the web view's state as of a seq)."""
+    lines = _long_log(10)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join([*lines[:6], b'{"seq": 7, torn\n', *lines[7:]]))
+    first_six = tmp_path / "first-six.jsonl"
+    first_six.write_bytes(b"".join(lines[:6]))
+    reader = LogReader(path)
+    state = fold(reader if how == "reader" else iter(reader), until=6)
+    assert state == fold(LogReader(first_six))
+    if how == "reader":
+        assert reader.end == sum(map(len, lines[:6])) and reader.last_seq == 6
+    with pytest.raises(LogCorrupt):
+        fold(LogReader(path), until=7)

@@ -130,8 +130,8 @@ class WebApp:
                      query: dict[str, str]) -> tuple[int, Any]:
         raw = query.get("seq")
         seq = self.hub.seq if raw is None else _seq_in(raw, 0, self.hub.seq)
-        if seq == self.hub.seq:  # the hub's own (a fold to it would read the line after it,
-            state = self.hub.state  # which may be a corrupt one the hub stopped at)
+        if seq == self.hub.seq:
+            state = self.hub.state  # the hub's own: nothing to fold
         else:
             base = self.hub.snapshots.before(seq)
             try:
